@@ -1,0 +1,421 @@
+"""The client face of a channel and of a descriptor (``struct dma_chan``, ``struct dma_async_tx_descriptor``).
+
+The client methods check their arguments, then dispatch to the device's ``device_*`` ops. Drivers subclass
+:class:`Channel` (usually through :class:`dmaengine.virt.VirtChannel`) and :class:`Descriptor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _trace
+from ._context import WaitQueue, in_bottom_half
+from ._enums import Cap, PrepFlags, Status, TransferDirection
+from ._errors import ConfigError, NotSupportedError, StateError
+from ._records import (
+    ChannelStats,
+    InterleavedTemplate,
+    SgEntry,
+    SlaveCaps,
+    SlaveConfig,
+    TxResult,
+    TxState,
+)
+
+if TYPE_CHECKING:
+    from .provider import DmaDevice
+
+__all__ = ["Channel", "DescState", "Descriptor"]
+
+Callback = Callable[[Any], None]
+CallbackResult = Callable[[Any, TxResult], None]
+
+
+class DescState(enum.IntEnum):
+    """Life of a descriptor: prepared, submitted (has a cookie), issued, done (completed or terminated), freed."""
+
+    PREPARED = 0
+    SUBMITTED = 1
+    ISSUED = 2
+    DONE = 3
+    FREED = 4
+
+
+class Descriptor:
+    """A prepared transfer. Set ``callback`` or ``callback_result``, then :meth:`submit`."""
+
+    __slots__ = ("callback", "callback_param", "callback_result", "chan", "cookie", "flags", "reuse", "state")
+
+    def __init__(self, chan: Channel, flags: int = 0) -> None:
+        self.chan = chan
+        self.cookie = 0
+        self.flags = PrepFlags(flags)
+        self.callback: Callback | None = None
+        self.callback_param: Any = None
+        self.callback_result: CallbackResult | None = None
+        self.reuse = False
+        self.state = DescState.PREPARED
+
+    def submit(self) -> int:
+        """``dmaengine_submit``: queue the descriptor and return its cookie. Nothing starts until issue_pending."""
+        st = self.state
+        if st is not DescState.PREPARED and st is not DescState.DONE:
+            if st is DescState.FREED:
+                raise StateError(f"{self!r} was freed")
+            raise StateError(f"{self!r} is already submitted (cookie {self.cookie})")
+        if st is DescState.DONE and not self.reuse:
+            raise StateError(f"{self!r} has completed and is not reusable (set_reuse() before submitting)")
+        if self.chan.client_count == 0:
+            raise StateError(f"{self.chan.name}: channel is not allocated (released?)")
+        cookie = self.tx_submit()
+        if _trace.recorder is not None:
+            _trace.emit("submit", self.chan, cookie)
+        return cookie
+
+    def tx_submit(self) -> int:
+        """Provider hook: assign the cookie and queue (``tx->tx_submit``)."""
+        raise NotImplementedError
+
+    def desc_free(self) -> None:
+        """Provider hook: release the descriptor's resources (``tx->desc_free``)."""
+        self.state = DescState.FREED
+
+    def set_reuse(self) -> None:
+        """``dmaengine_desc_set_reuse``: keep the descriptor after completion so it can be submitted again."""
+        if not self.chan.device.descriptor_reuse:
+            raise NotSupportedError(f"{self.chan.device.name} does not support descriptor reuse")
+        self.reuse = True
+
+    def clear_reuse(self) -> None:
+        """``dmaengine_desc_clear_reuse``."""
+        self.reuse = False
+
+    def test_reuse(self) -> bool:
+        """``dmaengine_desc_test_reuse``."""
+        return self.reuse
+
+    def free(self) -> None:
+        """``dmaengine_desc_free``: only a reusable descriptor that is not queued may be freed."""
+        if not self.reuse:
+            raise StateError(f"{self!r} is not reusable; only a reusable descriptor may be freed")
+        if self.state in (DescState.SUBMITTED, DescState.ISSUED):
+            raise StateError(f"{self!r} is still queued (cookie {self.cookie})")
+        self.desc_free()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.chan.name} cookie={self.cookie} {self.state.name}>"
+
+
+def _check_len(name: str, value: int) -> None:
+    if not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive int, not {value!r}")
+
+
+def _check_addr(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a DMA address (int >= 0), not {value!r}")
+
+
+def _check_sgl(name: str, sgl: Sequence[SgEntry]) -> list[SgEntry]:
+    entries = list(sgl)
+    if not entries:
+        raise ConfigError(f"{name} must hold at least one entry, not {sgl!r}")
+    for e in entries:
+        _check_addr(f"{name} address", e.addr)
+        _check_len(f"{name} length", e.length)
+    return entries
+
+
+class Channel:
+    """A DMA channel as a client sees it. A context manager that releases itself."""
+
+    def __init__(self) -> None:
+        self.device: DmaDevice = None  # type: ignore[assignment]  # set by register_device
+        self.chan_id = -1
+        self.name = ""
+        self.client_name: str | None = None
+        self.client_count = 0
+        self.paused = False
+        self.config: SlaveConfig | None = None
+        self.waitq = WaitQueue()
+        self._bh_queued = False
+        # Counters; snapshot them with ``stats``.
+        self.n_memcpy = 0
+        self.n_bytes = 0
+        self.n_submitted = 0
+        self.n_completed = 0
+        self.n_errors = 0
+        self.n_callback_errors = 0
+
+    # --- life ---------------------------------------------------------------------------------------------
+    def _live(self) -> None:
+        if self.client_count == 0:
+            raise StateError(f"{self.name or 'channel'}: channel is not allocated (released?)")
+
+    def _need(self, cap: Cap) -> None:
+        self._live()
+        if not self.device.cap_mask & cap:
+            raise NotSupportedError(f"{self.device.name} does not support {cap.name}")
+
+    def release(self) -> None:
+        """``dma_release_channel``: terminate, wait, free resources; the channel is free for others."""
+        self._live()
+        if in_bottom_half():
+            raise StateError(f"{self.name}: release from a callback")
+        self.terminate_sync()
+        self.device.device_free_chan_resources(self)
+        self.client_count = 0
+        self.client_name = None
+        self.config = None
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client_count:
+            self.release()
+
+    @property
+    def stats(self) -> ChannelStats:
+        """A snapshot of this channel's counters."""
+        return ChannelStats(
+            memcpy_count=self.n_memcpy,
+            bytes_transferred=self.n_bytes,
+            in_use=self.client_count > 0,
+            submitted=self.n_submitted,
+            completed=self.n_completed,
+            errors=self.n_errors,
+            callback_errors=self.n_callback_errors,
+        )
+
+    # --- configuration ------------------------------------------------------------------------------------
+    def get_slave_caps(self) -> SlaveCaps:
+        """``dma_get_slave_caps``."""
+        self._live()
+        return self.device.slave_caps(self)
+
+    def slave_config(self, cfg: SlaveConfig) -> None:
+        """``dmaengine_slave_config``: checked against :meth:`get_slave_caps`; the error names the bad field."""
+        self._need(Cap.SLAVE)
+        if not isinstance(cfg, SlaveConfig):
+            raise ConfigError(f"slave_config takes a SlaveConfig, not {cfg!r}")
+        caps = self.device.slave_caps(self)
+        if cfg.direction is not None and cfg.direction not in caps.directions:
+            raise ConfigError(f"direction {cfg.direction!r} is not supported by {self.name}")
+        for side, widths in (("src", caps.src_addr_widths), ("dst", caps.dst_addr_widths)):
+            width = getattr(cfg, f"{side}_addr_width")
+            if width and width not in widths:
+                allowed = ", ".join(str(int(w)) for w in sorted(widths))
+                raise ConfigError(f"{side}_addr_width must be one of {allowed} bytes, not {int(width)!r}")
+            burst = getattr(cfg, f"{side}_maxburst")
+            if burst and not caps.min_burst <= burst <= caps.max_burst:
+                raise ConfigError(f"{side}_maxburst must be {caps.min_burst}..{caps.max_burst}, not {burst!r}")
+            if burst < 0:
+                raise ConfigError(f"{side}_maxburst must be >= 0, not {burst!r}")
+        self.device.device_config(self, cfg)
+        self.config = cfg
+
+    # --- preparation --------------------------------------------------------------------------------------
+    def _prepped(self, tx: Descriptor, flags: int) -> Descriptor:
+        tx.flags = PrepFlags(flags)
+        if _trace.recorder is not None:
+            _trace.emit("prep", self, 0, {"type": type(tx).__name__})
+        return tx
+
+    def _slave_dir(self, direction: TransferDirection) -> TransferDirection:
+        if direction not in (TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM,
+                             TransferDirection.DEV_TO_DEV):
+            raise ConfigError(f"direction must be MEM_TO_DEV, DEV_TO_MEM or DEV_TO_DEV, not {direction!r}")
+        direction = TransferDirection(direction)
+        if direction not in self.device.directions:
+            raise ConfigError(f"direction {direction.name} is not supported by {self.name}")
+        if self.config is None:
+            raise ConfigError(f"{self.name}: no slave_config before a slave transfer")
+        return direction
+
+    def prep_slave_sg(self, sgl: Sequence[SgEntry], direction: TransferDirection, flags: int = 0) -> Descriptor:
+        """``dmaengine_prep_slave_sg``: memory segments to or from the configured peripheral address."""
+        self._need(Cap.SLAVE)
+        direction = self._slave_dir(direction)
+        entries = _check_sgl("sgl", sgl)
+        return self._prepped(self.device.device_prep_slave_sg(self, entries, direction, PrepFlags(flags)), flags)
+
+    def prep_slave_single(self, addr: int, length: int, direction: TransferDirection, flags: int = 0) -> Descriptor:
+        """``dmaengine_prep_slave_single``: one segment."""
+        return self.prep_slave_sg([SgEntry(addr, length)], direction, flags)
+
+    def prep_dma_cyclic(
+        self, buf_addr: int, buf_len: int, period_len: int, direction: TransferDirection, flags: int = 0
+    ) -> Descriptor:
+        """``dmaengine_prep_dma_cyclic``: a ring of periods, a callback per period, until terminated."""
+        self._need(Cap.CYCLIC)
+        direction = self._slave_dir(direction)
+        _check_addr("buf_addr", buf_addr)
+        _check_len("buf_len", buf_len)
+        _check_len("period_len", period_len)
+        if buf_len % period_len:
+            raise ConfigError(f"period_len {period_len!r} does not divide buf_len {buf_len!r}")
+        tx = self.device.device_prep_dma_cyclic(self, buf_addr, buf_len, period_len, direction, PrepFlags(flags))
+        return self._prepped(tx, flags)
+
+    def _check_align(self, what: str, align_shift: int, *values: int) -> None:
+        if align_shift:
+            mask = (1 << align_shift) - 1
+            for v in values:
+                if v & mask:
+                    raise ConfigError(f"{what} {v!r} is not aligned to {1 << align_shift} bytes for {self.name}")
+
+    def prep_dma_memcpy(self, dst: int, src: int, length: int, flags: int = 0) -> Descriptor:
+        """``dmaengine_prep_dma_memcpy``: copy ``length`` bytes from ``src`` to ``dst``."""
+        self._need(Cap.MEMCPY)
+        _check_addr("dst", dst)
+        _check_addr("src", src)
+        _check_len("length", length)
+        self._check_align("address or length", self.device.copy_align, dst, src, length)
+        return self._prepped(self.device.device_prep_dma_memcpy(self, dst, src, length, PrepFlags(flags)), flags)
+
+    def prep_dma_memset(self, dst: int, value: int, length: int, flags: int = 0) -> Descriptor:
+        """``dmaengine_prep_dma_memset``: fill ``length`` bytes at ``dst`` with the byte ``value``."""
+        self._need(Cap.MEMSET)
+        _check_addr("dst", dst)
+        _check_len("length", length)
+        if not isinstance(value, int) or not 0 <= value <= 255:
+            raise ConfigError(f"value must be a byte 0..255, not {value!r}")
+        self._check_align("address or length", self.device.fill_align, dst, length)
+        return self._prepped(self.device.device_prep_dma_memset(self, dst, value, length, PrepFlags(flags)), flags)
+
+    def prep_interleaved_dma(self, template: InterleavedTemplate, flags: int = 0) -> Descriptor:
+        """``dmaengine_prep_interleaved_dma``."""
+        self._need(Cap.INTERLEAVE)
+        if not isinstance(template, InterleavedTemplate):
+            raise ConfigError(f"prep_interleaved_dma takes an InterleavedTemplate, not {template!r}")
+        _check_addr("src_start", template.src_start)
+        _check_addr("dst_start", template.dst_start)
+        return self._prepped(self.device.device_prep_interleaved_dma(self, template, PrepFlags(flags)), flags)
+
+    def prep_dma_memcpy_sg(self, dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> Descriptor:
+        """``dmaengine_prep_dma_memcpy_sg``: copy the bytes of ``src_sgl`` into ``dst_sgl``."""
+        self._need(Cap.MEMCPY_SG)
+        dst = _check_sgl("dst_sgl", dst_sgl)
+        src = _check_sgl("src_sgl", src_sgl)
+        dlen, slen = sum(e.length for e in dst), sum(e.length for e in src)
+        if dlen != slen:
+            raise ConfigError(f"dst_sgl holds {dlen} bytes but src_sgl holds {slen!r}")
+        return self._prepped(self.device.device_prep_dma_memcpy_sg(self, dst, src, PrepFlags(flags)), flags)
+
+    def prep_dma_interrupt(self, flags: int = 0) -> Descriptor:
+        """``device_prep_dma_interrupt``: a descriptor that moves nothing and only calls back."""
+        self._need(Cap.INTERRUPT)
+        return self._prepped(self.device.device_prep_dma_interrupt(self, PrepFlags(flags)), flags)
+
+    # --- running ------------------------------------------------------------------------------------------
+    def issue_pending(self) -> None:
+        """``dma_async_issue_pending``: start the submitted descriptors."""
+        self._live()
+        if _trace.recorder is not None:
+            _trace.emit("issue", self)
+        self.device.device_issue_pending(self)
+
+    def tx_status(self, cookie: int) -> tuple[Status, TxState]:
+        """``dmaengine_tx_status``: the status of ``cookie`` and the residue in bytes."""
+        return self.device.device_tx_status(self, cookie)
+
+    def _done(self, cookie: int) -> Callable[[], bool]:
+        return lambda: self.device.device_tx_status(self, cookie)[0] != Status.IN_PROGRESS
+
+    def sync_wait(self, cookie: int, timeout: float | None = 5.0) -> Status:
+        """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout."""
+        if in_bottom_half():
+            raise StateError(f"{self.name}: sync_wait from a callback would block the bottom half")
+        self.issue_pending()
+        if not self.device.platform.wait_for(self._done(cookie), timeout, self.waitq):
+            raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s")
+        return self.tx_status(cookie)[0]
+
+    async def wait_async(self, cookie: int, timeout: float | None = None) -> Status:
+        """Await the end of ``cookie`` without blocking the event loop (issues pending first)."""
+        plat = self.device.platform
+        if not plat.realtime:
+            return self.sync_wait(cookie, timeout)
+        self.issue_pending()
+        done = self._done(cookie)
+        if done():
+            return self.tx_status(cookie)[0]
+        loop = asyncio.get_running_loop()
+        ev = asyncio.Event()
+
+        def waker() -> None:
+            loop.call_soon_threadsafe(ev.set)
+
+        wq = self.waitq
+        wq.async_waiters.append(waker)
+        wq.waiters += 1
+        try:
+            async with asyncio.timeout(timeout):
+                while not done():
+                    await ev.wait()
+                    ev.clear()
+        except TimeoutError:
+            raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s") from None
+        finally:
+            wq.waiters -= 1
+            wq.async_waiters.remove(waker)
+        return self.tx_status(cookie)[0]
+
+    def pause(self) -> None:
+        """``dmaengine_pause``: no byte moves until :meth:`resume`; tx_status says PAUSED."""
+        self._live()
+        if not self.device.has_op("device_pause"):
+            raise NotSupportedError(f"{self.device.name} cannot pause")
+        self.device.device_pause(self)
+        self.paused = True
+        if _trace.recorder is not None:
+            _trace.emit("pause", self)
+
+    def resume(self) -> None:
+        """``dmaengine_resume``: continue where pause stopped."""
+        self._live()
+        if not self.device.has_op("device_resume"):
+            raise NotSupportedError(f"{self.device.name} cannot resume")
+        if not self.paused:
+            raise StateError(f"{self.name} is not paused")
+        self.paused = False
+        self.device.device_resume(self)
+        if _trace.recorder is not None:
+            _trace.emit("resume", self)
+
+    def terminate_async(self) -> None:
+        """``dmaengine_terminate_async``: drop every descriptor; returns at once. No callback for unfinished work."""
+        self._live()
+        if not self.device.has_op("device_terminate_all"):
+            raise NotSupportedError(f"{self.device.name} cannot terminate")
+        if _trace.recorder is not None:
+            _trace.emit("terminate", self)
+        self.device.device_terminate_all(self)
+        self.paused = False
+
+    def synchronize(self) -> None:
+        """``dmaengine_synchronize``: wait until terminated work has stopped and running callbacks returned."""
+        self._live()
+        if in_bottom_half():
+            raise StateError(f"{self.name}: synchronize from a callback")
+        self.device.device_synchronize(self)
+
+    def terminate_sync(self) -> None:
+        """``dmaengine_terminate_sync``: terminate_async, then synchronize."""
+        self._live()
+        if in_bottom_half():
+            raise StateError(f"{self.name}: terminate_sync from a callback")
+        self.terminate_async()
+        self.synchronize()
+
+    # --- provider hook ------------------------------------------------------------------------------------
+    def bottom_half(self) -> None:
+        """Provider hook run by the device's bottom half when :meth:`DmaDevice.schedule_bottom_half` asked."""
+
+    def __repr__(self) -> str:
+        who = f" client={self.client_name!r}" if self.client_name else ""
+        return f"<{type(self).__name__} {self.name}{who}{' in-use' if self.client_count else ''}>"

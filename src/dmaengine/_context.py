@@ -1,0 +1,161 @@
+"""Execution contexts of the real-time world: bottom halves (tasklets) and wait queues.
+
+A *tasklet* is a device's bottom half: ``schedule()`` asks for one more run of its function (coalescing, like
+``tasklet_schedule``), ``flush()`` waits until every run asked for before the call has finished (the part of
+``tasklet_kill`` that ``vchan_synchronize`` needs), ``in_context()`` tells whether the caller is that bottom half.
+The simulated SoC provides its own tasklet with the same methods, running in virtual time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+__all__ = ["Tasklet", "ThreadTasklet", "WaitQueue", "bottom_half", "in_bottom_half"]
+
+log = logging.getLogger("dmaengine")
+
+_local = threading.local()
+
+
+def in_bottom_half() -> bool:
+    """True while the caller runs inside any device's bottom half (a callback)."""
+    return getattr(_local, "depth", 0) > 0
+
+
+@contextmanager
+def bottom_half() -> Iterator[None]:
+    """Mark the current thread as running a bottom half for the duration of the block."""
+    _local.depth = getattr(_local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _local.depth -= 1
+
+
+class Tasklet(Protocol):
+    """What a platform's bottom half offers to drivers."""
+
+    def schedule(self) -> None: ...
+    def flush(self, timeout: float | None = None) -> bool: ...
+    def in_context(self) -> bool: ...
+    def kill(self) -> None: ...
+
+
+class ThreadTasklet:
+    """A bottom half on its own daemon thread (real time)."""
+
+    def __init__(self, fn: Callable[[], None], name: str) -> None:
+        self._fn = fn
+        self._cv = threading.Condition(threading.Lock())
+        self._pending = False
+        self._stop = False
+        self._scheduled = 0
+        self._done = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def schedule(self) -> None:
+        """Ask for one more run; several requests before it starts make one run."""
+        if self._pending:  # racy fast path: a run is already due and will see our work
+            return
+        with self._cv:
+            if not self._pending:
+                self._pending = True
+                self._scheduled += 1
+                self._cv.notify_all()
+
+    def _loop(self) -> None:
+        _local.depth = 1
+        cv = self._cv
+        while True:
+            with cv:
+                while not self._pending and not self._stop:
+                    cv.wait()
+                if not self._pending:
+                    return
+                self._pending = False
+                run_id = self._scheduled
+            try:
+                self._fn()
+            except BaseException:  # never let a bottom half die
+                log.exception("bottom half %s failed", self._thread.name)
+            with cv:
+                self._done = run_id
+                cv.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every run scheduled before this call has finished; False on timeout."""
+        with self._cv:
+            target = self._scheduled
+            return self._cv.wait_for(lambda: self._done >= target or self._stop, timeout)
+
+    def in_context(self) -> bool:
+        """True when called from this tasklet's thread."""
+        return threading.get_ident() == self._thread.ident
+
+    def kill(self) -> None:
+        """Stop the thread after the runs already scheduled."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if not self.in_context():
+            self._thread.join(timeout=5.0)
+
+
+class WaitQueue:
+    """Where clients wait for a channel's state to change.
+
+    Completers call :meth:`wake` after changing state, under any lock they like: a waiter never holds the
+    queue's lock while it tests its predicate, so there is no lock-order problem. ``wake`` costs one attribute
+    test when nobody waits.
+    """
+
+    __slots__ = ("_cv", "_seq", "async_waiters", "waiters")
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition(threading.Lock())
+        self._seq = 0
+        self.waiters = 0
+        self.async_waiters: list[Callable[[], None]] = []
+
+    def wake(self) -> None:
+        """Wake every waiter; call after changing the state the waiters test."""
+        self._seq += 1
+        if self.waiters:
+            with self._cv:
+                self._cv.notify_all()
+            if self.async_waiters:
+                for fn in list(self.async_waiters):
+                    fn()
+
+    def wait_for(self, pred: Callable[[], bool], timeout: float | None) -> bool:
+        """Block until ``pred()`` holds (True) or ``timeout`` seconds pass (False)."""
+        if pred():
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cv = self._cv
+        with cv:
+            self.waiters += 1
+        try:
+            while True:
+                seq = self._seq
+                if pred():
+                    return True
+                with cv:
+                    if self._seq != seq:
+                        continue
+                    if deadline is None:
+                        cv.wait()
+                        continue
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    cv.wait(remaining)
+        finally:
+            with cv:
+                self.waiters -= 1

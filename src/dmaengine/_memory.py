@@ -1,0 +1,281 @@
+"""The DMA address space: an IOMMU over mapped Python buffers.
+
+Buffers are mapped (``dma_map_single`` / ``dma_map_sg``) to integer DMA addresses. Engines touch memory only
+through :meth:`AddressSpace.pin` / :meth:`AddressSpace.resolve`, which find the live mapping by bisection and
+check its direction, so a bad address becomes a :class:`DmaFault` instead of a stray access.
+
+Addresses are never reused: a stale address stays a fault for the life of the space.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from ._enums import DataDirection
+from ._errors import MappingError
+from ._records import SgEntry
+
+__all__ = ["PAGE_SIZE", "AddressSpace", "DmaFault", "Mapping", "Scatterlist"]
+
+_memmove = ctypes.memmove
+_memset = ctypes.memset
+#: Copies up to this size run with the space lock held (cheaper than a pin); bigger ones pin and drop the lock.
+SMALL_COPY = 256 * 1024
+
+PAGE_SIZE = 4096
+_BASE_ADDR = 0x1_0000_0000
+
+
+class DmaFault(Exception):
+    """An engine touched memory it may not: no live mapping, past its end, or against its direction."""
+
+    def __init__(self, addr: int, length: int, write: bool, reason: str) -> None:
+        self.addr = addr
+        self.length = length
+        self.write = write
+        self.reason = reason
+        kind = "write" if write else "read"
+        super().__init__(f"DMA {kind} of {length} bytes at {addr:#x}: {reason}")
+
+
+def _as_bytes_view(buf: Any) -> memoryview:
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise MappingError(f"cannot map {type(buf).__name__!r}: not a buffer") from None
+    if not mv.c_contiguous:
+        raise MappingError(f"cannot map a non-contiguous buffer of shape {mv.shape!r}")
+    if mv.nbytes == 0:
+        raise MappingError("cannot map an empty buffer (0 bytes)")
+    return mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+
+
+class Mapping:
+    """A live mapping of one buffer: ``addr``, ``length``, ``direction``. A context manager that unmaps."""
+
+    __slots__ = ("__weakref__", "_array", "_live", "_pins", "_ptr", "_space", "addr", "direction", "length")
+
+    def __init__(self, space: AddressSpace, addr: int, array: np.ndarray, direction: DataDirection) -> None:
+        self._space = space
+        self.addr = addr
+        self.length = int(array.nbytes)
+        self.direction = direction
+        self._array = array
+        self._ptr: int = array.ctypes.data
+        self._live = True
+        self._pins = 0
+
+    @property
+    def live(self) -> bool:
+        """True until :meth:`unmap`."""
+        return self._live
+
+    @property
+    def end(self) -> int:
+        """One past the last DMA address of the mapping."""
+        return self.addr + self.length
+
+    def unmap(self) -> None:
+        """``dma_unmap_single``: waits for engine accesses in progress, then no engine may touch it again."""
+        self._space.unmap(self)
+
+    def __enter__(self) -> Mapping:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live:
+            self.unmap()
+
+    def __repr__(self) -> str:
+        state = "" if self._live else ", unmapped"
+        return f"Mapping(addr={self.addr:#x}, length={self.length}, {self.direction.name}{state})"
+
+
+class Scatterlist(Sequence[SgEntry]):
+    """The result of ``map_sg``: a sequence of :class:`SgEntry`, one per buffer, unmapped together."""
+
+    def __init__(self, mappings: list[Mapping]) -> None:
+        self.mappings = mappings
+        self._entries = [SgEntry(m.addr, m.length) for m in mappings]
+
+    @overload
+    def __getitem__(self, i: int) -> SgEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[SgEntry]: ...
+    def __getitem__(self, i: int | slice) -> SgEntry | Sequence[SgEntry]:
+        return self._entries[i]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[SgEntry]:
+        return iter(self._entries)
+
+    @property
+    def length(self) -> int:
+        """Total bytes of all segments."""
+        return sum(e.length for e in self._entries)
+
+    def unmap(self) -> None:
+        """``dma_unmap_sg``."""
+        for m in self.mappings:
+            if m.live:
+                m.unmap()
+
+    def __enter__(self) -> Scatterlist:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unmap()
+
+    def __repr__(self) -> str:
+        return f"Scatterlist({self._entries!r})"
+
+
+class AddressSpace:
+    """Sorted live mappings; lookups are a bisection (O(log n)) under one short lock."""
+
+    def __init__(self, base: int = _BASE_ADDR) -> None:
+        self._lock = threading.Lock()
+        self._unpinned = threading.Condition(self._lock)
+        self._starts: list[int] = []
+        self._maps: list[Mapping] = []
+        self._next = base
+
+    def map(self, buf: Any, direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Mapping:
+        """Map ``buf`` (any C-contiguous buffer) for DMA in ``direction``."""
+        direction = DataDirection(direction)
+        mv = _as_bytes_view(buf)
+        if mv.readonly and direction != DataDirection.TO_DEVICE:
+            raise MappingError(f"a read-only buffer maps only TO_DEVICE, not {direction.name}")
+        array = np.frombuffer(mv, dtype=np.uint8)
+        with self._lock:
+            addr = self._next
+            # Leave at least one unmapped guard page between mappings, so an overrun faults.
+            self._next = addr + ((array.nbytes + 2 * PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE
+            m = Mapping(self, addr, array, direction)
+            self._starts.append(addr)
+            self._maps.append(m)
+        return m
+
+    def map_sg(self, bufs: Iterable[Any], direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Scatterlist:
+        """Map every buffer of ``bufs``; all or none."""
+        maps: list[Mapping] = []
+        try:
+            for b in bufs:
+                maps.append(self.map(b, direction))
+        except BaseException:
+            for m in maps:
+                m.unmap()
+            raise
+        if not maps:
+            raise MappingError("cannot map an empty scatterlist")
+        return Scatterlist(maps)
+
+    def unmap(self, m: Mapping) -> None:
+        """Remove ``m``; waits until no engine holds a pin on it."""
+        with self._lock:
+            if not m._live or m._space is not self:
+                raise MappingError(f"{m!r} is not mapped")
+            i = bisect.bisect_left(self._starts, m.addr)
+            del self._starts[i]
+            del self._maps[i]
+            m._live = False
+            while m._pins:
+                self._unpinned.wait()
+
+    def _find(self, addr: int, length: int, write: bool) -> Mapping:
+        """The mapping that holds [addr, addr+length) with the access right; caller holds the lock."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i < 0:
+            raise DmaFault(addr, length, write, "no mapping")
+        m = self._maps[i]
+        if addr + length > m.addr + m.length:
+            if addr >= m.addr + m.length:
+                raise DmaFault(addr, length, write, "no mapping")
+            raise DmaFault(addr, length, write, f"past the end of {m!r}")
+        if write:
+            if m.direction == DataDirection.TO_DEVICE:
+                raise DmaFault(addr, length, write, f"{m!r} is mapped TO_DEVICE")
+        elif m.direction == DataDirection.FROM_DEVICE:
+            raise DmaFault(addr, length, write, f"{m!r} is mapped FROM_DEVICE")
+        return m
+
+    def check(self, addr: int, length: int, write: bool) -> None:
+        """Raise :class:`DmaFault` unless the access would succeed now."""
+        with self._lock:
+            self._find(addr, length, write)
+
+    def resolve(self, addr: int, length: int, write: bool) -> np.ndarray:
+        """A uint8 view of [addr, addr+length), or :class:`DmaFault`.
+
+        The view is valid only while the mapping is live; a single-threaded engine (the simulator) uses it at
+        once. Threaded engines use :meth:`pin` so that :meth:`unmap` waits for them.
+        """
+        with self._lock:
+            m = self._find(addr, length, write)
+            off = addr - m.addr
+            return m._array[off : off + length]
+
+    def pin(self, addr: int, length: int, write: bool) -> tuple[Mapping, np.ndarray]:
+        """Like :meth:`resolve`, and hold the mapping until :meth:`unpin`; unmap waits for it."""
+        with self._lock:
+            m = self._find(addr, length, write)
+            m._pins += 1
+            off = addr - m.addr
+            return m, m._array[off : off + length]
+
+    def unpin(self, m: Mapping) -> None:
+        """Release a pin taken by :meth:`pin`."""
+        with self._lock:
+            m._pins -= 1
+            if not m._live and m._pins == 0:
+                self._unpinned.notify_all()
+
+    def copy(self, dst: int, src: int, length: int) -> None:
+        """Engine copy of ``length`` bytes from DMA address ``src`` to ``dst`` (overlap allowed), or DmaFault
+        before any byte moves. The GIL is released during the copy; unmap waits for it."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            sm = self._find(src, length, False)
+            dm = self._find(dst, length, True)
+            sp = sm._ptr + (src - sm.addr)
+            dp = dm._ptr + (dst - dm.addr)
+            if length <= SMALL_COPY:
+                _memmove(dp, sp, length)
+                return
+            sm._pins += 1
+            dm._pins += 1
+        finally:
+            lock.release()
+        try:
+            _memmove(dp, sp, length)
+        finally:
+            self.unpin(sm)
+            self.unpin(dm)
+
+    def fill(self, dst: int, value: int, length: int) -> None:
+        """Engine fill of ``length`` bytes at ``dst`` with the byte ``value``, or DmaFault before any byte moves."""
+        with self._lock:
+            dm = self._find(dst, length, True)
+            dp = dm._ptr + (dst - dm.addr)
+            if length <= SMALL_COPY:
+                _memset(dp, value, length)
+                return
+            dm._pins += 1
+        try:
+            _memset(dp, value, length)
+        finally:
+            self.unpin(dm)
+
+    def mappings(self) -> list[Mapping]:
+        """The live mappings, in address order."""
+        with self._lock:
+            return list(self._maps)

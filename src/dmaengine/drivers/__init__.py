@@ -1,0 +1,1 @@
+"""Controller drivers shipped with dmaengine. Each uses only the public provider API."""

@@ -1,0 +1,195 @@
+"""The provider side: subclass :class:`DmaDevice` to write a controller driver.
+
+A driver sets its capability mask and slave caps as class attributes, creates its channels (usually
+:class:`dmaengine.virt.VirtChannel` subclasses) and implements the ``device_*`` ops it claims, as in Linux's
+``struct dma_device``. :meth:`dmaengine.Platform.register_device` refuses a device that claims a capability
+without the op behind it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._channel import Channel as Channel
+from ._channel import Descriptor as Descriptor
+from ._channel import DescState as DescState
+from ._context import Tasklet as Tasklet
+from ._context import WaitQueue as WaitQueue
+from ._context import bottom_half as bottom_half
+from ._context import in_bottom_half as in_bottom_half
+from ._enums import BusWidth, Cap, PrepFlags, ResidueGranularity, Status, TransferDirection
+from ._errors import NotSupportedError
+from ._memory import AddressSpace as AddressSpace
+from ._memory import DmaFault as DmaFault
+from ._records import InterleavedTemplate, SgEntry, SlaveCaps, SlaveConfig, TxState
+
+if TYPE_CHECKING:
+    from ._platform import Platform
+
+__all__ = [
+    "REQUIRED_OPS",
+    "AddressSpace",
+    "Channel",
+    "DescState",
+    "Descriptor",
+    "DmaDevice",
+    "DmaFault",
+    "Tasklet",
+    "WaitQueue",
+    "bottom_half",
+    "in_bottom_half",
+]
+
+#: The op each capability needs (dma_async_device_register's checks).
+REQUIRED_OPS: dict[Cap, str] = {
+    Cap.MEMCPY: "device_prep_dma_memcpy",
+    Cap.MEMSET: "device_prep_dma_memset",
+    Cap.MEMCPY_SG: "device_prep_dma_memcpy_sg",
+    Cap.INTERLEAVE: "device_prep_interleaved_dma",
+    Cap.SLAVE: "device_prep_slave_sg",
+    Cap.CYCLIC: "device_prep_dma_cyclic",
+    Cap.INTERRUPT: "device_prep_dma_interrupt",
+}
+
+
+class DmaDevice:
+    """A DMA controller (``struct dma_device``). Subclass it; override the ops you support."""
+
+    cap_mask: ClassVar[Cap] = Cap(0)
+    src_addr_widths: ClassVar[frozenset[BusWidth]] = frozenset()
+    dst_addr_widths: ClassVar[frozenset[BusWidth]] = frozenset()
+    directions: ClassVar[frozenset[TransferDirection]] = frozenset()
+    min_burst: ClassVar[int] = 0
+    max_burst: ClassVar[int] = 0
+    max_sg_burst: ClassVar[int] = 0
+    residue_granularity: ClassVar[ResidueGranularity] = ResidueGranularity.DESCRIPTOR
+    descriptor_reuse: ClassVar[bool] = False
+    #: log2 of the alignment of memcpy addresses and lengths (``copy_align``), and of memset (``fill_align``).
+    copy_align: ClassVar[int] = 0
+    fill_align: ClassVar[int] = 0
+
+    def __init__(self, channels: Sequence[Channel] = (), dev_name: str = "dma") -> None:
+        self.channels: list[Channel] = list(channels)
+        self.dev_name = dev_name
+        self.platform: Platform = None  # type: ignore[assignment]  # set by register_device
+        self.dev_id = -1
+        self.name = ""
+        self.tasklet: Tasklet = None  # type: ignore[assignment]
+        self._bh_queue: deque[Channel] = deque()
+
+    # --- framework plumbing -------------------------------------------------------------------------------
+    @classmethod
+    def has_op(cls, op: str) -> bool:
+        """True when the driver class overrides ``op``."""
+        return getattr(cls, op) is not getattr(DmaDevice, op)
+
+    def slave_caps(self, chan: Channel) -> SlaveCaps:
+        """``dma_get_slave_caps``: the class attributes, refined by :meth:`device_caps`."""
+        caps = SlaveCaps(
+            src_addr_widths=frozenset(self.src_addr_widths),
+            dst_addr_widths=frozenset(self.dst_addr_widths),
+            directions=frozenset(self.directions),
+            min_burst=self.min_burst,
+            max_burst=self.max_burst,
+            max_sg_burst=self.max_sg_burst,
+            cmd_pause=self.has_op("device_pause"),
+            cmd_resume=self.has_op("device_resume"),
+            cmd_terminate=self.has_op("device_terminate_all"),
+            residue_granularity=self.residue_granularity,
+            descriptor_reuse=self.descriptor_reuse,
+        )
+        return self.device_caps(chan, caps)
+
+    def schedule_bottom_half(self, chan: Channel) -> None:
+        """Run ``chan.bottom_half()`` soon in this device's bottom half. Caller holds the channel's lock."""
+        if not chan._bh_queued:
+            chan._bh_queued = True
+            self._bh_queue.append(chan)
+            self.tasklet.schedule()
+
+    def run_bottom_half(self) -> None:
+        """The tasklet body: serve every channel that asked. Called by the platform's tasklet."""
+        q = self._bh_queue
+        while q:
+            q.popleft().bottom_half()
+
+    def on_register(self) -> None:
+        """Hook: called once the device is registered (names, platform and tasklet set). Start threads here."""
+
+    def on_unregister(self) -> None:
+        """Hook: called when the device is unregistered. Stop threads here."""
+
+    def dbg_summary_show(self) -> str | None:
+        """Hook: the device's part of the debugfs summary, or None for the default lines."""
+        return None
+
+    # --- the ops (struct dma_device) ----------------------------------------------------------------------
+    def device_alloc_chan_resources(self, chan: Channel) -> None:
+        """A client took ``chan``."""
+
+    def device_free_chan_resources(self, chan: Channel) -> None:
+        """The client released ``chan`` (after terminate_sync)."""
+
+    def device_caps(self, chan: Channel, caps: SlaveCaps) -> SlaveCaps:
+        """Refine the caps of one channel."""
+        return caps
+
+    def device_config(self, chan: Channel, cfg: SlaveConfig) -> None:
+        """Store a checked slave configuration."""
+        chan.config = cfg
+
+    def _unsupported(self, op: str) -> Any:
+        raise NotSupportedError(f"{self.name or type(self).__name__} does not implement {op}")
+
+    def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int, flags: PrepFlags) -> Descriptor:
+        return self._unsupported("device_prep_dma_memcpy")
+
+    def device_prep_dma_memset(self, chan: Channel, dst: int, value: int, length: int, flags: PrepFlags) -> Descriptor:
+        return self._unsupported("device_prep_dma_memset")
+
+    def device_prep_dma_memcpy_sg(
+        self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry], flags: PrepFlags
+    ) -> Descriptor:
+        return self._unsupported("device_prep_dma_memcpy_sg")
+
+    def device_prep_interleaved_dma(self, chan: Channel, xt: InterleavedTemplate, flags: PrepFlags) -> Descriptor:
+        return self._unsupported("device_prep_interleaved_dma")
+
+    def device_prep_slave_sg(
+        self, chan: Channel, sgl: list[SgEntry], direction: TransferDirection, flags: PrepFlags
+    ) -> Descriptor:
+        return self._unsupported("device_prep_slave_sg")
+
+    def device_prep_dma_cyclic(
+        self, chan: Channel, buf_addr: int, buf_len: int, period_len: int, direction: TransferDirection,
+        flags: PrepFlags,
+    ) -> Descriptor:
+        return self._unsupported("device_prep_dma_cyclic")
+
+    def device_prep_dma_interrupt(self, chan: Channel, flags: PrepFlags) -> Descriptor:
+        return self._unsupported("device_prep_dma_interrupt")
+
+    def device_issue_pending(self, chan: Channel) -> None:
+        self._unsupported("device_issue_pending")
+
+    def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
+        return self._unsupported("device_tx_status")
+
+    def device_pause(self, chan: Channel) -> None:
+        self._unsupported("device_pause")
+
+    def device_resume(self, chan: Channel) -> None:
+        self._unsupported("device_resume")
+
+    def device_terminate_all(self, chan: Channel) -> None:
+        self._unsupported("device_terminate_all")
+
+    def device_synchronize(self, chan: Channel) -> None:
+        """Wait until terminated work has stopped and callbacks returned. Default: flush the bottom half."""
+        self.tasklet.flush()
+
+    def __repr__(self) -> str:
+        name = self.name or "(unregistered)"
+        return f"<{type(self).__name__} {name} ({self.dev_name}) {len(self.channels)} channels>"

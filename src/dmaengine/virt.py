@@ -1,0 +1,231 @@
+"""The virt-dma helper (drivers/dma/virt-dma.[ch]): descriptor lists, cookies and the bottom half.
+
+A driver's channel subclasses :class:`VirtChannel`; its descriptors subclass :class:`VirtDescriptor`.
+Lock contract, as in virt-dma.h: every method whose docstring says "caller holds ``vc.lock``" must be called
+with ``chan.lock`` held. Callbacks run in the device's bottom half with no channel lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+
+from . import _trace
+from ._channel import Channel, Descriptor, DescState
+from ._context import in_bottom_half
+from ._cookie import MIN_COOKIE, is_complete, next_cookie
+from ._enums import Result, Status
+from ._errors import StateError
+from ._records import TxResult, TxState
+
+__all__ = ["VirtChannel", "VirtDescriptor"]
+
+log = logging.getLogger("dmaengine")
+
+_ERRORS_KEPT = 4096
+
+
+class VirtDescriptor(Descriptor):
+    """A descriptor on a virt channel. ``length`` is the bytes it moves; ``result``/``residue`` say how it ended."""
+
+    __slots__ = ("length", "residue", "result")
+
+    def __init__(self, chan: VirtChannel, length: int = 0, flags: int = 0) -> None:
+        super().__init__(chan, flags)
+        self.length = length
+        self.result = Result.NOERROR
+        self.residue = 0
+
+    def tx_submit(self) -> int:
+        """``vchan_tx_submit``: assign the next cookie and queue on the submitted list."""
+        vc = self.chan
+        assert isinstance(vc, VirtChannel)
+        with vc.lock:
+            cookie = next_cookie(vc.cookie)
+            vc.cookie = cookie
+            self.cookie = cookie
+            self.state = DescState.SUBMITTED
+            self.result = Result.NOERROR
+            self.residue = 0
+            vc.desc_submitted.append(self)
+            vc.n_submitted += 1
+        return cookie
+
+
+class VirtChannel(Channel):
+    """A channel with virt-dma's lists: submitted, issued, completed, terminated, and the cyclic slot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.desc_submitted: deque[VirtDescriptor] = deque()
+        self.desc_issued: deque[VirtDescriptor] = deque()
+        self.desc_completed: deque[VirtDescriptor] = deque()
+        self.desc_terminated: deque[VirtDescriptor] = deque()
+        self.cyclic: VirtDescriptor | None = None
+        self.cookie = MIN_COOKIE
+        self.completed_cookie = MIN_COOKIE
+        self._errors: OrderedDict[int, Result] = OrderedDict()
+
+    # --- preparation and submission -----------------------------------------------------------------------
+    def vchan_tx_prep(self, vd: VirtDescriptor, flags: int = 0) -> VirtDescriptor:
+        """``vchan_tx_prep``: finish a descriptor the driver built; returns it."""
+        vd.chan = self
+        vd.flags = flags  # type: ignore[assignment]  # the client face converts to PrepFlags
+        return vd
+
+    def vchan_issue_pending(self) -> bool:
+        """Move submitted to issued; True when there is issued work. Caller holds ``vc.lock``."""
+        sub = self.desc_submitted
+        if sub:
+            for vd in sub:
+                vd.state = DescState.ISSUED
+            self.desc_issued.extend(sub)
+            sub.clear()
+        return bool(self.desc_issued)
+
+    def vchan_next_desc(self) -> VirtDescriptor | None:
+        """The first issued descriptor, left on the list. Caller holds ``vc.lock``."""
+        return self.desc_issued[0] if self.desc_issued else None
+
+    def vchan_find_desc(self, cookie: int) -> VirtDescriptor | None:
+        """The submitted or issued descriptor with ``cookie``. Caller holds ``vc.lock``."""
+        for lst in (self.desc_issued, self.desc_submitted):
+            for vd in lst:
+                if vd.cookie == cookie:
+                    return vd
+        return None
+
+    # --- completion ---------------------------------------------------------------------------------------
+    def vchan_cookie_complete(self, vd: VirtDescriptor, result: Result = Result.NOERROR, residue: int = 0) -> None:
+        """``vchan_cookie_complete``: ``vd`` ended (already off the issued list); its callback runs in the bottom
+        half. Caller holds ``vc.lock``."""
+        cookie = vd.cookie
+        self.completed_cookie = cookie
+        vd.cookie = 0
+        vd.result = result
+        vd.residue = residue
+        vd.state = DescState.DONE
+        if result:
+            self._errors[cookie] = result
+            if len(self._errors) > _ERRORS_KEPT:
+                self._errors.popitem(last=False)
+            self.n_errors += 1
+        else:
+            self.n_memcpy += 1
+            self.n_bytes += vd.length
+        self.n_completed += 1
+        self.desc_completed.append(vd)
+        if _trace.recorder is not None:
+            _trace.emit("complete", self, cookie, {"result": result.name, "bytes": vd.length - residue})
+        self.device.schedule_bottom_half(self)
+        self.waitq.wake()
+
+    def vchan_cyclic_callback(self, vd: VirtDescriptor) -> None:
+        """``vchan_cyclic_callback``: a period of cyclic ``vd`` ended. One slot: periods whose callback has not
+        run yet coalesce. Caller holds ``vc.lock``."""
+        self.cyclic = vd
+        if _trace.recorder is not None:
+            _trace.emit("period", self, vd.cookie)
+        self.device.schedule_bottom_half(self)
+
+    # --- termination --------------------------------------------------------------------------------------
+    def vchan_terminate_vdesc(self, vd: VirtDescriptor) -> None:
+        """``vchan_terminate_vdesc``: ``vd`` was running and is dropped. Caller holds ``vc.lock``."""
+        self.desc_terminated.append(vd)
+        if self.cyclic is vd:
+            self.cyclic = None
+
+    def vchan_get_all_descriptors(self) -> list[VirtDescriptor]:
+        """Take every descriptor off every list. Caller holds ``vc.lock``."""
+        out: list[VirtDescriptor] = []
+        for lst in (self.desc_submitted, self.desc_issued, self.desc_completed, self.desc_terminated):
+            out.extend(lst)
+            lst.clear()
+        return out
+
+    def vchan_terminate_all(self) -> list[VirtDescriptor]:
+        """Drop all queued work and the cyclic slot; no callback runs for it. Returns what was dropped.
+        Caller holds ``vc.lock`` and has stopped the hardware."""
+        self.cyclic = None
+        dropped = self.vchan_get_all_descriptors()
+        for vd in dropped:
+            if vd.cookie > 0:  # not completed: its cookie reads ERROR (ABORTED) from now on
+                self._errors[vd.cookie] = Result.ABORTED
+        while len(self._errors) > _ERRORS_KEPT:
+            self._errors.popitem(last=False)
+        self.vchan_dma_desc_free_list(dropped)
+        # Nothing queued is outstanding any more: waiters see every cookie as ended.
+        self.completed_cookie = self.cookie
+        self.waitq.wake()
+        return dropped
+
+    def vchan_dma_desc_free_list(self, descs: Iterable[VirtDescriptor]) -> None:
+        """Free dropped descriptors; reusable ones go back to the prepared state."""
+        for vd in descs:
+            vd.cookie = 0
+            vd.state = DescState.DONE if vd.reuse else DescState.FREED
+
+    def vchan_synchronize(self) -> None:
+        """``vchan_synchronize``: wait until the bottom half has served everything asked of it so far."""
+        if in_bottom_half():
+            raise StateError(f"{self.name}: synchronize from a callback")
+        self.device.tasklet.flush()
+
+    # --- status -------------------------------------------------------------------------------------------
+    def desc_residue(self, vd: VirtDescriptor) -> int:
+        """Bytes of ``vd`` not yet moved. Default: the whole length (DESCRIPTOR granularity); drivers that know
+        better override it. Caller holds ``vc.lock``."""
+        return vd.length
+
+    def vchan_tx_status(self, cookie: int) -> tuple[Status, TxState]:
+        """``dma_cookie_status`` plus residue of the descriptor and ERROR for a failed cookie."""
+        with self.lock:
+            last, used = self.completed_cookie, self.cookie
+            status = is_complete(cookie, last, used)
+            if status is Status.COMPLETE:
+                if cookie in self._errors:
+                    return Status.ERROR, TxState(last, used, 0)
+                return status, TxState(last, used, 0)
+            vd = self.vchan_find_desc(cookie)
+            if vd is None and self.cyclic is not None and self.cyclic.cookie == cookie:
+                vd = self.cyclic
+            residue = self.desc_residue(vd) if vd is not None else 0
+        if self.paused:
+            status = Status.PAUSED
+        return status, TxState(last, used, residue)
+
+    # --- the bottom half ----------------------------------------------------------------------------------
+    def bottom_half(self) -> None:
+        """``vchan_complete``: take the cyclic slot and the completed list under the lock, then call back
+        without it."""
+        with self.lock:
+            self._bh_queued = False
+            cyc = self.cyclic
+            self.cyclic = None
+            done = self.desc_completed
+            if done:
+                self.desc_completed = deque()
+        if cyc is not None:
+            self._call_back(cyc)
+        if done:
+            for vd in done:
+                self._call_back(vd)
+
+    def _call_back(self, vd: VirtDescriptor) -> None:
+        cbr = vd.callback_result
+        cb = vd.callback
+        if cbr is None and cb is None:
+            return
+        if _trace.recorder is not None:
+            _trace.emit("callback", self, vd.cookie)
+        try:
+            if cbr is not None:
+                cbr(vd.callback_param, TxResult(vd.result, vd.residue))
+            elif cb is not None:
+                cb(vd.callback_param)
+        except Exception:
+            self.n_callback_errors += 1
+            log.exception("%s: callback of %r raised", self.name, vd)
