@@ -448,8 +448,9 @@ class Dmac:
         now = self.kernel.now_ns
         if self._busy_until > now:
             return False
+        halted = _State.HALTED
         for o in self.chans:
-            if o is not ch and (o.prog is not None or o.abort_pending) and o.state is not _State.HALTED:
+            if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
                 return False
         prog = ch.prog
         assert prog is not None

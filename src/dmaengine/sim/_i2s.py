@@ -63,9 +63,16 @@ class _I2sTx(TxPort):
     owner: I2s
 
     def _start(self, t: int) -> None:
+        if self.owner._stopped:  # a stopped codec drops what the DMA writes
+            self.fifo.clear()
+            return
         self.clock = TickClock(t, 1_000_000_000, self.owner.rate_hz)
         self.ticks_done = 0
-        self.owner._epochs.append((t, self.owner._played_bytes))
+
+    def time_when_room(self, need: int) -> int | None:
+        if self.owner._stopped:  # a stopped codec does not assert its request line
+            return None
+        return super().time_when_room(need)
 
     def _ticks(self, n: int, unbounded: bool) -> None:
         u = self.unit
@@ -88,7 +95,7 @@ class I2s(Peripheral):
 
     TX: DMA fills ``tx_fifo_addr``; the codec starts with the first byte and then plays one frame per tick; an
     empty FIFO plays a silent frame and counts an underrun. :attr:`played` is every PCM byte that came out;
-    :meth:`write_wav` saves it. :meth:`stop` stops the codec (and flushes its TX FIFO).
+    :meth:`write_wav` saves it. :meth:`stop` stops the codec (and flushes its TX FIFO) until :meth:`start`.
 
     RX: once a DMA channel starts serving ``rx_fifo_addr``, one frame per tick comes from ``rx_source``: a WAV
     file path (silence after its end), a callable ``source(first_frame, count) -> bytes``, or by default a
@@ -114,7 +121,7 @@ class I2s(Peripheral):
         self._played: list[bytes] = []
         self._played_bytes = 0
         self._underruns = 0
-        self._epochs: list[tuple[int, int]] = []
+        self._stopped = False
         if rx_source is None:
             source = sine_frames(440.0, rate_hz, channels, sample_width)
         elif callable(rx_source):
@@ -175,13 +182,18 @@ class I2s(Peripheral):
         return clock.time(k)
 
     def stop(self) -> None:
-        """Stop the codec: the TX FIFO is flushed; the next byte written starts it again."""
+        """Stop playing: the TX FIFO is flushed, and what the DMA writes is dropped until :meth:`start`."""
         self.sync()
         tx = self.tx
         assert tx is not None
+        self._stopped = True
         tx.clock = None
         tx.fifo.clear()
         tx.port_changed()
+
+    def start(self) -> None:
+        """Undo :meth:`stop`: the next byte the DMA writes starts the frame clock again."""
+        self._stopped = False
 
     def write_wav(self, path: str | os.PathLike[str]) -> None:
         """Save :attr:`played` as a WAV file (stdlib ``wave``)."""

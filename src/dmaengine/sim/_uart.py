@@ -93,6 +93,16 @@ class Uart(Peripheral):
         return BITS_PER_BYTE * 1e9 / self.baud
 
     @property
+    def tx_done_ns(self) -> int:
+        """The instant the TX line will have sent every byte in its FIFO (now, when idle)."""
+        self.sync()
+        tx = self.tx
+        assert tx is not None
+        if tx.clock is None:
+            return self.now_ns
+        return tx.clock.time(tx.ticks_done + len(tx.fifo))
+
+    @property
     def output(self) -> bytes:
         """Every byte sent on the TX line so far, in order."""
         self.sync()
