@@ -71,7 +71,7 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
 
     def refill() -> None:
         # The slot the DMA reads now; every slot before it (since the last refill) is free.
-        status, st = chan.tx_status(cookie)
+        _, st = chan.tx_status(cookie)
         reading = (ring.nbytes - st.residue) // period % periods
         while state["next_slot"] != reading:
             fill(state["next_slot"])
