@@ -260,10 +260,11 @@ class Dmac:
     def abort(self, idx: int) -> None:
         """Stop the channel: a burst already on the bus finishes (its bytes land), nothing after it."""
         ch = self.chans[idx]
-        ch.paused = False
         ch.next_prog = None
         if ch.state is _State.STEADY:
+            ch.paused = True  # so that the drop does not plan again
             self._drop(ch)
+        ch.paused = False
         if ch.state is _State.BURST or ch.state is _State.STEADY:
             ch.abort_pending = True
             return
