@@ -93,7 +93,7 @@ def test_bad_slave_config_names_the_value() -> None:
 @pytest.mark.parametrize("fast", [True, False])
 def test_residue_is_burst_granular(fast: bool) -> None:
     soc = Soc(fast=fast)
-    uart, chan = tx_chan(soc)
+    _uart, chan = tx_chan(soc)
     buf = np.arange(64, dtype=np.uint8)
     m = soc.map(buf, DataDirection.TO_DEVICE)
     cookie = chan.prep_slave_single(m.addr, 64, M2D).submit()
@@ -109,7 +109,7 @@ def test_residue_is_burst_granular(fast: bool) -> None:
 @pytest.mark.parametrize("fast", [True, False])
 def test_cyclic_residue_covers_the_whole_buffer_and_never_completes(fast: bool) -> None:
     soc = Soc(fast=fast)
-    codec, chan = tx_chan(soc, "i2s0", BusWidth.BYTES_4, 8)
+    _codec, chan = tx_chan(soc, "i2s0", BusWidth.BYTES_4, 8)
     ring = np.zeros(4096, dtype=np.uint8)
     m = soc.map(ring, DataDirection.TO_DEVICE)
     cookie = chan.prep_dma_cyclic(m.addr, 4096, 1024, M2D).submit()
@@ -310,7 +310,7 @@ def test_memcpy_fault_results() -> None:
 def test_callbacks_cannot_block_and_a_raising_callback_does_not_stop_the_sim(caplog: pytest.LogCaptureFixture
                                                                              ) -> None:
     soc = Soc()
-    codec, chan = tx_chan(soc, "i2s0", BusWidth.BYTES_4, 8)
+    _codec, chan = tx_chan(soc, "i2s0", BusWidth.BYTES_4, 8)
     ring = np.zeros(2048, dtype=np.uint8)
     m = soc.map(ring, DataDirection.TO_DEVICE)
     tx = chan.prep_dma_cyclic(m.addr, 2048, 1024, M2D)

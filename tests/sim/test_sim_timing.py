@@ -124,7 +124,7 @@ def test_cyclic_period_callbacks_at_the_exact_instant(fast: bool) -> None:
     expect = [180 + ((k + 1) * 256 - 17) * 10**9 // 48_000 + 80 + 2_000 for k in range(9)]
     assert seen == [t for t in expect if t <= soc.now_ns]
     assert len(seen) == 9
-    status, st = chan.tx_status(cookie)
+    status, _st = chan.tx_status(cookie)
     assert status == Status.IN_PROGRESS
     assert codec.underruns == 0
     played = np.frombuffer(codec.played, dtype=np.uint8)
@@ -140,7 +140,7 @@ def test_bottom_half_latency_is_configurable() -> None:
         chan = soc.request_channel(Cap.MEMCPY)
         tx = chan.prep_dma_memcpy(soc.map(b).addr, soc.map(a).addr, 640)
         at: list[int] = []
-        tx.callback = lambda _: at.append(soc.now_ns)
+        tx.callback = lambda _, at=at, soc=soc: at.append(soc.now_ns)
         tx.submit()
         chan.issue_pending()
         soc.run_until_idle()
