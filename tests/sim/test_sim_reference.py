@@ -163,7 +163,7 @@ def test_codec_tx_matches_the_reference(rate, channels, burst, depth_frames, thr
     ref.advance(horizon)
     for fast in (True, False):
         codec = I2s("i2s0", rate_hz=rate, channels=channels, sample_width=2, fifo_depth=depth, threshold=thr)
-        soc, residues = run_sim_tx(fast, codec, payload, segs, width, burst, bps, fetch, queries, horizon)
+        _soc, residues = run_sim_tx(fast, codec, payload, segs, width, burst, bps, fetch, queries, horizon)
         assert residues == [residue_at(done, total, q) for q in queries]
         assert codec.played == bytes(ref.out)
         assert codec.underruns == (len(ref.out) - total) // unit
@@ -190,7 +190,7 @@ def test_uart_tx_matches_the_reference(baud, width, burst, depth, thr, segs, ali
     assert bytes(ref.out) == payload
     for fast in (True, False):
         uart = Uart("uart0", baud=baud, fifo_depth=depth, threshold=thr)
-        soc, residues = run_sim_tx(fast, uart, payload, segs, width, burst, bps, fetch, queries, horizon)
+        _soc, residues = run_sim_tx(fast, uart, payload, segs, width, burst, bps, fetch, queries, horizon)
         assert residues == [residue_at(done, total, q) for q in queries]
         assert uart.output == payload
         assert uart.output_ns == ref.times
