@@ -222,6 +222,10 @@ class Dmac:
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, lambda: self._fetched(ch), f"fetch{idx}")
 
+    def aborting(self, idx: int) -> bool:
+        """True while an aborted channel's last burst is still on the bus."""
+        return self.chans[idx].abort_pending
+
     def busy(self, idx: int) -> bool:
         """True while channel ``idx`` holds a program or an aborted burst is still on the bus."""
         ch = self.chans[idx]

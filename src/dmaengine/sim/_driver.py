@@ -214,8 +214,8 @@ class SimDmaDevice(DmaDevice):
         """Wait (in virtual time) until an aborted burst has left the bus, then flush the bottom half."""
         assert isinstance(chan, SimChannel)
         idx = chan.chan_id
-        if chan.running is None and self.hw.busy(idx):
-            self.platform.wait_for(lambda: not self.hw.busy(idx), None, chan.waitq)
+        if self.hw.aborting(idx):
+            self.platform.wait_for(lambda: not self.hw.aborting(idx), None, chan.waitq)
         chan.vchan_synchronize()
 
     def dbg_summary_show(self) -> str | None:
