@@ -499,3 +499,60 @@ def test_constructor_arguments_are_checked() -> None:
         Uart("a b")
     with pytest.raises(ConfigError, match=r"^a peripheral named 'uart0' is already attached"):
         Soc(peripherals=[Uart("uart0"), Uart("uart0")])
+
+
+def test_i2s_rx_captures_a_wav_file_then_silence(tmp_path) -> None:
+    import wave
+
+    pcm = (np.arange(300, dtype="<i2") * 97).tobytes()
+    path = tmp_path / "mic.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(pcm)
+    codec = I2s("i2s1", rate_hz=8000, channels=1, sample_width=2, fifo_depth=16, rx_source=path)
+    soc = Soc(peripherals=[codec])
+    chan = soc.request_chan("i2s1", "rx")
+    chan.slave_config(SlaveConfig(src_addr=codec.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
+    buf = np.full(800, 0xFF, dtype=np.uint8)
+    cookie = chan.prep_slave_single(soc.map(buf).addr, 800, D2M).submit()
+    assert chan.sync_wait(cookie) == Status.COMPLETE
+    assert buf.tobytes() == pcm + bytes(200)
+    assert codec.rx_overruns == 0
+    with pytest.raises(ConfigError, match=r"is 8000 Hz x 1 ch x 2 B, not 48000 Hz x 2 ch x 2 B"):
+        I2s("i2s2", rx_source=path)
+
+
+def test_rx_overruns_when_the_dma_is_paused() -> None:
+    soc = Soc()
+    adc = soc.peripheral("adc0")
+    chan = soc.request_chan("adc0", "rx")
+    chan.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
+    buf = np.zeros(4000, dtype=np.uint16)
+    cookie = chan.prep_slave_single(soc.map(buf).addr, buf.nbytes, D2M).submit()
+    chan.issue_pending()
+    soc.run(until=0.010)
+    chan.pause()
+    got = buf.nbytes - chan.tx_status(cookie)[1].residue
+    soc.run_for(0.010)  # 80 samples arrive; 16 fit the FIFO (minus what it held)
+    assert chan.tx_status(cookie)[1].residue == buf.nbytes - got
+    assert 64 <= adc.overruns <= 80
+    chan.resume()
+    assert chan.sync_wait(cookie) == Status.COMPLETE
+    n0 = got // 2
+    assert (buf[:n0] == adc.expected(0, n0)).all()
+    # After the gap the capture jumps over the lost samples, and continues in order.
+    first_after = int(np.nonzero(buf[n0:] != adc.expected(n0, len(buf) - n0))[0][0]) + n0
+    lost = adc.overruns
+    assert (buf[first_after:] == adc.expected(first_after + lost, len(buf) - first_after)).all()
+
+
+def test_close_releases_everything() -> None:
+    soc = Soc()
+    uart, chan = tx_chan(soc)
+    chan.prep_slave_single(soc.map(bytes(100), DataDirection.TO_DEVICE).addr, 100, M2D).submit()
+    chan.issue_pending()
+    soc.run_for(0.001)
+    soc.close()
+    assert soc.devices == [] and chan.client_count == 0
