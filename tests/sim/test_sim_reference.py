@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from dmaengine import BusWidth, Cap, DataDirection, SlaveConfig, TransferDirection
 from dmaengine.sim import Adc, I2s, Soc, Uart
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def burst_ns(beats: int, bps: int) -> int:
@@ -292,7 +292,7 @@ def test_copies_share_the_bus_like_the_reference(sizes, queries):
         assert all((d == i + 1).all() for i, d in enumerate(dsts))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(rate=st.sampled_from([8000, 44100, 48000]), burst=st.integers(1, 8), per=st.integers(1, 24),
        periods=st.integers(2, 4), queries=st.lists(st.integers(0, 20_000_000), min_size=1, max_size=12),
        ops=st.lists(st.integers(0, 20_000_000), max_size=4))
@@ -356,7 +356,7 @@ def test_cyclic_playback_with_plans_matches_the_reference(rate, burst, per, peri
         assert fast[1] == bytes(ref.out)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(baud=st.sampled_from([9600, 115_200, 3_000_000]), burst=st.integers(1, 8), depth=st.integers(8, 64),
        n=st.integers(1, 120), feeds=st.lists(st.tuples(st.integers(0, 5_000_000), st.binary(min_size=1, max_size=40)),
                                              min_size=1, max_size=5),

@@ -550,7 +550,7 @@ def test_rx_overruns_when_the_dma_is_paused() -> None:
 
 def test_close_releases_everything() -> None:
     soc = Soc()
-    uart, chan = tx_chan(soc)
+    _uart, chan = tx_chan(soc)
     chan.prep_slave_single(soc.map(bytes(100), DataDirection.TO_DEVICE).addr, 100, M2D).submit()
     chan.issue_pending()
     soc.run_for(0.001)
