@@ -63,7 +63,7 @@ def test_slave_caps_are_honest() -> None:
     assert caps.cmd_pause and caps.cmd_resume and caps.cmd_terminate
     assert caps.residue_granularity == ResidueGranularity.BURST
     assert TransferDirection.DEV_TO_DEV not in caps.directions
-    assert soc.devices[0].cap_mask == Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMSET | Cap.INTERLEAVE
+    assert soc.devices[0].cap_mask == Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
 
 
 def test_bad_slave_config_names_the_value() -> None:
@@ -556,3 +556,17 @@ def test_close_releases_everything() -> None:
     soc.run_for(0.001)
     soc.close()
     assert soc.devices == [] and chan.client_count == 0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_memcpy_sg_pairs_the_lists(fast: bool) -> None:
+    soc = Soc(fast=fast)
+    chan = soc.request_channel(Cap.MEMCPY_SG)
+    src = [np.arange(i * 50, i * 50 + 100, dtype=np.uint8) for i in range(3)]
+    dst = [np.zeros(n, dtype=np.uint8) for n in (70, 130, 100)]
+    ssg, dsg = soc.map_sg(src), soc.map_sg(dst)
+    t0 = soc.now_ns
+    assert chan.sync_wait(chan.prep_dma_memcpy_sg(dsg, ssg).submit()) == Status.COMPLETE
+    assert np.concatenate(dst).tobytes() == np.concatenate(src).tobytes()
+    # Pieces of 70, 30, 100, 100 bytes: bursts of 64+6, 30, 64+36, 64+36 bytes (ceil(bytes/4) beats of 10 ns).
+    assert soc.now_ns - t0 == 100 + 10 * (16 + 2 + 8 + 16 + 9 + 16 + 9)

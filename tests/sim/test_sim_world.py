@@ -124,3 +124,11 @@ def test_public_names_are_exported_once_and_documented() -> None:
         obj = getattr(sim, name)
         assert obj.__doc__, name
         assert obj.__module__.startswith("dmaengine.sim"), name
+
+
+def test_audio_demo_rejects_a_file_that_is_not_a_wav(tmp_path: pathlib.Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.wav"
+    bad.write_bytes(b"not a wav at all")
+    assert audio_demo.main([str(bad)]) == 2
+    assert f"dmaengine audio: cannot play {str(bad)!r}: " in capsys.readouterr().err

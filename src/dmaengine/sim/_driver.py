@@ -70,9 +70,9 @@ class SimChannel(VirtChannel):
 
 
 class SimDmaDevice(DmaDevice):
-    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMSET, INTERLEAVE."""
+    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE."""
 
-    cap_mask = Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMSET | Cap.INTERLEAVE
+    cap_mask = Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
     src_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
     dst_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
     directions = frozenset({M2M, M2D, D2M})
@@ -147,6 +147,23 @@ class SimDmaDevice(DmaDevice):
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
                                flags: PrepFlags) -> SimDescriptor:
         return self._desc(chan, Program([Item(src, dst, length, True)], M2M), flags)
+
+    def device_prep_dma_memcpy_sg(self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry],
+                                  flags: PrepFlags) -> SimDescriptor:
+        items: list[Item] = []
+        di = si = doff = soff = 0
+        while di < len(dst_sgl) and si < len(src_sgl):  # pieces that lie in one entry of both lists
+            d, s = dst_sgl[di], src_sgl[si]
+            n = min(d.length - doff, s.length - soff)
+            items.append(Item(s.addr + soff, d.addr + doff, n))
+            doff += n
+            soff += n
+            if doff == d.length:
+                di, doff = di + 1, 0
+            if soff == s.length:
+                si, soff = si + 1, 0
+        items[-1].irq = True
+        return self._desc(chan, Program(items, M2M), flags)
 
     def device_prep_dma_memset(self, chan: Channel, dst: int, value: int, length: int,
                                flags: PrepFlags) -> SimDescriptor:
