@@ -570,3 +570,22 @@ def test_memcpy_sg_pairs_the_lists(fast: bool) -> None:
     assert np.concatenate(dst).tobytes() == np.concatenate(src).tobytes()
     # Pieces of 70, 30, 100, 100 bytes: bursts of 64+6, 30, 64+36, 64+36 bytes (ceil(bytes/4) beats of 10 ns).
     assert soc.now_ns - t0 == 100 + 10 * (16 + 2 + 8 + 16 + 9 + 16 + 9)
+
+
+def test_the_simulation_cannot_be_run_from_inside_itself() -> None:
+    soc = Soc()
+    errors: list[str] = []
+
+    def nested() -> None:
+        for op in (lambda: soc.run_for(0.001), lambda: soc.run(until=1.0), soc.run_until_idle):
+            try:
+                op()
+            except StateError as e:
+                errors.append(str(e))
+
+    soc.kernel.at(500, nested, "app")
+    soc.kernel.at(2_000, lambda: None, "later")
+    soc.run_for(0.001)
+    assert errors == [f"{w} from inside the simulation (a callback or an event) would re-enter it"
+                      for w in ("run_for", "run", "waiting")]
+    assert soc.now_ns == 1_000_000

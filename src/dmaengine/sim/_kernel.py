@@ -39,6 +39,8 @@ class Kernel:
         #: ``(time_ns, label)`` of every event run, when tracing.
         self.trace: list[tuple[int, str]] | None = [] if trace else None
         self.events_run = 0
+        #: True while an event runs (the simulation cannot be run from inside itself).
+        self.dispatching = False
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_HW) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now)."""
@@ -66,7 +68,11 @@ class Kernel:
             self.events_run += 1
             if self.trace is not None:
                 self.trace.append((t, ev.label))
-            ev.fn()
+            self.dispatching = True
+            try:
+                ev.fn()
+            finally:
+                self.dispatching = False
             return True
         return False
 

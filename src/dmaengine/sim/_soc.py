@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from .._context import WaitQueue, bottom_half
-from .._errors import ConfigError
+from .._errors import ConfigError, StateError
 from .._memory import AddressSpace, Mapping
 from .._platform import Platform
 from ._adc import Adc
@@ -158,8 +158,13 @@ class Soc(Platform):
         for d in self.controllers:
             d.sync()
 
+    def _check_outside(self, what: str) -> None:
+        if self.kernel.dispatching:
+            raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
+
     def run(self, until: float) -> None:
         """Run the simulation until virtual time ``until`` seconds."""
+        self._check_outside("run")
         t = _ns(until, "until")
         if t < self.kernel.now_ns:
             raise ConfigError(f"until must not be in the past (now {self.now!r} s), not {until!r}")
@@ -168,6 +173,7 @@ class Soc(Platform):
 
     def run_for(self, seconds: float) -> None:
         """Run the simulation for ``seconds`` of virtual time."""
+        self._check_outside("run_for")
         t = _ns(seconds, "seconds")
         if t < 0:
             raise ConfigError(f"seconds must be >= 0, not {seconds!r}")
@@ -185,9 +191,11 @@ class Soc(Platform):
         return SimTasklet(self, fn, name, self.bh_latency_ns)
 
     def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue | None) -> bool:
-        """Run events until ``pred()`` (True) or ``timeout`` virtual seconds pass (False); False at once
-        when no event is left."""
+        """Run events until ``pred()`` holds (True), or until ``timeout`` virtual seconds have passed or no event
+        is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded."""
         k = self.kernel
+        if k.dispatching and not pred():
+            self._check_outside("waiting")
         deadline = None if timeout is None else k.now_ns + _ns(timeout, "timeout")
         ok = pred()
         while not ok:
