@@ -5,7 +5,7 @@ line timing."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dmaengine import BusWidth, Cap, DataDirection, SlaveConfig, TransferDirection
@@ -293,6 +293,7 @@ def test_copies_share_the_bus_like_the_reference(sizes, queries):
 
 
 @settings(max_examples=150, deadline=None)
+@example(rate=8000, burst=1, per=1, periods=2, queries=[281], ops=[11, 100, 111])  # round-robin after a plan
 @given(rate=st.sampled_from([8000, 44100, 48000]), burst=st.integers(1, 8), per=st.integers(1, 24),
        periods=st.integers(2, 4), queries=st.lists(st.integers(0, 20_000_000), min_size=1, max_size=12),
        ops=st.lists(st.integers(0, 20_000_000), max_size=4))

@@ -24,7 +24,7 @@ import numpy as np
 from .._enums import Result, TransferDirection
 from .._errors import ConfigError
 from .._memory import DmaFault
-from ._kernel import Event
+from ._kernel import PRIO_HW, Event
 from ._periph import Flow, Port, RxPort, TxPort
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ class Dmac:
         ch.state = _State.FETCH
         self._others_changed(ch)
         k = self.kernel
-        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, lambda: self._fetched(ch), f"fetch{idx}")
+        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, lambda: self._fetched(ch), f"fetch{idx}", PRIO_HW)
 
     def aborting(self, idx: int) -> bool:
         """True while an aborted channel's last burst is still on the bus."""
@@ -344,7 +344,7 @@ class Dmac:
                 if self._try_steady(ch):
                     return
                 if t is not None:
-                    ch.ev = self.kernel.at(t, lambda: self._request(ch), f"dreq{ch.idx}")
+                    ch.ev = self.kernel.at(t, lambda: self._request(ch), f"dreq{ch.idx}", PRIO_HW)
                 return
         elif prog.direction is M2M and self._try_steady(ch):
             return
@@ -366,7 +366,7 @@ class Dmac:
         self._busy_until = end
         pick.state = _State.BURST
         pick.burst_bytes = n
-        pick.ev = self.kernel.at(end, lambda: self._burst_end(pick), f"burst{pick.idx}")
+        pick.ev = self.kernel.at(end, lambda: self._burst_end(pick), f"burst{pick.idx}", PRIO_HW)
 
     def _burst_end(self, ch: _HwChannel) -> None:
         ch.ev = None
@@ -504,10 +504,11 @@ class Dmac:
             return False
         ch.plan = plan
         ch.state = _State.STEADY
+        self._last_grant = ch.idx  # its bursts are the only grants while the plan lasts
         self.plans += 1
         end = plan.end()
         if end is not None:
-            ch.ev = self.kernel.at(end, lambda: self._steady_end(ch), f"item{ch.idx}")
+            ch.ev = self.kernel.at(end, lambda: self._steady_end(ch), f"item{ch.idx}", PRIO_HW)
         return True
 
     def _materialize(self, ch: _HwChannel, t: int) -> None:
@@ -567,7 +568,7 @@ class Dmac:
             ch.state = _State.BURST
             ch.burst_bytes = plan.nbytes(j + 1) - plan.nbytes(j)
             self._busy_until = end
-            ch.ev = self.kernel.at(end, lambda: self._burst_end(ch), f"burst{ch.idx}")
+            ch.ev = self.kernel.at(end, lambda: self._burst_end(ch), f"burst{ch.idx}", PRIO_HW)
             return
         ch.state = _State.WAITREQ
         if ch.paused:

@@ -6,11 +6,13 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-__all__ = ["PRIO_HW", "PRIO_SOFT", "Event", "Kernel", "TickClock"]
+__all__ = ["PRIO_APP", "PRIO_BH", "PRIO_HW", "Event", "Kernel", "TickClock"]
 
-#: Hardware events (bursts, interrupts, peripheral timers) run before bottom halves at the same instant.
+#: At one instant, hardware events (bursts, interrupts) run first, then bottom halves (callbacks), then
+#: application events (the default of :meth:`Kernel.at`).
 PRIO_HW = 0
-PRIO_SOFT = 1
+PRIO_BH = 1
+PRIO_APP = 2
 
 
 class Event:
@@ -42,8 +44,8 @@ class Kernel:
         #: True while an event runs (the simulation cannot be run from inside itself).
         self.dispatching = False
 
-    def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_HW) -> Event:
-        """Run ``fn`` at ``time_ns`` (not before now)."""
+    def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
+        """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
         if time_ns < self.now_ns:
             raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
         ev = Event(time_ns, fn, label)

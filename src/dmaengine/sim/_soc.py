@@ -13,7 +13,7 @@ from ._adc import Adc
 from ._dmac import Dmac
 from ._driver import DmaRequest, SimDmaDevice
 from ._i2s import I2s
-from ._kernel import PRIO_SOFT, Event, Kernel
+from ._kernel import PRIO_BH, Event, Kernel
 from ._periph import Peripheral, Port
 from ._uart import Uart
 
@@ -51,7 +51,7 @@ class SimTasklet:
         if self._ev is None and not self._killed:
             k = self._soc.kernel
             self._scheduled += 1
-            self._ev = k.at(k.now_ns + self.latency_ns, self._run, self.name, PRIO_SOFT)
+            self._ev = k.at(k.now_ns + self.latency_ns, self._run, self.name, PRIO_BH)
 
     def _run(self) -> None:
         self._ev = None
