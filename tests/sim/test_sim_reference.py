@@ -4,14 +4,18 @@ line timing."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from dmaengine import BusWidth, Cap, DataDirection, SlaveConfig, TransferDirection
 from dmaengine.sim import Adc, I2s, Soc, Uart
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Multiply the example counts (a longer hunt): DMAENGINE_SIM_EXAMPLES_SCALE=10 python -m pytest tests/sim
+SCALE = int(os.environ.get("DMAENGINE_SIM_EXAMPLES_SCALE", "1"))
+SETTINGS = settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def burst_ns(beats: int, bps: int) -> int:
@@ -292,7 +296,7 @@ def test_copies_share_the_bus_like_the_reference(sizes, queries):
         assert all((d == i + 1).all() for i, d in enumerate(dsts))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @example(rate=8000, burst=1, per=1, periods=2, queries=[281], ops=[11, 100, 111])  # round-robin after a plan
 @given(rate=st.sampled_from([8000, 44100, 48000]), burst=st.integers(1, 8), per=st.integers(1, 24),
        periods=st.integers(2, 4), queries=st.lists(st.integers(0, 20_000_000), min_size=1, max_size=12),
@@ -357,7 +361,7 @@ def test_cyclic_playback_with_plans_matches_the_reference(rate, burst, per, peri
         assert fast[1] == bytes(ref.out)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @given(baud=st.sampled_from([9600, 115_200, 3_000_000]), burst=st.integers(1, 8), depth=st.integers(8, 64),
        n=st.integers(1, 120), feeds=st.lists(st.tuples(st.integers(0, 5_000_000), st.binary(min_size=1, max_size=40)),
                                              min_size=1, max_size=5),
@@ -389,3 +393,90 @@ def test_uart_rx_with_feeds_fast_equals_burst_by_burst(baud, burst, depth, n, fe
         return out, buf.tobytes(), uart.overruns, soc.now_ns
 
     assert sim(True) == sim(False)
+
+
+OPS = ["pause_audio", "resume_audio", "copy", "feed", "start_uart", "terminate_uart", "unmap_uart", "start_adc",
+       "pause_adc", "resume_adc", "start_rx", "query"]
+
+
+@settings(max_examples=300 * SCALE, deadline=None)
+@example(ops=[(2_000_000, "start_uart"), (3_000_000, "copy"), (5_000_000, "pause_audio"),
+              (6_500_000, "resume_audio"), (7_000_000, "start_rx"), (8_000_000, "feed"), (9_000_000, "unmap_uart")],
+         bh=1_000)
+@given(ops=st.lists(st.tuples(st.integers(0, 12_000_000), st.sampled_from(OPS)), max_size=10),
+       bh=st.sampled_from([0, 1_000, 3_000_000]))
+def test_a_busy_soc_gives_the_same_results_planned_or_burst_by_burst(ops, bh):
+    """Cyclic audio, joined at random instants by UART TX, ADC capture, UART RX and copies, with pauses,
+    terminations, feeds and unmaps: every observable result is the same with and without closed-form plans."""
+
+    def sim(fast: bool):
+        soc = Soc(fast=fast, bh_latency_ns=bh)
+        uart, codec, adc = soc.peripheral("uart0"), soc.peripheral("i2s0"), soc.peripheral("adc0")
+        calls: list[tuple[object, ...]] = []
+        seen: list[object] = []
+        cookies: dict[str, tuple[object, int]] = {}
+        tx = soc.request_chan("uart0", "tx")
+        tx.slave_config(SlaveConfig(dst_addr=uart.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_1, dst_maxburst=4))
+        text = np.frombuffer(bytearray(range(33, 127)) * 2, dtype=np.uint8)
+        tmap = soc.map(text)
+        aud = soc.request_chan("i2s0", "tx")
+        aud.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=4))
+        ring = (np.arange(2048) % 241).astype(np.uint8)
+        cyc = aud.prep_dma_cyclic(soc.map(ring).addr, 2048, 512, TransferDirection.MEM_TO_DEV)
+        cyc.callback = lambda _: calls.append(("period", soc.now_ns))
+        cookies["aud"] = (aud, cyc.submit())
+        aud.issue_pending()
+        ad = soc.request_chan("adc0", "rx")
+        ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=2))
+        cap = np.zeros(60, dtype=np.uint16)
+        capm = soc.map(cap)
+        rx = soc.request_chan("uart0", "rx")
+        rx.slave_config(SlaveConfig(src_addr=uart.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=2))
+        rbuf = np.zeros(40, dtype=np.uint8)
+        rbm = soc.map(rbuf)
+        mc = soc.request_channel(Cap.MEMCPY)
+        src, dst = np.arange(3000, dtype=np.uint8), np.zeros(3000, dtype=np.uint8)
+        ms, md = soc.map(src), soc.map(dst)
+
+        def start(name, chan, desc):
+            desc.callback_result = lambda _, r: calls.append((name, soc.now_ns, r.result, r.residue))
+            cookies[name] = (chan, desc.submit())
+            chan.issue_pending()
+
+        def status():
+            return [(n, c.tx_status(k)) for n, (c, k) in sorted(cookies.items(), key=lambda x: x[0])]
+
+        for t, op in sorted(ops, key=lambda x: x[0]):
+            soc.run(until=max(t, soc.now_ns) / 1e9)
+            if op == "pause_audio" and not aud.paused:
+                aud.pause()
+            elif op == "resume_audio" and aud.paused:
+                aud.resume()
+            elif op == "start_adc":
+                start("adc", ad, ad.prep_slave_single(capm.addr, cap.nbytes, TransferDirection.DEV_TO_MEM))
+            elif op == "pause_adc" and not ad.paused:
+                ad.pause()
+            elif op == "resume_adc" and ad.paused:
+                ad.resume()
+            elif op == "start_rx":
+                start("rx", rx, rx.prep_slave_single(rbm.addr, 40, TransferDirection.DEV_TO_MEM))
+            elif op == "copy":
+                start("copy", mc, mc.prep_dma_memcpy(md.addr, ms.addr, 3000))
+            elif op == "feed":
+                uart.feed(b"0123456789")
+            elif op == "start_uart":
+                start("uart", tx, tx.prep_slave_single(tmap.addr, text.nbytes, TransferDirection.MEM_TO_DEV))
+            elif op == "terminate_uart":
+                tx.terminate_sync()
+            elif op == "unmap_uart" and tmap.live:
+                tmap.unmap()
+            seen.append(status())
+        soc.run(until=max(15_000_000, soc.now_ns) / 1e9)
+        seen.append(status())
+        return (seen, calls, uart.output, uart.output_ns, codec.played, codec.underruns, cap.tobytes(),
+                rbuf.tobytes(), uart.overruns, adc.overruns, dst.tobytes(), soc.dmac.hw.plans > 0)
+
+    fast, slow = sim(True), sim(False)
+    assert fast[:-1] == slow[:-1]
+    assert not slow[-1]
+    event(f"closed-form plans used: {fast[-1]}")
