@@ -82,6 +82,7 @@ class SimTasklet:
         if self._ev is not None:
             self._ev.cancel()
             self._ev = None
+        self._done = self._scheduled  # nothing is left for a flush to wait for
 
 
 class _SimAddressSpace(AddressSpace):
