@@ -589,3 +589,29 @@ def test_the_simulation_cannot_be_run_from_inside_itself() -> None:
     assert errors == [f"{w} from inside the simulation (a callback or an event) would re-enter it"
                       for w in ("run_for", "run", "waiting")]
     assert soc.now_ns == 1_000_000
+
+
+def test_a_second_thread_cannot_run_the_soc_meanwhile() -> None:
+    import threading
+
+    soc = Soc()
+    errors: list[str] = []
+
+    def other() -> None:
+        try:
+            soc.run_for(0.001)
+        except StateError as e:
+            errors.append(str(e))
+
+    def app() -> None:  # runs inside soc.run_for on the main thread
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+
+    soc.kernel.at(1_000, app, "app")
+    soc.run_for(0.001)
+    assert errors == ["run_for: the SoC is being run by another thread (a Soc is single-threaded)"]
+    th = threading.Thread(target=lambda: soc.run_for(0.001))  # one after the other is fine
+    th.start()
+    th.join()
+    assert soc.now_ns == 2_000_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
 from .._context import WaitQueue, bottom_half
@@ -129,6 +130,8 @@ class Soc(Platform):
         if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
             raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
         self.kernel = Kernel(trace)
+        self._stepping = threading.Lock()
+        self._stepper: int | None = None
         self.bh_latency_ns = bh_latency_ns
         self.address_space = _SimAddressSpace(self)
         self.controllers: list[Dmac] = []
@@ -159,27 +162,38 @@ class Soc(Platform):
         for d in self.controllers:
             d.sync()
 
-    def _check_outside(self, what: str) -> None:
-        if self.kernel.dispatching:
-            raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
+    def _advance(self, what: str, step: Callable[[], bool]) -> bool:
+        """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""
+        me = threading.get_ident()
+        if not self._stepping.acquire(blocking=False):
+            if self._stepper == me:
+                raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
+            raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
+        self._stepper = me
+        try:
+            return step()
+        finally:
+            self._stepper = None
+            self._stepping.release()
+            self.sync()
+
+    def _run_until(self, t: int) -> bool:
+        self.kernel.run_until(t)
+        return True
 
     def run(self, until: float) -> None:
         """Run the simulation until virtual time ``until`` seconds."""
-        self._check_outside("run")
         t = _ns(until, "until")
         if t < self.kernel.now_ns:
             raise ConfigError(f"until must not be in the past (now {self.now!r} s), not {until!r}")
-        self.kernel.run_until(t)
-        self.sync()
+        self._advance("run", lambda: self._run_until(t))
 
     def run_for(self, seconds: float) -> None:
         """Run the simulation for ``seconds`` of virtual time."""
-        self._check_outside("run_for")
         t = _ns(seconds, "seconds")
         if t < 0:
             raise ConfigError(f"seconds must be >= 0, not {seconds!r}")
-        self.kernel.run_until(self.kernel.now_ns + t)
-        self.sync()
+        self._advance("run_for", lambda: self._run_until(self.kernel.now_ns + t))
 
     def run_until_idle(self, timeout: float | None = 3600.0) -> None:
         """Run until no event is left; TimeoutError if still busy after ``timeout`` virtual seconds (a cyclic
@@ -193,22 +207,25 @@ class Soc(Platform):
 
     def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue | None) -> bool:
         """Run events until ``pred()`` holds (True), or until ``timeout`` virtual seconds have passed or no event
-        is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded."""
+        is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded: a second
+        thread that tries to run it meanwhile gets a StateError."""
         k = self.kernel
-        if k.dispatching and not pred():
-            self._check_outside("waiting")
+        if pred():
+            return True
         deadline = None if timeout is None else k.now_ns + _ns(timeout, "timeout")
-        ok = pred()
-        while not ok:
-            t = k.peek()
-            if t is None or (deadline is not None and t > deadline):
-                if deadline is not None and deadline > k.now_ns:
-                    k.now_ns = deadline
-                break
-            k.step()
-            ok = pred()
-        self.sync()
-        return ok
+
+        def step() -> bool:
+            while True:
+                t = k.peek()
+                if t is None or (deadline is not None and t > deadline):
+                    if deadline is not None and deadline > k.now_ns:
+                        k.now_ns = deadline
+                    return False
+                k.step()
+                if pred():
+                    return True
+
+        return self._advance("waiting", step)
 
     # --- peripherals --------------------------------------------------------------------------------------
     def add_peripheral(self, p: Peripheral) -> Peripheral:
