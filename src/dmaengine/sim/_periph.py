@@ -100,7 +100,12 @@ class Port:
 
 
 class TxPort(Port):
-    """A transmit FIFO the DMA fills (MEM_TO_DEV); the peripheral drains ``unit`` bytes per tick."""
+    """A transmit FIFO the DMA fills (MEM_TO_DEV); the peripheral drains ``unit`` bytes per tick.
+
+    A subclass implements ``_start(t)``, called when a byte arrives while ``clock`` is None (set ``clock`` to a
+    :class:`TickClock` and ``ticks_done`` to 0), and ``_ticks(n, unbounded)``, which runs the next ``n`` ticks: take
+    bytes from ``fifo``, add them to ``drained``, add ``n`` to ``ticks_done`` (or set ``clock`` to None to idle).
+    """
 
     direction = TransferDirection.MEM_TO_DEV
 
@@ -114,7 +119,8 @@ class TxPort(Port):
         return self.depth - len(self.fifo)
 
     def time_when_room(self, need: int) -> int | None:
-        """When the FIFO will have ``need`` free bytes if nothing is written; None if never."""
+        """When the FIFO will have ``need`` free bytes if nothing is written: -1 if it has them now, None if
+        never."""
         missing = need - self.room()
         if missing <= 0 or self.clock is None:
             return None if missing > 0 else -1
@@ -149,7 +155,12 @@ class TxPort(Port):
 
 
 class RxPort(Port):
-    """A receive FIFO the DMA drains (DEV_TO_MEM); the peripheral fills ``unit`` bytes per tick."""
+    """A receive FIFO the DMA drains (DEV_TO_MEM); the peripheral fills ``unit`` bytes per tick.
+
+    A subclass starts ``clock`` (in ``dma_enable`` or when data arrives) and implements ``_ticks(n, unbounded)``,
+    which produces the next ``n`` ticks' bytes with ``_push`` (whole units while there is room, unless
+    ``unbounded``) and adds ``n`` to ``ticks_done``; ``_supply()`` bounds the ticks still to come.
+    """
 
     direction = TransferDirection.DEV_TO_MEM
 
@@ -160,7 +171,7 @@ class RxPort(Port):
         self.overruns = 0
 
     def time_when_level(self, need: int) -> int | None:
-        """When the FIFO will hold ``need`` bytes if nothing is read; None if never."""
+        """When the FIFO will hold ``need`` bytes if nothing is read: -1 if it holds them now, None if never."""
         missing = need - len(self.fifo)
         if missing <= 0:
             return -1
