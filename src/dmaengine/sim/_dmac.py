@@ -466,6 +466,8 @@ class Dmac:
         try:
             if prog.direction is M2M:
                 if item.src is not None:
+                    if item.src < item.dst + item.length and item.dst < item.src + item.length:
+                        return False  # overlapping: copied burst by burst, as the hardware would
                     space.check(item.src + off, rem, False)
                 space.check(item.dst + off, rem, True)
                 bb = WORD * MEM_BURST
