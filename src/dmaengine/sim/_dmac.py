@@ -16,6 +16,7 @@ data, an unmap) drops the plan back to burst-by-burst at the current instant, so
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -188,6 +189,8 @@ class Dmac:
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
         self._last_grant = -1
+        self._last_grant_ns = -1
+        self._plan_retry_ns = 0
         #: Bursts simulated one by one, and items planned in closed form (for tests and curiosity).
         self.bursts = 0
         self.plans = 0
@@ -343,6 +346,9 @@ class Dmac:
                 ch.state = _State.WAITREQ
                 if self._try_steady(ch):
                     return
+                self._others_changed(ch)  # plans coexist only with plans
+                if ch.state is not _State.WAITREQ or ch.ev is not None:
+                    return  # planned together with the others meanwhile
                 if t is not None:
                     ch.ev = self.kernel.at(t, lambda: self._request(ch), f"dreq{ch.idx}", PRIO_HW)
                 return
@@ -350,6 +356,7 @@ class Dmac:
             return
         ch.state = _State.WAITBUS
         self._waiting.append(ch)
+        self._others_changed(ch)
         self._arbitrate()
 
     def _arbitrate(self) -> None:
@@ -361,6 +368,7 @@ class Dmac:
         pick = min(waiting, key=lambda c: (c.idx <= last, c.idx))
         waiting.remove(pick)
         self._last_grant = pick.idx
+        self._last_grant_ns = now
         n, beats = self._burst_len(pick)
         end = now + self.burst_ns(beats)
         self._busy_until = end
@@ -384,8 +392,9 @@ class Dmac:
             self._after_burst(ch)
         self._arbitrate()
 
-    def _after_burst(self, ch: _HwChannel) -> None:
-        """The burst that ended now may end an item or the program; then ask for the next burst."""
+    def _after_burst(self, ch: _HwChannel, plan: _Plan | None = None) -> None:
+        """The burst that ended now may end an item or the program; then ask for the next burst (or go on with
+        ``plan``, the plan that just ended, into the next item)."""
         prog = ch.prog
         assert prog is not None
         item = prog.items[ch.item_idx]
@@ -402,7 +411,42 @@ class Dmac:
                 ch.done = 0
             if item.irq:
                 self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
+            if plan is not None and self._continue(ch, plan):
+                return
         self._request(ch)
+
+    def _continue(self, ch: _HwChannel, plan: _Plan) -> bool:
+        """Plan the next item of a lone steady flow as the continuation of the one that just ended: same port,
+        same clock, same bursts, the stream goes on where it stopped (what :meth:`_try_steady` would find)."""
+        prog = ch.prog
+        flow = plan.flow
+        if flow is None or prog is None or ch.paused or not self.fast:
+            return False
+        port = prog.port
+        item = prog.items[ch.item_idx]
+        if port is None or port.clock is not flow.clock or item.length % plan.bb:
+            return False
+        halted = _State.HALTED
+        for o in self.chans:
+            if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
+                return False
+        try:
+            if prog.direction is M2D:
+                assert item.src is not None
+                self.soc.address_space.check(item.src, item.length, False)
+            else:
+                self.soc.address_space.check(item.dst, item.length, True)
+        except DmaFault:
+            return False
+        now = self.kernel.now_ns
+        nxt = _Plan(0, item.length, plan.bb, plan.d, now, flow, plan.x1 + plan.n * plan.bb, plan.d)
+        ch.plan = nxt
+        ch.state = _State.STEADY
+        self.plans += 1
+        end = nxt.end()
+        if end is not None:
+            ch.ev = self.kernel.at(end, lambda: self._steady_end(ch), f"item{ch.idx}", PRIO_HW)
+        return True
 
     def _raise(self, ch: _HwChannel, kind: Irq, result: Result, residue: int) -> None:
         if self.irq is not None:
@@ -448,15 +492,58 @@ class Dmac:
 
     # --- closed-form plans --------------------------------------------------------------------------------
     def _try_steady(self, ch: _HwChannel) -> bool:
+        """Plan the rest of ``ch``'s item in closed form, with the items of the other active channels when they
+        are peripheral flows too and no two of their bursts would meet on the bus."""
         if not self.fast or ch.paused:
             return False
         now = self.kernel.now_ns
         if self._busy_until > now:
             return False
-        halted = _State.HALTED
+        prog = ch.prog
+        assert prog is not None
+        halted, steady, waitreq = _State.HALTED, _State.STEADY, _State.WAITREQ
+        others = []
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
+                if prog.direction is M2M or now < self._plan_retry_ns or o.abort_pending or o.paused:
+                    return False
+                if o.state is steady:
+                    assert o.plan is not None
+                    if o.plan.flow is None:
+                        return False
+                elif o.state is not waitreq:
+                    return False
+                others.append(o)
+        plan = self._make_plan(ch, now, True)
+        if plan is None:
+            return False
+        new = [(ch, plan)]
+        if others:
+            for o in others:
+                if o.state is waitreq:
+                    p = self._make_plan(o, now, False)
+                    if p is None:
+                        return False
+                    new.append((o, p))
+            existing = [o.plan for o in others if o.plan is not None and o.state is steady]
+            hit = self._collision(now, [p for _, p in new], existing)
+            if hit is not None:
+                self._plan_retry_ns = hit
                 return False
+        for c, p in new:
+            if c is not ch:
+                self._cancel(c)
+            c.plan = p
+            c.state = steady
+            self.plans += 1
+            end = p.end()
+            if end is not None:
+                c.ev = self.kernel.at(end, lambda c=c: self._steady_end(c), f"item{c.idx}", PRIO_HW)  # type: ignore[misc]
+        return True
+
+    def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> _Plan | None:
+        """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:
+        the caller saw that the channel's request is not asserted now."""
         prog = ch.prog
         assert prog is not None
         item = prog.items[ch.item_idx]
@@ -467,51 +554,69 @@ class Dmac:
             if prog.direction is M2M:
                 if item.src is not None:
                     if item.src < item.dst + item.length and item.dst < item.src + item.length:
-                        return False  # overlapping: copied burst by burst, as the hardware would
+                        return None  # overlapping: copied burst by burst, as the hardware would
                     space.check(item.src + off, rem, False)
                 space.check(item.dst + off, rem, True)
                 bb = WORD * MEM_BURST
-                plan = _Plan(off, rem, bb, self.burst_ns(MEM_BURST), now, None, 0,
+                return _Plan(off, rem, bb, self.burst_ns(MEM_BURST), now, None, 0,
                              self.burst_ns(-(-(rem % bb) // WORD)))
-            else:
-                port = prog.port
-                if port is None:
-                    return False
-                bb = prog.width * prog.burst
-                if rem % bb:
-                    return False
-                flow = port.steady_flow(now)
-                if flow is None:
-                    return False
-                m, u, depth = flow.clock.min_interval_ns, port.unit, port.depth
-                d = self.burst_ns(prog.burst)
-                need = max(port.threshold, bb)
-                if m <= 0 or bb // u < 1 or (bb // u) * m < d:
-                    return False
-                w = -(-d // m)
+            port = prog.port
+            if port is None:
+                return None
+            bb = prog.width * prog.burst
+            if rem % bb:
+                return None
+            need = max(port.threshold, bb)
+            if not waiting:
+                port.advance(now)
                 if isinstance(port, TxPort):
-                    if depth - need - u + 1 < u * w:
-                        return False
-                    assert item.src is not None
-                    space.check(item.src + off, rem, False)
-                    x1 = port.written + need - depth
-                else:
-                    assert isinstance(port, RxPort)
-                    if need + u - 1 + u * w > depth:
-                        return False
-                    space.check(item.dst + off, rem, True)
-                    x1 = port.popped + need
-                plan = _Plan(off, rem, bb, d, now, flow, x1, d)
+                    if port.time_when_room(need) == -1:
+                        return None  # asserted now: the burst is not a planned one
+                elif port.time_when_level(need) == -1:  # type: ignore[attr-defined]
+                    return None
+            flow = port.steady_flow(now)
+            if flow is None:
+                return None
+            m, u, depth = flow.clock.min_interval_ns, port.unit, port.depth
+            d = self.burst_ns(prog.burst)
+            if m <= 0 or bb // u < 1 or (bb // u) * m < d:
+                return None
+            w = -(-d // m)
+            if isinstance(port, TxPort):
+                if depth - need - u + 1 < u * w:
+                    return None
+                assert item.src is not None
+                space.check(item.src + off, rem, False)
+                x1 = port.written + need - depth
+            else:
+                assert isinstance(port, RxPort)
+                if need + u - 1 + u * w > depth:
+                    return None
+                space.check(item.dst + off, rem, True)
+                x1 = port.popped + need
+            return _Plan(off, rem, bb, d, now, flow, x1, d)
         except DmaFault:
-            return False
-        ch.plan = plan
-        ch.state = _State.STEADY
-        self._last_grant = ch.idx  # its bursts are the only grants while the plan lasts
-        self.plans += 1
-        end = plan.end()
-        if end is not None:
-            ch.ev = self.kernel.at(end, lambda: self._steady_end(ch), f"item{ch.idx}", PRIO_HW)
-        return True
+            return None
+
+    @staticmethod
+    def _collision(now: int, new: list[_Plan], existing: list[_Plan]) -> int | None:
+        """The first instant two bursts of different plans would hold the bus together (or start together),
+        within the time all the plans run; None when there is none."""
+        plans = new + existing
+        ends = [e for e in (p.end() for p in plans) if e is not None]
+        horizon = min(ends) if ends else None
+        spans: list[tuple[int, int, int]] = []
+        for k, p in enumerate(plans):
+            for j in range(p.done(now) + 1, p.n + 1):
+                st = p.start(j)
+                if st is None or (horizon is not None and st > horizon):
+                    break
+                spans.append((st, st + p.dur(j), k))
+        spans.sort()
+        for (s0, e0, k0), (s1, _, k1) in itertools.pairwise(spans):
+            if s1 < e0 or (s1 == s0 and k1 != k0):
+                return s0
+        return None
 
     def _materialize(self, ch: _HwChannel, t: int) -> None:
         plan = ch.plan
@@ -541,16 +646,33 @@ class Dmac:
         ch.item_off = plan.off0 + b1
         ch.done += n
 
+    def _note_grants(self, plan: _Plan, now: int, idx: int) -> None:
+        """Keep the round-robin pointer right: the plan's last burst that started by now was a grant."""
+        j = plan.done(now)
+        if j < plan.n:
+            s = plan.start(j + 1)
+            if s is not None and s <= now:
+                j += 1
+        if j:
+            s = plan.start(j)
+            assert s is not None
+            if s > self._last_grant_ns:
+                self._last_grant_ns = s
+                self._last_grant = idx
+
     def _steady_end(self, ch: _HwChannel) -> None:
         ch.ev = None
         now = self.kernel.now_ns
         self._materialize(ch, now)
+        plan = ch.plan
+        assert plan is not None
+        self._note_grants(plan, now, ch.idx)
         ch.plan = None
         self._busy_until = now
         if ch.abort_pending:
             self._reset(ch)
         else:
-            self._after_burst(ch)
+            self._after_burst(ch, plan)
         self._arbitrate()
 
     def _drop(self, ch: _HwChannel) -> None:
@@ -562,6 +684,7 @@ class Dmac:
         j = plan.mat
         if j == plan.n:  # the item ends at this very instant: its end event is due now and does the rest
             return
+        self._note_grants(plan, now, ch.idx)
         self._cancel(ch)
         ch.plan = None
         s = plan.start(j + 1)

@@ -80,7 +80,8 @@ class _I2sTx(TxPort):
         k = min(n, len(fifo) // u)
         o = self.owner
         if k:
-            o._played.append(bytes(fifo[: k * u]))
+            with memoryview(fifo) as mv:
+                o._played.append(bytes(mv[: k * u]))
             del fifo[: k * u]
             self.drained += k * u
         if k < n:
