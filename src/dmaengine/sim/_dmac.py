@@ -6,11 +6,14 @@ ready channels are granted the bus round-robin in channel order; a burst of ``be
 ``ceil(beats * 4 / bus_bytes_per_s)`` seconds (one 32-bit bus cycle per beat) and its bytes land when it ends. A
 peripheral asks for a burst when its FIFO has ``max(threshold, burst)`` bytes of room (TX) or data (RX).
 
-Speed: while one channel has the controller to itself and its peripheral runs steadily, the model does not
-simulate bursts. It plans the item (one segment or period) in closed form from the peripheral's clock, schedules
-one event at its end, computes residue from the clock on demand, and moves the bytes lazily (``sync``) before
-any client code runs. Anything that could change the timing (another channel starts, pause, terminate, new RX
-data, an unmap) drops the plan back to burst-by-burst at the current instant, so both paths give the same result.
+Speed: while a channel's peripheral runs steadily, the model does not simulate bursts. It plans the item (one
+segment or period) in closed form from the peripheral's clock, schedules one event at its end, computes residue
+from the clock on demand, and moves the bytes lazily (``sync``) before any client code runs. A memory-to-memory
+channel is planned when it is alone; several peripheral flows are planned together when no two of their bursts
+would meet on the bus in the planned window (else they go burst by burst until that instant has passed); a lone
+cyclic flow continues its plan from period to period. Anything that could change the timing (another channel
+starts, pause, terminate, new RX data, an unmap) drops plans back to burst by burst at the current instant, so
+both paths give the same result (``Soc(fast=False)`` never plans; the tests compare the two).
 """
 
 from __future__ import annotations
