@@ -47,6 +47,10 @@ class MemcpyDescriptor(VirtDescriptor):
         self.value = value
         self.done = 0
 
+    def tx_submit(self) -> int:
+        self.done = 0  # a reused descriptor starts again from its first byte
+        return super().tx_submit()
+
 
 class MemcpyChannel(VirtChannel):
     """A memory-to-memory channel with its own worker thread."""
