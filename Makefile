@@ -17,7 +17,7 @@ run: install
 	$(PY) examples/quickstart.py
 
 check: install
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check
 	$(VENV)/bin/mypy
 
 test: check
