@@ -56,6 +56,8 @@ __all__ = [
     "init_dsts",
     "init_srcs",
     "persec",
+    "rates",
+    "result_line",
     "run_dmatest",
     "summary_line",
     "verify",
@@ -197,14 +199,24 @@ def persec(runtime_us: int, val: int) -> int:
     return ((per_sec * val) << FIXPT_SHIFT) // runtime_us
 
 
-def summary_line(name: str, total_tests: int, failed_tests: int, runtime_us: int, total_len: int,
-                 ret: int = 0) -> str:
-    """The kernel's summary line for one thread."""
+def rates(runtime_us: int, total_tests: int, total_len: int) -> tuple[str, int]:
+    """The kernel's iops (as printed, two decimals of its fixed point) and KB/s."""
     iops = persec(runtime_us, total_tests)
     kbs = persec(runtime_us, total_len >> 10) >> FIXPT_SHIFT
     frac = ((iops & 0xFF) * 100) >> FIXPT_SHIFT
-    return "%s: summary %u tests, %u failures %d.%02d iops %d KB/s (%d)" % (
-        name, total_tests, failed_tests, iops >> FIXPT_SHIFT, frac, kbs, ret)
+    return "%d.%02d" % (iops >> FIXPT_SHIFT, frac), kbs
+
+
+def summary_line(name: str, total_tests: int, failed_tests: int, runtime_us: int, total_len: int,
+                 ret: int = 0) -> str:
+    """The kernel's summary line for one thread.
+
+    >>> summary_line("dma0chan0-copy0", 100, 0, 200, 100 * 1024)
+    'dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)'
+    """
+    iops, kbs = rates(runtime_us, total_tests, total_len)
+    return "%s: summary %u tests, %u failures %s iops %d KB/s (%d)" % (
+        name, total_tests, failed_tests, iops, kbs, ret)
 
 
 def result_line(name: str, err: str, n: int, src_off: int, dst_off: int, length: int, data: int) -> str:
@@ -235,6 +247,16 @@ class DmatestThread:
     def __post_init__(self) -> None:
         self.is_memset = self.params.dmatest == 1
         self.name = f"{self.chan.name}-{'memset' if self.is_memset else 'copy'}{self.index}"
+
+    @property
+    def iops(self) -> str:
+        """The iops figure of the summary line."""
+        return rates(self.runtime_us, self.total_tests, self.total_len)[0]
+
+    @property
+    def kbs(self) -> int:
+        """The KB/s figure of the summary line."""
+        return rates(self.runtime_us, self.total_tests, self.total_len)[1]
 
     @property
     def summary(self) -> str:
