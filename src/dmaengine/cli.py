@@ -101,7 +101,10 @@ def _tracing(args: argparse.Namespace) -> Iterator[None]:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a pipe or a file: never squeeze a table into 80 columns
+        console.width = max(console.width, 160)
+    return console
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> None:
@@ -109,7 +112,7 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], ri
 
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="right" if i >= right_from else "left")
+        table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     _console().print(table)
@@ -266,6 +269,8 @@ Test and measure DMA engines with the Linux DMA Engine API in Python.
 
 Every subcommand runs on a platform: 'default' is the threaded memory-to-memory engine of this machine (one
 channel per CPU); 'sim' is the simulated SoC, in virtual time; MODULE:FUNCTION loads your own.
+Every subcommand also takes --trace FILE.json: a timeline of every transfer, to open in Perfetto.
+'dmaengine COMMAND --help' lists a command's options.
 """
 
 EPILOG = """\
@@ -363,12 +368,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, module, what in (("audio", "audio_demo", "cyclic audio playback and capture over I2S"),
                                ("uart", "uart_demo", "slave transfers to and from a UART")):
-        d = sub.add_parser(name, help=f"simulated SoC demo: {what} (arguments go to the demo; try --help)",
-                           add_help=False, description=f"Runs dmaengine.sim.{module}; every argument is passed on.")
-        d.add_argument("--trace", metavar="FILE.json", help="record a trace of the demo")
-        d.add_argument("rest", nargs=argparse.REMAINDER, help="the demo's own arguments")
-        d.set_defaults(func=_demo(module))
+        # Listed here for --help; main() hands every argument after the name to the demo (see _demo_args).
+        sub.add_parser(name, help=f"simulated SoC demo: {what} (arguments go to the demo; try --help)",
+                       add_help=False)
+        DEMOS[name] = module
     return parser
+
+
+#: Subcommands that forward their arguments to a demo module of the simulated SoC.
+DEMOS: dict[str, str] = {}
+
+
+def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
+    """``dmaengine audio [--trace FILE] ARGS...``: everything but a leading --trace goes to the demo."""
+    trace = None
+    if rest and rest[0] == "--trace":
+        if len(rest) < 2:
+            raise CliError(f"{PROG} {name}: error: argument --trace: expected one argument")
+        trace, rest = rest[1], rest[2:]
+    elif rest and rest[0].startswith("--trace="):
+        trace, rest = rest[0].partition("=")[2], rest[1:]
+    return argparse.Namespace(command=name, trace=trace, rest=rest, func=_demo(DEMOS[name]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,7 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         try:
-            args = parser.parse_args(args_list)
+            if args_list and args_list[0] in DEMOS:
+                args = _demo_args(args_list[0], args_list[1:])
+            else:
+                args, extra = parser.parse_known_args(args_list)
+                if extra:
+                    prog = f"{PROG} {args.command}"
+                    raise CliError(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see '{prog} --help')")
         except SystemExit as e:  # --help and --version
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
         rc: int = args.func(args)

@@ -145,7 +145,7 @@ def test_same_seed_same_offsets_and_alignment_respected() -> None:
         m = re.search(r"src_off=0x([0-9a-f]+) dst_off=0x([0-9a-f]+) len=0x([0-9a-f]+)", line)
         assert m is not None
         so, do, n = (int(x, 16) for x in m.groups())
-        assert so % 8 == do % 8 == n % 8 == 0 and 0 < n and so + n <= 1000 and do + n <= 1000
+        assert so % 8 == do % 8 == n % 8 == 0 and n > 0 and so + n <= 1000 and do + n <= 1000
 
 
 def test_injected_short_copy_fails_with_the_kernels_lines() -> None:
@@ -202,7 +202,7 @@ def test_stop_ends_an_endless_run() -> None:
 # --- virtual time (cooperative loops) -----------------------------------------------------------------------
 def test_virtual_time_rates_are_exact() -> None:
     plat = vplat.make()  # 976 ns + 1 ns per byte: 2000 ns per 1024-byte copy
-    threads, lines = run(plat, iterations=100, norandom=True, test_buf_size=1024)
+    _threads, lines = run(plat, iterations=100, norandom=True, test_buf_size=1024)
     assert lines[-1] == "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
     assert plat.now_ns == 200_000
     _, lines = run(vplat.make(), iterations=100, norandom=True, test_buf_size=1024, polled=True)
@@ -211,7 +211,7 @@ def test_virtual_time_rates_are_exact() -> None:
 
 def test_virtual_time_threads_share_a_channel_cooperatively() -> None:
     plat = vplat.make_two()
-    threads, lines = run(plat, iterations=50, threads_per_chan=3, norandom=True, test_buf_size=1024)
+    threads, _lines = run(plat, iterations=50, threads_per_chan=3, norandom=True, test_buf_size=1024)
     assert [t.name for t in threads] == [f"dma0chan{c}-copy{i}" for c in range(2) for i in range(3)]
     assert all(t.total_tests == 50 and t.failed_tests == 0 for t in threads)
     # three threads take turns on each channel: 150 copies of 2 us each
