@@ -110,7 +110,7 @@ def _console() -> Any:
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> None:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title or None, title_justify="left")
     for i, col in enumerate(columns):
         table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=True)
     for row in rows:
@@ -206,9 +206,10 @@ def cmd_perf(args: argparse.Namespace) -> int:
             cpu = [f"{pt.cpu_mops:.3f}", f"{pt.cpu_gbps:.3f}"] if pt.cpu_ops else ["-", "-"]
             rows.append([str(pt.size), f"{pt.mops:.3f}", f"{pt.gbps:.3f}", *cpu, ratio,
                          "yes" if pt.verified else "NO"])
-        _table(f"dma-perf on {args.platform}: {params.channels} channel(s), ring {params.ring_size}, "
-               f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock)",
-               ["size (B)", "DMA MOps", "DMA Gbps", "CPU MOps", "CPU Gbps", "DMA/CPU", "verified"], rows)
+        print(f"dma-perf on {args.platform}: {params.channels} channel(s), ring {params.ring_size}, "
+              f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock)")
+        _table("",
+               ["size (B)", "DMA MOps", "DMA Gbps", "CPU MOps", "CPU Gbps", "DMA/CPU", "verified"], rows, right_from=0)
         if args.stats:
             _print_stats(plat)
     for path, save in ((args.json, lambda p: save_json(p, points, params)),

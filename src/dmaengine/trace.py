@@ -106,7 +106,7 @@ class Trace:
         tids: dict[int, int] = {}
         began: dict[tuple[int, int], float] = {}  # (tid, cookie) -> start ts
         queued: dict[int, list[int]] = {}  # tid -> cookies submitted and not yet issued
-        for e in sorted(self.events, key=lambda e: e.ts):
+        for e in list(self.events):  # recording order is causal order (a start always follows its issue)
             chan = e.chan
             dev = getattr(chan, "device", None)
             pid = pids.get(id(dev))

@@ -82,6 +82,8 @@ def parse_sizes(text: str) -> list[int]:
                 n = n * (b // a) if mul else n + (b - a)
         else:
             sizes = [int(p) for p in parts]
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError(f"sizes must be comma-separated byte counts, not {text!r}") from None
     if not sizes or any(s < 1 for s in sizes):
