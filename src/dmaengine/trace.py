@@ -26,8 +26,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _trace
 
@@ -37,8 +36,7 @@ __all__ = ["Event", "Trace", "record"]
 KINDS = ("prep", "submit", "issue", "start", "complete", "period", "callback", "terminate", "pause", "resume")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One recorded event: ``ts`` in seconds on the channel's platform clock."""
 
     kind: str
@@ -56,15 +54,16 @@ class Trace:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = path
-        self.events: list[Event] = []
+        self._raw: list[tuple[str, Any, int, float, dict[str, Any] | None]] = []
+        self._append = self._raw.append
         self._prev: _trace.Recorder | None = None
         self._active = False
         self._lock = threading.Lock()
 
     # --- the recorder protocol (called from any thread, on the hot path) ----------------------------------
     def event(self, kind: str, chan: Any, cookie: int, ts: float, args: dict[str, Any] | None) -> None:
-        """Keep one event (list.append is atomic, so no lock on the hot path)."""
-        self.events.append(Event(kind, chan, cookie, ts, args))
+        """Keep one event: a bare tuple (list.append is atomic, so no lock on the hot path)."""
+        self._append((kind, chan, cookie, ts, args))
 
     # --- control ------------------------------------------------------------------------------------------
     def start(self) -> Trace:
@@ -93,9 +92,14 @@ class Trace:
             self.save(self.path)
 
     # --- reading ------------------------------------------------------------------------------------------
+    @property
+    def events(self) -> list[Event]:
+        """The recorded events, in recording order."""
+        return [Event._make(r) for r in list(self._raw)]
+
     def kinds(self) -> list[str]:
         """The kinds of the recorded events, in order."""
-        return [e.kind for e in self.events]
+        return [r[0] for r in list(self._raw)]
 
     def to_chrome(self) -> dict[str, Any]:
         """The trace as a Chrome trace-event object: metadata names, instant events, and one "X" slice per
@@ -152,10 +156,10 @@ class Trace:
             json.dump(self.to_chrome(), f)
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(list(self.events))
+        return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._raw)
 
 
 def record(path: str | os.PathLike[str] | None = None) -> Trace:
