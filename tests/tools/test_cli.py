@@ -170,3 +170,40 @@ def test_python_dash_m_runs_the_command() -> None:
                        timeout=60)
     assert r.returncode == 0
     assert r.stdout == f"dma0 (memcpy): number of channels: {os.cpu_count()}\n"
+
+
+def test_iterations_0_runs_until_ctrl_c_then_summarises() -> None:
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
+                                                         os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--iterations", "0", "--max-channels", "1",
+                             "--test-buf-size", "1024"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    m = re.search(r"^dma0chan0-copy0: summary (\d+) tests, 0 failures ", out, re.M)
+    assert m is not None and int(m.group(1)) > 0
+    assert "Traceback" not in err
+
+
+def test_on_the_simulated_soc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dmaengine.sim")
+    trace = tmp_path / "sim.json"
+    assert main(["test", "--platform", "sim", "--iterations", "20", "--max-channels", "1", "--trace",
+                 str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
+    assert "(virtual-time rates)" in out
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert len([e for e in events if e["ph"] == "X"]) == 20
+    assert main(["perf", "--platform", "sim", "--sizes", "64,1024", "--seconds", "0.0005", "--ring-size", "16",
+                 "--no-baseline"]) == 0
+    assert "DMA in virtual-time" in capsys.readouterr().out
+    assert main(["summary", "--platform", "sim"]) == 0
+    assert capsys.readouterr().out.startswith("dma0 (")

@@ -101,3 +101,13 @@ def test_bad_perf_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "dmaengine: error: kick_batch must be an int >= 1, not 0\n"
     assert main(["perf", "--sizes", "x"]) == 2
     assert capsys.readouterr().err == "dmaengine: error: sizes must be comma-separated byte counts, not 'x'\n"
+
+
+def test_on_the_simulated_soc() -> None:
+    sim = pytest.importorskip("dmaengine.sim")
+    soc = sim.Soc()
+    t0 = soc.now
+    pts = run_perf(soc, PerfParams(sizes=[256, 4096], seconds=0.0005, ring_size=16, kick_batch=4, baseline=False))
+    assert [p.size for p in pts] == [256, 4096]
+    assert all(p.verified and p.clock == "virtual" and p.ops > 0 for p in pts)
+    assert soc.now > t0

@@ -107,3 +107,15 @@ def test_terminate_drops_open_slices() -> None:
     doc = tr.to_chrome()
     assert [e["name"] for e in doc["traceEvents"] if e["ph"] == "i"] == ["prep", "submit", "issue", "terminate"]
     assert [e for e in doc["traceEvents"] if e["ph"] == "X"] == []
+
+
+def test_simulated_soc_trace_is_in_virtual_time() -> None:
+    sim = pytest.importorskip("dmaengine.sim")
+    soc = sim.Soc()
+    with dmaengine.trace.record() as tr:
+        copy_once(soc, 4096)
+    kinds = tr.kinds()
+    for kind in ("prep", "submit", "issue", "complete", "callback", "terminate"):
+        assert kind in kinds
+    assert all(0 <= e.ts <= soc.now for e in tr)
+    assert len([e for e in tr.to_chrome()["traceEvents"] if e["ph"] == "X"]) == 1
