@@ -140,6 +140,10 @@ def _locked_print() -> Callable[[str], None]:
     return log
 
 
+def _print_text(text: str) -> None:
+    print(text, end="" if text.endswith("\n") or not text else "\n")
+
+
 def _print_stats(plat: Platform) -> None:
     from .tools.info import STATS_FIELDS, stats_table_rows
 
@@ -163,7 +167,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     with _platform(args) as plat, _tracing(args):
         def started(threads: list[Any]) -> None:
             if args.summary:
-                print(plat.summary(), end="" if plat.summary().endswith("\n") else "\n")
+                _print_text(plat.summary())
 
         with _progress("dmatest (tests per thread)", args.iterations or None) as update:
             def tick(threads: list[Any]) -> None:
@@ -231,8 +235,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     with _platform(args) as plat, _tracing(args):
-        text = plat.summary()
-        print(text, end="" if text.endswith("\n") or not text else "\n")
+        _print_text(plat.summary())
     return EXIT_OK
 
 

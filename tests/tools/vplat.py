@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 
 from dmaengine import Cap, Platform, PrepFlags, Result, Status, TxState
-from dmaengine.drivers.memcpy import MemcpyEngine
+from dmaengine.drivers.memcpy import MemcpyDescriptor, MemcpyEngine
 from dmaengine.provider import Channel, DmaDevice, bottom_half
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
@@ -176,7 +176,8 @@ class ShortEngine(MemcpyEngine):
 
     short = 1
 
-    def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int, flags: PrepFlags):  # type: ignore[no-untyped-def]
+    def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
+                               flags: PrepFlags) -> MemcpyDescriptor:
         return super().device_prep_dma_memcpy(chan, dst, src, max(1, length - self.short), flags)
 
 
