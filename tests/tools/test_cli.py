@@ -101,7 +101,12 @@ def test_demos_forward_their_arguments(monkeypatch: pytest.MonkeyPatch, capsys: 
     seen: list[list[str]] = []
     sim = types.ModuleType("dmaengine.sim")
     demo = types.ModuleType("dmaengine.sim.uart_demo")
-    demo.main = lambda argv: seen.append(argv) or 3  # type: ignore[attr-defined]
+
+    def demo_main(argv: list[str]) -> int:
+        seen.append(argv)
+        return 3
+
+    demo.main = demo_main  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dmaengine.sim", sim)
     monkeypatch.setitem(sys.modules, "dmaengine.sim.uart_demo", demo)
     assert main(["uart", "--baud", "9600", "--help"]) == 3

@@ -88,6 +88,9 @@ class TimedChannel(VirtChannel):
 
 class TimedDesc(VirtDescriptor):
     __slots__ = ("dst", "src", "value")
+    dst: int
+    src: int | None
+    value: int
 
 
 class TimedEngine(DmaDevice):
@@ -156,10 +159,10 @@ class TimedEngine(DmaDevice):
             chan.vchan_terminate_all()
 
 
-def make(channels: int = 1, **kw: int) -> VirtualPlatform:
+def make(channels: int = 1, latency_ns: int = 976, ns_per_byte: int = 1, drop: bool = False) -> VirtualPlatform:
     """A virtual platform with one TimedEngine (``dma0``)."""
     plat = VirtualPlatform()
-    plat.register_device(TimedEngine(channels, **kw))  # type: ignore[arg-type]
+    plat.register_device(TimedEngine(channels, latency_ns, ns_per_byte, drop))
     return plat
 
 
@@ -168,7 +171,7 @@ def make_two() -> VirtualPlatform:
 
 
 def make_dropping() -> VirtualPlatform:
-    return make(1, drop=True)  # type: ignore[arg-type]
+    return make(1, drop=True)
 
 
 class ShortEngine(MemcpyEngine):
