@@ -31,19 +31,32 @@ def test_block_extraction() -> None:
     assert python_blocks(text) == [(3, "x = 1\n"), (10, "y = x + 1\n")]
 
 
-@pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_doc_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_blocks(path: Path) -> int:
+    """Run the file's python blocks in order in one fresh namespace; returns how many ran."""
     blocks = python_blocks(path.read_text(encoding="utf-8"))
-    if not blocks:
-        pytest.skip(f"{path.name} has no python examples")
-    monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"doc_{path.stem.replace('-', '_')}"}
     for line, code in blocks:
         # Pad with blank lines so a traceback points at the line in the .md file.
-        compiled = compile("\n" * (line - 1) + code, str(path), "exec")
-        try:
-            exec(compiled, namespace)
-        except ModuleNotFoundError as e:
-            if e.name is not None and e.name.startswith("dmaengine.sim"):
-                pytest.skip(f"{path.name} needs the simulated SoC (dmaengine.sim), not installed here")
-            raise
+        exec(compile("\n" * (line - 1) + code, str(path), "exec"), namespace)
+    return len(blocks)
+
+
+def test_a_broken_example_fails_at_its_line(tmp_path: Path) -> None:
+    doc = tmp_path / "broken.md"
+    doc.write_text("# x\n\n```python\nvalue = 2\n```\ntext\n```python\nassert value == 3, 'wrong'\n```\n")
+    with pytest.raises(AssertionError, match=r"^wrong$") as info:
+        run_blocks(doc)
+    assert (info.traceback[-1].path, info.traceback[-1].lineno + 1) == (doc, 8)
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_doc_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not python_blocks(path.read_text(encoding="utf-8")):
+        pytest.skip(f"{path.name} has no python examples")
+    monkeypatch.chdir(tmp_path)
+    try:
+        run_blocks(path)
+    except ModuleNotFoundError as e:
+        if e.name is not None and e.name.startswith("dmaengine.sim"):
+            pytest.skip(f"{path.name} needs the simulated SoC (dmaengine.sim), not installed here")
+        raise
