@@ -244,3 +244,24 @@ def test_on_the_simulated_soc() -> None:
     assert soc.now > t0  # virtual time advanced
     # ...but no test waited for its timeout (3 s each): the callback ended every wait at its own instant
     assert soc.now - t0 < 1.0
+
+
+def test_fill_and_verify_time_is_left_out_of_the_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dmaengine.tools import dmatest
+
+    plat = vplat.make()
+    real_init, real_verify = dmatest.init_srcs, dmatest.verify
+
+    def slow_init(*a: object) -> None:
+        real_init(*a)  # type: ignore[arg-type]
+        plat._t += 1_000_000  # filling "takes" 1 ms
+
+    def slow_verify(*a: object) -> int:
+        plat._t += 500_000  # and each region checked 0.5 ms
+        return real_verify(*a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dmatest, "init_srcs", slow_init)
+    monkeypatch.setattr(dmatest, "verify", slow_verify)
+    _, lines = run(plat, iterations=100, norandom=True, test_buf_size=1024)
+    assert plat.now_ns == 100 * (2_000 + 1_000_000 + 6 * 500_000)
+    assert lines[-1] == "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
