@@ -7,7 +7,8 @@ functions (prep, submit, issue, the memcpy worker, completion, callback), recomp
   hot path; stable to a few percent.
 * ``engine``: prep, submit, issue every 64 and wait, on a one-channel threaded memcpy engine, end to end.
 
-Each variant runs ``--rounds`` times, interleaved; the best round counts. Prints ns per descriptor and the
+Each variant runs ``--rounds`` times, interleaved in rotating order, with the garbage collector paused while
+timing; the best round counts. Prints ns per descriptor and the
 ratios to the baseline. Run: ``python benchmarks/bench_trace.py [--rounds N] [--count N]``.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import gc
 import inspect
 import sys
 import textwrap
@@ -119,13 +121,29 @@ def engine_workload(count: int) -> float:
 
 
 def measure(workload: Callable[[int], float], count: int, rounds: int) -> dict[str, float]:
-    best = {"baseline": float("inf"), "off": float("inf"), "on": float("inf")}
-    for _ in range(rounds):
-        with baseline():
-            best["baseline"] = min(best["baseline"], workload(count))
-        best["off"] = min(best["off"], workload(count))
-        with dmaengine.trace.record():
-            best["on"] = min(best["on"], workload(count))
+    """Best seconds per descriptor of each variant, in ns; the order of the variants rotates every round and
+    the garbage collector is kept out of the timed part."""
+
+    def run(variant: str) -> float:
+        gc.collect()
+        gc.disable()
+        try:
+            if variant == "baseline":
+                with baseline():
+                    return workload(count)
+            if variant == "on":
+                with dmaengine.trace.record():
+                    return workload(count)
+            return workload(count)
+        finally:
+            gc.enable()
+
+    order = ["baseline", "off", "on"]
+    best = dict.fromkeys(order, float("inf"))
+    workload(count // 10)  # warm up
+    for r in range(rounds):
+        for variant in order[r % 3:] + order[: r % 3]:
+            best[variant] = min(best[variant], run(variant))
     return {k: v / count * 1e9 for k, v in best.items()}
 
 
