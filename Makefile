@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/dmaengine test
 
 check: install
 	$(VENV)/bin/ruff check
