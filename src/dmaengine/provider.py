@@ -24,8 +24,8 @@ from ._enums import BusWidth, Cap, PrepFlags, ResidueGranularity, Status, Transf
 from ._errors import NotSupportedError
 from ._memory import AddressSpace as AddressSpace
 from ._memory import DmaFault as DmaFault
-from ._trace import emit as trace_event
 from ._records import InterleavedTemplate, SgEntry, SlaveCaps, SlaveConfig, TxState
+from ._trace import emit as trace_event
 
 if TYPE_CHECKING:
     from ._platform import Platform
