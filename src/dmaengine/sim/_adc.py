@@ -1,0 +1,61 @@
+"""An ADC: a known waveform sampled at ``rate_hz`` into an RX FIFO with a DMA request line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .._errors import ConfigError
+from ._i2s import SampledRx
+from ._periph import Peripheral
+
+__all__ = ["Adc"]
+
+Waveform = Callable[[np.ndarray], np.ndarray]
+
+
+class Adc(Peripheral):
+    """An ADC with ``bits`` of resolution, one sample of ``sample_width`` bytes (little-endian) per tick at
+    ``rate_hz``, starting when a DMA channel starts serving ``rx_fifo_addr`` (the first sample one period later).
+
+    ``waveform(n)`` maps sample indices (an int64 array) to codes; the default is a sine of ``freq_hz`` around
+    mid-scale. :meth:`expected` gives the codes of samples ``first .. first+count-1``, to check a capture.
+    """
+
+    def __init__(self, name: str, rate_hz: int = 8_000, bits: int = 12, sample_width: int = 2,
+                 freq_hz: float = 50.0, waveform: Waveform | None = None, fifo_depth: int = 32,
+                 threshold: int = 1) -> None:
+        super().__init__(name)
+        if not isinstance(rate_hz, int) or isinstance(rate_hz, bool) or rate_hz <= 0:
+            raise ConfigError(f"rate_hz must be a positive int, not {rate_hz!r}")
+        if sample_width not in (1, 2, 4):
+            raise ConfigError(f"sample_width must be 1, 2 or 4 bytes, not {sample_width!r}")
+        if not isinstance(bits, int) or not 1 <= bits <= 8 * sample_width:
+            raise ConfigError(f"bits must be 1..{8 * sample_width}, not {bits!r}")
+        self.rate_hz = rate_hz
+        self.bits = bits
+        self.sample_width = sample_width
+        self.freq_hz = freq_hz
+        self._dtype = np.dtype({1: "u1", 2: "<u2", 4: "<u4"}[sample_width])
+        self.waveform: Waveform = waveform if waveform is not None else self._sine
+        self.rx = SampledRx(self, fifo_depth, threshold, sample_width, rate_hz, self._source)
+
+    def _sine(self, n: np.ndarray) -> np.ndarray:
+        half = (1 << (self.bits - 1)) - 1
+        return np.rint(half + 1 + half * np.sin(2 * np.pi * self.freq_hz * n / self.rate_hz)).astype(np.int64)
+
+    def expected(self, first: int, count: int) -> np.ndarray:
+        """The codes of samples ``first .. first+count-1``."""
+        codes = np.asarray(self.waveform(np.arange(first, first + count, dtype=np.int64)), dtype=np.int64)
+        return (codes & ((1 << self.bits) - 1)).astype(self._dtype)
+
+    def _source(self, first: int, count: int) -> bytes:
+        return self.expected(first, count).tobytes()
+
+    @property
+    def overruns(self) -> int:
+        """Samples lost because the FIFO was full."""
+        self.sync()
+        assert self.rx is not None
+        return self.rx.overruns

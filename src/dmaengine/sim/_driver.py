@@ -1,0 +1,243 @@
+"""The controller driver: an ordinary provider on the virt-dma helper that programs the :class:`Dmac` model the
+way a kernel driver writes registers. It uses only the public provider API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dmaengine import (
+    BusWidth,
+    Cap,
+    ConfigError,
+    InterleavedTemplate,
+    PrepFlags,
+    ResidueGranularity,
+    Result,
+    SgEntry,
+    SlaveConfig,
+    Status,
+    TransferDirection,
+    TxState,
+)
+from dmaengine.provider import Channel, DmaDevice
+from dmaengine.virt import VirtChannel, VirtDescriptor
+
+from ._dmac import Dmac, Irq, Item, Program
+from ._periph import Port
+
+__all__ = ["DmaRequest", "SimChannel", "SimDescriptor", "SimDmaDevice"]
+
+M2M = TransferDirection.MEM_TO_MEM
+M2D = TransferDirection.MEM_TO_DEV
+D2M = TransferDirection.DEV_TO_MEM
+
+
+@dataclass(frozen=True, slots=True)
+class DmaRequest:
+    """A slave-map filter parameter: the controller (``dma0``) and the peripheral's request line."""
+
+    controller: str
+    line: int
+
+
+class SimDescriptor(VirtDescriptor):
+    """A descriptor holding the program it will load into the controller."""
+
+    __slots__ = ("program",)
+
+    def __init__(self, chan: SimChannel, program: Program) -> None:
+        super().__init__(chan, program.total)
+        self.program = program
+
+
+class SimChannel(VirtChannel):
+    """A channel of the simulated controller; ``dreq_line`` is set by the slave-map filter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dreq_line: int | None = None
+        self.running: SimDescriptor | None = None
+
+    def desc_residue(self, vd: VirtDescriptor) -> int:
+        """Burst-granular: the bytes the running program has not moved yet (this pass, for cyclic)."""
+        if vd is self.running:
+            dev = self.device
+            assert isinstance(dev, SimDmaDevice)
+            return vd.length - dev.hw.progress(self.chan_id)
+        return vd.length
+
+
+class SimDmaDevice(DmaDevice):
+    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE."""
+
+    cap_mask = Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
+    src_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
+    dst_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
+    directions = frozenset({M2M, M2D, D2M})
+    min_burst = 1
+    max_burst = 16
+    max_sg_burst = 16
+    residue_granularity = ResidueGranularity.BURST
+
+    def __init__(self, hw: Dmac, decode: Callable[[int], Port | None], dev_name: str = "sim-dmac") -> None:
+        super().__init__([SimChannel() for _ in hw.chans], dev_name=dev_name)
+        self.hw = hw
+        self._decode = decode
+        hw.irq = self._irq
+
+    # --- slave map ----------------------------------------------------------------------------------------
+    def filter(self, chan: Channel, param: Any) -> bool:
+        """The slave-map filter: a :class:`DmaRequest` for this controller; remembers the request line."""
+        if not isinstance(param, DmaRequest) or param.controller != self.name:
+            return False
+        assert isinstance(chan, SimChannel)
+        chan.dreq_line = param.line
+        return True
+
+    def device_free_chan_resources(self, chan: Channel) -> None:
+        assert isinstance(chan, SimChannel)
+        chan.dreq_line = None
+
+    # --- prep ---------------------------------------------------------------------------------------------
+    def _desc(self, chan: Channel, program: Program, flags: int) -> SimDescriptor:
+        assert isinstance(chan, SimChannel)
+        vd = SimDescriptor(chan, program)
+        chan.vchan_tx_prep(vd, flags)
+        return vd
+
+    def _slave_program(self, chan: Channel, segs: list[tuple[int, int]], direction: TransferDirection,
+                       cyclic: bool) -> Program:
+        assert isinstance(chan, SimChannel)
+        cfg = chan.config
+        assert isinstance(cfg, SlaveConfig)
+        side = "dst" if direction is M2D else "src"
+        fifo = cfg.dst_addr if direction is M2D else cfg.src_addr
+        width = int(getattr(cfg, f"{side}_addr_width"))
+        burst = getattr(cfg, f"{side}_maxburst") or 1
+        if not width:
+            raise ConfigError(f"{side}_addr_width must be set for {direction.name} on {chan.name}, not UNDEFINED")
+        for _, length in segs:
+            if length % width:
+                raise ConfigError(f"length {length!r} is not a multiple of {side}_addr_width {width}")
+        port = self._decode(fifo)
+        if port is not None and port.direction != direction:
+            port = None  # the wrong FIFO for this direction: a bus error at the first burst
+        if port is not None and chan.dreq_line is not None and port.line != chan.dreq_line:
+            raise ConfigError(f"{side}_addr {fifo:#x} is the FIFO of request line {port.line}, but {chan.name} "
+                              f"serves line {chan.dreq_line}")
+        last = len(segs) - 1
+        if direction is M2D:
+            items = [Item(a, fifo, n, cyclic or i == last) for i, (a, n) in enumerate(segs)]
+        else:
+            items = [Item(fifo, a, n, cyclic or i == last) for i, (a, n) in enumerate(segs)]
+        return Program(items, direction, width, burst, port, cyclic)
+
+    def device_prep_slave_sg(self, chan: Channel, sgl: list[SgEntry], direction: TransferDirection,
+                             flags: PrepFlags) -> SimDescriptor:
+        prog = self._slave_program(chan, [(e.addr, e.length) for e in sgl], direction, False)
+        return self._desc(chan, prog, flags)
+
+    def device_prep_dma_cyclic(self, chan: Channel, buf_addr: int, buf_len: int, period_len: int,
+                               direction: TransferDirection, flags: PrepFlags) -> SimDescriptor:
+        segs = [(buf_addr + off, period_len) for off in range(0, buf_len, period_len)]
+        return self._desc(chan, self._slave_program(chan, segs, direction, True), flags)
+
+    def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
+                               flags: PrepFlags) -> SimDescriptor:
+        return self._desc(chan, Program([Item(src, dst, length, True)], M2M), flags)
+
+    def device_prep_dma_memcpy_sg(self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry],
+                                  flags: PrepFlags) -> SimDescriptor:
+        items: list[Item] = []
+        di = si = doff = soff = 0
+        while di < len(dst_sgl) and si < len(src_sgl):  # pieces that lie in one entry of both lists
+            d, s = dst_sgl[di], src_sgl[si]
+            n = min(d.length - doff, s.length - soff)
+            items.append(Item(s.addr + soff, d.addr + doff, n))
+            doff += n
+            soff += n
+            if doff == d.length:
+                di, doff = di + 1, 0
+            if soff == s.length:
+                si, soff = si + 1, 0
+        items[-1].irq = True
+        return self._desc(chan, Program(items, M2M), flags)
+
+    def device_prep_dma_memset(self, chan: Channel, dst: int, value: int, length: int,
+                               flags: PrepFlags) -> SimDescriptor:
+        return self._desc(chan, Program([Item(None, dst, length, True, value)], M2M), flags)
+
+    def device_prep_interleaved_dma(self, chan: Channel, xt: InterleavedTemplate,
+                                    flags: PrepFlags) -> SimDescriptor:
+        if xt.dir != M2M:
+            raise ConfigError(f"{self.name} interleaves MEM_TO_MEM only, not {xt.dir!r}")
+        items = [Item(s, d, n) for s, d, n in xt.segments()]
+        items[-1].irq = True
+        return self._desc(chan, Program(items, M2M), flags)
+
+    # --- running ------------------------------------------------------------------------------------------
+    def _start_next(self, chan: SimChannel) -> None:
+        """Load the first issued descriptor into the hardware. Caller holds ``chan.lock``."""
+        vd = chan.vchan_next_desc()
+        if vd is not None:
+            assert isinstance(vd, SimDescriptor)
+            chan.running = vd
+            self.hw.start(chan.chan_id, vd.program)
+
+    def device_issue_pending(self, chan: Channel) -> None:
+        assert isinstance(chan, SimChannel)
+        with chan.lock:
+            if chan.vchan_issue_pending() and chan.running is None:
+                self._start_next(chan)
+
+    def _irq(self, idx: int, kind: Irq, result: Result, residue: int) -> None:
+        """The interrupt handler: a hardware event, no lock held on entry."""
+        chan = self.channels[idx]
+        assert isinstance(chan, SimChannel)
+        with chan.lock:
+            vd = chan.running
+            if vd is None:
+                return
+            if kind is Irq.PERIOD:
+                chan.vchan_cyclic_callback(vd)
+                return
+            chan.desc_issued.remove(vd)
+            chan.running = None
+            chan.vchan_cookie_complete(vd, result, residue)
+            self._start_next(chan)
+
+    def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
+        assert isinstance(chan, SimChannel)
+        return chan.vchan_tx_status(cookie)
+
+    def device_pause(self, chan: Channel) -> None:
+        with chan.lock:  # type: ignore[attr-defined]
+            self.hw.pause(chan.chan_id)
+
+    def device_resume(self, chan: Channel) -> None:
+        with chan.lock:  # type: ignore[attr-defined]
+            self.hw.resume(chan.chan_id)
+
+    def device_terminate_all(self, chan: Channel) -> None:
+        assert isinstance(chan, SimChannel)
+        with chan.lock:
+            chan.running = None
+            self.hw.abort(chan.chan_id)
+            chan.vchan_terminate_all()
+
+    def device_synchronize(self, chan: Channel) -> None:
+        """Wait (in virtual time) until an aborted burst has left the bus, then flush the bottom half."""
+        assert isinstance(chan, SimChannel)
+        idx = chan.chan_id
+        if self.hw.aborting(idx):
+            self.platform.wait_for(lambda: not self.hw.aborting(idx), None, chan.waitq)
+        chan.vchan_synchronize()
+
+    def dbg_summary_show(self) -> str | None:
+        lines = []
+        for chan in self.channels:
+            if chan.client_count:
+                lines.append(f" {chan.name:<13}| {chan.client_name or 'in-use'} [{self.hw.describe(chan.chan_id)}]\n")
+        return "".join(lines)

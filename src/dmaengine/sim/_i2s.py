@@ -1,0 +1,204 @@
+"""An I2S audio codec: a frame clock at ``rate_hz``, TX and RX FIFOs with DMA request lines."""
+
+from __future__ import annotations
+
+import os
+import wave
+from collections.abc import Callable
+
+import numpy as np
+
+from .._errors import ConfigError
+from ._kernel import TickClock
+from ._periph import Peripheral, RxPort, TxPort
+
+__all__ = ["I2s", "SampledRx", "sine_frames"]
+
+#: ``source(first_frame, count) -> bytes`` of ``count`` interleaved little-endian frames.
+FrameSource = Callable[[int, int], bytes]
+
+
+def sine_frames(freq_hz: float, rate_hz: int, channels: int, sample_width: int, amplitude: float = 0.25
+                ) -> FrameSource:
+    """A frame source playing a sine on every channel (exactly reproducible from the frame index)."""
+    dtype = np.dtype({1: "u1", 2: "<i2", 4: "<i4"}[sample_width])
+    full = {1: 127, 2: 32767, 4: 2**31 - 1}[sample_width]
+
+    def source(first: int, count: int) -> bytes:
+        n = np.arange(first, first + count, dtype=np.float64)
+        v = np.rint(amplitude * full * np.sin(2 * np.pi * freq_hz * n / rate_hz))
+        if sample_width == 1:
+            v = v + 128
+        return np.repeat(v.astype(dtype)[:, None], channels, axis=1).tobytes()
+
+    return source
+
+
+class SampledRx(RxPort):
+    """A receiver that samples ``unit`` bytes per tick from ``source`` once a DMA channel starts serving it."""
+
+    def __init__(self, owner: Peripheral, depth: int, threshold: int, unit: int, rate_hz: int,
+                 source: FrameSource) -> None:
+        super().__init__(owner, depth, threshold, unit)
+        self.rate_hz = rate_hz
+        self.source = source
+
+    def dma_enable(self, t: int) -> None:
+        if self.clock is None:
+            self.clock = TickClock(t, 1_000_000_000, self.rate_hz, offset=1)
+            self.ticks_done = 0
+
+    def _ticks(self, n: int, unbounded: bool) -> None:
+        k = n if unbounded else min(n, (self.depth - len(self.fifo)) // self.unit)
+        if k:
+            self.fifo += self.source(self.ticks_done, k)
+            self.entered += k * self.unit
+        self.overruns += n - k
+        self.ticks_done += n
+
+
+class _I2sTx(TxPort):
+    """The codec plays one frame per tick from the first byte written on; an empty FIFO plays silence."""
+
+    owner: I2s
+
+    def _start(self, t: int) -> None:
+        if self.owner._stopped:  # a stopped codec drops what the DMA writes
+            self.fifo.clear()
+            return
+        self.clock = TickClock(t, 1_000_000_000, self.owner.rate_hz)
+        self.ticks_done = 0
+
+    def time_when_room(self, need: int) -> int | None:
+        if self.owner._stopped:  # a stopped codec does not assert its request line
+            return None
+        return super().time_when_room(need)
+
+    def _ticks(self, n: int, unbounded: bool) -> None:
+        u = self.unit
+        fifo = self.fifo
+        k = min(n, len(fifo) // u)
+        o = self.owner
+        if k:
+            o._played.append(bytes(fifo[: k * u]))
+            del fifo[: k * u]
+            self.drained += k * u
+        if k < n:
+            o._played.append(bytes((n - k) * u))
+            o._underruns += n - k
+        o._played_bytes += n * u
+        self.ticks_done += n
+
+
+class I2s(Peripheral):
+    """An I2S codec: ``rate_hz`` frames per second of ``channels`` samples of ``sample_width`` bytes.
+
+    TX: DMA fills ``tx_fifo_addr``; the codec starts with the first byte and then plays one frame per tick; an
+    empty FIFO plays a silent frame and counts an underrun. :attr:`played` is every PCM byte that came out;
+    :meth:`write_wav` saves it. :meth:`stop` stops the codec (and flushes its TX FIFO) until :meth:`start`.
+
+    RX: once a DMA channel starts serving ``rx_fifo_addr``, one frame per tick comes from ``rx_source``: a WAV
+    file path (silence after its end), a callable ``source(first_frame, count) -> bytes``, or by default a
+    440 Hz sine (:func:`sine_frames`). Frames that find the FIFO full are lost and counted in ``rx_overruns``.
+    """
+
+    def __init__(self, name: str, rate_hz: int = 48_000, channels: int = 2, sample_width: int = 2,
+                 fifo_depth: int = 64, threshold: int = 1,
+                 rx_source: str | os.PathLike[str] | FrameSource | None = None) -> None:
+        super().__init__(name)
+        if not isinstance(rate_hz, int) or isinstance(rate_hz, bool) or rate_hz <= 0:
+            raise ConfigError(f"rate_hz must be a positive int, not {rate_hz!r}")
+        if channels not in (1, 2, 4, 6, 8):
+            raise ConfigError(f"channels must be 1, 2, 4, 6 or 8, not {channels!r}")
+        if sample_width not in (1, 2, 4):
+            raise ConfigError(f"sample_width must be 1, 2 or 4 bytes, not {sample_width!r}")
+        self.rate_hz = rate_hz
+        self.channels = channels
+        self.sample_width = sample_width
+        self.frame_bytes = channels * sample_width
+        if fifo_depth % self.frame_bytes:
+            raise ConfigError(f"fifo_depth must be a multiple of the frame size {self.frame_bytes}, not {fifo_depth!r}")
+        self._played: list[bytes] = []
+        self._played_bytes = 0
+        self._underruns = 0
+        self._stopped = False
+        if rx_source is None:
+            source = sine_frames(440.0, rate_hz, channels, sample_width)
+        elif callable(rx_source):
+            source = rx_source
+        else:
+            source = self._wav_source(os.fspath(rx_source))
+        self.tx = _I2sTx(self, fifo_depth, threshold, self.frame_bytes)
+        self.rx = SampledRx(self, fifo_depth, threshold, self.frame_bytes, rate_hz, source)
+
+    def _wav_source(self, path: str) -> FrameSource:
+        with wave.open(path, "rb") as w:
+            if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (self.rate_hz, self.channels,
+                                                                          self.sample_width):
+                raise ConfigError(
+                    f"{path!r} is {w.getframerate()} Hz x {w.getnchannels()} ch x {w.getsampwidth()} B, not "
+                    f"{self.rate_hz} Hz x {self.channels} ch x {self.sample_width} B")
+            pcm = w.readframes(w.getnframes())
+        fb = self.frame_bytes
+
+        def source(first: int, count: int) -> bytes:
+            chunk = pcm[first * fb : (first + count) * fb]
+            return chunk + bytes(count * fb - len(chunk))
+
+        return source
+
+    @property
+    def played(self) -> bytes:
+        """Every PCM byte the codec played (silence for underruns), in order."""
+        self.sync()
+        if len(self._played) > 1:
+            self._played[:] = [b"".join(self._played)]
+        return self._played[0] if self._played else b""
+
+    @property
+    def frames_played(self) -> int:
+        """Frames played so far."""
+        self.sync()
+        return self._played_bytes // self.frame_bytes
+
+    @property
+    def underruns(self) -> int:
+        """Frames played as silence because the TX FIFO was empty."""
+        self.sync()
+        return self._underruns
+
+    @property
+    def rx_overruns(self) -> int:
+        """Captured frames lost because the RX FIFO was full."""
+        self.sync()
+        assert self.rx is not None
+        return self.rx.overruns
+
+    def frame_time_ns(self, k: int) -> int:
+        """The instant the codec plays frame ``k`` (counted from the current start, see :meth:`stop`)."""
+        clock = self.tx.clock if self.tx is not None else None
+        if clock is None:
+            raise ConfigError(f"{self.name} is not playing; frame_time_ns({k!r}) is unknown")
+        return clock.time(k)
+
+    def stop(self) -> None:
+        """Stop playing: the TX FIFO is flushed, and what the DMA writes is dropped until :meth:`start`."""
+        self.sync()
+        tx = self.tx
+        assert tx is not None
+        self._stopped = True
+        tx.clock = None
+        tx.fifo.clear()
+        tx.port_changed()
+
+    def start(self) -> None:
+        """Undo :meth:`stop`: the next byte the DMA writes starts the frame clock again."""
+        self._stopped = False
+
+    def write_wav(self, path: str | os.PathLike[str]) -> None:
+        """Save :attr:`played` as a WAV file (stdlib ``wave``)."""
+        with wave.open(os.fspath(path), "wb") as w:
+            w.setnchannels(self.channels)
+            w.setsampwidth(self.sample_width)
+            w.setframerate(self.rate_hz)
+            w.writeframes(self.played)

@@ -1,0 +1,116 @@
+"""The discrete-event kernel: integer nanoseconds, ties broken by priority then insertion order."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+
+__all__ = ["PRIO_APP", "PRIO_BH", "PRIO_HW", "Event", "Kernel", "TickClock"]
+
+#: At one instant, hardware events (bursts, interrupts) run first, then bottom halves (callbacks), then
+#: application events (the default of :meth:`Kernel.at`).
+PRIO_HW = 0
+PRIO_BH = 1
+PRIO_APP = 2
+
+
+class Event:
+    """A scheduled call; :meth:`cancel` makes the kernel skip it."""
+
+    __slots__ = ("cancelled", "fn", "label", "time_ns")
+
+    def __init__(self, time_ns: int, fn: Callable[[], None], label: str) -> None:
+        self.time_ns = time_ns
+        self.fn = fn
+        self.label = label
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run this event."""
+        self.cancelled = True
+
+
+class Kernel:
+    """A deterministic event queue: heap entries ``(time_ns, priority, seq, event)``."""
+
+    def __init__(self, trace: bool = False) -> None:
+        self.now_ns = 0
+        self._heap: list[tuple[int, int, int, Event]] = []
+        self._seq = itertools.count()
+        #: ``(time_ns, label)`` of every event run, when tracing.
+        self.trace: list[tuple[int, str]] | None = [] if trace else None
+        self.events_run = 0
+        #: True while an event runs (the simulation cannot be run from inside itself).
+        self.dispatching = False
+
+    def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
+        """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
+        if time_ns < self.now_ns:
+            raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
+        ev = Event(time_ns, fn, label)
+        heapq.heappush(self._heap, (time_ns, priority, next(self._seq), ev))
+        return ev
+
+    def peek(self) -> int | None:
+        """The time of the next live event, or None when the queue is empty."""
+        heap = self._heap
+        while heap and heap[0][3].cancelled:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def step(self) -> bool:
+        """Run the next live event; False when there is none."""
+        heap = self._heap
+        while heap:
+            t, _, _, ev = heapq.heappop(heap)
+            if ev.cancelled:
+                continue
+            self.now_ns = t
+            self.events_run += 1
+            if self.trace is not None:
+                self.trace.append((t, ev.label))
+            self.dispatching = True
+            try:
+                ev.fn()
+            finally:
+                self.dispatching = False
+            return True
+        return False
+
+    def run_until(self, time_ns: int) -> None:
+        """Run every event at or before ``time_ns``, then set the clock to ``time_ns``."""
+        while True:
+            t = self.peek()
+            if t is None or t > time_ns:
+                break
+            self.step()
+        if time_ns > self.now_ns:
+            self.now_ns = time_ns
+
+
+class TickClock:
+    """Ticks ``j = 0, 1, ...`` at ``epoch_ns + ((j + offset) * num) // den``: a rate of ``den / num`` per ns,
+    exact over any run length."""
+
+    __slots__ = ("den", "epoch_ns", "num", "offset")
+
+    def __init__(self, epoch_ns: int, num: int, den: int, offset: int = 0) -> None:
+        self.epoch_ns = epoch_ns
+        self.num = num
+        self.den = den
+        self.offset = offset
+
+    def time(self, j: int) -> int:
+        """The instant of tick ``j``."""
+        return self.epoch_ns + ((j + self.offset) * self.num) // self.den
+
+    def count(self, t: int) -> int:
+        """How many ticks happen at or before ``t``."""
+        c = ((t - self.epoch_ns + 1) * self.den + self.num - 1) // self.num - self.offset
+        return c if c > 0 else 0
+
+    @property
+    def min_interval_ns(self) -> int:
+        """The shortest gap between two ticks."""
+        return self.num // self.den

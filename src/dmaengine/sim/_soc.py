@@ -1,0 +1,266 @@
+"""The simulated SoC: a :class:`dmaengine.Platform` in virtual time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from .._context import WaitQueue, bottom_half
+from .._errors import ConfigError, StateError
+from .._memory import AddressSpace, Mapping
+from .._platform import Platform
+from ._adc import Adc
+from ._dmac import Dmac
+from ._driver import DmaRequest, SimDmaDevice
+from ._i2s import I2s
+from ._kernel import PRIO_BH, Event, Kernel
+from ._periph import Peripheral, Port
+from ._uart import Uart
+
+__all__ = ["SimTasklet", "Soc", "default_peripherals"]
+
+log = logging.getLogger("dmaengine")
+
+#: Where the SoC puts peripheral registers: one 4 KiB page each; TX FIFO at +0, RX FIFO at +4.
+MMIO_BASE = 0x4000_0000
+MMIO_STRIDE = 0x1000
+
+
+def _ns(seconds: float, name: str) -> int:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds != seconds:
+        raise ConfigError(f"{name} must be a number of seconds, not {seconds!r}")
+    return round(seconds * 1e9)
+
+
+class SimTasklet:
+    """A bottom half in virtual time: :meth:`schedule` runs the function ``latency_ns`` later (coalescing)."""
+
+    def __init__(self, soc: Soc, fn: Callable[[], None], name: str, latency_ns: int) -> None:
+        self._soc = soc
+        self._fn = fn
+        self.name = name
+        self.latency_ns = latency_ns
+        self._ev: Event | None = None
+        self._scheduled = 0
+        self._done = 0
+        self._running = False
+        self._killed = False
+
+    def schedule(self) -> None:
+        """Ask for one more run; requests before it starts make one run."""
+        if self._ev is None and not self._killed:
+            k = self._soc.kernel
+            self._scheduled += 1
+            self._ev = k.at(k.now_ns + self.latency_ns, self._run, self.name, PRIO_BH)
+
+    def _run(self) -> None:
+        self._ev = None
+        run_id = self._scheduled
+        self._soc.sync()
+        self._running = True
+        try:
+            with bottom_half():
+                self._fn()
+        except Exception:  # a bottom half never stops the simulation
+            log.exception("bottom half %s failed", self.name)
+        finally:
+            self._running = False
+            self._done = run_id
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Run the simulation until every run scheduled before this call has finished."""
+        target = self._scheduled
+        return self._soc.wait_for(lambda: self._done >= target, timeout, None)
+
+    def in_context(self) -> bool:
+        """True while this bottom half runs."""
+        return self._running
+
+    def kill(self) -> None:
+        """Cancel a pending run; no more runs."""
+        self._killed = True
+        if self._ev is not None:
+            self._ev.cancel()
+            self._ev = None
+        self._done = self._scheduled  # nothing is left for a flush to wait for
+
+
+class _SimAddressSpace(AddressSpace):
+    """The SoC's RAM as seen through the IOMMU; an unmap first lets planned transfers catch up."""
+
+    def __init__(self, soc: Soc) -> None:
+        super().__init__()
+        self._soc = soc
+
+    def unmap(self, m: Mapping) -> None:
+        self._soc.sync()
+        super().unmap(m)
+        for d in self._soc.controllers:
+            d.memory_changed()
+
+
+def default_peripherals() -> list[Peripheral]:
+    """The embedded default: ``uart0``, ``uart1`` (115200 8N1), ``i2s0`` (48 kHz stereo 16-bit), ``adc0``
+    (8 kHz, 12-bit)."""
+    return [Uart("uart0"), Uart("uart1"), I2s("i2s0"), Adc("adc0")]
+
+
+class Soc(Platform):
+    """A simulated SoC in virtual time: a DMA controller ``dma0`` (model :class:`Dmac` and its driver), RAM (the
+    IOMMU address space) and peripherals, with slave-map entries ``(peripheral, "tx"/"rx")``.
+
+    Arguments: ``channels`` of the controller; ``bus_bytes_per_s`` of its 32-bit memory bus (one beat per bus
+    cycle); ``fetch_latency_ns`` before a loaded descriptor's first burst; ``bh_latency_ns`` from an interrupt
+    to its bottom half (callbacks); ``peripherals`` (None: :func:`default_peripherals`); ``fast`` (False
+    simulates every burst, for checking the closed-form plans); ``trace`` records every event in
+    ``soc.kernel.trace``.
+
+    >>> soc = Soc()
+    >>> soc.peripheral("uart0").baud, soc.now_ns
+    (115200, 0)
+    """
+
+    realtime = False
+
+    def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
+                 bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
+                 trace: bool = False) -> None:
+        super().__init__()
+        if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
+            raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
+        self.kernel = Kernel(trace)
+        self._stepping = threading.Lock()
+        self._stepper: int | None = None
+        self.bh_latency_ns = bh_latency_ns
+        self.address_space = _SimAddressSpace(self)
+        self.controllers: list[Dmac] = []
+        self._peripherals: dict[str, Peripheral] = {}
+        self._fifos: dict[int, Port] = {}
+        self._lines = 0
+        hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast)
+        self.controllers.append(hw)
+        #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
+        self.dmac = SimDmaDevice(hw, self._fifos.get)
+        self.register_device(self.dmac)
+        for p in default_peripherals() if peripherals is None else peripherals:
+            self.add_peripheral(p)
+
+    # --- clock --------------------------------------------------------------------------------------------
+    @property
+    def now_ns(self) -> int:
+        """Virtual time in integer nanoseconds."""
+        return self.kernel.now_ns
+
+    @property
+    def now(self) -> float:
+        """Virtual time in seconds."""
+        return self.kernel.now_ns / 1e9
+
+    def sync(self) -> None:
+        """Bring memory and peripherals up to now (bytes of planned bursts); done before client code runs."""
+        for d in self.controllers:
+            d.sync()
+
+    def _advance(self, what: str, step: Callable[[], bool]) -> bool:
+        """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""
+        me = threading.get_ident()
+        if not self._stepping.acquire(blocking=False):
+            if self._stepper == me:
+                raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
+            raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
+        self._stepper = me
+        try:
+            return step()
+        finally:
+            self._stepper = None
+            self._stepping.release()
+            self.sync()
+
+    def _run_until(self, t: int) -> bool:
+        self.kernel.run_until(t)
+        return True
+
+    def run(self, until: float) -> None:
+        """Run the simulation until virtual time ``until`` seconds."""
+        t = _ns(until, "until")
+        if t < self.kernel.now_ns:
+            raise ConfigError(f"until must not be in the past (now {self.now!r} s), not {until!r}")
+        self._advance("run", lambda: self._run_until(t))
+
+    def run_for(self, seconds: float) -> None:
+        """Run the simulation for ``seconds`` of virtual time."""
+        t = _ns(seconds, "seconds")
+        if t < 0:
+            raise ConfigError(f"seconds must be >= 0, not {seconds!r}")
+        self._advance("run_for", lambda: self._run_until(self.kernel.now_ns + t))
+
+    def run_until_idle(self, timeout: float | None = 3600.0) -> None:
+        """Run until no event is left; TimeoutError if still busy after ``timeout`` virtual seconds (a cyclic
+        transfer never ends)."""
+        if not self.wait_for(lambda: self.kernel.peek() is None, timeout, None):
+            raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+
+    # --- platform hooks -----------------------------------------------------------------------------------
+    def create_tasklet(self, fn: Callable[[], None], name: str) -> SimTasklet:
+        return SimTasklet(self, fn, name, self.bh_latency_ns)
+
+    def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue | None) -> bool:
+        """Run events until ``pred()`` holds (True), or until ``timeout`` virtual seconds have passed or no event
+        is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded: a second
+        thread that tries to run it meanwhile gets a StateError."""
+        k = self.kernel
+        if pred():
+            return True
+        deadline = None if timeout is None else k.now_ns + _ns(timeout, "timeout")
+
+        def step() -> bool:
+            while True:
+                t = k.peek()
+                if t is None or (deadline is not None and t > deadline):
+                    if deadline is not None and deadline > k.now_ns:
+                        k.now_ns = deadline
+                    return False
+                k.step()
+                if pred():
+                    return True
+
+        return self._advance("waiting", step)
+
+    # --- peripherals --------------------------------------------------------------------------------------
+    def add_peripheral(self, p: Peripheral) -> Peripheral:
+        """Attach a peripheral model: give its FIFOs addresses and request lines, add its slave-map entries."""
+        if not isinstance(p, Peripheral):
+            raise ConfigError(f"add_peripheral takes a Peripheral, not {p!r}")
+        if p.name in self._peripherals:
+            raise ConfigError(f"a peripheral named {p.name!r} is already attached")
+        if p.soc is not None:
+            raise ConfigError(f"{p!r} is already attached to a SoC")
+        base = MMIO_BASE + MMIO_STRIDE * len(self._peripherals)
+        p.soc = self
+        self._peripherals[p.name] = p
+        for port in p.ports:
+            kind = "tx" if port is p.tx else "rx"
+            port.fifo_addr = base + (0 if kind == "tx" else 4)
+            port.line = self._lines
+            self._lines += 1
+            self._fifos[port.fifo_addr] = port
+            self.add_slave_map(p.name, kind, DmaRequest(self.dmac.name, port.line))
+        return p
+
+    def peripheral(self, name: str) -> Peripheral:
+        """The peripheral model called ``name``."""
+        try:
+            return self._peripherals[name]
+        except KeyError:
+            known = ", ".join(self._peripherals)
+            raise ConfigError(f"no peripheral named {name!r} (there are: {known})") from None
+
+    @property
+    def peripherals(self) -> list[Peripheral]:
+        """Every attached peripheral, in attach order."""
+        return list(self._peripherals.values())
+
+    def summary(self) -> str:
+        """The debugfs summary, with the controller channels' state, and the clock."""
+        return f"{super().summary()}virtual time: {self.now_ns} ns\n"

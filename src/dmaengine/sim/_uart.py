@@ -1,0 +1,131 @@
+"""A UART: 8N1 framing (10 bit times per byte), TX and RX FIFOs with DMA request lines."""
+
+from __future__ import annotations
+
+from .._errors import ConfigError
+from ._kernel import TickClock
+from ._periph import Peripheral, RxPort, TxPort
+
+__all__ = ["Uart"]
+
+#: Bit times per byte on the line: start bit, 8 data bits, stop bit.
+BITS_PER_BYTE = 10
+
+
+class _UartTx(TxPort):
+    """Bytes leave the FIFO when their start bit begins; the line idles when the FIFO runs dry."""
+
+    owner: Uart
+
+    def _start(self, t: int) -> None:
+        self.clock = TickClock(t, BITS_PER_BYTE * 1_000_000_000, self.owner.baud)
+        self.ticks_done = 0
+
+    def _ticks(self, n: int, unbounded: bool) -> None:
+        clock = self.clock
+        assert clock is not None
+        fifo = self.fifo
+        k = min(n, len(fifo))
+        if k:
+            j0 = self.ticks_done
+            self.owner._out += fifo[:k]
+            self.owner._out_ns.extend(clock.time(j0 + i) for i in range(k))
+            del fifo[:k]
+            self.drained += k
+            self.ticks_done += k
+        if k < n:  # a slot with nothing to send: the line goes idle
+            self.clock = None
+
+
+class _UartRx(RxPort):
+    """Bytes fed to the line arrive in the FIFO at the end of their stop bit; a full FIFO drops them."""
+
+    owner: Uart
+
+    def __init__(self, owner: Uart, depth: int, threshold: int) -> None:
+        super().__init__(owner, depth, threshold, 1)
+        self.pending = bytearray()
+
+    def _supply(self) -> float:
+        return len(self.pending)
+
+    def _ticks(self, n: int, unbounded: bool) -> None:
+        pending = self.pending
+        k = min(n, len(pending))
+        if k:
+            self._push(pending[:k], unbounded)
+            del pending[:k]
+            self.ticks_done += k
+        if not pending:
+            self.clock = None
+
+    def feed(self, t: int, data: bytes) -> None:
+        self.advance(t)
+        if self.clock is None:
+            self.clock = TickClock(t, BITS_PER_BYTE * 1_000_000_000, self.owner.baud, offset=1)
+            self.ticks_done = 0
+        self.pending += data
+        self.port_changed()
+
+
+class Uart(Peripheral):
+    """A UART at ``baud``, 8N1. DMA writes ``tx_fifo_addr``; the line output is :attr:`output` with
+    :attr:`output_ns` (the instant each byte's start bit began). :meth:`feed` sends bytes to the receiver at
+    line rate; bytes that find the RX FIFO full are lost and counted in :attr:`overruns`.
+
+    The FIFOs ask for a DMA burst when they have ``max(threshold, burst)`` bytes of room (TX) or data (RX).
+    """
+
+    def __init__(self, name: str, baud: int = 115_200, fifo_depth: int = 32, threshold: int = 1) -> None:
+        super().__init__(name)
+        if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+            raise ConfigError(f"baud must be a positive int, not {baud!r}")
+        self.baud = baud
+        self.fifo_depth = fifo_depth
+        self._out = bytearray()
+        self._out_ns: list[int] = []
+        self.tx = _UartTx(self, fifo_depth, threshold, 1)
+        self.rx = _UartRx(self, fifo_depth, threshold)
+
+    @property
+    def byte_ns(self) -> float:
+        """Nanoseconds per byte on the line (10 bit times)."""
+        return BITS_PER_BYTE * 1e9 / self.baud
+
+    @property
+    def tx_done_ns(self) -> int:
+        """The instant the TX line will have sent every byte in its FIFO (now, when idle)."""
+        self.sync()
+        tx = self.tx
+        assert tx is not None
+        if tx.clock is None:
+            return self.now_ns
+        return tx.clock.time(tx.ticks_done + len(tx.fifo))
+
+    @property
+    def output(self) -> bytes:
+        """Every byte sent on the TX line so far, in order."""
+        self.sync()
+        return bytes(self._out)
+
+    @property
+    def output_ns(self) -> list[int]:
+        """The virtual instant (ns) each byte of :attr:`output` began (its start bit)."""
+        self.sync()
+        return list(self._out_ns)
+
+    @property
+    def overruns(self) -> int:
+        """Received bytes lost because the RX FIFO was full."""
+        self.sync()
+        assert self.rx is not None
+        return self.rx.overruns
+
+    def feed(self, data: bytes) -> None:
+        """Bytes arrive on the RX line from now, back to back at line rate (after any still arriving)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"feed takes bytes, not {type(data).__name__}")
+        self.sync()
+        rx = self.rx
+        assert isinstance(rx, _UartRx)
+        rx.feed(self.now_ns, bytes(data))
