@@ -23,6 +23,7 @@ from dmaengine import (
     Status,
     TransferDirection,
     TxState,
+    _trace,
 )
 from dmaengine.provider import AddressSpace, Channel, DmaDevice, DmaFault
 from dmaengine.virt import VirtChannel, VirtDescriptor
@@ -46,6 +47,10 @@ class MemcpyDescriptor(VirtDescriptor):
         self.segs = segs
         self.value = value
         self.done = 0
+
+    def tx_submit(self) -> int:
+        self.done = 0  # a reused descriptor starts again from its first byte
+        return super().tx_submit()
 
 
 class MemcpyChannel(VirtChannel):
@@ -97,6 +102,8 @@ class MemcpyChannel(VirtChannel):
             for vd in batch:
                 if self._gen != gen or self._hw_paused:
                     break
+                if _trace.recorder is not None:
+                    _trace.emit("start", self, vd.cookie)
                 res = self._execute(vd, space, gen)
                 if res is None:  # stopped part-way by pause or terminate
                     break
