@@ -132,3 +132,19 @@ def test_audio_demo_rejects_a_file_that_is_not_a_wav(tmp_path: pathlib.Path,
     bad.write_bytes(b"not a wav at all")
     assert audio_demo.main([str(bad)]) == 2
     assert f"dmaengine audio: cannot play {str(bad)!r}: " in capsys.readouterr().err
+
+
+def test_a_trace_of_the_soc_is_in_virtual_time() -> None:
+    import dmaengine.trace
+
+    soc = Soc()
+    uart = soc.peripheral("uart0")
+    chan = soc.request_chan("uart0", "tx")
+    chan.slave_config(SlaveConfig(dst_addr=uart.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_1, dst_maxburst=8))
+    soc.run_for(0.001)
+    with dmaengine.trace.record() as tr:
+        buf = np.arange(64, dtype=np.uint8)
+        chan.sync_wait(chan.prep_slave_single(soc.map(buf).addr, 64, TransferDirection.MEM_TO_DEV).submit())
+    ev = {e.kind: e.ts for e in tr.events}
+    assert list(ev) == ["prep", "submit", "issue", "start", "complete"]
+    assert ev["start"] == 0.001 and ev["complete"] == (1_000_000 + 2_691_232) / 1e9

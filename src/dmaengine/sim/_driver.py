@@ -21,7 +21,7 @@ from dmaengine import (
     TransferDirection,
     TxState,
 )
-from dmaengine.provider import Channel, DmaDevice
+from dmaengine.provider import Channel, DmaDevice, trace_event, tracing
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 from ._dmac import Dmac, Irq, Item, Program
@@ -185,6 +185,8 @@ class SimDmaDevice(DmaDevice):
             assert isinstance(vd, SimDescriptor)
             chan.running = vd
             self.hw.start(chan.chan_id, vd.program)
+            if tracing():
+                trace_event("start", chan, vd.cookie)
 
     def device_issue_pending(self, chan: Channel) -> None:
         assert isinstance(chan, SimChannel)
