@@ -148,3 +148,14 @@ def test_a_trace_of_the_soc_is_in_virtual_time() -> None:
     ev = {e.kind: e.ts for e in tr.events}
     assert list(ev) == ["prep", "submit", "issue", "start", "complete"]
     assert ev["start"] == 0.001 and ev["complete"] == (1_000_000 + 2_691_232) / 1e9
+
+
+def test_audio_demo_full_duplex_capture(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = tmp_path / "cap.wav"
+    assert audio_demo.main(["--capture", str(cap)]) == 0
+    text = capsys.readouterr().out
+    assert "is bit-identical to the input" in text
+    assert f"captured 47104 frames into {cap}, 0 overruns" in text  # 46 whole periods of 1024 frames
+    with wave.open(str(cap)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()) == (48_000, 2, 2, 47104)
+        assert w.readframes(47104) == sim.sine_frames(440.0, 48_000, 2, 2)(0, 47104)

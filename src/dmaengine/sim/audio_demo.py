@@ -5,7 +5,7 @@ callback, refills every period the DMA has finished reading (the callback reads 
 residue, so coalesced callbacks lose nothing). At the end it stops the codec on the exact frame and writes what
 the codec played as a WAV: bit-identical to the input when the client keeps up. ``--app-latency-ms`` delays the
 refills (stale periods are then played, and counted); ``--stall-ms`` pauses the stream part-way (the codec plays
-silence and counts underruns).
+silence and counts underruns). ``--capture WAV`` records from the codec's input at the same time (full duplex).
 
 Run ``python -m dmaengine.sim.audio_demo`` (a test tone is generated when no input is given).
 """
@@ -41,8 +41,10 @@ def write_tone(path: str, seconds: float = 1.0, rate_hz: int = 48_000, freq_hz: 
 
 
 def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 4, app_latency_ms: float = 0.0,
-         stall_ms: float = 0.0, bh_latency_ns: int = 1_000) -> dict[str, object]:
-    """Play ``in_path`` through ``i2s0``; write the codec output to ``out_path``; return a report."""
+         stall_ms: float = 0.0, bh_latency_ns: int = 1_000, capture_path: str | None = None) -> dict[str, object]:
+    """Play ``in_path`` through ``i2s0``; write the codec output to ``out_path``; return a report. With
+    ``capture_path``, capture from the codec's input at the same time (cyclic DEV_TO_MEM, full duplex; the codec
+    hears a 440 Hz sine) and write that as a WAV too."""
     with wave.open(in_path, "rb") as w:
         rate, nch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
         pcm = w.readframes(w.getnframes())
@@ -91,6 +93,26 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
     tx.callback = on_period
     cookie = tx.submit()
     chan.issue_pending()
+    captured: list[bytes] = []
+    if capture_path is not None:
+        # ALSA-style capture: the callback saves every period the DMA has finished writing.
+        rx = soc.request_chan("i2s0", "rx")
+        rx.slave_config(SlaveConfig(src_addr=codec.rx_fifo_addr, src_addr_width=BusWidth(beat), src_maxburst=4))
+        cring = np.zeros(period * periods, dtype=np.uint8)
+        cmap = soc.map(cring, DataDirection.FROM_DEVICE)
+        cstate = {"slot": 0}
+
+        def on_capture(_: object) -> None:
+            writing = (cring.nbytes - rx.tx_status(ccookie)[1].residue) // period % periods
+            while cstate["slot"] != writing:
+                k = cstate["slot"]
+                captured.append(cring[k * period : (k + 1) * period].tobytes())
+                cstate["slot"] = (k + 1) % periods
+
+        rxd = rx.prep_dma_cyclic(cmap.addr, cring.nbytes, period, TransferDirection.DEV_TO_MEM)
+        rxd.callback = on_capture
+        ccookie = rxd.submit()
+        rx.issue_pending()
     if stall_ms:
         soc.run_for(frames / rate / 3)
         chan.pause()
@@ -105,6 +127,15 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
     mapping.unmap()
     played = codec.played
     codec.write_wav(out_path)
+    if capture_path is not None:
+        rx.terminate_sync()
+        rx.release()
+        cmap.unmap()
+        with wave.open(capture_path, "wb") as w:
+            w.setnchannels(nch)
+            w.setsampwidth(width)
+            w.setframerate(rate)
+            w.writeframes(b"".join(captured))
     out = np.frombuffer(played, dtype=np.uint8)
     n = min(len(out), len(src))
     stale = sum(1 for k in range(0, n, period) if not np.array_equal(out[k : k + period], src[k : k + period]))
@@ -118,6 +149,8 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
         "underruns": codec.underruns,
         "stale_periods": stale,
         "identical": played == pcm,
+        "captured_frames": sum(len(c) for c in captured) // frame,
+        "capture_overruns": codec.rx_overruns,
     }
 
 
@@ -131,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-latency-ms", type=float, default=0.0, help="delay each refill by this much")
     p.add_argument("--stall-ms", type=float, default=0.0, help="pause the stream this long part-way through")
     p.add_argument("--bh-latency-us", type=float, default=1.0, help="interrupt to callback latency (default 1 us)")
+    p.add_argument("--capture", metavar="WAV", default=None,
+                   help="also capture from the codec's input (a 440 Hz sine) while playing, into this WAV file")
     return p
 
 
@@ -145,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.output or os.path.join(tmp, "played.wav")
         try:
             r = play(src, out, args.period_frames, args.periods, args.app_latency_ms, args.stall_ms,
-                     round(args.bh_latency_us * 1e3))
+                     round(args.bh_latency_us * 1e3), args.capture)
         except (DmaError, OSError, EOFError, wave.Error) as e:
             print(f"dmaengine audio: cannot play {src!r}: {e or type(e).__name__}", file=sys.stderr)
             return 2
@@ -153,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"period callbacks: {r['callbacks']}, codec underruns: {r['underruns']}, stale periods: {r['stale_periods']}")
     print(f"output {'is' if r['identical'] else 'is NOT'} bit-identical to the input"
           + (f" (written to {args.output})" if args.output else ""))
+    if args.capture:
+        print(f"captured {r['captured_frames']} frames into {args.capture}, {r['capture_overruns']} overruns")
     degraded = bool(args.app_latency_ms or args.stall_ms)
     return 0 if r["identical"] or degraded else 1
 
