@@ -131,11 +131,11 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
         rx.terminate_sync()
         rx.release()
         cmap.unmap()
-        with wave.open(capture_path, "wb") as w:
-            w.setnchannels(nch)
-            w.setsampwidth(width)
-            w.setframerate(rate)
-            w.writeframes(b"".join(captured))
+        with wave.open(capture_path, "wb") as cw:
+            cw.setnchannels(nch)
+            cw.setsampwidth(width)
+            cw.setframerate(rate)
+            cw.writeframes(b"".join(captured))
     out = np.frombuffer(played, dtype=np.uint8)
     n = min(len(out), len(src))
     stale = sum(1 for k in range(0, n, period) if not np.array_equal(out[k : k + period], src[k : k + period]))
