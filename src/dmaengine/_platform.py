@@ -158,14 +158,6 @@ class Platform:
         with self._lock:
             self._slave_map.append((devname, slave, filter_param))
 
-    @staticmethod
-    def _slave_filter(chan: Channel, param: Any) -> bool:
-        dev = chan.device
-        f = getattr(dev, "filter", None)
-        if f is not None:
-            return bool(f(chan, param))
-        return bool(param in (chan.name, dev.name))
-
     def request_chan(self, devname: str, name: str) -> Channel:
         """``dma_request_chan``: the channel named ``name`` of client device ``devname`` in the slave map."""
         with self._lock:
@@ -177,7 +169,7 @@ class Platform:
                     if not dev.cap_mask & Cap.SLAVE:
                         continue
                     for chan in dev.channels:
-                        if not chan.client_count and self._slave_filter(chan, param):
+                        if not chan.client_count and dev.filter(chan, param):
                             return self._take(chan, f"{devname}:{name}")
         raise NoChannelError(f"no free channel for ({devname!r}, {name!r})")
 

@@ -124,6 +124,12 @@ class DmaDevice:
         while q:
             q.popleft().bottom_half()
 
+    def filter(self, chan: Channel, param: Any) -> bool:
+        """The slave-map filter (``dma_filter_fn``): does ``chan`` serve the slave-map entry with ``param``?
+
+        Default: ``param`` names the channel or the device. Controllers with request lines override it."""
+        return bool(param == chan.name or param == self.name)
+
     def on_register(self) -> None:
         """Hook: called once the device is registered (names, platform and tasklet set). Start threads here."""
 
