@@ -266,6 +266,12 @@ class Peripheral:
         """The SoC clock."""
         return self.soc.now_ns if self.soc is not None else 0
 
+    def idle_at_ns(self) -> int:
+        """The instant this peripheral will have finished the work it holds on its own (for a UART: bytes in its
+        TX FIFO sent, bytes fed to its RX line arrived); now when it holds none or runs forever (a codec, an ADC).
+        :meth:`Soc.run_until_idle` runs until every peripheral's instant."""
+        return self.now_ns
+
     def sync(self) -> None:
         """Bring the ports and in-flight DMA up to the SoC clock before a client looks at the model."""
         soc = self.soc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -196,10 +197,21 @@ class Soc(Platform):
         self._advance("run_for", lambda: self._run_until(self.kernel.now_ns + t))
 
     def run_until_idle(self, timeout: float | None = 3600.0) -> None:
-        """Run until no event is left; TimeoutError if still busy after ``timeout`` virtual seconds (a cyclic
-        transfer never ends)."""
-        if not self.wait_for(lambda: self.kernel.peek() is None, timeout, None):
-            raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+        """Run until no event is left and every peripheral has finished what it holds (a UART's TX FIFO sent on
+        the line, bytes fed to its RX line arrived); TimeoutError if still busy after ``timeout`` virtual seconds
+        (a cyclic transfer never ends)."""
+        deadline = None if timeout is None else self.kernel.now_ns + _ns(timeout, "timeout")
+        while True:
+            left = None if deadline is None else max(deadline - self.kernel.now_ns, 0) / 1e9
+            if not self.wait_for(lambda: self.kernel.peek() is None, left, None):
+                raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+            busy_until = max((p.idle_at_ns() for p in self.peripherals), default=self.kernel.now_ns)
+            if busy_until <= self.kernel.now_ns:
+                return
+            stop = busy_until if deadline is None else min(busy_until, deadline)
+            self._advance("run_until_idle", functools.partial(self._run_until, stop))
+            if stop < busy_until:
+                raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
 
     # --- platform hooks -----------------------------------------------------------------------------------
     def create_tasklet(self, fn: Callable[[], None], name: str) -> SimTasklet:

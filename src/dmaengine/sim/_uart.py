@@ -102,6 +102,15 @@ class Uart(Peripheral):
             return self.now_ns
         return tx.clock.time(tx.ticks_done + len(tx.fifo))
 
+    def idle_at_ns(self) -> int:
+        """When the TX line has sent its FIFO and the last byte fed to the RX line has arrived."""
+        t = self.tx_done_ns
+        rx = self.rx
+        assert isinstance(rx, _UartRx)
+        if rx.clock is not None and rx.pending:
+            t = max(t, rx.clock.time(rx.ticks_done + len(rx.pending) - 1))
+        return t
+
     @property
     def output(self) -> bytes:
         """Every byte sent on the TX line so far, in order."""
