@@ -25,6 +25,10 @@ __all__ = ["PAGE_SIZE", "AddressSpace", "DmaFault", "Mapping", "Scatterlist"]
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
+_bisect_right = bisect.bisect_right
+#: Copies up to this size are a memoryview slice assignment with the GIL and the space lock held: about 80 ns
+#: against about 300 ns for a ``ctypes.memmove`` call, and the GIL is held for a microsecond at most.
+GIL_COPY = 16 * 1024
 #: Copies up to this size run with the space lock held (cheaper than a pin); bigger ones pin and drop the lock.
 SMALL_COPY = 256 * 1024
 
@@ -59,7 +63,8 @@ def _as_bytes_view(buf: Any) -> memoryview:
 class Mapping:
     """A live mapping of one buffer: ``addr``, ``length``, ``direction``. A context manager that unmaps."""
 
-    __slots__ = ("__weakref__", "_array", "_live", "_pins", "_ptr", "_space", "addr", "direction", "length")
+    __slots__ = ("__weakref__", "_array", "_end", "_live", "_mv", "_pins", "_ptr", "_readable", "_space",
+                 "_writable", "addr", "direction", "length")
 
     def __init__(self, space: AddressSpace, addr: int, array: np.ndarray, direction: DataDirection) -> None:
         self._space = space
@@ -67,7 +72,12 @@ class Mapping:
         self.length = int(array.nbytes)
         self.direction = direction
         self._array = array
+        self._mv: memoryview = array.data  # 1-D, format "B": slice assignment is a memmove
         self._ptr: int = array.ctypes.data
+        self._end = addr + self.length
+        # The access rights, as plain bools for the lookup on the hot path.
+        self._readable = direction != DataDirection.FROM_DEVICE
+        self._writable = direction != DataDirection.TO_DEVICE
         self._live = True
         self._pins = 0
 
@@ -189,23 +199,29 @@ class AddressSpace:
             m._live = False
             while m._pins:
                 self._unpinned.wait()
+            m._mv.release()  # no engine can reach it now: the lookups under this lock no longer find it
 
     def _find(self, addr: int, length: int, write: bool) -> Mapping:
         """The mapping that holds [addr, addr+length) with the access right; caller holds the lock."""
-        i = bisect.bisect_right(self._starts, addr) - 1
+        i = _bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            m = self._maps[i]
+            if addr + length <= m._end and (m._writable if write else m._readable):
+                return m
+        raise self._fault(i, addr, length, write)
+
+    def _fault(self, i: int, addr: int, length: int, write: bool) -> DmaFault:
+        """The fault that :meth:`_find` raises for mapping index ``i``, with the reason; caller holds the lock."""
         if i < 0:
-            raise DmaFault(addr, length, write, "no mapping")
+            return DmaFault(addr, length, write, "no mapping")
         m = self._maps[i]
-        if addr + length > m.addr + m.length:
-            if addr >= m.addr + m.length:
-                raise DmaFault(addr, length, write, "no mapping")
-            raise DmaFault(addr, length, write, f"past the end of {m!r}")
+        if addr + length > m._end:
+            if addr >= m._end:
+                return DmaFault(addr, length, write, "no mapping")
+            return DmaFault(addr, length, write, f"past the end of {m!r}")
         if write:
-            if m.direction == DataDirection.TO_DEVICE:
-                raise DmaFault(addr, length, write, f"{m!r} is mapped TO_DEVICE")
-        elif m.direction == DataDirection.FROM_DEVICE:
-            raise DmaFault(addr, length, write, f"{m!r} is mapped FROM_DEVICE")
-        return m
+            return DmaFault(addr, length, write, f"{m!r} is mapped TO_DEVICE")
+        return DmaFault(addr, length, write, f"{m!r} is mapped FROM_DEVICE")
 
     def check(self, addr: int, length: int, write: bool) -> None:
         """Raise :class:`DmaFault` unless the access would succeed now."""
@@ -241,11 +257,14 @@ class AddressSpace:
     def copy(self, dst: int, src: int, length: int) -> None:
         """Engine copy of ``length`` bytes from DMA address ``src`` to ``dst`` (overlap allowed), or DmaFault
         before any byte moves. The GIL is released during the copy; unmap waits for it."""
-        lock = self._lock
-        lock.acquire()
-        try:
+        with self._lock:
             sm = self._find(src, length, False)
             dm = self._find(dst, length, True)
+            if length <= GIL_COPY:
+                so = src - sm.addr
+                do = dst - dm.addr
+                dm._mv[do : do + length] = sm._mv[so : so + length]
+                return
             sp = sm._ptr + (src - sm.addr)
             dp = dm._ptr + (dst - dm.addr)
             if length <= SMALL_COPY:
@@ -253,8 +272,6 @@ class AddressSpace:
                 return
             sm._pins += 1
             dm._pins += 1
-        finally:
-            lock.release()
         try:
             _memmove(dp, sp, length)
         finally:
