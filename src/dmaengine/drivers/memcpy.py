@@ -1,15 +1,23 @@
 """The threaded memory engine: real bytes, off the calling thread, at memory bandwidth.
 
 Each channel has a worker thread that takes issued descriptors in batches and copies with ``memmove`` (the GIL
-is released during each copy), touching memory only through the platform's address space, so a bad address
-ends that descriptor with READ_FAILED or WRITE_FAILED. Completions go to the device's bottom-half thread, which
-runs the callbacks. Written with the public provider API and the virt helper only.
+is released during each big copy), touching memory only through the platform's address space, so a bad address
+ends that descriptor with READ_FAILED or WRITE_FAILED. A batch completes under one lock acquisition; the
+device's bottom-half thread runs the callbacks. Written with the public provider API and the virt helper only.
+
+Hybrid polling: a worker that runs out of issued work keeps polling for new work for :data:`IDLE_POLL_S`
+(50 µs) before it blocks, yielding the CPU and the GIL on every turn (``os.sched_yield``), like a kernel driver
+polling its ring for a moment before re-enabling its interrupt. A client that issues again within that window
+costs no thread wake-up. The poll is bounded in time: an idle channel's worker is blocked, not spinning.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import cast
 
 from dmaengine import (
@@ -33,6 +41,14 @@ __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
 CHUNK = 4 * 1024 * 1024
 #: Most descriptors a worker takes from the issued list at once.
 BATCH = 256
+#: How long an idle worker polls for new issued work before it blocks (seconds). 0 disables the poll.
+IDLE_POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
+
+_yield = getattr(os, "sched_yield", None)  # releases the GIL and the CPU, returns at once when nobody waits
+_perf = time.perf_counter
+_NOERROR = Result.NOERROR
+_READ_FAILED = Result.READ_FAILED
+_WRITE_FAILED = Result.WRITE_FAILED
 
 
 class MemcpyDescriptor(VirtDescriptor):
@@ -42,10 +58,15 @@ class MemcpyDescriptor(VirtDescriptor):
 
     def __init__(self, chan: MemcpyChannel, segs: list[tuple[int, int | None, int]], length: int,
                  value: int = 0) -> None:
-        super().__init__(chan, length)
+        VirtDescriptor.__init__(self, chan, length)
         self.segs = segs
         self.value = value
         self.done = 0
+
+    def tx_submit(self) -> int:
+        """Start from the first byte: a reused or terminated descriptor may hold the progress of its last run."""
+        self.done = 0
+        return VirtDescriptor.tx_submit(self)
 
 
 class MemcpyChannel(VirtChannel):
@@ -53,7 +74,15 @@ class MemcpyChannel(VirtChannel):
 
     def __init__(self) -> None:
         super().__init__()
+        # Control waits (pause, synchronize) wait on _cv for _busy_gen to change; _ctl_waiters counts them so
+        # that the worker notifies only when someone waits.
         self._cv = threading.Condition(self.lock)
+        self._ctl_waiters = 0
+        # The worker blocks on _kick (held while it runs) after setting _sleeping under the lock; whoever
+        # clears _sleeping under the lock releases _kick once. Cheaper than a Condition on the hot path.
+        self._kick = threading.Lock()
+        self._kick.acquire()
+        self._sleeping = False
         self._stop = False
         self._hw_paused = False
         self._busy_gen = -1  # the terminate generation the worker is busy in, or -1 when idle
@@ -72,42 +101,100 @@ class MemcpyChannel(VirtChannel):
     def stop(self) -> None:
         with self.lock:
             self._stop = True
+            self.wake_worker()
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
 
+    def wake_worker(self) -> None:
+        """Unblock the worker if it sleeps. Caller holds ``vc.lock``."""
+        if self._sleeping:
+            self._sleeping = False
+            self._kick.release()
+
+    def wait_idle(self, busy: Callable[[], bool]) -> None:
+        """Wait until ``busy()`` is false; the worker notifies when it leaves a batch. Caller holds ``vc.lock``."""
+        self._ctl_waiters += 1
+        try:
+            while busy():
+                self._cv.wait()
+        finally:
+            self._ctl_waiters -= 1
+
+    def _runnable(self) -> bool:
+        """Work the worker may take now (racy read outside the lock: used only to end a poll early)."""
+        return self._stop or (bool(self.desc_issued) and not self._hw_paused)
+
+    def _idle(self) -> None:
+        """Poll for new work for IDLE_POLL_S, yielding on every turn, then block until woken."""
+        if _yield is not None and IDLE_POLL_S:
+            end = _perf() + IDLE_POLL_S
+            runnable = self._runnable
+            while not runnable() and _perf() < end:
+                _yield()
+        with self.lock:
+            if self._stop or (self.desc_issued and not self._hw_paused):
+                return
+            self._sleeping = True
+        self._kick.acquire()
+
     def _run(self) -> None:
-        lock, cv, issued = self.lock, self._cv, self.desc_issued
+        lock, issued = self.lock, self.desc_issued
         space = self.device.platform.address_space
+        copy = space.copy
+        complete = self.vchan_cookie_complete_batch
         while True:
             with lock:
-                while self._stop or not issued or self._hw_paused:
-                    if self._stop:
-                        return
+                if self._stop:
+                    return
+                if not issued or self._hw_paused:
                     self._busy_gen = -1
-                    cv.notify_all()
-                    cv.wait()
-                gen = self._gen
-                self._busy_gen = gen
-                batch = cast(
-                    "list[MemcpyDescriptor]",
-                    list(issued) if len(issued) <= BATCH else [issued[i] for i in range(BATCH)],
-                )
+                    if self._ctl_waiters:
+                        self._cv.notify_all()
+                    batch = None
+                else:
+                    gen = self._gen
+                    self._busy_gen = gen
+                    batch = cast(
+                        "list[MemcpyDescriptor]",
+                        list(issued) if len(issued) <= BATCH else list(islice(issued, BATCH)),
+                    )
+            if batch is None:
+                self._idle()
+                continue
             results: list[Result] = []
+            append = results.append
             for vd in batch:
                 if self._gen != gen or self._hw_paused:
                     break
+                segs = vd.segs
+                if len(segs) == 1 and segs[0][1] is not None and segs[0][2] <= CHUNK:
+                    # One copy of at most a chunk: never stopped part-way, so no progress to resume from.
+                    dst, src, size = segs[0]
+                    try:
+                        copy(dst, src, size)  # type: ignore[arg-type]  # src is not None, tested above
+                    except DmaFault as f:
+                        append(_WRITE_FAILED if f.write else _READ_FAILED)
+                        continue
+                    vd.done = size
+                    append(_NOERROR)
+                    continue
                 res = self._execute(vd, space, gen)
                 if res is None:  # stopped part-way by pause or terminate
                     break
-                results.append(res)
+                append(res)
             with lock:
-                if self._gen == gen:
-                    for vd, res in zip(batch, results):
-                        issued.popleft()
-                        self.vchan_cookie_complete(vd, res, vd.length - vd.done)
+                if self._gen == gen and results:
+                    done = batch if len(results) == len(batch) else batch[: len(results)]
+                    popleft = issued.popleft
+                    for vd, res in zip(done, results):
+                        popleft()
+                        vd.result = res
+                        vd.residue = vd.length - vd.done
+                    complete(done)  # type: ignore[arg-type]  # a list of MemcpyDescriptor
                 self._busy_gen = -1
-                cv.notify_all()
+                if self._ctl_waiters:
+                    self._cv.notify_all()
 
     def _execute(self, vd: MemcpyDescriptor, space: AddressSpace, gen: int) -> Result | None:
         copy = space.copy
@@ -191,8 +278,8 @@ class MemcpyEngine(DmaDevice):
     def device_issue_pending(self, chan: Channel) -> None:
         assert isinstance(chan, MemcpyChannel)
         with chan.lock:
-            if chan.vchan_issue_pending() and chan._busy_gen < 0:
-                chan._cv.notify()
+            if chan.vchan_issue_pending():
+                chan.wake_worker()
 
     def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
         assert isinstance(chan, MemcpyChannel)
@@ -203,14 +290,13 @@ class MemcpyEngine(DmaDevice):
         assert isinstance(chan, MemcpyChannel)
         with chan.lock:
             chan._hw_paused = True
-            while chan._busy_gen >= 0:
-                chan._cv.wait()
+            chan.wait_idle(lambda: chan._busy_gen >= 0)
 
     def device_resume(self, chan: Channel) -> None:
         assert isinstance(chan, MemcpyChannel)
         with chan.lock:
             chan._hw_paused = False
-            chan._cv.notify_all()
+            chan.wake_worker()
 
     def device_terminate_all(self, chan: Channel) -> None:
         assert isinstance(chan, MemcpyChannel)
@@ -218,14 +304,12 @@ class MemcpyEngine(DmaDevice):
             chan._gen += 1
             chan._hw_paused = False
             chan.vchan_terminate_all()
-            chan._cv.notify_all()
 
     def device_synchronize(self, chan: Channel) -> None:
         """Wait until the worker has left terminated work, then until the bottom half has run."""
         assert isinstance(chan, MemcpyChannel)
         with chan.lock:
-            while 0 <= chan._busy_gen < chan._gen:
-                chan._cv.wait()
+            chan.wait_idle(lambda: 0 <= chan._busy_gen < chan._gen)
         chan.vchan_synchronize()
 
 
