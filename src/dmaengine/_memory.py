@@ -278,6 +278,42 @@ class AddressSpace:
             self.unpin(sm)
             self.unpin(dm)
 
+    def copy_many(self, ops: Sequence[tuple[int, int, int]]) -> list[DmaFault | None] | None:
+        """Engine copies ``(dst, src, length)`` in order under one lock acquisition, each like :meth:`copy` but
+        with the lock held throughout: meant for runs of small copies (each at most :data:`GIL_COPY` bytes
+        is a memoryview assignment; bigger ones are a ``memmove`` with the GIL released). Returns None when
+        every copy succeeded, else a list with the :class:`DmaFault` of each failed op (None for the others);
+        a failed op moves no byte and the later ones still run. The caller bounds the bytes of one call."""
+        faults: list[DmaFault | None] | None = None
+        find = self._find
+        with self._lock:
+            sm = dm = None
+            s_lo = s_hi = d_lo = d_hi = 0  # the last mappings found, to skip the lookup for neighbours
+            for i, (dst, src, length) in enumerate(ops):
+                if not (s_lo <= src and src + length <= s_hi):
+                    try:
+                        sm = find(src, length, False)
+                    except DmaFault as f:
+                        faults = faults or [None] * len(ops)
+                        faults[i] = f
+                        continue
+                    s_lo, s_hi = sm.addr, sm._end
+                if not (d_lo <= dst and dst + length <= d_hi):
+                    try:
+                        dm = find(dst, length, True)
+                    except DmaFault as f:
+                        faults = faults or [None] * len(ops)
+                        faults[i] = f
+                        continue
+                    d_lo, d_hi = dm.addr, dm._end
+                so = src - s_lo
+                do = dst - d_lo
+                if length <= GIL_COPY:
+                    dm._mv[do : do + length] = sm._mv[so : so + length]  # type: ignore[union-attr]
+                else:
+                    _memmove(dm._ptr + do, sm._ptr + so, length)  # type: ignore[union-attr]
+        return faults
+
     def fill(self, dst: int, value: int, length: int) -> None:
         """Engine fill of ``length`` bytes at ``dst`` with the byte ``value``, or DmaFault before any byte moves."""
         with self._lock:

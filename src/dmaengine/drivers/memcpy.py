@@ -41,6 +41,9 @@ __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
 CHUNK = 4 * 1024 * 1024
 #: Most descriptors a worker takes from the issued list at once.
 BATCH = 256
+#: Single copies up to this size go through the address space in runs (one lock for the run): the copy is a
+#: memoryview assignment, cheaper than its own lock and lookup. A run holds at most BATCH of them (4 MiB).
+RUN_COPY = 16 * 1024
 #: How long an idle worker polls for new issued work before it blocks (seconds). 0 disables the poll.
 IDLE_POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
 
@@ -52,21 +55,22 @@ _WRITE_FAILED = Result.WRITE_FAILED
 
 
 class MemcpyDescriptor(VirtDescriptor):
-    """Segments ``(dst, src, size)``; ``src`` is None for a fill of ``value``."""
+    """Segments ``(dst, src, size)``; ``src`` is None for a fill of ``value``. ``op`` is the one segment of a
+    small single copy (at most RUN_COPY bytes), which the worker copies in runs; None otherwise.
 
-    __slots__ = ("done", "segs", "value")
+    ``done`` counts the bytes moved while the descriptor runs (pause and resume continue from it); it is back
+    to 0 once the descriptor has ended, completed or terminated, so that a reused descriptor starts afresh.
+    """
+
+    __slots__ = ("done", "op", "segs", "value")
 
     def __init__(self, chan: MemcpyChannel, segs: list[tuple[int, int | None, int]], length: int,
-                 value: int = 0) -> None:
-        VirtDescriptor.__init__(self, chan, length)
+                 value: int = 0, flags: int = 0) -> None:
+        VirtDescriptor.__init__(self, chan, length, flags)
         self.segs = segs
         self.value = value
         self.done = 0
-
-    def tx_submit(self) -> int:
-        """Start from the first byte: a reused or terminated descriptor may hold the progress of its last run."""
-        self.done = 0
-        return VirtDescriptor.tx_submit(self)
+        self.op: tuple[int, int, int] | None = None
 
 
 class MemcpyChannel(VirtChannel):
@@ -141,7 +145,6 @@ class MemcpyChannel(VirtChannel):
     def _run(self) -> None:
         lock, issued = self.lock, self.desc_issued
         space = self.device.platform.address_space
-        copy = space.copy
         complete = self.vchan_cookie_complete_batch
         while True:
             with lock:
@@ -162,39 +165,49 @@ class MemcpyChannel(VirtChannel):
             if batch is None:
                 self._idle()
                 continue
-            results: list[Result] = []
-            append = results.append
-            for vd in batch:
-                if self._gen != gen or self._hw_paused:
-                    break
-                segs = vd.segs
-                if len(segs) == 1 and segs[0][1] is not None and segs[0][2] <= CHUNK:
-                    # One copy of at most a chunk: never stopped part-way, so no progress to resume from.
-                    dst, src, size = segs[0]
-                    try:
-                        copy(dst, src, size)  # type: ignore[arg-type]  # src is not None, tested above
-                    except DmaFault as f:
-                        append(_WRITE_FAILED if f.write else _READ_FAILED)
-                        continue
-                    vd.done = size
-                    append(_NOERROR)
-                    continue
-                res = self._execute(vd, space, gen)
-                if res is None:  # stopped part-way by pause or terminate
-                    break
-                append(res)
+            ended = self._work(batch, gen, space)
             with lock:
-                if self._gen == gen and results:
-                    done = batch if len(results) == len(batch) else batch[: len(results)]
+                if self._gen == gen and ended:
                     popleft = issued.popleft
-                    for vd, res in zip(done, results):
+                    for _ in range(ended):
                         popleft()
-                        vd.result = res
-                        vd.residue = vd.length - vd.done
-                    complete(done)  # type: ignore[arg-type]  # a list of MemcpyDescriptor
+                    complete(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
                 self._busy_gen = -1
                 if self._ctl_waiters:
                     self._cv.notify_all()
+
+    def _work(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
+        """Move the bytes of ``batch`` in order; returns how many descriptors ended (their ``result`` and
+        ``residue`` set), fewer than all when pause or terminate stopped it. Runs of small single copies go to
+        the address space in one call; anything else goes chunk by chunk through :meth:`_execute`."""
+        ops = [vd.op for vd in batch]
+        n = len(ops)
+        i = 0
+        while i < n:
+            if self._gen != gen or self._hw_paused:
+                break
+            if ops[i] is not None:
+                try:
+                    j = ops.index(None, i)
+                except ValueError:
+                    j = n
+                faults = space.copy_many(ops[i:j] if i or j < n else ops)  # type: ignore[arg-type]
+                if faults is not None:
+                    for vd, f in zip(batch[i:j], faults):
+                        if f is not None:
+                            vd.result = _WRITE_FAILED if f.write else _READ_FAILED
+                            vd.residue = vd.length
+                i = j
+                continue
+            vd = batch[i]
+            res = self._execute(vd, space, gen)
+            if res is None:  # stopped part-way by pause or terminate
+                break
+            vd.result = res
+            vd.residue = vd.length - vd.done
+            vd.done = 0
+            i += 1
+        return i
 
     def _execute(self, vd: MemcpyDescriptor, space: AddressSpace, gen: int) -> Result | None:
         copy = space.copy
@@ -254,7 +267,12 @@ class MemcpyEngine(DmaDevice):
 
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
                                flags: PrepFlags) -> MemcpyDescriptor:
-        return self._desc(chan, [(dst, src, length)], length, 0, flags)
+        # The hot prep: built in one step (vchan_tx_prep would only set chan and flags again).
+        op = (dst, src, length)
+        vd = MemcpyDescriptor(chan, [op], length, 0, flags)  # type: ignore[arg-type]  # a MemcpyChannel
+        if length <= RUN_COPY:
+            vd.op = op
+        return vd
 
     def device_prep_dma_memset(self, chan: Channel, dst: int, value: int, length: int,
                                flags: PrepFlags) -> MemcpyDescriptor:
@@ -303,7 +321,8 @@ class MemcpyEngine(DmaDevice):
         with chan.lock:
             chan._gen += 1
             chan._hw_paused = False
-            chan.vchan_terminate_all()
+            for vd in chan.vchan_terminate_all():
+                cast(MemcpyDescriptor, vd).done = 0  # a resubmitted one starts afresh
 
     def device_synchronize(self, chan: Channel) -> None:
         """Wait until the worker has left terminated work, then until the bottom half has run."""
