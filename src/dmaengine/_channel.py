@@ -78,7 +78,7 @@ class Descriptor:
     def __init__(self, chan: Channel, flags: int = 0) -> None:
         self.chan = chan
         self.cookie = 0
-        self.flags = prep_flags(flags)
+        self.flags = flags if flags.__class__ is PrepFlags else prep_flags(flags)
         self.callback: Callback | None = None
         self.callback_param: Any = None
         self.callback_result: CallbackResult | None = None

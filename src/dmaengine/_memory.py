@@ -33,6 +33,7 @@ GIL_COPY = 16 * 1024
 SMALL_COPY = 256 * 1024
 
 PAGE_SIZE = 4096
+_NO_VIEW = memoryview(b"")
 _BASE_ADDR = 0x1_0000_0000
 
 
@@ -287,8 +288,9 @@ class AddressSpace:
         faults: list[DmaFault | None] | None = None
         find = self._find
         with self._lock:
-            sm = dm = None
-            s_lo = s_hi = d_lo = d_hi = 0  # the last mappings found, to skip the lookup for neighbours
+            # The last mappings found (start, end, view, pointer), to skip the lookup for neighbours.
+            s_lo = s_hi = d_lo = d_hi = s_ptr = d_ptr = 0
+            smv = dmv = _NO_VIEW
             for i, (dst, src, length) in enumerate(ops):
                 if not (s_lo <= src and src + length <= s_hi):
                     try:
@@ -297,7 +299,7 @@ class AddressSpace:
                         faults = faults or [None] * len(ops)
                         faults[i] = f
                         continue
-                    s_lo, s_hi = sm.addr, sm._end
+                    s_lo, s_hi, smv, s_ptr = sm.addr, sm._end, sm._mv, sm._ptr
                 if not (d_lo <= dst and dst + length <= d_hi):
                     try:
                         dm = find(dst, length, True)
@@ -305,13 +307,13 @@ class AddressSpace:
                         faults = faults or [None] * len(ops)
                         faults[i] = f
                         continue
-                    d_lo, d_hi = dm.addr, dm._end
+                    d_lo, d_hi, dmv, d_ptr = dm.addr, dm._end, dm._mv, dm._ptr
                 so = src - s_lo
                 do = dst - d_lo
                 if length <= GIL_COPY:
-                    dm._mv[do : do + length] = sm._mv[so : so + length]  # type: ignore[union-attr]
+                    dmv[do : do + length] = smv[so : so + length]
                 else:
-                    _memmove(dm._ptr + do, sm._ptr + so, length)  # type: ignore[union-attr]
+                    _memmove(d_ptr + do, s_ptr + so, length)
         return faults
 
     def fill(self, dst: int, value: int, length: int) -> None:

@@ -56,7 +56,8 @@ _WRITE_FAILED = Result.WRITE_FAILED
 
 class MemcpyDescriptor(VirtDescriptor):
     """Segments ``(dst, src, size)``; ``src`` is None for a fill of ``value``. ``op`` is the one segment of a
-    small single copy (at most RUN_COPY bytes), which the worker copies in runs; None otherwise.
+    small single copy (at most RUN_COPY bytes), which the worker copies in runs, and then ``segs`` is empty
+    (one allocation less per descriptor); None otherwise.
 
     ``done`` counts the bytes moved while the descriptor runs (pause and resume continue from it); it is back
     to 0 once the descriptor has ended, completed or terminated, so that a reused descriptor starts afresh.
@@ -64,7 +65,7 @@ class MemcpyDescriptor(VirtDescriptor):
 
     __slots__ = ("done", "op", "segs", "value")
 
-    def __init__(self, chan: MemcpyChannel, segs: list[tuple[int, int | None, int]], length: int,
+    def __init__(self, chan: MemcpyChannel, segs: Sequence[tuple[int, int | None, int]], length: int,
                  value: int = 0, flags: int = 0) -> None:
         VirtDescriptor.__init__(self, chan, length, flags)
         self.segs = segs
@@ -260,7 +261,7 @@ class MemcpyEngine(DmaDevice):
 
     # --- prep ---------------------------------------------------------------------------------------------
     @staticmethod
-    def _desc(chan: Channel, segs: list[tuple[int, int | None, int]], length: int, value: int = 0,
+    def _desc(chan: Channel, segs: Sequence[tuple[int, int | None, int]], length: int, value: int = 0,
               flags: int = 0) -> MemcpyDescriptor:
         assert isinstance(chan, MemcpyChannel)
         return chan.vchan_tx_prep(MemcpyDescriptor(chan, segs, length, value), flags)  # type: ignore[return-value]
@@ -269,9 +270,10 @@ class MemcpyEngine(DmaDevice):
                                flags: PrepFlags) -> MemcpyDescriptor:
         # The hot prep: built in one step (vchan_tx_prep would only set chan and flags again).
         op = (dst, src, length)
-        vd = MemcpyDescriptor(chan, [op], length, 0, flags)  # type: ignore[arg-type]  # a MemcpyChannel
-        if length <= RUN_COPY:
-            vd.op = op
+        if length > RUN_COPY:
+            return MemcpyDescriptor(chan, (op,), length, 0, flags)  # type: ignore[arg-type]  # a MemcpyChannel
+        vd = MemcpyDescriptor(chan, (), length, 0, flags)  # type: ignore[arg-type]
+        vd.op = op
         return vd
 
     def device_prep_dma_memset(self, chan: Channel, dst: int, value: int, length: int,
