@@ -48,6 +48,7 @@ class DescState(enum.IntEnum):
 _PREPARED = DescState.PREPARED
 _DONE = DescState.DONE
 _FREED = DescState.FREED
+_IN_PROGRESS = Status.IN_PROGRESS
 
 _and = int.__and__  # ``Cap & Cap`` builds an enum member (~0.5 µs); this tests the bits of a mask as an int
 _MEMCPY = int(Cap.MEMCPY)
@@ -368,8 +369,15 @@ class Channel:
         """``dmaengine_tx_status``: the status of ``cookie`` and the residue in bytes."""
         return self.device.device_tx_status(self, cookie)
 
+    def cookie_status(self, cookie: int) -> Status:
+        """Provider hook: the :class:`Status` that :meth:`tx_status` would give for ``cookie``, without the
+        residue. Waiters poll it; a driver may override it with a cheaper exact version (lock-free reads, as
+        ``dma_cookie_status`` does). Default: ``device_tx_status``."""
+        return self.device.device_tx_status(self, cookie)[0]
+
     def _done(self, cookie: int) -> Callable[[], bool]:
-        return lambda: self.device.device_tx_status(self, cookie)[0] != Status.IN_PROGRESS
+        status = self.cookie_status
+        return lambda: status(cookie) is not _IN_PROGRESS
 
     def sync_wait(self, cookie: int, timeout: float | None = 5.0) -> Status:
         """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout."""
@@ -378,7 +386,7 @@ class Channel:
         self.issue_pending()
         if not self.device.platform.wait_for(self._done(cookie), timeout, self.waitq):
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s")
-        return self.tx_status(cookie)[0]
+        return self.cookie_status(cookie)
 
     async def wait_async(self, cookie: int, timeout: float | None = None) -> Status:
         """Await the end of ``cookie`` without blocking the event loop (issues pending first)."""

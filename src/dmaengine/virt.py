@@ -219,6 +219,10 @@ class VirtChannel(Channel):
         self.device.tasklet.flush()
 
     # --- status -------------------------------------------------------------------------------------------
+    def cookie_failed(self, cookie: int) -> bool:
+        """True when completed ``cookie`` ended in a fault or was terminated (its tx_status is ERROR)."""
+        return cookie in self._errors
+
     def desc_residue(self, vd: VirtDescriptor) -> int:
         """Bytes of ``vd`` not yet moved. Default: the whole length (DESCRIPTOR granularity); drivers that know
         better override it. Caller holds ``vc.lock``."""

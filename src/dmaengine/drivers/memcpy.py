@@ -31,6 +31,7 @@ from dmaengine import (
     Status,
     TransferDirection,
     TxState,
+    is_complete,
 )
 from dmaengine.provider import AddressSpace, Channel, DmaDevice, DmaFault
 from dmaengine.virt import VirtChannel, VirtDescriptor
@@ -49,6 +50,7 @@ IDLE_POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
 
 _yield = getattr(os, "sched_yield", None)  # releases the GIL and the CPU, returns at once when nobody waits
 _perf = time.perf_counter
+_COMPLETE = Status.COMPLETE
 _NOERROR = Result.NOERROR
 _READ_FAILED = Result.READ_FAILED
 _WRITE_FAILED = Result.WRITE_FAILED
@@ -94,6 +96,13 @@ class MemcpyChannel(VirtChannel):
         self._gen = 0
         self._thread: threading.Thread | None = None
 
+    def cookie_status(self, cookie: int) -> Status:
+        """:meth:`vchan_tx_status`'s status without its lock: cookies only move forward and each read is atomic,
+        as in the kernel's lock-free ``dma_cookie_status``."""
+        if is_complete(cookie, self.completed_cookie, self.cookie) is _COMPLETE:
+            return Status.ERROR if self.cookie_failed(cookie) else _COMPLETE
+        return Status.PAUSED if self.paused else Status.IN_PROGRESS
+
     def desc_residue(self, vd: VirtDescriptor) -> int:
         assert isinstance(vd, MemcpyDescriptor)
         return vd.length - vd.done
@@ -126,56 +135,59 @@ class MemcpyChannel(VirtChannel):
         finally:
             self._ctl_waiters -= 1
 
-    def _runnable(self) -> bool:
-        """Work the worker may take now (racy read outside the lock: used only to end a poll early)."""
-        return self._stop or (bool(self.desc_issued) and not self._hw_paused)
-
     def _idle(self) -> None:
         """Poll for new work for IDLE_POLL_S, yielding on every turn, then block until woken."""
+        issued = self.desc_issued
         if _yield is not None and IDLE_POLL_S:
             end = _perf() + IDLE_POLL_S
-            runnable = self._runnable
-            while not runnable() and _perf() < end:
+            # Racy reads, only to end the poll early; the lock below decides.
+            while not (self._stop or (issued and not self._hw_paused)) and _perf() < end:
                 _yield()
         with self.lock:
-            if self._stop or (self.desc_issued and not self._hw_paused):
+            if self._stop or (issued and not self._hw_paused):
                 return
             self._sleeping = True
         self._kick.acquire()
+
+    def _take(self) -> list[MemcpyDescriptor] | None:
+        """The next batch (and mark the worker busy in this generation), or None (and mark it idle).
+        Caller holds ``vc.lock``."""
+        issued = self.desc_issued
+        if not issued or self._hw_paused:
+            self._busy_gen = -1
+            if self._ctl_waiters:
+                self._cv.notify_all()
+            return None
+        if self._ctl_waiters and self._busy_gen != self._gen:
+            self._cv.notify_all()  # synchronize() waits for the worker to leave the old generation
+        self._busy_gen = self._gen
+        return cast("list[MemcpyDescriptor]", list(issued) if len(issued) <= BATCH else list(islice(issued, BATCH)))
 
     def _run(self) -> None:
         lock, issued = self.lock, self.desc_issued
         space = self.device.platform.address_space
         complete = self.vchan_cookie_complete_batch
+        take = self._take
+        with lock:
+            batch = take()
         while True:
-            with lock:
+            if batch is None:
                 if self._stop:
                     return
-                if not issued or self._hw_paused:
-                    self._busy_gen = -1
-                    if self._ctl_waiters:
-                        self._cv.notify_all()
-                    batch = None
-                else:
-                    gen = self._gen
-                    self._busy_gen = gen
-                    batch = cast(
-                        "list[MemcpyDescriptor]",
-                        list(issued) if len(issued) <= BATCH else list(islice(issued, BATCH)),
-                    )
-            if batch is None:
                 self._idle()
+                with lock:
+                    batch = None if self._stop else take()
                 continue
+            gen = self._busy_gen
             ended = self._work(batch, gen, space)
+            # Complete this batch and take the next one under the same lock hold.
             with lock:
                 if self._gen == gen and ended:
                     popleft = issued.popleft
                     for _ in range(ended):
                         popleft()
                     complete(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
-                self._busy_gen = -1
-                if self._ctl_waiters:
-                    self._cv.notify_all()
+                batch = None if self._stop else take()
 
     def _work(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
         """Move the bytes of ``batch`` in order; returns how many descriptors ended (their ``result`` and
@@ -296,10 +308,10 @@ class MemcpyEngine(DmaDevice):
 
     # --- control ------------------------------------------------------------------------------------------
     def device_issue_pending(self, chan: Channel) -> None:
-        assert isinstance(chan, MemcpyChannel)
-        with chan.lock:
-            if chan.vchan_issue_pending():
-                chan.wake_worker()
+        vc: MemcpyChannel = chan  # type: ignore[assignment]  # ours: the framework passes our channels
+        with vc.lock:
+            if vc.vchan_issue_pending():
+                vc.wake_worker()
 
     def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
         assert isinstance(chan, MemcpyChannel)
