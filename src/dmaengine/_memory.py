@@ -33,7 +33,7 @@ GIL_COPY = 16 * 1024
 SMALL_COPY = 256 * 1024
 
 PAGE_SIZE = 4096
-_NO_VIEW = memoryview(b"")
+_COLD = (0, 0, memoryview(b""), 0)  # no mapping: the range test fails for every non-empty access
 _BASE_ADDR = 0x1_0000_0000
 
 
@@ -158,6 +158,10 @@ class AddressSpace:
         self._starts: list[int] = []
         self._maps: list[Mapping] = []
         self._next = base
+        # copy_many's last source and destination mappings (start, end, view, pointer), so that a stream of
+        # copies between the same buffers skips the lookups. Read and written under the lock; unmap clears.
+        self._hot_src: tuple[int, int, memoryview, int] = _COLD
+        self._hot_dst: tuple[int, int, memoryview, int] = _COLD
 
     def map(self, buf: Any, direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Mapping:
         """Map ``buf`` (any C-contiguous buffer) for DMA in ``direction``."""
@@ -198,6 +202,7 @@ class AddressSpace:
             del self._starts[i]
             del self._maps[i]
             m._live = False
+            self._hot_src = self._hot_dst = _COLD
             while m._pins:
                 self._unpinned.wait()
             m._mv.release()  # no engine can reach it now: the lookups under this lock no longer find it
@@ -288,9 +293,8 @@ class AddressSpace:
         faults: list[DmaFault | None] | None = None
         find = self._find
         with self._lock:
-            # The last mappings found (start, end, view, pointer), to skip the lookup for neighbours.
-            s_lo = s_hi = d_lo = d_hi = s_ptr = d_ptr = 0
-            smv = dmv = _NO_VIEW
+            s_lo, s_hi, smv, s_ptr = self._hot_src
+            d_lo, d_hi, dmv, d_ptr = self._hot_dst
             for i, (dst, src, length) in enumerate(ops):
                 if not (s_lo <= src and src + length <= s_hi):
                     try:
@@ -314,6 +318,8 @@ class AddressSpace:
                     dmv[do : do + length] = smv[so : so + length]
                 else:
                     _memmove(d_ptr + do, s_ptr + so, length)
+            self._hot_src = (s_lo, s_hi, smv, s_ptr)
+            self._hot_dst = (d_lo, d_hi, dmv, d_ptr)
         return faults
 
     def fill(self, dst: int, value: int, length: int) -> None:
