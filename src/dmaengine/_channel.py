@@ -383,8 +383,9 @@ class Channel:
         """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout."""
         if in_bottom_half():
             raise StateError(f"{self.name}: sync_wait from a callback would block the bottom half")
-        self.issue_pending()
-        if not self.device.platform.wait_for(self._done(cookie), timeout, self.waitq):
+        done = self._done(cookie)
+        self.issue_pending()  # last before waiting: the worker can start as soon as this thread yields
+        if not self.device.platform.wait_for(done, timeout, self.waitq):
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s")
         return self.cookie_status(cookie)
 

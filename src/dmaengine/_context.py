@@ -148,17 +148,21 @@ class WaitQueue:
 
     def wait_for(self, pred: Callable[[], bool], timeout: float | None) -> bool:
         """Block until ``pred()`` holds (True) or ``timeout`` seconds pass (False). Polls first (see above)."""
-        if pred():
-            return True
         if _yield is not None and POLL_S and (timeout is None or timeout > 0):
+            # Yield before the first test: a caller that has just issued work lets the worker have the GIL
+            # at once instead of after one more test.
             end = _perf() + (POLL_S if timeout is None else min(POLL_S, timeout))
-            seq = self._seq
-            while _perf() < end:
+            seq = -1
+            while True:
                 _yield()
                 if self._seq != seq:
                     seq = self._seq
                     if pred():
                         return True
+                if _perf() >= end:
+                    break
+        elif pred():
+            return True
         deadline = None if timeout is None else time.monotonic() + timeout
         cv = self._cv
         with cv:

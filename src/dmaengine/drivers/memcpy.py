@@ -135,8 +135,9 @@ class MemcpyChannel(VirtChannel):
         finally:
             self._ctl_waiters -= 1
 
-    def _idle(self) -> None:
-        """Poll for new work for IDLE_POLL_S, yielding on every turn, then block until woken."""
+    def _idle(self) -> list[MemcpyDescriptor] | None:
+        """Poll for new work for IDLE_POLL_S, yielding on every turn, then block until woken. Returns the next
+        batch when the poll found one (taken under the same lock hold), else None."""
         issued = self.desc_issued
         if _yield is not None and IDLE_POLL_S:
             end = _perf() + IDLE_POLL_S
@@ -144,10 +145,13 @@ class MemcpyChannel(VirtChannel):
             while not (self._stop or (issued and not self._hw_paused)) and _perf() < end:
                 _yield()
         with self.lock:
-            if self._stop or (issued and not self._hw_paused):
-                return
+            if self._stop:
+                return None
+            if issued and not self._hw_paused:
+                return self._take()
             self._sleeping = True
         self._kick.acquire()
+        return None
 
     def _take(self) -> list[MemcpyDescriptor] | None:
         """The next batch (and mark the worker busy in this generation), or None (and mark it idle).
@@ -174,9 +178,10 @@ class MemcpyChannel(VirtChannel):
             if batch is None:
                 if self._stop:
                     return
-                self._idle()
-                with lock:
-                    batch = None if self._stop else take()
+                batch = self._idle()
+                if batch is None:
+                    with lock:
+                        batch = None if self._stop else take()
                 continue
             gen = self._busy_gen
             ended = self._work(batch, gen, space)
