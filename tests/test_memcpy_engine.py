@@ -373,3 +373,16 @@ def test_random_small_copies_match_sequential_memmove(ops: list[tuple[int, int, 
                     chan.issue_pending()
             assert chan.sync_wait(last) == Status.COMPLETE
     assert np.array_equal(buf, want)
+
+
+def test_small_copy_constructor_sets_what_init_sets(plat: Platform) -> None:
+    from dmaengine import PrepFlags
+    from dmaengine.drivers.memcpy import MemcpyDescriptor
+
+    with plat.request_channel(Cap.MEMCPY) as chan:
+        fast = MemcpyDescriptor.small_copy(chan, 1, 2, 3, PrepFlags.CTRL_ACK)  # type: ignore[arg-type]
+        slow = MemcpyDescriptor(chan, (), 3, 0, PrepFlags.CTRL_ACK)  # type: ignore[arg-type]
+        slow.dst, slow.src = 1, 2
+        slots = [n for c in type(fast).__mro__ for n in getattr(c, "__slots__", ())]
+        assert len(slots) == 16
+        assert {n: getattr(fast, n) for n in slots} == {n: getattr(slow, n) for n in slots}

@@ -54,7 +54,7 @@ _and = int.__and__  # ``Cap & Cap`` builds an enum member (~0.5 µs); this tests
 _MEMCPY = int(Cap.MEMCPY)
 
 #: PrepFlags for each int seen so far: constructing an IntFlag costs about 0.5 µs, a dict hit 30 ns.
-_prep_flags_cache: dict[int, PrepFlags] = {}
+_prep_flags_cache: dict[int, PrepFlags] = {0: PrepFlags(0)}
 
 
 def prep_flags(flags: int) -> PrepFlags:
@@ -316,7 +316,9 @@ class Channel:
             _check_addr("src", src)
             _check_len("length", length)
             self._check_align("address or length", dev.copy_align, dst, src, length)
-        pf = prep_flags(flags)
+        pf = _prep_flags_cache.get(flags) if flags.__class__ is int else None  # prep_flags(), inlined
+        if pf is None:
+            pf = prep_flags(flags)
         tx = dev.device_prep_dma_memcpy(self, dst, src, length, pf)
         tx.flags = pf
         if _trace.recorder is not None:

@@ -13,7 +13,7 @@ import bisect
 import ctypes
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from ._enums import DataDirection
 from ._errors import MappingError
 from ._records import SgEntry
 
-__all__ = ["PAGE_SIZE", "AddressSpace", "DmaFault", "Mapping", "Scatterlist"]
+__all__ = ["PAGE_SIZE", "AddressSpace", "CopyOp", "DmaFault", "Mapping", "Scatterlist"]
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
@@ -35,6 +35,18 @@ SMALL_COPY = 256 * 1024
 PAGE_SIZE = 4096
 _COLD = (0, 0, memoryview(b""), 0)  # no mapping: the range test fails for every non-empty access
 _BASE_ADDR = 0x1_0000_0000
+
+
+class CopyOp(Protocol):
+    """One copy for :meth:`AddressSpace.copy_many`: ``length`` bytes from DMA address ``src`` to ``dst``. A
+    driver's descriptor can be one, so that a run of copies allocates nothing per copy."""
+
+    @property
+    def dst(self) -> int: ...
+    @property
+    def src(self) -> int | None: ...
+    @property
+    def length(self) -> int: ...
 
 
 class DmaFault(Exception):
@@ -284,8 +296,9 @@ class AddressSpace:
             self.unpin(sm)
             self.unpin(dm)
 
-    def copy_many(self, ops: Sequence[tuple[int, int, int]]) -> list[DmaFault | None] | None:
-        """Engine copies ``(dst, src, length)`` in order under one lock acquisition, each like :meth:`copy` but
+    def copy_many(self, ops: Sequence[CopyOp]) -> list[DmaFault | None] | None:
+        """Engine copies ``op.length`` bytes from ``op.src`` to ``op.dst`` for each op in order (every ``src`` an
+        int), under one lock acquisition, each like :meth:`copy` but
         with the lock held throughout: meant for runs of small copies (each at most :data:`GIL_COPY` bytes
         is a memoryview assignment; bigger ones are a ``memmove`` with the GIL released). Returns None when
         every copy succeeded, else a list with the :class:`DmaFault` of each failed op (None for the others);
@@ -295,7 +308,10 @@ class AddressSpace:
         with self._lock:
             s_lo, s_hi, smv, s_ptr = self._hot_src
             d_lo, d_hi, dmv, d_ptr = self._hot_dst
-            for i, (dst, src, length) in enumerate(ops):
+            for i, op in enumerate(ops):
+                dst = op.dst
+                src: int = op.src  # type: ignore[assignment]  # the caller passes copies only
+                length = op.length
                 if not (s_lo <= src and src + length <= s_hi):
                     try:
                         sm = find(src, length, False)
