@@ -46,8 +46,10 @@ class VirtDescriptor(Descriptor):
     def tx_submit(self) -> int:
         """``vchan_tx_submit``: assign the next cookie and queue on the submitted list."""
         vc: VirtChannel = self.chan  # type: ignore[assignment]  # vchan_tx_prep made it so
-        with vc.lock:
-            cookie = vc.cookie + 1  # next_cookie(), inlined: this runs once per descriptor
+        lock = vc.lock
+        lock.acquire()  # not ``with``: this runs once per descriptor and ``with`` costs twice as much
+        try:
+            cookie = vc.cookie + 1  # next_cookie(), inlined
             if cookie > MAX_COOKIE or cookie < MIN_COOKIE:
                 cookie = MIN_COOKIE
             vc.cookie = cookie
@@ -57,6 +59,8 @@ class VirtDescriptor(Descriptor):
             self.residue = 0
             vc.desc_submitted.append(self)
             vc.n_submitted += 1
+        finally:
+            lock.release()
         return cookie
 
 
