@@ -5,7 +5,8 @@ Four measurements (issue 2), each a median over a few repetitions because the ma
 1. ``copy64m``: one 64 MiB memcpy on one channel (prep, submit, sync_wait) against ``numpy.copyto`` on the
    calling thread; ratio = engine bytes/s / numpy bytes/s, target >= 0.9.
 2. ``2chan``: two channels each copying its own buffers at once against one channel alone; ratio = bytes/s of
-   two / bytes/s of one, target >= 1.4.
+   two / bytes/s of one, target >= 1.4. The ``ceiling`` line under it does the same copies with two plain
+   threads against one: what the machine's memory system allows, for reading the 2chan ratio.
 3. ``small64``: 64-byte memcpy descriptors with a callback each, ``issue_pending`` every 256, against a
    ``ThreadPoolExecutor(1)`` running one ``ctypes.memmove`` per ``submit`` with ``add_done_callback``;
    ratio = executor time / engine time, target >= 8.
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,12 @@ class Row:
     baseline: float
     ratio: float
     target: str
-    ok: bool
+    ok: bool | None  # None: information, not a target
 
 
-def _median(fn: Callable[[], float], reps: int) -> float:
-    return statistics.median(fn() for _ in range(reps))
+def _fresh() -> None:
+    """Start each timed run from the same garbage-collector state (for the engine and the baseline alike)."""
+    gc.collect()
 
 
 def _sync(chan: dmaengine.Channel, dst: int, src: int, length: int) -> None:
@@ -85,19 +87,26 @@ def bench_copy64m(plat: dmaengine.Platform, reps: int) -> Row:
             np.copyto(dst, src)
             return n / (_perf() - t)
 
-        # Interleave so both see the same machine load.
+        # Interleave so both see the same machine load; memory bandwidth is noisy here, so take more.
         eng, base = [], []
-        for _ in range(reps):
+        for _ in range(2 * reps):
             eng.append(engine())
             base.append(numpy_copy())
     e, b = statistics.median(eng) / 1e9, statistics.median(base) / 1e9
     return Row("copy64m: 64 MiB memcpy, 1 channel", "GB/s", e, b, e / b, ">= 0.9", e / b >= 0.9)
 
 
+def _two_channel_bufs(size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(np.full(size, i + 1, dtype=np.uint8), np.zeros(size, dtype=np.uint8)) for i in range(2)]
+
+
+TWO_SIZE, TWO_ROUNDS = 16 * MIB, 4
+
+
 def bench_two_channels(plat: dmaengine.Platform, reps: int) -> Row:
     """Two channels copying at once vs one channel (GB/s, each channel copying ``size`` bytes ``rounds`` times)."""
-    size, rounds = 16 * MIB, 4
-    bufs = [(np.full(size, i + 1, dtype=np.uint8), np.zeros(size, dtype=np.uint8)) for i in range(2)]
+    size, rounds = TWO_SIZE, TWO_ROUNDS
+    bufs = _two_channel_bufs(size)
     with plat.request_channel(Cap.MEMCPY) as c0, plat.request_channel(Cap.MEMCPY) as c1:
         maps = [(plat.map(s), plat.map(d)) for s, d in bufs]
         chans = [c0, c1]
@@ -125,7 +134,38 @@ def bench_two_channels(plat: dmaengine.Platform, reps: int) -> Row:
                 s.unmap()
                 d.unmap()
     e, b = statistics.median(two) / 1e9, statistics.median(one) / 1e9
-    return Row("2chan: 2 channels vs 1 (16 MiB x 4 each)", "GB/s", e, b, e / b, ">= 1.4", e / b >= 1.4)
+    return Row(f"2chan: 2 channels vs 1 ({size // MIB} MiB x {rounds} each)", "GB/s", e, b, e / b, ">= 1.4",
+               e / b >= 1.4)
+
+
+def bench_two_threads_ceiling(reps: int) -> Row:
+    """What this machine allows for the 2chan row: two plain threads doing the same ``ctypes.memmove`` copies
+    at once vs one thread (GB/s). When this ratio is near 1, memory bandwidth, not the engine, is the limit."""
+    size, rounds = TWO_SIZE, TWO_ROUNDS
+    bufs = _two_channel_bufs(size)
+
+    def copier(i: int) -> None:
+        s, d = bufs[i]
+        sp, dp = s.ctypes.data, d.ctypes.data
+        for _ in range(rounds):
+            _memmove(dp, sp, size)
+
+    def run(k: int) -> float:
+        threads = [threading.Thread(target=copier, args=(i,)) for i in range(k)]
+        t = _perf()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return k * size * rounds / (_perf() - t)
+
+    run(2)
+    one, two = [], []
+    for _ in range(reps):
+        one.append(run(1))
+        two.append(run(2))
+    e, b = statistics.median(two) / 1e9, statistics.median(one) / 1e9
+    return Row("  ceiling: 2 threads memmove vs 1 (same copies)", "GB/s", e, b, e / b, "info", None)
 
 
 def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
@@ -146,6 +186,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
                     done.set()
 
             prep = chan.prep_dma_memcpy
+            _fresh()
             t = _perf()
             for i in range(count):
                 off = i * 64
@@ -176,6 +217,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
 
             with ThreadPoolExecutor(1) as ex:
                 ex.submit(int).result()  # start the worker thread before the clock
+                _fresh()
                 t = _perf()
                 for i in range(count):
                     off = i * 64
@@ -241,7 +283,7 @@ def format_table(rows: list[Row]) -> str:
     head = ("measurement", "unit", "engine", "baseline", "ratio", "target", "")
     lines = [head] + [
         (r.name, r.unit, f"{r.engine:.3g}", f"{r.baseline:.3g}", f"{r.ratio:.2f}", r.target,
-         "PASS" if r.ok else "FAIL")
+         "" if r.ok is None else "PASS" if r.ok else "FAIL")
         for r in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
@@ -256,6 +298,7 @@ def run(quick: bool = False) -> list[Row]:
         return [
             bench_copy64m(plat, reps),
             bench_two_channels(plat, reps),
+            bench_two_threads_ceiling(reps),
             bench_small64(plat, reps, 5_000 if quick else 20_000),
             bench_rtt4k(plat, reps, 300 if quick else 1_000),
         ]
@@ -270,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(quick=args.quick)
     print("bench_memcpy: threaded memory engine vs baselines measured in the same run")
     print(format_table(rows))
-    return 1 if args.strict and not all(r.ok for r in rows) else 0
+    return 1 if args.strict and any(r.ok is False for r in rows) else 0
 
 
 if __name__ == "__main__":
