@@ -25,6 +25,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,28 @@ class Row:
     ok: bool | None  # None: information, not a target
 
 
+class _Countdown:
+    """A callback that sets ``done`` once it has been called ``n`` times (callbacks come one at a time)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.done = threading.Event()
+
+    def __call__(self, _arg: object) -> None:
+        self.left -= 1
+        if not self.left:
+            self.done.set()
+
+
+def _interleaved(engine: Callable[[], float], baseline: Callable[[], float], reps: int) -> tuple[float, float]:
+    """Medians of ``reps`` runs of each, alternating so that both see the same machine load."""
+    eng, base = [], []
+    for _ in range(reps):
+        eng.append(engine())
+        base.append(baseline())
+    return statistics.median(eng), statistics.median(base)
+
+
 def _fresh() -> None:
     """Start each timed run from the same garbage-collector state (for the engine and the baseline alike)."""
     gc.collect()
@@ -87,12 +110,8 @@ def bench_copy64m(plat: dmaengine.Platform, reps: int) -> Row:
             np.copyto(dst, src)
             return n / (_perf() - t)
 
-        # Interleave so both see the same machine load; memory bandwidth is noisy here, so take more.
-        eng, base = [], []
-        for _ in range(2 * reps):
-            eng.append(engine())
-            base.append(numpy_copy())
-    e, b = statistics.median(eng) / 1e9, statistics.median(base) / 1e9
+        # Memory bandwidth is noisy here, so take more.
+        e, b = (x / 1e9 for x in _interleaved(engine, numpy_copy, 2 * reps))
     return Row("copy64m: 64 MiB memcpy, 1 channel", "GB/s", e, b, e / b, ">= 0.9", e / b >= 0.9)
 
 
@@ -101,6 +120,16 @@ def _two_channel_bufs(size: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 TWO_SIZE, TWO_ROUNDS = 16 * MIB, 4
+
+
+def _one_vs_two(run: Callable[[int], float], reps: int) -> tuple[float, float]:
+    """Median GB/s of ``run(2)`` and of ``run(1)`` (bytes/s for k copiers), interleaved, after a warm-up."""
+    run(2)
+    one, two = [], []
+    for _ in range(reps):
+        one.append(run(1))
+        two.append(run(2))
+    return statistics.median(two) / 1e9, statistics.median(one) / 1e9
 
 
 def bench_two_channels(plat: dmaengine.Platform, reps: int) -> Row:
@@ -124,16 +153,11 @@ def bench_two_channels(plat: dmaengine.Platform, reps: int) -> Row:
                         raise RuntimeError("copy failed")
                 return k * size * rounds / (_perf() - t)
 
-            run(2)
-            one, two = [], []
-            for _ in range(reps):
-                one.append(run(1))
-                two.append(run(2))
+            e, b = _one_vs_two(run, reps)
         finally:
             for s, d in maps:
                 s.unmap()
                 d.unmap()
-    e, b = statistics.median(two) / 1e9, statistics.median(one) / 1e9
     return Row(f"2chan: 2 channels vs 1 ({size // MIB} MiB x {rounds} each)", "GB/s", e, b, e / b, ">= 1.4",
                e / b >= 1.4)
 
@@ -159,12 +183,7 @@ def bench_two_threads_ceiling(reps: int) -> Row:
             th.join()
         return k * size * rounds / (_perf() - t)
 
-    run(2)
-    one, two = [], []
-    for _ in range(reps):
-        one.append(run(1))
-        two.append(run(2))
-    e, b = statistics.median(two) / 1e9, statistics.median(one) / 1e9
+    e, b = _one_vs_two(run, reps)
     return Row("  ceiling: 2 threads memmove vs 1 (same copies)", "GB/s", e, b, e / b, "info", None)
 
 
@@ -177,14 +196,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
 
         def engine() -> float:
             dst.fill(0)
-            done = threading.Event()
-            left = [count]
-
-            def cb(_param: object) -> None:
-                left[0] -= 1  # callbacks run one at a time in the bottom half
-                if not left[0]:
-                    done.set()
-
+            cb = _Countdown(count)
             prep = chan.prep_dma_memcpy
             _fresh()
             t = _perf()
@@ -196,7 +208,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
                 if i & 255 == 255:
                     chan.issue_pending()
             chan.issue_pending()
-            if not done.wait(60.0):
+            if not cb.done.wait(60.0):
                 raise RuntimeError("small copies did not complete")
             dt = _perf() - t
             if not np.array_equal(dst, src):
@@ -207,14 +219,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
 
         def executor() -> float:
             dst.fill(0)
-            done = threading.Event()
-            left = [count]
-
-            def cb(_fut: object) -> None:
-                left[0] -= 1
-                if not left[0]:
-                    done.set()
-
+            cb = _Countdown(count)
             with ThreadPoolExecutor(1) as ex:
                 ex.submit(int).result()  # start the worker thread before the clock
                 _fresh()
@@ -222,7 +227,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
                 for i in range(count):
                     off = i * 64
                     ex.submit(_memmove, dp + off, sp + off, 64).add_done_callback(cb)
-                if not done.wait(60.0):
+                if not cb.done.wait(60.0):
                     raise RuntimeError("executor did not complete")
                 dt = _perf() - t
             if not np.array_equal(dst, src):
@@ -230,11 +235,7 @@ def bench_small64(plat: dmaengine.Platform, reps: int, count: int) -> Row:
             return dt / count * 1e6
 
         engine()
-        eng, base = [], []
-        for _ in range(reps):
-            eng.append(engine())
-            base.append(executor())
-    e, b = statistics.median(eng), statistics.median(base)
+        e, b = _interleaved(engine, executor, reps)
     return Row(f"small64: {count} x 64 B + callback", "µs/op", e, b, b / e, ">= 8", b / e >= 8)
 
 
@@ -270,11 +271,7 @@ def bench_rtt4k(plat: dmaengine.Platform, reps: int, count: int) -> Row:
             return statistics.median(times) * 1e6
 
         engine()
-        eng, base = [], []
-        for _ in range(reps):
-            eng.append(engine())
-            base.append(executor())
-    e, b = statistics.median(eng), statistics.median(base)
+        e, b = _interleaved(engine, executor, reps)
     return Row("rtt4k: 4 KiB round trip, median", "µs", e, b, e / b, "<= 0.5", e / b <= 0.5)
 
 
