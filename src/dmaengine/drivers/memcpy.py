@@ -5,10 +5,11 @@ is released during each big copy), touching memory only through the platform's a
 ends that descriptor with READ_FAILED or WRITE_FAILED. A batch completes under one lock acquisition; the
 device's bottom-half thread runs the callbacks. Written with the public provider API and the virt helper only.
 
-Hybrid polling: a worker that runs out of issued work keeps polling for new work for :data:`IDLE_POLL_S`
-(50 µs) before it blocks, yielding the CPU and the GIL on every turn (``os.sched_yield``), like a kernel driver
-polling its ring for a moment before re-enabling its interrupt. A client that issues again within that window
-costs no thread wake-up. The poll is bounded in time: an idle channel's worker is blocked, not spinning.
+Hybrid polling: a worker that runs out of issued work after a short batch (:data:`POLL_AFTER_BATCH`) keeps
+polling for new work for :data:`IDLE_POLL_S` (50 µs) before it blocks, yielding the CPU and the GIL on every
+turn (``os.sched_yield``), like a kernel driver polling its ring for a moment before re-enabling its interrupt.
+A client that issues again within that window costs no thread wake-up. The poll is bounded in time: an idle
+channel's worker is blocked, not spinning.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ BATCH = 256
 RUN_COPY = 16 * 1024
 #: How long an idle worker polls for new issued work before it blocks (seconds). 0 disables the poll.
 IDLE_POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
+#: The worker polls only after a batch of at most this many descriptors: a client that issues one or a few at a
+#: time waits on each, and a wake-up would double its latency; one that issues hundreds at a time is better
+#: served by a worker that blocks at once and leaves it the GIL.
+POLL_AFTER_BATCH = 8
 
 _yield = getattr(os, "sched_yield", None)  # releases the GIL and the CPU, returns at once when nobody waits
 _perf = time.perf_counter
@@ -161,11 +166,11 @@ class MemcpyChannel(VirtChannel):
         finally:
             self._ctl_waiters -= 1
 
-    def _idle(self) -> list[MemcpyDescriptor] | None:
-        """Poll for new work for IDLE_POLL_S, yielding on every turn, then block until woken. Returns the next
-        batch when the poll found one (taken under the same lock hold), else None."""
+    def _idle(self, poll: bool) -> list[MemcpyDescriptor] | None:
+        """Poll for new work for IDLE_POLL_S if ``poll``, yielding on every turn, then block until woken.
+        Returns the next batch when the poll found one (taken under the same lock hold), else None."""
         issued = self.desc_issued
-        if _yield is not None and IDLE_POLL_S:
+        if poll and _yield is not None and IDLE_POLL_S:
             end = _perf() + IDLE_POLL_S
             # Racy reads, only to end the poll early; the lock below decides.
             while not (self._stop or (issued and not self._hw_paused)) and _perf() < end:
@@ -200,16 +205,19 @@ class MemcpyChannel(VirtChannel):
         take = self._take
         with lock:
             batch = take()
+        last = 0  # descriptors in the last batch
         while True:
             if batch is None:
                 if self._stop:
                     return
-                batch = self._idle()
+                batch = self._idle(0 < last <= POLL_AFTER_BATCH)
+                last = 0
                 if batch is None:
                     with lock:
                         batch = None if self._stop else take()
                 continue
             gen = self._busy_gen
+            last = len(batch)
             ended = self._work(batch, gen, space)
             # Complete this batch and take the next one under the same lock hold.
             with lock:
