@@ -129,11 +129,10 @@ def test_pause_stops_bytes_and_resume_continues(plat: Platform) -> None:
     with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
         chan.pause()  # paused before issue: nothing may move
         cookie = chan.prep_dma_memcpy(d.addr, s.addr, BIG).submit()
-        chan.issue_pending()
+        assert chan.sync_wait(cookie) == Status.PAUSED  # sync_wait issues, and a paused channel is not waited on
         status, state = chan.tx_status(cookie)
-        assert status == Status.PAUSED and state.residue == BIG
-        snapshot = dst.copy()
-        assert not snapshot.any()
+        assert status == chan.cookie_status(cookie) == Status.PAUSED and state.residue == BIG
+        assert not dst.any()
         chan.resume()
         assert chan.sync_wait(cookie) == Status.COMPLETE
     assert np.array_equal(dst, src)
@@ -386,3 +385,82 @@ def test_small_copy_constructor_sets_what_init_sets(plat: Platform) -> None:
         slots = [n for c in type(fast).__mro__ for n in getattr(c, "__slots__", ())]
         assert len(slots) == 16
         assert {n: getattr(fast, n) for n in slots} == {n: getattr(slow, n) for n in slots}
+
+
+def test_cookies_wrap_from_max_to_min_and_complete(plat: Platform) -> None:
+    from dmaengine._cookie import MAX_COOKIE, MIN_COOKIE
+
+    src, dst = pattern(64 * 3), np.zeros(64 * 3, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        vc = chan
+        vc.cookie = vc.completed_cookie = MAX_COOKIE - 1  # type: ignore[attr-defined]
+        cookies = [chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64).submit() for i in range(3)]
+        assert cookies == [MAX_COOKIE, MIN_COOKIE, MIN_COOKIE + 1]
+        assert chan.cookie_status(cookies[0]) == Status.IN_PROGRESS  # submitted, not issued
+        assert chan.sync_wait(cookies[-1]) == Status.COMPLETE
+        assert [chan.tx_status(c)[0] for c in cookies] == [Status.COMPLETE] * 3
+        assert [chan.cookie_status(c) for c in cookies] == [Status.COMPLETE] * 3
+    assert np.array_equal(dst, src)
+
+
+def test_sync_wait_times_out(plat: Platform) -> None:
+    src, dst = pattern(BIG), np.zeros(BIG, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        for _ in range(8):
+            cookie = chan.prep_dma_memcpy(d.addr, s.addr, BIG).submit()
+        with pytest.raises(TimeoutError, match=r"not complete after 0 s"):
+            chan.sync_wait(cookie, timeout=0)
+        assert chan.sync_wait(cookie) == Status.COMPLETE
+
+
+def test_callback_may_submit_and_issue_on_its_channel(plat: Platform) -> None:
+    n = 50
+    src, dst = pattern(64 * n), np.zeros(64 * n, np.uint8)
+    done = threading.Event()
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+
+        def chain(i: int) -> None:
+            if i == n:
+                done.set()
+                return
+            tx = chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64)
+            tx.callback = chain
+            tx.callback_param = i + 1
+            tx.submit()
+            chan.issue_pending()
+
+        chain(0)
+        assert done.wait(10)
+    assert np.array_equal(dst, src)
+
+
+def test_wait_async_returns_status(plat: Platform) -> None:
+    import asyncio
+
+    src, dst = pattern(4096), np.zeros(4096, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        cookie = chan.prep_dma_memcpy(d.addr, s.addr, 4096).submit()
+        assert asyncio.run(chan.wait_async(cookie, timeout=10)) == Status.COMPLETE
+    assert np.array_equal(dst, src)
+
+
+def test_copy_many_reports_each_fault_and_runs_the_rest() -> None:
+    from dmaengine.provider import AddressSpace
+
+    class Op:
+        def __init__(self, dst: int, src: int, length: int) -> None:
+            self.dst, self.src, self.length = dst, src, length
+
+    space = AddressSpace()
+    a, b = pattern(1000), np.zeros(1000, np.uint8)
+    ma, mb = space.map(a, DataDirection.TO_DEVICE), space.map(b)
+    ops = [Op(mb.addr, ma.addr, 10), Op(ma.addr, mb.addr, 10), Op(mb.addr + 995, ma.addr, 10),
+           Op(mb.addr + 10, ma.addr + 10, 990)]
+    faults = space.copy_many(ops)
+    assert faults is not None and faults[0] is None and faults[3] is None
+    assert faults[1] is not None and faults[1].write and "TO_DEVICE" in faults[1].reason
+    assert faults[2] is not None and faults[2].write and "past the end" in faults[2].reason
+    assert np.array_equal(b, a)
+    mb.unmap()
+    faults = space.copy_many([Op(mb.addr, ma.addr, 10)])  # the remembered mapping is gone with the unmap
+    assert faults is not None and faults[0] is not None and faults[0].reason == "no mapping"
