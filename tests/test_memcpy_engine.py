@@ -16,9 +16,15 @@ from hypothesis import strategies as st
 
 from dmaengine import Cap, DataDirection, Platform, Result, SgEntry, StateError, Status, TxResult
 from dmaengine.drivers import memcpy as memcpy_mod
-from dmaengine.drivers.memcpy import CHUNK, MemcpyEngine
+from dmaengine.drivers.memcpy import MemcpyEngine
 
+CHUNK = 1024 * 1024  # the engine's chunk in these tests (the default is big: tests would need GBs)
 BIG = 6 * CHUNK + 123  # several chunks, not a multiple of one
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memcpy_mod, "CHUNK", CHUNK)
 
 
 @pytest.fixture
