@@ -229,6 +229,8 @@ class MemcpyChannel(VirtChannel):
                         popleft()
                     complete(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
                 batch = None if self._stop else take()
+            if batch is None and last <= POLL_AFTER_BATCH and _yield is not None:
+                _yield()  # let a polling waiter see the completion now, before this thread's bookkeeping
 
     def _work(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
         """Move the bytes of ``batch`` in order; returns how many descriptors ended (their ``result`` and
