@@ -14,10 +14,10 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/dmaengine test
 
 check: install
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check
 	$(VENV)/bin/mypy
 
 test: check

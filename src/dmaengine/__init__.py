@@ -17,6 +17,7 @@ Request a channel by capability, map buffers, prepare descriptors, submit, issue
 
 from __future__ import annotations
 
+from . import trace as trace
 from ._channel import Channel as Channel
 from ._channel import Descriptor as Descriptor
 from ._cookie import is_complete as is_complete

@@ -43,6 +43,12 @@ class Platform:
         """Seconds since the platform was made."""
         return self.now_ns / 1e9
 
+    def run_for(self, seconds: float) -> None:
+        """Let the world run for ``seconds`` (a sleep here; virtual time advances on a simulated SoC)."""
+        if seconds < 0:
+            raise ConfigError(f"seconds must be >= 0, not {seconds!r}")
+        time.sleep(seconds)
+
     def create_tasklet(self, fn: Callable[[], None], name: str) -> Tasklet:
         """A bottom half that runs ``fn``; a daemon thread here, an event in virtual time."""
         return ThreadTasklet(fn, name)

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import _trace
 from ._channel import Channel as Channel
 from ._channel import Descriptor as Descriptor
 from ._channel import DescState as DescState
@@ -24,6 +25,7 @@ from ._errors import NotSupportedError
 from ._memory import AddressSpace as AddressSpace
 from ._memory import DmaFault as DmaFault
 from ._records import InterleavedTemplate, SgEntry, SlaveCaps, SlaveConfig, TxState
+from ._trace import emit as trace_event
 
 if TYPE_CHECKING:
     from ._platform import Platform
@@ -40,7 +42,14 @@ __all__ = [
     "WaitQueue",
     "bottom_half",
     "in_bottom_half",
+    "trace_event",
+    "tracing",
 ]
+
+
+def tracing() -> bool:
+    """True while a trace recorder is installed; guard :func:`trace_event` calls on hot paths with it."""
+    return _trace.recorder is not None
 
 #: The op each capability needs (dma_async_device_register's checks).
 REQUIRED_OPS: dict[Cap, str] = {

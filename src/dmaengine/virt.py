@@ -195,10 +195,16 @@ class VirtChannel(Channel):
         return out
 
     def vchan_terminate_all(self) -> list[VirtDescriptor]:
-        """Drop all queued work and the cyclic slot; no callback runs for it. Returns what was dropped.
-        Caller holds ``vc.lock`` and has stopped the hardware."""
+        """Drop all unfinished work and the cyclic slot; no callback runs for it. Returns what was dropped.
+        Caller holds ``vc.lock`` and has stopped the hardware.
+
+        Unlike Linux's ``vchan_get_all_descriptors``, descriptors that already completed keep their callbacks:
+        only work that did not finish goes without one."""
         self.cyclic = None
-        dropped = self.vchan_get_all_descriptors()
+        dropped: list[VirtDescriptor] = []
+        for lst in (self.desc_submitted, self.desc_issued, self.desc_terminated):
+            dropped.extend(lst)
+            lst.clear()
         for vd in dropped:
             if vd.cookie > 0:  # not completed: its cookie reads ERROR (ABORTED) from now on
                 self._errors[vd.cookie] = Result.ABORTED

@@ -34,7 +34,7 @@ from dmaengine import (
     TxState,
     is_complete,
 )
-from dmaengine.provider import AddressSpace, Channel, DescState, DmaDevice, DmaFault
+from dmaengine.provider import AddressSpace, Channel, DescState, DmaDevice, DmaFault, trace_event, tracing
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
@@ -107,6 +107,7 @@ class MemcpyDescriptor(VirtDescriptor):
         vd.dst = dst
         vd.src = src
         return vd
+
 
 
 class MemcpyChannel(VirtChannel):
@@ -238,9 +239,13 @@ class MemcpyChannel(VirtChannel):
         the address space in one call; anything else goes chunk by chunk through :meth:`_execute`."""
         srcs = [vd.src for vd in batch]
         n = len(srcs)
+        traced = tracing()
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
             if self._gen != gen or self._hw_paused:
                 return 0
+            if traced:
+                for vd in batch:
+                    trace_event("start", self, vd.cookie)
             faults = space.copy_many(batch)
             if faults is not None:
                 for vd, f in zip(batch, faults):
@@ -257,6 +262,9 @@ class MemcpyChannel(VirtChannel):
                     j = srcs.index(None, i)
                 except ValueError:
                     j = n
+                if traced:
+                    for vd in batch[i:j]:
+                        trace_event("start", self, vd.cookie)
                 faults = space.copy_many(batch[i:j])
                 if faults is not None:
                     for vd, f in zip(batch[i:j], faults):
@@ -266,6 +274,8 @@ class MemcpyChannel(VirtChannel):
                 i = j
                 continue
             vd = batch[i]
+            if traced:
+                trace_event("start", self, vd.cookie)
             res = self._execute(vd, space, gen)
             if res is None:  # stopped part-way by pause or terminate
                 break

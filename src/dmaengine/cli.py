@@ -1,0 +1,432 @@
+"""The ``dmaengine`` command: dmatest, a dma-perf sweep, the debugfs summary, channel counters and traces.
+
+``main(argv)`` returns the exit status: 0 when all went well, 1 when a test or a verification failed, 2 for a
+usage error or anything else that stopped the run (one line on stderr, never a traceback), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
+
+from . import DmaError, Platform, default_platform
+from .trace import Trace
+
+__all__ = ["CliError", "main", "make_platform"]
+
+PROG = "dmaengine"
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """A problem the command reports in one line and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump), raised rather than exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+# --- platforms ----------------------------------------------------------------------------------------------
+def make_platform(spec: str) -> tuple[Platform, bool]:
+    """The platform named by ``--platform``, and whether the command owns it (and must close it).
+
+    ``default``: the threaded memory engine, one channel per CPU. ``sim``: the simulated SoC (virtual time).
+    ``MODULE:FUNCTION``: ``FUNCTION()`` from an importable module returns a Platform (your own controller).
+    """
+    if spec == "default":
+        return default_platform(), False
+    if spec == "sim":
+        try:
+            from dmaengine.sim import Soc  # type: ignore[import-not-found,unused-ignore]
+        except ModuleNotFoundError as e:
+            if e.name is not None and e.name.startswith("dmaengine.sim"):
+                raise CliError("the simulated SoC (dmaengine.sim) is not part of this installation; "
+                               "use --platform default") from None
+            raise
+        return Soc(), True
+    mod_name, sep, func_name = spec.partition(":")
+    if not sep or not mod_name or not func_name:
+        raise CliError(f"--platform must be default, sim or MODULE:FUNCTION, not {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(mod_name), func_name)
+    except (ImportError, AttributeError) as e:
+        raise CliError(f"--platform {spec}: cannot load {func_name!r} from {mod_name!r}: {e}") from None
+    plat = factory()
+    if not isinstance(plat, Platform):
+        raise CliError(f"--platform {spec}: {func_name}() returned {type(plat).__name__}, not a Platform")
+    return plat, True
+
+
+@contextlib.contextmanager
+def _platform(args: argparse.Namespace) -> Iterator[Platform]:
+    plat, owned = make_platform(args.platform)
+    try:
+        yield plat
+    finally:
+        if owned:
+            plat.close()
+
+
+@contextlib.contextmanager
+def _tracing(args: argparse.Namespace) -> Iterator[None]:
+    path = getattr(args, "trace", None)
+    if path is None:
+        yield
+        return
+    tr = Trace()
+    tr.start()
+    try:
+        yield
+    finally:
+        tr.stop()
+        try:
+            tr.save(path)
+        except OSError as e:
+            raise CliError(f"cannot write the trace to {path}: {e.strerror or e}") from None
+        print(f"{PROG}: trace of {len(tr)} events written to {path} (open it in https://ui.perfetto.dev)",
+              file=sys.stderr)
+
+
+# --- output helpers -----------------------------------------------------------------------------------------
+def _console() -> Any:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a pipe or a file: never squeeze a table into 80 columns
+        console.width = max(console.width, 160)
+    return console
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> None:
+    from rich.table import Table
+
+    table = Table(title=title or None, title_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    _console().print(table)
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar on a terminal (nothing otherwise); yields ``update(completed)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = _console()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda completed: progress.update(task, completed=completed)
+
+
+def _locked_print() -> Callable[[str], None]:
+    lock = threading.Lock()
+
+    def log(line: str) -> None:
+        with lock:
+            print(line, flush=False)
+
+    return log
+
+
+def _print_text(text: str) -> None:
+    print(text, end="" if text.endswith("\n") or not text else "\n")
+
+
+def _print_stats(plat: Platform) -> None:
+    from .tools.info import STATS_FIELDS, stats_table_rows
+
+    _table("channel counters", ["channel", *STATS_FIELDS], stats_table_rows(plat))
+
+
+# --- subcommands --------------------------------------------------------------------------------------------
+def cmd_test(args: argparse.Namespace) -> int:
+    from .tools.dmatest import DmatestParams, run_dmatest
+
+    params = DmatestParams(
+        test_buf_size=args.test_buf_size, channel=args.channel, device=args.device,
+        threads_per_chan=args.threads_per_chan, max_channels=args.max_channels, iterations=args.iterations,
+        timeout_ms=args.timeout, noverify=args.noverify, norandom=args.norandom, verbose=args.verbose,
+        alignment=args.alignment, transfer_size=args.transfer_size, polled=args.polled, dmatest=args.dmatest,
+        seed=args.seed,
+    )
+    params.check()
+    log = _locked_print()
+    stop = threading.Event()
+    with _platform(args) as plat, _tracing(args):
+        def started(threads: list[Any]) -> None:
+            if args.summary:
+                _print_text(plat.summary())
+
+        with _progress("dmatest (tests per thread)", args.iterations or None) as update:
+            def tick(threads: list[Any]) -> None:
+                update(sum(t.total_tests for t in threads) / max(1, len(threads)))
+
+            threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+        rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
+        clock = "wall-clock" if plat.realtime else "virtual-time"
+        _table(f"dmatest on {args.platform} ({clock} rates)", ["thread", "tests", "failures", "iops", "KB/s"], rows)
+        if args.stats:
+            _print_stats(plat)
+    failed = [t for t in threads if t.failed_tests or t.ret]
+    if failed:
+        print(f"{PROG} test: {sum(t.failed_tests for t in threads)} of {sum(t.total_tests for t in threads)} "
+              f"tests failed on {', '.join(t.name for t in failed)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from .tools.perf import DEFAULT_SIZES, PerfParams, parse_sizes, run_perf, save_csv, save_json, save_plot
+
+    sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
+    params = PerfParams(sizes=sizes, kick_batch=args.kick_batch, ring_size=args.ring_size, seconds=args.seconds,
+                        channels=args.channels, warmup=args.warmup, baseline=not args.no_baseline)
+    params.check()
+    with _platform(args) as plat, _tracing(args):
+        with _progress("dma-perf sweep", len(sizes)) as update:
+            done: list[int] = []
+
+            def on_point(_pt: Any) -> None:
+                done.append(1)
+                update(len(done))
+
+            points = run_perf(plat, params, on_point=on_point)
+        clock = "wall-clock" if plat.realtime else "virtual-time"
+        rows = []
+        for pt in points:
+            ratio = f"{pt.gbps / pt.cpu_gbps:.2f}" if pt.cpu_gbps else "-"
+            cpu = [f"{pt.cpu_mops:.3f}", f"{pt.cpu_gbps:.3f}"] if pt.cpu_ops else ["-", "-"]
+            rows.append([str(pt.size), f"{pt.mops:.3f}", f"{pt.gbps:.3f}", *cpu, ratio,
+                         "yes" if pt.verified else "NO"])
+        print(f"dma-perf on {args.platform}: {params.channels} channel(s), ring {params.ring_size}, "
+              f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock)")
+        _table("",
+               ["size (B)", "DMA MOps", "DMA Gbps", "CPU MOps", "CPU Gbps", "DMA/CPU", "verified"], rows, right_from=0)
+        if args.stats:
+            _print_stats(plat)
+    for path, save in ((args.json, lambda p: save_json(p, points, params)),
+                       (args.csv, lambda p: save_csv(p, points)),
+                       (args.plot, lambda p: save_plot(p, points, f"dmaengine perf on {args.platform}"))):
+        if path:
+            try:
+                save(path)
+            except OSError as e:
+                raise CliError(f"cannot write {path}: {e.strerror or e}") from None
+            print(f"{PROG} perf: wrote {path}", file=sys.stderr)
+    bad = [pt for pt in points if not pt.verified]
+    if bad:
+        print(f"{PROG} perf: verification failed at size(s) {', '.join(str(pt.size) for pt in bad)} "
+              f"({sum(pt.errors for pt in bad)} transfer errors)", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    with _platform(args) as plat, _tracing(args):
+        _print_text(plat.summary())
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .tools.info import exercise
+
+    if args.memcpy < 0 or args.size < 1:
+        raise CliError(f"{PROG} stats: --memcpy must be >= 0 and --size >= 1, not {args.memcpy} and {args.size}")
+    with _platform(args) as plat, _tracing(args):
+        if args.memcpy:
+            exercise(plat, args.memcpy, args.size)
+        _print_stats(plat)
+    return EXIT_OK
+
+
+def _demo(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            mod = importlib.import_module(f"dmaengine.sim.{module}")
+        except ModuleNotFoundError as e:
+            if e.name is not None and e.name.startswith("dmaengine.sim"):
+                raise CliError(f"{PROG} {args.command}: needs the simulated SoC (dmaengine.sim.{module}), "
+                               "which is not part of this installation") from None
+            raise
+        with _tracing(args):
+            rc = mod.main(list(args.rest))
+        return int(rc or 0)
+
+    return run
+
+
+# --- the parser ---------------------------------------------------------------------------------------------
+DESCRIPTION = """\
+Test and measure DMA engines with the Linux DMA Engine API in Python.
+
+Every subcommand runs on a platform: 'default' is the threaded memory-to-memory engine of this machine (one
+channel per CPU); 'sim' is the simulated SoC, in virtual time; MODULE:FUNCTION loads your own.
+Every subcommand also takes --trace FILE.json: a timeline of every transfer, to open in Perfetto.
+'dmaengine COMMAND --help' lists a command's options.
+"""
+
+EPILOG = """\
+examples:
+  dmaengine test                          the kernel's dmatest: 1000 copies per channel, verified
+  dmaengine test --dmatest 1 --iterations 100 --verbose
+  dmaengine perf --sizes 64,128,...,8192 --plot perf.png
+  dmaengine test --platform sim --trace run.json   then open run.json in https://ui.perfetto.dev
+  dmaengine summary ; dmaengine stats --memcpy 100
+
+exit status: 0 success, 1 a test or verification failed, 2 an error (one line on stderr), 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dmaengine`` command."""
+    common = _Parser(add_help=False)
+    common.add_argument("--platform", default="default", metavar="NAME",
+                        help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time) "
+                             "or MODULE:FUNCTION returning a Platform (default: %(default)s)")
+    common.add_argument("--trace", metavar="FILE.json",
+                        help="record every channel event to FILE.json (Chrome trace format; open in Perfetto)")
+
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser(
+        "test", parents=[common], help="the kernel's dmatest: copy or fill, verify every byte, report rates",
+        description="The Linux kernel's dmatest. Each thread copies (or fills) random lengths at random offsets "
+                    "of its own buffers, checks all bytes with the kernel's patterns, and prints the kernel's "
+                    "summary line, e.g. 'dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops "
+                    "27462 KB/s (0)'. Rates leave out the fill and verify time. Options are the module "
+                    "parameters.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--test-buf-size", type=int, default=16384, metavar="BYTES", help="size of each buffer")
+    t.add_argument("--channel", default="", metavar="NAME", help="test only this channel, e.g. dma0chan0")
+    t.add_argument("--device", default="", metavar="NAME", help="test only this device, e.g. dma0")
+    t.add_argument("--threads-per-chan", type=int, default=1, metavar="N", help="test threads per channel")
+    t.add_argument("--max-channels", type=int, default=0, metavar="N", help="most channels to use (0: all)")
+    t.add_argument("--iterations", type=int, default=1000, metavar="N",
+                   help="tests per thread (0: until Ctrl-C)")
+    t.add_argument("--timeout", type=int, default=3000, metavar="MS",
+                   help="wait this long for each transfer (-1: no limit)")
+    t.add_argument("--noverify", action="store_true", help="do not fill or check the buffers")
+    t.add_argument("--norandom", action="store_true", help="always the whole buffer, at offset 0")
+    t.add_argument("--verbose", action="store_true", help="print a result line for passed tests too")
+    t.add_argument("--alignment", type=int, default=-1, metavar="SHIFT",
+                   help="align offsets and lengths to 2**SHIFT bytes (-1: the device's own alignment)")
+    t.add_argument("--transfer-size", type=int, default=0, metavar="BYTES",
+                   help="fixed transfer length, below the buffer size (0: random)")
+    t.add_argument("--polled", action="store_true", help="poll for completion instead of using the callback")
+    t.add_argument("--dmatest", type=int, default=0, choices=(0, 1), help="0: memcpy, 1: memset")
+    t.add_argument("--seed", type=int, default=None, help="seed of the random lengths and offsets")
+    t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
+    t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
+    t.set_defaults(func=cmd_test)
+
+    p = sub.add_parser(
+        "perf", parents=[common], help="a dma-perf sweep: throughput against copy size, with a CPU baseline",
+        description="DPDK's dma-perf: for each size, keep a ring of copies in flight for SECONDS, kicking the "
+                    "engine every KICK_BATCH copies; report MOps and Gbps (ops/s * size * 8 / 1e9) next to a "
+                    "CPU memmove baseline measured in the same run. Every destination is verified after the "
+                    "in-flight copies drain.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--sizes", default="64,128,...,8192",
+                   help="copy sizes in bytes: a list, 'first,second,...,last', or dma-perf's 'start,end,step,MUL'")
+    p.add_argument("--kick-batch", type=int, default=32, metavar="N", help="copies per issue_pending")
+    p.add_argument("--ring-size", type=int, default=1024, metavar="N", help="most copies in flight per channel")
+    p.add_argument("--seconds", type=float, default=2.0, metavar="S", help="measured time per size")
+    p.add_argument("--warmup", type=float, default=None, metavar="S",
+                   help="time before each measurement (default: a tenth of --seconds, at most 0.2)")
+    p.add_argument("--channels", type=int, default=1, metavar="N", help="channels copying at once")
+    p.add_argument("--no-baseline", action="store_true", help="skip the CPU copy baseline")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--csv", metavar="FILE", help="write the results as CSV")
+    p.add_argument("--plot", metavar="FILE.png", help="draw throughput against size (needs matplotlib)")
+    p.add_argument("--stats", action="store_true", help="print the channel counters at the end")
+    p.set_defaults(func=cmd_perf)
+
+    s = sub.add_parser("summary", parents=[common], help="the debugfs dmaengine/summary: devices and channels",
+                       description="Print what /sys/kernel/debug/dmaengine/summary would: each device with its "
+                                   "number of channels, and each channel in use with its client.")
+    s.set_defaults(func=cmd_summary)
+
+    st = sub.add_parser("stats", parents=[common], help="per-channel counters (copies, bytes, errors...)",
+                        description="Print each channel's counters: memcpy_count, bytes_transferred, in_use, "
+                                    "submitted, completed, errors, callback_errors.",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    st.add_argument("--memcpy", type=int, default=0, metavar="N",
+                    help="first copy --size bytes N times on every free channel, so the counters move")
+    st.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per copy for --memcpy")
+    st.set_defaults(func=cmd_stats)
+
+    for name, module, what in (("audio", "audio_demo", "cyclic audio playback and capture over I2S"),
+                               ("uart", "uart_demo", "slave transfers to and from a UART")):
+        # Listed here for --help; main() hands every argument after the name to the demo (see _demo_args).
+        sub.add_parser(name, help=f"simulated SoC demo: {what} (arguments go to the demo; try --help)",
+                       add_help=False)
+        DEMOS[name] = module
+    return parser
+
+
+#: Subcommands that forward their arguments to a demo module of the simulated SoC.
+DEMOS: dict[str, str] = {}
+
+
+def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
+    """``dmaengine audio [--trace FILE] ARGS...``: everything but a leading --trace goes to the demo."""
+    trace = None
+    if rest and rest[0] == "--trace":
+        if len(rest) < 2:
+            raise CliError(f"{PROG} {name}: error: argument --trace: expected one argument")
+        trace, rest = rest[1], rest[2:]
+    elif rest and rest[0].startswith("--trace="):
+        trace, rest = rest[0].partition("=")[2], rest[1:]
+    return argparse.Namespace(command=name, trace=trace, rest=rest, func=_demo(DEMOS[name]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``dmaengine`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = build_parser()
+        try:
+            if args_list and args_list[0] in DEMOS:
+                args = _demo_args(args_list[0], args_list[1:])
+            else:
+                args, extra = parser.parse_known_args(args_list)
+                if extra:
+                    prog = f"{PROG} {args.command}"
+                    raise CliError(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see '{prog} --help')")
+        except SystemExit as e:  # --help and --version
+            return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
+        rc: int = args.func(args)
+        sys.stdout.flush()
+        return rc
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except CliError as e:
+        print(str(e) if str(e).startswith(PROG) else f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except (DmaError, ValueError, OSError, TimeoutError, ImportError) as e:
+        if os.environ.get("DMAENGINE_DEBUG"):
+            raise
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:
+        if os.environ.get("DMAENGINE_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(e).__name__}: {e} (set DMAENGINE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR

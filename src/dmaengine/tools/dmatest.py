@@ -1,0 +1,446 @@
+"""dmatest: the Linux kernel's DMA engine test client (drivers/dma/dmatest.c), on any platform.
+
+Each test thread owns a source and a destination buffer of ``test_buf_size`` bytes. Every iteration picks a
+random length and random source and destination offsets, fills both buffers with the kernel's patterns, copies
+(or fills) with the engine, waits for the callback (or polls), and verifies all six regions of the two buffers.
+The output lines use the kernel's wording, so logs compare line for line::
+
+    dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops 27462 KB/s (0)
+
+The rates leave out the time spent filling and verifying buffers, as the kernel does. On a simulated SoC they
+are in virtual time.
+
+>>> from dmaengine.tools.dmatest import gen_src_value, gen_dst_value
+>>> hex(gen_src_value(0, False)), hex(gen_dst_value(2, False))
+('0x9f', '0x1d')
+"""
+
+# The kernel's printf formats are kept verbatim, so the output matches dmatest.c line for line.
+# ruff: noqa: UP031
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dmaengine import (
+    Cap,
+    Channel,
+    ConfigError,
+    DataDirection,
+    DmaError,
+    NoChannelError,
+    Platform,
+    PrepFlags,
+    Status,
+)
+
+from ._runner import Loop, Wait, clock_of, run_loops
+
+__all__ = [
+    "MAX_ERROR_COUNT",
+    "PATTERN_COPY",
+    "PATTERN_COUNT_MASK",
+    "PATTERN_DST",
+    "PATTERN_MEMSET_IDX",
+    "PATTERN_OVERWRITE",
+    "PATTERN_SRC",
+    "DmatestParams",
+    "DmatestThread",
+    "gen_dst_value",
+    "gen_src_value",
+    "init_dsts",
+    "init_srcs",
+    "persec",
+    "rates",
+    "result_line",
+    "run_dmatest",
+    "summary_line",
+    "verify",
+]
+
+PATTERN_SRC = 0x80
+PATTERN_DST = 0x00
+PATTERN_COPY = 0x40
+PATTERN_OVERWRITE = 0x20
+PATTERN_COUNT_MASK = 0x1F
+PATTERN_MEMSET_IDX = 0x01
+#: Mismatches printed per verified region before "N errors suppressed".
+MAX_ERROR_COUNT = 32
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class DmatestParams:
+    """The module parameters of dmatest, with the kernel's defaults except ``iterations`` (1000; 0 = forever)."""
+
+    test_buf_size: int = 16384
+    channel: str = ""
+    device: str = ""
+    threads_per_chan: int = 1
+    max_channels: int = 0
+    iterations: int = 1000
+    timeout_ms: int = 3000
+    noverify: bool = False
+    norandom: bool = False
+    verbose: bool = False
+    alignment: int = -1
+    transfer_size: int = 0
+    polled: bool = False
+    dmatest: int = 0
+    #: Seed of the random lengths and offsets (None: a fresh one each run); not a kernel parameter.
+    seed: int | None = None
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad value."""
+        if self.test_buf_size < 1:
+            raise ConfigError(f"test_buf_size must be >= 1, not {self.test_buf_size!r}")
+        if self.threads_per_chan < 1:
+            raise ConfigError(f"threads_per_chan must be >= 1, not {self.threads_per_chan!r}")
+        for name in ("max_channels", "iterations", "transfer_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)!r}")
+        if self.timeout_ms < -1:
+            raise ConfigError(f"timeout must be -1 (no limit) or >= 0 ms, not {self.timeout_ms!r}")
+        if self.dmatest not in (0, 1):
+            raise ConfigError(f"dmatest must be 0 (memcpy) or 1 (memset), not {self.dmatest!r}")
+        if not -1 <= self.alignment <= 30:
+            raise ConfigError(f"alignment must be -1 (the device's) or a shift 0..30, not {self.alignment!r}")
+        if self.transfer_size and self.transfer_size >= self.test_buf_size:
+            raise ConfigError(f"{self.transfer_size}-byte transfer size must be lower than "
+                              f"{self.test_buf_size}-buffer size")
+
+
+# --- the kernel's buffer patterns ---------------------------------------------------------------------------
+def gen_inv_idx(index: int, is_memset: bool) -> int:
+    """The inverted counter in the low five bits: ``~index & 0x1f`` (index fixed at 1 for memset)."""
+    return ~(PATTERN_MEMSET_IDX if is_memset else index) & PATTERN_COUNT_MASK
+
+
+def gen_src_value(index: int, is_memset: bool) -> int:
+    """The source byte at ``index``: ``PATTERN_SRC`` and the inverted counter."""
+    return PATTERN_SRC | gen_inv_idx(index, is_memset)
+
+
+def gen_dst_value(index: int, is_memset: bool) -> int:
+    """The destination byte at ``index``: ``PATTERN_DST`` and the inverted counter."""
+    return PATTERN_DST | gen_inv_idx(index, is_memset)
+
+
+def _inv(start: int, n: int, is_memset: bool) -> np.ndarray:
+    if is_memset:
+        return np.full(n, gen_inv_idx(0, True), dtype=np.uint8)
+    return (~np.arange(start, start + n, dtype=np.int64) & PATTERN_COUNT_MASK).astype(np.uint8)
+
+
+def init_srcs(buf: np.ndarray, start: int, length: int, is_memset: bool) -> None:
+    """``dmatest_init_srcs``: PATTERN_SRC everywhere, PATTERN_COPY added in [start, start+length)."""
+    buf[:] = _inv(0, len(buf), is_memset) | PATTERN_SRC
+    buf[start : start + length] |= PATTERN_COPY
+
+
+def init_dsts(buf: np.ndarray, start: int, length: int, is_memset: bool) -> None:
+    """``dmatest_init_dsts``: PATTERN_DST everywhere, PATTERN_OVERWRITE added in [start, start+length)."""
+    buf[:] = _inv(0, len(buf), is_memset) | PATTERN_DST
+    buf[start : start + length] |= PATTERN_OVERWRITE
+
+
+def _mismatch(name: str, actual: int, pattern: int, index: int, counter: int, is_srcbuf: bool,
+              is_memset: bool) -> str:
+    diff = actual ^ pattern
+    expected = pattern | gen_inv_idx(counter, is_memset)
+    if is_srcbuf:
+        what = "srcbuf[0x%x] overwritten!" % index
+    elif pattern & PATTERN_COPY and diff & (PATTERN_COPY | PATTERN_OVERWRITE):
+        what = "dstbuf[0x%x] not copied!" % index
+    elif diff & PATTERN_SRC:
+        what = "dstbuf[0x%x] was copied!" % index
+    else:
+        what = "dstbuf[0x%x] mismatch!" % index
+    return "%s: %s Expected %02x, got %02x" % (name, what, expected, actual)
+
+
+def verify(buf: np.ndarray, start: int, end: int, counter: int, pattern: int, is_srcbuf: bool, is_memset: bool,
+           name: str, log: Log) -> int:
+    """``dmatest_verify``: compare ``buf[start:end]`` with ``pattern`` and the inverted counter from ``counter``.
+
+    Logs at most :data:`MAX_ERROR_COUNT` mismatch lines, then "N errors suppressed"; returns the error count.
+    """
+    n = end - start
+    if n <= 0:
+        return 0
+    actual = buf[start:end]
+    expected = _inv(counter, n, is_memset) | pattern
+    bad = np.flatnonzero(actual != expected)
+    for k in bad[:MAX_ERROR_COUNT].tolist():
+        log(_mismatch(name, int(actual[k]), pattern, start + k, counter + k, is_srcbuf, is_memset))
+    if len(bad) > MAX_ERROR_COUNT:
+        log("%s: %u errors suppressed" % (name, len(bad) - MAX_ERROR_COUNT))
+    return len(bad)
+
+
+# --- rates, as the kernel computes them ---------------------------------------------------------------------
+FIXPT_SHIFT = 8
+
+
+def persec(runtime_us: int, val: int) -> int:
+    """``dmatest_persec``: ``val`` per second over ``runtime_us`` microseconds, in 24.8 fixed point."""
+    if runtime_us <= 0:
+        return 0
+    per_sec = 1_000_000
+    while runtime_us > 0xFFFFFFFF:  # drop precision until runtime is 32 bits, as the kernel does
+        runtime_us >>= 1
+        per_sec <<= 1
+    return ((per_sec * val) << FIXPT_SHIFT) // runtime_us
+
+
+def rates(runtime_us: int, total_tests: int, total_len: int) -> tuple[str, int]:
+    """The kernel's iops (as printed, two decimals of its fixed point) and KB/s."""
+    iops = persec(runtime_us, total_tests)
+    kbs = persec(runtime_us, total_len >> 10) >> FIXPT_SHIFT
+    frac = ((iops & 0xFF) * 100) >> FIXPT_SHIFT
+    return "%d.%02d" % (iops >> FIXPT_SHIFT, frac), kbs
+
+
+def summary_line(name: str, total_tests: int, failed_tests: int, runtime_us: int, total_len: int,
+                 ret: int = 0) -> str:
+    """The kernel's summary line for one thread.
+
+    >>> summary_line("dma0chan0-copy0", 100, 0, 200, 100 * 1024)
+    'dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)'
+    """
+    iops, kbs = rates(runtime_us, total_tests, total_len)
+    return "%s: summary %u tests, %u failures %s iops %d KB/s (%d)" % (
+        name, total_tests, failed_tests, iops, kbs, ret)
+
+
+def result_line(name: str, err: str, n: int, src_off: int, dst_off: int, length: int, data: int) -> str:
+    """The kernel's ``result()`` line."""
+    return "%s: result #%u: '%s' with src_off=0x%x dst_off=0x%x len=0x%x (%d)" % (
+        name, n, err, src_off, dst_off, length, data)
+
+
+# --- a test thread ------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class DmatestThread:
+    """One dmatest thread on one channel: its buffers, its loop and its counters."""
+
+    plat: Platform
+    chan: Channel
+    index: int
+    params: DmatestParams
+    log: Log
+    stop: threading.Event
+    name: str = ""
+    total_tests: int = 0
+    failed_tests: int = 0
+    total_len: int = 0
+    runtime_us: int = 0
+    ret: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.is_memset = self.params.dmatest == 1
+        self.name = f"{self.chan.name}-{'memset' if self.is_memset else 'copy'}{self.index}"
+
+    @property
+    def iops(self) -> str:
+        """The iops figure of the summary line."""
+        return rates(self.runtime_us, self.total_tests, self.total_len)[0]
+
+    @property
+    def kbs(self) -> int:
+        """The KB/s figure of the summary line."""
+        return rates(self.runtime_us, self.total_tests, self.total_len)[1]
+
+    @property
+    def summary(self) -> str:
+        """This thread's summary line."""
+        return summary_line(self.name, self.total_tests, self.failed_tests, self.runtime_us, self.total_len,
+                            self.ret)
+
+    def _result(self, err: str, src_off: int, dst_off: int, length: int, data: int) -> None:
+        self.log(result_line(self.name, err, self.total_tests, src_off, dst_off, length, data))
+
+    def _verbose(self, err: str, src_off: int, dst_off: int, length: int, data: int) -> None:
+        if self.params.verbose:
+            self._result(err, src_off, dst_off, length, data)
+
+    def loop(self) -> Loop:
+        """The thread's body (``dmatest_func``); a generator that yields when it waits for the engine."""
+        p = self.params
+        dev = self.chan.device
+        align = p.alignment if p.alignment >= 0 else (dev.fill_align if self.is_memset else dev.copy_align)
+        buf_size = p.test_buf_size
+        if 1 << align > buf_size:
+            self.log("%s: %u-byte buffer too small for %d-byte alignment" % (self.name, buf_size, 1 << align))
+            self.ret = -22
+            return
+        clock = clock_of(self.plat)
+        timeout = None if p.timeout_ms < 0 else p.timeout_ms / 1000.0
+        flags = PrepFlags.CTRL_ACK if p.polled else PrepFlags.CTRL_ACK | PrepFlags.PREP_INTERRUPT
+        src = np.zeros(buf_size, dtype=np.uint8)
+        dst = np.zeros(buf_size, dtype=np.uint8)
+        rnd = self.rng.getrandbits
+        filltime = comparetime = 0.0
+        with self.plat.map(src, DataDirection.TO_DEVICE) as src_map, \
+                self.plat.map(dst, DataDirection.FROM_DEVICE) as dst_map:
+            t_start = clock()
+            while not self.stop.is_set() and not (p.iterations and self.total_tests >= p.iterations):
+                self.total_tests += 1
+                if p.transfer_size:
+                    length = p.transfer_size
+                elif p.norandom:
+                    length = buf_size
+                else:
+                    length = rnd(32) % buf_size + 1
+                if not p.transfer_size:
+                    length = (length >> align) << align or 1 << align
+                self.total_len += length
+                if p.norandom:
+                    src_off = dst_off = 0
+                else:
+                    src_off = (rnd(32) % (buf_size - length + 1)) >> align << align
+                    dst_off = (rnd(32) % (buf_size - length + 1)) >> align << align
+                if not p.noverify:
+                    t = clock()
+                    init_srcs(src, src_off, length, self.is_memset)
+                    init_dsts(dst, dst_off, length, self.is_memset)
+                    filltime += clock() - t
+                try:
+                    if self.is_memset:
+                        tx = self.chan.prep_dma_memset(dst_map.addr + dst_off, int(src[src_off]), length, flags)
+                    else:
+                        tx = self.chan.prep_dma_memcpy(dst_map.addr + dst_off, src_map.addr + src_off, length,
+                                                       flags)
+                except DmaError as e:
+                    self._result("prep error", src_off, dst_off, length, -e.errno)
+                    self.failed_tests += 1
+                    continue
+                done = threading.Event()
+                if not p.polled:
+                    tx.callback = _set_event
+                    tx.callback_param = done
+                try:
+                    cookie = tx.submit()
+                except DmaError as e:
+                    self._result("submit error", src_off, dst_off, length, -e.errno)
+                    self.failed_tests += 1
+                    continue
+                self.chan.issue_pending()
+                if p.polled:
+                    ok = yield Wait(_cookie_ended(self.chan, cookie), timeout, self.chan)
+                else:
+                    ok = yield Wait(done.is_set, timeout, self.chan, done)
+                status = self.chan.tx_status(cookie)[0]
+                if not ok:
+                    self._result("test timed out", src_off, dst_off, length, 0)
+                    self.failed_tests += 1
+                    continue
+                if status != Status.COMPLETE and not (
+                        dev.cap_mask & Cap.COMPLETION_NO_ORDER and status == Status.OUT_OF_ORDER):
+                    err = "completion error status" if status == Status.ERROR else "completion busy status"
+                    self._result(err, src_off, dst_off, length, 0)
+                    self.failed_tests += 1
+                    continue
+                if p.noverify:
+                    self._verbose("test passed", src_off, dst_off, length, 0)
+                    continue
+                t = clock()
+                errors = self._verify_all(src, dst, src_off, dst_off, length, buf_size)
+                comparetime += clock() - t
+                if errors:
+                    self._result("data error", src_off, dst_off, length, errors)
+                    self.failed_tests += 1
+                else:
+                    self._verbose("test passed", src_off, dst_off, length, 0)
+            elapsed = clock() - t_start
+        self.runtime_us = max(0, round((elapsed - filltime - comparetime) * 1e6))
+
+    def _verify_all(self, src: np.ndarray, dst: np.ndarray, src_off: int, dst_off: int, length: int,
+                    buf_size: int) -> int:
+        m, name, log = self.is_memset, self.name, self.log
+        src_end, dst_end = src_off + length, dst_off + length
+        copy = PATTERN_SRC | PATTERN_COPY
+        return (verify(src, 0, src_off, 0, PATTERN_SRC, True, m, name, log)
+                + verify(src, src_off, src_end, src_off, copy, True, m, name, log)
+                + verify(src, src_end, buf_size, src_end, PATTERN_SRC, True, m, name, log)
+                + verify(dst, 0, dst_off, 0, PATTERN_DST, False, m, name, log)
+                + verify(dst, dst_off, dst_end, src_off, copy, False, m, name, log)
+                + verify(dst, dst_end, buf_size, dst_end, PATTERN_DST, False, m, name, log))
+
+
+def _set_event(ev: threading.Event) -> None:
+    ev.set()
+
+
+def _cookie_ended(chan: Channel, cookie: int) -> Callable[[], bool]:
+    return lambda: chan.tx_status(cookie)[0] != Status.IN_PROGRESS
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+def _matches(params: DmatestParams) -> Callable[[Channel, object], bool]:
+    def filt(chan: Channel, _param: object) -> bool:
+        if params.channel and chan.name != params.channel:
+            return False
+        dev = chan.device
+        return not params.device or params.device in (dev.name, dev.dev_name)
+
+    return filt
+
+
+def run_dmatest(
+    plat: Platform,
+    params: DmatestParams | None = None,
+    log: Log = print,
+    tick: Callable[[list[DmatestThread]], None] | None = None,
+    stop: threading.Event | None = None,
+    on_started: Callable[[list[DmatestThread]], None] | None = None,
+) -> list[DmatestThread]:
+    """Run dmatest on ``plat`` and return its threads (each with ``summary``, ``failed_tests``...).
+
+    Channels are requested like the kernel does: every free channel with MEMCPY (MEMSET for ``dmatest=1``)
+    matching ``channel`` and ``device``, up to ``max_channels``; :class:`NoChannelError` when none. Lines go to
+    ``log``; ``tick(threads)`` is called now and then (progress); ``on_started(threads)`` once every channel
+    is held; setting ``stop`` ends the run early (``iterations=0`` runs until then).
+    """
+    params = params or DmatestParams()
+    params.check()
+    stop = stop or threading.Event()
+    mask = Cap.MEMSET if params.dmatest == 1 else Cap.MEMCPY
+    seed = params.seed if params.seed is not None else random.SystemRandom().getrandbits(64)
+    chans: list[Channel] = []
+    threads: list[DmatestThread] = []
+    try:
+        while not params.max_channels or len(chans) < params.max_channels:
+            try:
+                chan = plat.request_channel(mask, _matches(params), client_name="dmatest")
+            except NoChannelError:
+                break
+            chans.append(chan)
+            for i in range(params.threads_per_chan):
+                threads.append(DmatestThread(plat, chan, i, params, log, stop,
+                                             rng=random.Random(f"{seed}:{chan.name}:{i}")))
+            log("dmatest: Added %u threads using %s" % (params.threads_per_chan, chan.name))
+        if not chans:
+            what = [f"channel {params.channel!r}"] if params.channel else []
+            what += [f"device {params.device!r}"] if params.device else []
+            extra = f" matching {' and '.join(what)}" if what else ""
+            raise NoChannelError(f"dmatest: no free channel with {mask.name}{extra}")
+        for chan in chans:
+            log("dmatest: Started %u threads using %s" % (params.threads_per_chan, chan.name))
+        if on_started is not None:
+            on_started(threads)
+        run_loops(plat, [t.loop() for t in threads], [t.name for t in threads],
+                  (lambda: tick(threads)) if tick is not None else None, stop)
+    finally:
+        for chan in chans:
+            chan.release()
+    for t in threads:
+        log(t.summary)
+    return threads

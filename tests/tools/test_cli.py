@@ -1,0 +1,215 @@
+"""The dmaengine command: exit codes, one-line errors, output of each subcommand."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dmaengine.cli import main
+
+SUMMARY = re.compile(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", re.M)
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_test_on_the_default_platform(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", "--iterations", "20", "--max-channels", "1", "--test-buf-size", "2048"]) == 0
+    out, err = capsys.readouterr()
+    assert SUMMARY.search(out)
+    assert "dmatest on default (wall-clock rates)" in out
+    assert err == ""
+
+
+def test_test_failure_exits_1_with_the_kernels_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["test", "--platform", "vplat:short_by_one", "--iterations", "2", "--norandom",
+               "--test-buf-size", "64"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "dma0chan0-copy0: result #2: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (1)\n" in out
+    assert re.search(r"^dma0chan0-copy0: summary 2 tests, 2 failures ", out, re.M)
+    assert one_line_error(err) == "dmaengine test: 2 of 2 tests failed on dma0chan0-copy0"
+
+
+def test_test_in_virtual_time_with_summary_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["test", "--platform", "vplat:make", "--iterations", "100", "--norandom", "--test-buf-size", "1024",
+               "--summary", "--stats"])
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    assert "dma0 (timed): number of channels: 1\n dma0chan0    | dmatest\n" in out
+    assert "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)\n" in out
+    assert "(virtual-time rates)" in out
+    row = next(line for line in out.splitlines() if line.startswith("│ dma0chan0 "))
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["dma0chan0", "100", "102400", "no", "100", "100", "0", "0"]
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", "--iterations", "many"]) == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "dmaengine test: error: argument --iterations: invalid int value: 'many' (see 'dmaengine test --help')")
+    assert main(["frobnicate"]) == 2
+    assert one_line_error(capsys.readouterr().err).startswith("dmaengine: error: argument COMMAND: invalid choice")
+    assert main([]) == 2
+    assert one_line_error(capsys.readouterr().err).startswith("dmaengine: error: the following arguments")
+    assert main(["test", "--transfer-size", "99999"]) == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "dmaengine: error: 99999-byte transfer size must be lower than 16384-buffer size")
+    assert main(["test", "--channel", "dma7chan3"]) == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "dmaengine: error: dmatest: no free channel with MEMCPY matching channel 'dma7chan3'")
+    assert main(["summary", "--platform", "nosuch"]) == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "dmaengine: error: --platform must be default, sim or MODULE:FUNCTION, not 'nosuch'")
+    assert main(["summary", "--platform", "nosuchmod:f"]) == 2
+    assert one_line_error(capsys.readouterr().err).startswith(
+        "dmaengine: error: --platform nosuchmod:f: cannot load 'f' from 'nosuchmod'")
+
+
+def test_sim_missing_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        import dmaengine.sim  # noqa: F401
+    except ModuleNotFoundError:
+        pass
+    else:
+        pytest.skip("the simulated SoC is installed")
+    for argv in (["test", "--platform", "sim"], ["summary", "--platform", "sim"]):
+        assert main(argv) == 2
+        assert one_line_error(capsys.readouterr().err) == (
+            "dmaengine: error: the simulated SoC (dmaengine.sim) is not part of this installation; "
+            "use --platform default")
+    assert main(["audio", "--rate", "8000"]) == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "dmaengine audio: needs the simulated SoC (dmaengine.sim.audio_demo), which is not part of this installation")
+    assert main(["uart"]) == 2
+    assert "dmaengine.sim.uart_demo" in one_line_error(capsys.readouterr().err)
+
+
+def test_demos_forward_their_arguments(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    import types
+
+    seen: list[list[str]] = []
+    sim = types.ModuleType("dmaengine.sim")
+    demo = types.ModuleType("dmaengine.sim.uart_demo")
+
+    def demo_main(argv: list[str]) -> int:
+        seen.append(argv)
+        return 3
+
+    demo.main = demo_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dmaengine.sim", sim)
+    monkeypatch.setitem(sys.modules, "dmaengine.sim.uart_demo", demo)
+    assert main(["uart", "--baud", "9600", "--help"]) == 3
+    assert main(["uart", "--trace", str(tmp_path / "u.json"), "x"]) == 3
+    assert seen == [["--baud", "9600", "--help"], ["x"]]
+    assert json.loads((tmp_path / "u.json").read_text())["traceEvents"] == []
+
+
+def test_help_for_newcomers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for word in ("test", "perf", "summary", "stats", "audio", "uart", "Perfetto", "exit status"):
+        assert word in out
+    assert main(["test", "--help"]) == 0
+    out = capsys.readouterr().out
+    for opt in ("--test-buf-size", "--channel", "--device", "--threads-per-chan", "--max-channels", "--iterations",
+                "--timeout", "--noverify", "--norandom", "--verbose", "--alignment", "--transfer-size", "--polled",
+                "--dmatest", "--trace", "--platform"):
+        assert opt in out
+    assert "(default: 1000)" in out and "(default: 16384)" in out
+
+
+def test_summary_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", "--platform", "vplat:make_two"]) == 0
+    assert capsys.readouterr().out == "dma0 (timed): number of channels: 2\n"
+    assert main(["stats", "--platform", "vplat:make_two", "--memcpy", "3", "--size", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "memcpy_count" in out and "bytes_transferred" in out and "callback_errors" in out
+    for chan in ("dma0chan0", "dma0chan1"):
+        row = next(line for line in out.splitlines() if line.startswith(f"│ {chan} "))
+        assert [c.strip() for c in row.split("│")[1:-1]] == [chan, "3", "300", "no", "3", "3", "0", "0"]
+    assert main(["stats", "--memcpy", "-1"]) == 2
+    capsys.readouterr()
+
+
+def test_trace_option_writes_virtual_timestamps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.json"
+    assert main(["test", "--platform", "vplat:make", "--iterations", "2", "--norandom", "--test-buf-size", "1024",
+                 "--trace", str(path)]) == 0
+    assert f"trace of 11 events written to {path}" in capsys.readouterr().err
+    doc = json.loads(path.read_text())
+    inst = [(e["name"], e["ts"], e["args"]["cookie"] if e["name"] in ("submit", "complete") else None)
+            for e in doc["traceEvents"] if e["ph"] == "i"]
+    assert inst == [
+        ("prep", 0.0, None), ("submit", 0.0, 2), ("issue", 0.0, None), ("complete", 2.0, 2), ("callback", 2.0, None),
+        ("prep", 2.0, None), ("submit", 2.0, 3), ("issue", 2.0, None), ("complete", 4.0, 3), ("callback", 4.0, None),
+        ("terminate", 4.0, None),
+    ]
+    slices = [(e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert slices == [("cookie 2", 0.0, 2.0), ("cookie 3", 2.0, 2.0)]
+
+
+def test_trace_to_an_unwritable_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "no" / "such" / "dir" / "t.json"
+    assert main(["summary", "--platform", "vplat:make", "--trace", str(bad)]) == 2
+    assert one_line_error(capsys.readouterr().err).startswith(f"dmaengine: error: cannot write the trace to {bad}")
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
+                                                         os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-m", "dmaengine", "test", "--iterations", "5", "--max-channels", "1",
+                        "--bogus"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "dmaengine test: error: unrecognized arguments: --bogus (see 'dmaengine test --help')\n"
+    r = subprocess.run([sys.executable, "-m", "dmaengine", "summary"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0
+    assert r.stdout == f"dma0 (memcpy): number of channels: {os.cpu_count()}\n"
+
+
+def test_iterations_0_runs_until_ctrl_c_then_summarises() -> None:
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
+                                                         os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--iterations", "0", "--max-channels", "1",
+                             "--test-buf-size", "1024"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    m = re.search(r"^dma0chan0-copy0: summary (\d+) tests, 0 failures ", out, re.M)
+    assert m is not None and int(m.group(1)) > 0
+    assert "Traceback" not in err
+
+
+def test_on_the_simulated_soc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dmaengine.sim")
+    trace = tmp_path / "sim.json"
+    assert main(["test", "--platform", "sim", "--iterations", "20", "--max-channels", "1", "--trace",
+                 str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
+    assert "(virtual-time rates)" in out
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert len([e for e in events if e["ph"] == "X"]) == 20
+    assert main(["perf", "--platform", "sim", "--sizes", "64,1024", "--seconds", "0.0005", "--ring-size", "16",
+                 "--no-baseline"]) == 0
+    assert "DMA in virtual-time" in capsys.readouterr().out
+    assert main(["summary", "--platform", "sim"]) == 0
+    assert capsys.readouterr().out.startswith("dma0 (")

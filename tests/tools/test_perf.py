@@ -1,0 +1,113 @@
+"""The dma-perf sweep: size parsing, dma-perf's formulas, exact virtual-time rates, outputs, verification."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import vplat
+
+import dmaengine
+from dmaengine import ConfigError
+from dmaengine.cli import main
+from dmaengine.tools.perf import DEFAULT_SIZES, PerfParams, PerfPoint, gbps, mops, parse_sizes, run_perf
+
+
+def test_parse_sizes() -> None:
+    assert parse_sizes("64,128,...,8192") == list(DEFAULT_SIZES)
+    assert parse_sizes("100,300,...,900") == [100, 300, 900]  # 300 is a multiple of 100: a ratio of 3
+    assert parse_sizes("100,250,...,700") == [100, 250, 400, 550, 700]
+    assert parse_sizes("64,2048,2,MUL") == [64, 128, 256, 512, 1024, 2048]
+    assert parse_sizes("64,256,64,add") == [64, 128, 192, 256]
+    assert parse_sizes(" 7 , 9 ") == [7, 9]
+    with pytest.raises(ConfigError, match=r"^sizes must be comma-separated byte counts, not 'a,b'$"):
+        parse_sizes("a,b")
+    with pytest.raises(ConfigError, match=r"^sizes must be byte counts >= 1, not '0'$"):
+        parse_sizes("0")
+    with pytest.raises(ConfigError, match=r"^sizes '64,\.\.\.,1,2': write 'first,second,\.\.\.,last'$"):
+        parse_sizes("64,...,1,2")
+    with pytest.raises(ConfigError, match=r"^sizes '64,8,1,MUL': the step must be >= 2 and the start >= 1$"):
+        parse_sizes("64,8,1,MUL")
+
+
+def test_dma_perf_formulas() -> None:
+    assert mops(2_500_000) == 2.5
+    assert gbps(1_000_000, 1024) == 8.192
+
+
+def test_virtual_time_rate_is_exact_and_verified() -> None:
+    plat = vplat.make()  # 976 ns + 1 ns per byte: a 1024-byte copy every 2 us
+    (pt,) = run_perf(plat, PerfParams(sizes=[1024], seconds=0.001, warmup=0.0001, ring_size=16, kick_batch=4,
+                                      baseline=False))
+    assert (pt.size, pt.channels, pt.ops, pt.clock, pt.verified, pt.errors) == (1024, 1, 500, "virtual", True, 0)
+    assert pt.seconds == pytest.approx(0.001)
+    assert pt.mops == pytest.approx(0.5) and pt.gbps == pytest.approx(4.096)
+    assert pt.cpu_ops == 0 and pt.cpu_gbps == 0
+
+
+def test_two_channels_add_up() -> None:
+    plat = vplat.make_two()
+    (pt,) = run_perf(plat, PerfParams(sizes=[1024], seconds=0.001, warmup=0.0001, ring_size=8, kick_batch=8,
+                                      channels=2, baseline=False))
+    assert pt.channels == 2 and pt.ops == 1000 and pt.mops == pytest.approx(1.0)
+
+
+def test_default_platform_with_baseline() -> None:
+    pts = run_perf(dmaengine.default_platform(), PerfParams(sizes=[64, 4096], seconds=0.05, ring_size=64,
+                                                            kick_batch=8))
+    assert [p.size for p in pts] == [64, 4096]
+    for p in pts:
+        assert p.verified and p.errors == 0 and p.clock == "wall"
+        assert p.ops > 0 and p.mops == pytest.approx(p.ops / p.seconds / 1e6)
+        assert p.gbps == pytest.approx(p.mops * 1e6 * p.size * 8 / 1e9)
+        assert p.cpu_ops > 0 and p.cpu_gbps > 0
+
+
+def test_short_copies_fail_verification(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["perf", "--platform", "vplat:short_by_one", "--sizes", "256", "--seconds", "0.02", "--ring-size",
+               "16", "--no-baseline"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert err == "dmaengine perf: verification failed at size(s) 256 (0 transfer errors)\n"
+    assert "NO" in out
+
+
+def test_cli_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    js, cs, png = tmp_path / "p.json", tmp_path / "p.csv", tmp_path / "p.png"
+    rc = main(["perf", "--platform", "vplat:make", "--sizes", "512,1024", "--seconds", "0.001", "--warmup", "0.0001",
+               "--ring-size", "16", "--kick-batch", "4", "--json", str(js), "--csv", str(cs), "--plot", str(png),
+               "--stats"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "DMA in virtual-time" in out and "channel counters" in out
+    doc = json.loads(js.read_text())
+    assert doc["tool"] == "dmaengine perf"
+    assert doc["params"]["sizes"] == [512, 1024] and doc["params"]["kick_batch"] == 4
+    assert [p["size"] for p in doc["points"]] == [512, 1024]
+    assert set(doc["points"][0]) == set(PerfPoint.__dataclass_fields__)
+    assert doc["points"][1]["mops"] == pytest.approx(0.5)
+    # 512 bytes take 976 + 512 ns
+    assert doc["points"][0]["mops"] == pytest.approx(1e3 / 1488, rel=0.01)
+    rows = list(csv.DictReader(cs.open()))
+    assert [r["size"] for r in rows] == ["512", "1024"] and rows[1]["verified"] == "True"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert err.count("dmaengine perf: wrote ") == 3
+
+
+def test_bad_perf_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["perf", "--kick-batch", "0"]) == 2
+    assert capsys.readouterr().err == "dmaengine: error: kick_batch must be an int >= 1, not 0\n"
+    assert main(["perf", "--sizes", "x"]) == 2
+    assert capsys.readouterr().err == "dmaengine: error: sizes must be comma-separated byte counts, not 'x'\n"
+
+
+def test_on_the_simulated_soc() -> None:
+    sim = pytest.importorskip("dmaengine.sim")
+    soc = sim.Soc()
+    t0 = soc.now
+    pts = run_perf(soc, PerfParams(sizes=[256, 4096], seconds=0.0005, ring_size=16, kick_batch=4, baseline=False))
+    assert [p.size for p in pts] == [256, 4096]
+    assert all(p.verified and p.clock == "virtual" and p.ops > 0 for p in pts)
+    assert soc.now > t0
