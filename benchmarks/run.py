@@ -1,8 +1,9 @@
-"""Run every ``benchmarks/bench_*.py`` in turn: ``python benchmarks/run.py [name ...]``.
+"""Run every ``benchmarks/bench_*.py`` in turn: ``python benchmarks/run.py [name ...] [-- args ...]``.
 
 Each benchmark module defines ``main() -> int`` and prints its own table. Names given on the command line
-(``memcpy``, ``sim``, ...) select benchmarks; ``--strict`` is passed on to each one, which then exits non-zero
-when it misses a target. The exit status is the worst of theirs.
+(``memcpy``, ``sim``, ...) select benchmarks; arguments after ``--`` are passed to each selected one (for
+example ``python benchmarks/run.py memcpy -- --strict``). A benchmark that fails or rejects its arguments is
+reported and the others still run. The exit status is the worst of theirs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +38,8 @@ def run_one(path: Path, extra: list[str]) -> int:
     sys.argv = [str(path), *extra]
     try:
         return int(mod.main() or 0)
+    except SystemExit as e:  # argparse and sys.exit inside main()
+        return e.code if isinstance(e.code, int) else 1
     finally:
         sys.argv = saved
 
@@ -43,8 +47,8 @@ def run_one(path: Path, extra: list[str]) -> int:
 def main() -> int:
     """Run the selected benchmarks one after another; exit status is the worst of theirs."""
     args = sys.argv[1:]
-    extra = [a for a in args if a.startswith("--")]
-    names = [a for a in args if not a.startswith("--")]
+    cut = args.index("--") if "--" in args else len(args)
+    names, extra = args[:cut], args[cut + 1 :]
     src = HERE.parent / "src"
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
@@ -56,7 +60,11 @@ def main() -> int:
     for path in paths:
         print(f"== {path.name}", flush=True)
         t = time.perf_counter()
-        rc = run_one(path, extra)
+        try:
+            rc = run_one(path, extra)
+        except Exception:
+            traceback.print_exc()
+            rc = 1
         print(f"== {path.name}: exit {rc} in {time.perf_counter() - t:.1f} s\n", flush=True)
         worst = max(worst, rc)
     return worst

@@ -140,9 +140,11 @@ class VirtChannel(Channel):
         to call. Caller holds ``vc.lock``."""
         if not vds:
             return
+        if _trace.recorder is not None:
+            for vd in vds:
+                _trace.emit("complete", self, vd.cookie, {"result": vd.result.name, "bytes": vd.length - vd.residue})
         errors = self._errors
         completed = self.desc_completed
-        tracing = _trace.recorder is not None
         nbytes = nerr = 0
         cookie = 0
         for vd in vds:
@@ -157,8 +159,6 @@ class VirtChannel(Channel):
                 nbytes += vd.length
             if vd.callback_result is not None or vd.callback is not None:
                 completed.append(vd)
-            if tracing:
-                _trace.emit("complete", self, cookie, {"result": result.name, "bytes": vd.length - vd.residue})
         self.completed_cookie = cookie
         if nerr:
             while len(errors) > _ERRORS_KEPT:

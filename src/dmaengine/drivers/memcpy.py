@@ -239,11 +239,10 @@ class MemcpyChannel(VirtChannel):
         the address space in one call; anything else goes chunk by chunk through :meth:`_execute`."""
         srcs = [vd.src for vd in batch]
         n = len(srcs)
-        traced = tracing()
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
             if self._gen != gen or self._hw_paused:
                 return 0
-            if traced:
+            if tracing():
                 for vd in batch:
                     trace_event("start", self, vd.cookie)
             faults = space.copy_many(batch)
@@ -262,7 +261,7 @@ class MemcpyChannel(VirtChannel):
                     j = srcs.index(None, i)
                 except ValueError:
                     j = n
-                if traced:
+                if tracing():
                     for vd in batch[i:j]:
                         trace_event("start", self, vd.cookie)
                 faults = space.copy_many(batch[i:j])
@@ -274,7 +273,7 @@ class MemcpyChannel(VirtChannel):
                 i = j
                 continue
             vd = batch[i]
-            if traced:
+            if tracing():
                 trace_event("start", self, vd.cookie)
             res = self._execute(vd, space, gen)
             if res is None:  # stopped part-way by pause or terminate
