@@ -148,10 +148,11 @@ class WaitQueue:
 
     def wait_for(self, pred: Callable[[], bool], timeout: float | None) -> bool:
         """Block until ``pred()`` holds (True) or ``timeout`` seconds pass (False). Polls first (see above)."""
-        if _yield is not None and POLL_S and (timeout is None or timeout > 0):
+        if _yield is not None and POLL_S and (timeout is None or timeout >= POLL_S):
             # Yield before the first test: a caller that has just issued work lets the worker have the GIL
-            # at once instead of after one more test.
-            end = _perf() + (POLL_S if timeout is None else min(POLL_S, timeout))
+            # at once instead of after one more test. No poll under a shorter timeout: a yield may well outlast
+            # it, and the caller asked for an answer now.
+            end = _perf() + POLL_S
             seq = -1
             while True:
                 _yield()
