@@ -382,7 +382,7 @@ class Channel:
 
     def _done(self, cookie: int) -> Callable[[], bool]:
         status = self.cookie_status
-        return lambda: status(cookie) is not _IN_PROGRESS
+        return lambda: status(cookie) != _IN_PROGRESS
 
     def sync_wait(self, cookie: int, timeout: float | None = 5.0) -> Status:
         """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout."""
