@@ -40,12 +40,14 @@ from dmaengine.virt import VirtChannel
 #: The hot-path functions whose trace hooks the baseline removes.
 HOT: list[tuple[type, str]] = [
     (Descriptor, "submit"),
-    (Channel, "_prepped"),
+    (Channel, "prep_dma_memcpy"),
     (Channel, "issue_pending"),
-    (VirtChannel, "vchan_cookie_complete"),
-    (VirtChannel, "_call_back"),
-    (MemcpyChannel, "_run"),
+    (VirtChannel, "vchan_cookie_complete_batch"),
+    (VirtChannel, "bottom_half"),
+    (MemcpyChannel, "_work"),
 ]
+#: How a hook is tested: the framework reads the recorder, a driver asks ``provider.tracing()``.
+HOOK_TESTS = {"_trace.recorder is not None", "tracing()"}
 
 
 class _CutHooks(ast.NodeTransformer):
@@ -54,7 +56,7 @@ class _CutHooks(ast.NodeTransformer):
 
     def visit_If(self, node: ast.If) -> Any:
         self.generic_visit(node)
-        if ast.unparse(node.test) == "_trace.recorder is not None":
+        if ast.unparse(node.test) in HOOK_TESTS:
             self.cut += 1
             return node.orelse or None
         return node

@@ -44,7 +44,7 @@ def clock_of(plat: Platform) -> Callable[[], float]:
     return lambda: float(plat.now)
 
 
-def _drive_one(plat: Platform, loop: Loop, errors: list[BaseException]) -> None:
+def _drive_one(plat: Platform, loop: Loop, errors: list[BaseException], finished: threading.Event) -> None:
     try:
         w = next(loop)
         while True:
@@ -57,6 +57,8 @@ def _drive_one(plat: Platform, loop: Loop, errors: list[BaseException]) -> None:
         pass
     except BaseException as e:  # handed to the caller's thread, never swallowed
         errors.append(e)
+    finally:
+        finished.set()
 
 
 def run_loops(
@@ -85,17 +87,21 @@ def _run_threads(
     stop: threading.Event | None,
 ) -> None:
     errors: list[BaseException] = []
+    # Wait on an event each loop sets at its end, not on Thread.join: in Python 3.11 a KeyboardInterrupt that
+    # lands inside join() can mark a thread that is still running as stopped (is_alive() False), and the caller
+    # would then release channels under a loop still using them.
+    finished = [threading.Event() for _ in loops]
     threads = [
-        threading.Thread(target=_drive_one, args=(plat, loop, errors), daemon=True,
+        threading.Thread(target=_drive_one, args=(plat, loop, errors, finished[i]), daemon=True,
                          name=names[i] if names else f"dmaengine-loop{i}")
         for i, loop in enumerate(loops)
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
+    for ev in finished:
+        while not ev.is_set():
             try:
-                t.join(0.1)
+                ev.wait(0.1)
                 if tick is not None:
                     tick()
             except KeyboardInterrupt:
