@@ -266,3 +266,35 @@ def _stray_platform() -> Platform:
     p = Platform()
     p.register_device(_StrayWriter(channels=1))
     return p
+
+
+def test_callback_trace_event_names_the_completed_cookie(plat: Platform) -> None:
+    import dmaengine.trace
+
+    plat.register_device(MemcpyEngine(channels=1))
+    buf = np.zeros(128, dtype=np.uint8)
+    with dmaengine.trace.record() as tr, plat.request_channel(Cap.MEMCPY) as ch, plat.map(buf) as m:
+        tx = ch.prep_dma_memcpy(m.addr + 64, m.addr, 64)
+        tx.callback = lambda p: None
+        cookie = tx.submit()
+        ch.sync_wait(cookie)
+        ch.synchronize()
+    events = [(e.kind, e.cookie) for e in tr.events if e.kind in ("submit", "complete", "callback")]
+    assert events == [("submit", cookie), ("complete", cookie), ("callback", cookie)]
+
+
+def test_a_waiter_is_woken_after_callbacks(plat: Platform) -> None:
+    """Platform.wait_for on a flag that a callback sets returns when the callback ran, not at its timeout."""
+    import time
+
+    plat.register_device(MemcpyEngine(channels=1))
+    buf = np.zeros(128, dtype=np.uint8)
+    flag: list[int] = []
+    with plat.request_channel(Cap.MEMCPY) as ch, plat.map(buf) as m:
+        tx = ch.prep_dma_memcpy(m.addr + 64, m.addr, 64)
+        tx.callback = lambda p: (time.sleep(0.01), flag.append(1))
+        tx.submit()
+        ch.issue_pending()
+        t0 = time.monotonic()
+        assert plat.wait_for(lambda: bool(flag), 5.0, ch.waitq)
+        assert time.monotonic() - t0 < 4.0

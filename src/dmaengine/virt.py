@@ -35,13 +35,14 @@ _NOERROR = Result.NOERROR
 class VirtDescriptor(Descriptor):
     """A descriptor on a virt channel. ``length`` is the bytes it moves; ``result``/``residue`` say how it ended."""
 
-    __slots__ = ("length", "residue", "result")
+    __slots__ = ("done_cookie", "length", "residue", "result")
 
     def __init__(self, chan: VirtChannel, length: int = 0, flags: int = 0) -> None:
         Descriptor.__init__(self, chan, flags)  # not super(): one less object per descriptor on the hot path
         self.length = length
         self.result = _NOERROR
         self.residue = 0
+        self.done_cookie = 0
 
     def tx_submit(self) -> int:
         """``vchan_tx_submit``: assign the next cookie and queue on the submitted list."""
@@ -115,6 +116,7 @@ class VirtChannel(Channel):
         cookie = vd.cookie
         self.completed_cookie = cookie
         vd.cookie = 0
+        vd.done_cookie = cookie
         vd.result = result
         vd.residue = residue
         vd.state = DescState.DONE
@@ -142,6 +144,7 @@ class VirtChannel(Channel):
             return
         if _trace.recorder is not None:
             for vd in vds:
+                vd.done_cookie = vd.cookie  # the callback event names it after the cookie reads 0
                 _trace.emit("complete", self, vd.cookie, {"result": vd.result.name, "bytes": vd.length - vd.residue})
         errors = self._errors
         completed = self.desc_completed
@@ -269,10 +272,13 @@ class VirtChannel(Channel):
         if cyc is not None:
             self._call_back(cyc)
         if not done:
+            if cyc is not None:
+                self.waitq.wake()  # a waiter may test what the callback did
             return
         if _trace.recorder is not None:
             for vd in done:
                 self._call_back(vd)
+            self.waitq.wake()
             return
         # The loop of _call_back, inlined: this runs once per completed descriptor.
         for vd in done:
@@ -287,6 +293,7 @@ class VirtChannel(Channel):
             except Exception:
                 self.n_callback_errors += 1
                 log.exception("%s: callback of %r raised", self.name, vd)
+        self.waitq.wake()  # a waiter may test what the callbacks did
 
     def _call_back(self, vd: VirtDescriptor) -> None:
         cbr = vd.callback_result
@@ -294,7 +301,7 @@ class VirtChannel(Channel):
         if cbr is None and cb is None:
             return
         if _trace.recorder is not None:
-            _trace.emit("callback", self, vd.cookie)
+            _trace.emit("callback", self, vd.cookie or getattr(vd, "done_cookie", 0))
         try:
             if cbr is not None:
                 cbr(vd.callback_param, TxResult(vd.result, vd.residue))

@@ -101,6 +101,7 @@ class MemcpyDescriptor(VirtDescriptor):
         vd.length = length
         vd.result = _NOERROR
         vd.residue = 0
+        vd.done_cookie = 0
         vd.segs = ()
         vd.value = 0
         vd.done = 0
