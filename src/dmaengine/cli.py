@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -130,6 +131,29 @@ def _progress(description: str, total: float | None) -> Iterator[Callable[[float
         yield lambda completed: progress.update(task, completed=completed)
 
 
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C sets ``stop`` (the loops end after their current test), a second one interrupts.
+
+    Without this, the KeyboardInterrupt lands wherever the main thread is: inside a test loop's generator (which
+    then dies before it records its runtime) or inside the simulator in the middle of an event.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _locked_print() -> Callable[[str], None]:
     lock = threading.Lock()
 
@@ -173,7 +197,8 @@ def cmd_test(args: argparse.Namespace) -> int:
             def tick(threads: list[Any]) -> None:
                 update(sum(t.total_tests for t in threads) / max(1, len(threads)))
 
-            threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+            with _ctrl_c_sets(stop):
+                threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
         clock = "wall-clock" if plat.realtime else "virtual-time"
         _table(f"dmatest on {args.platform} ({clock} rates)", ["thread", "tests", "failures", "iops", "KB/s"], rows)
