@@ -16,6 +16,21 @@ from dmaengine.cli import main
 SUMMARY = re.compile(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", re.M)
 
 
+def _subprocess_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
+                                                         os.environ.get("PYTHONPATH", "")]))
+
+
+def _endless_run(*extra: str) -> subprocess.Popen[str]:
+    """``dmaengine test --iterations 0 --max-channels 1 --test-buf-size 1024 EXTRA``, once it has started."""
+    proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--iterations", "0", "--max-channels", "1",
+                             "--test-buf-size", "1024", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_subprocess_env())
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    return proc
+
+
 def one_line_error(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -166,8 +181,7 @@ def test_trace_to_an_unwritable_path(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 def test_python_dash_m_runs_the_command() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
-                                                         os.environ.get("PYTHONPATH", "")]))
+    env = _subprocess_env()
     r = subprocess.run([sys.executable, "-m", "dmaengine", "test", "--iterations", "5", "--max-channels", "1",
                         "--bogus"], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
@@ -182,13 +196,7 @@ def test_iterations_0_runs_until_ctrl_c_then_summarises() -> None:
     import signal
     import time
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
-                                                         os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--iterations", "0", "--max-channels", "1",
-                             "--test-buf-size", "1024"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    proc = _endless_run()
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
@@ -221,14 +229,8 @@ def test_ctrl_c_ends_an_endless_run_on_the_simulated_soc_cleanly() -> None:
     import time
 
     pytest.importorskip("dmaengine.sim")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
-                                                         os.environ.get("PYTHONPATH", "")]))
     for chans in ("1", "2"):
-        proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--platform", "sim", "--iterations",
-                                 "0", "--max-channels", chans, "--test-buf-size", "1024"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+        proc = _endless_run("--platform", "sim", "--max-channels", chans)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
