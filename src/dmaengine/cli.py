@@ -98,6 +98,25 @@ def _tracing(args: argparse.Namespace) -> Iterator[None]:
               file=sys.stderr)
 
 
+def _check_writable(path: str, what: str = "") -> None:
+    """Refuse an output file that cannot be written before the run, not after it (an endless run never ends)."""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise CliError(f"cannot write {what}{path}: {e.strerror or e}") from None
+    if not existed:
+        os.remove(path)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    for option in ("trace", "json", "csv", "plot"):
+        path = getattr(args, option, None)
+        if path is not None:
+            _check_writable(path, "the trace to " if option == "trace" else "")
+
+
 # --- output helpers -----------------------------------------------------------------------------------------
 def _console() -> Any:
     from rich.console import Console
@@ -435,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise CliError(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see '{prog} --help')")
         except SystemExit as e:  # --help and --version
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
+        _check_outputs(args)
         rc: int = args.func(args)
         sys.stdout.flush()
         return rc

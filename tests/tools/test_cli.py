@@ -242,3 +242,27 @@ def test_ctrl_c_ends_an_endless_run_on_the_simulated_soc_cleanly() -> None:
         for tests, failures, iops, kbs in lines:
             # 1 KiB buffers on a 32-bit bus: thousands of tests per virtual second, never a timed-out one.
             assert int(tests) > 0 and int(failures) == 0 and int(iops) > 1000 and int(kbs) > 0, out
+
+
+@pytest.mark.parametrize("argv", [
+    ["test", "--iterations", "0", "--trace", "{bad}"],
+    ["perf", "--seconds", "60", "--json", "{bad}"],
+    ["perf", "--seconds", "60", "--csv", "{bad}"],
+    ["perf", "--seconds", "60", "--plot", "{bad}"],
+    ["stats", "--trace", "{bad}"],
+    ["uart", "--trace", "{bad}"],
+])
+def test_an_unwritable_output_file_is_refused_before_the_run(argv: list[str], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bad = str(tmp_path / "no-such-dir" / "out.json")
+    assert main([a.replace("{bad}", bad) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    what = "the trace to " if "--trace" in argv else ""
+    assert one_line_error(err) == f"dmaengine: error: cannot write {what}{bad}: No such file or directory"
+    a_dir = str(tmp_path)
+    assert main([a.replace("{bad}", a_dir) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert one_line_error(err) == f"dmaengine: error: cannot write {what}{a_dir}: Is a directory"
+    assert sorted(os.listdir(tmp_path)) == []

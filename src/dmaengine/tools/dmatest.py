@@ -439,6 +439,7 @@ def run_dmatest(
         run_loops(plat, [t.loop() for t in threads], [t.name for t in threads],
                   (lambda: tick(threads)) if tick is not None else None, stop)
     finally:
+        stop.set()  # when run_loops ends by an exception, loops still running must not go on with released channels
         for chan in chans:
             chan.release()
     for t in threads:
