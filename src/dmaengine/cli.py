@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import DmaError, Platform, default_platform
+from ._files import unwritable
 from .trace import Trace
 
 __all__ = ["CliError", "main", "make_platform"]
@@ -100,14 +101,9 @@ def _tracing(args: argparse.Namespace) -> Iterator[None]:
 
 def _check_writable(path: str, what: str = "") -> None:
     """Refuse an output file that cannot be written before the run, not after it (an endless run never ends)."""
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as e:
-        raise CliError(f"cannot write {what}{path}: {e.strerror or e}") from None
-    if not existed:
-        os.remove(path)
+    why = unwritable(path)
+    if why is not None:
+        raise CliError(f"cannot write {what}{path}: {why}")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

@@ -12,7 +12,6 @@ Run ``python -m dmaengine.sim.audio_demo`` (a test tone is generated when no inp
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -22,10 +21,13 @@ import numpy as np
 
 from dmaengine import BusWidth, DataDirection, DmaError, SlaveConfig, TransferDirection
 
+from ._demo import DemoError, DemoParser, at_least, check_writable, fail
 from ._i2s import I2s, sine_frames
 from ._soc import Soc
 
 __all__ = ["build_parser", "main", "play", "write_tone"]
+
+PROG = "dmaengine audio"
 
 
 def write_tone(path: str, seconds: float = 1.0, rate_hz: int = 48_000, freq_hz: float = 440.0) -> None:
@@ -154,9 +156,9 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine audio``)."""
-    p = argparse.ArgumentParser(prog="dmaengine audio", description=__doc__.split("\n\n")[0])
+    p = DemoParser(prog="dmaengine audio", description=__doc__.split("\n\n")[0])
     p.add_argument("input", nargs="?", help="a PCM WAV file (default: a generated 1 s test tone)")
     p.add_argument("-o", "--output", default=None, help="where to write what the codec played (default: a temp file)")
     p.add_argument("--period-frames", type=int, default=1024, help="frames per period (default 1024)")
@@ -171,7 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; 0 when the output is bit-identical to the input (or the run was asked to degrade it)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        at_least(args, 1, "period_frames", "periods")
+        at_least(args, 0, "app_latency_ms", "stall_ms", "bh_latency_us")
+        for path in (args.output, args.capture):
+            if path is not None:
+                check_writable(path)
+    except DemoError as e:
+        return fail(PROG, e)
     with tempfile.TemporaryDirectory() as tmp:
         src = args.input
         if src is None:
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             r = play(src, out, args.period_frames, args.periods, args.app_latency_ms, args.stall_ms,
                      round(args.bh_latency_us * 1e3), args.capture)
         except (DmaError, OSError, EOFError, wave.Error) as e:
-            print(f"dmaengine audio: cannot play {src!r}: {e or type(e).__name__}", file=sys.stderr)
+            print(f"{PROG}: cannot play {src!r}: {e or type(e).__name__}", file=sys.stderr)
             return 2
     print(f"played {r['frames']} frames at {r['rate_hz']} Hz through i2s0 in {r['seconds']:.6f} s of virtual time")
     print(f"period callbacks: {r['callbacks']}, codec underruns: {r['underruns']}, stale periods: {r['stale_periods']}")

@@ -9,13 +9,13 @@ Run ``python -m dmaengine.sim.uart_demo``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 
-from dmaengine import BusWidth, DataDirection, SlaveConfig, Status, TransferDirection
+from dmaengine import BusWidth, ConfigError, DataDirection, SlaveConfig, Status, TransferDirection
 
+from ._demo import DemoError, DemoParser, at_least, fail
 from ._soc import Soc
 from ._uart import Uart
 
@@ -27,6 +27,8 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
     soc = Soc()
     uart = soc.peripheral("uart0")
     assert isinstance(uart, Uart)
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise ConfigError(f"baud must be a positive int, not {baud!r}")
     uart.baud = baud
     say = print if verbose else (lambda *a, **k: None)
     tx = soc.request_chan("uart0", "tx")
@@ -40,7 +42,7 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
         with soc.map_sg([np.frombuffer(p, dtype=np.uint8) for p in parts], DataDirection.TO_DEVICE) as sg:
             t0 = soc.now_ns
             cookie = tx.prep_slave_sg(sg, TransferDirection.MEM_TO_DEV).submit()
-            assert tx.sync_wait(cookie) == Status.COMPLETE
+            assert tx.sync_wait(cookie, timeout=None) == Status.COMPLETE
             total = sum(len(p) for p in parts)
             soc.run(until=uart.tx_done_ns / 1e9)  # the line sends what the FIFO still holds
         times, data = uart.output_ns[sent:], uart.output[sent:]
@@ -60,7 +62,7 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
             t0 = soc.now_ns
             uart.feed(typed)
             say(f"[{t0 / 1e6:10.4f} ms] terminal types {typed!r} on the RX line")
-            assert rx.sync_wait(cookie) == Status.COMPLETE
+            assert rx.sync_wait(cookie, timeout=None) == Status.COMPLETE
         got = buf.tobytes()
         log.append(("RX", t0, soc.now_ns, got))
         say(f"[{soc.now_ns / 1e6:10.4f} ms] RX slave_sg complete: {got!r} "
@@ -76,9 +78,9 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
     return {"log": log, "output": uart.output, "overruns": uart.overruns, "now_ns": soc.now_ns}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine uart``)."""
-    p = argparse.ArgumentParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0])
+    p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0])
     p.add_argument("--baud", type=int, default=115_200, help="line rate (default 115200)")
     p.add_argument("--reply", default="root", help="what the terminal types (default 'root')")
     return p
@@ -86,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the console exchange and print the line."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        at_least(args, 1, "baud")
+    except DemoError as e:
+        return fail("dmaengine uart", e)
     r = console(args.baud, args.reply.encode() + b"\r\n")
     return 0 if r["overruns"] == 0 else 1
 
