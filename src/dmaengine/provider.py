@@ -159,46 +159,58 @@ class DmaDevice:
         raise NotSupportedError(f"{self.name or type(self).__name__} does not implement {op}")
 
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int, flags: PrepFlags) -> Descriptor:
+        """MEMCPY: a descriptor copying ``length`` bytes from DMA address ``src`` to ``dst`` (arguments checked)."""
         return self._unsupported("device_prep_dma_memcpy")
 
     def device_prep_dma_memset(self, chan: Channel, dst: int, value: int, length: int, flags: PrepFlags) -> Descriptor:
+        """MEMSET: a descriptor filling ``length`` bytes at ``dst`` with the byte ``value``."""
         return self._unsupported("device_prep_dma_memset")
 
     def device_prep_dma_memcpy_sg(
         self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry], flags: PrepFlags
     ) -> Descriptor:
+        """MEMCPY_SG: a descriptor copying ``src_sgl`` into ``dst_sgl`` (the same total length)."""
         return self._unsupported("device_prep_dma_memcpy_sg")
 
     def device_prep_interleaved_dma(self, chan: Channel, xt: InterleavedTemplate, flags: PrepFlags) -> Descriptor:
+        """INTERLEAVE: a descriptor for the frames and chunks of ``xt``."""
         return self._unsupported("device_prep_interleaved_dma")
 
     def device_prep_slave_sg(
         self, chan: Channel, sgl: list[SgEntry], direction: TransferDirection, flags: PrepFlags
     ) -> Descriptor:
+        """SLAVE: a descriptor moving ``sgl`` to (MEM_TO_DEV) or from (DEV_TO_MEM) the configured FIFO."""
         return self._unsupported("device_prep_slave_sg")
 
     def device_prep_dma_cyclic(
         self, chan: Channel, buf_addr: int, buf_len: int, period_len: int, direction: TransferDirection,
         flags: PrepFlags,
     ) -> Descriptor:
+        """CYCLIC: a descriptor looping over ``buf_len`` bytes, a callback every ``period_len``; never completes."""
         return self._unsupported("device_prep_dma_cyclic")
 
     def device_prep_dma_interrupt(self, chan: Channel, flags: PrepFlags) -> Descriptor:
+        """INTERRUPT: a descriptor that moves nothing and calls back once the work before it is done."""
         return self._unsupported("device_prep_dma_interrupt")
 
     def device_issue_pending(self, chan: Channel) -> None:
+        """Start the submitted descriptors of ``chan`` (they stay queued until this is called)."""
         self._unsupported("device_issue_pending")
 
     def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
+        """The status of ``cookie`` and, for the descriptor in flight, its residue at the device granularity."""
         return self._unsupported("device_tx_status")
 
     def device_pause(self, chan: Channel) -> None:
+        """Stop moving bytes on ``chan``, keeping its position (cmd_pause in the slave caps)."""
         self._unsupported("device_pause")
 
     def device_resume(self, chan: Channel) -> None:
+        """Continue a paused channel where it stopped (cmd_resume)."""
         self._unsupported("device_resume")
 
     def device_terminate_all(self, chan: Channel) -> None:
+        """Drop every descriptor of ``chan``, in flight or queued, with no callback for them (cmd_terminate)."""
         self._unsupported("device_terminate_all")
 
     def device_synchronize(self, chan: Channel) -> None:
