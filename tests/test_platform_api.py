@@ -119,8 +119,10 @@ def test_request_by_mask_needs_every_bit(plat: Platform) -> None:
     plat.register_device(SlaveOnly(1))
     with plat.request_channel(Cap.SLAVE) as c:
         assert c.name == "dma1chan0"
-    with pytest.raises(NoChannelError, match="no free channel with capabilities"):
+    with pytest.raises(NoChannelError, match=r"^no free channel with capabilities MEMCPY\|SLAVE$"):
         plat.request_channel(Cap.SLAVE | Cap.MEMCPY)
+    with pytest.raises(NoChannelError, match=r"^no free channel with capabilities MEMCPY passing the filter$"):
+        plat.request_channel(Cap.MEMCPY, lambda chan, param: False)
 
 
 def test_slave_map_and_summary(plat: Platform) -> None:

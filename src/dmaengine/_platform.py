@@ -149,7 +149,7 @@ class Platform:
                         continue
                     return self._take(chan, client_name)
         extra = " passing the filter" if filter_fn is not None else ""
-        raise NoChannelError(f"no free channel with capabilities {mask!r}{extra}")
+        raise NoChannelError(f"no free channel with capabilities {mask.name or int(mask)}{extra}")
 
     def add_slave_map(self, devname: str, slave: str, filter_param: Any) -> None:
         """Add a ``dma_slave_map`` entry: client ``devname``'s channel ``slave`` is found with ``filter_param``,

@@ -219,10 +219,14 @@ def cmd_test(args: argparse.Namespace) -> int:
         _table(f"dmatest on {args.platform} ({clock} rates)", ["thread", "tests", "failures", "iops", "KB/s"], rows)
         if args.stats:
             _print_stats(plat)
-    failed = [t for t in threads if t.failed_tests or t.ret]
+    failed = [t for t in threads if t.failed_tests]
+    for t in threads:
+        if t.ret:
+            print(f"{PROG} test: {t.name} ended with error {t.ret} (see its lines above)", file=sys.stderr)
     if failed:
         print(f"{PROG} test: {sum(t.failed_tests for t in threads)} of {sum(t.total_tests for t in threads)} "
               f"tests failed on {', '.join(t.name for t in failed)}", file=sys.stderr)
+    if failed or any(t.ret for t in threads):
         return EXIT_FAILED
     return EXIT_OK
 

@@ -266,3 +266,11 @@ def test_an_unwritable_output_file_is_refused_before_the_run(argv: list[str], tm
     assert out == ""
     assert one_line_error(err) == f"dmaengine: error: cannot write {what}{a_dir}: Is a directory"
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_thread_that_cannot_run_is_reported_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", "--alignment", "14", "--test-buf-size", "100", "--max-channels", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert "dma0chan0-copy0: 100-byte buffer too small for 16384-byte alignment\n" in out
+    assert "dma0chan0-copy0: summary 0 tests, 0 failures 0.00 iops 0 KB/s (-22)\n" in out
+    assert err == "dmaengine test: dma0chan0-copy0 ended with error -22 (see its lines above)\n"

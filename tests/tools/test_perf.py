@@ -30,6 +30,8 @@ def test_parse_sizes() -> None:
         parse_sizes("64,...,1,2")
     with pytest.raises(ConfigError, match=r"^sizes '64,8,1,MUL': the step must be >= 2 and the start >= 1$"):
         parse_sizes("64,8,1,MUL")
+    with pytest.raises(ConfigError, match=r"^sizes '64,128,\.\.\.,100': the last size must be at least the second$"):
+        parse_sizes("64,128,...,100")  # would silently drop the 128 the user wrote
 
 
 def test_dma_perf_formulas() -> None:

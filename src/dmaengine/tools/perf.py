@@ -74,6 +74,8 @@ def parse_sizes(text: str) -> list[int]:
             a, b, end = int(parts[0]), int(parts[1]), int(parts[3])
             if b <= a or a < 1:
                 raise ConfigError(f"sizes {text!r}: the second size must be larger than the first")
+            if end < b:
+                raise ConfigError(f"sizes {text!r}: the last size must be at least the second")
             mul = b % a == 0  # a ratio when the second is a multiple of the first, else a step
             sizes = []
             n = a
