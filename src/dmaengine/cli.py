@@ -147,8 +147,9 @@ def _progress(description: str, total: float | None) -> Iterator[Callable[[float
 
 
 @contextlib.contextmanager
-def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C sets ``stop`` (the loops end after their current test), a second one interrupts.
+def _ctrl_c_sets(stop: threading.Event, pressed: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C sets ``stop`` (the loops end after their current test) and ``pressed``; a second one
+    interrupts.
 
     Without this, the KeyboardInterrupt lands wherever the main thread is: inside a test loop's generator (which
     then dies before it records its runtime) or inside the simulator in the middle of an event.
@@ -158,8 +159,9 @@ def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        if pressed.is_set():
             raise KeyboardInterrupt
+        pressed.set()
         stop.set()
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -202,7 +204,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     )
     params.check()
     log = _locked_print()
-    stop = threading.Event()
+    stop, ctrl_c = threading.Event(), threading.Event()
     with _platform(args) as plat, _tracing(args):
         def started(threads: list[Any]) -> None:
             if args.summary:
@@ -212,7 +214,7 @@ def cmd_test(args: argparse.Namespace) -> int:
             def tick(threads: list[Any]) -> None:
                 update(sum(t.total_tests for t in threads) / max(1, len(threads)))
 
-            with _ctrl_c_sets(stop):
+            with _ctrl_c_sets(stop, ctrl_c):
                 threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
         clock = "wall-clock" if plat.realtime else "virtual-time"
@@ -228,6 +230,9 @@ def cmd_test(args: argparse.Namespace) -> int:
               f"tests failed on {', '.join(t.name for t in failed)}", file=sys.stderr)
     if failed or any(t.ret for t in threads):
         return EXIT_FAILED
+    if ctrl_c.is_set() and args.iterations and any(t.total_tests < args.iterations for t in threads):
+        print(f"{PROG}: interrupted", file=sys.stderr)  # Ctrl-C cut the run short (iterations 0 ends that way)
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 

@@ -274,3 +274,17 @@ def test_a_thread_that_cannot_run_is_reported_by_name(capsys: pytest.CaptureFixt
     assert "dma0chan0-copy0: 100-byte buffer too small for 16384-byte alignment\n" in out
     assert "dma0chan0-copy0: summary 0 tests, 0 failures 0.00 iops 0 KB/s (-22)\n" in out
     assert err == "dmaengine test: dma0chan0-copy0 ended with error -22 (see its lines above)\n"
+
+
+def test_ctrl_c_cutting_a_finite_run_short_summarises_then_exits_130() -> None:
+    import signal
+    import time
+
+    proc = _endless_run("--iterations", "1000000000")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "dmaengine: interrupted\n"
+    m = re.search(r"^dma0chan0-copy0: summary (\d+) tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
+    assert m is not None and 0 < int(m.group(1)) < 1000000000
