@@ -469,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(str(e) if str(e).startswith(PROG) else f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except MemoryError as e:
+        print(f"{PROG}: error: out of memory: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except (DmaError, ValueError, OSError, TimeoutError, ImportError) as e:
         if os.environ.get("DMAENGINE_DEBUG"):
             raise

@@ -288,3 +288,9 @@ def test_ctrl_c_cutting_a_finite_run_short_summarises_then_exits_130() -> None:
     assert err == "dmaengine: interrupted\n"
     m = re.search(r"^dma0chan0-copy0: summary (\d+) tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
     assert m is not None and 0 < int(m.group(1)) < 1000000000
+
+
+def test_a_buffer_too_large_for_memory_is_an_error_not_an_internal_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", "--test-buf-size", str(1 << 50), "--iterations", "1", "--max-channels", "1"]) == 2
+    err = one_line_error(capsys.readouterr().err)
+    assert err.startswith("dmaengine: error: out of memory: Unable to allocate 1.00 PiB"), err

@@ -103,6 +103,10 @@ def test_bad_perf_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "dmaengine: error: kick_batch must be an int >= 1, not 0\n"
     assert main(["perf", "--sizes", "x"]) == 2
     assert capsys.readouterr().err == "dmaengine: error: sizes must be comma-separated byte counts, not 'x'\n"
+    assert main(["perf", "--warmup", "-1"]) == 2  # was accepted, and measured 0 MOps
+    assert capsys.readouterr() == ("", "dmaengine: error: warmup must be >= 0 seconds, not -1.0\n")
+    assert main(["perf", "--warmup", "nan"]) == 2
+    assert capsys.readouterr() == ("", "dmaengine: error: warmup must be >= 0 seconds, not nan\n")
 
 
 def test_on_the_simulated_soc() -> None:

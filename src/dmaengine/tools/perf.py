@@ -115,11 +115,14 @@ class PerfParams:
                 raise ConfigError(f"{name} must be an int >= 1, not {getattr(self, name)!r}")
         if not self.seconds > 0:
             raise ConfigError(f"seconds must be > 0, not {self.seconds!r}")
+        if self.warmup is not None and not self.warmup >= 0:
+            raise ConfigError(f"warmup must be >= 0 seconds, not {self.warmup!r}")
         if not self.sizes or any(not isinstance(s, int) or s < 1 for s in self.sizes):
             raise ConfigError(f"sizes must be byte counts >= 1, not {self.sizes!r}")
 
     @property
     def warmup_s(self) -> float:
+        """The warm-up before each measurement: ``warmup``, or a tenth of ``seconds`` (at most 0.2 s)."""
         return self.warmup if self.warmup is not None else min(0.2, self.seconds / 10)
 
 
