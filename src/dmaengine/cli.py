@@ -1,7 +1,8 @@
 """The ``dmaengine`` command: dmatest, a dma-perf sweep, the debugfs summary, channel counters and traces.
 
 ``main(argv)`` returns the exit status: 0 when all went well, 1 when a test or a verification failed, 2 for a
-usage error or anything else that stopped the run (one line on stderr, never a traceback), 130 on Ctrl-C.
+usage error or anything else that stopped the run (one line on stderr, never a traceback), 130 on Ctrl-C, 141
+(quietly) when the reader of its output went away.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ __all__ = ["CliError", "main", "make_platform"]
 
 PROG = "dmaengine"
 
-EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 class CliError(Exception):
@@ -469,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(str(e) if str(e).startswith(PROG) else f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (``dmaengine test | head``): stop quietly, like a shell tool
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere, without a second error
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except MemoryError as e:
         print(f"{PROG}: error: out of memory: {e}", file=sys.stderr)
         return EXIT_ERROR

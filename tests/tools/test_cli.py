@@ -294,3 +294,16 @@ def test_a_buffer_too_large_for_memory_is_an_error_not_an_internal_error(capsys:
     assert main(["test", "--test-buf-size", str(1 << 50), "--iterations", "1", "--max-channels", "1"]) == 2
     err = one_line_error(capsys.readouterr().err)
     assert err.startswith("dmaengine: error: out of memory: Unable to allocate 1.00 PiB"), err
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    """``dmaengine test --verbose | head -1``: no 'Broken pipe' error, no traceback, the shell's status 141."""
+    proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--iterations", "3000", "--verbose",
+                             "--max-channels", "1", "--test-buf-size", "1024"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_subprocess_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
