@@ -216,6 +216,18 @@ def test_fence_orders_dependent_copies(plat: Platform) -> None:
     assert np.array_equal(c_, a)
 
 
+def test_fence_orders_a_chain_of_small_dependent_copies_in_one_batch(plat: Platform) -> None:
+    """Each 64-byte copy reads what the one before it wrote; all are issued at once (the batched small-copy path)."""
+    plat.register_device(MemcpyEngine(channels=1))
+    buf = np.zeros(64 * 257, dtype=np.uint8)
+    buf[:64] = np.arange(64, dtype=np.uint8) + 1
+    with plat.request_channel(Cap.MEMCPY) as ch, plat.map(buf) as m:
+        cookies = [ch.prep_dma_memcpy(m.addr + 64 * (i + 1), m.addr + 64 * i, 64, PrepFlags.PREP_FENCE).submit()
+                   for i in range(256)]
+        assert ch.sync_wait(cookies[-1]) == Status.COMPLETE
+    assert np.array_equal(buf.reshape(257, 64), np.tile(np.arange(64, dtype=np.uint8) + 1, (257, 1)))
+
+
 def test_wait_async(plat: Platform) -> None:
     plat.register_device(MemcpyEngine(channels=1))
     src = np.arange(1 << 20, dtype=np.uint8)
