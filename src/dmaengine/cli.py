@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import signal
 import sys
@@ -108,6 +109,8 @@ def _check_writable(path: str, what: str = "") -> None:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
+    if getattr(args, "plot", None) is not None and importlib.util.find_spec("matplotlib") is None:
+        raise CliError("--plot needs matplotlib (pip install 'dmaengine[plot]')")
     for option in ("trace", "json", "csv", "plot"):
         path = getattr(args, option, None)
         if path is not None:

@@ -117,3 +117,12 @@ def test_on_the_simulated_soc() -> None:
     assert [p.size for p in pts] == [256, 4096]
     assert all(p.verified and p.clock == "virtual" and p.ops > 0 for p in pts)
     assert soc.now > t0
+
+
+def test_plot_without_matplotlib_is_refused_before_the_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    assert main(["perf", "--seconds", "60", "--plot", str(tmp_path / "p.png")]) == 2
+    assert capsys.readouterr() == ("", "dmaengine: error: --plot needs matplotlib (pip install 'dmaengine[plot]')\n")
