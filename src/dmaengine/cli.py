@@ -437,15 +437,28 @@ DEMOS: dict[str, str] = {}
 
 
 def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
-    """``dmaengine audio [--trace FILE] ARGS...``: everything but a leading --trace goes to the demo."""
+    """``dmaengine audio ARGS...``: ``--trace FILE`` (anywhere before a ``--``) is the command's; the rest goes to
+    the demo."""
     trace = None
-    if rest and rest[0] == "--trace":
-        if len(rest) < 2:
-            raise CliError(f"{PROG} {name}: error: argument --trace: expected one argument")
-        trace, rest = rest[1], rest[2:]
-    elif rest and rest[0].startswith("--trace="):
-        trace, rest = rest[0].partition("=")[2], rest[1:]
-    return argparse.Namespace(command=name, trace=trace, rest=rest, func=_demo(DEMOS[name]))
+    demo_args: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            demo_args += rest[i:]
+            break
+        if arg == "--trace":
+            if i + 1 >= len(rest):
+                raise CliError(f"{PROG} {name}: error: argument --trace: expected one argument")
+            trace = rest[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--trace="):
+            trace = arg.partition("=")[2]
+        else:
+            demo_args.append(arg)
+        i += 1
+    return argparse.Namespace(command=name, trace=trace, rest=demo_args, func=_demo(DEMOS[name]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -307,3 +307,20 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141
     assert err == ""
+
+
+@pytest.mark.parametrize("argv", [
+    ["uart", "--trace", "{t}", "--baud", "9600"],
+    ["uart", "--baud", "9600", "--trace", "{t}"],
+    ["uart", "--baud", "9600", "--trace={t}"],
+])
+def test_demo_takes_trace_anywhere_among_its_arguments(argv: list[str], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dmaengine.sim")
+    trace = tmp_path / "t.json"
+    assert main([a.replace("{t}", str(trace)) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert "(8N1 at 9600 baud: " in out
+    names = [e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["ph"] == "i"]
+    assert names.count("complete") == 3 and names.count("prep") == 3
+    assert err.startswith("dmaengine: trace of ")
