@@ -29,8 +29,9 @@ _bisect_right = bisect.bisect_right
 #: Copies up to this size are a memoryview slice assignment with the GIL and the space lock held: about 80 ns
 #: against about 300 ns for a ``ctypes.memmove`` call, and the GIL is held for a microsecond at most.
 GIL_COPY = 16 * 1024
-#: Copies up to this size run with the space lock held (cheaper than a pin); bigger ones pin and drop the lock.
-SMALL_COPY = 256 * 1024
+#: Copies and fills up to this size run with the space lock held (cheaper than a pin); bigger ones pin their
+#: mappings and drop the lock, so that several channels copy at once.
+SMALL_COPY = GIL_COPY
 
 PAGE_SIZE = 4096
 _COLD = (0, 0, memoryview(b""), 0)  # no mapping: the range test fails for every non-empty access

@@ -93,6 +93,13 @@ class ReferenceModelMachine(RuleBasedStateMachine):
         self.all.append(desc)
         return desc
 
+    @precondition(lambda self: len(self.all) < MAX_DESCS - 4)
+    @rule(lengths=st.lists(st.integers(1, SLOT - 2 * GUARD), min_size=1, max_size=4), use_result=st.booleans())
+    def prep_and_submit(self, lengths: list[int], use_result: bool) -> None:
+        """The common case: a few descriptors prepared and submitted at once."""
+        for length in lengths:
+            self.submit(self.prep(length, use_result))
+
     @rule(desc=descs)
     def submit(self, desc: _Desc) -> None:
         if desc.state != "prepared":
