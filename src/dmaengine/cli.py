@@ -12,7 +12,6 @@ import contextlib
 import importlib
 import importlib.util
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +19,7 @@ from typing import Any, NoReturn
 
 from . import DmaError, Platform, default_platform
 from ._files import unwritable
+from .tools._runner import ctrl_c_sets
 from .trace import Trace
 
 __all__ = ["CliError", "main", "make_platform"]
@@ -150,31 +150,6 @@ def _progress(description: str, total: float | None) -> Iterator[Callable[[float
         yield lambda completed: progress.update(task, completed=completed)
 
 
-@contextlib.contextmanager
-def _ctrl_c_sets(stop: threading.Event, pressed: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C sets ``stop`` (the loops end after their current test) and ``pressed``; a second one
-    interrupts.
-
-    Without this, the KeyboardInterrupt lands wherever the main thread is: inside a test loop's generator (which
-    then dies before it records its runtime) or inside the simulator in the middle of an event.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if pressed.is_set():
-            raise KeyboardInterrupt
-        pressed.set()
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _locked_print() -> Callable[[str], None]:
     lock = threading.Lock()
 
@@ -218,7 +193,7 @@ def cmd_test(args: argparse.Namespace) -> int:
             def tick(threads: list[Any]) -> None:
                 update(sum(t.total_tests for t in threads) / max(1, len(threads)))
 
-            with _ctrl_c_sets(stop, ctrl_c):
+            with ctrl_c_sets(stop, ctrl_c):
                 threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
         clock = "wall-clock" if plat.realtime else "virtual-time"

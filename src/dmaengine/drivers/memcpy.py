@@ -10,6 +10,10 @@ polling for new work for :data:`IDLE_POLL_S` (50 µs) before it blocks, yielding
 turn (``os.sched_yield``), like a kernel driver polling its ring for a moment before re-enabling its interrupt.
 A client that issues again within that window costs no thread wake-up. The poll is bounded in time: an idle
 channel's worker is blocked, not spinning.
+
+Ordering: one worker runs a channel's descriptors strictly one after the other, in issue order, so
+``PREP_FENCE`` (a descriptor sees every byte of the ones before it) holds on every channel. Channels are
+independent of each other, as in Linux.
 """
 
 from __future__ import annotations

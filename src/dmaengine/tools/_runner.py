@@ -9,15 +9,47 @@ the calling thread: the scheduler resumes each loop until it waits, then lets th
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dmaengine import Channel, Platform
 
-__all__ = ["Loop", "Wait", "clock_of", "run_loops"]
+__all__ = ["Loop", "Wait", "clock_of", "ctrl_c_sets", "run_loops"]
+
+#: How long a second Ctrl-C (or an error on the calling thread) waits for the loops to end before it raises.
+STOP_GRACE_S = 5.0
+
+
+@contextlib.contextmanager
+def ctrl_c_sets(stop: threading.Event, pressed: threading.Event | None = None) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C sets ``stop`` (the loops end after their current test) and
+    ``pressed``; a second one raises KeyboardInterrupt. Only on the main thread; elsewhere it does nothing.
+
+    Without this, the KeyboardInterrupt lands wherever the main thread is: inside a test loop's generator (which
+    then dies before it records its runtime) or inside the simulator in the middle of an event.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    first = pressed if pressed is not None else threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if first.is_set():
+            raise KeyboardInterrupt
+        first.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(slots=True)
@@ -70,13 +102,18 @@ def run_loops(
 ) -> None:
     """Run ``loops`` to the end on ``plat``. ``tick()`` is called now and then on the calling thread (progress).
 
-    A KeyboardInterrupt on the calling thread sets ``stop`` (when given; the loops should watch it) and the
-    loops are then run to their end. The first exception raised inside a loop is re-raised here.
+    With ``stop`` given, the first Ctrl-C sets it (the loops should watch it) and the loops run to their end; a
+    second Ctrl-C, or an error on the calling thread, sets it and waits up to :data:`STOP_GRACE_S` for real-time
+    loops to end, then raises. A caller that installed its own SIGINT handler keeps it. The first exception
+    raised inside a loop is re-raised here.
     """
-    if plat.realtime:
-        _run_threads(plat, loops, names, tick, stop)
-    else:
-        _run_virtual(plat, loops, tick, stop)
+    own = (stop is not None and threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    with ctrl_c_sets(stop) if own and stop is not None else contextlib.nullcontext():
+        if plat.realtime:
+            _run_threads(plat, loops, names, tick, stop)
+        else:
+            _run_virtual(plat, loops, tick)
 
 
 def _run_threads(
@@ -98,16 +135,19 @@ def _run_threads(
     ]
     for t in threads:
         t.start()
-    for ev in finished:
-        while not ev.is_set():
-            try:
+    try:
+        for ev in finished:
+            while not ev.is_set():
                 ev.wait(0.1)
                 if tick is not None:
                     tick()
-            except KeyboardInterrupt:
-                if stop is None:
-                    raise
-                stop.set()
+    except BaseException:  # a second Ctrl-C, or tick() failed: stop the loops before leaving
+        if stop is not None:
+            stop.set()
+            deadline = time.monotonic() + STOP_GRACE_S
+            for ev in finished:
+                ev.wait(max(0.0, deadline - time.monotonic()))
+        raise
     if errors:
         raise errors[0]
 
@@ -116,43 +156,33 @@ def _any_of(preds: list[Callable[[], bool]]) -> Callable[[], bool]:
     return lambda: any(p() for p in preds)
 
 
-def _run_virtual(
-    plat: Platform,
-    loops: Sequence[Loop],
-    tick: Callable[[], None] | None,
-    stop: threading.Event | None,
-) -> None:
+def _run_virtual(plat: Platform, loops: Sequence[Loop], tick: Callable[[], None] | None) -> None:
     # Each entry: the loop and the Wait it is blocked on, with its deadline on the platform clock.
     waiting: list[tuple[Loop, Wait, float]] = []
     ready: list[tuple[Loop, bool | None]] = [(loop, None) for loop in loops]
     while ready or waiting:
-        try:
-            for loop, value in ready:
-                try:
-                    w = next(loop) if value is None else loop.send(value)
-                except StopIteration:
-                    continue
-                deadline = math.inf if w.timeout is None else plat.now + w.timeout
-                waiting.append((loop, w, deadline))
-            ready = []
-            if tick is not None:
-                tick()
-            if not waiting:
-                break
-            if not any(w.pred() for _, w, _ in waiting):
-                first = min(d for _, _, d in waiting)
-                timeout = None if first == math.inf else max(0.0, first - plat.now)
-                plat.wait_for(_any_of([w.pred for _, w, _ in waiting]), timeout, waiting[0][1].chan.waitq)
-            now = plat.now
-            satisfied = [(loop, w.pred(), d) for loop, w, d in waiting]
-            woken: list[tuple[Loop, bool | None]] = [(loop, ok) for loop, ok, d in satisfied if ok or d <= now]
-            if not woken:
-                # The platform went idle before any deadline: nothing can satisfy these waits any more.
-                woken = [(loop, False) for loop, _, _ in satisfied]
-            woken_ids = {id(loop) for loop, _ in woken}
-            waiting = [entry for entry in waiting if id(entry[0]) not in woken_ids]
-            ready = woken
-        except KeyboardInterrupt:
-            if stop is None:
-                raise
-            stop.set()
+        for loop, value in ready:
+            try:
+                w = next(loop) if value is None else loop.send(value)
+            except StopIteration:
+                continue
+            deadline = math.inf if w.timeout is None else plat.now + w.timeout
+            waiting.append((loop, w, deadline))
+        ready = []
+        if tick is not None:
+            tick()
+        if not waiting:
+            break
+        if not any(w.pred() for _, w, _ in waiting):
+            first = min(d for _, _, d in waiting)
+            timeout = None if first == math.inf else max(0.0, first - plat.now)
+            plat.wait_for(_any_of([w.pred for _, w, _ in waiting]), timeout, waiting[0][1].chan.waitq)
+        now = plat.now
+        satisfied = [(loop, w.pred(), d) for loop, w, d in waiting]
+        woken: list[tuple[Loop, bool | None]] = [(loop, ok) for loop, ok, d in satisfied if ok or d <= now]
+        if not woken:
+            # The platform went idle before any deadline: nothing can satisfy these waits any more.
+            woken = [(loop, False) for loop, _, _ in satisfied]
+        woken_ids = {id(loop) for loop, _ in woken}
+        waiting = [entry for entry in waiting if id(entry[0]) not in woken_ids]
+        ready = woken
