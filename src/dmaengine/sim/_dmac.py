@@ -2,9 +2,11 @@
 
 Semantics (burst by burst): a channel loads a program (its descriptor's linked-list items) after
 ``fetch_latency_ns``; before each burst it waits for its request line (memory-to-memory work is always ready);
-ready channels are granted the bus round-robin in channel order; a burst of ``beats`` words holds the bus for
-``ceil(beats * 4 / bus_bytes_per_s)`` seconds (one 32-bit bus cycle per beat) and its bytes land when it ends. A
-peripheral asks for a burst when its FIFO has ``max(threshold, burst)`` bytes of room (TX) or data (RX).
+ready channels are granted the bus round-robin in channel order; a burst of ``beats`` beats holds the bus for
+``ceil(beats * bus_width_bytes / bus_bytes_per_s)`` seconds (one bus cycle per beat, however narrow the beat:
+``bus_bytes_per_s`` is what the bus moves at full width) and its bytes land when it ends. Memory-to-memory work
+moves full-width beats in bursts of up to ``mem_burst`` beats. A peripheral asks for a burst when its FIFO has
+``max(threshold, burst)`` bytes of room (TX) or data (RX).
 
 Speed: while a channel's peripheral runs steadily, the model does not simulate bursts. It plans the item (one
 segment or period) in closed form from the peripheral's clock, schedules one event at its end, computes residue
@@ -39,7 +41,7 @@ __all__ = ["Dmac", "Irq", "Item", "Program"]
 M2M = TransferDirection.MEM_TO_MEM
 M2D = TransferDirection.MEM_TO_DEV
 D2M = TransferDirection.DEV_TO_MEM
-#: Bytes of one bus word, and the longest memory-to-memory burst in words.
+#: The defaults: bytes of one bus word (a 32-bit bus), and the longest memory-to-memory burst in words.
 WORD = 4
 MEM_BURST = 16
 
@@ -66,7 +68,8 @@ class Item:
 
 
 class Program:
-    """What a driver writes into a channel's registers: items, direction, peripheral width and burst."""
+    """What a driver writes into a channel's registers: items, direction, peripheral width and burst (a
+    memory-to-memory program moves the controller's full bus words in its memory bursts whatever they say)."""
 
     __slots__ = ("burst", "cyclic", "direction", "items", "port", "total", "width")
 
@@ -177,7 +180,8 @@ class Dmac:
     always from a hardware event, never from inside one of these calls."""
 
     def __init__(self, soc: Soc, channels: int = 8, bus_bytes_per_s: int = 400_000_000,
-                 fetch_latency_ns: int = 100, fast: bool = True) -> None:
+                 fetch_latency_ns: int = 100, fast: bool = True, bus_width_bytes: int = WORD,
+                 mem_burst: int = MEM_BURST) -> None:
         for name, v, lo in (("channels", channels, 1), ("bus_bytes_per_s", bus_bytes_per_s, 1),
                             ("fetch_latency_ns", fetch_latency_ns, 0)):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
@@ -187,6 +191,9 @@ class Dmac:
         self.bus_bytes_per_s = bus_bytes_per_s
         self.fetch_latency_ns = fetch_latency_ns
         self.fast = fast
+        #: Bytes of one bus beat, and the longest memory-to-memory burst in beats.
+        self.bus_width_bytes = bus_width_bytes
+        self.mem_burst = mem_burst
         self.chans = [_HwChannel(i) for i in range(channels)]
         self.irq: IrqHandler | None = None
         self._busy_until = 0
@@ -201,16 +208,17 @@ class Dmac:
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
         """How long a burst of ``beats`` bus cycles holds the bus."""
-        return -(-beats * WORD * 1_000_000_000 // self.bus_bytes_per_s)
+        return -(-beats * self.bus_width_bytes * 1_000_000_000 // self.bus_bytes_per_s)
 
     def _burst_len(self, ch: _HwChannel) -> tuple[int, int]:
         """(bytes, beats) of the channel's next burst."""
         prog = ch.prog
         assert prog is not None
         rem = prog.items[ch.item_idx].length - ch.item_off
-        bb = prog.width * prog.burst
+        width, burst = (self.bus_width_bytes, self.mem_burst) if prog.direction is M2M else (prog.width, prog.burst)
+        bb = width * burst
         n = bb if bb < rem else rem
-        return n, -(-n // prog.width)
+        return n, -(-n // width)
 
     # --- driver interface -----------------------------------------------------------------------------------
     def start(self, idx: int, prog: Program) -> None:
@@ -560,9 +568,9 @@ class Dmac:
                         return None  # overlapping: copied burst by burst, as the hardware would
                     space.check(item.src + off, rem, False)
                 space.check(item.dst + off, rem, True)
-                bb = WORD * MEM_BURST
-                return _Plan(off, rem, bb, self.burst_ns(MEM_BURST), now, None, 0,
-                             self.burst_ns(-(-(rem % bb) // WORD)))
+                word, burst = self.bus_width_bytes, self.mem_burst
+                bb = word * burst
+                return _Plan(off, rem, bb, self.burst_ns(burst), now, None, 0, self.burst_ns(-(-(rem % bb) // word)))
             port = prog.port
             if port is None:
                 return None

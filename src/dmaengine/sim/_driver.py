@@ -3,6 +3,7 @@ way a kernel driver writes registers. It uses only the public provider API."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from dmaengine import (
     ResidueGranularity,
     Result,
     SgEntry,
+    SlaveCaps,
     SlaveConfig,
     Status,
     TransferDirection,
@@ -70,7 +72,11 @@ class SimChannel(VirtChannel):
 
 
 class SimDmaDevice(DmaDevice):
-    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE."""
+    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE.
+
+    The class attributes are the caps of the default controller (a 32-bit bus, bursts up to 16); an instance
+    offers those of its :class:`Dmac`: every power-of-two address width up to the bus width, bursts up to its
+    longest burst."""
 
     cap_mask = Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
     src_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
@@ -86,6 +92,13 @@ class SimDmaDevice(DmaDevice):
         self.hw = hw
         self._decode = decode
         hw.irq = self._irq
+        self._widths = frozenset(w for w in BusWidth if w and w <= hw.bus_width_bytes and not w & (w - 1))
+
+    def device_caps(self, chan: Channel, caps: SlaveCaps) -> SlaveCaps:
+        """The address widths and bursts of this controller's bus."""
+        burst = self.hw.mem_burst
+        return dataclasses.replace(caps, src_addr_widths=self._widths, dst_addr_widths=self._widths,
+                                   max_burst=burst, max_sg_burst=burst)
 
     # --- slave map ----------------------------------------------------------------------------------------
     def filter(self, chan: Channel, param: Any) -> bool:

@@ -111,11 +111,15 @@ class Soc(Platform):
     """A simulated SoC in virtual time: a DMA controller ``dma0`` (model :class:`Dmac` and its driver), RAM (the
     IOMMU address space) and peripherals, with slave-map entries ``(peripheral, "tx"/"rx")``.
 
-    Arguments: ``channels`` of the controller; ``bus_bytes_per_s`` of its 32-bit memory bus (one beat per bus
-    cycle); ``fetch_latency_ns`` before a loaded descriptor's first burst; ``bh_latency_ns`` from an interrupt
-    to its bottom half (callbacks); ``peripherals`` (None: :func:`default_peripherals`); ``fast`` (False
-    simulates every burst, for checking the closed-form plans); ``trace`` records every event in
-    ``soc.kernel.trace``.
+    Arguments: ``channels`` of the controller; ``bus_bytes_per_s`` of its memory bus at full width (one beat per
+    bus cycle, so a cycle lasts ``bus_width_bytes / bus_bytes_per_s``: 10 ns by default); ``bus_width_bytes`` of
+    one beat, 1, 2, 4 or 8 (default 4, a 32-bit bus; the driver offers every power-of-two address width up to it;
+    a peripheral beat narrower than the bus still takes a whole cycle); ``max_burst``, 1..256 (default 16), the
+    longest burst in beats: the ``max_burst`` and ``max_sg_burst`` of the driver's slave caps, and the length of
+    memory-to-memory bursts (in full-width beats); ``fetch_latency_ns`` before a loaded descriptor's first burst;
+    ``bh_latency_ns`` from an interrupt to its bottom half (callbacks); ``peripherals`` (None:
+    :func:`default_peripherals`); ``fast`` (False simulates every burst, for checking the closed-form plans);
+    ``trace`` records every event in ``soc.kernel.trace``.
 
     >>> soc = Soc()
     >>> soc.peripheral("uart0").baud, soc.now_ns
@@ -126,10 +130,15 @@ class Soc(Platform):
 
     def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
                  bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
-                 trace: bool = False) -> None:
+                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16) -> None:
         super().__init__()
         if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
             raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
+        if (not isinstance(bus_width_bytes, int) or isinstance(bus_width_bytes, bool)
+                or bus_width_bytes not in (1, 2, 4, 8)):
+            raise ConfigError(f"bus_width_bytes must be 1, 2, 4 or 8, not {bus_width_bytes!r}")
+        if not isinstance(max_burst, int) or isinstance(max_burst, bool) or not 1 <= max_burst <= 256:
+            raise ConfigError(f"max_burst must be an int 1..256, not {max_burst!r}")
         self.kernel = Kernel(trace)
         self._stepping = threading.Lock()
         self._stepper: int | None = None
@@ -139,7 +148,7 @@ class Soc(Platform):
         self._peripherals: dict[str, Peripheral] = {}
         self._fifos: dict[int, Port] = {}
         self._lines = 0
-        hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast)
+        hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast, bus_width_bytes, max_burst)
         self.controllers.append(hw)
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
         self.dmac = SimDmaDevice(hw, self._fifos.get)
