@@ -9,7 +9,7 @@ without the op behind it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _trace
@@ -42,9 +42,30 @@ __all__ = [
     "WaitQueue",
     "bottom_half",
     "in_bottom_half",
+    "pair_sg",
     "trace_event",
     "tracing",
 ]
+
+
+def pair_sg(dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry]) -> Iterator[tuple[int, int, int]]:
+    """Walk two scatterlists of equal total length together (for ``device_prep_dma_memcpy_sg``): yield
+    ``(dst, src, size)`` pieces that each lie inside one entry of both lists, in order.
+
+    >>> list(pair_sg([SgEntry(100, 3), SgEntry(200, 2)], [SgEntry(0, 1), SgEntry(10, 4)]))
+    [(100, 0, 1), (101, 10, 2), (200, 12, 2)]
+    """
+    di = si = doff = soff = 0
+    while di < len(dst_sgl) and si < len(src_sgl):
+        d, s = dst_sgl[di], src_sgl[si]
+        n = min(d.length - doff, s.length - soff)
+        yield d.addr + doff, s.addr + soff, n
+        doff += n
+        soff += n
+        if doff == d.length:
+            di, doff = di + 1, 0
+        if soff == s.length:
+            si, soff = si + 1, 0
 
 
 def tracing() -> bool:

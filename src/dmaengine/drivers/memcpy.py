@@ -38,7 +38,7 @@ from dmaengine import (
     TxState,
     is_complete,
 )
-from dmaengine.provider import AddressSpace, Channel, DescState, DmaDevice, DmaFault, trace_event, tracing
+from dmaengine.provider import AddressSpace, Channel, DescState, DmaDevice, DmaFault, pair_sg, trace_event, tracing
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
@@ -358,7 +358,7 @@ class MemcpyEngine(DmaDevice):
 
     def device_prep_dma_memcpy_sg(self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry],
                                   flags: PrepFlags) -> MemcpyDescriptor:
-        return self._desc(chan, pair_segments(dst_sgl, src_sgl), sum(e.length for e in dst_sgl), 0, flags)
+        return self._desc(chan, list(pair_sg(dst_sgl, src_sgl)), sum(e.length for e in dst_sgl), 0, flags)
 
     def device_prep_interleaved_dma(self, chan: Channel, xt: InterleavedTemplate,
                                     flags: PrepFlags) -> MemcpyDescriptor:
@@ -408,22 +408,3 @@ class MemcpyEngine(DmaDevice):
         with chan.lock:
             chan.wait_idle(lambda: 0 <= chan._busy_gen < chan._gen)
         chan.vchan_synchronize()
-
-
-def pair_segments(dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry]) -> list[tuple[int, int | None, int]]:
-    """Split two scatterlists of equal total length into ``(dst, src, size)`` pieces that each lie in one entry
-    of both."""
-    out: list[tuple[int, int | None, int]] = []
-    di = si = 0
-    doff = soff = 0
-    while di < len(dst_sgl) and si < len(src_sgl):
-        d, s = dst_sgl[di], src_sgl[si]
-        n = min(d.length - doff, s.length - soff)
-        out.append((d.addr + doff, s.addr + soff, n))
-        doff += n
-        soff += n
-        if doff == d.length:
-            di, doff = di + 1, 0
-        if soff == s.length:
-            si, soff = si + 1, 0
-    return out

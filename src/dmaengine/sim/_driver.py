@@ -23,7 +23,7 @@ from dmaengine import (
     TransferDirection,
     TxState,
 )
-from dmaengine.provider import Channel, DmaDevice, trace_event, tracing
+from dmaengine.provider import Channel, DmaDevice, pair_sg, trace_event, tracing
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 from ._dmac import Dmac, Irq, Item, Program
@@ -163,18 +163,7 @@ class SimDmaDevice(DmaDevice):
 
     def device_prep_dma_memcpy_sg(self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry],
                                   flags: PrepFlags) -> SimDescriptor:
-        items: list[Item] = []
-        di = si = doff = soff = 0
-        while di < len(dst_sgl) and si < len(src_sgl):  # pieces that lie in one entry of both lists
-            d, s = dst_sgl[di], src_sgl[si]
-            n = min(d.length - doff, s.length - soff)
-            items.append(Item(s.addr + soff, d.addr + doff, n))
-            doff += n
-            soff += n
-            if doff == d.length:
-                di, doff = di + 1, 0
-            if soff == s.length:
-                si, soff = si + 1, 0
+        items = [Item(src, dst, n) for dst, src, n in pair_sg(dst_sgl, src_sgl)]
         items[-1].irq = True
         return self._desc(chan, Program(items, M2M), flags)
 
