@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 
 .PHONY: install run test check bench clean
 
-$(VENV)/.installed: pyproject.toml
+NATIVE_SRC := setup.py $(wildcard src/native/*.c src/native/*.h)
+
+$(VENV)/.installed: pyproject.toml $(NATIVE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -20,11 +22,13 @@ check: install
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/mypy
 
+# The suite runs twice: with the compiled core (when it built) and with it forced off (pure Python, the oracle).
 test: check
 	$(PY) -m pytest
+	DMAENGINE_PURE_PYTHON=1 $(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info src/dmaengine/_cnative*.so .pytest_cache .mypy_cache .ruff_cache

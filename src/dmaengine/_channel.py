@@ -26,7 +26,7 @@ from ._records import (
 )
 
 if TYPE_CHECKING:
-    from .provider import DmaDevice
+    from ._device import DmaDevice
 
 __all__ = ["Channel", "DescState", "Descriptor"]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from ._channel import Channel
 from ._context import Tasklet, ThreadTasklet, WaitQueue
+from ._device import REQUIRED_OPS, DmaDevice
 from ._enums import Cap, DataDirection
 from ._errors import BusyError, ConfigError, NoChannelError
 from ._memory import AddressSpace, Mapping, Scatterlist
-from .provider import REQUIRED_OPS, DmaDevice
 
 __all__ = ["FilterFn", "Platform"]
 

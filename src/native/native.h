@@ -1,0 +1,18 @@
+/* The optional compiled core of dmaengine: one extension module, dmaengine._cnative.
+ *
+ * Each part of the package that has a compiled hot path keeps it in its own source file here and adds its
+ * functions and types to the module from an init function declared below. The pure-Python code stays the
+ * specification and the fallback: dmaengine._native.core is None when this module is absent or when the
+ * environment variable DMAENGINE_PURE_PYTHON is set to anything but "" or "0".
+ */
+#ifndef DMAENGINE_NATIVE_H
+#define DMAENGINE_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Each returns 0, or -1 with an exception set. */
+int dmaengine_sim_init(PyObject *module);     /* sim.c: the simulator's planner and event heap */
+int dmaengine_memcpy_init(PyObject *module);  /* memcpy.c: the memory engine's descriptor ring and worker */
+
+#endif
