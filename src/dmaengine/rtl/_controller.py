@@ -60,14 +60,18 @@ class DmaController(Elaboratable):
     """
 
     def __init__(self, channels: int = 2, burst_words: int = 16, len_bits: int = 24, variant: str = "good") -> None:
+        problem = None
         if not isinstance(channels, int) or isinstance(channels, bool) or not 2 <= channels <= 8:
-            raise ConfigError(f"channels must be an int 2..8, not {channels!r}")
-        if not isinstance(burst_words, int) or isinstance(burst_words, bool) or not 1 <= burst_words <= 16:
-            raise ConfigError(f"burst_words must be an int 1..16, not {burst_words!r}")
-        if not isinstance(len_bits, int) or isinstance(len_bits, bool) or not 8 <= len_bits <= 32:
-            raise ConfigError(f"len_bits must be an int 8..32, not {len_bits!r}")
-        if variant not in VARIANTS:
-            raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+            problem = f"channels must be an int 2..8, not {channels!r}"
+        elif not isinstance(burst_words, int) or isinstance(burst_words, bool) or not 1 <= burst_words <= 16:
+            problem = f"burst_words must be an int 1..16, not {burst_words!r}"
+        elif not isinstance(len_bits, int) or isinstance(len_bits, bool) or not 8 <= len_bits <= 32:
+            problem = f"len_bits must be an int 8..32, not {len_bits!r}"
+        elif variant not in VARIANTS:
+            problem = f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}"
+        if problem is not None:
+            self._MustUse__silence = True  # never elaborated: no "created but never used" warning
+            raise ConfigError(problem)
         self.channels = channels
         self.burst_words = burst_words
         self.len_bits = len_bits

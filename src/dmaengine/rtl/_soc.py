@@ -124,11 +124,11 @@ class RtlSoc(Platform):
             raise ConfigError(f"clock_hz must divide 1 GHz (a whole number of ns per cycle), not {clock_hz!r}")
         if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
             raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
+        if not isinstance(watchdog_ns, int) or isinstance(watchdog_ns, bool) or watchdog_ns <= 0:
+            raise ConfigError(f"watchdog_ns must be an int > 0, not {watchdog_ns!r}")
         self.controller = controller if controller is not None else DmaController(channels, burst_words, len_bits,
                                                                                   variant)
         top = Top(self.controller)
-        if not isinstance(watchdog_ns, int) or isinstance(watchdog_ns, bool) or watchdog_ns <= 0:
-            raise ConfigError(f"watchdog_ns must be an int > 0, not {watchdog_ns!r}")
         self.watchdog_ns = watchdog_ns
         self.period_ns = 1_000_000_000 // clock_hz
         self.bh_latency_ns = bh_latency_ns
