@@ -41,13 +41,13 @@ def test_public_face_is_exported_once_and_documented() -> None:
 
 
 # --- timing ---------------------------------------------------------------------------------------------------
-def test_a_64_byte_copy_takes_37_cycles(soc: RtlSoc) -> None:
-    # Four posted register writes land at edges 1..4 (START at 4), the grant at 5, 16 read beats (6..21), 16 write
-    # beats (22..37): DONE and the interrupt after edge 37, at 370 ns with the 100 MHz clock.
+def test_a_64_byte_copy_takes_38_cycles(soc: RtlSoc) -> None:
+    # Five posted register writes (STATUS, SRC, DST, LEN, CTRL) land at edges 1..5, the grant at 6, 16 read beats
+    # (7..22), 16 write beats (23..38): DONE and the interrupt after edge 38, at 380 ns with the 100 MHz clock.
     src, dst, s, d = pair(soc, 64)
     with soc.request_channel(Cap.MEMCPY) as chan:
         assert chan.sync_wait(chan.prep_dma_memcpy(d, s, 64).submit()) == Status.COMPLETE
-        assert (soc.now_ns, soc.cycles) == (370, 37)
+        assert (soc.now_ns, soc.cycles) == (380, 38)
     assert np.array_equal(dst, src)
 
 
@@ -58,12 +58,13 @@ def test_idle_time_is_skipped(soc: RtlSoc) -> None:
         cycles = soc.cycles
         soc.run_for(0.05)
         # One edge lands the interrupt handler's write-1-to-clear; the rest of the 50 ms costs nothing.
-        assert (soc.now_ns, soc.cycles - cycles) == (370 + 50_000_000, 1)
+        assert (soc.now_ns, soc.cycles - cycles) == (380 + 50_000_000, 1)
 
 
 def test_two_channels_share_the_port_round_robin(soc: RtlSoc) -> None:
-    # Each 256-byte copy is 4 bursts of 33 cycles (a grant, 16 reads, 16 writes). Channel 0 starts at edge 4,
-    # channel 1 at edge 8; from then the grants alternate, so channel 0 ends after 7 bursts and channel 1 after 8.
+    # Each 256-byte copy is 4 bursts of 32 cycles (16 reads, 16 writes; the next grant comes with the last write).
+    # Channel 0 is granted at edge 6, channel 1 starts at edge 10; from then the grants alternate, so channel 0
+    # ends after 7 bursts and channel 1 after 8.
     src, dst, s, d = pair(soc, 512)
     a, b = soc.request_channel(Cap.MEMCPY), soc.request_channel(Cap.MEMCPY)
     ca = a.prep_dma_memcpy(d, s, 256).submit()
@@ -74,7 +75,7 @@ def test_two_channels_share_the_port_round_robin(soc: RtlSoc) -> None:
     for chan, cookie in ((a, ca), (b, cb)):
         assert soc.wait_for(lambda c=chan, k=cookie: c.tx_status(k)[0] == Status.COMPLETE, 1.0, None)
         ends.append(soc.now_ns)
-    assert ends == [(4 + 7 * 33) * 10, (4 + 8 * 33) * 10]
+    assert ends == [(6 + 7 * 32) * 10, (6 + 8 * 32) * 10]
     assert np.array_equal(dst, src)
 
 
@@ -101,7 +102,7 @@ def test_residue_reads_the_length_register_burst_by_burst(soc: RtlSoc) -> None:
         for _ in range(5):
             soc.run_for(330e-9)
             seen.append(chan.tx_status(cookie)[1].residue)
-        # Edges 33, 66, ...: the first burst ends at edge 4 + 33 = 37.
+        # Looked at every 33 cycles; the bursts end at edges 38, 70, 102, 134, ...
         assert seen == [1024, 960, 896, 832, 768]
 
 
@@ -223,7 +224,7 @@ def test_the_run_is_written_as_vcd(tmp_path: Path) -> None:
     text = path.read_text()
     assert "mem_valid" in text and "irq" in text
     stamps = [int(line[1:]) for line in text.splitlines() if line.startswith("#")]
-    assert stamps == sorted(stamps) and stamps[-1] >= 370 * 10**6  # femtoseconds: the edge of DONE at 370 ns
+    assert stamps == sorted(stamps) and stamps[-1] >= 380 * 10**6  # femtoseconds: the edge of DONE at 380 ns
 
 
 def test_verilog_export(tmp_path: Path) -> None:

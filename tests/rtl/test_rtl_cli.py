@@ -15,8 +15,8 @@ def test_dmatest_on_rtl_passes(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["test", "--platform", "rtl", "--test-buf-size", "1024", "--iterations", "100", "--seed", "1"])
     out, err = capsys.readouterr()
     assert (rc, err) == (0, "")
-    assert "dma0chan0-copy0: summary 100 tests, 0 failures 177304.96 iops 86879 KB/s (0)\n" in out
-    assert "dma0chan1-copy0: summary 100 tests, 0 failures 173310.22 iops 88388 KB/s (0)\n" in out
+    assert "dma0chan0-copy0: summary 100 tests, 0 failures 183150.17 iops 89743 KB/s (0)\n" in out
+    assert "dma0chan1-copy0: summary 100 tests, 0 failures 179211.46 iops 91397 KB/s (0)\n" in out
     assert "dmatest on rtl (virtual-time rates)" in out
 
 

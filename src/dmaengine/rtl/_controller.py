@@ -20,8 +20,9 @@ The memory port: the controller drives ``mem_valid``, ``mem_we``, ``mem_addr`` (
 enables) and ``mem_wdata``; the bus agent answers in the same cycle with ``mem_ack``, ``mem_err`` and
 ``mem_rdata``, sampled at the next clock edge. A burst is a read phase (the source words the chunk spans, into a
 buffer) then a write phase (the destination words, realigned by a funnel shifter): one beat a cycle, up to
-``burst_words`` beats each, a chunk of at most ``burst_words * 4`` bytes. Between bursts the engine grants the
-next ready channel round-robin (one idle cycle). PAUSE stops a channel between bursts (a burst still in its read
+``burst_words`` beats each, a chunk of at most ``burst_words * 4`` bytes. As a burst ends the engine grants the
+next ready channel round-robin (the same channel when no other is ready), with no idle cycle; from idle, a
+grant takes one cycle. PAUSE stops a channel between bursts (a burst still in its read
 phase is abandoned: reads have no effect); ABORT stops it at once. A bus error stops the channel with ERR.
 """
 
@@ -176,15 +177,30 @@ class DmaController(Elaboratable):
         ]
         bus_err = Const(0) if self.variant == "ignore-bus-error" else self.mem_err
 
-        def grant(g: int) -> None:
-            so, do = src[g][:2], dst[g][:2]
+        def grant(g: int, s_addr: Value, d_addr: Value, left: Value) -> None:
+            """Start a burst of channel ``g`` whose SRC, DST and LEN are ``s_addr``, ``d_addr``, ``left``."""
+            so, do = s_addr[:2], d_addr[:2]
             lim = burst_bytes - Mux(so > do, so, do)
-            bb = Mux(length[g] < lim, length[g], lim)
+            bb = Mux(left < lim, left, lim)
             m.d.sync += [
-                ch.eq(g), last.eq(g), cur_src.eq(src[g]), cur_dst.eq(dst[g]), cur_len.eq(length[g]), chunk.eq(bb),
-                rstart.eq(so), wstart.eq(do), beat.eq(0), final.eq(length[g] <= lim),
+                ch.eq(g), last.eq(g), cur_src.eq(s_addr), cur_dst.eq(d_addr), cur_len.eq(left), chunk.eq(bb),
+                rstart.eq(so), wstart.eq(do), beat.eq(0), final.eq(left <= lim),
                 n_rd.eq((so + bb + 3) >> 2), n_wr.eq((do + bb + 3) >> 2), state.eq(_READ),
             ]
+
+        def grant_next(after: int, current: Value | None) -> None:
+            """Grant the first ready channel after ``after`` round-robin; ``current``: channel ``after`` goes on
+            with the addresses its burst ends at, when this condition holds (else it is not a candidate)."""
+            order = [(after + 1 + k) % n for k in range(n)]
+            others = order if current is None else order[:-1]
+            for i, g in enumerate(others):
+                with (m.If if i == 0 else m.Elif)(ready[g]):
+                    grant(g, src[g], dst[g], length[g])
+            if current is not None:
+                with (m.If if not others else m.Elif)(current):
+                    grant(after, cur_src + chunk, cur_dst + chunk, cur_len - chunk)
+            with m.Else():
+                m.d.sync += state.eq(_IDLE)
 
         def fail(write: int) -> None:
             m.d.sync += state.eq(_IDLE)
@@ -198,12 +214,7 @@ class DmaController(Elaboratable):
                 with m.Switch(last):
                     for lst in range(n):
                         with m.Case(lst):
-                            order = [(lst + 1 + k) % n for k in range(n)]
-                            with m.If(ready[order[0]]):
-                                grant(order[0])
-                            for g in order[1:]:
-                                with m.Elif(ready[g]):
-                                    grant(g)
+                            grant_next(lst, None)
             with m.Case(_READ):
                 with m.If(~ch_active | ch_paused):
                     m.d.sync += state.eq(_IDLE)  # abandon: nothing was written
@@ -223,7 +234,8 @@ class DmaController(Elaboratable):
                     with m.If(bus_err):
                         fail(1)
                     with m.Elif(last_beat):
-                        m.d.sync += state.eq(_IDLE)
+                        # The burst ends: write back the channel's registers and grant the next burst at once
+                        # (no idle cycle between bursts).
                         with m.Switch(ch):
                             for c in range(n):
                                 with m.Case(c):
@@ -231,6 +243,7 @@ class DmaController(Elaboratable):
                                                  length[c].eq(cur_len - chunk)]
                                     with m.If(final):
                                         m.d.sync += [active[c].eq(0), done[c].eq(1)]
+                                    grant_next(c, ~final & ~paused[c])
                     with m.Else():
                         m.d.sync += beat.eq(beat + 1)
 

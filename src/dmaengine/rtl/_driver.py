@@ -90,19 +90,22 @@ class RtlDmaDevice(DmaDevice):
     def _ctrl(self, chan: Channel) -> int:
         return CTRL_IRQ_EN | (CTRL_PAUSE if chan.paused else 0)
 
-    def _start_next(self, chan: RtlChannel) -> None:
-        """Load the first issued descriptor into the channel's registers. Caller holds ``chan.lock``."""
+    def _start_next(self, chan: RtlChannel) -> bool:
+        """Load the first issued descriptor into the channel's registers (clearing DONE and ERR first); False when
+        there is none. Caller holds ``chan.lock``."""
         vd = chan.vchan_next_desc()
         if vd is None:
-            return
+            return False
         assert isinstance(vd, RtlDescriptor)
         chan.running = vd
         base = chan.chan_id * CHAN_STRIDE
         bus = self.bus
+        bus.write(base + STATUS, ST_DONE | ST_ERR)
         bus.write(base + SRC, vd.src)
         bus.write(base + DST, vd.dst)
         bus.write(base + LEN, vd.length)
         bus.write(base + CTRL, CTRL_START | self._ctrl(chan))
+        return True
 
     def device_issue_pending(self, chan: Channel) -> None:
         assert isinstance(chan, RtlChannel)
@@ -127,10 +130,10 @@ class RtlDmaDevice(DmaDevice):
             assert isinstance(chan, RtlChannel)
             base = chan.chan_id * CHAN_STRIDE
             st = bus.read(base + STATUS)
-            bus.write(base + STATUS, ST_DONE | ST_ERR)
             with chan.lock:
                 vd = chan.running
                 if vd is None:
+                    bus.write(base + STATUS, ST_DONE | ST_ERR)
                     continue
                 if st & ST_ERR:
                     result = Result.WRITE_FAILED if st & ST_ERR_WRITE else Result.READ_FAILED
@@ -140,7 +143,8 @@ class RtlDmaDevice(DmaDevice):
                 chan.desc_issued.remove(vd)
                 chan.running = None
                 chan.vchan_cookie_complete(vd, result, residue)
-                self._start_next(chan)
+                if not self._start_next(chan):  # starting the next one clears DONE and ERR as its first write
+                    bus.write(base + STATUS, ST_DONE | ST_ERR)
 
     def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
         assert isinstance(chan, RtlChannel)
