@@ -47,11 +47,13 @@ def test_tx_sends_every_byte_at_the_baud_rate(soc) -> None:
         assert chan.sync_wait(cookie) == Status.COMPLETE
         done_ns = soc.now_ns
         soc.run_until_idle()
+        idle_ns = soc.now_ns
     assert bytes(uart.output) == b"hello, world\r\n"
     # The 14 characters fit the 16-deep FIFO: the transfer ends long before the line does.
     assert done_ns == 480
     first = uart.output_ns[0]
     assert uart.output_ns == [first + k * CHAR_NS for k in range(14)]
+    assert idle_ns == first + 14 * CHAR_NS  # run_until_idle waited for the last stop bit
 
 
 def test_tx_longer_than_the_fifo_follows_the_line(soc) -> None:

@@ -280,12 +280,19 @@ class RtlSoc(Platform):
         self._advance("run_for", lambda: self._run(None, self._now + t))
 
     def run_until_idle(self, timeout: float | None = 3600.0) -> None:
-        """Run until no event is left and the controller is idle; TimeoutError after ``timeout`` virtual
-        seconds."""
+        """Run until no event is left, the controller is idle and the peripherals' lines are quiet (the last
+        character sent and received); TimeoutError after ``timeout`` virtual seconds (a cyclic transfer never
+        ends)."""
         deadline = None if timeout is None else self._now + _ns(timeout, "timeout")
         done = lambda: not self.bus.active and self._peek() is None  # noqa: E731
         if not self._advance("run_until_idle", lambda: self._run(done, deadline)):
             raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+        quiet = max((p.idle_at_ns() for p in self._peripherals.values()), default=self._now)
+        if quiet > self._now:
+            if deadline is not None and quiet > deadline:
+                self._advance("run_until_idle", lambda: self._run(None, deadline))
+                raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+            self._advance("run_until_idle", lambda: self._run(None, quiet))
 
     def peripheral(self, name: str) -> RtlUart:
         """The peripheral called ``name``."""
