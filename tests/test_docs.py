@@ -59,6 +59,4 @@ def test_doc_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     except ModuleNotFoundError as e:
         if e.name is not None and e.name.startswith("dmaengine.sim"):
             pytest.skip(f"{path.name} needs the simulated SoC (dmaengine.sim), not installed here")
-        if e.name is not None and e.name.split(".")[0] == "amaranth":
-            pytest.skip(f"{path.name} needs the rtl extra (Amaranth HDL), not installed here")
         raise
