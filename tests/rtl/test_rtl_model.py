@@ -43,10 +43,10 @@ def completions(plat: Platform, descs: list[Desc], channels: int = 1) -> tuple[l
     return sorted(done), dst
 
 
-def random_descs(seed: int, align: int) -> list[Desc]:
+def random_descs(seed: int, align: int, n: int = 200) -> list[Desc]:
     rng = np.random.default_rng(seed)
     return [(align * int(rng.integers(0, 32000 // align)), align * int(rng.integers(0, 32000 // align)),
-             align * int(rng.integers(1, 800 // align))) for _ in range(200)]
+             align * int(rng.integers(1, 800 // align))) for _ in range(n)]
 
 
 def test_200_word_aligned_descriptors_complete_at_the_same_instants() -> None:
@@ -61,18 +61,18 @@ def test_200_word_aligned_descriptors_complete_at_the_same_instants() -> None:
 def test_where_they_part_two_channels_share_one_register_port() -> None:
     # Two channels restarting at nearby instants queue their register writes on one register port (one CPU):
     # the RTL starts the second a few cycles late, which the model (whose driver programs in no time) does not.
-    descs = random_descs(2, 4)
+    descs = random_descs(2, 4, 60)
     got, _ = completions(rtl.RtlSoc(bh_latency_ns=0), descs, channels=2)
     want, _ = completions(rtl_profile(), descs, channels=2)
     late = [(i, t - w) for (i, t), (_, w) in zip(got, want) if t != w]
     assert [i for i, _ in got] == [i for i, _ in want]
-    assert 0 < len(late) <= 10 and all(0 < delta <= 50 for _, delta in late), late
+    assert 0 < len(late) <= 6 and all(0 < delta <= 50 for _, delta in late), late
 
 
 def test_where_they_part_unaligned_bursts() -> None:
     # Unaligned, the RTL's bursts are the words each side spans (one more on each side, often) and its chunks
     # stop short of 64 bytes by the larger misalignment; the model counts ceil(bytes / 4) beats.
-    descs = random_descs(3, 1)
+    descs = random_descs(3, 1, 40)
     got, got_dst = completions(rtl.RtlSoc(bh_latency_ns=0), descs)
     want, want_dst = completions(rtl_profile(), descs)
     assert np.array_equal(got_dst, want_dst)
