@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -17,7 +19,20 @@ from ._memory import AddressSpace, Mapping, Scatterlist
 
 __all__ = ["FilterFn", "Platform"]
 
+log = logging.getLogger("dmaengine")
+
 FilterFn = Callable[[Channel, Any], bool]
+
+
+def _stop_devices(devices: list[DmaDevice]) -> None:
+    """The finalizer of a Platform collected without :meth:`Platform.close`: stop every device's threads."""
+    for dev in list(devices):
+        try:
+            dev.on_unregister()
+            dev.tasklet.kill()
+        except Exception:  # a finalizer must not raise
+            log.exception("stopping %r of a collected platform failed", dev)
+    devices.clear()
 
 
 def _check_names(**names: Any) -> None:
@@ -38,6 +53,9 @@ class Platform:
         self._slave_map: list[tuple[str, str, Any]] = []
         self._lock = threading.RLock()
         self._t0 = time.monotonic_ns()
+        # Dropped without close(): stop the devices' threads when collected (devices hold the platform weakly).
+        self._finalizer = weakref.finalize(self, _stop_devices, self.devices)
+        self._finalizer.atexit = False
 
     # --- clock and contexts (overridden by virtual-time platforms) ----------------------------------------
     @property
@@ -106,7 +124,7 @@ class Platform:
             self.devices.remove(dev)
         dev.on_unregister()
         dev.tasklet.kill()
-        dev.platform = None  # type: ignore[assignment]
+        dev.platform = None
 
     def channels(self) -> Iterator[Channel]:
         """Every channel of every device, in name order."""
@@ -114,7 +132,9 @@ class Platform:
             yield from dev.channels
 
     def close(self) -> None:
-        """Release every channel and unregister every device."""
+        """Release every channel and unregister every device: the device threads stop. ``with Platform() as
+        plat:`` closes on leaving the block. A platform dropped without close() stops its threads when it is
+        garbage-collected (then channels still held from it no longer work)."""
         for dev in list(self.devices):
             for chan in dev.channels:
                 if chan.client_count:
