@@ -21,7 +21,6 @@ both paths give the same result (``Soc(fast=False)`` never plans; the tests comp
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,8 @@ from .._enums import Result, TransferDirection
 from .._errors import ConfigError
 from .._memory import DmaFault
 from ._kernel import PRIO_HW, Event
-from ._periph import Flow, Port, RxPort, TxPort
+from ._periph import Port, RxPort, TxPort
+from ._plan import ItemPlan, RoundRobinRun, first_collision
 
 if TYPE_CHECKING:
     from ._soc import Soc
@@ -96,62 +96,6 @@ class _State(enum.Enum):
     HALTED = 6
 
 
-class _Plan:
-    """A closed-form plan of the rest of one item (see the module docstring)."""
-
-    __slots__ = ("bb", "d", "d_last", "flow", "mat", "n", "n_full", "off0", "rem", "t0", "x1")
-
-    def __init__(self, off0: int, rem: int, bb: int, d: int, t0: int, flow: Flow | None, x1: int,
-                 d_last: int) -> None:
-        self.off0 = off0
-        self.rem = rem
-        self.bb = bb
-        self.d = d
-        self.t0 = t0
-        self.flow = flow
-        self.x1 = x1
-        self.n_full = rem // bb
-        self.n = self.n_full + (1 if rem % bb else 0)
-        self.d_last = d_last
-        self.mat = 0
-
-    def done(self, t: int) -> int:
-        """Bursts finished by ``t``."""
-        flow = self.flow
-        if flow is not None:
-            c = flow.count(t - self.d)
-            if c < self.x1:
-                return 0
-            j = (c - self.x1) // self.bb + 1
-            return j if j < self.n else self.n
-        if t < self.t0:
-            return 0
-        j = (t - self.t0) // self.d
-        if j >= self.n_full:
-            j = self.n_full
-            if self.n > j and t >= self.t0 + j * self.d + self.d_last:
-                j += 1
-        return j
-
-    def nbytes(self, j: int) -> int:
-        """Bytes moved by the first ``j`` bursts."""
-        b = j * self.bb
-        return b if b < self.rem else self.rem
-
-    def start(self, j: int) -> int | None:
-        """When burst ``j`` (1-based) is granted the bus; None if never."""
-        if self.flow is not None:
-            return self.flow.time_of(self.x1 + (j - 1) * self.bb)
-        return self.t0 + (j - 1) * self.d
-
-    def dur(self, j: int) -> int:
-        return self.d if j <= self.n_full else self.d_last
-
-    def end(self) -> int | None:
-        s = self.start(self.n)
-        return None if s is None else s + self.dur(self.n)
-
-
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "done", "ev", "idx", "item_idx", "item_off", "next_prog",
                  "paused", "plan", "prog", "state")
@@ -167,7 +111,7 @@ class _HwChannel:
         self.paused = False
         self.abort_pending = False
         self.ev: Event | None = None
-        self.plan: _Plan | None = None
+        self.plan: ItemPlan | None = None
         self.burst_bytes = 0
 
 
@@ -252,7 +196,7 @@ class Dmac:
         if plan is None:
             return ch.done
         j = plan.done(self.kernel.now_ns)
-        return ch.done + plan.nbytes(j) - plan.nbytes(plan.mat)
+        return ch.done + plan.nbytes(j) - plan.nbytes(plan.materialized)
 
     def pause(self, idx: int) -> None:
         """Stop after the burst on the bus, if any; the request is ignored until :meth:`resume`."""
@@ -403,7 +347,7 @@ class Dmac:
             self._after_burst(ch)
         self._arbitrate()
 
-    def _after_burst(self, ch: _HwChannel, plan: _Plan | None = None) -> None:
+    def _after_burst(self, ch: _HwChannel, plan: ItemPlan | None = None) -> None:
         """The burst that ended now may end an item or the program; then ask for the next burst (or go on with
         ``plan``, the plan that just ended, into the next item)."""
         prog = ch.prog
@@ -426,7 +370,7 @@ class Dmac:
                 return
         self._request(ch)
 
-    def _continue(self, ch: _HwChannel, plan: _Plan) -> bool:
+    def _continue(self, ch: _HwChannel, plan: ItemPlan) -> bool:
         """Plan the next item of a lone steady flow as the continuation of the one that just ended: same port,
         same clock, same bursts, the stream goes on where it stopped (what :meth:`_try_steady` would find)."""
         prog = ch.prog
@@ -435,7 +379,7 @@ class Dmac:
             return False
         port = prog.port
         item = prog.items[ch.item_idx]
-        if port is None or port.clock is not flow.clock or item.length % plan.bb:
+        if port is None or port.clock is not flow.clock or item.length % plan.burst_bytes:
             return False
         halted = _State.HALTED
         for o in self.chans:
@@ -450,7 +394,8 @@ class Dmac:
         except DmaFault:
             return False
         now = self.kernel.now_ns
-        nxt = _Plan(0, item.length, plan.bb, plan.d, now, flow, plan.x1 + plan.n * plan.bb, plan.d)
+        nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
+                       plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
         ch.plan = nxt
         ch.state = _State.STEADY
         self.plans += 1
@@ -537,7 +482,7 @@ class Dmac:
                         return False
                     new.append((o, p))
             existing = [o.plan for o in others if o.plan is not None and o.state is steady]
-            hit = self._collision(now, [p for _, p in new], existing)
+            hit = first_collision(now, [p for _, p in new], existing)
             if hit is not None:
                 self._plan_retry_ns = hit
                 return False
@@ -552,7 +497,7 @@ class Dmac:
                 c.ev = self.kernel.at(end, lambda c=c: self._steady_end(c), f"item{c.idx}", PRIO_HW)  # type: ignore[misc]
         return True
 
-    def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> _Plan | None:
+    def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> ItemPlan | None:
         """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:
         the caller saw that the channel's request is not asserted now."""
         prog = ch.prog
@@ -570,7 +515,8 @@ class Dmac:
                 space.check(item.dst + off, rem, True)
                 word, burst = self.bus_width_bytes, self.mem_burst
                 bb = word * burst
-                return _Plan(off, rem, bb, self.burst_ns(burst), now, None, 0, self.burst_ns(-(-(rem % bb) // word)))
+                return ItemPlan(off, rem, bb, self.burst_ns(burst), now, None, 0,
+                                self.burst_ns(-(-(rem % bb) // word)))
             port = prog.port
             if port is None:
                 return None
@@ -605,41 +551,21 @@ class Dmac:
                     return None
                 space.check(item.dst + off, rem, True)
                 x1 = port.popped + need
-            return _Plan(off, rem, bb, d, now, flow, x1, d)
+            return ItemPlan(off, rem, bb, d, now, flow, x1, d)
         except DmaFault:
             return None
-
-    @staticmethod
-    def _collision(now: int, new: list[_Plan], existing: list[_Plan]) -> int | None:
-        """The first instant two bursts of different plans would hold the bus together (or start together),
-        within the time all the plans run; None when there is none."""
-        plans = new + existing
-        ends = [e for e in (p.end() for p in plans) if e is not None]
-        horizon = min(ends) if ends else None
-        spans: list[tuple[int, int, int]] = []
-        for k, p in enumerate(plans):
-            for j in range(p.done(now) + 1, p.n + 1):
-                st = p.start(j)
-                if st is None or (horizon is not None and st > horizon):
-                    break
-                spans.append((st, st + p.dur(j), k))
-        spans.sort()
-        for (s0, e0, k0), (s1, _, k1) in itertools.pairwise(spans):
-            if s1 < e0 or (s1 == s0 and k1 != k0):
-                return s0
-        return None
 
     def _materialize(self, ch: _HwChannel, t: int) -> None:
         plan = ch.plan
         assert plan is not None
         j = plan.done(t)
-        if j <= plan.mat:
+        if j <= plan.materialized:
             return
-        b0, b1 = plan.nbytes(plan.mat), plan.nbytes(j)
+        b0, b1 = plan.nbytes(plan.materialized), plan.nbytes(j)
         prog = ch.prog
         assert prog is not None
         item = prog.items[ch.item_idx]
-        off, n = plan.off0 + b0, b1 - b0
+        off, n = plan.item_offset + b0, b1 - b0
         space = self.soc.address_space
         port = prog.port
         if prog.direction is M2D:
@@ -652,15 +578,15 @@ class Dmac:
             space.fill(item.dst + off, item.value, n)
         else:
             space.copy(item.dst + off, item.src + off, n)
-        self.bursts += j - plan.mat
-        plan.mat = j
-        ch.item_off = plan.off0 + b1
+        self.bursts += j - plan.materialized
+        plan.materialized = j
+        ch.item_off = plan.item_offset + b1
         ch.done += n
 
-    def _note_grants(self, plan: _Plan, now: int, idx: int) -> None:
+    def _note_grants(self, plan: ItemPlan, now: int, idx: int) -> None:
         """Keep the round-robin pointer right: the plan's last burst that started by now was a grant."""
         j = plan.done(now)
-        if j < plan.n:
+        if j < plan.bursts:
             s = plan.start(j + 1)
             if s is not None and s <= now:
                 j += 1
@@ -692,15 +618,15 @@ class Dmac:
         assert plan is not None
         now = self.kernel.now_ns
         self._materialize(ch, now)
-        j = plan.mat
-        if j == plan.n:  # the item ends at this very instant: its end event is due now and does the rest
+        j = plan.materialized
+        if j == plan.bursts:  # the item ends at this very instant: its end event is due now and does the rest
             return
         self._note_grants(plan, now, ch.idx)
         self._cancel(ch)
         ch.plan = None
         s = plan.start(j + 1)
         if s is not None and s <= now:
-            end = s + plan.dur(j + 1)
+            end = s + plan.duration_ns(j + 1)
             ch.state = _State.BURST
             ch.burst_bytes = plan.nbytes(j + 1) - plan.nbytes(j)
             self._busy_until = end
