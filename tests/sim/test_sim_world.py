@@ -57,7 +57,7 @@ def test_same_inputs_same_event_trace() -> None:
     t1, out1, played1 = busy_world()
     t2, out2, played2 = busy_world()
     assert t1 == t2 and out1 == out2 and played1 == played2
-    assert len(t1) > 500
+    assert len(t1) > 50  # 500+ before round-robin runs of the copy's bursts were computed
     assert {label.rstrip("0123456789") for _, label in t1} >= {"fetch", "burst", "dreq", "dma0-bh"}
     # The closed-form plans change the events, never what the hardware did.
     _, out3, played3 = busy_world(fast=False)

@@ -148,6 +148,14 @@ class Dmac:
         #: Bursts simulated one by one, and items planned in closed form (for tests and curiosity).
         self.bursts = 0
         self.plans = 0
+        #: Memory-to-memory channels granted round-robin in a run of bursts computed, not stepped (see
+        #: :meth:`_start_run`), in grant order; the run's end event.
+        self._run: RoundRobinRun | None = None
+        self._run_chans: list[_HwChannel] = []
+        self._run_ev: Event | None = None
+        #: Runs of bursts computed (for tests and curiosity).
+        self.runs = 0
+        self.kernel.watchers.append(self._run_watch)
 
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
@@ -167,6 +175,8 @@ class Dmac:
     # --- driver interface -----------------------------------------------------------------------------------
     def start(self, idx: int, prog: Program) -> None:
         """Load ``prog`` into channel ``idx``; it runs after the descriptor fetch latency."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         if ch.abort_pending:
             ch.next_prog = prog
@@ -192,6 +202,8 @@ class Dmac:
     def progress(self, idx: int) -> int:
         """Bytes moved by the program in this pass (cyclic: since the ring last wrapped), at burst granularity."""
         ch = self.chans[idx]
+        if self._run is not None:
+            self._run_materialize(self._run.done(self.kernel.now_ns))
         plan = ch.plan
         if plan is None:
             return ch.done
@@ -200,6 +212,8 @@ class Dmac:
 
     def pause(self, idx: int) -> None:
         """Stop after the burst on the bus, if any; the request is ignored until :meth:`resume`."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         ch.paused = True
         if ch.state is _State.STEADY:
@@ -213,6 +227,8 @@ class Dmac:
 
     def resume(self, idx: int) -> None:
         """Continue a paused channel where it stopped."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         ch.paused = False
         if ch.state is _State.HALTED and ch.prog is not None:
@@ -221,6 +237,8 @@ class Dmac:
 
     def abort(self, idx: int) -> None:
         """Stop the channel: a burst already on the bus finishes (its bytes land), nothing after it."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         ch.next_prog = None
         if ch.state is _State.STEADY:
@@ -238,12 +256,16 @@ class Dmac:
     def sync(self) -> None:
         """Move the bytes of every planned burst finished by now (before client code looks at memory)."""
         now = self.kernel.now_ns
+        if self._run is not None:
+            self._run_materialize(self._run.done(now))
         for ch in self.chans:
             if ch.plan is not None:
                 self._materialize(ch, now)
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
+        if self._run is not None:
+            self._run_settle()
         for ch in self.chans:
             prog = ch.prog
             if prog is None or prog.port is not port:
@@ -256,6 +278,8 @@ class Dmac:
 
     def memory_changed(self) -> None:
         """A mapping went away: re-plan, so that a bus error happens at its exact burst."""
+        if self._run is not None:
+            self._run_settle()
         for ch in self.chans:
             if ch.state is _State.STEADY:
                 self._drop(ch)
@@ -329,6 +353,8 @@ class Dmac:
         self._busy_until = end
         pick.state = _State.BURST
         pick.burst_bytes = n
+        if self.fast and self._start_run(pick, now):
+            return
         pick.ev = self.kernel.at(end, lambda: self._burst_end(pick), f"burst{pick.idx}", PRIO_HW)
 
     def _burst_end(self, ch: _HwChannel) -> None:
@@ -643,8 +669,164 @@ class Dmac:
             if o is not ch and o.state is _State.STEADY:
                 self._drop(o)
 
+    # --- round-robin runs of memory-to-memory bursts -----------------------------------------------------------
+    def _start_run(self, pick: _HwChannel, now: int) -> bool:
+        """``pick`` was just granted a burst and every other channel waiting for the bus is memory to memory: while
+        nothing else happens (no other event, no item ends), they take the bus in turn, full burst after full
+        burst. Compute that stretch as one :class:`RoundRobinRun` with one event at its end (and a kernel watch
+        that shortens it, or turns it back into the burst it is in, when anything else is scheduled within it).
+        False when there is no such stretch of at least two bursts."""
+        prog = pick.prog
+        assert prog is not None
+        if prog.direction is not M2M:
+            return False
+        word, burst = self.bus_width_bytes, self.mem_burst
+        bb = word * burst
+        if pick.burst_bytes != bb:
+            return False
+        waiting = self._waiting
+        for c in waiting:
+            if c.prog is None or c.prog.direction is not M2M:
+                return False
+        for c in self.chans:
+            if c.plan is not None or (c.state is _State.BURST and c is not pick):
+                return False
+        parts = [pick, *sorted(waiting, key=lambda c: (c.idx <= pick.idx, c.idx))]
+        full = []
+        for c in parts:
+            assert c.prog is not None
+            rem = c.prog.items[c.item_idx].length - c.item_off
+            full.append(-(-rem // bb) - 1)
+        d = self.burst_ns(burst)
+        k = len(parts)
+        n = RoundRobinRun.length(k, now, d, full, self.kernel.peek())
+        if n < 2:
+            return False
+        run = RoundRobinRun(k, now, d, bb, n)
+        # The bytes of the run: no bus error, and no channel writes what another reads or writes.
+        space = self.soc.address_space
+        spans: list[tuple[int, int, bool, int]] = []
+        try:
+            for i, c in enumerate(parts):
+                assert c.prog is not None
+                item = c.prog.items[c.item_idx]
+                size = run.share(i, n) * bb
+                if not size:
+                    continue
+                if item.src is not None:
+                    space.check(item.src + c.item_off, size, False)
+                    spans.append((item.src + c.item_off, size, False, i))
+                space.check(item.dst + c.item_off, size, True)
+                spans.append((item.dst + c.item_off, size, True, i))
+        except DmaFault:
+            return False
+        spans.sort()
+        reach: list[tuple[int, bool, int]] = []  # (end, write, channel) of spans seen so far that may still overlap
+        for a, size, write, i in spans:
+            reach = [r for r in reach if r[0] > a]
+            for _, w, j in reach:
+                if (w or write) and (j != i or w != write):
+                    return False
+            reach.append((a + size, write, i))
+        self._waiting = []
+        for c in parts:
+            c.state = _State.BURST
+        self._run = run
+        self._run_chans = parts
+        end = run.end_ns(n - 1)
+        self._busy_until = end
+        self._run_ev = self.kernel.at(end, self._run_end, "run", PRIO_HW)
+        self.kernel.watch(end)
+        self.runs += 1
+        return True
+
+    def _run_materialize(self, g: int) -> None:
+        """Move the bytes of the run's first ``g`` bursts (those not moved yet)."""
+        run = self._run
+        assert run is not None
+        if g <= run.materialized:
+            return
+        space = self.soc.address_space
+        bb = run.burst_bytes
+        for i, c in enumerate(self._run_chans):
+            k = run.share(i, g) - run.share(i, run.materialized)
+            if k <= 0:
+                continue
+            prog = c.prog
+            assert prog is not None
+            item = prog.items[c.item_idx]
+            off, nbytes = c.item_off, k * bb
+            if item.src is None:
+                space.fill(item.dst + off, item.value, nbytes)
+            else:
+                space.copy(item.dst + off, item.src + off, nbytes)
+            c.item_off += nbytes
+            c.done += nbytes
+        self.bursts += g - run.materialized
+        run.materialized = g
+
+    def _run_close(self, g: int) -> _HwChannel:
+        """End the run with burst ``g`` on the bus (its bytes not moved): the state burst by burst would have then.
+        Returns the channel holding burst ``g``."""
+        run = self._run
+        assert run is not None
+        self._run_materialize(g)
+        parts = self._run_chans
+        holder = parts[g % run.channels]
+        for c in parts:
+            if c is not holder:
+                c.state = _State.WAITBUS
+                self._waiting.append(c)
+        holder.burst_bytes = run.burst_bytes
+        self._last_grant = holder.idx
+        self._last_grant_ns = run.start_ns + g * run.burst_ns
+        self._busy_until = run.end_ns(g)
+        self._run = None
+        self._run_chans = []
+        return holder
+
+    def _run_end(self) -> None:
+        """The run's last burst ends now: from here on, burst by burst (the next arbitration may start a run)."""
+        run = self._run
+        assert run is not None
+        self._run_ev = None
+        holder = self._run_close(run.bursts - 1)
+        self._burst_end(holder)
+
+    def _run_settle(self) -> None:
+        """Something other than the run's own bursts happens now: turn the run into the burst now on the bus."""
+        run, ev = self._run, self._run_ev
+        assert run is not None and ev is not None
+        now = self.kernel.now_ns
+        g = run.done(now)
+        if g >= run.bursts:  # its end event is due now
+            return
+        holder = self._run_close(g)
+        self._run_ev = None
+        holder.ev = self.kernel.reschedule(ev, run.end_ns(g), lambda: self._burst_end(holder), f"burst{holder.idx}")
+
+    def _run_watch(self, t: int) -> int:
+        """An event is being scheduled at ``t``: a run must end before it. Returns the end of the run (-1: none)."""
+        run, ev = self._run, self._run_ev
+        if run is None or ev is None:
+            return -1
+        end = run.end_ns(run.bursts - 1)
+        if t > end:
+            return end
+        keep = run.last_before(t)
+        if keep >= run.done(self.kernel.now_ns) + 2:
+            run.bursts = keep
+            end = run.end_ns(keep - 1)
+            self._run_ev = self.kernel.reschedule(ev, end)
+            self._busy_until = end
+            return end
+        self._run_settle()
+        return -1
+
     def describe(self, idx: int) -> str:
         """A one-line state of channel ``idx`` for the debugfs summary."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         if ch.prog is None:
             return "idle"

@@ -48,31 +48,38 @@ class Kernel:
         self.events_run = 0
         #: True while an event runs (the simulation cannot be run from inside itself).
         self.dispatching = False
-        #: A watch: :meth:`at` calls ``on_watch(time_ns)`` first when an event is scheduled at or before
-        #: ``watch_ns`` (the controller's batched bursts use it to stop before anything else happens).
+        #: Watches: :meth:`at` first calls every ``watcher(time_ns)`` when an event is scheduled at or before
+        #: ``watch_ns``; each returns the instant up to which it still watches (-1: none), and ``watch_ns`` becomes
+        #: the latest (a controller's computed runs of bursts use it to end before anything else happens).
         self.watch_ns = -1
-        self.on_watch: Callable[[int], None] | None = None
+        self.watchers: list[Callable[[int], int]] = []
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
         if time_ns < self.now_ns:
             raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
-        if time_ns <= self.watch_ns and self.on_watch is not None:
-            self.on_watch(time_ns)
+        if time_ns <= self.watch_ns:
+            self.watch_ns = max([w(time_ns) for w in self.watchers], default=-1)
         seq = next(self._seq)
         ev = Event(time_ns, fn, label, priority, seq)
         heapq.heappush(self._heap, (time_ns, priority, seq, ev))
         return ev
 
-    def reschedule(self, ev: Event, time_ns: int) -> Event:
+    def watch(self, until_ns: int) -> None:
+        """A watcher asks to be called for events scheduled up to ``until_ns``."""
+        if until_ns > self.watch_ns:
+            self.watch_ns = until_ns
+
+    def reschedule(self, ev: Event, time_ns: int, fn: Callable[[], None] | None = None,
+                   label: str | None = None) -> Event:
         """Move a pending event to ``time_ns`` (not before now), keeping its place among events of one instant
-        (its priority and sequence number): as if it had been scheduled there in the first place."""
-        if time_ns == ev.time_ns:
-            return ev
+        (its priority and sequence number): as if it had been scheduled there in the first place. ``fn`` and
+        ``label`` replace the event's."""
         if time_ns < self.now_ns:
             raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
         ev.cancel()
-        new = Event(time_ns, ev.fn, ev.label, ev.priority, ev.seq)
+        new = Event(time_ns, ev.fn if fn is None else fn, ev.label if label is None else label, ev.priority,
+                    ev.seq)
         heapq.heappush(self._heap, (time_ns, ev.priority, ev.seq, new))
         return new
 
