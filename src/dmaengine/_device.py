@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,11 +73,24 @@ class DmaDevice:
     def __init__(self, channels: Sequence[Channel] = (), dev_name: str = "dma") -> None:
         self.channels: list[Channel] = list(channels)
         self.dev_name = dev_name
-        self.platform: Platform = None  # type: ignore[assignment]  # set by register_device
+        self._platform: weakref.ref[Platform] | None = None  # set by register_device
         self.dev_id = -1
         self.name = ""
         self.tasklet: Tasklet = None  # type: ignore[assignment]
         self._bh_queue: deque[Channel] = deque()
+
+    @property
+    def platform(self) -> Platform:
+        """The platform the device is registered on (None before registration and after unregistration).
+
+        Held weakly: the device's threads must not keep a dropped platform alive, so that its finalizer can stop
+        them (see :meth:`dmaengine.Platform.close`)."""
+        ref = self._platform
+        return ref() if ref is not None else None  # type: ignore[return-value]
+
+    @platform.setter
+    def platform(self, plat: Platform | None) -> None:
+        self._platform = None if plat is None else weakref.ref(plat)
 
     # --- framework plumbing -------------------------------------------------------------------------------
     @classmethod

@@ -68,7 +68,13 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
         factory = getattr(importlib.import_module(mod_name), func_name)
     except (ImportError, AttributeError) as e:
         raise CliError(f"--platform {spec}: cannot load {func_name!r} from {mod_name!r}: {e}") from None
-    plat = factory()
+    if not callable(factory):
+        raise CliError(f"--platform {spec}: {func_name} is not callable")
+    try:
+        plat = factory()
+    except SystemExit as e:  # the factory must not end the command as if it had run (exit 0, nothing done)
+        raise CliError(f"--platform {spec}: {func_name}() called sys.exit({e.code!r}) instead of returning a "
+                       "Platform") from None
     if not isinstance(plat, Platform):
         raise CliError(f"--platform {spec}: {func_name}() returned {type(plat).__name__}, not a Platform")
     return plat, True
