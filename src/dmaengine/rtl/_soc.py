@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import _check
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._platform import Platform
@@ -34,10 +35,20 @@ PERIPH_BASE = 0xF000_0000
 PERIPH_STRIDE = 0x1000
 
 
+#: The longest virtual time a call can name (int64 nanoseconds); a longer timeout is for ever.
+MAX_SECONDS = 2**63 / 1e9
+
+
 def _ns(seconds: float, name: str) -> int:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds != seconds:
-        raise ConfigError(f"{name} must be a number of seconds, not {seconds!r}")
-    return round(seconds * 1e9)
+    v = _check.number(name, seconds, -MAX_SECONDS, MAX_SECONDS,
+                      what=f"a number of seconds within +-{MAX_SECONDS:.4g}")
+    return v * 1_000_000_000 if isinstance(v, int) else round(v * 1e9)
+
+
+def _timeout_ns(timeout: Any) -> int | None:
+    """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_SECONDS` (for ever)."""
+    t = _check.timeout("timeout", timeout)
+    return None if t is None or t > MAX_SECONDS else _ns(t, "timeout")
 
 
 class _Event:
@@ -283,7 +294,8 @@ class RtlSoc(Platform):
         """Run until no event is left, the controller is idle and the peripherals' lines are quiet (the last
         character sent and received); TimeoutError after ``timeout`` virtual seconds (a cyclic transfer never
         ends)."""
-        deadline = None if timeout is None else self._now + _ns(timeout, "timeout")
+        limit = _timeout_ns(timeout)
+        deadline = None if limit is None else self._now + limit
         done = lambda: not self.bus.active and self._peek() is None  # noqa: E731
         if not self._advance("run_until_idle", lambda: self._run(done, deadline)):
             raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
@@ -314,9 +326,10 @@ class RtlSoc(Platform):
     def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue | None) -> bool:
         """Clock the controller and run events until ``pred()`` holds (True), or until ``timeout`` virtual
         seconds have passed or nothing is left to happen (False)."""
+        limit = _timeout_ns(timeout)
         if pred():
             return True
-        deadline = None if timeout is None else self._now + _ns(timeout, "timeout")
+        deadline = None if limit is None else self._now + limit
         return self._advance("waiting", lambda: self._run(pred, deadline))
 
     def close(self) -> None:
