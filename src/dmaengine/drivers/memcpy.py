@@ -57,6 +57,8 @@ __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
 #: one chunk (~1.5 ms at 20 GB/s). Big, because memmove's bandwidth grows with the size of one call (measured
 #: here: 4 MiB pieces of a 64 MiB copy reach ~90% of one 64 MiB memmove, 32 MiB pieces ~99%).
 CHUNK = 32 * 1024 * 1024
+#: The most channels of one engine (each has a worker thread).
+MAX_CHANNELS = 1024
 #: Most descriptors a worker takes from the issued list at once.
 BATCH = 256
 #: Single copies up to this size go through the address space in runs (one lock for the run): the copy is a
@@ -335,6 +337,8 @@ class MemcpyEngine(DmaDevice):
 
     def __init__(self, channels: int = 1, dev_name: str = "memcpy") -> None:
         channels = check_index("channels", channels, 1, what="an int >= 1")
+        if channels > MAX_CHANNELS:
+            raise ConfigError(f"channels must be at most {MAX_CHANNELS} (a thread each), not {channels!r}")
         super().__init__([MemcpyChannel() for _ in range(channels)], dev_name=dev_name)
 
     def on_register(self) -> None:

@@ -147,6 +147,8 @@ class Soc(Platform):
                  trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16) -> None:
         super().__init__()
         channels = _check.index("channels", channels, 1, what="an int >= 1")
+        if channels > 1024:
+            raise ConfigError(f"channels must be at most 1024, not {channels!r}")
         bus_bytes_per_s = _check.index("bus_bytes_per_s", bus_bytes_per_s, 1, what="an int >= 1")
         fetch_latency_ns = _check.index("fetch_latency_ns", fetch_latency_ns, 0, what="an int >= 0")
         bh_latency_ns = _check.index("bh_latency_ns", bh_latency_ns, 0, what="an int >= 0")
