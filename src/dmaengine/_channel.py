@@ -99,7 +99,9 @@ class Descriptor:
 
         Of several threads submitting one descriptor at once exactly one wins; the others get StateError (the
         provider's ``tx_submit`` repeats :meth:`check_submittable` under the channel lock)."""
-        self.check_submittable()
+        st = self.state
+        if (st is not _PREPARED and st is not _DONE) or (st is _DONE and not self.reuse):
+            self.check_submittable()  # raises; inlined test: this runs once per descriptor
         if self.chan.client_count == 0:
             raise StateError(f"{self.chan.name}: channel is not allocated (released?)")
         cookie = self.tx_submit()
