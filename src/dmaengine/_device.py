@@ -128,6 +128,17 @@ class DmaDevice:
         while q:
             q.popleft().bottom_half()
 
+    def dma_set_mask(self, mask: int) -> None:
+        """``dma_set_mask``: this device reaches DMA addresses up to ``mask`` only (``0xffff_ffff``: a 32-bit
+        device); from now on the platform maps every buffer below it (the address space is shared: the narrowest
+        mask wins). Call it from :meth:`on_register`. MappingError when buffers are already mapped above it."""
+        self.platform.address_space.set_dma_mask(mask)
+
+    @property
+    def dma_mask(self) -> int:
+        """The highest DMA address the platform maps buffers at (all ones: no limit was set)."""
+        return self.platform.address_space.dma_mask
+
     def filter(self, chan: Channel, param: Any) -> bool:
         """The slave-map filter (``dma_filter_fn``): does ``chan`` serve the slave-map entry with ``param``?
 

@@ -39,6 +39,8 @@ PAGE_SIZE = 4096
 _COLD = (0, 0, memoryview(b""), 0)
 _NO_ARRAY = np.zeros(0, dtype=np.uint8)  # no mapping: the range test fails for every non-empty access
 _BASE_ADDR = 0x1_0000_0000
+#: Where a space that narrows its DMA mask below its first address starts instead (inside a 32-bit window).
+_LOW_BASE = 0x1000_0000
 
 
 class CopyOp(Protocol):
@@ -202,11 +204,36 @@ class AddressSpace:
         self._unpinned = threading.Condition(self._lock)
         self._starts: list[int] = []
         self._maps: list[Mapping] = []
-        self._next = base
+        self._next = self._base = base
         # copy_many's last source and destination mappings (start, end, view, pointer), so that a stream of
         # copies between the same buffers skips the lookups. Read and written under the lock; unmap clears.
         self._hot_src: tuple[int, int, memoryview, int] = _COLD
         self._hot_dst: tuple[int, int, memoryview, int] = _COLD
+        #: The highest DMA address a device of this space can reach (``dma_set_mask``); every mapping lies below.
+        self.dma_mask = (1 << 64) - 1
+
+    def set_dma_mask(self, mask: int) -> None:
+        """``dma_set_mask``: from now on every mapping lies at or below ``mask`` (all ones in its low bits, e.g.
+        ``0xffff_ffff`` for a 32-bit device); the narrowest mask asked for wins. A space that has mapped nothing
+        yet moves its first address into the window; MappingError when mappings already lie above it.
+
+        >>> space = AddressSpace()
+        >>> space.set_dma_mask(0xffff_ffff)
+        >>> hex(space.map(bytearray(16)).addr)
+        '0x10000000'
+        """
+        if (not isinstance(mask, int) or isinstance(mask, bool) or mask < PAGE_SIZE * 4 - 1
+                or mask & (mask + 1)):
+            raise MappingError(f"a DMA mask is all ones in its low bits, at least 0x3fff, not {mask!r}")
+        with self._lock:
+            if mask >= self.dma_mask:
+                return
+            if self._next > mask:
+                if self._maps or self._next != self._base:
+                    raise MappingError(f"mappings already lie above the DMA mask {mask:#x} (next address "
+                                       f"{self._next:#x})")
+                self._next = self._base = min(_LOW_BASE, (mask + 1) // 4)
+            self.dma_mask = mask
 
     def map(self, buf: Any, direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Mapping:
         """Map ``buf`` (any C-contiguous buffer) for DMA in ``direction``."""
@@ -220,6 +247,9 @@ class AddressSpace:
         array = np.frombuffer(mv, dtype=np.uint8)
         with self._lock:
             addr = self._next
+            if addr + array.nbytes - 1 > self.dma_mask:
+                raise MappingError(f"cannot map {array.nbytes} bytes at {addr:#x}: past the DMA mask "
+                                   f"{self.dma_mask:#x}")
             # Leave at least one unmapped guard page between mappings, so an overrun faults.
             self._next = addr + ((array.nbytes + 2 * PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE
             m = Mapping(self, addr, array, direction)
