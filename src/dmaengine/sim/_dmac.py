@@ -44,6 +44,9 @@ D2M = TransferDirection.DEV_TO_MEM
 #: The defaults: bytes of one bus word (a 32-bit bus), and the longest memory-to-memory burst in words.
 WORD = 4
 MEM_BURST = 16
+#: After a failed joint plan, the first and the longest wait before the next try.
+PLAN_BACKOFF_NS = 10_000
+PLAN_BACKOFF_MAX_NS = 10_000_000
 
 
 class Irq(enum.Enum):
@@ -145,6 +148,7 @@ class Dmac:
         self._last_grant = -1
         self._last_grant_ns = -1
         self._plan_retry_ns = 0
+        self._plan_backoff_ns = 0
         #: Bursts simulated one by one, and items planned in closed form (for tests and curiosity).
         self.bursts = 0
         self.plans = 0
@@ -487,6 +491,8 @@ class Dmac:
         others = []
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
+                if o.state is waitreq and o.ev is None and not o.abort_pending:
+                    continue  # its request line stays low until its port changes (that drops every plan)
                 if prog.direction is M2M or now < self._plan_retry_ns or o.abort_pending or o.paused:
                     return False
                 if o.state is steady:
@@ -505,13 +511,15 @@ class Dmac:
                 if o.state is waitreq:
                     p = self._make_plan(o, now, False)
                     if p is None:
+                        self._plan_failed(now, None)
                         return False
                     new.append((o, p))
             existing = [o.plan for o in others if o.plan is not None and o.state is steady]
             hit = first_collision(now, [p for _, p in new], existing)
             if hit is not None:
-                self._plan_retry_ns = hit
+                self._plan_failed(now, hit)
                 return False
+            self._plan_backoff_ns = 0
         for c, p in new:
             if c is not ch:
                 self._cancel(c)
@@ -522,6 +530,13 @@ class Dmac:
             if end is not None:
                 c.ev = self.kernel.at(end, lambda c=c: self._steady_end(c), f"item{c.idx}", PRIO_HW)  # type: ignore[misc]
         return True
+
+    def _plan_failed(self, now: int, hit: int | None) -> None:
+        """Flows could not be planned together now (their bursts meet at ``hit``, or one of them is not steady):
+        try again no sooner than ``hit``, and back off (planning is optional: burst by burst gives the same)."""
+        backoff = min(max(2 * self._plan_backoff_ns, PLAN_BACKOFF_NS), PLAN_BACKOFF_MAX_NS)
+        self._plan_backoff_ns = backoff
+        self._plan_retry_ns = max(now + backoff, 0 if hit is None else hit)
 
     def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> ItemPlan | None:
         """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:
