@@ -21,6 +21,7 @@ both paths give the same result (``Soc(fast=False)`` never plans; the tests comp
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -100,11 +101,16 @@ class _State(enum.Enum):
 
 
 class _HwChannel:
-    __slots__ = ("abort_pending", "burst_bytes", "done", "ev", "idx", "item_idx", "item_off", "next_prog",
-                 "paused", "plan", "prog", "state")
+    __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
+                 "item_off", "next_prog", "paused", "plan", "prog", "state", "steady_end")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
+        #: A program whose memory was checked whole (a cyclic ring goes on period after period unchecked).
+        self.checked: Program | None = None
+        #: The end of a plan (set by the controller), and its event label.
+        self.steady_end: Callable[[], None] = lambda: None
+        self.item_label = f"item{idx}"
         self.prog: Program | None = None
         self.next_prog: Program | None = None
         self.item_idx = 0
@@ -142,6 +148,8 @@ class Dmac:
         self.bus_width_bytes = bus_width_bytes
         self.mem_burst = mem_burst
         self.chans = [_HwChannel(i) for i in range(channels)]
+        for c in self.chans:
+            c.steady_end = functools.partial(self._steady_end, c)
         self.irq: IrqHandler | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
@@ -282,6 +290,8 @@ class Dmac:
 
     def memory_changed(self) -> None:
         """A mapping went away: re-plan, so that a bus error happens at its exact burst."""
+        for ch in self.chans:
+            ch.checked = None
         if self._run is not None:
             self._run_settle()
         for ch in self.chans:
@@ -415,14 +425,18 @@ class Dmac:
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
                 return False
-        try:
-            if prog.direction is M2D:
-                assert item.src is not None
-                self.soc.address_space.check(item.src, item.length, False)
-            else:
-                self.soc.address_space.check(item.dst, item.length, True)
-        except DmaFault:
-            return False
+        if ch.checked is not prog:  # every item's memory once, until a mapping goes away (memory_changed)
+            space = self.soc.address_space
+            try:
+                for it in prog.items:
+                    if prog.direction is M2D:
+                        assert it.src is not None
+                        space.check(it.src, it.length, False)
+                    else:
+                        space.check(it.dst, it.length, True)
+            except DmaFault:
+                return False
+            ch.checked = prog
         now = self.kernel.now_ns
         nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
                        plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
@@ -431,7 +445,7 @@ class Dmac:
         self.plans += 1
         end = nxt.end()
         if end is not None:
-            ch.ev = self.kernel.at(end, lambda: self._steady_end(ch), f"item{ch.idx}", PRIO_HW)
+            ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
         return True
 
     def _raise(self, ch: _HwChannel, kind: Irq, result: Result, residue: int) -> None:
