@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _check
 from .._errors import ConfigError
 from ._capture import ByteCapture, check_capture
 from ._kernel import TickClock
@@ -116,12 +117,17 @@ class I2s(Peripheral):
                  rx_source: str | os.PathLike[str] | FrameSource | None = None,
                  capture: int | None = 64 << 20) -> None:
         super().__init__(name)
-        if not isinstance(rate_hz, int) or isinstance(rate_hz, bool) or rate_hz <= 0:
-            raise ConfigError(f"rate_hz must be a positive int, not {rate_hz!r}")
+        rate_hz = _check.index("rate_hz", rate_hz, 1, what="a positive int")
+        channels = _check.index("channels", channels, what="1, 2, 4, 6 or 8")
         if channels not in (1, 2, 4, 6, 8):
             raise ConfigError(f"channels must be 1, 2, 4, 6 or 8, not {channels!r}")
+        sample_width = _check.index("sample_width", sample_width, what="1, 2 or 4 bytes")
         if sample_width not in (1, 2, 4):
             raise ConfigError(f"sample_width must be 1, 2 or 4 bytes, not {sample_width!r}")
+        fifo_depth = _check.index("fifo_depth", fifo_depth, 1, what="a positive int")
+        threshold = _check.index("threshold", threshold, 1, what="a positive int")
+        if rx_source is not None and not callable(rx_source) and not isinstance(rx_source, (str, os.PathLike)):
+            raise ConfigError(f"rx_source must be a WAV path, a callable or None, not {rx_source!r}")
         self.rate_hz = rate_hz
         self.channels = channels
         self.sample_width = sample_width
@@ -200,6 +206,7 @@ class I2s(Peripheral):
 
     def frame_time_ns(self, k: int) -> int:
         """The instant the codec plays frame ``k`` (counted from the current start, see :meth:`stop`)."""
+        k = _check.index("k", k, 0, what="a frame number >= 0")
         clock = self.tx.clock if self.tx is not None else None
         if clock is None:
             raise ConfigError(f"{self.name} is not playing; frame_time_ns({k!r}) is unknown")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _check
 from .._errors import ConfigError
 from ._capture import ByteCapture, TickRuns, check_capture
 from ._kernel import TickClock
@@ -84,8 +85,9 @@ class Uart(Peripheral):
     def __init__(self, name: str, baud: int = 115_200, fifo_depth: int = 32, threshold: int = 1,
                  capture: int | None = 16 << 20) -> None:
         super().__init__(name)
-        if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
-            raise ConfigError(f"baud must be a positive int, not {baud!r}")
+        baud = _check.index("baud", baud, 1, what="a positive int")
+        fifo_depth = _check.index("fifo_depth", fifo_depth, 1, what="a positive int")
+        threshold = _check.index("threshold", threshold, 1, what="a positive int")
         self.baud = baud
         self.fifo_depth = fifo_depth
         self._out = ByteCapture(check_capture(capture))
