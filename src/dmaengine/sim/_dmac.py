@@ -358,7 +358,7 @@ class Dmac:
         if not waiting or self._busy_until > now:
             return
         last = self._last_grant
-        pick = min(waiting, key=lambda c: (c.idx <= last, c.idx))
+        pick = waiting[0] if len(waiting) == 1 else min(waiting, key=lambda c: (c.idx <= last, c.idx))
         waiting.remove(pick)
         self._last_grant = pick.idx
         self._last_grant_ns = now
