@@ -239,14 +239,21 @@ def cmd_test(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: ``perf --seconds`` on a platform in virtual time (a simulated SoC), when not given.
+SIM_PERF_SECONDS = 0.002
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from .tools.perf import DEFAULT_SIZES, PerfParams, parse_sizes, run_perf, save_csv, save_json, save_plot
 
     sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
-    params = PerfParams(sizes=sizes, kick_batch=args.kick_batch, ring_size=args.ring_size, seconds=args.seconds,
+    params = PerfParams(sizes=sizes, kick_batch=args.kick_batch, ring_size=args.ring_size,
+                        seconds=2.0 if args.seconds is None else args.seconds,
                         channels=args.channels, warmup=args.warmup, baseline=not args.no_baseline)
     params.check()
     with _platform(args) as plat, _tracing(args):
+        if args.seconds is None and not plat.realtime:  # virtual time: 2 ms per size keeps the sweep short
+            params.seconds = SIM_PERF_SECONDS
         with _progress("dma-perf sweep", len(sizes)) as update:
             done: list[int] = []
 
@@ -399,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="copy sizes in bytes: a list, 'first,second,...,last', or dma-perf's 'start,end,step,MUL'")
     p.add_argument("--kick-batch", type=int, default=32, metavar="N", help="copies per issue_pending")
     p.add_argument("--ring-size", type=int, default=1024, metavar="N", help="most copies in flight per channel")
-    p.add_argument("--seconds", type=float, default=2.0, metavar="S", help="measured time per size")
+    p.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help=f"measured time per size (default: 2; {SIM_PERF_SECONDS} of virtual time on a simulated SoC)")
     p.add_argument("--warmup", type=float, default=None, metavar="S",
                    help="time before each measurement (default: a tenth of --seconds, at most 0.2)")
     p.add_argument("--channels", type=int, default=1, metavar="N", help="channels copying at once")
