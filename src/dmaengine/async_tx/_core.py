@@ -207,7 +207,7 @@ class AsyncTx:
     """
 
     __slots__ = ("acked", "cb_fn", "cb_param", "chan", "completed", "desc", "done", "error", "next", "op",
-                 "result", "submitted", "table", "unmap")
+                 "parent", "result", "submitted", "table", "unmap")
 
     def __init__(self, table: ChannelTable, chan: Channel, desc: Descriptor, op: str) -> None:
         self.table = table
@@ -215,6 +215,9 @@ class AsyncTx:
         self.desc = desc
         self.op = op
         self.next: AsyncTx | None = None
+        #: The dependency, when this one went straight to the dependency's channel behind it (its hook runs
+        #: first there): read for its error, then dropped.
+        self.parent: AsyncTx | None = None
         self.submitted = False
         self.completed = False  # the hook has started: dependents attached from now on are submitted directly
         self.done = False  # the hook has finished: callback run, dependents submitted
@@ -245,6 +248,10 @@ def _complete(tx: AsyncTx, res: TxResult) -> None:
     tx.unmap = []
     with table.lock:
         tx.result = res
+        parent = tx.parent
+        tx.parent = None
+        if tx.error is None and parent is not None:
+            tx.error = parent.error
         if tx.error is None and res.result:
             tx.error = res
         tx.completed = True
@@ -334,7 +341,7 @@ def async_tx_submit(table: ChannelTable, chan: Channel, desc: Descriptor, submit
             if dep.completed:
                 tx.error = dep.error
             elif dep.submitted and dep.chan is chan:
-                pass  # in order on one channel
+                tx.parent = dep  # in order on one channel
             else:
                 dep.next = tx  # submitted by dep's hook (or by the loop that submits dep)
                 direct = False
