@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._native import core
+
 __all__ = [
     "EXP",
     "INV",
@@ -32,6 +34,7 @@ __all__ = [
     "pq",
     "two_data_recov",
     "xor_into",
+    "xor_to",
 ]
 
 #: The field polynomial x^8 + x^4 + x^3 + x^2 + 1.
@@ -72,11 +75,6 @@ MUL = _mul_table()
 INV = np.zeros(256, dtype=np.uint8)
 INV[1:] = EXP[(255 - LOG[np.arange(1, 256)]) % 255]
 
-_LO7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_B0 = np.uint64(0x0101010101010101)
-_RED = np.uint64(0x1D)
-_SEVEN = np.uint64(7)
-_ONE = np.uint64(1)
 
 
 def gf_mul(a: int, b: int) -> int:
@@ -88,33 +86,38 @@ def gf_mul(a: int, b: int) -> int:
     return int(MUL[a, b])
 
 
-def _words(a: np.ndarray) -> np.ndarray:
-    """``a`` (uint8) seen as uint64 words when its length and address allow it, else itself."""
-    if a.nbytes % 8 == 0 and a.ctypes.data % 8 == 0:
-        return a.view(np.uint64)
-    return a
-
-
 def _mul2(q: np.ndarray, tmp: np.ndarray) -> None:
-    """``q *= {02}`` in place, on uint64 words or on bytes; ``tmp`` is scratch of the same shape and dtype."""
-    if q.dtype == np.uint64:
-        np.right_shift(q, _SEVEN, out=tmp)
-        np.bitwise_and(tmp, _B0, out=tmp)
-        np.multiply(tmp, _RED, out=tmp)  # 0 or 1 per byte times 0x1d: no carry between bytes
-        np.bitwise_and(q, _LO7, out=q)
-        np.left_shift(q, _ONE, out=q)
-    else:
-        np.right_shift(q, 7, out=tmp)
-        np.multiply(tmp, 0x1D, out=tmp)
-        np.left_shift(q, 1, out=q)
+    """``q *= {02}`` in place (numpy's uint8 loops are SIMD: 32 bytes an instruction); ``tmp`` is scratch."""
+    np.right_shift(q, 7, out=tmp)
+    np.multiply(tmp, 0x1D, out=tmp)
+    np.left_shift(q, 1, out=q)
     np.bitwise_xor(q, tmp, out=q)
+
+
+def _shares(a: np.ndarray, srcs: Sequence[np.ndarray]) -> bool:
+    return any(np.may_share_memory(a, s) for s in srcs)
 
 
 def xor_into(dst: np.ndarray, srcs: Sequence[np.ndarray]) -> None:
     """``dst ^= src`` for every source (uint8 arrays of one length)."""
-    d = _words(dst)
+    if core is not None and len(srcs) > 1:
+        core.raid6_xor(dst, [dst, *srcs])
+        return
     for s in srcs:
-        np.bitwise_xor(d, _words(s) if d.dtype == np.uint64 else s, out=d)
+        np.bitwise_xor(dst, s, out=dst)
+
+
+def xor_to(dst: np.ndarray, srcs: Sequence[np.ndarray]) -> None:
+    """``dst = xor(srcs)``; ``dst`` may be one of the sources (it is read before it is written)."""
+    if core is not None:
+        core.raid6_xor(dst, list(srcs))
+    elif _shares(dst, srcs):
+        acc = srcs[0].copy()
+        xor_into(acc, srcs[1:])
+        dst[...] = acc
+    else:
+        dst[...] = srcs[0]
+        xor_into(dst, srcs[1:])
 
 
 def mul_into(dst: np.ndarray, src: np.ndarray, coef: int, *, accumulate: bool = False) -> None:
@@ -133,38 +136,59 @@ def pq(srcs: Sequence[np.ndarray], coefs: Sequence[int], p: np.ndarray | None, q
     A source may be the very array ``p`` or ``q`` is (it is read before it is written). Q goes by Horner's rule
     over the exponents of the coefficients (``q = q*{02} ^ sources with that exponent``, from the highest
     exponent down), the way lib/raid6 computes it, when that costs fewer passes than a table lookup per source.
+    The compiled core, when there is one, does the same tile by tile without the GIL.
     """
-    n = len(srcs)
-    length = (p if p is not None else q).nbytes  # type: ignore[union-attr]
+    if core is not None and srcs and (p is not None or q is not None):
+        core.raid6_pq(list(srcs), bytes(coefs), p, q, accumulate)
+        return
     if q is not None:
         terms = [(int(LOG[c]), s) for s, c in zip(srcs, coefs) if c]
-        q_acc = q.copy() if accumulate else None
-        top = max((e for e, _ in terms), default=0)
-        if terms and top <= 2 * len(terms) + 8:
-            acc = np.zeros(length, dtype=np.uint8)
-            aw, tmp = _words(acc), np.empty_like(_words(acc))
+        aliased = accumulate or _shares(q, srcs)
+        acc = np.empty_like(q) if aliased else q
+        top = max((e for e, _ in terms), default=-1)
+        if top < 0:
+            acc[...] = 0
+        elif top <= 2 * len(terms) + 8:
             by_exp: dict[int, list[np.ndarray]] = {}
             for e, s in terms:
                 by_exp.setdefault(e, []).append(s)
-            for e in range(top, -1, -1):
-                if e != top:
-                    _mul2(aw, tmp)
-                for s in by_exp.get(e, ()):
-                    np.bitwise_xor(aw, _words(s) if aw.dtype == np.uint64 else s, out=aw)
+            tmp = np.empty_like(q)
+            first = by_exp.get(top, [])
+            acc[...] = first[0]
+            xor_into(acc, first[1:])
+            for e in range(top - 1, -1, -1):
+                _mul2(acc, tmp)
+                xor_into(acc, by_exp.get(e, ()))
         else:
-            acc = np.zeros(length, dtype=np.uint8)
+            acc[...] = 0
             for e, s in terms:
                 mul_into(acc, s, int(EXP[e]), accumulate=True)
         if p is not None:
-            _p(srcs, p, n, accumulate)
-        if q_acc is not None:
-            np.bitwise_xor(acc, q_acc, out=acc)
-        q[...] = acc
+            _p(srcs, p, accumulate)
+        if acc is not q:
+            if accumulate:
+                np.bitwise_xor(acc, q, out=acc)
+            q[...] = acc
     elif p is not None:
-        _p(srcs, p, n, accumulate)
+        _p(srcs, p, accumulate)
 
 
-def _p(srcs: Sequence[np.ndarray], p: np.ndarray, n: int, accumulate: bool) -> None:
+def _p(srcs: Sequence[np.ndarray], p: np.ndarray, accumulate: bool) -> None:
+    if accumulate:
+        if _shares(p, srcs):
+            _p_via(srcs, p, True)
+        else:
+            xor_into(p, srcs)
+    elif not srcs:
+        p[...] = 0
+    elif _shares(p, srcs):
+        _p_via(srcs, p, False)
+    else:
+        p[...] = srcs[0]
+        xor_into(p, srcs[1:])
+
+
+def _p_via(srcs: Sequence[np.ndarray], p: np.ndarray, accumulate: bool) -> None:
     acc = p.copy() if accumulate else np.zeros_like(p)
     xor_into(acc, srcs)
     p[...] = acc

@@ -24,6 +24,7 @@ from ._raid6 import mul_into as mul_into
 from ._raid6 import pq as pq
 from ._raid6 import two_data_recov as two_data_recov
 from ._raid6 import xor_into as xor_into
+from ._raid6 import xor_to as xor_to
 
 __all__ = [
     "EXP",
@@ -38,4 +39,5 @@ __all__ = [
     "pq",
     "two_data_recov",
     "xor_into",
+    "xor_to",
 ]

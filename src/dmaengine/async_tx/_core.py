@@ -130,6 +130,7 @@ class ChannelTable:
         self.dma_ops: dict[str, int] = {}
         self.cpu_ops: dict[str, int] = {}
         self._turn = itertools.count()
+        self._capable: dict[Cap, list[Channel]] = {}
         for dev in list(self.platform.devices):
             if not dev.cap_mask & ASYNC_CAPS:
                 continue
@@ -152,10 +153,13 @@ class ChannelTable:
             raise StateError("the ChannelTable is closed")
         if depend_tx is not None and depend_tx.chan.device.cap_mask & cap and depend_tx.chan.client_count:
             return depend_tx.chan
-        capable = [c for c in self.channels if c.device is not None and c.device.cap_mask & cap and c.client_count]
-        if not capable:
+        capable = self._capable.get(cap)
+        if capable is None:
+            capable = self._capable[cap] = [c for c in self.channels if c.device.cap_mask & cap]
+        live = capable if all(c.client_count for c in capable) else [c for c in capable if c.client_count]
+        if not live:
             return None
-        return capable[next(self._turn) % len(capable)]
+        return live[next(self._turn) % len(live)]
 
     def count(self, op: str, dma: bool) -> None:
         """Count one operation done by DMA (``dma``) or by the CPU."""

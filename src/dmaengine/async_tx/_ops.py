@@ -53,6 +53,9 @@ _Q_RES = SumCheckFlags.SUM_CHECK_Q_RESULT
 
 def _u8(name: str, buf: Any, writable: bool) -> np.ndarray:
     """``buf`` as a 1-D uint8 array over the same memory, or a ConfigError naming it."""
+    if (buf.__class__ is np.ndarray and buf.dtype == np.uint8 and buf.ndim == 1 and buf.flags.c_contiguous
+            and buf.nbytes and (buf.flags.writeable or not writable)):
+        return buf  # the common case, as it is
     try:
         mv = memoryview(buf)
     except TypeError:
@@ -74,10 +77,14 @@ def _span(a: np.ndarray) -> tuple[int, int]:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return _span(a) == _span(b)
+    return a is b or (np.may_share_memory(a, b) and _span(a) == _span(b))
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    if not np.may_share_memory(a, b):  # compares the bounds only: cheap
+        return False
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return a0 < b1 and b0 < a1
 
@@ -93,26 +100,26 @@ def _no_overlap(dsts: Sequence[tuple[str, np.ndarray | None]], srcs: Sequence[tu
         if d is None:
             continue
         for sn, s in srcs:
-            if s is not None and s is not d and _overlap(d, s):
+            if s is not None and _overlap(d, s):
                 raise ConfigError(f"{sn} overlaps {dn} (destination and source must be apart)")
 
 
 class _Maps:
-    """The mappings of one operation: each buffer mapped once (destinations BIDIRECTIONAL, as they may be read
-    as sources too), unmapped together."""
+    """The mappings of one operation: each array mapped once (destinations BIDIRECTIONAL, as they may be read
+    as sources too), unmapped together. The operation has already replaced a source that is the destination's
+    memory by the destination's array itself, so arrays are told apart by identity."""
 
     def __init__(self, plat: Platform) -> None:
         self.plat = plat
         self.maps: list[Mapping] = []
-        self._by_span: dict[tuple[int, int], Mapping] = {}
+        self._by_id: dict[int, Mapping] = {}
 
     def addr(self, a: np.ndarray, write: bool) -> int:
-        key = _span(a)
-        m = self._by_span.get(key)
+        m = self._by_id.get(id(a))
         if m is None:
             m = self.plat.map(a, DataDirection.BIDIRECTIONAL if write else DataDirection.TO_DEVICE)
             self.maps.append(m)
-            self._by_span[key] = m
+            self._by_id[id(a)] = m
         return m.addr
 
     def release(self) -> None:
@@ -417,7 +424,7 @@ def _products(op: str, dest: Any, srcs: Sequence[Any], coefs: bytes | Sequence[i
         raise ConfigError(f"coefs must be {len(ss)} bytes (one per source), not {coefs!r}")
     _lengths(d.nbytes, [(f"srcs[{i}]", s) for i, s in enumerate(ss)], "dest")
     ss = [d if _same(s, d) else s for s in ss]
-    _no_overlap([("dest", d)], [(f"srcs[{i}]", s) for i, s in enumerate(ss)])
+    _no_overlap([("dest", d)], [(f"srcs[{i}]", s) for i, s in enumerate(ss) if s is not d])
     n = d.nbytes
     table = table_of(submit)
     chan = table.find_channel(Cap.PQ, submit.depend_tx) if table is not None else None

@@ -15,7 +15,7 @@ import numpy as np
 
 from dmaengine import Mapping, PrepFlags, Result, SumCheckFlags, SumCheckResult
 from dmaengine.provider import AddressSpace, DmaFault
-from dmaengine.raid6 import pq, xor_into
+from dmaengine.raid6 import pq, xor_into, xor_to
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 __all__ = ["STEP", "RaidDescriptor", "pq_dsts", "run_raid"]
@@ -107,13 +107,7 @@ def _step(vd: RaidDescriptor, srcs: list[np.ndarray], dsts: list[np.ndarray | No
     if op == XOR:
         dst = dsts[0]
         assert dst is not None
-        if vd.dsts[0] in vd.srcs:  # the destination is a source: read it before it is written
-            acc = srcs[0].copy()
-            xor_into(acc, srcs[1:])
-            dst[...] = acc
-        else:
-            dst[...] = srcs[0]
-            xor_into(dst, srcs[1:])
+        xor_to(dst, srcs)  # the destination may be a source: read before written
     elif op == XOR_VAL:
         acc = srcs[0].copy()
         xor_into(acc, srcs[1:])
