@@ -398,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per copy for --memcpy")
     st.set_defaults(func=cmd_stats)
 
+    from .tools.raid6 import add_parser as add_raid6_parser
+
+    add_raid6_parser(sub, common)
+
     for name, module, what in (("audio", "audio_demo", "cyclic audio playback and capture over I2S"),
                                ("uart", "uart_demo", "slave transfers to and from a UART")):
         # Listed here for --help; main() hands every argument after the name to the demo (see _demo_args).
