@@ -179,7 +179,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         threads_per_chan=args.threads_per_chan, max_channels=args.max_channels, iterations=args.iterations,
         timeout_ms=args.timeout, noverify=args.noverify, norandom=args.norandom, verbose=args.verbose,
         alignment=args.alignment, transfer_size=args.transfer_size, polled=args.polled, dmatest=args.dmatest,
-        seed=args.seed,
+        seed=args.seed, xor_sources=args.xor_sources, pq_sources=args.pq_sources,
     )
     params.check()
     log = _locked_print()
@@ -359,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--polled", action="store_true", help="poll for completion instead of using the callback")
     t.add_argument("--dmatest", type=int, default=0, choices=(0, 1), help="0: memcpy, 1: memset")
     t.add_argument("--seed", type=int, default=None, help="seed of the random lengths and offsets")
+    t.add_argument("--xor-sources", type=int, default=3, metavar="N", help="sources of each xor test (xor threads)")
+    t.add_argument("--pq-sources", type=int, default=3, metavar="N", help="sources of each pq test (pq threads)")
     t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
     t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
     t.set_defaults(func=cmd_test)

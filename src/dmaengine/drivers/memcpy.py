@@ -147,7 +147,7 @@ class MemcpyChannel(VirtChannel):
         return Status.PAUSED if self.paused else Status.IN_PROGRESS
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
-        assert isinstance(vd, MemcpyDescriptor)
+        assert isinstance(vd, (MemcpyDescriptor, RaidDescriptor))
         return vd.length - vd.done
 
     # --- worker -------------------------------------------------------------------------------------------
