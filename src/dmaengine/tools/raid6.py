@@ -168,8 +168,9 @@ def run_raid6(plat: Platform, directory: Path, ndata: int = 4, chunk: int = 6553
         report.write_by = describe_ops(chans.dma_ops, chans.cpu_ops)
         for name, arr in zip(names, [*data, p, q]):
             (directory / name).write_bytes(arr.tobytes())
-        print(f"write: {ndata * size} bytes of data, P and Q by {report.write_by} in {report.write_s:.6f} s: "
-              f"{_rate(ndata * size, report.write_s)}", file=out)
+        virtual = " of virtual time" if not plat.realtime else ""
+        print(f"write: {ndata * size} bytes of data, P and Q by {report.write_by} in {report.write_s:.6f} s"
+              f"{virtual}: {_rate(ndata * size, report.write_s)}", file=out)
 
         # fail
         how = "corrupted" if corrupt else "deleted"
@@ -215,7 +216,7 @@ def run_raid6(plat: Platform, directory: Path, ndata: int = 4, chunk: int = 6553
             disks[f].tofile(directory / names[f])
         rebuilt = len(failed) * size
         print(f"rebuild: {', '.join(report.failed)}: {rebuilt} bytes in {report.rebuild_s:.6f} s"
-              f"{' of virtual time' if not plat.realtime else ''}: {_rate(rebuilt, report.rebuild_s)} "
+              f"{virtual}: {_rate(rebuilt, report.rebuild_s)} "
               f"by {report.rebuild_by}", file=out)
 
         # verify: every stripe's syndrome, and the data against what was written
