@@ -240,3 +240,34 @@ def test_memset_sg_checks() -> None:
                 chan.prep_dma_memset_sg([], 1)
     finally:
         plat.close()
+
+
+def test_pause_holds_xor_work_and_resume_finishes_it(plat: Platform, chan: Channel) -> None:
+    srcs = blocks(2, seed=5)
+    dst = np.zeros(L, np.uint8)
+    maps = [plat.map(s) for s in srcs]
+    d = plat.map(dst)
+    chan.pause()
+    cookie = chan.prep_dma_xor(d.addr, [m.addr for m in maps], L).submit()
+    chan.issue_pending()
+    status, state = chan.tx_status(cookie)
+    assert (status, state.residue) == (Status.PAUSED, L)
+    assert not dst.any()
+    chan.resume()
+    assert chan.sync_wait(cookie) == Status.COMPLETE
+    assert (dst == srcs[0] ^ srcs[1]).all()
+
+
+def test_work_longer_than_a_step_is_done_step_by_step(plat: Platform, chan: Channel) -> None:
+    from dmaengine.drivers._raid_ops import STEP
+
+    n = 3 * STEP + 5
+    data = blocks(3, seed=6, length=n)
+    p, q = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+    wp, wq = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+    gen_syndrome(data, wp, wq)
+    maps = [plat.map(x) for x in data]
+    pm, qm = plat.map(p), plat.map(q)
+    got = run(chan, chan.prep_dma_pq((pm.addr, qm.addr), [m.addr for m in maps], bytes([1, 2, 4]), n))
+    assert got == TxResult(Result.NOERROR, 0)
+    assert (p == wp).all() and (q == wq).all()
