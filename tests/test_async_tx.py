@@ -279,7 +279,8 @@ def test_a_chain_1000_deep_across_channels_without_recursion(kind: str) -> None:
                 else:
                     tx = async_xor(x, [x, y], init_async_submit(ASYNC_TX_FENCE | ASYNC_TX_XOR_DROP_DST, tx, cb, i,
                                                                 chans=chans))
-            async_tx_quiesce(tx)
+            async_tx_quiesce(tx, timeout=60)  # ~1000 thread hand-offs: seconds on a loaded machine
+            assert plat.address_space.mappings() == []  # x and y were mapped once each at a time, then unmapped
             assert order == list(range(1000))
             assert max(depths) - min(depths) < 30
             # x: 1, y: 1, x: 0, y: 0, x: 0 ... (x ^= y, then y = x)
@@ -368,6 +369,7 @@ def test_prep_flags_carry_the_fence() -> None:
             assert tx2.desc.flags == PrepFlags.PREP_INTERRUPT | PrepFlags.PREP_FENCE
             async_tx_quiesce(tx2)
         assert not any(c.client_count for c in plat.channels())  # the table released its channels
+        assert plat.address_space.mappings() == []  # and every buffer it mapped
     finally:
         plat.close()
 

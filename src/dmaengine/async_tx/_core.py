@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._channel import Channel, Descriptor
 from .._context import WaitQueue, in_bottom_half
 from .._default import default_platform
-from .._enums import Cap, PrepFlags
+from .._enums import Cap, DataDirection, PrepFlags
 from .._errors import ConfigError, DmaError, StateError
 from .._memory import Mapping
 from .._platform import Platform
@@ -131,6 +133,10 @@ class ChannelTable:
         self.cpu_ops: dict[str, int] = {}
         self._turn = itertools.count()
         self._capable: dict[Cap, list[Channel]] = {}
+        #: Live mappings of the buffers of operations in flight, by (address, bytes, written), with their users:
+        #: a buffer in several operations at once (the data blocks of many stripes) is mapped once.
+        self._mapped: dict[tuple[int, int, bool], list[Any]] = {}
+        self._key_of: dict[int, tuple[int, int, bool]] = {}
         for dev in list(self.platform.devices):
             if not dev.cap_mask & ASYNC_CAPS:
                 continue
@@ -160,6 +166,44 @@ class ChannelTable:
         if not live:
             return None
         return live[next(self._turn) % len(live)]
+
+    def map_buffer(self, a: np.ndarray, write: bool) -> Mapping:
+        """Map ``a`` (BIDIRECTIONAL when an operation writes it, else TO_DEVICE) for one more operation; the
+        mapping is shared with the operations in flight that use the same memory the same way."""
+        key = (int(a.ctypes.data), a.nbytes, write)
+        with self.lock:
+            hit = self._mapped.get(key)
+            if hit is not None:
+                hit[1] += 1
+                return hit[0]
+        m = self.platform.map(a, DataDirection.BIDIRECTIONAL if write else DataDirection.TO_DEVICE)
+        with self.lock:
+            hit = self._mapped.get(key)
+            if hit is None:
+                self._mapped[key] = [m, 1]
+                self._key_of[id(m)] = key
+                return m
+            hit[1] += 1
+        m.unmap()  # another thread mapped it meanwhile: use that one
+        return hit[0]
+
+    def unmap_buffers(self, maps: list[Mapping]) -> None:
+        """One operation is done with ``maps``: unmap those no operation in flight uses any more."""
+        dead = []
+        with self.lock:
+            for m in maps:
+                key = self._key_of.get(id(m))
+                hit = None if key is None else self._mapped.get(key)
+                if hit is None or hit[0] is not m:
+                    continue
+                hit[1] -= 1
+                if hit[1] == 0:
+                    del self._mapped[key]  # type: ignore[arg-type]
+                    del self._key_of[id(m)]
+                    dead.append(m)
+        for m in dead:
+            if m.live:
+                m.unmap()
 
     def count(self, op: str, dma: bool) -> None:
         """Count one operation done by DMA (``dma``) or by the CPU."""
@@ -246,10 +290,9 @@ def _submit_desc(tx: AsyncTx) -> None:
 def _complete(tx: AsyncTx, res: TxResult) -> None:
     """The descriptor's callback (the device's bottom half): unmap, call back, run the dependencies."""
     table = tx.table
-    for m in tx.unmap:
-        if m.live:
-            m.unmap()
-    tx.unmap = []
+    if tx.unmap:
+        table.unmap_buffers(tx.unmap)
+        tx.unmap = []
     with table.lock:
         tx.result = res
         parent = tx.parent

@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 
 from .._channel import Channel, Descriptor
-from .._enums import Cap, DataDirection, PrepFlags, SumCheckFlags
+from .._enums import Cap, PrepFlags, SumCheckFlags
 from .._errors import ConfigError
 from .._memory import Mapping
-from .._platform import Platform
 from .._raid6 import EXP, MUL, pq, xor_into
 from .._raidops import SumCheckResult
 from ._core import (
@@ -105,27 +104,25 @@ def _no_overlap(dsts: Sequence[tuple[str, np.ndarray | None]], srcs: Sequence[tu
 
 
 class _Maps:
-    """The mappings of one operation: each array mapped once (destinations BIDIRECTIONAL, as they may be read
-    as sources too), unmapped together. The operation has already replaced a source that is the destination's
-    memory by the destination's array itself, so arrays are told apart by identity."""
+    """The mappings of one operation: each array mapped once through the table (destinations BIDIRECTIONAL, as
+    they may be read as sources too), released together. The operation has already replaced a source that is
+    the destination's memory by the destination's array itself, so arrays are told apart by identity."""
 
-    def __init__(self, plat: Platform) -> None:
-        self.plat = plat
+    def __init__(self, table: ChannelTable) -> None:
+        self.table = table
         self.maps: list[Mapping] = []
         self._by_id: dict[int, Mapping] = {}
 
     def addr(self, a: np.ndarray, write: bool) -> int:
         m = self._by_id.get(id(a))
         if m is None:
-            m = self.plat.map(a, DataDirection.BIDIRECTIONAL if write else DataDirection.TO_DEVICE)
+            m = self.table.map_buffer(a, write)
             self.maps.append(m)
             self._by_id[id(a)] = m
         return m.addr
 
     def release(self) -> None:
-        for m in self.maps:
-            if m.live:
-                m.unmap()
+        self.table.unmap_buffers(self.maps)
         self.maps = []
 
 
@@ -172,7 +169,7 @@ def async_memcpy(dest: Any, src: Any, submit: AsyncSubmitCtl) -> AsyncTx | None:
     table = table_of(submit)
     chan = table.find_channel(Cap.MEMCPY, submit.depend_tx) if table is not None else None
     if table is not None and chan is not None and _aligned(chan.device.copy_align, d.nbytes):
-        maps = _Maps(table.platform)
+        maps = _Maps(table)
         try:
             da, sa = maps.addr(d, True), maps.addr(s, False)
         except BaseException:
@@ -214,7 +211,7 @@ def async_xor(dest: Any, srcs: Sequence[Any], submit: AsyncSubmitCtl) -> AsyncTx
         most = chan.device.max_xor
         order = ss if (zero or drop) else [d, *ss]
         if len(order) <= most or most >= 2:
-            maps = _Maps(table.platform)
+            maps = _Maps(table)
             try:
                 da = maps.addr(d, True)
                 addrs = [maps.addr(s, False) if s is not d else da for s in order]
@@ -254,7 +251,7 @@ def async_xor_val(dest: Any, srcs: Sequence[Any], result: SumCheckResult, submit
     n = d.nbytes
     if (table is not None and chan is not None and len(ss) <= chan.device.max_xor
             and _aligned(chan.device.xor_align, n)):
-        maps = _Maps(table.platform)
+        maps = _Maps(table)
         try:
             addrs = [maps.addr(s, False) for s in ss]
         except BaseException:
@@ -314,7 +311,7 @@ def async_gen_syndrome(blocks: Sequence[Any], submit: AsyncSubmitCtl) -> AsyncTx
         first_flags = base | (PrepFlags.PREP_CONTINUE if xor_dst else 0)
         first, later = dev.dma_maxpq(first_flags), dev.dma_maxpq(base | PrepFlags.PREP_CONTINUE)
         if first >= 1 and (len(srcs) <= first or later >= 1):
-            maps = _Maps(table.platform)
+            maps = _Maps(table)
             try:
                 pa = maps.addr(p, True) if p is not None else 0
                 qa = maps.addr(q, True) if q is not None else 0
@@ -366,7 +363,7 @@ def async_syndrome_val(blocks: Sequence[Any], result: SumCheckResult, spare: Any
             flags |= PrepFlags.PREP_PQ_DISABLE_P
         if q is None:
             flags |= PrepFlags.PREP_PQ_DISABLE_Q
-        maps = _Maps(table.platform)
+        maps = _Maps(table)
         try:
             pa = maps.addr(p, False) if p is not None else 0
             qa = maps.addr(q, False) if q is not None else 0
@@ -429,7 +426,7 @@ def _products(op: str, dest: Any, srcs: Sequence[Any], coefs: bytes | Sequence[i
     table = table_of(submit)
     chan = table.find_channel(Cap.PQ, submit.depend_tx) if table is not None else None
     if table is not None and chan is not None and _aligned(chan.device.pq_align, n) and chan.device.max_pq >= len(ss):
-        maps = _Maps(table.platform)
+        maps = _Maps(table)
         try:
             da = maps.addr(d, True)
             addrs = [da if s is d else maps.addr(s, False) for s in ss]
