@@ -354,6 +354,10 @@ def test_bad_input_names_the_value() -> None:
         init_async_submit(64)
     with pytest.raises(ConfigError, match=r"^per_device must be an int >= 1 or None, not 0$"):
         ChannelTable(Platform(), per_device=0)
+    with pytest.raises(ConfigError, match=r"^submit must be an AsyncSubmitCtl \(from init_async_submit\), not None$"):
+        async_memcpy(a, b, None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^platform must be a Platform or None \(the default one\), not 'sim'$"):
+        ChannelTable("sim")  # type: ignore[arg-type]
 
 
 def test_prep_flags_carry_the_fence() -> None:

@@ -123,6 +123,8 @@ class ChannelTable:
         if per_device is not None and (not isinstance(per_device, int) or isinstance(per_device, bool)
                                        or per_device < 1):
             raise ConfigError(f"per_device must be an int >= 1 or None, not {per_device!r}")
+        if platform is not None and not isinstance(platform, Platform):
+            raise ConfigError(f"platform must be a Platform or None (the default one), not {platform!r}")
         self.platform = platform if platform is not None else default_platform()
         self.lock = threading.Lock()
         self.waitq = WaitQueue()
@@ -344,6 +346,8 @@ def _run_dependencies(dep: AsyncTx | None, error: TxResult | None) -> None:
 def check_depend(submit: AsyncSubmitCtl) -> None:
     """Refuse a dependency that cannot be one: acked (it may already be forgotten) or already depended on
     (dependencies are 1:1)."""
+    if not isinstance(submit, AsyncSubmitCtl):
+        raise ConfigError(f"submit must be an AsyncSubmitCtl (from init_async_submit), not {submit!r}")
     dep = submit.depend_tx
     if dep is not None and dep.acked:
         raise StateError(f"depend_tx {dep!r} is acked: it was a dependency already, or submitted with ASYNC_TX_ACK")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .._enums import Cap
 from .._errors import ConfigError
 from .._raid6 import EXP, INV, datap_recov, two_data_recov
 from ._core import (
@@ -48,8 +49,6 @@ def _last(submit: AsyncSubmitCtl, tx: AsyncTx | None) -> AsyncSubmitCtl:
 
 
 def _no_pq_channel(submit: AsyncSubmitCtl) -> bool:
-    from .._enums import Cap
-
     table = table_of(submit)
     return table is None or table.find_channel(Cap.PQ, submit.depend_tx) is None
 
