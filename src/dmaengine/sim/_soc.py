@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._memory import AddressSpace, Mapping
+from .._channel import Channel
 from .._platform import Platform
 from ._adc import Adc
+from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc
 from ._dmac import Dmac
 from ._driver import DmaRequest, SimDmaDevice
 from ._i2s import I2s
 from ._kernel import PRIO_BH, Event, Kernel
 from ._periph import Peripheral, Port
 from ._uart import Uart
+
+if TYPE_CHECKING:
+    from ._registry import Models
 
 __all__ = ["SimTasklet", "Soc", "default_peripherals"]
 
@@ -90,8 +97,11 @@ class SimTasklet:
 class _SimAddressSpace(AddressSpace):
     """The SoC's RAM as seen through the IOMMU; an unmap first lets planned transfers catch up."""
 
-    def __init__(self, soc: Soc) -> None:
-        super().__init__()
+    def __init__(self, soc: Soc, base: int | None = None) -> None:
+        if base is None:
+            super().__init__()
+        else:
+            super().__init__(base)
         self._soc = soc
 
     def unmap(self, m: Mapping) -> None:
@@ -105,6 +115,12 @@ def default_peripherals() -> list[Peripheral]:
     """The embedded default: ``uart0``, ``uart1`` (115200 8N1), ``i2s0`` (48 kHz stereo 16-bit), ``adc0``
     (8 kHz, 12-bit)."""
     return [Uart("uart0"), Uart("uart1"), I2s("i2s0"), Adc("adc0")]
+
+
+def _dev_name(node: NodeInfo) -> str:
+    """The kernel's platform-device name of a node: ``40026000.dma-controller`` (unit address first)."""
+    base, _, unit = node.name.partition("@")
+    return f"{unit}.{base}" if unit else base
 
 
 class Soc(Platform):
@@ -153,8 +169,107 @@ class Soc(Platform):
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
         self.dmac = SimDmaDevice(hw, self._fifos.get)
         self.register_device(self.dmac)
+        self._board_init(ControllerDesc(NodeInfo("/soc/dma-controller@40100000", ("dma0",)), channels, None,
+                                        bus_bytes_per_s, bus_width_bytes, max_burst, fetch_latency_ns,
+                                        (0x4010_0000, 0x1000)))
         for p in default_peripherals() if peripherals is None else peripherals:
             self.add_peripheral(p)
+
+    # --- boards (device tree) -----------------------------------------------------------------------------
+    def _board_init(self, first: ControllerDesc) -> None:
+        #: The controllers' drivers, registered as ``dma0``, ``dma1``... (:attr:`dmac` is the first).
+        self.dmacs: list[SimDmaDevice] = [self.dmac]
+        #: The board this SoC was built from (None for ``Soc()``).
+        self.board: Board | None = None
+        self._dmac_nodes: list[ControllerDesc] = [first]
+        self._periph_nodes: dict[str, PeripheralDesc] = {}
+        self._names: dict[str, str] = {}  # node name, path, label, alias -> peripheral name
+        self._decoders: list[dict[int, Port]] | None = None  # a board: the FIFOs wired to each controller
+
+    @classmethod
+    def from_board(cls, board: Board, *, fast: bool = True, trace: bool = False) -> Soc:
+        """Build the SoC a :class:`~dmaengine.sim.Board` describes: its controllers (``dma0``, ``dma1``... in
+        order), its peripherals at their MMIO addresses, and one slave-map entry per :class:`~dmaengine.sim.Wire`
+        (a ``dmas`` / ``dma-names`` pair). A controller reaches only the FIFOs wired to it."""
+        if not board.controllers:
+            raise ConfigError(f"{board.source}: a board needs at least one DMA controller, not none")
+        c0 = board.controllers[0]
+        soc = cls(channels=c0.channels, bus_bytes_per_s=c0.bus_bytes_per_s, fetch_latency_ns=c0.fetch_latency_ns,
+                  bh_latency_ns=board.bh_latency_ns, peripherals=(), fast=fast, trace=trace,
+                  bus_width_bytes=c0.bus_width_bytes, max_burst=c0.max_burst)
+        if board.memory is not None:
+            soc.address_space = _SimAddressSpace(soc, board.memory[0])
+        soc.board = board
+        soc._dmac_nodes = [c0]
+        soc._decoders = [{}]
+        soc.dmac._decode = soc._decoders[0].get
+        soc.dmac.dev_name = _dev_name(c0.node)
+        for c in board.controllers[1:]:
+            hw = Dmac(soc, c.channels, c.bus_bytes_per_s, c.fetch_latency_ns, fast, c.bus_width_bytes, c.max_burst)
+            soc.controllers.append(hw)
+            fifos: dict[int, Port] = {}
+            soc._decoders.append(fifos)
+            drv = SimDmaDevice(hw, fifos.get, _dev_name(c.node))
+            soc.register_device(drv)
+            soc.dmacs.append(drv)
+            soc._dmac_nodes.append(c)
+        for pd in board.peripherals:
+            soc._attach_board(pd)
+        return soc
+
+    def _attach_board(self, pd: PeripheralDesc) -> None:
+        p = self._check_attach(pd.model)
+        assert self._decoders is not None
+        p.soc = self
+        self._peripherals[p.name] = p
+        self._periph_nodes[p.name] = pd
+        for port in p.ports:
+            port.fifo_addr = pd.base + (pd.tx_offset if port is p.tx else pd.rx_offset)
+            self._fifos[port.fifo_addr] = port
+        for w in pd.wires:
+            drv = self.dmacs[w.controller]
+            port = p.tx if w.port == "tx" else p.rx
+            assert port is not None
+            port.line = w.line
+            self._decoders[w.controller][port.fifo_addr] = port
+            if w.controller == 0:
+                self._lines = max(self._lines, w.line + 1)
+            self.add_slave_map(p.name, w.slave, DmaRequest(drv.name, w.line))
+        node = pd.node
+        for alias in (node.path, node.name, *node.labels, *node.aliases):
+            if alias != p.name:
+                self._names.setdefault(alias, p.name)
+
+    @classmethod
+    def from_dts(cls, source: str | os.PathLike[str] | bytes, *, models: Models | None = None,
+                 include_dirs: Sequence[str | os.PathLike[str]] = (), fast: bool = True, trace: bool = False) -> Soc:
+        """Build a SoC from a device tree: a path to a ``.dts`` (run through the C preprocessor first when it has
+        ``#include`` or other directives, with ``include_dirs``) or a ``.dtb``, DTS text, or DTB bytes.
+        ``models`` maps ``compatible`` strings to peripheral models (default: the built-in ones, see
+        :class:`~dmaengine.sim.Models`). A bad board raises :class:`~dmaengine.sim.DtsError`, one line that names
+        the file, the node and the property."""
+        from ._dts import read_board
+
+        return cls.from_board(read_board(source, models=models, include_dirs=include_dirs), fast=fast, trace=trace)
+
+    def to_dts(self, models: Models | None = None) -> str:
+        """This platform as device-tree source: ``Soc.from_dts(soc.to_dts())`` has the same controllers,
+        peripherals, wiring and timing."""
+        from ._dts import write_dts
+
+        return write_dts(self, models)
+
+    def board_summary(self, verbose: bool = False) -> str:
+        """The wiring: each controller and its bus, then each client channel and the request line it is wired to;
+        ``verbose`` adds the device-tree nodes the simulator does not model, and why."""
+        from ._dts import board_summary
+
+        return board_summary(self, verbose)
+
+    def request_chan(self, devname: str, name: str) -> Channel:
+        """``dma_request_chan``: the channel ``name`` of peripheral ``devname``, which may also be its node name
+        (``serial@40011000``), node path, label or alias on a board read from a device tree."""
+        return super().request_chan(self._names.get(devname, devname), name)
 
     # --- clock --------------------------------------------------------------------------------------------
     @property
@@ -251,13 +366,12 @@ class Soc(Platform):
     # --- peripherals --------------------------------------------------------------------------------------
     def add_peripheral(self, p: Peripheral) -> Peripheral:
         """Attach a peripheral model: give its FIFOs addresses and request lines, add its slave-map entries."""
-        if not isinstance(p, Peripheral):
-            raise ConfigError(f"add_peripheral takes a Peripheral, not {p!r}")
-        if p.name in self._peripherals:
-            raise ConfigError(f"a peripheral named {p.name!r} is already attached")
-        if p.soc is not None:
-            raise ConfigError(f"{p!r} is already attached to a SoC")
-        base = MMIO_BASE + MMIO_STRIDE * len(self._peripherals)
+        self._check_attach(p)
+        base = self._free_page()
+        limit = self._dmac_nodes[0].requests
+        if limit is not None and self._lines + len(p.ports) > limit:
+            raise ConfigError(f"{self.dmac.name} has {limit} request lines (dma-requests) and {self._lines} are "
+                              f"taken: no room for the {len(p.ports)} of {p.name!r}")
         p.soc = self
         self._peripherals[p.name] = p
         for port in p.ports:
@@ -266,13 +380,34 @@ class Soc(Platform):
             port.line = self._lines
             self._lines += 1
             self._fifos[port.fifo_addr] = port
+            if self._decoders is not None:
+                self._decoders[0][port.fifo_addr] = port
             self.add_slave_map(p.name, kind, DmaRequest(self.dmac.name, port.line))
         return p
+
+    def _check_attach(self, p: Peripheral) -> Peripheral:
+        if not isinstance(p, Peripheral):
+            raise ConfigError(f"add_peripheral takes a Peripheral, not {p!r}")
+        if p.name in self._peripherals or p.name in self._names:
+            raise ConfigError(f"a peripheral named {p.name!r} is already attached")
+        if p.soc is not None:
+            raise ConfigError(f"{p!r} is already attached to a SoC")
+        return p
+
+    def _free_page(self) -> int:
+        """The next free 4 KiB MMIO page from ``MMIO_BASE`` (``MMIO_BASE + n * MMIO_STRIDE`` on ``Soc()``)."""
+        base = MMIO_BASE + MMIO_STRIDE * len(self._peripherals)
+        taken = [(pd.base, pd.base + pd.size) for pd in self._periph_nodes.values()]
+        taken += [(c.reg[0], c.reg[0] + c.reg[1]) for c in self._dmac_nodes if c.reg is not None]
+        taken += [(a, a + 1) for a in self._fifos]
+        while any(lo < base + MMIO_STRIDE and base < hi for lo, hi in taken):
+            base += MMIO_STRIDE
+        return base
 
     def peripheral(self, name: str) -> Peripheral:
         """The peripheral model called ``name``."""
         try:
-            return self._peripherals[name]
+            return self._peripherals[self._names.get(name, name)]
         except KeyError:
             known = ", ".join(self._peripherals)
             raise ConfigError(f"no peripheral named {name!r} (there are: {known})") from None
