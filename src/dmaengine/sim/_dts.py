@@ -254,10 +254,8 @@ def _from_dts_text(text: str, name: str, path: str | None, include_dirs: Sequenc
     dirs = [os.fspath(d) for d in include_dirs]
     if path is not None:
         dirs.append(os.path.dirname(path) or ".")
-    if _DIRECTIVE.search(text):
-        text = _cpp(text, name, path, dirs)
-    else:  # errors name the user's file, not the temporary copy dtlib reads
-        text = f'#line 1 "{name}"\n{text}'
+    # Without the preprocessor, a line marker makes errors name the user's file, not the copy dtlib reads.
+    text = _cpp(text, name, path, dirs) if _DIRECTIVE.search(text) else f'#line 1 "{name}"\n{text}'
     with tempfile.TemporaryDirectory(prefix="dmaengine-dts-") as tmp:
         tmpfile = os.path.join(tmp, "board.dts")
         with open(tmpfile, "w", encoding="utf-8") as f:
@@ -564,7 +562,7 @@ def _wires(node: DtNode, p: Peripheral, tree: _Tree, ctrl_index: dict[str, int],
         raise node.error("dma-names", f"missing: dmas has {len(entries)} entries to name")
     names = node.strings("dma-names")
     if len(names) != len(entries):
-        raise node.error("dma-names", f"{len(names)} names for {len(entries)} dmas entries")
+        raise node.error("dma-names", f"{len(names)} name(s) for {len(entries)} dmas entries")
     wires = []
     seen: set[str] = set()
     for k, ((ctrl, args, _), slave) in enumerate(zip(entries, names)):
@@ -597,23 +595,23 @@ def _ref(node: DtNode) -> str:
 
 
 # --- writing ------------------------------------------------------------------------------------------------
-def _fmt(value: PropValue) -> str:
+def _fmt(value: PropValue, hexa: bool = False) -> str:
     if value is True:
         return ""
     if isinstance(value, str):
         return f' = "{value}"'
     if isinstance(value, int):
-        return f" = <{_num(value)}>"
-    items = list(value)
+        return f" = <{_num(value, hexa)}>"
+    items: list[Any] = list(value)
     if items and all(isinstance(v, str) for v in items):
         return " = " + ", ".join(f'"{v}"' for v in items)
-    return " = <" + " ".join(_num(int(v)) for v in items) + ">"
+    return " = <" + " ".join(_num(int(v), hexa) for v in items) + ">"
 
 
-def _num(v: int) -> str:
-    if v < 0 or v >= 1 << 32:
-        raise ConfigError(f"{v} does not fit a 32-bit cell")
-    return f"{v:#x}" if v >= 0x10000 and v % 0x1000 == 0 else str(v)
+def _num(v: int, hexa: bool) -> str:
+    if isinstance(v, bool) or v < 0 or v >= 1 << 32:
+        raise ConfigError(f"{v!r} does not fit a 32-bit cell")
+    return f"{v:#x}" if hexa else str(v)
 
 
 def _cells64(v: int) -> list[int]:
@@ -629,7 +627,7 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
     ind = "\t"
 
     def prop(level: int, name: str, value: PropValue) -> None:
-        out.append(f"{ind * level}{name}{_fmt(value)};")
+        out.append(f"{ind * level}{name}{_fmt(value, name in ('reg', 'ranges'))};")
 
     prop(1, "#address-cells", 2)
     prop(1, "#size-cells", 2)
@@ -638,11 +636,11 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
          else ["dmaengine,sim-soc"])
     prop(1, "dmaengine,bh-latency-ns", soc.bh_latency_ns)
     descs = soc._periph_nodes
-    aliases = [(a, pd.node.path) for pd in descs.values() for a in pd.node.aliases]
-    aliases += [(a, c.node.path) for c in soc._dmac_nodes for a in c.node.aliases]
+    nodes = [pd.node for pd in descs.values()] + [c.node for c in soc._dmac_nodes]
+    aliases = [(a, f"&{n.labels[0]}" if n.labels else f'"{n.path}"') for n in nodes for a in n.aliases]
     if aliases:
         out += ["", f"{ind}aliases {{"]
-        out += [f'{ind * 2}{a} = "{path}";' for a, path in aliases]
+        out += [f"{ind * 2}{a} = {ref};" for a, ref in aliases]
         out.append(f"{ind}}};")
     mem = board.memory if board is not None and board.memory is not None else (0x1_0000_0000, 0x4000_0000)
     out += ["", f"{ind}memory@{mem[0]:x} {{"]
@@ -689,12 +687,12 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
                               f"build, write, cls={type(p).__name__}))")
         compat: list[str] = list(pd.compatible) if pd is not None and pd.compatible else [model.compatible]
         ports = [port for port in p.ports]
-        base = min(port.fifo_addr for port in ports) if pd is None else pd.base
+        base = min(port.fifo_addr for port in ports) // 0x1000 * 0x1000 if pd is None else pd.base
         size = 0x1000 if pd is None else pd.size
         kind = {"Uart": "serial", "I2s": "i2s", "Adc": "adc"}.get(type(p).__name__, "peripheral")
         node_name = pd.node.name if pd is not None else f"{kind}@{base:x}"
         plabels = list(pd.node.labels) if pd is not None else []
-        if p.name not in plabels and p.name.replace("_", "-") != node_name:
+        if p.name not in plabels:
             plabels.insert(0, p.name)
         head = "".join(f"{lb}: " for lb in plabels)
         out += ["", f"{ind * 2}{head}{node_name} {{"]
@@ -713,6 +711,33 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
         out.append(f"{ind * 2}}};")
     out += [f"{ind}}};", "};", ""]
     return "\n".join(out)
+
+
+def dts_to_dtb(text: str, name: str = "<string>") -> bytes:
+    """Compile DTS text into a flattened device tree (version 17), with a ``__symbols__`` node for its labels
+    (as ``dtc -@`` writes), so that a board read back from the blob keeps its names."""
+    import fdt
+
+    tree = _from_dts_text(text, name, None, ())
+    blob = fdt.FDT()
+    symbols: list[tuple[str, str]] = []
+
+    def conv(node: DtNode, out: Any) -> None:
+        for k, v in node.props.items():
+            out.append(fdt.PropBytes(k, data=v) if v else fdt.Property(k))
+        symbols.extend((lb, node.path) for lb in node.labels)
+        for c in node.children:
+            child = fdt.Node(c.name)
+            conv(c, child)
+            out.append(child)
+
+    conv(tree.root, blob.root)
+    if symbols:
+        sym = fdt.Node("__symbols__")
+        for lb, path in symbols:
+            sym.append(fdt.PropStrings(lb, path))
+        blob.root.append(sym)
+    return bytes(blob.to_dtb(version=17))
 
 
 # --- summary ------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
 from ._adc import Adc
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Builder", "Model", "Models", "PropValue", "Writer"]
 
 #: A property value :meth:`Soc.to_dts` can write: a cell, cells, a string or strings (True: an empty property).
-PropValue = Union[int, str, bool, Sequence[int], Sequence[str]]
+PropValue = int | str | bool | Sequence[int] | Sequence[str]
 Builder = Callable[["DtNode", str], Peripheral]
 Writer = Callable[[Peripheral], Mapping[str, PropValue]]
 

@@ -9,10 +9,10 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .._channel import Channel
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._memory import AddressSpace, Mapping
-from .._channel import Channel
 from .._platform import Platform
 from ._adc import Adc
 from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc
@@ -228,10 +228,10 @@ class Soc(Platform):
             self._fifos[port.fifo_addr] = port
         for w in pd.wires:
             drv = self.dmacs[w.controller]
-            port = p.tx if w.port == "tx" else p.rx
-            assert port is not None
-            port.line = w.line
-            self._decoders[w.controller][port.fifo_addr] = port
+            wired = p.tx if w.port == "tx" else p.rx
+            assert wired is not None
+            wired.line = w.line
+            self._decoders[w.controller][wired.fifo_addr] = wired
             if w.controller == 0:
                 self._lines = max(self._lines, w.line + 1)
             self.add_slave_map(p.name, w.slave, DmaRequest(drv.name, w.line))
@@ -258,6 +258,12 @@ class Soc(Platform):
         from ._dts import write_dts
 
         return write_dts(self, models)
+
+    def to_dtb(self, models: Models | None = None) -> bytes:
+        """This platform as a flattened device tree (``.dtb``), labels kept in ``__symbols__``."""
+        from ._dts import dts_to_dtb
+
+        return dts_to_dtb(self.to_dts(models))
 
     def board_summary(self, verbose: bool = False) -> str:
         """The wiring: each controller and its bus, then each client channel and the request line it is wired to;
