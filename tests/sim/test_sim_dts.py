@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dmaengine import BusWidth, DataDirection, NoChannelError, SlaveConfig, Status, TransferDirection
+from dmaengine import BusWidth, ConfigError, DataDirection, NoChannelError, SlaveConfig, Status, TransferDirection
 from dmaengine.sim import DtNode, DtsError, Models, Peripheral, Soc, Uart
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -372,10 +372,34 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_bad_board_is_one_exact_line(case: str) -> None:
+def test_bad_board_is_one_exact_line(case: str, tmp_path: pathlib.Path) -> None:
     (old, new), message = BAD[case]
     with pytest.raises(DtsError, match=rf"^{re.escape(message)}$"):
         Soc.from_dts(board_with(old, new))
+    path = tmp_path / "board.dts"
+    path.write_text(board_with(old, new))
+    with pytest.raises(DtsError, match=rf"^{re.escape(message.replace('<string>', str(path), 1))}$") as info:
+        Soc.from_dts(path)
+    assert (info.value.file, info.value.path) == (str(path), message.split(": ")[1])
+
+
+def test_a_blob_whose_phandle_points_nowhere() -> None:
+    from dmaengine.sim._dts import dts_to_dtb
+
+    blob = dts_to_dtb(board_with("<&dma0 0>, <&dma0 1>", "<0x77 0>, <&dma0 1>"))
+    with pytest.raises(DtsError, match=r"^<dtb>: /soc/serial@40000000: dmas: entry 0: phandle 0x77 points nowhere$"):
+        Soc.from_dts(blob)
+
+
+def test_reg_is_translated_through_the_ranges_of_the_buses() -> None:
+    text = board_with("\t\tranges;\n", "\t\tranges = <0x0 0x0 0x40000000 0x200000>;\n")
+    for a in ("40100000", "40000000", "40001000", "40002000", "40003000"):
+        text = text.replace(f"<0x{a} ", f"<0x{int(a, 16) - 0x4000_0000:x} ")
+    soc = Soc.from_dts(text)
+    assert [p.ports[0].fifo_addr for p in soc.peripherals] == [0x4000_0000, 0x4000_1000, 0x4000_2000, 0x4000_3004]
+    with pytest.raises(DtsError, match=r"^<string>: /soc/serial@40000000: reg: address 0x200000 is outside the "
+                                       r"ranges of /soc$"):
+        Soc.from_dts(text.replace("reg = <0x0 0x1000>", "reg = <0x200000 0x1000>", 1))
 
 
 def test_an_undefined_label_names_the_line_and_property() -> None:
@@ -433,3 +457,20 @@ def test_dtnode_getters() -> None:
         node.u32("a", least=6)
     with pytest.raises(DtsError, match=r'^f.dts: /soc/x@0: s: expected one string, not 2$'):
         node.string("s")
+
+
+def test_a_board_made_by_hand() -> None:
+    from dmaengine.sim import Board, ControllerDesc, NodeInfo, PeripheralDesc, Wire
+
+    ctrl = ControllerDesc(NodeInfo("/dma@0"), channels=2, requests=4)
+    uart = PeripheralDesc(NodeInfo("/serial@1000", ("con",)), Uart("con"), 0x1000, (Wire("tx", 0, 3, "tx"),))
+    soc = Soc.from_board(Board("hand", [ctrl], [uart]))
+    assert run_uart(soc, "serial@1000") == DEFAULT_UART
+    for wire, message in [(Wire("tx", 1, 3, "tx"), "con: wire 'tx' is on controller 1, but the board has 1"),
+                          (Wire("tx", 0, 4, "tx"), "con: wire 'tx': request line must be 0..3 on dma0, not 4"),
+                          (Wire("tx", 0, 1, "xx"), "con: wire 'tx' serves FIFO 'xx', which <Uart con> does not have")]:
+        bad = PeripheralDesc(NodeInfo("/serial@1000"), Uart("con"), 0x1000, (wire,))
+        with pytest.raises(ConfigError, match=rf"^{re.escape(message)}$"):
+            Soc.from_board(Board("hand", [ctrl], [bad]))
+    with pytest.raises(ConfigError, match=r"^hand: a board needs at least one DMA controller, not none$"):
+        Soc.from_board(Board("hand"))

@@ -227,9 +227,18 @@ class Soc(Platform):
             port.fifo_addr = pd.base + (pd.tx_offset if port is p.tx else pd.rx_offset)
             self._fifos[port.fifo_addr] = port
         for w in pd.wires:
+            if not 0 <= w.controller < len(self.dmacs):
+                raise ConfigError(f"{p.name}: wire {w.slave!r} is on controller {w.controller!r}, but the board has "
+                                  f"{len(self.dmacs)}")
             drv = self.dmacs[w.controller]
-            wired = p.tx if w.port == "tx" else p.rx
-            assert wired is not None
+            wired = p.tx if w.port == "tx" else p.rx if w.port == "rx" else None
+            if wired is None:
+                raise ConfigError(f"{p.name}: wire {w.slave!r} serves FIFO {w.port!r}, which {p!r} does not have")
+            limit = self._dmac_nodes[w.controller].requests
+            if not isinstance(w.line, int) or w.line < 0 or (limit is not None and w.line >= limit):
+                span = "an int >= 0" if limit is None else f"0..{limit - 1}"
+                raise ConfigError(f"{p.name}: wire {w.slave!r}: request line must be {span} on {drv.name}, "
+                                  f"not {w.line!r}")
             wired.line = w.line
             self._decoders[w.controller][wired.fifo_addr] = wired
             if w.controller == 0:
