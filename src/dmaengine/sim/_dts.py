@@ -654,7 +654,6 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
     prop(2, "ranges", True)
     labels: dict[str, str] = {}  # controller device name -> label
     for i, (drv, c) in enumerate(zip(soc.dmacs, soc._dmac_nodes)):
-        hw = drv.hw
         label = c.node.labels[0] if c.node.labels else f"dma{i}"
         labels[drv.name] = label
         reg = c.reg if c.reg is not None else (0x4010_0000 + 0x1000 * i, 0x1000)
@@ -662,13 +661,13 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
         prop(3, "compatible", list(c.compatible) or [SIM_DMAC])
         prop(3, "reg", list(reg))
         prop(3, "#dma-cells", 1)
-        prop(3, "dma-channels", len(hw.chans))
+        prop(3, "dma-channels", len(drv.channels))
         if c.requests is not None:
             prop(3, "dma-requests", c.requests)
-        prop(3, "dmaengine,bus-bytes-per-second", _cells64(hw.bus_bytes_per_s))
-        prop(3, "dmaengine,bus-width-bytes", hw.bus_width_bytes)
-        prop(3, "dmaengine,max-burst", hw.mem_burst)
-        prop(3, "dmaengine,fetch-latency-ns", hw.fetch_latency_ns)
+        prop(3, "dmaengine,bus-bytes-per-second", _cells64(c.bus_bytes_per_s))
+        prop(3, "dmaengine,bus-width-bytes", c.bus_width_bytes)
+        prop(3, "dmaengine,max-burst", c.max_burst)
+        prop(3, "dmaengine,fetch-latency-ns", c.fetch_latency_ns)
         out.append(f"{ind * 2}}};")
     wires: dict[str, list[tuple[str, str, int]]] = {}
     for devname, slave, param in soc._slave_map:
@@ -746,11 +745,10 @@ def board_summary(soc: Soc, verbose: bool = False) -> str:
     board = soc.board
     lines = [f"board: {board.source if board is not None else 'Soc() (the default board)'}"]
     for drv, c in zip(soc.dmacs, soc._dmac_nodes):
-        hw = drv.hw
         req = "any" if c.requests is None else str(c.requests)
-        lines.append(f"{drv.name} {c.node.path}: {len(hw.chans)} channels, {req} request lines, bus "
-                     f"{hw.bus_width_bytes * 8}-bit at {hw.bus_bytes_per_s} B/s, bursts up to {hw.mem_burst}, "
-                     f"fetch {hw.fetch_latency_ns} ns")
+        lines.append(f"{drv.name} {c.node.path}: {len(drv.channels)} channels, {req} request lines, bus "
+                     f"{c.bus_width_bytes * 8}-bit at {c.bus_bytes_per_s} B/s, bursts up to {c.max_burst}, "
+                     f"fetch {c.fetch_latency_ns} ns")
     by_dev = {d.name: d for d in soc.dmacs}
     for p in soc.peripherals:
         pd = soc._periph_nodes.get(p.name)
