@@ -474,3 +474,13 @@ def test_a_board_made_by_hand() -> None:
             Soc.from_board(Board("hand", [ctrl], [bad]))
     with pytest.raises(ConfigError, match=r"^hand: a board needs at least one DMA controller, not none$"):
         Soc.from_board(Board("hand"))
+
+
+def test_strict_refuses_a_node_the_simulator_does_not_model() -> None:
+    assert Soc.from_dts(TWO).board is not None
+    with pytest.raises(DtsError, match=rf"^{re.escape(str(TWO))}: /cpus: compatible: missing \(strict\)$"):
+        Soc.from_dts(TWO, strict=True)
+    text = TWO.read_text().replace("cpus {", "cpus {\n\t\tstatus = \"disabled\";")
+    with pytest.raises(DtsError, match=r'^<string>: /soc/interrupt-controller@30000000: compatible: no model for '
+                                       r'"arm,gic-400" \(strict\)$'):
+        Soc.from_dts(text, strict=True)

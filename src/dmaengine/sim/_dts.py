@@ -421,8 +421,9 @@ def _ident(s: str) -> str:
 
 
 def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None = None,
-               include_dirs: Sequence[str | os.PathLike[str]] = ()) -> Board:
-    """Read a device tree (see :meth:`dmaengine.sim.Soc.from_dts`) into a :class:`Board`."""
+               include_dirs: Sequence[str | os.PathLike[str]] = (), strict: bool = False) -> Board:
+    """Read a device tree (see :meth:`dmaengine.sim.Soc.from_dts`) into a :class:`Board`. A node the simulator
+    does not model is listed in :attr:`Board.unmodelled`; with ``strict`` it is an error (disabled nodes aside)."""
     if models is None:
         models = Models()
     elif not isinstance(models, Models):
@@ -444,10 +445,14 @@ def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None 
 
     ctrl_index: dict[str, int] = {}
     clients: list[tuple[DtNode, Any]] = []
+    disabled: list[str] = []
     for node in root.walk():
         if node is root or node.path in _STRUCTURAL:
             continue
+        if any(node.path.startswith(f"{d}/") for d in disabled):
+            continue  # below a disabled node: not probed, as in the kernel (the disabled node is listed)
         if not _status_ok(node):
+            disabled.append(node.path)
             board.unmodelled.append((node.path, f'status = "{node.string("status")}"'))
             continue
         if node.has("device_type") and node.string("device_type") == "memory":
@@ -472,6 +477,9 @@ def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None 
                 raise node.error("compatible", f"missing: {what} needs a compatible with a model")
             shown = ", ".join(f'"{c}"' for c in compat)
             raise node.error("compatible", f"no model for {shown} ({what}; known: {', '.join(models.compatibles)})")
+        if strict:
+            shown = ", ".join(f'"{c}"' for c in compat)
+            raise node.error("compatible", f"no model for {shown} (strict)" if compat else "missing (strict)")
         board.unmodelled.append((node.path, f"no model for {', '.join(compat)}" if compat else "no compatible"))
 
     names: dict[str, str] = {}

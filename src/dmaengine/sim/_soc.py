@@ -251,15 +251,18 @@ class Soc(Platform):
 
     @classmethod
     def from_dts(cls, source: str | os.PathLike[str] | bytes, *, models: Models | None = None,
-                 include_dirs: Sequence[str | os.PathLike[str]] = (), fast: bool = True, trace: bool = False) -> Soc:
+                 include_dirs: Sequence[str | os.PathLike[str]] = (), strict: bool = False, fast: bool = True,
+                 trace: bool = False) -> Soc:
         """Build a SoC from a device tree: a path to a ``.dts`` (run through the C preprocessor first when it has
         ``#include`` or other directives, with ``include_dirs``) or a ``.dtb``, DTS text, or DTB bytes.
         ``models`` maps ``compatible`` strings to peripheral models (default: the built-in ones, see
         :class:`~dmaengine.sim.Models`). A bad board raises :class:`~dmaengine.sim.DtsError`, one line that names
-        the file, the node and the property."""
+        the file, the node and the property. Nodes the simulator does not model are listed by
+        :meth:`board_summary` (``verbose``); ``strict`` makes each one an error."""
         from ._dts import read_board
 
-        return cls.from_board(read_board(source, models=models, include_dirs=include_dirs), fast=fast, trace=trace)
+        board = read_board(source, models=models, include_dirs=include_dirs, strict=strict)
+        return cls.from_board(board, fast=fast, trace=trace)
 
     def to_dts(self, models: Models | None = None) -> str:
         """This platform as device-tree source: ``Soc.from_dts(soc.to_dts())`` has the same controllers,
