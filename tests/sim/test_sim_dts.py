@@ -10,6 +10,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dmaengine import BusWidth, ConfigError, DataDirection, NoChannelError, SlaveConfig, Status, TransferDirection
 from dmaengine.sim import DtNode, DtsError, Models, Peripheral, Soc, Uart
@@ -358,6 +360,9 @@ BAD = {
         ("#dma-cells = <1>;", "#dma-cells = <2>;"),
         "<string>: /soc/dma-controller@40100000: #dma-cells: the simulated controller takes 1 cell (the request "
         "line), not 2"),
+    "too many channels": (
+        ("dma-channels = <8>;", "dma-channels = <100000000>;"),
+        "<string>: /soc/dma-controller@40100000: dma-channels: must be 1..1024, not 100000000"),
     "a bad bus width on the bus node": (
         ("dmaengine,bus-width-bytes = <4>;", "dmaengine,bus-width-bytes = <3>;"),
         "<string>: /soc: dmaengine,bus-width-bytes: must be 1, 2, 4 or 8, not 3"),
@@ -484,3 +489,24 @@ def test_strict_refuses_a_node_the_simulator_does_not_model() -> None:
     with pytest.raises(DtsError, match=r'^<string>: /soc/interrupt-controller@30000000: compatible: no model for '
                                        r'"arm,gic-400" \(strict\)$'):
         Soc.from_dts(text, strict=True)
+
+
+TOKENS = ["<", ">", ";", "{", "}", "&dma0", "&uart0", "0", "0xffffffff", '"x"', "/delete-node/ &uart0;",
+          'status = "disabled";', "#dma-cells = <0>;", "dma-channels = <0>;", "=", ",", "@", "/", "[00 01]",
+          "#address-cells = <0>;", "#size-cells = <3>;", "ranges = <1>;", "reg = <>;", "dmas;", "dma-names;",
+          "compatible;", "current-speed = <0>;", "dmaengine,max-burst = <0>;", "dmaengine,fifo-threshold = <99>;",
+          "dmaengine,bus-bytes-per-second = <0 0 1>;", "&{/soc} { };", "label: ", "/include/ \"nope\""]
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from([*TOKENS, ""]), st.integers(0, 12)), min_size=1,
+                max_size=4))
+def test_a_mangled_board_is_built_or_refused_in_one_line(edits: list[tuple[float, str, int]]) -> None:
+    text = DEFAULT.read_text()
+    for where, token, cut in edits:
+        pos = int(where * len(text))
+        text = text[:pos] + token + text[pos + cut :]
+    try:
+        Soc.from_dts(text).to_dts()
+    except ConfigError as e:
+        assert "\n" not in str(e) and str(e).startswith("<string>")

@@ -48,6 +48,8 @@ CPP = ["cpp", "-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp"]
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(include|define|undef|if|ifdef|ifndef|elif|else|endif|error)\b", re.M)
 _BUS_PROPS = ("dmaengine,bus-bytes-per-second", "dmaengine,bus-width-bytes", "dmaengine,max-burst",
               "dmaengine,fetch-latency-ns")
+#: The most channels a simulated controller may have (each is a driver channel and a model channel).
+MAX_CHANNELS = 1024
 _STRUCTURAL = {"/aliases", "/chosen", "/__symbols__", "/__fixups__", "/__local_fixups__"}
 
 P = TypeVar("P", bound=Peripheral)
@@ -89,20 +91,26 @@ class DtNode:
         """A :class:`DtsError` about ``prop`` of this node."""
         return DtsError(self.file, self.path, prop, message)
 
+    def _raw(self, prop: str) -> bytes:
+        try:
+            return self.props[prop]
+        except KeyError:
+            raise self.error(prop, "missing") from None
+
     def has(self, prop: str) -> bool:
         """True when the node has ``prop``."""
         return prop in self.props
 
     def cells(self, prop: str) -> list[int]:
         """``prop`` as 32-bit cells."""
-        raw = self.props[prop]
+        raw = self._raw(prop)
         if len(raw) % 4:
             raise self.error(prop, f"expected 32-bit cells (<...>), not {len(raw)} bytes {_show(raw)}")
         return list(struct.unpack(f">{len(raw) // 4}I", raw))
 
-    def u32(self, prop: str, default: int | None = None, *, least: int = 0) -> int:
+    def u32(self, prop: str, default: int | None = None, *, least: int = 0, most: int | None = None) -> int:
         """``prop`` as one cell, or ``default`` when absent (absent without a default is an error); at least
-        ``least``."""
+        ``least`` and at most ``most``."""
         if prop not in self.props:
             if default is None:
                 raise self.error(prop, "missing")
@@ -110,8 +118,9 @@ class DtNode:
         cells = self.cells(prop)
         if len(cells) != 1:
             raise self.error(prop, f"expected one cell, not {len(cells)} {_show(self.props[prop])}")
-        if cells[0] < least:
-            raise self.error(prop, f"must be >= {least}, not {cells[0]}")
+        if cells[0] < least or (most is not None and cells[0] > most):
+            span = f">= {least}" if most is None else f"{least}..{most}"
+            raise self.error(prop, f"must be {span}, not {cells[0]}")
         return cells[0]
 
     def u64(self, prop: str, default: int | None = None, *, least: int = 0) -> int:
@@ -130,7 +139,7 @@ class DtNode:
 
     def strings(self, prop: str) -> list[str]:
         """``prop`` as a list of strings."""
-        raw = self.props[prop]
+        raw = self._raw(prop)
         if not raw or raw[-1] != 0:
             raise self.error(prop, f"expected strings (\"...\"), not {_show(raw)}")
         try:
@@ -266,6 +275,8 @@ def _from_dts_text(text: str, name: str, path: str | None, include_dirs: Sequenc
             raise _dtlib_error(str(e), name, text) from None
         except RecursionError:
             raise DtsError(name, None, None, "nesting too deep") from None
+        except Exception as e:  # dtlib trips over some malformed input (a &label node before the root node)
+            raise DtsError(name, None, None, f"cannot parse: {type(e).__name__}: {e}") from None
     return _from_dtlib(dt, name)
 
 
@@ -377,6 +388,8 @@ def _reg(node: DtNode) -> list[tuple[int, int]]:
         raise node.error("reg", f"expected entries of {ac} address + {sc} size cells (#address-cells / "
                                 f"#size-cells of {node.parent.path if node.parent else '/'}), not {len(cells)} "
                                 "cells")
+    if not cells:
+        raise node.error("reg", "empty: expected <address size>")
     out = []
     for i in range(0, len(cells), ac + sc):
         addr = _join(cells[i : i + ac])
@@ -532,7 +545,7 @@ def _controller(node: DtNode, info: NodeInfo, compat: tuple[str, ...]) -> Contro
         raise holder.error(_BUS_PROPS[2], f"must be 1..256, not {vals[_BUS_PROPS[2]]}")
     reg = _reg(node)[0] if node.has("reg") else None
     requests = node.u32("dma-requests", least=1) if node.has("dma-requests") else None
-    return ControllerDesc(info, node.u32("dma-channels", 8, least=1), requests, vals[_BUS_PROPS[0]],
+    return ControllerDesc(info, node.u32("dma-channels", 8, least=1, most=MAX_CHANNELS), requests, vals[_BUS_PROPS[0]],
                           vals[_BUS_PROPS[1]], vals[_BUS_PROPS[2]], vals[_BUS_PROPS[3]], reg, compat)
 
 
