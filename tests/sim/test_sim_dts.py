@@ -510,3 +510,26 @@ def test_a_mangled_board_is_built_or_refused_in_one_line(edits: list[tuple[float
         Soc.from_dts(text).to_dts()
     except ConfigError as e:
         assert "\n" not in str(e) and str(e).startswith("<string>")
+
+
+@settings(deadline=None, max_examples=25)
+@given(channels=st.integers(1, 12), bus=st.integers(1_000_000, 10_000_000_000), width=st.sampled_from([1, 2, 4, 8]),
+       burst=st.integers(1, 256), fetch=st.integers(0, 5_000), bh=st.integers(0, 50_000),
+       bauds=st.lists(st.integers(300, 4_000_000), min_size=1, max_size=3), depth=st.integers(1, 64),
+       rate=st.integers(1_000, 192_000), i2s_ch=st.sampled_from([1, 2, 4, 6, 8]), i2s_w=st.sampled_from([1, 2, 4]))
+def test_any_soc_round_trips_through_dts_with_its_timing(channels: int, bus: int, width: int, burst: int,
+                                                         fetch: int, bh: int, bauds: list[int], depth: int,
+                                                         rate: int, i2s_ch: int, i2s_w: int) -> None:
+    from dmaengine.sim import Adc, I2s
+
+    def make() -> Soc:
+        periph: list[Peripheral] = [Uart(f"u{i}", baud=b, fifo_depth=depth) for i, b in enumerate(bauds)]
+        periph += [I2s("codec", rate_hz=rate, channels=i2s_ch, sample_width=i2s_w, fifo_depth=8 * i2s_ch * i2s_w),
+                   Adc("adc", rate_hz=rate, bits=8, sample_width=1, freq_hz=12.5)]
+        return Soc(channels=channels, bus_bytes_per_s=bus, bus_width_bytes=width, max_burst=burst,
+                   fetch_latency_ns=fetch, bh_latency_ns=bh, peripherals=periph)
+
+    text = make().to_dts()
+    again = Soc.from_dts(text)
+    assert again.to_dts() == text
+    assert run_uart(again, f"u{len(bauds) - 1}") == run_uart(make(), f"u{len(bauds) - 1}")
