@@ -7,14 +7,25 @@ import difflib
 import pathlib
 import re
 import shutil
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmaengine import BusWidth, ConfigError, DataDirection, NoChannelError, SlaveConfig, Status, TransferDirection
+from dmaengine import (
+    BusWidth,
+    ConfigError,
+    DataDirection,
+    NoChannelError,
+    Platform,
+    SlaveConfig,
+    Status,
+    TransferDirection,
+)
 from dmaengine.sim import DtNode, DtsError, Models, Peripheral, Soc, Uart
+from dmaengine.testing import ConformanceSuite
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BOARDS = ROOT / "examples" / "boards"
@@ -533,3 +544,15 @@ def test_any_soc_round_trips_through_dts_with_its_timing(channels: int, bus: int
     again = Soc.from_dts(text)
     assert again.to_dts() == text
     assert run_uart(again, f"u{len(bauds) - 1}") == run_uart(make(), f"u{len(bauds) - 1}")
+
+
+class TestTwoControllerBoardConformance(ConformanceSuite):
+    """The API's semantics hold on a board with two controllers of different buses."""
+
+    big_copy = 1024 * 1024
+
+    @pytest.fixture
+    def dma_platform(self) -> Iterator[Platform]:
+        soc = Soc.from_dts(TWO)
+        yield soc
+        soc.close()
