@@ -371,6 +371,9 @@ BAD = {
         ("#dma-cells = <1>;", "#dma-cells = <2>;"),
         "<string>: /soc/dma-controller@40100000: #dma-cells: the simulated controller takes 1 cell (the request "
         "line), not 2"),
+    "overlapping registers": (
+        ("reg = <0x40001000 0x1000>;", "reg = <0x40000800 0x1000>;"),
+        "<string>: /soc/serial@40001000: reg: <0x40000800 0x1000> overlaps the registers of /soc/serial@40000000"),
     "too many channels": (
         ("dma-channels = <8>;", "dma-channels = <100000000>;"),
         "<string>: /soc/dma-controller@40100000: dma-channels: must be 1..1024, not 100000000"),

@@ -497,6 +497,8 @@ def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None 
 
     names: dict[str, str] = {}
     used_lines: dict[tuple[int, int], str] = {}
+    regions: list[tuple[int, int, str]] = [(c.reg[0], c.reg[0] + max(c.reg[1], 1), c.node.path)
+                                           for c in board.controllers if c.reg is not None]
     for node, model in clients:
         name = next((lb for lb in node.labels if lb.isidentifier()), None)
         if name is None:
@@ -512,6 +514,10 @@ def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None 
         if not node.has("reg"):
             raise node.error("reg", "missing: a peripheral needs its register (FIFO) addresses")
         base, size = _reg(node)[0]
+        for lo, hi, other in regions:
+            if lo < base + max(size, 1) and base < hi:
+                raise node.error("reg", f"<{base:#x} {size:#x}> overlaps the registers of {other}")
+        regions.append((base, base + max(size, 1), node.path))
         tx_off = node.u32("dmaengine,tx-fifo-offset", 0)
         rx_off = node.u32("dmaengine,rx-fifo-offset", 4)
         wires = _wires(node, p, tree, ctrl_index, board, used_lines)

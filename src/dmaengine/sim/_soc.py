@@ -135,7 +135,9 @@ class Soc(Platform):
     memory-to-memory bursts (in full-width beats); ``fetch_latency_ns`` before a loaded descriptor's first burst;
     ``bh_latency_ns`` from an interrupt to its bottom half (callbacks); ``peripherals`` (None:
     :func:`default_peripherals`); ``fast`` (False simulates every burst, for checking the closed-form plans);
-    ``trace`` records every event in ``soc.kernel.trace``.
+    ``trace`` records every event in ``soc.kernel.trace``; ``memory_base``, the first DMA address the IOMMU hands
+    out (None: ``0x1_0000_0000``; a board's ``memory`` node). :meth:`from_dts` builds a SoC from a device tree
+    instead, with several controllers and its own wiring.
 
     >>> soc = Soc()
     >>> soc.peripheral("uart0").baud, soc.now_ns
@@ -146,7 +148,8 @@ class Soc(Platform):
 
     def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
                  bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
-                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16) -> None:
+                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16,
+                 memory_base: int | None = None) -> None:
         super().__init__()
         if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
             raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
@@ -159,7 +162,7 @@ class Soc(Platform):
         self._stepping = threading.Lock()
         self._stepper: int | None = None
         self.bh_latency_ns = bh_latency_ns
-        self.address_space = _SimAddressSpace(self)
+        self.address_space = _SimAddressSpace(self, memory_base)
         self.controllers: list[Dmac] = []
         self._peripherals: dict[str, Peripheral] = {}
         self._fifos: dict[int, Port] = {}
@@ -167,7 +170,7 @@ class Soc(Platform):
         hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast, bus_width_bytes, max_burst)
         self.controllers.append(hw)
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
-        self.dmac = SimDmaDevice(hw, self._fifos.get)
+        self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0))
         self.register_device(self.dmac)
         self._board_init(ControllerDesc(NodeInfo("/soc/dma-controller@40100000", ("dma0",)), channels, None,
                                         bus_bytes_per_s, bus_width_bytes, max_burst, fetch_latency_ns,
@@ -196,26 +199,28 @@ class Soc(Platform):
         c0 = board.controllers[0]
         soc = cls(channels=c0.channels, bus_bytes_per_s=c0.bus_bytes_per_s, fetch_latency_ns=c0.fetch_latency_ns,
                   bh_latency_ns=board.bh_latency_ns, peripherals=(), fast=fast, trace=trace,
-                  bus_width_bytes=c0.bus_width_bytes, max_burst=c0.max_burst)
-        if board.memory is not None:
-            soc.address_space = _SimAddressSpace(soc, board.memory[0])
+                  bus_width_bytes=c0.bus_width_bytes, max_burst=c0.max_burst,
+                  memory_base=None if board.memory is None else board.memory[0])
         soc.board = board
         soc._dmac_nodes = [c0]
         soc._decoders = [{}]
-        soc.dmac._decode = soc._decoders[0].get
         soc.dmac.dev_name = _dev_name(c0.node)
-        for c in board.controllers[1:]:
+        for i, c in enumerate(board.controllers[1:], 1):
             hw = Dmac(soc, c.channels, c.bus_bytes_per_s, c.fetch_latency_ns, fast, c.bus_width_bytes, c.max_burst)
             soc.controllers.append(hw)
-            fifos: dict[int, Port] = {}
-            soc._decoders.append(fifos)
-            drv = SimDmaDevice(hw, fifos.get, _dev_name(c.node))
+            soc._decoders.append({})
+            drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node))
             soc.register_device(drv)
             soc.dmacs.append(drv)
             soc._dmac_nodes.append(c)
         for pd in board.peripherals:
             soc._attach_board(pd)
         return soc
+
+    def _decode(self, controller: int, addr: int) -> Port | None:
+        """The FIFO at ``addr`` that controller number ``controller`` reaches: on a board, only those wired to it."""
+        table = self._fifos if self._decoders is None else self._decoders[controller]
+        return table.get(addr)
 
     def _attach_board(self, pd: PeripheralDesc) -> None:
         p = self._check_attach(pd.model)
@@ -225,6 +230,9 @@ class Soc(Platform):
         self._periph_nodes[p.name] = pd
         for port in p.ports:
             port.fifo_addr = pd.base + (pd.tx_offset if port is p.tx else pd.rx_offset)
+            other = self._fifos.get(port.fifo_addr)
+            if other is not None:
+                raise ConfigError(f"{p.name}: FIFO {port.name} at {port.fifo_addr:#x} is where {other.name} is")
             self._fifos[port.fifo_addr] = port
         for w in pd.wires:
             if not 0 <= w.controller < len(self.dmacs):
