@@ -645,6 +645,19 @@ def _cells64(v: int) -> list[int]:
     return [v] if v < 1 << 32 else [v >> 32, v & 0xFFFF_FFFF]
 
 
+def _bus_window(soc: Soc) -> list[int]:
+    """``ranges`` of the ``soc`` bus (1-cell child addresses into the 2-cell root): the 256 MiB-aligned window
+    that holds every register, mapped one to one."""
+    regs = [c.reg for c in soc._dmac_nodes if c.reg is not None]
+    regs += [(pd.base, pd.size) for pd in soc._periph_nodes.values()]
+    regs += [(min(q.fifo_addr for q in p.ports) // 0x1000 * 0x1000, 0x1000) for p in soc.peripherals
+             if p.name not in soc._periph_nodes and p.ports]  # attached by hand: a page each
+    lo = min((b for b, _ in regs), default=0) & ~0xFFF_FFFF
+    hi = max((b + n for b, n in regs), default=lo + 1)
+    size = min(-(-(hi - lo) // 0x1000_0000) * 0x1000_0000, (1 << 32) - lo - 1)
+    return [lo, 0, lo, size]
+
+
 def write_dts(soc: Soc, models: Models | None = None) -> str:
     """``soc`` as DTS text (see :meth:`dmaengine.sim.Soc.to_dts`)."""
     if models is None:
@@ -678,7 +691,7 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
     prop(2, "compatible", "simple-bus")
     prop(2, "#address-cells", 1)
     prop(2, "#size-cells", 1)
-    prop(2, "ranges", True)
+    prop(2, "ranges", _bus_window(soc))
     labels: dict[str, str] = {}  # controller device name -> label
     for i, (drv, c) in enumerate(zip(soc.dmacs, soc._dmac_nodes)):
         label = c.node.labels[0] if c.node.labels else f"dma{i}"
