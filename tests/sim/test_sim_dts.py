@@ -183,13 +183,13 @@ def test_soc_to_dts_is_pinned() -> None:
 
 \tsoc {
 \t\tcompatible = "simple-bus";
-\t\t#address-cells = <1>;
-\t\t#size-cells = <1>;
-\t\tranges = <0x40000000 0x0 0x40000000 0x10000000>;
+\t\t#address-cells = <2>;
+\t\t#size-cells = <2>;
+\t\tranges;
 
 \t\tdma0: dma-controller@40100000 {
 \t\t\tcompatible = "dmaengine,sim-dmac";
-\t\t\treg = <0x40100000 0x1000>;
+\t\t\treg = <0x0 0x40100000 0x0 0x1000>;
 \t\t\t#dma-cells = <1>;
 \t\t\tdma-channels = <4>;
 \t\t\tdmaengine,bus-bytes-per-second = <1 3705032704>;
@@ -200,7 +200,7 @@ def test_soc_to_dts_is_pinned() -> None:
 
 \t\tu: serial@40000000 {
 \t\t\tcompatible = "dmaengine,sim-uart";
-\t\t\treg = <0x40000000 0x1000>;
+\t\t\treg = <0x0 0x40000000 0x0 0x1000>;
 \t\t\tcurrent-speed = <9600>;
 \t\t\tdmaengine,fifo-depth = <32>;
 \t\t\tdmaengine,fifo-threshold = <1>;
@@ -326,8 +326,8 @@ def line_of(text: str, needle: str) -> int:
 UART0 = "<string>: /soc/serial@40000000"
 BAD = {
     "unknown compatible": (
-        ('compatible = "dmaengine,sim-uart";\n\t\t\treg = <0x40000000',
-         'compatible = "acme,spi";\n\t\t\treg = <0x40000000'),
+        ('compatible = "dmaengine,sim-uart";\n\t\t\treg = <0x0 0x40000000',
+         'compatible = "acme,spi";\n\t\t\treg = <0x0 0x40000000'),
         f'{UART0}: compatible: no model for "acme,spi" (a DMA client; known: dmaengine,sim-dmac, dmaengine,sim-uart, '
         "dmaengine,sim-i2s, dmaengine,sim-adc)"),
     "phandle to a node that is not a DMA controller": (
@@ -372,7 +372,7 @@ BAD = {
         "<string>: /soc/dma-controller@40100000: #dma-cells: the simulated controller takes 1 cell (the request "
         "line), not 2"),
     "overlapping registers": (
-        ("reg = <0x40001000 0x1000>;", "reg = <0x40000800 0x1000>;"),
+        ("reg = <0x0 0x40001000 0x0 0x1000>;", "reg = <0x0 0x40000800 0x0 0x1000>;"),
         "<string>: /soc/serial@40001000: reg: <0x40000800 0x1000> overlaps the registers of /soc/serial@40000000"),
     "too many channels": (
         ("dma-channels = <8>;", "dma-channels = <100000000>;"),
@@ -384,8 +384,8 @@ BAD = {
         ("dma-requests = <8>;", 'dma-requests = <8>;\n\t\t\tstatus = "disabled";'),
         f'{UART0}: dmas: entry 0: &dma0 (/soc/dma-controller@40100000) is disabled (status = "disabled")'),
     "a reg that does not fit the cells": (
-        ("reg = <0x40000000 0x1000>;", "reg = <0x40000000>;"),
-        f"{UART0}: reg: expected entries of 1 address + 1 size cells (#address-cells / #size-cells of /soc), not 1 "
+        ("reg = <0x0 0x40000000 0x0 0x1000>;", "reg = <0x40000000>;"),
+        f"{UART0}: reg: expected entries of 2 address + 2 size cells (#address-cells / #size-cells of /soc), not 1 "
         "cells"),
 }
 
@@ -411,14 +411,14 @@ def test_a_blob_whose_phandle_points_nowhere() -> None:
 
 
 def test_reg_is_translated_through_the_ranges_of_the_buses() -> None:
-    text = board_with("ranges = <0x40000000 0x0 0x40000000 0x10000000>;", "ranges = <0x0 0x0 0x40000000 0x200000>;")
+    text = board_with("\t\tranges;", "\t\tranges = <0x0 0x0 0x0 0x40000000 0x0 0x200000>;")
     for a in ("40100000", "40000000", "40001000", "40002000", "40003000"):
-        text = text.replace(f"<0x{a} ", f"<0x{int(a, 16) - 0x4000_0000:x} ")
+        text = text.replace(f"<0x0 0x{a} ", f"<0x0 0x{int(a, 16) - 0x4000_0000:x} ")
     soc = Soc.from_dts(text)
     assert [p.ports[0].fifo_addr for p in soc.peripherals] == [0x4000_0000, 0x4000_1000, 0x4000_2000, 0x4000_3004]
     with pytest.raises(DtsError, match=r"^<string>: /soc/serial@40000000: reg: address 0x200000 is outside the "
                                        r"ranges of /soc$"):
-        Soc.from_dts(text.replace("reg = <0x0 0x1000>", "reg = <0x200000 0x1000>", 1))
+        Soc.from_dts(text.replace("reg = <0x0 0x0 0x0 0x1000>", "reg = <0x0 0x200000 0x0 0x1000>", 1))
 
 
 def test_an_undefined_label_names_the_line_and_property() -> None:

@@ -645,17 +645,9 @@ def _cells64(v: int) -> list[int]:
     return [v] if v < 1 << 32 else [v >> 32, v & 0xFFFF_FFFF]
 
 
-def _bus_window(soc: Soc) -> list[int]:
-    """``ranges`` of the ``soc`` bus (1-cell child addresses into the 2-cell root): the 256 MiB-aligned window
-    that holds every register, mapped one to one."""
-    regs = [c.reg for c in soc._dmac_nodes if c.reg is not None]
-    regs += [(pd.base, pd.size) for pd in soc._periph_nodes.values()]
-    regs += [(min(q.fifo_addr for q in p.ports) // 0x1000 * 0x1000, 0x1000) for p in soc.peripherals
-             if p.name not in soc._periph_nodes and p.ports]  # attached by hand: a page each
-    lo = min((b for b, _ in regs), default=0) & ~0xFFF_FFFF
-    hi = max((b + n for b, n in regs), default=lo + 1)
-    size = min(-(-(hi - lo) // 0x1000_0000) * 0x1000_0000, (1 << 32) - lo - 1)
-    return [lo, 0, lo, size]
+def _split(v: int, n: int) -> list[int]:
+    """``v`` as ``n`` 32-bit cells, high first."""
+    return [(v >> (32 * (n - 1 - i))) & 0xFFFF_FFFF for i in range(n)]
 
 
 def write_dts(soc: Soc, models: Models | None = None) -> str:
@@ -669,8 +661,13 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
     def prop(level: int, name: str, value: PropValue) -> None:
         out.append(f"{ind * level}{name}{_fmt(value, name in ('reg', 'ranges'))};")
 
-    prop(1, "#address-cells", 2)
-    prop(1, "#size-cells", 2)
+    mem = board.memory if board is not None and board.memory is not None else (0x1_0000_0000, 0x4000_0000)
+    regs = [mem] + [c.reg for c in soc._dmac_nodes if c.reg is not None]
+    regs += [(pd.base, pd.size) for pd in soc._periph_nodes.values()]
+    # One cell per address and size when everything fits, else two (at the root and on the bus, with "ranges;").
+    n = 1 if all(b + size <= 0xFFFF_FFFF for b, size in regs) else 2
+    prop(1, "#address-cells", n)
+    prop(1, "#size-cells", n)
     prop(1, "model", board.model if board is not None and board.model else "dmaengine simulated SoC")
     prop(1, "compatible", list(board.compatible) if board is not None and board.compatible
          else ["dmaengine,sim-soc"])
@@ -682,16 +679,15 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
         out += ["", f"{ind}aliases {{"]
         out += [f"{ind * 2}{a} = {ref};" for a, ref in aliases]
         out.append(f"{ind}}};")
-    mem = board.memory if board is not None and board.memory is not None else (0x1_0000_0000, 0x4000_0000)
     out += ["", f"{ind}memory@{mem[0]:x} {{"]
     prop(2, "device_type", "memory")
-    prop(2, "reg", [mem[0] >> 32, mem[0] & 0xFFFF_FFFF, mem[1] >> 32, mem[1] & 0xFFFF_FFFF])
+    prop(2, "reg", _split(mem[0], n) + _split(mem[1], n))
     out.append(f"{ind}}};")
     out += ["", f"{ind}soc {{"]
     prop(2, "compatible", "simple-bus")
-    prop(2, "#address-cells", 1)
-    prop(2, "#size-cells", 1)
-    prop(2, "ranges", _bus_window(soc))
+    prop(2, "#address-cells", n)
+    prop(2, "#size-cells", n)
+    prop(2, "ranges", True)
     labels: dict[str, str] = {}  # controller device name -> label
     for i, (drv, c) in enumerate(zip(soc.dmacs, soc._dmac_nodes)):
         label = c.node.labels[0] if c.node.labels else f"dma{i}"
@@ -699,7 +695,7 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
         reg = c.reg if c.reg is not None else (0x4010_0000 + 0x1000 * i, 0x1000)
         out += ["", f"{ind * 2}{label}: dma-controller@{reg[0]:x} {{"]
         prop(3, "compatible", list(c.compatible) or [SIM_DMAC])
-        prop(3, "reg", list(reg))
+        prop(3, "reg", _split(reg[0], n) + _split(reg[1], n))
         prop(3, "#dma-cells", 1)
         prop(3, "dma-channels", len(drv.channels))
         if c.requests is not None:
@@ -736,7 +732,7 @@ def write_dts(soc: Soc, models: Models | None = None) -> str:
         head = "".join(f"{lb}: " for lb in plabels)
         out += ["", f"{ind * 2}{head}{node_name} {{"]
         prop(3, "compatible", compat)
-        prop(3, "reg", [base, size])
+        prop(3, "reg", _split(base, n) + _split(size, n))
         if p.tx is not None and p.tx.fifo_addr - base != 0:
             prop(3, "dmaengine,tx-fifo-offset", p.tx.fifo_addr - base)
         if p.rx is not None and p.rx.fifo_addr - base != 4:
