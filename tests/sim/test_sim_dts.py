@@ -559,3 +559,21 @@ class TestTwoControllerBoardConformance(ConformanceSuite):
         soc = Soc.from_dts(TWO)
         yield soc
         soc.close()
+
+
+@pytest.mark.skipif(shutil.which("dtc") is None or shutil.which("cpp") is None, reason="needs dtc and cpp")
+@pytest.mark.parametrize("board", [DEFAULT, TWO, SHARED], ids=lambda p: p.stem)
+def test_the_kernel_s_dtc_agrees(board: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    """dtc compiles each shipped board and each to_dts output without a warning, and its blob builds the same SoC."""
+    import subprocess
+
+    pre = subprocess.run(["cpp", "-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp", "-I", str(BOARDS),
+                          str(board)], capture_output=True, text=True, check=True).stdout
+    dtb = tmp_path / "board.dtb"
+    for text in (pre, Soc.from_dts(board).to_dts()):
+        out = subprocess.run(["dtc", "-@", "-I", "dts", "-O", "dtb", "-o", str(dtb), "-"], input=text,
+                             capture_output=True, text=True, check=True)
+        assert out.stderr == ""
+        assert Soc.from_dts(dtb).to_dts() == Soc.from_dts(board).to_dts()
+    name = Soc.from_dts(board).peripherals[0].name
+    assert run_uart(Soc.from_dts(dtb), name) == run_uart(Soc.from_dts(board), name)
