@@ -577,3 +577,31 @@ def test_the_kernel_s_dtc_agrees(board: pathlib.Path, tmp_path: pathlib.Path) ->
         assert Soc.from_dts(dtb).to_dts() == Soc.from_dts(board).to_dts()
     name = Soc.from_dts(board).peripherals[0].name
     assert run_uart(Soc.from_dts(dtb), name) == run_uart(Soc.from_dts(board), name)
+
+
+def test_a_node_name_on_two_buses_is_ambiguous_and_a_user_model_s_refusal_names_the_node() -> None:
+    text = board_with("""\t\tuart1: serial@40001000 {""", """\t\tbus2 {
+\t\t\tcompatible = "simple-bus";
+\t\t\t#address-cells = <2>;
+\t\t\t#size-cells = <2>;
+\t\t\tranges = <0x0 0x0 0x0 0x50000000 0x0 0x10000>;
+\t\t\tserial@40000000 {
+\t\t\t\tcompatible = "dmaengine,sim-uart";
+\t\t\t\treg = <0x0 0x0 0x0 0x1000>;
+\t\t\t\tdmas = <&dma0 7>;
+\t\t\t\tdma-names = "tx";
+\t\t\t};
+\t\t};
+
+\t\tuart1: serial@40001000 {""")
+    soc = Soc.from_dts(text)
+    assert soc.peripheral("/soc/bus2/serial@40000000").tx_fifo_addr == 0x5000_0000
+    assert soc.peripheral("/soc/serial@40000000") is soc.peripheral("uart0")
+    with pytest.raises(ConfigError, match=r"^'serial@40000000' names several nodes \(/soc/serial@40000000, "
+                                          r"/soc/bus2/serial@40000000\); use a label or a path$"):
+        soc.request_chan("serial@40000000", "tx")
+    models = Models()
+    models.register("acme,picky", lambda node, name: (_ for _ in ()).throw(ConfigError("rate_hz must be even")))
+    with pytest.raises(DtsError, match=r"^<string>: /soc/adc@40003000: compatible: the model of 'acme,picky' "
+                                       r"refused the node: rate_hz must be even$"):
+        Soc.from_dts(board_with('"dmaengine,sim-adc"', '"acme,picky"'), models=models)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import ConfigError
 from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc, Wire
 from ._periph import Peripheral
-from ._registry import SIM_DMAC, Models, PropValue
+from ._registry import SIM_DMAC, Model, Models, PropValue
 
 if TYPE_CHECKING:
     from ._soc import Soc
@@ -457,7 +457,7 @@ def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None 
         return NodeInfo(n.path, tuple(n.labels), tuple(aliases_of.get(n.path, ())))
 
     ctrl_index: dict[str, int] = {}
-    clients: list[tuple[DtNode, Any]] = []
+    clients: list[tuple[DtNode, Model]] = []
     disabled: list[str] = []
     for node in root.walk():
         if node is root or node.path in _STRUCTURAL:
@@ -508,7 +508,12 @@ def read_board(source: str | os.PathLike[str] | bytes, *, models: Models | None 
         if name in names:
             raise node.error(None, f"peripheral name {name!r} is taken by {names[name]} (give one a label)")
         names[name] = node.path
-        p = model.build(node, name)
+        try:
+            p = model.build(node, name)
+        except DtsError:
+            raise
+        except ConfigError as e:  # a user's model refusing a value: say where
+            raise node.error("compatible", f"the model of {model.compatible!r} refused the node: {e}") from None
         if not isinstance(p, Peripheral):
             raise node.error("compatible", f"the model of {model.compatible!r} built {p!r}, not a Peripheral")
         if not node.has("reg"):

@@ -254,8 +254,8 @@ class Soc(Platform):
             self.add_slave_map(p.name, w.slave, DmaRequest(drv.name, w.line))
         node = pd.node
         for alias in (node.path, node.name, *node.labels, *node.aliases):
-            if alias != p.name:
-                self._names.setdefault(alias, p.name)
+            if alias != p.name and self._names.setdefault(alias, p.name) != p.name:
+                self._names[alias] = ""  # two nodes of that name (on different buses): ambiguous
 
     @classmethod
     def from_dts(cls, source: str | os.PathLike[str] | bytes, *, models: Models | None = None,
@@ -295,7 +295,15 @@ class Soc(Platform):
     def request_chan(self, devname: str, name: str) -> Channel:
         """``dma_request_chan``: the channel ``name`` of peripheral ``devname``, which may also be its node name
         (``serial@40011000``), node path, label or alias on a board read from a device tree."""
-        return super().request_chan(self._names.get(devname, devname), name)
+        return super().request_chan(self._resolve(devname), name)
+
+    def _resolve(self, name: str) -> str:
+        """The peripheral a node name, path, label or alias stands for."""
+        real = self._names.get(name, name)
+        if real == "":
+            paths = [pd.node.path for pd in self._periph_nodes.values() if pd.node.name == name]
+            raise ConfigError(f"{name!r} names several nodes ({', '.join(paths)}); use a label or a path")
+        return real
 
     # --- clock --------------------------------------------------------------------------------------------
     @property
@@ -433,7 +441,7 @@ class Soc(Platform):
     def peripheral(self, name: str) -> Peripheral:
         """The peripheral model called ``name``."""
         try:
-            return self._peripherals[self._names.get(name, name)]
+            return self._peripherals[self._resolve(name)]
         except KeyError:
             known = ", ".join(self._peripherals)
             raise ConfigError(f"no peripheral named {name!r} (there are: {known})") from None
