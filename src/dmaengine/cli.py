@@ -59,11 +59,13 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
                                "use --platform default") from None
             raise
         return Soc(), True
+    if spec.startswith("dts:"):
+        return _dts_platform(spec[4:]), True
     if spec == "rtl" or spec.startswith("rtl:"):
         return _rtl_platform(spec), True
     mod_name, sep, func_name = spec.partition(":")
     if not sep or not mod_name or not func_name:
-        raise CliError(f"--platform must be default, sim or MODULE:FUNCTION, not {spec!r}")
+        raise CliError(f"--platform must be default, sim, dts:BOARD.dts or MODULE:FUNCTION, not {spec!r}")
     try:
         factory = getattr(importlib.import_module(mod_name), func_name)
     except (ImportError, AttributeError) as e:
@@ -78,6 +80,15 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
     if not isinstance(plat, Platform):
         raise CliError(f"--platform {spec}: {func_name}() returned {type(plat).__name__}, not a Platform")
     return plat, True
+
+
+def _dts_platform(path: str) -> Platform:
+    """``--platform dts:BOARD``: a simulated SoC built from a device tree (.dts or .dtb)."""
+    if not path:
+        raise CliError("--platform dts: needs a file, e.g. dts:examples/boards/default.dts")
+    from dmaengine.sim import Soc
+
+    return Soc.from_dts(path)
 
 
 def _rtl_platform(spec: str) -> Platform:
@@ -295,6 +306,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     with _platform(args) as plat, _tracing(args):
         _print_text(plat.summary())
+        board_summary = getattr(plat, "board_summary", None)
+        if board_summary is not None and (args.verbose or getattr(plat, "board", None) is not None):
+            _print_text("\n" + board_summary(args.verbose))
     return EXIT_OK
 
 
@@ -354,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--platform", default="default", metavar="NAME",
                         help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time), "
+                             "dts:BOARD.dts (a simulated SoC from a device tree, .dts or .dtb), "
                              "rtl[:VARIANT] (the RTL controller in the loop) "
                              "or MODULE:FUNCTION returning a Platform (default: %(default)s)")
     common.add_argument("--trace", metavar="FILE.json",
@@ -422,7 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", parents=[common], help="the debugfs dmaengine/summary: devices and channels",
                        description="Print what /sys/kernel/debug/dmaengine/summary would: each device with its "
-                                   "number of channels, and each channel in use with its client.")
+                                   "number of channels, and each channel in use with its client. On a simulated "
+                                   "SoC from a device tree (--platform dts:BOARD.dts), then the wiring it read: "
+                                   "each controller and its bus, each client channel and its request line.")
+    s.add_argument("--verbose", action="store_true",
+                   help="on a simulated SoC, also list the device-tree nodes the simulator does not model")
     s.set_defaults(func=cmd_summary)
 
     st = sub.add_parser("stats", parents=[common], help="per-channel counters (copies, bytes, errors...)",

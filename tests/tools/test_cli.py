@@ -97,7 +97,7 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         "dmaengine: error: dmatest: no free channel with MEMCPY matching channel 'dma7chan3'")
     assert main(["summary", "--platform", "nosuch"]) == 2
     assert one_line_error(capsys.readouterr().err) == (
-        "dmaengine: error: --platform must be default, sim or MODULE:FUNCTION, not 'nosuch'")
+        "dmaengine: error: --platform must be default, sim, dts:BOARD.dts or MODULE:FUNCTION, not 'nosuch'")
     assert main(["summary", "--platform", "nosuchmod:f"]) == 2
     assert one_line_error(capsys.readouterr().err).startswith(
         "dmaengine: error: --platform nosuchmod:f: cannot load 'f' from 'nosuchmod'")
