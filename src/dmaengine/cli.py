@@ -203,7 +203,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         threads_per_chan=args.threads_per_chan, max_channels=args.max_channels, iterations=args.iterations,
         timeout_ms=args.timeout, noverify=args.noverify, norandom=args.norandom, verbose=args.verbose,
         alignment=args.alignment, transfer_size=args.transfer_size, polled=args.polled, dmatest=args.dmatest,
-        seed=args.seed,
+        seed=args.seed, xor_sources=args.xor_sources, pq_sources=args.pq_sources,
     )
     params.check()
     log = _locked_print()
@@ -392,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--polled", action="store_true", help="poll for completion instead of using the callback")
     t.add_argument("--dmatest", type=int, default=0, choices=(0, 1), help="0: memcpy, 1: memset")
     t.add_argument("--seed", type=int, default=None, help="seed of the random lengths and offsets")
+    t.add_argument("--xor-sources", type=int, default=3, metavar="N", help="sources of each xor test (xor threads)")
+    t.add_argument("--pq-sources", type=int, default=3, metavar="N", help="sources of each pq test (pq threads)")
     t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
     t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
     t.set_defaults(func=cmd_test)
@@ -431,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first copy --size bytes N times on every free channel, so the counters move")
     st.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per copy for --memcpy")
     st.set_defaults(func=cmd_stats)
+
+    from .tools.raid6 import add_parser as add_raid6_parser
+
+    add_raid6_parser(sub, common)
 
     for name, module, what in (("audio", "audio_demo", "cyclic audio playback and capture over I2S"),
                                ("uart", "uart_demo", "slave transfers to and from a UART")):
