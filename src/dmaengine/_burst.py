@@ -31,7 +31,7 @@ def _int_array(name: str, values: Any, what: str) -> np.ndarray:
         if arr.ndim != 1:
             raise ConfigError(f"{name} must be 1-D, not an array of shape {arr.shape!r}")
         if arr.dtype.kind not in "iu":
-            bad = arr[0] if arr.size else None
+            bad = arr[0].item() if arr.size else None
             raise ConfigError(f"{name} must hold ints, not {arr.dtype} values such as {bad!r}")
     else:
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
