@@ -359,6 +359,15 @@ class AddressSpace:
         with self._lock:
             return list(self._maps)
 
+    def _holder(self, lo: int, hi: int, write: bool) -> Mapping | None:
+        """The live mapping that holds all of [lo, hi) with the access right, else None; caller holds the lock."""
+        i = _bisect_right(self._starts, lo) - 1
+        if i >= 0:
+            m = self._maps[i]
+            if hi <= m._end and (m._writable if write else m._readable):
+                return m
+        return None
+
     def copy_burst(self, dst: np.ndarray, src: np.ndarray, lengths: np.ndarray,
                    stop_at_fault: bool = False) -> np.ndarray | None:
         """Engine copies of ``lengths[i]`` bytes from ``src[i]`` to ``dst[i]`` for every i, in order (int64
@@ -369,6 +378,23 @@ class AddressSpace:
         (WRITE_FAILED: the destination did); a failed op moves no byte and the others still run, or, with
         ``stop_at_fault`` (one transfer in pieces, such as a scatterlist), the ops after it do not run either."""
         with self._lock:
+            # The common burst: every source in one mapping and every destination in one mapping. Then the
+            # extents decide for all ops at once.
+            ends_s = src + lengths
+            ends_d = dst + lengths
+            s_lo, d_lo = int(src.min()), int(dst.min())
+            sm = self._holder(s_lo, int(ends_s.max()), False)
+            dm = self._holder(d_lo, int(ends_d.max()), True) if sm is not None else None
+            if sm is not None and dm is not None:
+                so = src - sm.addr
+                do = dst - dm.addr
+                if _native.core is not None:
+                    _native.core.copy_ops(do + dm._ptr, so + sm._ptr, lengths)
+                elif not _copy_rows(sm, dm, so, do, lengths):
+                    smv, dmv = sm._mv, dm._mv
+                    for a, b, n in zip(so.tolist(), do.tolist(), lengths.tolist()):
+                        dmv[b : b + n] = smv[a : a + n]
+                return None
             t = self._table
             if t is None or t.version != self._version:
                 t = self._table = _Table(self._version, self._maps)
@@ -404,6 +430,26 @@ class AddressSpace:
                 else:
                     _memmove(int(ptrs[d_i]) + do, int(ptrs[s_i]) + so, n)
         return status
+
+
+def _copy_rows(sm: Mapping, dm: Mapping, so: np.ndarray, do: np.ndarray, lengths: np.ndarray) -> bool:
+    """Pure Python's fast burst: when every op has one length, no op reads bytes another writes and no two ops
+    write the same bytes, the ops commute, and two numpy gathers over sliding-window views do them all. False
+    (nothing done) otherwise."""
+    n = int(lengths[0])
+    if len(lengths) < 8 or int(lengths.min()) != int(lengths.max()):
+        return False
+    s_lo, s_hi = sm._ptr + int(so.min()), sm._ptr + int(so.max()) + n
+    d_lo, d_hi = dm._ptr + int(do.min()), dm._ptr + int(do.max()) + n
+    if s_lo < d_hi and d_lo < s_hi:  # what is read and what is written may overlap: order matters
+        return False
+    if len(do) > 1 and not (np.diff(np.sort(do)) >= n).all():
+        return False
+    # Every n-byte window of each buffer as a row (strides (1, 1)): row k is bytes [k, k + n).
+    src_rows = np.ndarray((sm.length - n + 1, n), np.uint8, sm._mv, 0, (1, 1))
+    dst_rows = np.ndarray((dm.length - n + 1, n), np.uint8, dm._mv, 0, (1, 1))
+    dst_rows[do] = src_rows[so]
+    return True
 
 
 class _Table:
