@@ -86,13 +86,11 @@ def burst_arrays(dst: Any, src: Any, length: Any) -> tuple[np.ndarray, np.ndarra
         n = _int_array("length", length, "a positive int")
         if len(n) != len(d):
             raise ConfigError(f"length holds {len(n)} values but dst holds {len(d)}")
-        bad = (n <= 0) | (n >= MAX_ADDR)
-        if bad.any():
-            raise _first_bad("length", n, bad, "a positive int")
+        if n.min() <= 0 or n.max() >= MAX_ADDR:
+            raise _first_bad("length", n, (n <= 0) | (n >= MAX_ADDR), "a positive int")
     for name, a in (("dst", d), ("src", s)):
-        bad = (a < 0) | (a >= MAX_ADDR)
-        if bad.any():
-            raise _first_bad(name, a, bad, addr)
+        if a.min() < 0 or a.max() >= MAX_ADDR:  # two reductions; the mask only to name the bad value
+            raise _first_bad(name, a, (a < 0) | (a >= MAX_ADDR), addr)
     return d, s, n
 
 
@@ -116,6 +114,15 @@ def sg_pieces(dst_sgl: Sequence[SgEntry],
         return None
     if not da or not sa or not {*map(type, da), *map(type, dl), *map(type, sa), *map(type, sl)} <= {int}:
         return None
+    if len(da) == len(sa) and dl == sl:  # the common case: entries pair one to one; one array, two reductions
+        try:
+            table = np.array((da, sa, dl), dtype=np.int64)
+        except OverflowError:
+            return None
+        lo, hi = table.min(axis=1).tolist(), table.max(axis=1).tolist()
+        if lo[0] < 0 or lo[1] < 0 or lo[2] <= 0 or hi[2] > SG_FAST_SEGMENT or max(hi[0], hi[1]) >= MAX_ADDR:
+            return None
+        return table[0], table[1], table[2]
     try:
         d_addr = np.array(da, dtype=np.int64)
         d_len = np.array(dl, dtype=np.int64)
@@ -125,10 +132,6 @@ def sg_pieces(dst_sgl: Sequence[SgEntry],
         return None
     if (d_addr < 0).any() or (s_addr < 0).any() or (d_len <= 0).any() or (s_len <= 0).any():
         return None
-    if len(d_len) == len(s_len) and np.array_equal(d_len, s_len):  # the common case: entries pair one to one
-        if int(d_len.max()) > SG_FAST_SEGMENT or d_addr.max() >= MAX_ADDR or s_addr.max() >= MAX_ADDR:
-            return None
-        return d_addr, s_addr, d_len
     d_end = np.cumsum(d_len)
     s_end = np.cumsum(s_len)
     if d_end[-1] != s_end[-1]:

@@ -386,11 +386,12 @@ class AddressSpace:
             sm = self._holder(s_lo, int(ends_s.max()), False)
             dm = self._holder(d_lo, int(ends_d.max()), True) if sm is not None else None
             if sm is not None and dm is not None:
+                if _native.core is not None:
+                    _native.core.copy_ops(dst + (dm._ptr - dm.addr), src + (sm._ptr - sm.addr), lengths)
+                    return None
                 so = src - sm.addr
                 do = dst - dm.addr
-                if _native.core is not None:
-                    _native.core.copy_ops(do + dm._ptr, so + sm._ptr, lengths)
-                elif not _copy_rows(sm, dm, so, do, lengths):
+                if not _copy_rows(sm, dm, so, do, lengths):
                     smv, dmv = sm._mv, dm._mv
                     for a, b, n in zip(so.tolist(), do.tolist(), lengths.tolist()):
                         dmv[b : b + n] = smv[a : a + n]
