@@ -235,3 +235,14 @@ def test_a_waiter_does_small_issued_work_itself_in_order_and_callbacks_stay_in_t
         monkeypatch.undo()
     assert np.array_equal(buf, want)
     assert len(threads) == 2 and threading.get_ident() not in threads
+
+
+def test_memcpy_sg_fast_path_leaves_odd_scatterlists_to_the_checked_path(plat: Platform) -> None:
+    src, dst = pattern(128), np.zeros(128, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        gen = (e for e in [SgEntry(d.addr, 64), SgEntry(d.addr + 64, 64)])  # an iterable, read once
+        tx = chan.prep_dma_memcpy_sg(gen, [SgEntry(s.addr, 128)])  # type: ignore[arg-type]
+        assert chan.sync_wait(tx.submit()) == Status.COMPLETE
+        with pytest.raises(ConfigError, match=r"^dst_sgl must hold at least one entry"):
+            chan.prep_dma_memcpy_sg([], [SgEntry(s.addr, 128)])
+    assert np.array_equal(dst, src)

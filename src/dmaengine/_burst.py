@@ -9,6 +9,7 @@ error naming the first bad value and its index.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ __all__ = ["MAX_ADDR", "SG_FAST_SEGMENT", "burst_arrays", "sg_pieces"]
 
 #: Addresses and lengths of a burst must stay below this (so that address + length fits an int64).
 MAX_ADDR = 1 << 62
+_get_addr = attrgetter("addr")
+_get_length = attrgetter("length")
 #: prep_dma_memcpy_sg takes the burst path when every piece of the pairing is at most this many bytes.
 SG_FAST_SEGMENT = 16 * 1024
 
@@ -105,24 +108,26 @@ def sg_pieces(dst_sgl: Sequence[SgEntry],
     >>> d.tolist(), s.tolist(), n.tolist()
     ([100, 101, 200], [0, 10, 12], [1, 2, 2])
     """
-    try:
-        da = [e.addr for e in dst_sgl]
-        dl = [e.length for e in dst_sgl]
-        sa = [e.addr for e in src_sgl]
-        sl = [e.length for e in src_sgl]
-    except (AttributeError, TypeError):
-        return None
-    if not da or not sa or not {*map(type, da), *map(type, dl), *map(type, sa), *map(type, sl)} <= {int}:
-        return None
+    if not (isinstance(dst_sgl, Sequence) and isinstance(src_sgl, Sequence) and len(dst_sgl) and len(src_sgl)
+            and {*map(type, dst_sgl), *map(type, src_sgl)} == {SgEntry}):
+        return None  # not two lists of SgEntry: the general path checks and names what is wrong
+    da = list(map(_get_addr, dst_sgl))  # SgEntry checked its fields: ints, addr >= 0, length >= 1
+    dl = list(map(_get_length, dst_sgl))
+    sa = list(map(_get_addr, src_sgl))
+    sl = list(map(_get_length, src_sgl))
     if len(da) == len(sa) and dl == sl:  # the common case: entries pair one to one; one array, two reductions
         try:
-            table = np.array((da, sa, dl), dtype=np.int64)
+            table = np.array((da, sa, dl))
         except OverflowError:
+            return None
+        if table.dtype != np.int64:  # a field that is not an int after all
             return None
         lo, hi = table.min(axis=1).tolist(), table.max(axis=1).tolist()
         if lo[0] < 0 or lo[1] < 0 or lo[2] <= 0 or hi[2] > SG_FAST_SEGMENT or max(hi[0], hi[1]) >= MAX_ADDR:
             return None
         return table[0], table[1], table[2]
+    if not {*map(type, da), *map(type, dl), *map(type, sa), *map(type, sl)} <= {int}:
+        return None
     try:
         d_addr = np.array(da, dtype=np.int64)
         d_len = np.array(dl, dtype=np.int64)
