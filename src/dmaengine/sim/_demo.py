@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from .._errors import ConfigError
 from .._files import unwritable
 
-__all__ = ["DemoError", "DemoParser", "at_least", "check_writable", "fail"]
+if TYPE_CHECKING:
+    from ._soc import Soc
+
+__all__ = ["DemoError", "DemoParser", "add_platform", "at_least", "check_writable", "fail", "platform_soc"]
 
 
 class DemoError(Exception):
@@ -36,6 +40,28 @@ def at_least(args: argparse.Namespace, least: float, *names: str) -> None:
             raise DemoError(f"--{name.replace('_', '-')} must be >= {least}, not {value!r}")
         if not (math.isfinite(value) and value <= MAX_OPTION):
             raise DemoError(f"--{name.replace('_', '-')} must be <= {MAX_OPTION:g}, not {value!r}")
+
+
+def add_platform(p: argparse.ArgumentParser, device: str) -> None:
+    """The ``--platform`` and ``--device`` options of a demo."""
+    p.add_argument("--platform", default="sim", metavar="NAME",
+                   help="sim (the default SoC) or dts:BOARD.dts (a board from a device tree; see examples/boards)")
+    p.add_argument("--device", default=device, metavar="NAME",
+                   help=f"the peripheral to use: its name, label, alias or node name (default {device})")
+
+
+def platform_soc(spec: str) -> Soc | None:
+    """The board of ``--platform dts:BOARD`` (None for ``sim``); a bad board is a :class:`DemoError`."""
+    if spec == "sim":
+        return None
+    if not spec.startswith("dts:") or len(spec) == 4:
+        raise DemoError(f"--platform must be sim or dts:BOARD.dts, not {spec!r}")
+    from ._soc import Soc
+
+    try:
+        return Soc.from_dts(spec[4:])
+    except ConfigError as e:
+        raise DemoError(str(e)) from None
 
 
 def check_writable(path: str) -> None:

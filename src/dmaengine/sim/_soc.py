@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import _check
+from .._channel import Channel
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._memory import AddressSpace, Mapping
 from .._platform import Platform
 from ._adc import Adc
+from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc
 from ._dmac import Dmac
 from ._driver import DmaRequest, SimDmaDevice
 from ._i2s import I2s
 from ._kernel import PRIO_BH, Event, Kernel
 from ._periph import Peripheral, Port
 from ._uart import Uart
+
+if TYPE_CHECKING:
+    from ._registry import Models
 
 __all__ = ["SimTasklet", "Soc", "default_peripherals"]
 
@@ -46,6 +51,24 @@ def _timeout_ns(timeout: Any) -> int | None:
     """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_SECONDS` (for ever)."""
     t = _check.timeout("timeout", timeout)
     return None if t is None or t > MAX_SECONDS else _ns(t, "timeout")
+
+
+class _Hold:
+    """What :meth:`Soc.exclusive` returns (a class, not a generator: it runs on every issue_pending)."""
+
+    __slots__ = ("_soc", "_took", "_what")
+
+    def __init__(self, soc: Soc, what: str) -> None:
+        self._soc = soc
+        self._what = what
+        self._took = False
+
+    def __enter__(self) -> None:
+        self._took = self._soc._claim(self._what)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._took:
+            self._soc._unclaim()
 
 
 class SimTasklet:
@@ -104,8 +127,11 @@ class SimTasklet:
 class _SimAddressSpace(AddressSpace):
     """The SoC's RAM as seen through the IOMMU; an unmap first lets planned transfers catch up."""
 
-    def __init__(self, soc: Soc) -> None:
-        super().__init__()
+    def __init__(self, soc: Soc, base: int | None = None) -> None:
+        if base is None:
+            super().__init__()
+        else:
+            super().__init__(base)
         self._soc = soc
 
     def unmap(self, m: Mapping) -> None:
@@ -121,6 +147,12 @@ def default_peripherals() -> list[Peripheral]:
     return [Uart("uart0"), Uart("uart1"), I2s("i2s0"), Adc("adc0")]
 
 
+def _dev_name(node: NodeInfo) -> str:
+    """The kernel's platform-device name of a node: ``40026000.dma-controller`` (unit address first)."""
+    base, _, unit = node.name.partition("@")
+    return f"{unit}.{base}" if unit else base
+
+
 class Soc(Platform):
     """A simulated SoC in virtual time: a DMA controller ``dma0`` (model :class:`Dmac` and its driver), RAM (the
     IOMMU address space) and peripherals, with slave-map entries ``(peripheral, "tx"/"rx")``.
@@ -133,7 +165,9 @@ class Soc(Platform):
     memory-to-memory bursts (in full-width beats); ``fetch_latency_ns`` before a loaded descriptor's first burst;
     ``bh_latency_ns`` from an interrupt to its bottom half (callbacks); ``peripherals`` (None:
     :func:`default_peripherals`); ``fast`` (False simulates every burst, for checking the closed-form plans);
-    ``trace`` records every event in ``soc.kernel.trace``.
+    ``trace`` records every event in ``soc.kernel.trace``; ``memory_base``, the first DMA address the IOMMU hands
+    out (None: ``0x1_0000_0000``; a board's ``memory`` node). :meth:`from_dts` builds a SoC from a device tree
+    instead, with several controllers and its own wiring.
 
     >>> soc = Soc()
     >>> soc.peripheral("uart0").baud, soc.now_ns
@@ -144,9 +178,12 @@ class Soc(Platform):
 
     def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
                  bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
-                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16) -> None:
+                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16,
+                 memory_base: int | None = None) -> None:
         super().__init__()
         channels = _check.index("channels", channels, 1, what="an int >= 1")
+        if channels > 1024:
+            raise ConfigError(f"channels must be at most 1024, not {channels!r}")
         bus_bytes_per_s = _check.index("bus_bytes_per_s", bus_bytes_per_s, 1, what="an int >= 1")
         fetch_latency_ns = _check.index("fetch_latency_ns", fetch_latency_ns, 0, what="an int >= 0")
         bh_latency_ns = _check.index("bh_latency_ns", bh_latency_ns, 0, what="an int >= 0")
@@ -156,6 +193,8 @@ class Soc(Platform):
         max_burst = _check.index("max_burst", max_burst, 1, 256, what="an int 1..256")
         fast = _check.flag("fast", fast)
         trace = _check.flag("trace", trace)
+        if memory_base is not None:
+            memory_base = _check.addr("memory_base", memory_base)
         if peripherals is not None:
             if isinstance(peripherals, (str, bytes)) or not isinstance(peripherals, Iterable):
                 raise ConfigError(f"peripherals must be an iterable of Peripheral or None, not {peripherals!r}")
@@ -168,7 +207,7 @@ class Soc(Platform):
         self._owner_lock = threading.Lock()
         self._owner: int | None = None
         self.bh_latency_ns = bh_latency_ns
-        self.address_space = _SimAddressSpace(self)
+        self.address_space = _SimAddressSpace(self, memory_base)
         self.controllers: list[Dmac] = []
         self._peripherals: dict[str, Peripheral] = {}
         self._fifos: dict[int, Port] = {}
@@ -176,10 +215,140 @@ class Soc(Platform):
         hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast, bus_width_bytes, max_burst)
         self.controllers.append(hw)
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
-        self.dmac = SimDmaDevice(hw, self._fifos.get, guard=self.exclusive)
+        self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0), guard=self.exclusive)
         self.register_device(self.dmac)
+        self._board_init(ControllerDesc(NodeInfo("/soc/dma-controller@40100000", ("dma0",)), channels, None,
+                                        bus_bytes_per_s, bus_width_bytes, max_burst, fetch_latency_ns,
+                                        (0x4010_0000, 0x1000)))
         for p in default_peripherals() if peripherals is None else peripherals:
             self.add_peripheral(p)
+
+    # --- boards (device tree) -----------------------------------------------------------------------------
+    def _board_init(self, first: ControllerDesc) -> None:
+        #: The controllers' drivers, registered as ``dma0``, ``dma1``... (:attr:`dmac` is the first).
+        self.dmacs: list[SimDmaDevice] = [self.dmac]
+        #: The board this SoC was built from (None for ``Soc()``).
+        self.board: Board | None = None
+        self._dmac_nodes: list[ControllerDesc] = [first]
+        self._periph_nodes: dict[str, PeripheralDesc] = {}
+        self._names: dict[str, str] = {}  # node name, path, label, alias -> peripheral name
+        self._decoders: list[dict[int, Port]] | None = None  # a board: the FIFOs wired to each controller
+
+    @classmethod
+    def from_board(cls, board: Board, *, fast: bool = True, trace: bool = False) -> Soc:
+        """Build the SoC a :class:`~dmaengine.sim.Board` describes: its controllers (``dma0``, ``dma1``... in
+        order), its peripherals at their MMIO addresses, and one slave-map entry per :class:`~dmaengine.sim.Wire`
+        (a ``dmas`` / ``dma-names`` pair). A controller reaches only the FIFOs wired to it."""
+        if not board.controllers:
+            raise ConfigError(f"{board.source}: a board needs at least one DMA controller, not none")
+        c0 = board.controllers[0]
+        soc = cls(channels=c0.channels, bus_bytes_per_s=c0.bus_bytes_per_s, fetch_latency_ns=c0.fetch_latency_ns,
+                  bh_latency_ns=board.bh_latency_ns, peripherals=(), fast=fast, trace=trace,
+                  bus_width_bytes=c0.bus_width_bytes, max_burst=c0.max_burst,
+                  memory_base=None if board.memory is None else board.memory[0])
+        soc.board = board
+        soc._dmac_nodes = [c0]
+        soc._decoders = [{}]
+        soc.dmac.dev_name = _dev_name(c0.node)
+        for i, c in enumerate(board.controllers[1:], 1):
+            hw = Dmac(soc, c.channels, c.bus_bytes_per_s, c.fetch_latency_ns, fast, c.bus_width_bytes, c.max_burst)
+            soc.controllers.append(hw)
+            soc._decoders.append({})
+            drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node), guard=soc.exclusive)
+            soc.register_device(drv)
+            soc.dmacs.append(drv)
+            soc._dmac_nodes.append(c)
+        for pd in board.peripherals:
+            soc._attach_board(pd)
+        return soc
+
+    def _decode(self, controller: int, addr: int) -> Port | None:
+        """The FIFO at ``addr`` that controller number ``controller`` reaches: on a board, only those wired to it."""
+        table = self._fifos if self._decoders is None else self._decoders[controller]
+        return table.get(addr)
+
+    def _attach_board(self, pd: PeripheralDesc) -> None:
+        p = self._check_attach(pd.model)
+        assert self._decoders is not None
+        p.soc = self
+        self._peripherals[p.name] = p
+        self._periph_nodes[p.name] = pd
+        for port in p.ports:
+            port.fifo_addr = pd.base + (pd.tx_offset if port is p.tx else pd.rx_offset)
+            other = self._fifos.get(port.fifo_addr)
+            if other is not None:
+                raise ConfigError(f"{p.name}: FIFO {port.name} at {port.fifo_addr:#x} is where {other.name} is")
+            self._fifos[port.fifo_addr] = port
+        for w in pd.wires:
+            if not 0 <= w.controller < len(self.dmacs):
+                raise ConfigError(f"{p.name}: wire {w.slave!r} is on controller {w.controller!r}, but the board has "
+                                  f"{len(self.dmacs)}")
+            drv = self.dmacs[w.controller]
+            wired = p.tx if w.port == "tx" else p.rx if w.port == "rx" else None
+            if wired is None:
+                raise ConfigError(f"{p.name}: wire {w.slave!r} serves FIFO {w.port!r}, which {p!r} does not have")
+            limit = self._dmac_nodes[w.controller].requests
+            if not isinstance(w.line, int) or w.line < 0 or (limit is not None and w.line >= limit):
+                span = "an int >= 0" if limit is None else f"0..{limit - 1}"
+                raise ConfigError(f"{p.name}: wire {w.slave!r}: request line must be {span} on {drv.name}, "
+                                  f"not {w.line!r}")
+            wired.line = w.line
+            self._decoders[w.controller][wired.fifo_addr] = wired
+            if w.controller == 0:
+                self._lines = max(self._lines, w.line + 1)
+            self.add_slave_map(p.name, w.slave, DmaRequest(drv.name, w.line))
+        node = pd.node
+        for alias in (node.path, node.name, *node.labels, *node.aliases):
+            if alias != p.name and self._names.setdefault(alias, p.name) != p.name:
+                self._names[alias] = ""  # two nodes of that name (on different buses): ambiguous
+
+    @classmethod
+    def from_dts(cls, source: str | os.PathLike[str] | bytes, *, models: Models | None = None,
+                 include_dirs: Sequence[str | os.PathLike[str]] = (), strict: bool = False, fast: bool = True,
+                 trace: bool = False) -> Soc:
+        """Build a SoC from a device tree: a path to a ``.dts`` (run through the C preprocessor first when it has
+        ``#include`` or other directives, with ``include_dirs``) or a ``.dtb``, DTS text, or DTB bytes.
+        ``models`` maps ``compatible`` strings to peripheral models (default: the built-in ones, see
+        :class:`~dmaengine.sim.Models`). A bad board raises :class:`~dmaengine.sim.DtsError`, one line that names
+        the file, the node and the property. Nodes the simulator does not model are listed by
+        :meth:`board_summary` (``verbose``); ``strict`` makes each one an error."""
+        from ._dts import read_board
+
+        board = read_board(source, models=models, include_dirs=include_dirs, strict=strict)
+        return cls.from_board(board, fast=fast, trace=trace)
+
+    def to_dts(self, models: Models | None = None) -> str:
+        """This platform as device-tree source: ``Soc.from_dts(soc.to_dts())`` has the same controllers,
+        peripherals, wiring and timing."""
+        from ._dts import write_dts
+
+        return write_dts(self, models)
+
+    def to_dtb(self, models: Models | None = None) -> bytes:
+        """This platform as a flattened device tree (``.dtb``), labels kept in ``__symbols__``."""
+        from ._dts import dts_to_dtb
+
+        return dts_to_dtb(self.to_dts(models))
+
+    def board_summary(self, verbose: bool = False) -> str:
+        """The wiring: each controller and its bus, then each client channel and the request line it is wired to;
+        ``verbose`` adds the device-tree nodes the simulator does not model, and why."""
+        from ._dts import board_summary
+
+        return board_summary(self, verbose)
+
+    def request_chan(self, devname: str, name: str) -> Channel:
+        """``dma_request_chan``: the channel ``name`` of peripheral ``devname``, which may also be its node name
+        (``serial@40011000``), node path, label or alias on a board read from a device tree."""
+        return super().request_chan(self._resolve(devname), name)
+
+    def _resolve(self, name: str) -> str:
+        """The peripheral a node name, path, label or alias stands for."""
+        real = self._names.get(name, name)
+        if real == "":
+            paths = [pd.node.path for pd in self._periph_nodes.values() if pd.node.name == name]
+            raise ConfigError(f"{name!r} names several nodes ({', '.join(paths)}); use a label or a path")
+        return real
 
     # --- clock --------------------------------------------------------------------------------------------
     @property
@@ -217,17 +386,11 @@ class Soc(Platform):
         self._owner = None
         self._owner_lock.release()
 
-    @contextlib.contextmanager
-    def exclusive(self, what: str) -> Iterator[None]:
-        """Hold the SoC for the calling thread during the block: a call from another thread meanwhile raises
-        StateError naming ``what`` and changes nothing (a Soc is single-threaded). Nested holds are free; the
-        sim driver's ops, the peripherals' reads and every run hold it."""
-        took = self._claim(what)
-        try:
-            yield
-        finally:
-            if took:
-                self._unclaim()
+    def exclusive(self, what: str) -> _Hold:
+        """A context manager that holds the SoC for the calling thread during its block: a call from another
+        thread meanwhile raises StateError naming ``what`` and changes nothing (a Soc is single-threaded). Nested
+        holds are free; the sim driver's ops, the peripherals' reads and every run hold it."""
+        return _Hold(self, what)
 
     def _advance(self, what: str, step: Callable[[], bool]) -> bool:
         """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""
@@ -314,13 +477,12 @@ class Soc(Platform):
     # --- peripherals --------------------------------------------------------------------------------------
     def add_peripheral(self, p: Peripheral) -> Peripheral:
         """Attach a peripheral model: give its FIFOs addresses and request lines, add its slave-map entries."""
-        if not isinstance(p, Peripheral):
-            raise ConfigError(f"add_peripheral takes a Peripheral, not {p!r}")
-        if p.name in self._peripherals:
-            raise ConfigError(f"a peripheral named {p.name!r} is already attached")
-        if p.soc is not None:
-            raise ConfigError(f"{p!r} is already attached to a SoC")
-        base = MMIO_BASE + MMIO_STRIDE * len(self._peripherals)
+        self._check_attach(p)
+        base = self._free_page()
+        limit = self._dmac_nodes[0].requests
+        if limit is not None and self._lines + len(p.ports) > limit:
+            raise ConfigError(f"{self.dmac.name} has {limit} request lines (dma-requests) and {self._lines} are "
+                              f"taken: no room for the {len(p.ports)} of {p.name!r}")
         p.soc = self
         self._peripherals[p.name] = p
         for port in p.ports:
@@ -329,15 +491,36 @@ class Soc(Platform):
             port.line = self._lines
             self._lines += 1
             self._fifos[port.fifo_addr] = port
+            if self._decoders is not None:
+                self._decoders[0][port.fifo_addr] = port
             self.add_slave_map(p.name, kind, DmaRequest(self.dmac.name, port.line))
         return p
+
+    def _check_attach(self, p: Peripheral) -> Peripheral:
+        if not isinstance(p, Peripheral):
+            raise ConfigError(f"add_peripheral takes a Peripheral, not {p!r}")
+        if p.name in self._peripherals or p.name in self._names:
+            raise ConfigError(f"a peripheral named {p.name!r} is already attached")
+        if p.soc is not None:
+            raise ConfigError(f"{p!r} is already attached to a SoC")
+        return p
+
+    def _free_page(self) -> int:
+        """The next free 4 KiB MMIO page from ``MMIO_BASE`` (``MMIO_BASE + n * MMIO_STRIDE`` on ``Soc()``)."""
+        base = MMIO_BASE + MMIO_STRIDE * len(self._peripherals)
+        taken = [(pd.base, pd.base + pd.size) for pd in self._periph_nodes.values()]
+        taken += [(c.reg[0], c.reg[0] + c.reg[1]) for c in self._dmac_nodes if c.reg is not None]
+        taken += [(a, a + 1) for a in self._fifos]
+        while any(lo < base + MMIO_STRIDE and base < hi for lo, hi in taken):
+            base += MMIO_STRIDE
+        return base
 
     def peripheral(self, name: str) -> Peripheral:
         """The peripheral model called ``name``."""
         if not isinstance(name, str):
             raise ConfigError(f"name must be a str, not {name!r}")
         try:
-            return self._peripherals[name]
+            return self._peripherals[self._resolve(name)]
         except KeyError:
             known = ", ".join(self._peripherals)
             raise ConfigError(f"no peripheral named {name!r} (there are: {known})") from None

@@ -19,9 +19,9 @@ import wave
 
 import numpy as np
 
-from dmaengine import BusWidth, DataDirection, DmaError, SlaveConfig, TransferDirection
+from dmaengine import BusWidth, ConfigError, DataDirection, DmaError, SlaveConfig, TransferDirection
 
-from ._demo import DemoError, DemoParser, at_least, check_writable, fail
+from ._demo import DemoError, DemoParser, add_platform, at_least, check_writable, fail, platform_soc
 from ._i2s import I2s, sine_frames
 from ._soc import Soc
 
@@ -43,18 +43,29 @@ def write_tone(path: str, seconds: float = 1.0, rate_hz: int = 48_000, freq_hz: 
 
 
 def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 4, app_latency_ms: float = 0.0,
-         stall_ms: float = 0.0, bh_latency_ns: int = 1_000, capture_path: str | None = None) -> dict[str, object]:
+         stall_ms: float = 0.0, bh_latency_ns: int = 1_000, capture_path: str | None = None, *,
+         soc: Soc | None = None, device: str = "i2s0") -> dict[str, object]:
     """Play ``in_path`` through ``i2s0``; write the codec output to ``out_path``; return a report. With
     ``capture_path``, capture from the codec's input at the same time (cyclic DEV_TO_MEM, full duplex; the codec
-    hears a 440 Hz sine) and write that as a WAV too."""
+    hears a 440 Hz sine) and write that as a WAV too. With ``soc`` (a board), play through its codec ``device``,
+    whose format the WAV must have (``bh_latency_ns`` is then the board's)."""
     with wave.open(in_path, "rb") as w:
         rate, nch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
         pcm = w.readframes(w.getnframes())
     frame = nch * width
     frames = len(pcm) // frame
     period = period_frames * frame
-    codec = I2s("i2s0", rate_hz=rate, channels=nch, sample_width=width, fifo_depth=16 * frame)
-    soc = Soc(peripherals=[codec], bh_latency_ns=bh_latency_ns)
+    if soc is None:
+        codec = I2s("i2s0", rate_hz=rate, channels=nch, sample_width=width, fifo_depth=16 * frame)
+        soc = Soc(peripherals=[codec], bh_latency_ns=bh_latency_ns)
+    else:
+        board_codec = soc.peripheral(device)
+        if not isinstance(board_codec, I2s):
+            raise ConfigError(f"{device!r} is not an I2S codec but {board_codec!r}")
+        codec = board_codec
+        if (codec.rate_hz, codec.channels, codec.sample_width) != (rate, nch, width):
+            raise ConfigError(f"{in_path!r} is {rate} Hz x {nch} ch x {width} B, but {device} plays "
+                              f"{codec.rate_hz} Hz x {codec.channels} ch x {codec.sample_width} B")
     src = np.frombuffer(pcm, dtype=np.uint8)
     ring = np.zeros(period * periods, dtype=np.uint8)
     state = {"next_slot": 0, "next_byte": 0, "callbacks": 0}
@@ -70,7 +81,7 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
 
     for slot in range(periods):
         fill(slot)
-    chan = soc.request_chan("i2s0", "tx")
+    chan = soc.request_chan(device, "tx")
     mapping = soc.map(ring, DataDirection.TO_DEVICE)
 
     def refill() -> None:
@@ -90,6 +101,7 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
 
     # Bursts of 4 beats, a quarter of the 16-frame FIFO or less: the codec never waits for the bus.
     beat = frame if frame in (1, 2, 4) else 4
+    beat = max(w for w in chan.get_slave_caps().dst_addr_widths if w <= beat and frame % w == 0)
     chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth(beat), dst_maxburst=4))
     tx = chan.prep_dma_cyclic(mapping.addr, ring.nbytes, period, TransferDirection.MEM_TO_DEV)
     tx.callback = on_period
@@ -98,7 +110,7 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
     captured: list[bytes] = []
     if capture_path is not None:
         # ALSA-style capture: the callback saves every period the DMA has finished writing.
-        rx = soc.request_chan("i2s0", "rx")
+        rx = soc.request_chan(device, "rx")
         rx.slave_config(SlaveConfig(src_addr=codec.rx_fifo_addr, src_addr_width=BusWidth(beat), src_maxburst=4))
         cring = np.zeros(period * periods, dtype=np.uint8)
         cmap = soc.map(cring, DataDirection.FROM_DEVICE)
@@ -165,9 +177,11 @@ def build_parser() -> DemoParser:
     p.add_argument("--periods", type=int, default=4, help="periods in the ring buffer (default 4)")
     p.add_argument("--app-latency-ms", type=float, default=0.0, help="delay each refill by this much")
     p.add_argument("--stall-ms", type=float, default=0.0, help="pause the stream this long part-way through")
-    p.add_argument("--bh-latency-us", type=float, default=1.0, help="interrupt to callback latency (default 1 us)")
+    p.add_argument("--bh-latency-us", type=float, default=None,
+                   help="interrupt to callback latency (default 1 us; a board sets its own)")
     p.add_argument("--capture", metavar="WAV", default=None,
                    help="also capture from the codec's input (a 440 Hz sine) while playing, into this WAV file")
+    add_platform(p, "i2s0")
     return p
 
 
@@ -176,25 +190,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         at_least(args, 1, "period_frames", "periods")
-        at_least(args, 0, "app_latency_ms", "stall_ms", "bh_latency_us")
+        at_least(args, 0, "app_latency_ms", "stall_ms")
+        if args.bh_latency_us is not None:
+            at_least(args, 0, "bh_latency_us")
         for path in (args.output, args.capture):
             if path is not None:
                 check_writable(path)
+        soc = platform_soc(args.platform)
+        if soc is not None and args.bh_latency_us is not None:
+            raise DemoError("--bh-latency-us does not apply to a board (it sets dmaengine,bh-latency-ns)")
     except DemoError as e:
         return fail(PROG, e)
     with tempfile.TemporaryDirectory() as tmp:
         src = args.input
         if src is None:
             src = os.path.join(tmp, "tone.wav")
-            write_tone(src)
+            codec = soc.peripheral(args.device) if soc is not None else None
+            write_tone(src, rate_hz=codec.rate_hz if isinstance(codec, I2s) else 48_000)
         out = args.output or os.path.join(tmp, "played.wav")
         try:
+            bh_us = 1.0 if args.bh_latency_us is None else args.bh_latency_us
             r = play(src, out, args.period_frames, args.periods, args.app_latency_ms, args.stall_ms,
-                     round(args.bh_latency_us * 1e3), args.capture)
+                     round(bh_us * 1e3), args.capture, soc=soc, device=args.device)
         except (DmaError, OSError, EOFError, wave.Error) as e:
             print(f"{PROG}: cannot play {src!r}: {e or type(e).__name__}", file=sys.stderr)
             return 2
-    print(f"played {r['frames']} frames at {r['rate_hz']} Hz through i2s0 in {r['seconds']:.6f} s of virtual time")
+    print(f"played {r['frames']} frames at {r['rate_hz']} Hz through {args.device} in {r['seconds']:.6f} s of "
+          "virtual time")
     print(f"period callbacks: {r['callbacks']}, codec underruns: {r['underruns']}, stale periods: {r['stale_periods']}")
     print(f"output {'is' if r['identical'] else 'is NOT'} bit-identical to the input"
           + (f" (written to {args.output})" if args.output else ""))

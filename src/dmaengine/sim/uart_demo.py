@@ -13,27 +13,34 @@ import sys
 
 import numpy as np
 
-from dmaengine import BusWidth, ConfigError, DataDirection, SlaveConfig, Status, TransferDirection
+from dmaengine import BusWidth, ConfigError, DataDirection, NoChannelError, SlaveConfig, Status, TransferDirection
 
-from ._demo import DemoError, DemoParser, at_least, fail
+from ._demo import DemoError, DemoParser, add_platform, at_least, fail, platform_soc
 from ._soc import Soc
 from ._uart import Uart
 
 __all__ = ["build_parser", "console", "main"]
 
 
-def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = True) -> dict[str, object]:
-    """Run the exchange; returns what the line carried and when (a report for tests)."""
-    soc = Soc()
-    uart = soc.peripheral("uart0")
-    assert isinstance(uart, Uart)
+def console(baud: int | None = 115_200, reply: bytes = b"root\r\n", verbose: bool = True, *,
+            soc: Soc | None = None, device: str = "uart0") -> dict[str, object]:
+    """Run the exchange on ``device`` of ``soc`` (default: ``uart0`` of a new ``Soc()``) at ``baud`` (None: the
+    UART's own); returns what the line carried and when (a report for tests)."""
+    if soc is None:
+        soc = Soc()
+    uart = soc.peripheral(device)
+    if not isinstance(uart, Uart):
+        raise ConfigError(f"{device!r} is not a UART but {uart!r}")
+    if baud is None:
+        baud = uart.baud
     if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
         raise ConfigError(f"baud must be a positive int, not {baud!r}")
     uart.baud = baud
     say = print if verbose else (lambda *a, **k: None)
-    tx = soc.request_chan("uart0", "tx")
-    rx = soc.request_chan("uart0", "rx")
-    tx.slave_config(SlaveConfig(dst_addr=uart.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_1, dst_maxburst=8))
+    tx = soc.request_chan(device, "tx")
+    rx = soc.request_chan(device, "rx")
+    burst = min(8, tx.get_slave_caps().max_burst)  # a board's controller may take shorter bursts
+    tx.slave_config(SlaveConfig(dst_addr=uart.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_1, dst_maxburst=burst))
     rx.slave_config(SlaveConfig(src_addr=uart.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
     log: list[tuple[str, int, int, bytes]] = []
 
@@ -81,8 +88,9 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
 def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine uart``)."""
     p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0])
-    p.add_argument("--baud", type=int, default=115_200, help="line rate (default 115200)")
+    p.add_argument("--baud", type=int, default=None, help="line rate (default: the UART's own, 115200 on sim)")
     p.add_argument("--reply", default="root", help="what the terminal types (default 'root')")
+    add_platform(p, "uart0")
     return p
 
 
@@ -90,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the console exchange and print the line."""
     try:
         args = build_parser().parse_args(argv)
-        at_least(args, 1, "baud")
-    except DemoError as e:
+        if args.baud is not None:
+            at_least(args, 1, "baud")
+        soc = platform_soc(args.platform)
+        r = console(args.baud, args.reply.encode() + b"\r\n", soc=soc, device=args.device)
+    except (DemoError, ConfigError, NoChannelError) as e:
         return fail("dmaengine uart", e)
-    r = console(args.baud, args.reply.encode() + b"\r\n")
     return 0 if r["overruns"] == 0 else 1
 
 
