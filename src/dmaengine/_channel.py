@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _check, _trace
+from . import _burst, _check, _trace
 from ._context import WaitQueue, in_bottom_half
 from ._enums import Cap, PrepFlags, Status, TransferDirection
 from ._errors import ConfigError, NotSupportedError, StateError
@@ -184,7 +184,6 @@ class Channel(RaidChannelOps):
         self.paused = False
         self.config: SlaveConfig | None = None
         self.waitq = WaitQueue()
-        self._bh_queued = False
         #: The device whose MEMCPY capability and lack of copy_align prep_dma_memcpy has checked once.
         self._memcpy_plain: DmaDevice | None = None
         # Counters; snapshot them with ``stats``.
@@ -368,9 +367,34 @@ class Channel(RaidChannelOps):
                               f"{_check.MAX_SEGMENTS} segments, not {segments}")
         return self._prepped(self.device.device_prep_interleaved_dma(self, template, prep_flags(flags)), flags)
 
+    def prep_dma_memcpy_burst(self, dst: Any, src: Any, length: Any, flags: int = 0) -> Descriptor:
+        """Many small copies in one descriptor (a burst): ``length`` bytes (an int, or one per op) from ``src[i]``
+        to ``dst[i]``, in order; sequences or numpy arrays of ints. One cookie and one callback for the burst;
+        once it has ended, the descriptor's ``op_status`` holds a :class:`Result` per op (see
+        docs/client-driver.md, "Bursts")."""
+        self._need(Cap.MEMCPY)
+        dev = self.device
+        if not dev.has_op("device_prep_dma_memcpy_burst"):
+            raise NotSupportedError(f"{dev.name} does not support bursts (device_prep_dma_memcpy_burst)")
+        d, s, n = _burst.burst_arrays(dst, src, length)
+        if dev.copy_align:
+            mask = (1 << dev.copy_align) - 1
+            for name, arr in (("dst", d), ("src", s), ("length", n)):
+                bad = (arr & mask) != 0
+                if bad.any():
+                    v = int(arr[int(bad.argmax())])
+                    raise ConfigError(f"{name} {v!r} is not aligned to {1 << dev.copy_align} bytes for {self.name}")
+        return self._prepped(dev.device_prep_dma_memcpy_burst(self, d, s, n, prep_flags(flags)), flags)
+
     def prep_dma_memcpy_sg(self, dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> Descriptor:
         """``dmaengine_prep_dma_memcpy_sg``: copy the bytes of ``src_sgl`` into ``dst_sgl``."""
         self._need(Cap.MEMCPY_SG)
+        dev = self.device
+        if not dev.copy_align and dev.has_op("device_prep_dma_memcpy_sg_pieces"):
+            pieces = _burst.sg_pieces(dst_sgl, src_sgl)  # small segments: checked and paired at once
+            if pieces is not None:
+                tx = dev.device_prep_dma_memcpy_sg_pieces(self, *pieces, prep_flags(flags))
+                return self._prepped(tx, flags)
         dst = _check_sgl("dst_sgl", dst_sgl)
         src = _check_sgl("src_sgl", src_sgl)
         dlen, slen = sum(e.length for e in dst), sum(e.length for e in src)
@@ -443,8 +467,7 @@ class Channel(RaidChannelOps):
             loop.call_soon_threadsafe(ev.set)
 
         wq = self.waitq
-        wq.async_waiters.append(waker)
-        wq.waiters += 1
+        wq.add_async(waker)  # counted under the queue's lock, with the blocking waiters
         try:
             async with asyncio.timeout(limit):
                 while not done():
@@ -453,8 +476,7 @@ class Channel(RaidChannelOps):
         except TimeoutError:
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s") from None
         finally:
-            wq.waiters -= 1
-            wq.async_waiters.remove(waker)
+            wq.remove_async(waker)
         return self.tx_status(cookie)[0]
 
     def pause(self) -> None:

@@ -12,11 +12,12 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-__all__ = ["Tasklet", "ThreadTasklet", "WaitQueue", "bottom_half", "in_bottom_half"]
+__all__ = ["BottomHalf", "Tasklet", "ThreadTasklet", "WaitQueue", "bottom_half", "in_bottom_half"]
 
 log = logging.getLogger("dmaengine")
 
@@ -62,6 +63,78 @@ class Tasklet(Protocol):
     def kill(self) -> None:
         """Stop the bottom half after the runs already asked for (device unregistered)."""
         ...
+
+
+class BottomHalfUser(Protocol):
+    """What a :class:`BottomHalf` serves: a channel with a ``name`` and a ``bottom_half()`` method."""
+
+    name: str
+
+    def bottom_half(self) -> None: ...
+
+
+class BottomHalf:
+    """One device's bottom half, whole: the queue of channels that asked for a run, the flag that keeps each
+    channel on it once, and the tasklet that drains it (``virt-dma.c``'s ``vchan_complete`` machinery).
+
+    Drivers call :meth:`schedule` (through ``DmaDevice.schedule_bottom_half``) with the channel's lock held;
+    the tasklet runs :meth:`run`, which takes each channel off the queue, clears its flag and calls its
+    ``bottom_half()``. The flag is cleared *before* the call, so a completion that arrives while the channel's
+    bottom half runs queues it again and is never lost. Whatever a channel's ``bottom_half()`` raises (even a
+    BaseException such as SystemExit) is logged and counted in :attr:`failures`; the other channels still run.
+    """
+
+    __slots__ = ("_lock", "_queue", "_queued", "failures", "tasklet")
+
+    def __init__(self, create_tasklet: Callable[[Callable[[], None], str], Tasklet], name: str) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[BottomHalfUser] = deque()
+        self._queued: set[int] = set()  # id() of each channel on the queue
+        #: How many times a channel's bottom half raised.
+        self.failures = 0
+        #: The platform's tasklet that runs :meth:`run` (a thread here, an event on a simulated SoC).
+        self.tasklet: Tasklet = create_tasklet(self.run, name)
+
+    def schedule(self, chan: BottomHalfUser) -> None:
+        """Run ``chan.bottom_half()`` soon; once however often it is asked before the run starts."""
+        key = id(chan)
+        with self._lock:
+            if key in self._queued:
+                return
+            self._queued.add(key)
+            self._queue.append(chan)
+        self.tasklet.schedule()
+
+    def pending(self, chan: BottomHalfUser) -> bool:
+        """True while ``chan`` waits on the queue for its bottom half."""
+        return id(chan) in self._queued
+
+    def run(self) -> None:
+        """The tasklet body: serve every channel that asked, in the order they asked."""
+        lock, q, queued = self._lock, self._queue, self._queued
+        while True:
+            with lock:
+                if not q:
+                    return
+                chan = q.popleft()
+                queued.discard(id(chan))
+            try:
+                chan.bottom_half()
+            except BaseException:  # a bottom half never dies, and the next channel still runs
+                self.failures += 1
+                log.exception("bottom half of %s failed", chan.name)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every run asked for before this call has finished; False on timeout."""
+        return self.tasklet.flush(timeout)
+
+    def in_context(self) -> bool:
+        """True when the caller is this bottom half."""
+        return self.tasklet.in_context()
+
+    def kill(self) -> None:
+        """Stop after the runs already asked for (device unregistered)."""
+        self.tasklet.kill()
 
 
 class ThreadTasklet:
@@ -156,18 +229,33 @@ class WaitQueue:
         if self.waiters:
             with self._cv:
                 self._cv.notify_all()
-            if self.async_waiters:
-                for fn in list(self.async_waiters):
+            waiters = self.async_waiters
+            if waiters:
+                for fn in list(waiters):
                     fn()
+
+    def add_async(self, waker: Callable[[], None]) -> None:
+        """Register an asyncio waiter's ``waker`` (called from :meth:`wake`); counts it among the waiters under
+        the queue's lock, as :meth:`wait_for` counts its own, so that no update of the count is lost."""
+        with self._cv:
+            self.async_waiters.append(waker)
+            self.waiters += 1
+
+    def remove_async(self, waker: Callable[[], None]) -> None:
+        """Undo :meth:`add_async`."""
+        with self._cv:
+            self.waiters -= 1
+            self.async_waiters.remove(waker)
 
     def wait_for(self, pred: Callable[[], bool], timeout: float | None) -> bool:
         """Block until ``pred()`` holds (True) or ``timeout`` seconds pass (False). Polls first (see above)."""
+        if pred():  # a driver's status may do small issued work itself (memcpy's cookie_status)
+            return True
         if _yield is not None and POLL_S and (timeout is None or timeout >= POLL_S):
-            # Yield before the first test: a caller that has just issued work lets the worker have the GIL
-            # at once instead of after one more test. No poll under a shorter timeout: a yield may well outlast
-            # it, and the caller asked for an answer now.
+            # Yield before the next test: the worker gets the GIL at once. No poll under a shorter timeout: a
+            # yield may well outlast it, and the caller asked for an answer now.
             end = _perf() + POLL_S
-            seq = -1
+            seq = self._seq
             while True:
                 _yield()
                 if self._seq != seq:

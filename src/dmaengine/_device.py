@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import weakref
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _trace
 from ._channel import Channel, Descriptor
-from ._context import Tasklet
+from ._context import BottomHalf, Tasklet
 from ._enums import BusWidth, Cap, PrepFlags, ResidueGranularity, Status, TransferDirection
 from ._errors import NotSupportedError
 from ._raidops import RaidDeviceOps
 from ._records import InterleavedTemplate, SgEntry, SlaveCaps, SlaveConfig, TxState
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ._platform import Platform
 
 
@@ -85,7 +86,8 @@ class DmaDevice(RaidDeviceOps):
         self.dev_id = -1
         self.name = ""
         self.tasklet: Tasklet = None  # type: ignore[assignment]
-        self._bh_queue: deque[Channel] = deque()
+        #: The bottom half (its queue, flags and tasklet), made by register_device.
+        self.bh: BottomHalf = None  # type: ignore[assignment]
 
     @property
     def platform(self) -> Platform:
@@ -125,16 +127,11 @@ class DmaDevice(RaidDeviceOps):
 
     def schedule_bottom_half(self, chan: Channel) -> None:
         """Run ``chan.bottom_half()`` soon in this device's bottom half. Caller holds the channel's lock."""
-        if not chan._bh_queued:
-            chan._bh_queued = True
-            self._bh_queue.append(chan)
-            self.tasklet.schedule()
+        self.bh.schedule(chan)
 
     def run_bottom_half(self) -> None:
-        """The tasklet body: serve every channel that asked. Called by the platform's tasklet."""
-        q = self._bh_queue
-        while q:
-            q.popleft().bottom_half()
+        """The tasklet body: serve every channel that asked (see :class:`BottomHalf`)."""
+        self.bh.run()
 
     def dma_set_mask(self, mask: int) -> None:
         """``dma_set_mask``: this device reaches DMA addresses up to ``mask`` only (``0xffff_ffff``: a 32-bit
@@ -194,6 +191,20 @@ class DmaDevice(RaidDeviceOps):
     ) -> Descriptor:
         """MEMCPY_SG: a descriptor copying ``src_sgl`` into ``dst_sgl`` (the same total length)."""
         return self._unsupported("device_prep_dma_memcpy_sg")
+
+    def device_prep_dma_memcpy_burst(
+        self, chan: Channel, dst: np.ndarray, src: np.ndarray, lengths: np.ndarray, flags: PrepFlags
+    ) -> Descriptor:
+        """MEMCPY bursts (``prep_dma_memcpy_burst``): one descriptor for ``len(dst)`` copies of ``lengths[i]``
+        bytes from ``src[i]`` to ``dst[i]`` (checked int64 arrays), with one status per op."""
+        return self._unsupported("device_prep_dma_memcpy_burst")
+
+    def device_prep_dma_memcpy_sg_pieces(
+        self, chan: Channel, dst: np.ndarray, src: np.ndarray, lengths: np.ndarray, flags: PrepFlags
+    ) -> Descriptor:
+        """Optional MEMCPY_SG fast path: a scatterlist copy paired into small pieces (checked int64 arrays);
+        one transfer that stops at its first fault. Drivers without it get ``device_prep_dma_memcpy_sg``."""
+        return self._unsupported("device_prep_dma_memcpy_sg_pieces")
 
     def device_prep_interleaved_dma(self, chan: Channel, xt: InterleavedTemplate, flags: PrepFlags) -> Descriptor:
         """INTERLEAVE: a descriptor for the frames and chunks of ``xt``."""

@@ -18,7 +18,7 @@ from typing import Any, Protocol, overload
 
 import numpy as np
 
-from . import _check
+from . import _check, _native
 from ._enums import DataDirection
 from ._errors import ConfigError, MappingError
 from ._records import SgEntry
@@ -209,6 +209,9 @@ class AddressSpace:
         # copies between the same buffers skips the lookups. Read and written under the lock; unmap clears.
         self._hot_src: tuple[int, int, memoryview, int] = _COLD
         self._hot_dst: tuple[int, int, memoryview, int] = _COLD
+        # copy_burst's arrays of the live mappings, rebuilt when _version (bumped by map and unmap) moves on.
+        self._version = 0
+        self._table: _Table | None = None
         #: The highest DMA address a device of this space can reach (``dma_set_mask``); every mapping lies below.
         self.dma_mask = (1 << 64) - 1
 
@@ -256,6 +259,7 @@ class AddressSpace:
             m._views = views
             self._starts.append(addr)
             self._maps.append(m)
+            self._version += 1
         return m
 
     def map_sg(self, bufs: Iterable[Any], direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Scatterlist:
@@ -283,6 +287,7 @@ class AddressSpace:
             del self._starts[i]
             del self._maps[i]
             m._live = False
+            self._version += 1
             self._hot_src = self._hot_dst = _COLD
             while m._pins:
                 self._unpinned.wait()
@@ -365,44 +370,39 @@ class AddressSpace:
             self.unpin(sm)
             self.unpin(dm)
 
-    def copy_many(self, ops: Sequence[CopyOp]) -> list[DmaFault | None] | None:
+    def copy_many(self, ops: Sequence[CopyOp]) -> list[Exception | None] | None:
         """Engine copies ``op.length`` bytes from ``op.src`` to ``op.dst`` for each op in order (every ``src`` an
         int), under one lock acquisition, each like :meth:`copy` but
         with the lock held throughout: meant for runs of small copies (each at most :data:`GIL_COPY` bytes
         is a memoryview assignment; bigger ones are a ``memmove`` with the GIL released). Returns None when
-        every copy succeeded, else a list with the :class:`DmaFault` of each failed op (None for the others);
-        a failed op moves no byte and the later ones still run. The caller bounds the bytes of one call."""
-        faults: list[DmaFault | None] | None = None
+        every copy succeeded, else a list with the :class:`DmaFault` of each failed op (None for the others;
+        another exception for an op whose fields are not valid numbers); a failed op moves no byte and the later
+        ones still run. The caller bounds the bytes of one call."""
+        faults: list[Exception | None] | None = None
         find = self._find
         with self._lock:
             s_lo, s_hi, smv, s_ptr = self._hot_src
             d_lo, d_hi, dmv, d_ptr = self._hot_dst
             for i, op in enumerate(ops):
-                dst = op.dst
-                src: int = op.src  # type: ignore[assignment]  # the caller passes copies only
-                length = op.length
-                if not (s_lo <= src and src + length <= s_hi):
-                    try:
+                try:  # free unless something raises: then that op failed and the next still runs
+                    dst = op.dst
+                    src: int = op.src  # type: ignore[assignment]  # the caller passes copies only
+                    length = op.length
+                    if not (s_lo <= src and src + length <= s_hi):
                         sm = find(src, length, False)
-                    except DmaFault as f:
-                        faults = faults or [None] * len(ops)
-                        faults[i] = f
-                        continue
-                    s_lo, s_hi, smv, s_ptr = sm.addr, sm._end, sm._mv, sm._ptr
-                if not (d_lo <= dst and dst + length <= d_hi):
-                    try:
+                        s_lo, s_hi, smv, s_ptr = sm.addr, sm._end, sm._mv, sm._ptr
+                    if not (d_lo <= dst and dst + length <= d_hi):
                         dm = find(dst, length, True)
-                    except DmaFault as f:
-                        faults = faults or [None] * len(ops)
-                        faults[i] = f
-                        continue
-                    d_lo, d_hi, dmv, d_ptr = dm.addr, dm._end, dm._mv, dm._ptr
-                so = src - s_lo
-                do = dst - d_lo
-                if length <= GIL_COPY:
-                    dmv[do : do + length] = smv[so : so + length]
-                else:
-                    _memmove(d_ptr + do, s_ptr + so, length)
+                        d_lo, d_hi, dmv, d_ptr = dm.addr, dm._end, dm._mv, dm._ptr
+                    so = src - s_lo
+                    do = dst - d_lo
+                    if length <= GIL_COPY:
+                        dmv[do : do + length] = smv[so : so + length]
+                    else:
+                        _memmove(d_ptr + do, s_ptr + so, length)
+                except Exception as f:  # a DmaFault, or an op holding something that is not an address
+                    faults = faults or [None] * len(ops)
+                    faults[i] = f
             self._hot_src = (s_lo, s_hi, smv, s_ptr)
             self._hot_dst = (d_lo, d_hi, dmv, d_ptr)
         return faults
@@ -425,3 +425,111 @@ class AddressSpace:
         """The live mappings, in address order."""
         with self._lock:
             return list(self._maps)
+
+    def _holder(self, lo: int, hi: int, write: bool) -> Mapping | None:
+        """The live mapping that holds all of [lo, hi) with the access right, else None; caller holds the lock."""
+        i = _bisect_right(self._starts, lo) - 1
+        if i >= 0:
+            m = self._maps[i]
+            if hi <= m._end and (m._writable if write else m._readable):
+                return m
+        return None
+
+    def copy_burst(self, dst: np.ndarray, src: np.ndarray, lengths: np.ndarray,
+                   stop_at_fault: bool = False) -> np.ndarray | None:
+        """Engine copies of ``lengths[i]`` bytes from ``src[i]`` to ``dst[i]`` for every i, in order (int64
+        arrays of one length), under one lock acquisition: a burst. The addresses are resolved all at once
+        (a vectorised bisection over the live mappings); the copies are one C loop with the compiled core, a
+        Python loop of memoryview assignments without it. Returns None when every op succeeded, else a uint8
+        array of one :class:`~dmaengine.Result` code per op: 0, 1 (READ_FAILED: the source faulted) or 2
+        (WRITE_FAILED: the destination did); a failed op moves no byte and the others still run, or, with
+        ``stop_at_fault`` (one transfer in pieces, such as a scatterlist), the ops after it do not run either."""
+        with self._lock:
+            # The common burst: every source in one mapping and every destination in one mapping. Then the
+            # extents decide for all ops at once.
+            ends_s = src + lengths
+            ends_d = dst + lengths
+            s_lo, d_lo = int(src.min()), int(dst.min())
+            sm = self._holder(s_lo, int(ends_s.max()), False)
+            dm = self._holder(d_lo, int(ends_d.max()), True) if sm is not None else None
+            if sm is not None and dm is not None:
+                if _native.core is not None:
+                    _native.core.copy_ops(dst + (dm._ptr - dm.addr), src + (sm._ptr - sm.addr), lengths)
+                    return None
+                so = src - sm.addr
+                do = dst - dm.addr
+                if not _copy_rows(sm, dm, so, do, lengths):
+                    smv, dmv = sm._mv, dm._mv
+                    for a, b, n in zip(so.tolist(), do.tolist(), lengths.tolist()):
+                        dmv[b : b + n] = smv[a : a + n]
+                return None
+            t = self._table
+            if t is None or t.version != self._version:
+                t = self._table = _Table(self._version, self._maps)
+            starts = t.starts
+            si = np.searchsorted(starts, src, "right") - 1
+            di = np.searchsorted(starts, dst, "right") - 1
+            np.maximum(si, 0, out=si)  # index 0 for "before every mapping": its start is above, caught below
+            np.maximum(di, 0, out=di)
+            s_off = src - starts[si]
+            d_off = dst - starts[di]
+            s_ok = (s_off >= 0) & (s_off + lengths <= t.lengths[si]) & t.readable[si]
+            d_ok = (d_off >= 0) & (d_off + lengths <= t.lengths[di]) & t.writable[di]
+            status: np.ndarray | None = None
+            if not (s_ok.all() and d_ok.all()):
+                status = np.where(s_ok, np.where(d_ok, 0, 2), 1).astype(np.uint8)
+                ok = s_ok & d_ok
+                if stop_at_fault:
+                    ok[int(np.argmin(ok)):] = False
+                si, di, s_off, d_off, lengths = si[ok], di[ok], s_off[ok], d_off[ok], lengths[ok]
+            if _native.core is not None:
+                _native.core.copy_ops(t.ptrs[di] + d_off, t.ptrs[si] + s_off, lengths)
+                return status
+            views = t.views
+            if len(si) and si.min() == si.max() and di.min() == di.max() and lengths.max() <= GIL_COPY:
+                smv, dmv = views[int(si[0])], views[int(di[0])]  # the common case: between two buffers
+                for so, do, n in zip(s_off.tolist(), d_off.tolist(), lengths.tolist()):
+                    dmv[do : do + n] = smv[so : so + n]
+                return status
+            ptrs = t.ptrs
+            for s_i, d_i, so, do, n in zip(si.tolist(), di.tolist(), s_off.tolist(), d_off.tolist(), lengths.tolist()):
+                if n <= GIL_COPY:
+                    views[d_i][do : do + n] = views[s_i][so : so + n]
+                else:
+                    _memmove(int(ptrs[d_i]) + do, int(ptrs[s_i]) + so, n)
+        return status
+
+
+def _copy_rows(sm: Mapping, dm: Mapping, so: np.ndarray, do: np.ndarray, lengths: np.ndarray) -> bool:
+    """Pure Python's fast burst: when every op has one length, no op reads bytes another writes and no two ops
+    write the same bytes, the ops commute, and two numpy gathers over sliding-window views do them all. False
+    (nothing done) otherwise."""
+    n = int(lengths[0])
+    if len(lengths) < 8 or int(lengths.min()) != int(lengths.max()):
+        return False
+    s_lo, s_hi = sm._ptr + int(so.min()), sm._ptr + int(so.max()) + n
+    d_lo, d_hi = dm._ptr + int(do.min()), dm._ptr + int(do.max()) + n
+    if s_lo < d_hi and d_lo < s_hi:  # what is read and what is written may overlap: order matters
+        return False
+    if len(do) > 1 and not (np.diff(np.sort(do)) >= n).all():
+        return False
+    # Every n-byte window of each buffer as a row (strides (1, 1)): row k is bytes [k, k + n).
+    src_rows = np.ndarray((sm.length - n + 1, n), np.uint8, sm._mv, 0, (1, 1))
+    dst_rows = np.ndarray((dm.length - n + 1, n), np.uint8, dm._mv, 0, (1, 1))
+    dst_rows[do] = src_rows[so]
+    return True
+
+
+class _Table:
+    """The live mappings of an address space as arrays, for :meth:`AddressSpace.copy_burst`."""
+
+    __slots__ = ("lengths", "ptrs", "readable", "starts", "version", "views", "writable")
+
+    def __init__(self, version: int, maps: list[Mapping]) -> None:
+        self.version = version
+        self.starts = np.array([m.addr for m in maps] or [0], dtype=np.int64)
+        self.lengths = np.array([m.length for m in maps] or [0], dtype=np.int64)
+        self.readable = np.array([m._readable for m in maps] or [False], dtype=bool)
+        self.writable = np.array([m._writable for m in maps] or [False], dtype=bool)
+        self.ptrs = np.array([m._ptr for m in maps] or [0], dtype=np.int64)
+        self.views = [m._mv for m in maps]

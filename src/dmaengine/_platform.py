@@ -11,7 +11,7 @@ from typing import Any
 
 from . import _check
 from ._channel import Channel
-from ._context import Tasklet, ThreadTasklet, WaitQueue
+from ._context import BottomHalf, Tasklet, ThreadTasklet, WaitQueue
 from ._device import REQUIRED_OPS, DmaDevice
 from ._enums import Cap, DataDirection
 from ._errors import BusyError, ConfigError, NoChannelError
@@ -107,7 +107,8 @@ class Platform:
                 chan.device = dev
                 chan.chan_id = i
                 chan.name = f"{dev.name}chan{i}"
-            dev.tasklet = self.create_tasklet(dev.run_bottom_half, f"{dev.name}-bh")
+            dev.bh = BottomHalf(self.create_tasklet, f"{dev.name}-bh")
+            dev.tasklet = dev.bh.tasklet
             self.devices.append(dev)
             self.devices.sort(key=lambda d: d.dev_id)
         dev.on_register()

@@ -267,7 +267,6 @@ class VirtChannel(Channel):
         """``vchan_complete``: take the cyclic slot and the completed list under the lock, then call back
         without it."""
         with self.lock:
-            self._bh_queued = False
             cyc = self.cyclic
             self.cyclic = None
             done = self.desc_completed
@@ -294,7 +293,7 @@ class VirtChannel(Channel):
                     cb = vd.callback
                     if cb is not None:
                         cb(vd.callback_param)
-            except Exception:
+            except BaseException:  # even SystemExit or KeyboardInterrupt: the rest of the batch is still called
                 self.n_callback_errors += 1
                 log.exception("%s: callback of %r raised", self.name, vd)
         self.waitq.wake()  # a waiter may test what the callbacks did
@@ -311,6 +310,6 @@ class VirtChannel(Channel):
                 cbr(vd.callback_param, TxResult(vd.result, vd.residue))
             elif cb is not None:
                 cb(vd.callback_param)
-        except Exception:
+        except BaseException:  # see bottom_half
             self.n_callback_errors += 1
             log.exception("%s: callback of %r raised", self.name, vd)

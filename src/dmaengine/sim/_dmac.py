@@ -438,8 +438,12 @@ class Dmac:
                 return False
             ch.checked = prog
         now = self.kernel.now_ns
-        nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
-                       plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
+        if plan.item_offset == 0 and plan.item_bytes == item.length and plan.last_burst_ns == plan.burst_ns:
+            plan.follow_on(now)
+            nxt = plan
+        else:
+            nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
+                           plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
         ch.plan = nxt
         ch.state = _State.STEADY
         self.plans += 1

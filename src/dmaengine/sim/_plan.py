@@ -45,6 +45,14 @@ class ItemPlan:
         self.last_burst_ns = last_burst_ns
         self.materialized = 0
 
+    def follow_on(self, start_ns: int) -> None:
+        """Become the plan of the next item of the same length on the same flow (a cyclic ring's next period),
+        which starts where this one stopped: nothing is rebuilt."""
+        self.first_request_bytes += self.bursts * self.burst_bytes
+        self.start_ns = start_ns
+        self.item_offset = 0
+        self.materialized = 0
+
     def done(self, t: int) -> int:
         """Bursts finished by ``t``."""
         flow = self.flow
