@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import _check
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._platform import Platform
@@ -30,9 +31,7 @@ log = logging.getLogger("dmaengine")
 
 
 def _ns(seconds: float, name: str) -> int:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds != seconds:
-        raise ConfigError(f"{name} must be a number of seconds, not {seconds!r}")
-    return round(seconds * 1e9)
+    return _check.seconds_ns(name, seconds)
 
 
 class _Event:
@@ -257,7 +256,8 @@ class RtlSoc(Platform):
     def run_until_idle(self, timeout: float | None = 3600.0) -> None:
         """Run until no event is left and the controller is idle; TimeoutError after ``timeout`` virtual
         seconds."""
-        deadline = None if timeout is None else self._now + _ns(timeout, "timeout")
+        limit = _check.timeout_ns(timeout)  # the timeout rule: None or inf for ever, negative or nan refused
+        deadline = None if limit is None else self._now + limit
         done = lambda: not self.bus.active and self._peek() is None  # noqa: E731
         if not self._advance("run_until_idle", lambda: self._run(done, deadline)):
             raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
@@ -269,9 +269,10 @@ class RtlSoc(Platform):
     def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue | None) -> bool:
         """Clock the controller and run events until ``pred()`` holds (True), or until ``timeout`` virtual
         seconds have passed or nothing is left to happen (False)."""
+        limit = _check.timeout_ns(timeout)
         if pred():
             return True
-        deadline = None if timeout is None else self._now + _ns(timeout, "timeout")
+        deadline = None if limit is None else self._now + limit
         return self._advance("waiting", lambda: self._run(pred, deadline))
 
     def close(self) -> None:
