@@ -15,6 +15,7 @@ from . import _check, _trace
 from ._context import WaitQueue, in_bottom_half
 from ._enums import Cap, PrepFlags, Status, TransferDirection
 from ._errors import ConfigError, NotSupportedError, StateError
+from ._raidops import RaidChannelOps
 from ._records import (
     ChannelStats,
     InterleavedTemplate,
@@ -169,8 +170,10 @@ def _check_sgl(name: str, sgl: Sequence[SgEntry]) -> list[SgEntry]:
     return entries
 
 
-class Channel:
-    """A DMA channel as a client sees it. A context manager that releases itself."""
+class Channel(RaidChannelOps):
+    """A DMA channel as a client sees it. A context manager that releases itself. The XOR / PQ prep calls
+    (``prep_dma_xor``, ``prep_dma_xor_val``, ``prep_dma_pq``, ``prep_dma_pq_val``, ``prep_dma_memset_sg``) come
+    from :class:`~dmaengine._raidops.RaidChannelOps`."""
 
     def __init__(self) -> None:
         self.device: DmaDevice = None  # type: ignore[assignment]  # set by register_device

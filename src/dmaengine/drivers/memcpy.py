@@ -34,6 +34,7 @@ from dmaengine import (
     Result,
     SgEntry,
     Status,
+    SumCheckResult,
     TransferDirection,
     TxState,
     is_complete,
@@ -50,6 +51,9 @@ from dmaengine.provider import (
     tracing,
 )
 from dmaengine.virt import VirtChannel, VirtDescriptor
+
+from . import _raid_ops
+from ._raid_ops import RaidDescriptor, run_raid
 
 __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
 
@@ -155,7 +159,7 @@ class MemcpyChannel(VirtChannel):
         return Status.PAUSED if self.paused else Status.IN_PROGRESS
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
-        assert isinstance(vd, MemcpyDescriptor)
+        assert isinstance(vd, (MemcpyDescriptor, RaidDescriptor))
         return vd.length - vd.done
 
     # --- worker -------------------------------------------------------------------------------------------
@@ -302,6 +306,8 @@ class MemcpyChannel(VirtChannel):
         return i
 
     def _execute(self, vd: MemcpyDescriptor, space: AddressSpace, gen: int) -> Result | None:
+        if isinstance(vd, RaidDescriptor):  # xor / pq work: drivers/_raid_ops.py
+            return run_raid(vd, space, lambda: self._gen != gen or self._hw_paused)
         copy = space.copy
         fill = space.fill
         pos = 0
@@ -330,7 +336,11 @@ class MemcpyChannel(VirtChannel):
 class MemcpyEngine(DmaDevice):
     """A memory-to-memory DMA engine with ``channels`` worker threads (real time)."""
 
-    cap_mask = Cap.MEMCPY | Cap.MEMSET | Cap.MEMCPY_SG | Cap.INTERLEAVE | Cap.INTERRUPT
+    cap_mask = (Cap.MEMCPY | Cap.MEMSET | Cap.MEMCPY_SG | Cap.INTERLEAVE | Cap.INTERRUPT
+                | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL | Cap.MEMSET_SG)
+    max_xor = 16
+    max_pq = 16
+    pq_continue = True
     directions = frozenset({TransferDirection.MEM_TO_MEM})
     residue_granularity = ResidueGranularity.SEGMENT
     descriptor_reuse = True
@@ -382,6 +392,29 @@ class MemcpyEngine(DmaDevice):
 
     def device_prep_dma_interrupt(self, chan: Channel, flags: PrepFlags) -> MemcpyDescriptor:
         return self._desc(chan, [], 0, 0, flags)
+
+    def device_prep_dma_memset_sg(self, chan: Channel, sgl: list[SgEntry], value: int,
+                                  flags: PrepFlags) -> MemcpyDescriptor:
+        return self._desc(chan, [(e.addr, None, e.length) for e in sgl], sum(e.length for e in sgl), value, flags)
+
+    def device_prep_dma_xor(self, chan: Channel, dst: int, srcs: list[int], length: int,
+                            flags: PrepFlags) -> RaidDescriptor:
+        return RaidDescriptor(chan, _raid_ops.XOR, (dst,), srcs, b"", length, flags)  # type: ignore[arg-type]
+
+    def device_prep_dma_xor_val(self, chan: Channel, srcs: list[int], length: int, result: SumCheckResult,
+                                flags: PrepFlags) -> RaidDescriptor:
+        return RaidDescriptor(chan, _raid_ops.XOR_VAL, (), srcs, b"", length, flags, result)  # type: ignore[arg-type]
+
+    def device_prep_dma_pq(self, chan: Channel, dst: tuple[int, int], srcs: list[int], coefs: bytes, length: int,
+                           flags: PrepFlags) -> RaidDescriptor:
+        dsts = _raid_ops.pq_dsts(dst, flags)
+        return RaidDescriptor(chan, _raid_ops.PQ, dsts, srcs, coefs, length, flags)  # type: ignore[arg-type]
+
+    def device_prep_dma_pq_val(self, chan: Channel, pq: tuple[int, int], srcs: list[int], coefs: bytes,
+                               length: int, result: SumCheckResult, flags: PrepFlags) -> RaidDescriptor:
+        dsts = _raid_ops.pq_dsts(pq, flags)
+        return RaidDescriptor(chan, _raid_ops.PQ_VAL, dsts, srcs, coefs, length, flags,  # type: ignore[arg-type]
+                              result)
 
     # --- control ------------------------------------------------------------------------------------------
     def device_issue_pending(self, chan: Channel) -> None:

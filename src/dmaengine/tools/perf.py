@@ -285,7 +285,8 @@ def run_perf(
             workers = [_Worker(plat, c, size, params, seed=k) for k, c in enumerate(chans)]
             run_loops(plat, [w.loop() for w in workers], [f"{w.chan.name}-perf" for w in workers])
             rate = sum(w.ops / w.window for w in workers if w.window > 0)
-            cpu_ops, cpu_s = cpu_baseline(size, params.ring_size, params.seconds) if params.baseline else (0, 0.0)
+            cpu_ops, cpu_s = (cpu_baseline(size, params.ring_size, max(params.seconds, 0.1))  # >= 0.1 s of wall
+                              if params.baseline else (0, 0.0))
             cpu_rate = cpu_ops / cpu_s if cpu_s > 0 else 0.0
             point = PerfPoint(
                 size=size, channels=len(chans), ops=sum(w.ops for w in workers),
