@@ -266,6 +266,8 @@ CASES: list[tuple[str, Callable[[World], Any], type[Exception], str]] = [
      r"^fifo_depth must be a positive int, not None$"),
     ("I2s(channels=True)", lambda w: I2s("i2s9", channels=True), ConfigError,
      r"^channels must be 1, 2, 4, 6 or 8, not True$"),
+    ("I2s(rx_source='')", lambda w: I2s("i2s9", rx_source=""), ConfigError,
+     r"^rx_source '' is not a readable WAV file: \[Errno 2\] No such file or directory: ''$"),
     ("I2s(rx_source=5)", lambda w: I2s("i2s9", rx_source=5), ConfigError,  # type: ignore
      r"^rx_source must be a WAV path, a callable or None, not 5$"),
     ("Uart(fifo_depth='32')", lambda w: Uart("uart9", fifo_depth="32"), ConfigError,  # type: ignore
@@ -518,14 +520,19 @@ def test_after_unmap_the_cpu_owns_the_buffer(make: Callable[[], Platform]) -> No
 
 
 # --- 11. one timeout rule ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [Platform, Soc])
+def _rtl_soc() -> Platform:
+    pytest.importorskip("amaranth")  # the RTL platform is an optional extra
+    from dmaengine.rtl import RtlSoc
+
+    return RtlSoc()
+
+
+@pytest.mark.parametrize("make", [Platform, Soc, _rtl_soc])
 def test_the_timeout_rule(make: Callable[[], Platform]) -> None:
     plat = make()
-    if isinstance(plat, Soc):
-        chan = plat.request_channel(Cap.MEMCPY)
-    else:
+    if plat.realtime:
         plat.register_device(MemcpyEngine(channels=1))
-        chan = plat.request_channel(Cap.MEMCPY)
+    chan = plat.request_channel(Cap.MEMCPY)
     src, dst = np.ones(64, np.uint8), np.zeros(64, np.uint8)
     s, d = plat.map(src), plat.map(dst)
     for forever in (None, math.inf, 1e16):

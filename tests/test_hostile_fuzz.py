@@ -166,10 +166,11 @@ TARGETS: dict[str, tuple[Callable[..., Any], Callable[[World], dict[str, Any]], 
     "Soc": (lambda w, **k: Soc(**k), lambda w: {
         "channels": 2, "bus_bytes_per_s": 10**8, "fetch_latency_ns": 10, "bh_latency_ns": 10, "peripherals": [],
         "fast": True, "trace": False, "bus_width_bytes": 4, "max_burst": 8}, ()),
-    "Uart": (lambda w, **k: Uart(**k), lambda w: {"name": "u", "baud": 9600, "fifo_depth": 16, "threshold": 1}, ()),
+    "Uart": (lambda w, **k: Uart(**k), lambda w: {"name": "u", "baud": 9600, "fifo_depth": 16, "threshold": 1,
+                                                  "capture": 1024}, ()),
     "I2s": (lambda w, **k: I2s(**k), lambda w: {
         "name": "i", "rate_hz": 8000, "channels": 2, "sample_width": 2, "fifo_depth": 16, "threshold": 1,
-        "rx_source": None}, ()),
+        "rx_source": None, "capture": 1024}, ()),
     "Adc": (lambda w, **k: Adc(**k), lambda w: {
         "name": "a", "rate_hz": 8000, "bits": 12, "sample_width": 2, "freq_hz": 50.0, "waveform": None,
         "fifo_depth": 32, "threshold": 1}, ()),

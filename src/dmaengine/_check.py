@@ -28,7 +28,8 @@ import numpy as np
 
 from ._errors import ConfigError
 
-__all__ = ["MAX_SEGMENTS", "addr", "enum_value", "flag", "index", "length", "number", "timeout"]
+__all__ = ["MAX_SEGMENTS", "MAX_VIRTUAL_SECONDS", "addr", "enum_value", "flag", "index", "length", "number",
+           "seconds_ns", "timeout", "timeout_ns"]
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -36,6 +37,10 @@ E = TypeVar("E", bound=enum.Enum)
 #: Drivers build a record per segment when they prepare it; past this a prep is refused rather than spending
 #: gigabytes and minutes before anything runs.
 MAX_SEGMENTS = 1 << 20
+
+#: The longest virtual time a run or a wait of a simulated platform may name, in seconds (2**63 ns, about 292
+#: years); a timeout past it waits for ever.
+MAX_VIRTUAL_SECONDS = 2**63 / 1e9
 
 _BOOLS = (bool, np.bool_)
 
@@ -116,6 +121,20 @@ def timeout(name: str, value: Any) -> float | None:
         return value
     v = number(name, value, 0, finite=False, what="None, inf or a number of seconds >= 0")
     return None if v == math.inf else float(v)
+
+
+def seconds_ns(name: str, value: Any) -> int:
+    """Virtual seconds (a number within +-:data:`MAX_VIRTUAL_SECONDS`) as integer nanoseconds."""
+    v = number(name, value, -MAX_VIRTUAL_SECONDS, MAX_VIRTUAL_SECONDS,
+               what=f"a number of seconds within +-{MAX_VIRTUAL_SECONDS:.4g}")
+    return v * 1_000_000_000 if isinstance(v, int) else round(v * 1e9)
+
+
+def timeout_ns(value: Any) -> int | None:
+    """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_VIRTUAL_SECONDS` (for
+    ever)."""
+    t = timeout("timeout", value)
+    return None if t is None or t > MAX_VIRTUAL_SECONDS else seconds_ns("timeout", t)
 
 
 def enum_value(name: str, value: Any, cls: type[E]) -> E:

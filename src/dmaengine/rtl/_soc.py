@@ -40,15 +40,7 @@ MAX_SECONDS = 2**63 / 1e9
 
 
 def _ns(seconds: float, name: str) -> int:
-    v = _check.number(name, seconds, -MAX_SECONDS, MAX_SECONDS,
-                      what=f"a number of seconds within +-{MAX_SECONDS:.4g}")
-    return v * 1_000_000_000 if isinstance(v, int) else round(v * 1e9)
-
-
-def _timeout_ns(timeout: Any) -> int | None:
-    """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_SECONDS` (for ever)."""
-    t = _check.timeout("timeout", timeout)
-    return None if t is None or t > MAX_SECONDS else _ns(t, "timeout")
+    return _check.seconds_ns(name, seconds)
 
 
 class _Event:
@@ -294,7 +286,7 @@ class RtlSoc(Platform):
         """Run until no event is left, the controller is idle and the peripherals' lines are quiet (the last
         character sent and received); TimeoutError after ``timeout`` virtual seconds (a cyclic transfer never
         ends)."""
-        limit = _timeout_ns(timeout)
+        limit = _check.timeout_ns(timeout)  # the timeout rule: None or inf for ever, negative or nan refused
         deadline = None if limit is None else self._now + limit
         done = lambda: not self.bus.active and self._peek() is None  # noqa: E731
         if not self._advance("run_until_idle", lambda: self._run(done, deadline)):
@@ -326,7 +318,7 @@ class RtlSoc(Platform):
     def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue | None) -> bool:
         """Clock the controller and run events until ``pred()`` holds (True), or until ``timeout`` virtual
         seconds have passed or nothing is left to happen (False)."""
-        limit = _timeout_ns(timeout)
+        limit = _check.timeout_ns(timeout)
         if pred():
             return True
         deadline = None if limit is None else self._now + limit

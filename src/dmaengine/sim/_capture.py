@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from .._errors import ConfigError
+from .. import _check
 from ._kernel import TickClock
 
 __all__ = ["ByteCapture", "TickRuns", "check_capture"]
@@ -18,9 +18,9 @@ __all__ = ["ByteCapture", "TickRuns", "check_capture"]
 
 def check_capture(capture: int | None) -> int | None:
     """``capture`` is None (keep everything) or a byte count >= 0."""
-    if capture is not None and (not isinstance(capture, int) or isinstance(capture, bool) or capture < 0):
-        raise ConfigError(f"capture must be None or a number of bytes >= 0, not {capture!r}")
-    return capture
+    if capture is None:
+        return None
+    return _check.index("capture", capture, 0, what="None or a number of bytes >= 0")
 
 
 class ByteCapture:

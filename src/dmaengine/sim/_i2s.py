@@ -142,7 +142,11 @@ class I2s(Peripheral):
         elif callable(rx_source):
             source = rx_source
         else:
-            source = self._wav_source(os.fspath(rx_source))
+            path = os.fspath(rx_source)
+            try:
+                source = self._wav_source(path)
+            except (OSError, EOFError, wave.Error) as e:
+                raise ConfigError(f"rx_source {path!r} is not a readable WAV file: {e}") from None
         self.tx = _I2sTx(self, fifo_depth, threshold, self.frame_bytes)
         self.rx = SampledRx(self, fifo_depth, threshold, self.frame_bytes, rate_hz, source)
 

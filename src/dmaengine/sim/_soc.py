@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import _check
 from .._channel import Channel
@@ -36,21 +36,11 @@ MMIO_BASE = 0x4000_0000
 MMIO_STRIDE = 0x1000
 
 
-#: The longest virtual time a run or a wait may name, in seconds (2**63 ns, about 292 years); a timeout past it
-#: waits for ever.
-MAX_SECONDS = 2**63 / 1e9
-
-
 def _ns(seconds: float, name: str) -> int:
-    v = _check.number(name, seconds, -MAX_SECONDS, MAX_SECONDS,
-                      what=f"a number of seconds within +-{MAX_SECONDS:.4g}")
-    return v * 1_000_000_000 if isinstance(v, int) else round(v * 1e9)
+    return _check.seconds_ns(name, seconds)
 
 
-def _timeout_ns(timeout: Any) -> int | None:
-    """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_SECONDS` (for ever)."""
-    t = _check.timeout("timeout", timeout)
-    return None if t is None or t > MAX_SECONDS else _ns(t, "timeout")
+_timeout_ns = _check.timeout_ns
 
 
 class _Hold:
