@@ -334,6 +334,8 @@ class Soc(Platform):
 
     def _resolve(self, name: str) -> str:
         """The peripheral a node name, path, label or alias stands for."""
+        if not isinstance(name, str):
+            raise ConfigError(f"devname must be a str, not {name!r}")
         real = self._names.get(name, name)
         if real == "":
             paths = [pd.node.path for pd in self._periph_nodes.values() if pd.node.name == name]
