@@ -380,7 +380,7 @@ def test_descriptor_granularity_reports_residue_0_while_in_progress(plat: Platfo
 
 # --- 12. Python manners -------------------------------------------------------------------------------------
 def test_enums_read_as_their_names() -> None:
-    assert [str(Status.COMPLETE), f"{Result.ABORTED}", "%s" % TransferDirection.MEM_TO_DEV] == [
+    assert [str(Status.COMPLETE), f"{Result.ABORTED}", "%s" % TransferDirection.MEM_TO_DEV] == [  # noqa: UP031
         "COMPLETE", "ABORTED", "MEM_TO_DEV"]
     assert f"{BusWidth.BYTES_4!s} {int(BusWidth.BYTES_4)}" == "BYTES_4 4"
     assert Status.COMPLETE == 0 and repr(Status.ERROR) == "<Status.ERROR: 3>"
