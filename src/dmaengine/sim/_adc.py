@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
+
 from ._i2s import SampledRx
 from ._periph import Peripheral
 

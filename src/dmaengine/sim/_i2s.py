@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
+
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._enums import TransferDirection
-from .._errors import ConfigError
+from dmaengine import ConfigError, TransferDirection
+
 from ._kernel import TickClock
 
 if TYPE_CHECKING:

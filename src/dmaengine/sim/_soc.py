@@ -7,10 +7,9 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from .._context import WaitQueue, bottom_half
-from .._errors import ConfigError, StateError
-from .._memory import AddressSpace, Mapping
-from .._platform import Platform
+from dmaengine import ConfigError, Mapping, Platform, StateError
+from dmaengine.provider import AddressSpace, WaitQueue, bottom_half
+
 from ._adc import Adc
 from ._dmac import Dmac
 from ._driver import DmaRequest, SimDmaDevice

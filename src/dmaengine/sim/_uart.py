@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
+
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
 
