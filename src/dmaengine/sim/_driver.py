@@ -72,13 +72,21 @@ class SimChannel(VirtChannel):
 
 
 class SimDmaDevice(DmaDevice):
-    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE.
+    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE, and REPEAT
+    with LOAD_EOT for interleaved transfers.
 
     The class attributes are the caps of the default controller (a 32-bit bus, bursts up to 16); an instance
     offers those of its :class:`Dmac`: every power-of-two address width up to the bus width, bursts up to its
-    longest burst."""
+    longest burst.
 
-    cap_mask = Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
+    REPEAT (provider.rst, the display case): a descriptor prepared with ``PREP_REPEAT`` runs again when it ends
+    (the controller fetches it anew: one fetch latency, then the same bursts), calling back at the end of each
+    pass as a cyclic period does, until the next issued descriptor carries ``PREP_LOAD_EOT``: at the end of the
+    pass in flight the repeated one completes (its callback) and the new one starts. A next descriptor without
+    LOAD_EOT waits until the client terminates."""
+
+    cap_mask = (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE | Cap.REPEAT
+                | Cap.LOAD_EOT)
     src_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
     dst_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
     directions = frozenset({M2M, M2D, D2M})
@@ -212,10 +220,21 @@ class SimDmaDevice(DmaDevice):
             if kind is Irq.PERIOD:
                 chan.vchan_cyclic_callback(vd)
                 return
+            if kind is Irq.DONE and vd.flags & PrepFlags.PREP_REPEAT and not self._replaced(chan, vd):
+                chan.vchan_cyclic_callback(vd)  # one pass ended: a callback, and the same program again
+                self.hw.start(idx, vd.program)
+                return
             chan.desc_issued.remove(vd)
             chan.running = None
             chan.vchan_cookie_complete(vd, result, residue)
             self._start_next(chan)
+
+    @staticmethod
+    def _replaced(chan: SimChannel, vd: SimDescriptor) -> bool:
+        """Is the repeated ``vd`` replaced at the end of this pass: is the next issued descriptor flagged
+        LOAD_EOT? Caller holds ``chan.lock``."""
+        issued = chan.desc_issued
+        return len(issued) > 1 and issued[0] is vd and bool(issued[1].flags & PrepFlags.PREP_LOAD_EOT)
 
     def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
         assert isinstance(chan, SimChannel)
