@@ -4,6 +4,7 @@ way a kernel driver writes registers. It uses only the public provider API."""
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from dmaengine import (
     BusWidth,
     Cap,
     ConfigError,
+    DescMetadataMode,
     InterleavedTemplate,
     PrepFlags,
     ResidueGranularity,
@@ -44,14 +46,70 @@ class DmaRequest:
     line: int
 
 
-class SimDescriptor(VirtDescriptor):
-    """A descriptor holding the program it will load into the controller."""
+#: The engine's metadata record of a finished transfer (DEV_TO_MEM and MEM_TO_MEM): the virtual instant it ended
+#: (ns), the bytes it moved and its :class:`~dmaengine.Result`, little-endian.
+METADATA_RECORD = struct.Struct("<QII")
+#: Bytes of the engine's metadata buffer of each descriptor (DESC_METADATA_ENGINE's ``max_len``).
+METADATA_MAX_LEN = 64
 
-    __slots__ = ("program",)
+
+class SimDescriptor(VirtDescriptor):
+    """A descriptor holding the program it will load into the controller, and its metadata (see
+    :class:`SimDmaDevice`)."""
+
+    __slots__ = ("md_buf", "md_client", "md_len", "program")
 
     def __init__(self, chan: SimChannel, program: Program) -> None:
         super().__init__(chan, program.total)
         self.program = program
+        self.md_client: Any = None
+        self.md_buf: bytearray | None = None
+        self.md_len = 0
+
+    def metadata_attach(self, data: Any) -> None:
+        """DESC_METADATA_CLIENT: keep the client's buffer (sent for MEM_TO_DEV, filled otherwise)."""
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise ConfigError(f"metadata must be a bytes-like object, not {data!r}") from None
+        if self.program.direction is not M2D and (view.readonly or view.nbytes < METADATA_RECORD.size):
+            raise ConfigError(f"metadata buffer for {self.program.direction.name} must be writable and hold "
+                              f"{METADATA_RECORD.size} bytes, not {data!r}")
+        self.md_client = view.cast("B")
+
+    def _engine_buf(self) -> bytearray:
+        if self.md_buf is None:
+            self.md_buf = bytearray(METADATA_MAX_LEN)
+        return self.md_buf
+
+    def metadata_get_ptr(self) -> tuple[memoryview, int, int]:
+        """DESC_METADATA_ENGINE: the descriptor's own buffer of METADATA_MAX_LEN bytes."""
+        return memoryview(self._engine_buf()), self.md_len, METADATA_MAX_LEN
+
+    def metadata_set_len(self, payload_len: int) -> None:
+        """DESC_METADATA_ENGINE: the bytes of the buffer to send (MEM_TO_DEV)."""
+        if not isinstance(payload_len, int) or isinstance(payload_len, bool) or \
+                not 0 <= payload_len <= METADATA_MAX_LEN:
+            raise ConfigError(f"payload_len must be 0..{METADATA_MAX_LEN}, not {payload_len!r}")
+        self._engine_buf()
+        self.md_len = payload_len
+
+    def metadata_out(self) -> bytes | None:
+        """The metadata a MEM_TO_DEV transfer sends, if any."""
+        if self.md_client is not None:
+            return bytes(self.md_client)
+        if self.md_buf is not None and self.md_len:
+            return bytes(self.md_buf[: self.md_len])
+        return None
+
+    def metadata_in(self, now_ns: int, result: Result, residue: int) -> None:
+        """Write the engine's record of the ended transfer where the client's metadata goes."""
+        mode = self.metadata_mode
+        if mode is DescMetadataMode.CLIENT:
+            METADATA_RECORD.pack_into(self.md_client, 0, now_ns, self.length - residue, int(result))
+        elif mode is DescMetadataMode.ENGINE:
+            METADATA_RECORD.pack_into(self._engine_buf(), 0, now_ns, self.length - residue, int(result))
+            self.md_len = METADATA_RECORD.size
 
 
 class SimChannel(VirtChannel):
@@ -83,7 +141,15 @@ class SimDmaDevice(DmaDevice):
     (the controller fetches it anew: one fetch latency, then the same bursts), calling back at the end of each
     pass as a cyclic period does, until the next issued descriptor carries ``PREP_LOAD_EOT``: at the end of the
     pass in flight the repeated one completes (its callback) and the new one starts. A next descriptor without
-    LOAD_EOT waits until the client terminates."""
+    LOAD_EOT waits until the client terminates.
+
+    Metadata, both modes (``desc_metadata_modes``): a MEM_TO_DEV transfer hands its metadata (the attached buffer,
+    or the first ``payload_len`` bytes of the engine's) to the peripheral as the controller loads the descriptor,
+    through the peripheral's ``on_tx_metadata(data, now_ns)`` when it has one (a packet interface); any other
+    transfer gets the engine's record :data:`METADATA_RECORD` (when it ended, bytes moved, result) written into
+    the attached buffer or the engine's buffer before its callback runs."""
+
+    desc_metadata_modes = DescMetadataMode.CLIENT | DescMetadataMode.ENGINE
 
     cap_mask = (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE | Cap.REPEAT
                 | Cap.LOAD_EOT)
@@ -199,6 +265,8 @@ class SimDmaDevice(DmaDevice):
         if vd is not None:
             assert isinstance(vd, SimDescriptor)
             chan.running = vd
+            if vd.metadata_mode and vd.program.direction is M2D:
+                self._send_metadata(vd)
             self.hw.start(chan.chan_id, vd.program)
             if tracing():
                 trace_event("start", chan, vd.cookie)
@@ -226,8 +294,18 @@ class SimDmaDevice(DmaDevice):
                 return
             chan.desc_issued.remove(vd)
             chan.running = None
+            if vd.metadata_mode and vd.program.direction is not M2D:
+                vd.metadata_in(self.platform.now_ns, result, residue)
             chan.vchan_cookie_complete(vd, result, residue)
             self._start_next(chan)
+
+    @staticmethod
+    def _send_metadata(vd: SimDescriptor) -> None:
+        data = vd.metadata_out()
+        port = vd.program.port
+        hook = getattr(port.owner, "on_tx_metadata", None) if port is not None else None
+        if data is not None and hook is not None:
+            hook(data, vd.chan.device.platform.now_ns)
 
     @staticmethod
     def _replaced(chan: SimChannel, vd: SimDescriptor) -> bool:

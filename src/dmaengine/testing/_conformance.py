@@ -241,7 +241,7 @@ class ConformanceSuite:
         _src, _dst, s, d = self.copy_pair(dma_platform, 64)
         tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
         try:
-            tx.attach_metadata(bytearray(4))
+            tx.attach_metadata(bytearray(64))
         except NotSupportedError:
             pytest.skip("MEMCPY descriptors of this device carry no metadata")
         assert tx.metadata_mode == DescMetadataMode.CLIENT
