@@ -186,6 +186,8 @@ def test_close_refuses_work_and_drops_what_is_queued(plat: Platform) -> None:
     assert isinstance(a, VirtChannel) and a.cookie_failed(cookie)
     with pytest.raises(StateError, match=r"^dma0chan1: channel is not allocated"):
         later.submit()
+    with pytest.raises(StateError, match=r"^dma0chan0: channel is not allocated"):
+        a.sync_wait(cookie, timeout=None)  # after close() it returns at once
 
 
 def test_sync_wait_with_no_timeout_returns_when_close_drops_the_work(plat: Platform) -> None:

@@ -320,7 +320,7 @@ class Channel:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.client_count:
+        if self.client_count and self._accepting:  # not when a close() elsewhere is releasing it already
             self.release()
 
     @property
