@@ -18,7 +18,10 @@ from dmaengine import (
     Status,
     TransferDirection,
 )
-from dmaengine.sim import METADATA_MAX_LEN, METADATA_RECORD, Soc, Uart
+from dmaengine.sim import SimDmaDevice, Soc, Uart
+
+METADATA_RECORD = SimDmaDevice.metadata_record
+METADATA_MAX_LEN = SimDmaDevice.metadata_max_len
 
 
 class PacketUart(Uart):

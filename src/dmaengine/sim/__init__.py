@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from ._adc import Adc as Adc
 from ._dmac import Dmac as Dmac
-from ._driver import METADATA_MAX_LEN as METADATA_MAX_LEN
-from ._driver import METADATA_RECORD as METADATA_RECORD
 from ._driver import DmaRequest as DmaRequest
 from ._driver import SimChannel as SimChannel
 from ._driver import SimDmaDevice as SimDmaDevice
@@ -27,8 +25,6 @@ from ._soc import default_peripherals as default_peripherals
 from ._uart import Uart as Uart
 
 __all__ = [
-    "METADATA_MAX_LEN",
-    "METADATA_RECORD",
     "Adc",
     "DmaRequest",
     "Dmac",

@@ -147,9 +147,13 @@ class SimDmaDevice(DmaDevice):
     or the first ``payload_len`` bytes of the engine's) to the peripheral as the controller loads the descriptor,
     through the peripheral's ``on_tx_metadata(data, now_ns)`` when it has one (a packet interface); any other
     transfer gets the engine's record :data:`METADATA_RECORD` (when it ended, bytes moved, result) written into
-    the attached buffer or the engine's buffer before its callback runs."""
+    the attached buffer or the engine's buffer before its callback runs (``metadata_record``, a
+    :class:`struct.Struct`; the engine's buffer holds ``metadata_max_len`` bytes)."""
 
     desc_metadata_modes = DescMetadataMode.CLIENT | DescMetadataMode.ENGINE
+    #: The engine's metadata record (:data:`METADATA_RECORD`) and the engine buffer's size (``max_len``).
+    metadata_record = METADATA_RECORD
+    metadata_max_len = METADATA_MAX_LEN
 
     cap_mask = (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE | Cap.REPEAT
                 | Cap.LOAD_EOT)
