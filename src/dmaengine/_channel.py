@@ -16,6 +16,7 @@ from . import _check, _trace
 from ._context import WaitQueue, in_bottom_half
 from ._enums import Cap, DescMetadataMode, PrepFlags, Status, TransferDirection
 from ._errors import ENOTSUPP, ConfigError, NotSupportedError, StateError
+from ._raidops import RaidChannelOps
 from ._records import (
     ChannelStats,
     InterleavedTemplate,
@@ -107,7 +108,9 @@ class Descriptor:
         Of several threads submitting one descriptor at once exactly one wins; the others get StateError (the
         provider's ``tx_submit`` repeats :meth:`check_submittable` under the channel lock). From the instant the
         channel's release begins, submissions are refused (StateError)."""
-        self.check_submittable()
+        st = self.state
+        if (st is not _PREPARED and st is not _DONE) or (st is _DONE and not _and(self.flags, _CTRL_REUSE)):
+            self.check_submittable()  # raises; inlined test: this runs once per descriptor
         chan = self.chan
         if not chan._accepting:
             if chan.client_count:
@@ -255,8 +258,10 @@ def _check_sgl(name: str, sgl: Sequence[SgEntry]) -> list[SgEntry]:
     return entries
 
 
-class Channel:
-    """A DMA channel as a client sees it. A context manager that releases itself."""
+class Channel(RaidChannelOps):
+    """A DMA channel as a client sees it. A context manager that releases itself. The XOR / PQ prep calls
+    (``prep_dma_xor``, ``prep_dma_xor_val``, ``prep_dma_pq``, ``prep_dma_pq_val``, ``prep_dma_memset_sg``) come
+    from :class:`~dmaengine._raidops.RaidChannelOps`."""
 
     def __init__(self) -> None:
         self.device: DmaDevice = None  # type: ignore[assignment]  # set by register_device
@@ -484,13 +489,14 @@ class Channel:
         self._need(Cap.INTERLEAVE)
         if not isinstance(template, InterleavedTemplate):
             raise ConfigError(f"prep_interleaved_dma takes an InterleavedTemplate, not {template!r}")
-        if _and(flags, PrepFlags.PREP_REPEAT) and not _and(self.device.cap_mask, Cap.REPEAT):
+        pf = prep_flags(flags)
+        if _and(pf, PrepFlags.PREP_REPEAT) and not _and(self.device.cap_mask, Cap.REPEAT):
             raise NotSupportedError(f"{self.device.name} does not support REPEAT (PREP_REPEAT)")
         segments = template.numf * len(template.sgl)  # its fields were checked when it was made
         if segments > _check.MAX_SEGMENTS:
             raise ConfigError(f"numf {template.numf} x {len(template.sgl)} chunks must be at most "
                               f"{_check.MAX_SEGMENTS} segments, not {segments}")
-        return self._prepped(self.device.device_prep_interleaved_dma(self, template, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_interleaved_dma(self, template, pf), flags)
 
     def prep_dma_memcpy_sg(self, dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> Descriptor:
         """``dmaengine_prep_dma_memcpy_sg``: copy the bytes of ``src_sgl`` into ``dst_sgl``."""
