@@ -13,7 +13,8 @@ from dmaengine.provider import Channel
 from dmaengine.tools._dmatest_raid import RaidDmatestThread, min_odd
 from dmaengine.tools.dmatest import DmatestParams, run_dmatest
 
-SUMMARY = re.compile(r"^dmatest: (dma0chan0-\w+): summary (\d+) tests, (\d+) failures \d+\.\d\d iops \d+ KB/s \((-?\d+)\)$")
+SUMMARY = re.compile(r"^dmatest: (dma0chan0-\w+): summary (\d+) tests, (\d+) failures \d+\.\d\d iops \d+ KB/s "
+                     r"\((-?\d+)\)$")
 
 
 def run(plat: Platform, **kw: object) -> tuple[list, list[str]]:
