@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import threading
 from typing import Any
 
@@ -56,6 +57,9 @@ class SlaveOnly(DmaDevice):
     def device_tx_status(self, chan: Channel, cookie: int) -> Any:
         assert isinstance(chan, VirtChannel)
         return chan.vchan_tx_status(cookie)
+
+    def device_config(self, chan: Channel, cfg: SlaveConfig) -> None:
+        pass
 
     def device_terminate_all(self, chan: Channel) -> None:
         assert isinstance(chan, VirtChannel)
@@ -190,8 +194,9 @@ def test_prep_rejects_bad_values_naming_them(plat: Platform) -> None:
             c.prep_dma_memset(0x1000, 256, 4)
         with pytest.raises(ConfigError, match="^dst_sgl holds 4 bytes but src_sgl holds 5$"):
             c.prep_dma_memcpy_sg([dmaengine.SgEntry(0, 4)], [dmaengine.SgEntry(0, 5)])
-        with pytest.raises(NotSupportedError, match="^dma0 does not support SLAVE$"):
+        with pytest.raises(NotSupportedError, match="^dma0 has no device_config$") as e:
             c.slave_config(SlaveConfig())
+        assert e.value.errno == errno.ENOSYS
 
 
 def test_copy_align_is_enforced(plat: Platform) -> None:

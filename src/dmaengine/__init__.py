@@ -29,12 +29,14 @@ from ._default import request_channel as request_channel
 from ._enums import BusWidth as BusWidth
 from ._enums import Cap as Cap
 from ._enums import DataDirection as DataDirection
+from ._enums import DescMetadataMode as DescMetadataMode
 from ._enums import PrepFlags as PrepFlags
 from ._enums import ResidueGranularity as ResidueGranularity
 from ._enums import Result as Result
 from ._enums import Status as Status
 from ._enums import SumCheckFlags as SumCheckFlags
 from ._enums import TransferDirection as TransferDirection
+from ._errors import ENOTSUPP as ENOTSUPP
 from ._errors import BusyError as BusyError
 from ._errors import ConfigError as ConfigError
 from ._errors import DmaError as DmaError
@@ -58,6 +60,7 @@ from ._records import TxState as TxState
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENOTSUPP",
     "BusWidth",
     "BusyError",
     "Cap",
@@ -66,6 +69,7 @@ __all__ = [
     "ConfigError",
     "DataChunk",
     "DataDirection",
+    "DescMetadataMode",
     "Descriptor",
     "DmaError",
     "InterleavedTemplate",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno as _errno
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _burst, _check, _trace
 from ._context import WaitQueue, in_bottom_half
-from ._enums import Cap, PrepFlags, Status, TransferDirection
-from ._errors import ConfigError, NotSupportedError, StateError
+from ._enums import Cap, DescMetadataMode, PrepFlags, Status, TransferDirection
+from ._errors import ENOTSUPP, ConfigError, NotSupportedError, StateError
 from ._raidops import RaidChannelOps
 from ._records import (
     ChannelStats,
@@ -50,6 +51,8 @@ _PREPARED = DescState.PREPARED
 _DONE = DescState.DONE
 _FREED = DescState.FREED
 _IN_PROGRESS = Status.IN_PROGRESS
+_CTRL_REUSE = PrepFlags.CTRL_REUSE
+_CTRL_ACK = PrepFlags.CTRL_ACK
 
 _and = int.__and__  # ``Cap & Cap`` builds an enum member (~0.5 µs); this tests the bits of a mask as an int
 
@@ -81,9 +84,14 @@ def prep_flags(flags: int) -> PrepFlags:
 
 
 class Descriptor:
-    """A prepared transfer. Set ``callback`` or ``callback_result``, then :meth:`submit`."""
+    """A prepared transfer. Set ``callback`` or ``callback_result``, then :meth:`submit`.
 
-    __slots__ = ("callback", "callback_param", "callback_result", "chan", "cookie", "flags", "reuse", "state")
+    ``flags`` are the :class:`PrepFlags` it was prepared with; ``CTRL_REUSE`` there makes it reusable
+    (:meth:`set_reuse`), ``CTRL_ACK`` says the client is done with it (:meth:`ack`)."""
+
+    # ``_metadata_mode`` is set on the first metadata call only (read with a default): nothing to do per prep.
+    __slots__ = ("_metadata_mode", "callback", "callback_param", "callback_result", "chan", "cookie", "flags",
+                 "state")
 
     def __init__(self, chan: Channel, flags: int = 0) -> None:
         self.chan = chan
@@ -92,19 +100,22 @@ class Descriptor:
         self.callback: Callback | None = None
         self.callback_param: Any = None
         self.callback_result: CallbackResult | None = None
-        self.reuse = False
         self.state = _PREPARED
 
     def submit(self) -> int:
         """``dmaengine_submit``: queue the descriptor and return its cookie. Nothing starts until issue_pending.
 
         Of several threads submitting one descriptor at once exactly one wins; the others get StateError (the
-        provider's ``tx_submit`` repeats :meth:`check_submittable` under the channel lock)."""
+        provider's ``tx_submit`` repeats :meth:`check_submittable` under the channel lock). From the instant the
+        channel's release begins, submissions are refused (StateError)."""
         st = self.state
-        if (st is not _PREPARED and st is not _DONE) or (st is _DONE and not self.reuse):
+        if (st is not _PREPARED and st is not _DONE) or (st is _DONE and not _and(self.flags, _CTRL_REUSE)):
             self.check_submittable()  # raises; inlined test: this runs once per descriptor
-        if self.chan.client_count == 0:
-            raise StateError(f"{self.chan.name}: channel is not allocated (released?)")
+        chan = self.chan
+        if not chan._accepting:
+            if chan.client_count:
+                raise StateError(f"{chan.name}: channel is being released; submissions are refused")
+            raise StateError(f"{chan.name}: channel is not allocated (released?)")
         cookie = self.tx_submit()
         if _trace.recorder is not None:
             _trace.emit("submit", self.chan, cookie)
@@ -118,7 +129,7 @@ class Descriptor:
             if st is _FREED:
                 raise StateError(f"{self!r} was freed")
             raise StateError(f"{self!r} is already submitted (cookie {self.cookie})")
-        if st is _DONE and not self.reuse:
+        if st is _DONE and not _and(self.flags, _CTRL_REUSE):
             raise StateError(f"{self!r} has completed and is not reusable (set_reuse() before submitting)")
 
     def tx_submit(self) -> int:
@@ -130,27 +141,104 @@ class Descriptor:
         """Provider hook: release the descriptor's resources (``tx->desc_free``)."""
         self.state = DescState.FREED
 
+    @property
+    def reuse(self) -> bool:
+        """True when ``CTRL_REUSE`` is among the flags (:meth:`test_reuse`)."""
+        return bool(_and(self.flags, _CTRL_REUSE))
+
     def set_reuse(self) -> None:
-        """``dmaengine_desc_set_reuse``: keep the descriptor after completion so it can be submitted again."""
-        if not self.chan.device.descriptor_reuse:
-            raise NotSupportedError(f"{self.chan.device.name} does not support descriptor reuse")
-        self.reuse = True
+        """``dmaengine_desc_set_reuse``: set ``CTRL_REUSE``, so the descriptor can be submitted again after it
+        ends. :class:`StateError` (EPERM) when the channel's caps say ``descriptor_reuse`` is False.
+
+        Preparing with ``flags=PrepFlags.CTRL_REUSE`` has the same effect. (The kernel asks
+        ``dma_get_slave_caps``, which fails for a memory-only engine; the caps are read here without that
+        check, so a MEMCPY engine that can reuse descriptors says so.)"""
+        chan = self.chan
+        if not chan.device.slave_caps(chan).descriptor_reuse:
+            raise StateError(f"{chan.name} cannot reuse descriptors (descriptor_reuse is False)")
+        self.flags = prep_flags(int(self.flags) | _CTRL_REUSE)
 
     def clear_reuse(self) -> None:
-        """``dmaengine_desc_clear_reuse``."""
-        self.reuse = False
+        """``dmaengine_desc_clear_reuse``: clear ``CTRL_REUSE``."""
+        self.flags = prep_flags(int(self.flags) & ~_CTRL_REUSE)
 
     def test_reuse(self) -> bool:
-        """``dmaengine_desc_test_reuse``."""
-        return self.reuse
+        """``dmaengine_desc_test_reuse``: is ``CTRL_REUSE`` set?"""
+        return bool(_and(self.flags, _CTRL_REUSE))
 
     def free(self) -> None:
-        """``dmaengine_desc_free``: only a reusable descriptor that is not queued may be freed."""
-        if not self.reuse:
+        """``dmaengine_desc_free``: free a reusable descriptor that is not queued. :class:`StateError` (EPERM)
+        when ``CTRL_REUSE`` is not set, or while it is queued."""
+        if not _and(self.flags, _CTRL_REUSE):
             raise StateError(f"{self!r} is not reusable; only a reusable descriptor may be freed")
         if self.state in (DescState.SUBMITTED, DescState.ISSUED):
             raise StateError(f"{self!r} is still queued (cookie {self.cookie})")
         self.desc_free()
+
+    # --- ack (async_tx) -----------------------------------------------------------------------------------
+    def ack(self) -> None:
+        """``async_tx_ack``: set ``CTRL_ACK``: the client is done with the descriptor (no dependency will be
+        attached to it), so the driver may recycle it once it ends."""
+        self.flags = prep_flags(int(self.flags) | _CTRL_ACK)
+
+    def clear_ack(self) -> None:
+        """``async_tx_clear_ack``: clear ``CTRL_ACK``."""
+        self.flags = prep_flags(int(self.flags) & ~_CTRL_ACK)
+
+    def test_ack(self) -> bool:
+        """``async_tx_test_ack``: is ``CTRL_ACK`` set?"""
+        return bool(_and(self.flags, _CTRL_ACK))
+
+    # --- metadata (dmaengine_desc_*_metadata) -------------------------------------------------------------
+    @property
+    def metadata_mode(self) -> DescMetadataMode:
+        """The metadata mode the first metadata call fixed (``NONE`` until then)."""
+        return getattr(self, "_metadata_mode", DescMetadataMode.NONE)
+
+    def _metadata_check_and_set(self, mode: DescMetadataMode) -> None:
+        current = self.metadata_mode
+        if not current:
+            if not self.chan.is_metadata_mode_supported(mode):
+                raise NotSupportedError(f"{self.chan.name} does not support DESC_METADATA_{mode.name}",
+                                        errno=ENOTSUPP)
+            self._metadata_mode = mode
+        elif current != mode:
+            raise ConfigError(f"{self!r} uses DESC_METADATA_{current.name}; metadata modes cannot be mixed, "
+                              f"not DESC_METADATA_{mode.name}")
+
+    def attach_metadata(self, data: Any) -> None:
+        """``dmaengine_desc_attach_metadata`` (DESC_METADATA_CLIENT): hand the engine a buffer of metadata (a
+        bytes-like object): for MEM_TO_DEV it is sent with the data, for DEV_TO_MEM the engine fills it by the
+        time the callback runs. :class:`NotSupportedError` (ENOTSUPP) when the channel has no CLIENT mode,
+        :class:`ConfigError` (EINVAL) when ENGINE mode was used on this descriptor."""
+        self._metadata_check_and_set(DescMetadataMode.CLIENT)
+        self.metadata_attach(data)
+
+    def get_metadata_ptr(self) -> tuple[memoryview, int, int]:
+        """``dmaengine_desc_get_metadata_ptr`` (DESC_METADATA_ENGINE): the engine's metadata buffer, the length
+        of the metadata in it (``payload_len``) and its capacity (``max_len``). For MEM_TO_DEV write it, then
+        :meth:`set_metadata_len`; for DEV_TO_MEM read it in the callback. Errors as :meth:`attach_metadata`."""
+        self._metadata_check_and_set(DescMetadataMode.ENGINE)
+        return self.metadata_get_ptr()
+
+    def set_metadata_len(self, payload_len: int) -> None:
+        """``dmaengine_desc_set_metadata_len`` (DESC_METADATA_ENGINE): how many bytes of the engine's buffer hold
+        metadata for a MEM_TO_DEV transfer. Errors as :meth:`attach_metadata`; :class:`ConfigError` past
+        ``max_len``."""
+        self._metadata_check_and_set(DescMetadataMode.ENGINE)
+        self.metadata_set_len(payload_len)
+
+    def metadata_attach(self, data: Any) -> None:
+        """Provider hook (``metadata_ops->attach``): keep the client's metadata buffer. Default: ENOTSUPP."""
+        raise NotSupportedError(f"{type(self).__name__} has no metadata attach op", errno=ENOTSUPP)
+
+    def metadata_get_ptr(self) -> tuple[memoryview, int, int]:
+        """Provider hook (``metadata_ops->get_ptr``): ``(buffer, payload_len, max_len)``. Default: ENOTSUPP."""
+        raise NotSupportedError(f"{type(self).__name__} has no metadata get_ptr op", errno=ENOTSUPP)
+
+    def metadata_set_len(self, payload_len: int) -> None:
+        """Provider hook (``metadata_ops->set_len``): record the metadata length. Default: ENOTSUPP."""
+        raise NotSupportedError(f"{type(self).__name__} has no metadata set_len op", errno=ENOTSUPP)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.chan.name} cookie={self.cookie} {self.state.name}>"
@@ -181,6 +269,8 @@ class Channel(RaidChannelOps):
         self.name = ""
         self.client_name: str | None = None
         self.client_count = 0
+        #: True from the request until release begins: :meth:`Descriptor.submit` refuses work otherwise.
+        self._accepting = False
         self.paused = False
         self.config: SlaveConfig | None = None
         self.waitq = WaitQueue()
@@ -205,21 +295,49 @@ class Channel(RaidChannelOps):
             raise NotSupportedError(f"{self.device.name} does not support {cap.name}")
 
     def release(self) -> None:
-        """``dma_release_channel``: terminate, wait, free resources; the channel is free for others."""
+        """``dma_release_channel``: from the first instant submissions are refused; what is left is terminated
+        (``device_terminate_all`` when the device has it), the bottom half synchronized and the channel's
+        resources freed (``device_free_chan_resources``, which drops whatever a device without terminate still
+        holds). Work never outlives its client: nothing submitted before release runs for the next owner, and a
+        :meth:`sync_wait` on it returns (ERROR). Then the channel is free for others."""
         self._live()
         if in_bottom_half():
             raise StateError(f"{self.name}: release from a callback")
-        self.terminate_sync()
-        self.device.device_free_chan_resources(self)
-        self.client_count = 0
-        self.client_name = None
-        self.config = None
+        if not self._accepting:
+            raise StateError(f"{self.name}: channel is already being released")
+        self._accepting = False
+        self._release()
+
+    def _release(self) -> None:
+        """The body of :meth:`release`, once submissions are refused (``_accepting`` is False)."""
+        dev = self.device
+        try:
+            if dev.has_op("device_terminate_all"):
+                if _trace.recorder is not None:
+                    _trace.emit("terminate", self)
+                dev.device_terminate_all(self)
+            dev.device_synchronize(self)
+            dev.device_free_chan_resources(self)
+        finally:
+            self.client_count = 0
+            self.client_name = None
+            self.config = None
+            self.paused = False
+            self.waitq.wake()
+
+    def free_chan_resources(self) -> None:
+        """Provider hook that :meth:`DmaDevice.device_free_chan_resources` calls by default: drop every
+        descriptor still held. Default: nothing (:class:`dmaengine.virt.VirtChannel` drops its lists)."""
+
+    def is_metadata_mode_supported(self, mode: DescMetadataMode) -> bool:
+        """``dmaengine_is_metadata_mode_supported``: does the device offer metadata ``mode``?"""
+        return bool(int(self.device.desc_metadata_modes) & int(mode))
 
     def __enter__(self) -> Channel:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.client_count:
+        if self.client_count and self._accepting:  # not when a close() elsewhere is releasing it already
             self.release()
 
     @property
@@ -237,13 +355,22 @@ class Channel(RaidChannelOps):
 
     # --- configuration ------------------------------------------------------------------------------------
     def get_slave_caps(self) -> SlaveCaps:
-        """``dma_get_slave_caps``."""
+        """``dma_get_slave_caps``. :class:`NotSupportedError` (ENXIO) when the device has neither SLAVE nor
+        CYCLIC, or reports no ``directions``, as the kernel answers."""
         self._live()
-        return self.device.slave_caps(self)
+        dev = self.device
+        if not _and(dev.cap_mask, Cap.SLAVE | Cap.CYCLIC):
+            raise NotSupportedError(f"{dev.name} has neither SLAVE nor CYCLIC: no slave caps")
+        if not dev.directions:
+            raise NotSupportedError(f"{dev.name} reports no directions: no slave caps")
+        return dev.slave_caps(self)
 
     def slave_config(self, cfg: SlaveConfig) -> None:
-        """``dmaengine_slave_config``: checked against :meth:`get_slave_caps`; the error names the bad field."""
-        self._need(Cap.SLAVE)
+        """``dmaengine_slave_config``: checked against the device's caps (the error names the bad field), then
+        handed to ``device_config``. :class:`NotSupportedError` (ENOSYS) when the device has no config op."""
+        self._live()
+        if not self.device.has_op("device_config"):
+            raise NotSupportedError(f"{self.device.name} has no device_config", errno=_errno.ENOSYS)
         if not isinstance(cfg, SlaveConfig):
             raise ConfigError(f"slave_config takes a SlaveConfig, not {cfg!r}")
         caps = self.device.slave_caps(self)  # cfg's fields were checked when it was made
@@ -361,11 +488,14 @@ class Channel(RaidChannelOps):
         self._need(Cap.INTERLEAVE)
         if not isinstance(template, InterleavedTemplate):
             raise ConfigError(f"prep_interleaved_dma takes an InterleavedTemplate, not {template!r}")
+        pf = prep_flags(flags)
+        if _and(pf, PrepFlags.PREP_REPEAT) and not _and(self.device.cap_mask, Cap.REPEAT):
+            raise NotSupportedError(f"{self.device.name} does not support REPEAT (PREP_REPEAT)")
         segments = template.numf * len(template.sgl)  # its fields were checked when it was made
         if segments > _check.MAX_SEGMENTS:
             raise ConfigError(f"numf {template.numf} x {len(template.sgl)} chunks must be at most "
                               f"{_check.MAX_SEGMENTS} segments, not {segments}")
-        return self._prepped(self.device.device_prep_interleaved_dma(self, template, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_interleaved_dma(self, template, pf), flags)
 
     def prep_dma_memcpy_burst(self, dst: Any, src: Any, length: Any, flags: int = 0) -> Descriptor:
         """Many small copies in one descriptor (a burst): ``length`` bytes (an int, or one per op) from ``src[i]``
@@ -416,7 +546,10 @@ class Channel(RaidChannelOps):
         self.device.device_issue_pending(self)
 
     def tx_status(self, cookie: int) -> tuple[Status, TxState]:
-        """``dmaengine_tx_status``: the status of ``cookie`` and the residue in bytes."""
+        """``dmaengine_tx_status``: the status of ``cookie`` and the residue in bytes (always 0 at DESCRIPTOR
+        granularity). :class:`StateError` on a released channel."""
+        if not self.client_count:
+            raise StateError(f"{self.name or 'channel'}: channel is not allocated (released?)")
         if cookie.__class__ is not int:
             cookie = _check.index("cookie", cookie)
         return self.device.device_tx_status(self, cookie)
@@ -459,7 +592,7 @@ class Channel(RaidChannelOps):
         self.issue_pending()
         done = self._done(cookie)
         if done():
-            return self.tx_status(cookie)[0]
+            return self.cookie_status(cookie)
         loop = asyncio.get_running_loop()
         ev = asyncio.Event()
 
@@ -477,7 +610,7 @@ class Channel(RaidChannelOps):
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s") from None
         finally:
             wq.remove_async(waker)
-        return self.tx_status(cookie)[0]
+        return self.cookie_status(cookie)
 
     def pause(self) -> None:
         """``dmaengine_pause``: no byte moves until :meth:`resume`; tx_status says PAUSED."""

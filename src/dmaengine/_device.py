@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import _trace
 from ._channel import Channel, Descriptor
 from ._context import BottomHalf, Tasklet
-from ._enums import BusWidth, Cap, PrepFlags, ResidueGranularity, Status, TransferDirection
+from ._enums import BusWidth, Cap, DescMetadataMode, PrepFlags, ResidueGranularity, Status, TransferDirection
 from ._errors import NotSupportedError
 from ._raidops import RaidDeviceOps
 from ._records import InterleavedTemplate, SgEntry, SlaveCaps, SlaveConfig, TxState
@@ -75,6 +75,9 @@ class DmaDevice(RaidDeviceOps):
     max_sg_burst: ClassVar[int] = 0
     residue_granularity: ClassVar[ResidueGranularity] = ResidueGranularity.DESCRIPTOR
     descriptor_reuse: ClassVar[bool] = False
+    #: The metadata modes the device's descriptors offer (``desc_metadata_modes``); its descriptors implement the
+    #: ``metadata_*`` hooks of :class:`~dmaengine.provider.Descriptor` for them.
+    desc_metadata_modes: ClassVar[DescMetadataMode] = DescMetadataMode.NONE
     #: log2 of the alignment of memcpy addresses and lengths (``copy_align``), and of memset (``fill_align``).
     copy_align: ClassVar[int] = 0
     fill_align: ClassVar[int] = 0
@@ -162,18 +165,24 @@ class DmaDevice(RaidDeviceOps):
 
     # --- the ops (struct dma_device) ----------------------------------------------------------------------
     def device_alloc_chan_resources(self, chan: Channel) -> None:
-        """A client took ``chan``."""
+        """A client is taking ``chan``: allocate what it needs. An exception here makes the request fail (the
+        channel stays free)."""
 
     def device_free_chan_resources(self, chan: Channel) -> None:
-        """The client released ``chan`` (after terminate_sync)."""
+        """The client released ``chan``: after terminate (when the device has it) and synchronize, free what
+        the channel holds and drop any descriptor still queued (a device without terminate must stop its
+        hardware here). Default: ``chan.free_chan_resources()`` (virt-dma's ``vchan_free_chan_resources``
+        for a :class:`~dmaengine.virt.VirtChannel`). An override should call it too."""
+        chan.free_chan_resources()
 
     def device_caps(self, chan: Channel, caps: SlaveCaps) -> SlaveCaps:
         """Refine the caps of one channel."""
         return caps
 
     def device_config(self, chan: Channel, cfg: SlaveConfig) -> None:
-        """Store a checked slave configuration."""
-        chan.config = cfg
+        """Apply a slave configuration already checked against the caps (the framework then stores it in
+        ``chan.config``). Without this op, ``slave_config`` fails with ENOSYS, as in the kernel."""
+        self._unsupported("device_config")
 
     def _unsupported(self, op: str) -> Any:
         raise NotSupportedError(f"{self.name or type(self).__name__} does not implement {op}")

@@ -8,6 +8,7 @@ __all__ = [
     "BusWidth",
     "Cap",
     "DataDirection",
+    "DescMetadataMode",
     "PrepFlags",
     "ResidueGranularity",
     "Result",
@@ -15,6 +16,13 @@ __all__ = [
     "SumCheckFlags",
     "TransferDirection",
 ]
+
+
+class _Named(enum.IntEnum):
+    """An IntEnum whose ``str()`` is its name (``COMPLETE``, not ``0``), so it reads well in logs and f-strings."""
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Cap(enum.IntFlag):
@@ -39,7 +47,7 @@ class Cap(enum.IntFlag):
     MEMCPY_SG = 1 << 16
 
 
-class Status(enum.IntEnum):
+class Status(_Named):
     """``enum dma_status``."""
 
     COMPLETE = 0
@@ -49,7 +57,7 @@ class Status(enum.IntEnum):
     OUT_OF_ORDER = 4
 
 
-class TransferDirection(enum.IntEnum):
+class TransferDirection(_Named):
     """``enum dma_transfer_direction``."""
 
     MEM_TO_MEM = 0
@@ -59,7 +67,7 @@ class TransferDirection(enum.IntEnum):
     TRANS_NONE = 4
 
 
-class DataDirection(enum.IntEnum):
+class DataDirection(_Named):
     """``enum dma_data_direction``, for mappings."""
 
     BIDIRECTIONAL = 0
@@ -82,7 +90,17 @@ class PrepFlags(enum.IntFlag):
     PREP_LOAD_EOT = 1 << 9
 
 
-class BusWidth(enum.IntEnum):
+class DescMetadataMode(enum.IntFlag):
+    """``enum dma_desc_metadata_mode``: how descriptor metadata travels. CLIENT: the client attaches a buffer
+    (:meth:`~dmaengine.Descriptor.attach_metadata`); ENGINE: the engine's buffer is lent to the client
+    (:meth:`~dmaengine.Descriptor.get_metadata_ptr`, :meth:`~dmaengine.Descriptor.set_metadata_len`)."""
+
+    NONE = 0
+    CLIENT = 1 << 0
+    ENGINE = 1 << 1
+
+
+class BusWidth(_Named):
     """``enum dma_slave_buswidth``: the value is the width in bytes."""
 
     UNDEFINED = 0
@@ -97,7 +115,7 @@ class BusWidth(enum.IntEnum):
     BYTES_128 = 128
 
 
-class ResidueGranularity(enum.IntEnum):
+class ResidueGranularity(_Named):
     """``enum dma_residue_granularity``."""
 
     DESCRIPTOR = 0
@@ -105,7 +123,7 @@ class ResidueGranularity(enum.IntEnum):
     BURST = 2
 
 
-class Result(enum.IntEnum):
+class Result(_Named):
     """``enum dmaengine_tx_result``."""
 
     NOERROR = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno as _errno
 
 __all__ = [
+    "ENOTSUPP",
     "BusyError",
     "ConfigError",
     "DmaError",
@@ -15,10 +16,21 @@ __all__ = [
 ]
 
 
+#: The kernel-internal errno ``ENOTSUPP`` (524), which the metadata calls of dmaengine.c return; Python's ``errno``
+#: module does not name it (its ``ENOTSUP`` is the user-space 95).
+ENOTSUPP = 524
+
+
 class DmaError(Exception):
-    """Base of every dmaengine error."""
+    """Base of every dmaengine error. ``errno`` is the class's unless the raiser gives another (``errno=``), as
+    for the kernel calls that answer ``-ENOSYS`` or ``-ENOTSUPP``."""
 
     errno: int = _errno.EIO
+
+    def __init__(self, *args: object, errno: int | None = None) -> None:
+        super().__init__(*args)
+        if errno is not None:
+            self.errno = errno
 
 
 class NoChannelError(DmaError, LookupError):

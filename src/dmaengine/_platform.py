@@ -133,13 +133,17 @@ class Platform:
             yield from dev.channels
 
     def close(self) -> None:
-        """Release every channel and unregister every device: the device threads stop. ``with Platform() as
-        plat:`` closes on leaving the block. A platform dropped without close() stops its threads when it is
-        garbage-collected (then channels still held from it no longer work)."""
+        """Release every channel and unregister every device: the device threads stop. From the first instant
+        every channel in use refuses submissions; then each is released (its leftover work terminated) and its
+        device removed. ``with Platform() as plat:`` closes on leaving the block. A platform dropped without
+        close() stops its threads when it is garbage-collected (then channels still held from it no longer
+        work)."""
+        held = [c for dev in list(self.devices) for c in dev.channels if c.client_count and c._accepting]
+        for chan in held:
+            chan._accepting = False
+        for chan in held:
+            chan._release()
         for dev in list(self.devices):
-            for chan in dev.channels:
-                if chan.client_count:
-                    chan.release()
             self.unregister_device(dev)
 
     def __enter__(self) -> Platform:
@@ -150,8 +154,12 @@ class Platform:
 
     # --- channels -----------------------------------------------------------------------------------------
     def _take(self, chan: Channel, client_name: str | None) -> Channel:
-        chan.device.device_alloc_chan_resources(chan)
+        try:
+            chan.device.device_alloc_chan_resources(chan)
+        except Exception as e:  # dma_chan_get failed: the request fails, the channel stays free
+            raise NoChannelError(f"{chan.name}: device_alloc_chan_resources failed: {e}") from e
         chan.client_count = 1
+        chan._accepting = True
         chan.client_name = client_name
         chan.paused = False
         return chan

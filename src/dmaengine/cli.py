@@ -214,7 +214,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         threads_per_chan=args.threads_per_chan, max_channels=args.max_channels, iterations=args.iterations,
         timeout_ms=args.timeout, noverify=args.noverify, norandom=args.norandom, verbose=args.verbose,
         alignment=args.alignment, transfer_size=args.transfer_size, polled=args.polled, dmatest=args.dmatest,
-        seed=args.seed, xor_sources=args.xor_sources, pq_sources=args.pq_sources,
+        seed=args.seed, xor_sources=args.xor_sources, pq_sources=args.pq_sources, run=not args.list,
     )
     params.check()
     log = _locked_print()
@@ -230,6 +230,8 @@ def cmd_test(args: argparse.Namespace) -> int:
 
             with ctrl_c_sets(stop, ctrl_c):
                 threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+        if args.list:
+            return EXIT_OK
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
         clock = "wall-clock" if plat.realtime else "virtual-time"
         _table(f"dmatest on {args.platform} ({clock} rates)", ["thread", "tests", "failures", "iops", "KB/s"], rows)
@@ -385,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test", parents=[common], help="the kernel's dmatest: copy or fill, verify every byte, report rates",
         description="The Linux kernel's dmatest. Each thread copies (or fills) random lengths at random offsets "
                     "of its own buffers, checks all bytes with the kernel's patterns, and prints the kernel's "
-                    "summary line, e.g. 'dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops "
+                    "summary line, e.g. 'dmatest: dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops "
                     "27462 KB/s (0)'. Rates leave out the fill and verify time. Options are the module "
                     "parameters.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--test-buf-size", type=int, default=16384, metavar="BYTES", help="size of each buffer")
@@ -409,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="seed of the random lengths and offsets")
     t.add_argument("--xor-sources", type=int, default=3, metavar="N", help="sources of each xor test (xor threads)")
     t.add_argument("--pq-sources", type=int, default=3, metavar="N", help="sources of each pq test (pq threads)")
+    t.add_argument("--list", action="store_true",
+                   help="only add the threads and print the kernel's test_list lines ('1 threads using dma0chan0')")
     t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
     t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
     t.set_defaults(func=cmd_test)

@@ -16,7 +16,7 @@ from . import _trace
 from ._channel import Channel, Descriptor, DescState
 from ._context import in_bottom_half
 from ._cookie import MAX_COOKIE, MIN_COOKIE, is_complete
-from ._enums import Result, Status
+from ._enums import ResidueGranularity, Result, Status
 from ._errors import StateError
 from ._records import TxResult, TxState
 
@@ -54,6 +54,8 @@ class VirtDescriptor(Descriptor):
             st = self.state
             if st is not _PREPARED and st is not _DONE:  # another thread's submit won the race
                 self.check_submittable()
+            if not vc._accepting:  # release began after submit() looked: refuse under the lock, never queue
+                raise StateError(f"{vc.name}: channel is being released; submissions are refused")
             cookie = vc.cookie + 1  # next_cookie(), inlined
             if cookie > MAX_COOKIE or cookie < MIN_COOKIE:
                 cookie = MIN_COOKIE
@@ -223,6 +225,28 @@ class VirtChannel(Channel):
         self.waitq.wake()
         return dropped
 
+    def vchan_free_chan_resources(self) -> list[VirtDescriptor]:
+        """``vchan_free_chan_resources``: take every descriptor off every list (completed ones lose their
+        callback), clear their reuse flag and free them; their cookies read ERROR and waiters wake. Returns
+        them. Takes ``vc.lock``."""
+        with self.lock:
+            self.cyclic = None
+            dropped = self.vchan_get_all_descriptors()
+            for vd in dropped:
+                if vd.cookie > 0:
+                    self._errors[vd.cookie] = Result.ABORTED
+                vd.clear_reuse()
+            while len(self._errors) > _ERRORS_KEPT:
+                self._errors.popitem(last=False)
+            self.vchan_dma_desc_free_list(dropped)
+            self.completed_cookie = self.cookie
+        self.waitq.wake()
+        return dropped
+
+    def free_chan_resources(self) -> None:
+        """The framework's hook at release: :meth:`vchan_free_chan_resources`."""
+        self.vchan_free_chan_resources()
+
     def vchan_dma_desc_free_list(self, descs: Iterable[VirtDescriptor]) -> None:
         """Free dropped descriptors; reusable ones go back to the prepared state."""
         for vd in descs:
@@ -241,8 +265,9 @@ class VirtChannel(Channel):
         return cookie in self._errors
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
-        """Bytes of ``vd`` not yet moved. Default: the whole length (DESCRIPTOR granularity); drivers that know
-        better override it. Caller holds ``vc.lock``."""
+        """Bytes of ``vd`` not yet moved, for a device with SEGMENT or BURST granularity (at DESCRIPTOR
+        granularity tx_status reports 0 without asking). Default: the whole length; drivers override it.
+        Caller holds ``vc.lock``."""
         return vd.length
 
     def vchan_tx_status(self, cookie: int) -> tuple[Status, TxState]:
@@ -257,7 +282,9 @@ class VirtChannel(Channel):
             vd = self.vchan_find_desc(cookie)
             if vd is None and self.cyclic is not None and self.cyclic.cookie == cookie:
                 vd = self.cyclic
-            residue = self.desc_residue(vd) if vd is not None else 0
+            # At DESCRIPTOR granularity the residue is always 0 (dmaengine.h): the channel only knows done or not.
+            residue = (self.desc_residue(vd) if vd is not None
+                       and self.device.residue_granularity is not ResidueGranularity.DESCRIPTOR else 0)
         if self.paused:
             status = Status.PAUSED
         return status, TxState(last, used, residue)

@@ -64,7 +64,7 @@ def test_slave_caps_are_honest() -> None:
     assert caps.residue_granularity == ResidueGranularity.BURST
     assert TransferDirection.DEV_TO_DEV not in caps.directions
     assert soc.devices[0].cap_mask == (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
-                                       | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL)
+                                       | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL | Cap.REPEAT | Cap.LOAD_EOT)
 
 
 def test_bad_slave_config_names_the_value() -> None:

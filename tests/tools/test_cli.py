@@ -13,7 +13,7 @@ import pytest
 
 from dmaengine.cli import main
 
-SUMMARY = re.compile(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", re.M)
+SUMMARY = re.compile(r"^dmatest: dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", re.M)
 
 
 def _subprocess_env() -> dict[str, str]:
@@ -39,7 +39,7 @@ def _wait_for_tests(proc: subprocess.Popen[str], channels: int = 1, tests: int =
     while len(passed) < channels or min(passed.values()) < tests:
         line = proc.stdout.readline()
         assert line, "the run ended before its tests"
-        m = re.match(r"^(dma0chan\d+)-copy0: result #\d+: 'test passed'", line)
+        m = re.match(r"^dmatest: (dma0chan\d+)-copy0: result #\d+: 'test passed'", line)
         if m:
             passed[m.group(1)] = passed.get(m.group(1), 0) + 1
 
@@ -64,8 +64,8 @@ def test_test_failure_exits_1_with_the_kernels_lines(capsys: pytest.CaptureFixtu
                "--test-buf-size", "64"])
     out, err = capsys.readouterr()
     assert rc == 1
-    assert "dma0chan0-copy0: result #2: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (1)\n" in out
-    assert re.search(r"^dma0chan0-copy0: summary 2 tests, 2 failures ", out, re.M)
+    assert "dmatest: dma0chan0-copy0: result #2: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (1)\n" in out
+    assert re.search(r"^dmatest: dma0chan0-copy0: summary 2 tests, 2 failures ", out, re.M)
     assert one_line_error(err) == "dmaengine test: 2 of 2 tests failed on dma0chan0-copy0"
 
 
@@ -74,8 +74,8 @@ def test_test_in_virtual_time_with_summary_and_stats(capsys: pytest.CaptureFixtu
                "--summary", "--stats"])
     out, _ = capsys.readouterr()
     assert rc == 0
-    assert "dma0 (timed): number of channels: 1\n dma0chan0    | dmatest\n" in out
-    assert "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)\n" in out
+    assert "dma0 (timed): number of channels: 1\n dma0chan0    | in-use\n" in out
+    assert "dmatest: dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)\n" in out
     assert "(virtual-time rates)" in out
     row = next(line for line in out.splitlines() if line.startswith("│ dma0chan0 "))
     assert [c.strip() for c in row.split("│")[1:-1]] == ["dma0chan0", "100", "102400", "no", "100", "100", "0", "0"]
@@ -194,7 +194,7 @@ def test_iterations_0_runs_until_ctrl_c_then_summarises() -> None:
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    m = re.search(r"^dma0chan0-copy0: summary (\d+) tests, 0 failures ", out, re.M)
+    m = re.search(r"^dmatest: dma0chan0-copy0: summary (\d+) tests, 0 failures ", out, re.M)
     assert m is not None and int(m.group(1)) > 0
     assert "Traceback" not in err
 
@@ -204,7 +204,7 @@ def test_on_the_simulated_soc(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["test", "--platform", "sim", "--iterations", "20", "--max-channels", "1", "--trace",
                  str(trace)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
+    assert SUMMARY.search(out)
     assert "(virtual-time rates)" in out
     events = json.loads(trace.read_text())["traceEvents"]
     assert len([e for e in events if e["ph"] == "X"]) == 60  # copy0, xor0 and pq0: the controller has XOR, PQ
@@ -226,8 +226,8 @@ def test_ctrl_c_ends_an_endless_run_on_the_simulated_soc_cleanly() -> None:
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert err == ""
-        lines = re.findall(r"^dma0chan\d-copy0: summary (\d+) tests, (\d+) failures (\d+)\.\d\d iops (\d+) KB/s "
-                           r"\(0\)$", out, re.M)
+        lines = re.findall(r"^dmatest: dma0chan\d-copy0: summary (\d+) tests, (\d+) failures (\d+)\.\d\d iops "
+                           r"(\d+) KB/s \(0\)$", out, re.M)
         assert len(lines) == int(chans)
         for tests, failures, iops, kbs in lines:
             # 1 KiB buffers on a 32-bit bus: thousands of tests per virtual second, never a timed-out one.
@@ -261,9 +261,9 @@ def test_an_unwritable_output_file_is_refused_before_the_run(argv: list[str], tm
 def test_a_thread_that_cannot_run_is_reported_by_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", "--alignment", "14", "--test-buf-size", "100", "--max-channels", "1"]) == 1
     out, err = capsys.readouterr()
-    assert "dma0chan0-copy0: 100-byte buffer too small for 16384-byte alignment\n" in out
-    assert "dma0chan0-copy0: summary 0 tests, 0 failures 0.00 iops 0 KB/s (-22)\n" in out
-    assert err == "".join(f"dmaengine test: dma0chan0-{kind}0 ended with error -22 (see its lines above)\n"
+    assert out.count("dmatest: 100-byte buffer too small for 16384-byte alignment\n") == 3  # copy, xor, pq
+    assert "dmatest: dma0chan0-copy0: summary 0 tests, 0 failures 0.00 iops 0 KB/s (-12)\n" in out
+    assert err == "".join(f"dmaengine test: dma0chan0-{kind}0 ended with error -12 (see its lines above)\n"
                           for kind in ("copy", "xor", "pq"))
 
 
@@ -276,7 +276,8 @@ def test_ctrl_c_cutting_a_finite_run_short_summarises_then_exits_130() -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err == "dmaengine: interrupted\n"
-    m = re.search(r"^dma0chan0-copy0: summary (\d+) tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
+    m = re.search(r"^dmatest: dma0chan0-copy0: summary (\d+) tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$",
+                  out, re.M)
     assert m is not None and 0 < int(m.group(1)) < 1000000000
 
 
@@ -313,3 +314,12 @@ def test_demo_takes_trace_anywhere_among_its_arguments(argv: list[str], tmp_path
     names = [e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["ph"] == "i"]
     assert names.count("complete") == 3 and names.count("prep") == 3
     assert err.startswith("dmaengine: trace of ")
+
+
+def test_list_adds_the_threads_prints_the_test_list_and_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", "--platform", "vplat:make_two", "--list", "--threads-per-chan", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("dmatest: Added 2 threads using dma0chan0\n"
+                          "dmatest: Added 2 threads using dma0chan1\n"
+                          "dmatest: 2 threads using dma0chan0\n"
+                          "dmatest: 2 threads using dma0chan1\n", "")

@@ -22,7 +22,7 @@ from dmaengine.tools.dmatest import (
     verify,
 )
 
-SUMMARY = re.compile(r"^(dma\d+chan\d+-(?:copy|memset|xor|pq)\d+): summary (\d+) tests, (\d+) failures "
+SUMMARY = re.compile(r"^dmatest: (dma\d+chan\d+-(?:copy|set|xor|pq)\d+): summary (\d+) tests, (\d+) failures "
                      r"(\d+)\.(\d\d) iops (\d+) KB/s \((-?\d+)\)$")
 
 
@@ -80,10 +80,10 @@ def test_verify_wording_for_each_kind_of_mismatch() -> None:
     n += verify(dst, 5, 8, 5, 0x00, False, False, "t", lines.append)
     assert n == 4
     assert lines == [
-        "t: srcbuf[0x0] overwritten! Expected 9f, got 00",
-        "t: dstbuf[0x3] not copied! Expected dc, got 3c",
-        "t: dstbuf[0x0] was copied! Expected 1f, got 9f",
-        "t: dstbuf[0x6] mismatch! Expected 19, got 18",
+        "dmatest: t: srcbuf[0x0] overwritten! Expected 9f, got 00",
+        "dmatest: t: dstbuf[0x3] not copied! Expected dc, got 3c",
+        "dmatest: t: dstbuf[0x0] was copied! Expected 1f, got 9f",
+        "dmatest: t: dstbuf[0x6] mismatch! Expected 19, got 18",
     ]
 
 
@@ -92,14 +92,14 @@ def test_verify_prints_32_then_suppresses() -> None:
     buf = np.zeros(100, np.uint8)
     assert verify(buf, 0, 100, 0, 0x80, True, False, "t", lines.append) == 100
     assert len(lines) == 33
-    assert lines[31] == "t: srcbuf[0x1f] overwritten! Expected 80, got 00"
-    assert lines[32] == "t: 68 errors suppressed"
+    assert lines[31] == "dmatest: t: srcbuf[0x1f] overwritten! Expected 80, got 00"
+    assert lines[32] == "dmatest: t: 68 errors suppressed"
 
 
 # --- rates and lines ----------------------------------------------------------------------------------------
 def test_summary_line_matches_the_issue_example() -> None:
     assert summary_line("dma0chan0-copy0", 1000, 0, 318585, 8749 * 1024) == \
-        "dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops 27462 KB/s (0)"
+        "dmatest: dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops 27462 KB/s (0)"
 
 
 def test_persec_is_fixed_point_and_drops_precision_like_the_kernel() -> None:
@@ -110,7 +110,7 @@ def test_persec_is_fixed_point_and_drops_precision_like_the_kernel() -> None:
 
 def test_result_line_format() -> None:
     assert result_line("dma0chan0-copy0", "data error", 7, 0x10, 0x2F, 0x100, 3) == \
-        "dma0chan0-copy0: result #7: 'data error' with src_off=0x10 dst_off=0x2f len=0x100 (3)"
+        "dmatest: dma0chan0-copy0: result #7: 'data error' with src_off=0x10 dst_off=0x2f len=0x100 (3)"
 
 
 # --- the default platform (real threads) --------------------------------------------------------------------
@@ -118,8 +118,9 @@ def test_default_platform_two_threads_on_one_channel_pass() -> None:
     threads, lines = run(dmaengine.default_platform(), iterations=40, threads_per_chan=2, max_channels=1,
                          test_buf_size=4096)
     summaries = [SUMMARY.match(line) for line in lines if " summary " in line]
-    assert [m.group(1) for m in summaries if m] == [f"dma0chan0-{kind}{i}" for kind in ("copy", "xor", "pq")
-                                                     for i in (0, 1)]  # the engine has XOR and PQ: their threads
+    # each thread prints its summary as it ends: in any order in real time; the engine has XOR and PQ: their threads
+    assert sorted(m.group(1) for m in summaries if m) == sorted(f"dma0chan0-{kind}{i}" for kind in ("copy", "xor", "pq")
+                                                                for i in (0, 1))
     for m in summaries:
         assert m is not None and m.group(2, 3, 7) == ("40", "0", "0")
     assert lines[:2] == ["dmatest: Added 6 threads using dma0chan0", "dmatest: Started 6 threads using dma0chan0"]
@@ -127,13 +128,19 @@ def test_default_platform_two_threads_on_one_channel_pass() -> None:
     assert not dmaengine.default_platform().devices[0].channels[0].client_count  # released
 
 
-def test_default_platform_memset_polled_verbose() -> None:
-    threads, lines = run(dmaengine.default_platform(), iterations=5, max_channels=1, dmatest=1, polled=True,
-                         verbose=True, seed=3)
-    passed = [line for line in lines if "'test passed'" in line and line.startswith("dma0chan0-memset0")]
-    assert [line.split(":")[1] for line in passed] == [f" result #{i}" for i in range(1, 6)]
-    assert all(line.startswith("dma0chan0-memset0: ") for line in passed)
-    assert threads[0].summary.startswith("dma0chan0-memset0: summary 5 tests, 0 failures ")
+def test_memset_polled_verbose() -> None:
+    """A memset engine (no XOR/PQ, so one thread per channel: a polled test's terminate reaches every thread of
+    its channel, as in the kernel)."""
+    threads, lines = run(vplat.make(), iterations=5, dmatest=1, polled=True, verbose=True, norandom=True,
+                         test_buf_size=1024)
+    assert lines == [
+        "dmatest: Added 1 threads using dma0chan0",
+        "dmatest: Started 1 threads using dma0chan0",
+        *[f"dmatest: dma0chan0-set0: result #{i}: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"
+          for i in range(1, 6)],
+        "dmatest: dma0chan0-set0: summary 5 tests, 0 failures 500000.00 iops 500000 KB/s (0)",
+    ]
+    assert lines[-1] == threads[0].summary
 
 
 def test_same_seed_same_offsets_and_alignment_respected() -> None:
@@ -153,9 +160,9 @@ def test_same_seed_same_offsets_and_alignment_respected() -> None:
 def test_injected_short_copy_fails_with_the_kernels_lines() -> None:
     threads, lines = run(vplat.short_by_one(), iterations=3, norandom=True, test_buf_size=64)
     assert lines[2:5] == [
-        "dma0chan0-copy0: dstbuf[0x3f] not copied! Expected c0, got 20",
-        "dma0chan0-copy0: result #1: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (1)",
-        "dma0chan0-copy0: dstbuf[0x3f] not copied! Expected c0, got 20",
+        "dmatest: dma0chan0-copy0: dstbuf[0x3f] not copied! Expected c0, got 20",
+        "dmatest: dma0chan0-copy0: result #1: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (1)",
+        "dmatest: dma0chan0-copy0: dstbuf[0x3f] not copied! Expected c0, got 20",
     ]
     m = SUMMARY.match(lines[-1])
     assert m is not None and m.group(1, 2, 3) == ("dma0chan0-copy0", "3", "3")
@@ -166,9 +173,9 @@ def test_many_mismatches_are_suppressed_after_32() -> None:
     _, lines = run(vplat.short_by_40(), iterations=1, norandom=True, test_buf_size=64)
     body = lines[2:-1]
     assert len(body) == 34
-    assert body[0] == "dma0chan0-copy0: dstbuf[0x18] not copied! Expected c7, got 27"
-    assert body[32] == "dma0chan0-copy0: 8 errors suppressed"
-    assert body[33] == "dma0chan0-copy0: result #1: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (40)"
+    assert body[0] == "dmatest: dma0chan0-copy0: dstbuf[0x18] not copied! Expected c7, got 27"
+    assert body[32] == "dmatest: dma0chan0-copy0: 8 errors suppressed"
+    assert body[33] == "dmatest: dma0chan0-copy0: result #1: 'data error' with src_off=0x0 dst_off=0x0 len=0x40 (40)"
 
 
 def test_bad_parameters_and_no_channel() -> None:
@@ -205,10 +212,10 @@ def test_stop_ends_an_endless_run() -> None:
 def test_virtual_time_rates_are_exact() -> None:
     plat = vplat.make()  # 976 ns + 1 ns per byte: 2000 ns per 1024-byte copy
     _threads, lines = run(plat, iterations=100, norandom=True, test_buf_size=1024)
-    assert lines[-1] == "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
+    assert lines[-1] == "dmatest: dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
     assert plat.now_ns == 200_000
     _, lines = run(vplat.make(), iterations=100, norandom=True, test_buf_size=1024, polled=True)
-    assert lines[-1] == "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
+    assert lines[-1] == "dmatest: dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
 
 
 def test_virtual_time_threads_share_a_channel_cooperatively() -> None:
@@ -220,16 +227,18 @@ def test_virtual_time_threads_share_a_channel_cooperatively() -> None:
     assert plat.now_ns == 300_000
     # the first thread's last copy ends 4 us before the third's
     assert [t.runtime_us for t in threads] == [296, 298, 300] * 2
-    assert threads[0].summary == "dma0chan0-copy0: summary 50 tests, 0 failures 168918.91 iops 168918 KB/s (0)"
-    assert threads[5].summary == "dma0chan1-copy2: summary 50 tests, 0 failures 166666.66 iops 166666 KB/s (0)"
+    assert threads[0].summary == \
+        "dmatest: dma0chan0-copy0: summary 50 tests, 0 failures 168918.91 iops 168918 KB/s (0)"
+    assert threads[5].summary == \
+        "dmatest: dma0chan1-copy2: summary 50 tests, 0 failures 166666.66 iops 166666 KB/s (0)"
 
 
 def test_virtual_time_timeouts_use_virtual_time() -> None:
     plat = vplat.make_dropping()
     threads, lines = run(plat, iterations=2, norandom=True, test_buf_size=64, timeout_ms=5)
     assert lines[2:4] == [
-        "dma0chan0-copy0: result #1: 'test timed out' with src_off=0x0 dst_off=0x0 len=0x40 (0)",
-        "dma0chan0-copy0: result #2: 'test timed out' with src_off=0x0 dst_off=0x0 len=0x40 (0)",
+        "dmatest: dma0chan0-copy0: result #1: 'test timed out' with src_off=0x0 dst_off=0x0 len=0x40 (0)",
+        "dmatest: dma0chan0-copy0: result #2: 'test timed out' with src_off=0x0 dst_off=0x0 len=0x40 (0)",
     ]
     assert plat.now_ns == 10_000_000
     assert threads[0].failed_tests == 2
@@ -266,4 +275,109 @@ def test_fill_and_verify_time_is_left_out_of_the_rates(monkeypatch: pytest.Monke
     monkeypatch.setattr(dmatest, "verify", slow_verify)
     _, lines = run(plat, iterations=100, norandom=True, test_buf_size=1024)
     assert plat.now_ns == 100 * (2_000 + 1_000_000 + 6 * 500_000)
-    assert lines[-1] == "dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
+    assert lines[-1] == "dmatest: dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)"
+
+
+# --- the kernel's manners, line for line (issue 12, items 8-11) ---------------------------------------------
+def _count_terminates(plat: dmaengine.Platform) -> list[str]:
+    dev = plat.devices[0]
+    calls: list[str] = []
+    real = dev.device_terminate_all
+
+    def counting(chan: dmaengine.Channel) -> None:
+        calls.append(chan.name)
+        real(chan)
+
+    dev.device_terminate_all = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_polled_waits_dma_sync_waits_fixed_5_s_and_terminates_after_every_test() -> None:
+    plat = vplat.make_dropping()
+    calls = _count_terminates(plat)
+    threads, lines = run(plat, iterations=2, norandom=True, test_buf_size=64, timeout_ms=5, polled=True)
+    assert lines == [
+        "dmatest: Added 1 threads using dma0chan0",
+        "dmatest: Started 1 threads using dma0chan0",
+        "dmatest: dma0chan0-copy0: result #1: 'test timed out' with src_off=0x0 dst_off=0x0 len=0x40 (0)",
+        "dmatest: dma0chan0-copy0: result #2: 'test timed out' with src_off=0x0 dst_off=0x0 len=0x40 (0)",
+        "dmatest: dma0chan0-copy0: summary 2 tests, 2 failures 0.19 iops 0 KB/s (0)",
+    ]
+    assert plat.now_ns == 2 * 5_000_000_000  # dma_sync_wait's 5 s, not the 5 ms timeout
+    # one per polled test, one as the failed thread ends, one as its channel is released
+    assert calls == ["dma0chan0"] * 4
+    plat2 = vplat.make()
+    calls2 = _count_terminates(plat2)
+    run(plat2, iterations=3, norandom=True, test_buf_size=64, polled=True)
+    assert calls2 == ["dma0chan0"] * 4  # 3 tests and the release: a thread that passed adds none
+
+
+def test_alignment_failure_is_the_kernels_line_and_enomem() -> None:
+    plat = vplat.make()
+    calls = _count_terminates(plat)
+    threads, lines = run(plat, alignment=14, test_buf_size=100)
+    assert lines == [
+        "dmatest: Added 1 threads using dma0chan0",
+        "dmatest: Started 1 threads using dma0chan0",
+        "dmatest: 100-byte buffer too small for 16384-byte alignment",
+        "dmatest: dma0chan0-copy0: summary 0 tests, 0 failures 0.00 iops 0 KB/s (-12)",
+    ]
+    assert threads[0].ret == -12 and calls == ["dma0chan0"] * 2  # the failed thread's, the release's
+
+
+def test_summaries_are_printed_as_each_thread_ends() -> None:
+    _threads, lines = run(vplat.make(), iterations=3, threads_per_chan=2, norandom=True, test_buf_size=1024,
+                          verbose=True)
+    assert [line.split(": ", 2)[1:] for line in lines[2:]] == [
+        ["dma0chan0-copy0", "result #1: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"],
+        ["dma0chan0-copy1", "result #1: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"],
+        ["dma0chan0-copy0", "result #2: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"],
+        ["dma0chan0-copy1", "result #2: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"],
+        ["dma0chan0-copy0", "result #3: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"],
+        ["dma0chan0-copy0", "summary 3 tests, 0 failures 300000.00 iops 300000 KB/s (0)"],
+        ["dma0chan0-copy1", "result #3: 'test passed' with src_off=0x0 dst_off=0x0 len=0x400 (0)"],
+        ["dma0chan0-copy1", "summary 3 tests, 0 failures 250000.00 iops 250000 KB/s (0)"],
+    ]
+
+
+def test_channels_are_held_as_in_use_and_the_destination_is_mapped_bidirectional(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    plat = vplat.make()
+    seen: list[str] = []
+    directions: list[dmaengine.DataDirection] = []
+    real_map = plat.map
+
+    def recording_map(buf: object, direction: dmaengine.DataDirection = dmaengine.DataDirection.BIDIRECTIONAL) \
+            -> dmaengine.Mapping:
+        directions.append(direction)
+        return real_map(buf, direction)
+
+    monkeypatch.setattr(plat, "map", recording_map)
+    run_dmatest(plat, DmatestParams(iterations=1), log=lambda s: None,
+                on_started=lambda threads: seen.append(plat.summary()))
+    assert seen == ["dma0 (timed): number of channels: 1\n dma0chan0    | in-use\n"]
+    assert directions == [dmaengine.DataDirection.TO_DEVICE, dmaengine.DataDirection.BIDIRECTIONAL]
+
+
+def test_run_false_adds_the_threads_and_prints_the_test_list() -> None:
+    plat = vplat.make_two()
+    threads, lines = run(plat, run=False, threads_per_chan=2)
+    assert lines == [
+        "dmatest: Added 2 threads using dma0chan0",
+        "dmatest: Added 2 threads using dma0chan1",
+        "dmatest: 2 threads using dma0chan0",
+        "dmatest: 2 threads using dma0chan1",
+    ]
+    assert [t.total_tests for t in threads] == [0] * 4 and plat.now_ns == 0
+    assert not any(c.client_count for c in plat.channels())
+
+
+def test_completion_no_order_disables_polled() -> None:
+    class Unordered(vplat.TimedEngine):
+        cap_mask = vplat.TimedEngine.cap_mask | dmaengine.Cap.COMPLETION_NO_ORDER
+
+    plat = vplat.VirtualPlatform()
+    plat.register_device(Unordered())
+    threads, lines = run(plat, iterations=1, polled=True)
+    assert lines[0] == "dmatest: DMA_COMPLETION_NO_ORDER, polled disabled"
+    assert not threads[0].polled and threads[0].failed_tests == 0

@@ -149,7 +149,6 @@ class MemcpyDescriptor(VirtDescriptor):
         vd.callback = None
         vd.callback_param = None
         vd.callback_result = None
-        vd.reuse = False
         vd.state = _PREPARED
         vd.length = length
         vd.result = _NOERROR

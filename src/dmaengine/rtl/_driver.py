@@ -116,9 +116,14 @@ class RtlDmaDevice(DmaDevice):
         chan.dreq_line = param.line
         return True
 
+    def device_config(self, chan: Channel, cfg: Any) -> None:
+        """Accept a checked configuration; the framework keeps it in ``chan.config`` and prep programs it."""
+
     def device_free_chan_resources(self, chan: Channel) -> None:
+        """Forget the request line and drop what the channel still holds."""
         assert isinstance(chan, RtlChannel)
         chan.dreq_line = None
+        super().device_free_chan_resources(chan)
 
     # --- prep ---------------------------------------------------------------------------------------------
     def _check_window(self, what: str, addr: int, length: int) -> None:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dmaengine import ConfigError
+
 from .. import _check
-from .._errors import ConfigError
 from ._i2s import SampledRx
 from ._periph import Peripheral
 

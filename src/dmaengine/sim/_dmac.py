@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._enums import Result, TransferDirection
-from .._errors import ConfigError
-from .._memory import DmaFault
+from dmaengine import ConfigError, Result, TransferDirection
+from dmaengine.provider import DmaFault
+
 from ._kernel import PRIO_HW, Event
 from ._periph import Port, RxPort, TxPort
 from ._plan import ItemPlan, RoundRobinRun, first_collision

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import struct
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dmaengine import (
     BusWidth,
     Cap,
     ConfigError,
+    DescMetadataMode,
     InterleavedTemplate,
     PrepFlags,
     ResidueGranularity,
@@ -50,16 +52,71 @@ class DmaRequest:
     line: int
 
 
+#: The engine's metadata record of a finished transfer (DEV_TO_MEM and MEM_TO_MEM): the virtual instant it ended
+#: (ns), the bytes it moved and its :class:`~dmaengine.Result`, little-endian.
+METADATA_RECORD = struct.Struct("<QII")
+#: Bytes of the engine's metadata buffer of each descriptor (DESC_METADATA_ENGINE's ``max_len``).
+METADATA_MAX_LEN = 64
+
+
 class SimDescriptor(VirtDescriptor):
     """A descriptor holding the program it will load into the controller (and, for xor / pq work, the job that
-    combines what the program reads: sim/_raid.py)."""
+    combines what the program reads: sim/_raid.py), and its metadata (see :class:`SimDmaDevice`)."""
 
-    __slots__ = ("job", "program")
+    __slots__ = ("job", "md_buf", "md_client", "md_len", "program")
 
     def __init__(self, chan: SimChannel, program: Program, job: RaidJob | None = None) -> None:
         super().__init__(chan, program.total)
         self.program = program
         self.job = job
+        self.md_client: Any = None
+        self.md_buf: bytearray | None = None
+        self.md_len = 0
+
+    def metadata_attach(self, data: Any) -> None:
+        """DESC_METADATA_CLIENT: keep the client's buffer (sent for MEM_TO_DEV, filled otherwise)."""
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise ConfigError(f"metadata must be a bytes-like object, not {data!r}") from None
+        if self.program.direction is not M2D and (view.readonly or view.nbytes < METADATA_RECORD.size):
+            raise ConfigError(f"metadata buffer for {self.program.direction.name} must be writable and hold "
+                              f"{METADATA_RECORD.size} bytes, not {data!r}")
+        self.md_client = view.cast("B")
+
+    def _engine_buf(self) -> bytearray:
+        if self.md_buf is None:
+            self.md_buf = bytearray(METADATA_MAX_LEN)
+        return self.md_buf
+
+    def metadata_get_ptr(self) -> tuple[memoryview, int, int]:
+        """DESC_METADATA_ENGINE: the descriptor's own buffer of METADATA_MAX_LEN bytes."""
+        return memoryview(self._engine_buf()), self.md_len, METADATA_MAX_LEN
+
+    def metadata_set_len(self, payload_len: int) -> None:
+        """DESC_METADATA_ENGINE: the bytes of the buffer to send (MEM_TO_DEV)."""
+        if not isinstance(payload_len, int) or isinstance(payload_len, bool) or \
+                not 0 <= payload_len <= METADATA_MAX_LEN:
+            raise ConfigError(f"payload_len must be 0..{METADATA_MAX_LEN}, not {payload_len!r}")
+        self._engine_buf()
+        self.md_len = payload_len
+
+    def metadata_out(self) -> bytes | None:
+        """The metadata a MEM_TO_DEV transfer sends, if any."""
+        if self.md_client is not None:
+            return bytes(self.md_client)
+        if self.md_buf is not None and self.md_len:
+            return bytes(self.md_buf[: self.md_len])
+        return None
+
+    def metadata_in(self, now_ns: int, result: Result, residue: int) -> None:
+        """Write the engine's record of the ended transfer where the client's metadata goes."""
+        mode = self.metadata_mode
+        if mode is DescMetadataMode.CLIENT:
+            METADATA_RECORD.pack_into(self.md_client, 0, now_ns, self.length - residue, int(result))
+        elif mode is DescMetadataMode.ENGINE:
+            METADATA_RECORD.pack_into(self._engine_buf(), 0, now_ns, self.length - residue, int(result))
+            self.md_len = METADATA_RECORD.size
 
 
 class SimChannel(VirtChannel):
@@ -98,14 +155,33 @@ def _program_fault(prog: Any) -> str | None:
 
 
 class SimDmaDevice(DmaDevice):
-    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE, XOR, PQ.
+    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE, XOR, PQ, and
+    REPEAT with LOAD_EOT for interleaved transfers.
 
     The class attributes are the caps of the default controller (a 32-bit bus, bursts up to 16); an instance
     offers those of its :class:`Dmac`: every power-of-two address width up to the bus width, bursts up to its
-    longest burst."""
+    longest burst.
+
+    REPEAT (provider.rst, the display case): a descriptor prepared with ``PREP_REPEAT`` runs again when it ends
+    (the controller fetches it anew: one fetch latency, then the same bursts), calling back at the end of each
+    pass as a cyclic period does, until the next issued descriptor carries ``PREP_LOAD_EOT``: at the end of the
+    pass in flight the repeated one completes (its callback) and the new one starts. A next descriptor without
+    LOAD_EOT waits until the client terminates.
+
+    Metadata, both modes (``desc_metadata_modes``): a MEM_TO_DEV transfer hands its metadata (the attached buffer,
+    or the first ``payload_len`` bytes of the engine's) to the peripheral as the controller loads the descriptor,
+    through the peripheral's ``on_tx_metadata(data, now_ns)`` when it has one (a packet interface); any other
+    transfer gets the engine's record :data:`METADATA_RECORD` (when it ended, bytes moved, result) written into
+    the attached buffer or the engine's buffer before its callback runs (``metadata_record``, a
+    :class:`struct.Struct`; the engine's buffer holds ``metadata_max_len`` bytes)."""
+
+    desc_metadata_modes = DescMetadataMode.CLIENT | DescMetadataMode.ENGINE
+    #: The engine's metadata record (:data:`METADATA_RECORD`) and the engine buffer's size (``max_len``).
+    metadata_record = METADATA_RECORD
+    metadata_max_len = METADATA_MAX_LEN
 
     cap_mask = (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
-                | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL)
+                | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL | Cap.REPEAT | Cap.LOAD_EOT)
     max_xor = 8
     max_pq = 8
     pq_continue = True
@@ -142,9 +218,14 @@ class SimDmaDevice(DmaDevice):
         chan.dreq_line = param.line
         return True
 
+    def device_config(self, chan: Channel, cfg: SlaveConfig) -> None:
+        """Accept a checked configuration; the framework keeps it in ``chan.config`` and prep programs it."""
+
     def device_free_chan_resources(self, chan: Channel) -> None:
+        """Forget the request line and drop what the channel still holds."""
         assert isinstance(chan, SimChannel)
         chan.dreq_line = None
+        super().device_free_chan_resources(chan)
 
     # --- prep ---------------------------------------------------------------------------------------------
     def _desc(self, chan: Channel, program: Program, flags: int) -> SimDescriptor:
@@ -251,6 +332,8 @@ class SimDmaDevice(DmaDevice):
             if why is None:
                 chan.running = vd
                 try:
+                    if vd.metadata_mode and vd.program.direction is M2D:
+                        self._send_metadata(vd)
                     self.hw.start(chan.chan_id, vd.program)
                 except Exception as e:  # never leave the channel wedged on one bad descriptor
                     chan.running = None
@@ -285,14 +368,35 @@ class SimDmaDevice(DmaDevice):
                     return
                 chan.vchan_cyclic_callback(vd)
                 return
+            if kind is Irq.DONE and vd.flags & PrepFlags.PREP_REPEAT and not self._replaced(chan, vd):
+                chan.vchan_cyclic_callback(vd)  # one pass ended: a callback, and the same program again
+                self.hw.start(idx, vd.program)
+                return
             if job is not None:
                 if kind is Irq.DONE and job.result is not None:
                     job.check()
                 job.release()
             chan.desc_issued.remove(vd)
             chan.running = None
+            if vd.metadata_mode and vd.program.direction is not M2D:
+                vd.metadata_in(self.platform.now_ns, result, residue)
             chan.vchan_cookie_complete(vd, result, residue)
             self._start_next(chan)
+
+    @staticmethod
+    def _send_metadata(vd: SimDescriptor) -> None:
+        data = vd.metadata_out()
+        port = vd.program.port
+        hook = getattr(port.owner, "on_tx_metadata", None) if port is not None else None
+        if data is not None and hook is not None:
+            hook(data, vd.chan.device.platform.now_ns)
+
+    @staticmethod
+    def _replaced(chan: SimChannel, vd: SimDescriptor) -> bool:
+        """Is the repeated ``vd`` replaced at the end of this pass: is the next issued descriptor flagged
+        LOAD_EOT? Caller holds ``chan.lock``."""
+        issued = chan.desc_issued
+        return len(issued) > 1 and issued[0] is vd and bool(issued[1].flags & PrepFlags.PREP_LOAD_EOT)
 
     def device_tx_status(self, chan: Channel, cookie: int) -> tuple[Status, TxState]:
         assert isinstance(chan, SimChannel)

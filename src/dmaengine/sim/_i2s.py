@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dmaengine import ConfigError
+
 from .. import _check
-from .._errors import ConfigError
 from ._capture import ByteCapture, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
@@ -151,7 +152,11 @@ class I2s(Peripheral):
         self.rx = SampledRx(self, fifo_depth, threshold, self.frame_bytes, rate_hz, source)
 
     def _wav_source(self, path: str) -> FrameSource:
-        with wave.open(path, "rb") as w:
+        try:
+            w = wave.open(path, "rb")  # noqa: SIM115  (closed by the with below; the open itself may fail)
+        except (OSError, EOFError, wave.Error) as e:  # a missing, unreadable or non-WAV file is a bad rx_source
+            raise ConfigError(f"rx_source {path!r} cannot be read as a WAV file: {e}") from None
+        with w:
             if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (self.rate_hz, self.channels,
                                                                           self.sample_width):
                 raise ConfigError(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dmaengine import ConfigError, TransferDirection
+
 from .. import _check
-from .._enums import TransferDirection
-from .._errors import ConfigError
 from ._kernel import TickClock
 
 if TYPE_CHECKING:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._enums import DataDirection, PrepFlags, SumCheckFlags, TransferDirection
-from .._memory import Mapping
-from .._platform import Platform
-from .._raid6 import pq, xor_to
-from .._raidops import SumCheckResult
+from dmaengine import DataDirection, Mapping, Platform, PrepFlags, SumCheckFlags, SumCheckResult, TransferDirection
+from dmaengine.raid6 import pq, xor_to
+
 from ._dmac import Item, Program
 
 __all__ = ["RaidJob", "raid_program"]

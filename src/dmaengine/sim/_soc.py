@@ -9,12 +9,10 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from dmaengine import Channel, ConfigError, Mapping, Platform, StateError
+from dmaengine.provider import AddressSpace, WaitQueue, bottom_half
+
 from .. import _check
-from .._channel import Channel
-from .._context import WaitQueue, bottom_half
-from .._errors import ConfigError, StateError
-from .._memory import AddressSpace, Mapping
-from .._platform import Platform
 from ._adc import Adc
 from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc
 from ._dmac import Dmac

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dmaengine import ConfigError
+
 from .. import _check
-from .._errors import ConfigError
 from ._capture import ByteCapture, TickRuns, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,8 +13,9 @@ import pytest
 
 from .._channel import Channel
 from .._context import in_bottom_half
-from .._enums import Cap, DataDirection, Result, Status
-from .._errors import NoChannelError, NotSupportedError, StateError
+from .._device import DmaDevice
+from .._enums import Cap, DataDirection, DescMetadataMode, PrepFlags, ResidueGranularity, Result, Status
+from .._errors import ENOTSUPP, ConfigError, NoChannelError, NotSupportedError, StateError
 from .._platform import Platform
 from .._records import DataChunk, InterleavedTemplate, TxResult
 
@@ -29,6 +31,12 @@ def poll(plat: Platform, pred: Callable[[], bool], timeout: float = 10.0, step: 
         plat.run_for(step)
         waited += step
     return True
+
+
+def queued_residue(chan: Channel, n: int) -> int:
+    """The residue tx_status reports for an ``n``-byte descriptor not started yet: 0 at DESCRIPTOR granularity
+    (the channel only knows done or not, dmaengine.h), ``n`` otherwise."""
+    return 0 if chan.device.residue_granularity is ResidueGranularity.DESCRIPTOR else n
 
 
 def pattern(n: int, seed: int = 1) -> np.ndarray:
@@ -106,6 +114,141 @@ class ConformanceSuite:
         with pytest.raises(StateError):
             c.release()
 
+    def test_released_channel_refuses_tx_status(self, dma_platform: Platform) -> None:
+        c = dma_platform.request_channel(Cap.MEMCPY)
+        c.release()
+        with pytest.raises(StateError, match="not allocated"):
+            c.tx_status(2)
+
+    def test_release_refuses_submissions_and_nothing_runs_for_the_next_owner(self, dma_platform: Platform) -> None:
+        src, dst, s, d = self.copy_pair(dma_platform, 64 * 20)
+        c = dma_platform.request_channel(Cap.MEMCPY)
+        name = c.name
+        calls: list[int] = []
+        for i in range(10):  # submitted, never issued: release must drop them
+            tx = c.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64)
+            tx.callback = calls.append
+            tx.callback_param = i
+            tx.submit()
+        late = c.prep_dma_memcpy(d.addr, s.addr, 64)
+        c.release()
+        with pytest.raises(StateError, match="not allocated"):
+            late.submit()
+        with dma_platform.request_channel(Cap.MEMCPY, lambda ch, p: ch.name == p, name) as nxt:
+            assert nxt is c
+            tx = nxt.prep_dma_memcpy(d.addr + 64 * 19, s.addr + 64 * 19, 64)
+            assert nxt.sync_wait(tx.submit()) == Status.COMPLETE
+            nxt.synchronize()
+        assert calls == []
+        assert not dst[: 64 * 19].any() and np.array_equal(dst[64 * 19 :], src[64 * 19 :])
+
+    def test_release_without_a_terminate_op(self, dma_platform: Platform) -> None:
+        """dma_release_channel never needs device_terminate_all: with the device's terminate op hidden, release
+        synchronizes and frees; queued work is dropped by device_free_chan_resources and never runs."""
+        src, dst, s, d = self.copy_pair(dma_platform, 64 * 4)
+        c = dma_platform.request_channel(Cap.MEMCPY)
+        dev = c.device
+        cls = type(dev)
+        hidden = type(f"NoTerminate{cls.__name__}", (cls,), {"device_terminate_all": DmaDevice.device_terminate_all})
+        calls: list[int] = []
+        dev.__class__ = hidden
+        try:
+            assert not dev.has_op("device_terminate_all")
+            for i in range(3):
+                tx = c.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64)
+                tx.callback = calls.append
+                tx.callback_param = i
+                tx.submit()
+            with c:
+                pass  # leaving the block releases the channel
+            assert not c.stats.in_use
+        finally:
+            dev.__class__ = cls
+        with dma_platform.request_channel(Cap.MEMCPY, lambda ch, p: ch is p, c) as nxt:
+            tx = nxt.prep_dma_memcpy(d.addr + 192, s.addr + 192, 64)
+            assert nxt.sync_wait(tx.submit()) == Status.COMPLETE
+            nxt.synchronize()
+        assert calls == []
+        assert not dst[:192].any() and np.array_equal(dst[192:], src[192:])
+
+    def test_sync_wait_without_timeout_returns_when_the_channel_is_released(self, dma_platform: Platform) -> None:
+        """A waiter with no timeout on work that release drops wakes up: ERROR for dropped work (COMPLETE if
+        the engine finished first), never a hang."""
+        if not dma_platform.realtime:
+            pytest.skip("needs a second thread: a real-time platform")
+        c = dma_platform.request_channel(Cap.MEMCPY)
+        _src, _dst, s, d = self.copy_pair(dma_platform, self.big_copy)
+        cookies = [c.prep_dma_memcpy(d.addr, s.addr, self.big_copy).submit() for _ in range(16)]
+        got: list[Status] = []
+        waiter = threading.Thread(target=lambda: got.append(c.sync_wait(cookies[-1], timeout=None)), daemon=True)
+        waiter.start()
+        assert poll(dma_platform, lambda: c.waitq.waiters > 0 or bool(got))
+        c.release()
+        waiter.join(30.0)
+        assert not waiter.is_alive()
+        assert got in ([Status.ERROR], [Status.COMPLETE])
+
+    # --- descriptor flags: reuse and ack ------------------------------------------------------------------
+    def test_reuse_is_the_ctrl_reuse_flag(self, dma_platform: Platform, chan: Channel) -> None:
+        _src, _dst, s, d = self.copy_pair(dma_platform, 64)
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64, PrepFlags.CTRL_REUSE)
+        assert tx.test_reuse() and tx.flags & PrepFlags.CTRL_REUSE
+        tx.clear_reuse()
+        assert not tx.test_reuse() and not tx.flags & PrepFlags.CTRL_REUSE
+        with pytest.raises(StateError, match="not reusable") as e:
+            tx.free()
+        assert e.value.errno == errno.EPERM
+        if chan.device.descriptor_reuse:
+            tx.set_reuse()
+            assert tx.flags & PrepFlags.CTRL_REUSE
+            cookie = tx.submit()
+            assert chan.sync_wait(cookie) == Status.COMPLETE
+            assert chan.sync_wait(tx.submit()) == Status.COMPLETE  # the flag alone makes it reusable
+            tx.free()
+
+    def test_ack_is_the_ctrl_ack_flag(self, dma_platform: Platform, chan: Channel) -> None:
+        _src, _dst, s, d = self.copy_pair(dma_platform, 64)
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64, PrepFlags.CTRL_ACK)
+        assert tx.test_ack()
+        tx.clear_ack()
+        assert not tx.test_ack() and not tx.flags & PrepFlags.CTRL_ACK
+        tx.ack()
+        assert tx.test_ack() and tx.flags == PrepFlags.CTRL_ACK
+        assert chan.sync_wait(tx.submit()) == Status.COMPLETE
+
+    # --- metadata -----------------------------------------------------------------------------------------
+    def test_metadata_modes_the_device_lacks_are_enotsupp(self, dma_platform: Platform, chan: Channel) -> None:
+        _src, _dst, s, d = self.copy_pair(dma_platform, 64)
+        modes = chan.device.desc_metadata_modes
+        for mode in (DescMetadataMode.CLIENT, DescMetadataMode.ENGINE):
+            assert chan.is_metadata_mode_supported(mode) == bool(modes & mode)
+        calls: list[Callable[[Any], Any]] = []
+        if not modes & DescMetadataMode.CLIENT:
+            calls.append(lambda tx: tx.attach_metadata(b"meta"))
+        if not modes & DescMetadataMode.ENGINE:
+            calls += [lambda tx: tx.get_metadata_ptr(), lambda tx: tx.set_metadata_len(4)]
+        for call in calls:
+            tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+            with pytest.raises(NotSupportedError, match="does not support DESC_METADATA_") as e:
+                call(tx)
+            assert e.value.errno == ENOTSUPP and tx.metadata_mode == DescMetadataMode.NONE
+
+    def test_metadata_modes_do_not_mix(self, dma_platform: Platform, chan: Channel) -> None:
+        modes = chan.device.desc_metadata_modes
+        if modes & (DescMetadataMode.CLIENT | DescMetadataMode.ENGINE) != DescMetadataMode.CLIENT | \
+                DescMetadataMode.ENGINE:
+            pytest.skip("the device does not offer both metadata modes")
+        _src, _dst, s, d = self.copy_pair(dma_platform, 64)
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+        try:
+            tx.attach_metadata(bytearray(64))
+        except NotSupportedError:
+            pytest.skip("MEMCPY descriptors of this device carry no metadata")
+        assert tx.metadata_mode == DescMetadataMode.CLIENT
+        with pytest.raises(ConfigError, match="metadata modes cannot be mixed") as e:
+            tx.get_metadata_ptr()
+        assert e.value.errno == errno.EINVAL
+
     # --- cookies and queueing -----------------------------------------------------------------------------
     def test_first_cookie_is_2_then_increments_and_done_reads_0(self, dma_platform: Platform, chan: Channel) -> None:
         src, dst, s, d = self.copy_pair(dma_platform, 3 * 256)
@@ -125,7 +268,7 @@ class ConformanceSuite:
         dma_platform.run_for(0.02)
         assert not dst.any()
         st, state = chan.tx_status(cookie)
-        assert st == Status.IN_PROGRESS and state.residue == 4096
+        assert st == Status.IN_PROGRESS and state.residue == queued_residue(chan, 4096)
         assert chan.sync_wait(cookie) == Status.COMPLETE
         assert np.array_equal(dst, src)
 
@@ -330,7 +473,7 @@ class ConformanceSuite:
 
     # --- pause and resume ---------------------------------------------------------------------------------
     def test_pause_freezes_and_resume_continues(self, dma_platform: Platform, chan: Channel) -> None:
-        if not chan.get_slave_caps().cmd_pause:
+        if not chan.device.has_op("device_pause"):
             pytest.skip("the device cannot pause")
         piece = self.big_copy // 8
         src, dst, s, d = self.copy_pair(dma_platform, self.big_copy)
@@ -350,7 +493,7 @@ class ConformanceSuite:
         assert np.array_equal(dst, src)
 
     def test_resume_when_not_paused_raises(self, chan: Channel) -> None:
-        if not chan.get_slave_caps().cmd_resume:
+        if not chan.device.has_op("device_resume"):
             pytest.skip("the device cannot resume")
         with pytest.raises(StateError, match="is not paused"):
             chan.resume()
@@ -360,7 +503,7 @@ class ConformanceSuite:
         _src, _dst, s, d = self.copy_pair(dma_platform, 3000)
         cookie = chan.prep_dma_memcpy(d.addr, s.addr, 3000).submit()
         st, state = chan.tx_status(cookie)
-        assert (st, state.residue) == (Status.IN_PROGRESS, 3000)
+        assert (st, state.residue) == (Status.IN_PROGRESS, queued_residue(chan, 3000))
         chan.sync_wait(cookie)
         st, state = chan.tx_status(cookie)
         assert (st, state.residue) == (Status.COMPLETE, 0)
@@ -448,8 +591,9 @@ class ConformanceSuite:
         src, dst, s, d = self.copy_pair(dma_platform, 512)
         tx = chan.prep_dma_memcpy(d.addr, s.addr, 512)
         if not chan.device.descriptor_reuse:
-            with pytest.raises(NotSupportedError):
+            with pytest.raises(StateError, match="cannot reuse descriptors") as e:
                 tx.set_reuse()
+            assert e.value.errno == errno.EPERM and not tx.test_reuse()
             return
         with pytest.raises(StateError, match="not reusable"):
             tx.free()

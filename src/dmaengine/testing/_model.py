@@ -58,7 +58,7 @@ class ReferenceModelMachine(RuleBasedStateMachine):
         super().__init__()
         self.plat = type(self).make_platform()
         self.chan = self.plat.request_channel(Cap.MEMCPY)
-        self.caps = self.chan.get_slave_caps()
+        self.caps = self.chan.device.slave_caps(self.chan)  # the caps, also of a memory-only engine
         self.src = (np.arange(SLOT * MAX_DESCS, dtype=np.uint64) % 255 + 1).astype(np.uint8)  # never 0
         self.dst = np.zeros(SLOT * MAX_DESCS, dtype=np.uint8)
         self.s = self.plat.map(self.src, DataDirection.TO_DEVICE)

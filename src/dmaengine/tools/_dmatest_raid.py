@@ -12,6 +12,7 @@ the kernel's copy patterns verify all buffers, with its lines and its summary.
 
 from __future__ import annotations
 
+import errno
 import random
 import threading
 from collections.abc import Callable
@@ -62,11 +63,23 @@ class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: s
 
     def __post_init__(self) -> None:
         self.is_memset = False
+        self.polled = self.params.polled
         self.name = f"{self.chan.name}-{self.op}{self.index}"
 
-    def loop(self) -> Loop:
-        """``dmatest_func`` for DMA_XOR / DMA_PQ: a generator that yields when it waits for the engine."""
-        from .dmatest import PATTERN_COPY, PATTERN_DST, PATTERN_SRC, init_dsts, init_srcs, verify
+    def _tests(self) -> Loop:
+        """``dmatest_func`` for DMA_XOR / DMA_PQ: a generator that yields when it waits for the engine
+        (:meth:`DmatestThread.loop` runs it, then prints the summary)."""
+        from .dmatest import (
+            DMA_SYNC_WAIT_S,
+            PATTERN_COPY,
+            PATTERN_DST,
+            PATTERN_SRC,
+            PR_FMT,
+            _terminate_sync,
+            init_dsts,
+            init_srcs,
+            verify,
+        )
 
         p = self.params
         chan: Channel = self.chan
@@ -79,16 +92,16 @@ class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: s
             align = p.alignment if p.alignment >= 0 else dev.pq_align
         buf_size = p.test_buf_size
         if 1 << align > buf_size:
-            self.log("%s: %u-byte buffer too small for %d-byte alignment" % (self.name, buf_size, 1 << align))
-            self.ret = -22
+            self.log(PR_FMT + "%u-byte buffer too small for %d-byte alignment" % (buf_size, 1 << align))
+            self.ret = -errno.ENOMEM  # the kernel's thread gives up with the ret it started with
             return
         if src_cnt < 1:
-            self.log("%s: device cannot take %s sources" % (self.name, self.op))
+            self.log(PR_FMT + "%s: device cannot take %s sources" % (self.name, self.op))
             self.ret = -22
             return
         clock = clock_of(self.plat)
         timeout = None if p.timeout_ms < 0 else p.timeout_ms / 1000.0
-        flags = PrepFlags.CTRL_ACK if p.polled else PrepFlags.CTRL_ACK | PrepFlags.PREP_INTERRUPT
+        flags = PrepFlags.CTRL_ACK if self.polled else PrepFlags.CTRL_ACK | PrepFlags.PREP_INTERRUPT
         srcs = [np.zeros(buf_size, dtype=np.uint8) for _ in range(src_cnt)]
         dsts = [np.zeros(buf_size, dtype=np.uint8) for _ in range(dst_cnt)]
         coefs = bytes([1] * src_cnt)
@@ -136,7 +149,7 @@ class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: s
                     self.failed_tests += 1
                     continue
                 done = threading.Event()
-                if not p.polled:
+                if not self.polled:
                     tx.callback = _set_event
                     tx.callback_param = done
                 try:
@@ -146,11 +159,14 @@ class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: s
                     self.failed_tests += 1
                     continue
                 chan.issue_pending()
-                if p.polled:
-                    ok = yield Wait(_cookie_ended(chan, cookie), timeout, chan)
+                if self.polled:  # dma_sync_wait's fixed wait, then dmaengine_terminate_sync, as for copies
+                    ended = yield Wait(_cookie_ended(chan, cookie), DMA_SYNC_WAIT_S, chan)
+                    status = chan.tx_status(cookie)[0] if ended else Status.ERROR
+                    _terminate_sync(chan)
+                    ok = status == Status.COMPLETE
                 else:
                     ok = yield Wait(done.is_set, timeout, chan, done)
-                status = chan.tx_status(cookie)[0]
+                    status = chan.tx_status(cookie)[0]
                 if not ok:
                     self._result("test timed out", src_off, dst_off, length, 0)
                     self.failed_tests += 1

@@ -3,9 +3,10 @@
 Each test thread owns a source and a destination buffer of ``test_buf_size`` bytes. Every iteration picks a
 random length and random source and destination offsets, fills both buffers with the kernel's patterns, copies
 (or fills) with the engine, waits for the callback (or polls), and verifies all six regions of the two buffers.
-The output lines use the kernel's wording, so logs compare line for line::
+The output lines use the kernel's wording, with the ``dmatest: `` prefix its ``pr_fmt`` gives every line, so
+logs compare line for line::
 
-    dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops 27462 KB/s (0)
+    dmatest: dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops 27462 KB/s (0)
 
 The rates leave out the time spent filling and verifying buffers, as the kernel does. On a simulated SoC they
 are in virtual time.
@@ -20,6 +21,8 @@ are in virtual time.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import random
 import threading
 from collections.abc import Callable
@@ -43,6 +46,7 @@ from dmaengine.provider import check_index
 from ._runner import Loop, Wait, clock_of, run_loops
 
 __all__ = [
+    "DMA_SYNC_WAIT_S",
     "MAX_ERROR_COUNT",
     "PATTERN_COPY",
     "PATTERN_COUNT_MASK",
@@ -50,6 +54,7 @@ __all__ = [
     "PATTERN_MEMSET_IDX",
     "PATTERN_OVERWRITE",
     "PATTERN_SRC",
+    "PR_FMT",
     "DmatestParams",
     "DmatestThread",
     "gen_dst_value",
@@ -72,6 +77,10 @@ PATTERN_COUNT_MASK = 0x1F
 PATTERN_MEMSET_IDX = 0x01
 #: Mismatches printed per verified region before "N errors suppressed".
 MAX_ERROR_COUNT = 32
+#: The prefix ``pr_fmt`` puts on every line dmatest prints (``KBUILD_MODNAME ": "``).
+PR_FMT = "dmatest: "
+#: ``dma_sync_wait``'s fixed wait, in seconds: polled tests wait this long whatever ``timeout`` says.
+DMA_SYNC_WAIT_S = 5.0
 #: The most test threads per channel (each is a real thread on a real-time platform, with two buffers).
 MAX_THREADS_PER_CHAN = 256
 
@@ -99,6 +108,9 @@ class DmatestParams:
     #: Sources of each xor test and of each pq test (forced odd, at most what the device takes).
     xor_sources: int = 3
     pq_sources: int = 3
+    #: The kernel's ``run``: start the threads. False only adds them and prints the ``test_list`` lines
+    #: (``dmaengine test --list``).
+    run: bool = True
     #: Seed of the random lengths and offsets (None: a fresh one each run); not a kernel parameter.
     seed: int | None = None
 
@@ -107,7 +119,7 @@ class DmatestParams:
         for name in ("test_buf_size", "threads_per_chan", "max_channels", "iterations", "timeout_ms", "alignment",
                      "transfer_size", "dmatest", "xor_sources", "pq_sources"):
             setattr(self, name, check_index(name, getattr(self, name), what="an int"))
-        for name in ("noverify", "norandom", "verbose", "polled"):
+        for name in ("noverify", "norandom", "verbose", "polled", "run"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, not {getattr(self, name)!r}")
         for name in ("channel", "device"):
@@ -177,7 +189,7 @@ def _mismatch(name: str, actual: int, pattern: int, index: int, counter: int, is
         what = "dstbuf[0x%x] was copied!" % index
     else:
         what = "dstbuf[0x%x] mismatch!" % index
-    return "%s: %s Expected %02x, got %02x" % (name, what, expected, actual)
+    return PR_FMT + "%s: %s Expected %02x, got %02x" % (name, what, expected, actual)
 
 
 def verify(buf: np.ndarray, start: int, end: int, counter: int, pattern: int, is_srcbuf: bool, is_memset: bool,
@@ -195,7 +207,7 @@ def verify(buf: np.ndarray, start: int, end: int, counter: int, pattern: int, is
     for k in bad[:MAX_ERROR_COUNT].tolist():
         log(_mismatch(name, int(actual[k]), pattern, start + k, counter + k, is_srcbuf, is_memset))
     if len(bad) > MAX_ERROR_COUNT:
-        log("%s: %u errors suppressed" % (name, len(bad) - MAX_ERROR_COUNT))
+        log(PR_FMT + "%s: %u errors suppressed" % (name, len(bad) - MAX_ERROR_COUNT))
     return len(bad)
 
 
@@ -224,19 +236,19 @@ def rates(runtime_us: int, total_tests: int, total_len: int) -> tuple[str, int]:
 
 def summary_line(name: str, total_tests: int, failed_tests: int, runtime_us: int, total_len: int,
                  ret: int = 0) -> str:
-    """The kernel's summary line for one thread.
+    """The kernel's summary line for one thread, as printed.
 
     >>> summary_line("dma0chan0-copy0", 100, 0, 200, 100 * 1024)
-    'dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)'
+    'dmatest: dma0chan0-copy0: summary 100 tests, 0 failures 500000.00 iops 500000 KB/s (0)'
     """
     iops, kbs = rates(runtime_us, total_tests, total_len)
-    return "%s: summary %u tests, %u failures %s iops %d KB/s (%d)" % (
+    return PR_FMT + "%s: summary %u tests, %u failures %s iops %d KB/s (%d)" % (
         name, total_tests, failed_tests, iops, kbs, ret)
 
 
 def result_line(name: str, err: str, n: int, src_off: int, dst_off: int, length: int, data: int) -> str:
-    """The kernel's ``result()`` line."""
-    return "%s: result #%u: '%s' with src_off=0x%x dst_off=0x%x len=0x%x (%d)" % (
+    """The kernel's ``result()`` line, as printed."""
+    return PR_FMT + "%s: result #%u: '%s' with src_off=0x%x dst_off=0x%x len=0x%x (%d)" % (
         name, n, err, src_off, dst_off, length, data)
 
 
@@ -261,7 +273,9 @@ class DmatestThread:
 
     def __post_init__(self) -> None:
         self.is_memset = self.params.dmatest == 1
-        self.name = f"{self.chan.name}-{'memset' if self.is_memset else 'copy'}{self.index}"
+        self.polled = self.params.polled
+        # kthread_create(dmatest_func, thread, "%s-%s%u", dma_chan_name(chan), op, i)
+        self.name = "%s-%s%u" % (self.chan.name, "set" if self.is_memset else "copy", self.index)
 
     @property
     def iops(self) -> str:
@@ -287,24 +301,34 @@ class DmatestThread:
             self._result(err, src_off, dst_off, length, data)
 
     def loop(self) -> Loop:
-        """The thread's body (``dmatest_func``); a generator that yields when it waits for the engine."""
+        """The thread's body (``dmatest_func``); a generator that yields when it waits for the engine. Its
+        summary line is printed as it ends, and a thread that failed terminates its channel's work."""
+        try:
+            yield from self._tests()
+        finally:
+            self.log(self.summary)
+        if self.ret or self.failed_tests:
+            _terminate_sync(self.chan)
+
+    def _tests(self) -> Loop:
         p = self.params
         dev = self.chan.device
         align = p.alignment if p.alignment >= 0 else (dev.fill_align if self.is_memset else dev.copy_align)
         buf_size = p.test_buf_size
         if 1 << align > buf_size:
-            self.log("%s: %u-byte buffer too small for %d-byte alignment" % (self.name, buf_size, 1 << align))
-            self.ret = -22
+            self.log(PR_FMT + "%u-byte buffer too small for %d-byte alignment" % (buf_size, 1 << align))
+            self.ret = -errno.ENOMEM  # the kernel's thread gives up with the ret it started with
             return
         clock = clock_of(self.plat)
         timeout = None if p.timeout_ms < 0 else p.timeout_ms / 1000.0
-        flags = PrepFlags.CTRL_ACK if p.polled else PrepFlags.CTRL_ACK | PrepFlags.PREP_INTERRUPT
+        flags = PrepFlags.CTRL_ACK if self.polled else PrepFlags.CTRL_ACK | PrepFlags.PREP_INTERRUPT
         src = np.zeros(buf_size, dtype=np.uint8)
         dst = np.zeros(buf_size, dtype=np.uint8)
         rnd = self.rng.getrandbits
         filltime = comparetime = 0.0
+        # The destination is mapped BIDIRECTIONAL "to force writeback/invalidate", as the kernel maps it.
         with self.plat.map(src, DataDirection.TO_DEVICE) as src_map, \
-                self.plat.map(dst, DataDirection.FROM_DEVICE) as dst_map:
+                self.plat.map(dst, DataDirection.BIDIRECTIONAL) as dst_map:
             t_start = clock()
             while not self.stop.is_set() and not (p.iterations and self.total_tests >= p.iterations):
                 self.total_tests += 1
@@ -338,7 +362,7 @@ class DmatestThread:
                     self.failed_tests += 1
                     continue
                 done = threading.Event()
-                if not p.polled:
+                if not self.polled:
                     tx.callback = _set_event
                     tx.callback_param = done
                 try:
@@ -348,11 +372,15 @@ class DmatestThread:
                     self.failed_tests += 1
                     continue
                 self.chan.issue_pending()
-                if p.polled:
-                    ok = yield Wait(_cookie_ended(self.chan, cookie), timeout, self.chan)
+                if self.polled:
+                    # dma_sync_wait: its own fixed wait (ERROR past it), then dmaengine_terminate_sync.
+                    ended = yield Wait(_cookie_ended(self.chan, cookie), DMA_SYNC_WAIT_S, self.chan)
+                    status = self.chan.tx_status(cookie)[0] if ended else Status.ERROR
+                    _terminate_sync(self.chan)
+                    ok = status == Status.COMPLETE
                 else:
                     ok = yield Wait(done.is_set, timeout, self.chan, done)
-                status = self.chan.tx_status(cookie)[0]
+                    status = self.chan.tx_status(cookie)[0]
                 if not ok:
                     self._result("test timed out", src_off, dst_off, length, 0)
                     self.failed_tests += 1
@@ -394,6 +422,14 @@ def _set_event(ev: threading.Event) -> None:
     ev.set()
 
 
+def _terminate_sync(chan: Channel) -> None:
+    """``dmaengine_terminate_sync``; on a device without terminate, only the synchronize half."""
+    if chan.device.has_op("device_terminate_all"):
+        chan.terminate_sync()
+    else:
+        chan.synchronize()
+
+
 def _cookie_ended(chan: Channel, cookie: int) -> Callable[[], bool]:
     return lambda: chan.tx_status(cookie)[0] != Status.IN_PROGRESS
 
@@ -421,8 +457,10 @@ def run_dmatest(
 
     Channels are requested like the kernel does: every free channel with MEMCPY (MEMSET for ``dmatest=1``)
     matching ``channel`` and ``device``, up to ``max_channels``; :class:`NoChannelError` when none. Lines go to
-    ``log``; ``tick(threads)`` is called now and then (progress); ``on_started(threads)`` once every channel
-    is held; setting ``stop`` ends the run early (``iterations=0`` runs until then).
+    ``log``, each thread's summary as the thread ends; ``tick(threads)`` is called now and then (progress);
+    ``on_started(threads)`` once every channel is held; setting ``stop`` ends the run early (``iterations=0``
+    runs until then). With ``run=False`` the threads are only added and listed (the kernel's ``test_list``).
+    At the end each channel is released, which terminates what is left (``dmatest_cleanup_channel``).
     """
     params = params or DmatestParams()
     params.check()
@@ -434,10 +472,14 @@ def run_dmatest(
     try:
         while not params.max_channels or len(chans) < params.max_channels:
             try:
-                chan = plat.request_channel(mask, _matches(params), client_name="dmatest")
+                # dma_request_channel sets no client name: the debugfs summary says "in-use", as for the kernel's
+                chan = plat.request_channel(mask, _matches(params))
             except NoChannelError:
                 break
             chans.append(chan)
+            if params.polled and chan.device.cap_mask & Cap.COMPLETION_NO_ORDER:
+                log(PR_FMT + "DMA_COMPLETION_NO_ORDER, polled disabled")
+                params = dataclasses.replace(params, polled=False)
             for i in range(params.threads_per_chan):
                 threads.append(DmatestThread(plat, chan, i, params, log, stop,
                                              rng=random.Random(f"{seed}:{chan.name}:{i}")))
@@ -445,22 +487,25 @@ def run_dmatest(
 
             added = raid_threads(plat, chan, params, log, stop, seed)
             threads += added
-            log("dmatest: Added %u threads using %s" % (params.threads_per_chan + len(added), chan.name))
+            log(PR_FMT + "Added %u threads using %s" % (params.threads_per_chan + len(added), chan.name))
         if not chans:
             what = [f"channel {params.channel!r}"] if params.channel else []
             what += [f"device {params.device!r}"] if params.device else []
             extra = f" matching {' and '.join(what)}" if what else ""
             raise NoChannelError(f"dmatest: no free channel with {mask.name}{extra}")
+        if not params.run:
+            for chan in chans:  # dmatest_test_list_get
+                log(PR_FMT + "%u threads using %s" % (sum(t.chan is chan for t in threads), chan.name))
+            return threads
         for chan in chans:
-            log("dmatest: Started %u threads using %s" % (sum(t.chan is chan for t in threads), chan.name))
+            log(PR_FMT + "Started %u threads using %s" % (sum(t.chan is chan for t in threads), chan.name))
         if on_started is not None:
             on_started(threads)
         run_loops(plat, [t.loop() for t in threads], [t.name for t in threads],
                   (lambda: tick(threads)) if tick is not None else None, stop)
     finally:
         stop.set()  # when run_loops ends by an exception, loops still running must not go on with released channels
-        for chan in chans:
-            chan.release()
-    for t in threads:
-        log(t.summary)
+        for chan in chans:  # dmatest_cleanup_channel's terminate_sync is part of our release
+            if chan.client_count:
+                chan.release()
     return threads
