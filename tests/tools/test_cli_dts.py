@@ -52,7 +52,8 @@ def test_test_and_perf_run_on_a_board(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["test", "--platform", TWO, "--iterations", "5", "--max-channels", "1", "--test-buf-size",
                  "1024", "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^dma0chan0-copy0: summary 5 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
+    line = r"^dmatest: dma0chan0-copy0: summary 5 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$"
+    assert re.search(line, out, re.M)
     assert main(["perf", "--platform", DEFAULT, "--sizes", "64,256", "--seconds", "0.001", "--no-baseline"]) == 0
     assert "dma-perf on dts:" in capsys.readouterr().out
 

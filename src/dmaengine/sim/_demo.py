@@ -7,7 +7,8 @@ import math
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
+
 from .._files import unwritable
 
 if TYPE_CHECKING:

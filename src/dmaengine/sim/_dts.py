@@ -32,7 +32,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
+
 from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc, Wire
 from ._periph import Peripheral
 from ._registry import SIM_DMAC, Model, Models, PropValue

@@ -152,11 +152,7 @@ class I2s(Peripheral):
         self.rx = SampledRx(self, fifo_depth, threshold, self.frame_bytes, rate_hz, source)
 
     def _wav_source(self, path: str) -> FrameSource:
-        try:
-            w = wave.open(path, "rb")  # noqa: SIM115  (closed by the with below; the open itself may fail)
-        except (OSError, EOFError, wave.Error) as e:  # a missing, unreadable or non-WAV file is a bad rx_source
-            raise ConfigError(f"rx_source {path!r} cannot be read as a WAV file: {e}") from None
-        with w:
+        with wave.open(path, "rb") as w:  # a missing or non-WAV file: the caller names the bad rx_source
             if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (self.rate_hz, self.channels,
                                                                           self.sample_width):
                 raise ConfigError(

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
+
 from ._adc import Adc
 from ._i2s import I2s
 from ._periph import Peripheral
