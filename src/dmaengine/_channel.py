@@ -98,7 +98,7 @@ class Descriptor:
             raise StateError(f"{self.chan.name}: channel is not allocated (released?)")
         cookie = self.tx_submit()
         if _trace.recorder is not None:
-            _trace.emit("submit", self.chan, cookie)
+            _trace.emit("submit", self.chan, cookie, {"desc": self})
         return cookie
 
     def tx_submit(self) -> int:
@@ -247,10 +247,13 @@ class Channel:
         self.config = cfg
 
     # --- preparation --------------------------------------------------------------------------------------
-    def _prepped(self, tx: Descriptor, flags: int) -> Descriptor:
+    def _prepped(self, tx: Descriptor, flags: int, op: str = "", direction: TransferDirection | None = None,
+                 period_len: int | None = None) -> Descriptor:
         tx.flags = prep_flags(flags)
-        if _trace.recorder is not None:
-            _trace.emit("prep", self, 0, {"type": type(tx).__name__})
+        if _trace.recorder is not None:  # what the trace names the transfer's slices by (dmaengine.trace)
+            _trace.emit("prep", self, 0, {"type": type(tx).__name__, "op": op, "desc": tx,
+                                          "length": getattr(tx, "length", None), "period_len": period_len,
+                                          "direction": (direction or TransferDirection.MEM_TO_MEM).name})
         return tx
 
     def _slave_dir(self, direction: TransferDirection) -> TransferDirection:
@@ -269,7 +272,8 @@ class Channel:
         self._need(Cap.SLAVE)
         direction = self._slave_dir(direction)
         entries = _check_sgl("sgl", sgl)
-        return self._prepped(self.device.device_prep_slave_sg(self, entries, direction, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_slave_sg(self, entries, direction, prep_flags(flags)), flags,
+                             "slave_sg", direction)
 
     def prep_slave_single(self, addr: int, length: int, direction: TransferDirection, flags: int = 0) -> Descriptor:
         """``dmaengine_prep_slave_single``: one segment."""
@@ -287,7 +291,7 @@ class Channel:
         if buf_len % period_len:
             raise ConfigError(f"period_len {period_len!r} does not divide buf_len {buf_len!r}")
         tx = self.device.device_prep_dma_cyclic(self, buf_addr, buf_len, period_len, direction, prep_flags(flags))
-        return self._prepped(tx, flags)
+        return self._prepped(tx, flags, "cyclic", direction, period_len)
 
     def _check_align(self, what: str, align_shift: int, *values: int) -> None:
         if align_shift:
@@ -325,7 +329,8 @@ class Channel:
         tx = dev.device_prep_dma_memcpy(self, dst, src, length, pf)
         tx.flags = pf
         if _trace.recorder is not None:
-            _trace.emit("prep", self, 0, {"type": type(tx).__name__})
+            _trace.emit("prep", self, 0, {"type": type(tx).__name__, "op": "memcpy", "desc": tx, "length": length,
+                                          "direction": "MEM_TO_MEM"})
         return tx
 
     def prep_dma_memset(self, dst: int, value: int, length: int, flags: int = 0) -> Descriptor:
@@ -336,7 +341,8 @@ class Channel:
         if not isinstance(value, int) or not 0 <= value <= 255:
             raise ConfigError(f"value must be a byte 0..255, not {value!r}")
         self._check_align("address or length", self.device.fill_align, dst, length)
-        return self._prepped(self.device.device_prep_dma_memset(self, dst, value, length, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_dma_memset(self, dst, value, length, prep_flags(flags)), flags,
+                             "memset")
 
     def prep_interleaved_dma(self, template: InterleavedTemplate, flags: int = 0) -> Descriptor:
         """``dmaengine_prep_interleaved_dma``."""
@@ -345,7 +351,8 @@ class Channel:
             raise ConfigError(f"prep_interleaved_dma takes an InterleavedTemplate, not {template!r}")
         _check_addr("src_start", template.src_start)
         _check_addr("dst_start", template.dst_start)
-        return self._prepped(self.device.device_prep_interleaved_dma(self, template, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_interleaved_dma(self, template, prep_flags(flags)), flags,
+                             "interleaved", template.dir)
 
     def prep_dma_memcpy_sg(self, dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> Descriptor:
         """``dmaengine_prep_dma_memcpy_sg``: copy the bytes of ``src_sgl`` into ``dst_sgl``."""
@@ -355,12 +362,13 @@ class Channel:
         dlen, slen = sum(e.length for e in dst), sum(e.length for e in src)
         if dlen != slen:
             raise ConfigError(f"dst_sgl holds {dlen} bytes but src_sgl holds {slen!r}")
-        return self._prepped(self.device.device_prep_dma_memcpy_sg(self, dst, src, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_dma_memcpy_sg(self, dst, src, prep_flags(flags)), flags,
+                             "memcpy_sg")
 
     def prep_dma_interrupt(self, flags: int = 0) -> Descriptor:
         """``device_prep_dma_interrupt``: a descriptor that moves nothing and only calls back."""
         self._need(Cap.INTERRUPT)
-        return self._prepped(self.device.device_prep_dma_interrupt(self, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_dma_interrupt(self, prep_flags(flags)), flags, "interrupt")
 
     # --- running ------------------------------------------------------------------------------------------
     def issue_pending(self) -> None:

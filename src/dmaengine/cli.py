@@ -14,13 +14,14 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import DmaError, Platform, default_platform
 from ._files import unwritable
 from .tools._runner import ctrl_c_sets
-from .trace import Trace
+from .trace import DEFAULT_LIMIT, Trace
 
 __all__ = ["CliError", "main", "make_platform"]
 
@@ -87,18 +88,23 @@ def _tracing(args: argparse.Namespace) -> Iterator[None]:
     if path is None:
         yield
         return
-    tr = Trace()
+    tr = Trace(limit=getattr(args, "trace_limit", None) or DEFAULT_LIMIT)
     tr.start()
     try:
         yield
     finally:
         tr.stop()
         try:
-            tr.save(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # said below, in the command's words
+                tr.save(path)
         except OSError as e:
             raise CliError(f"cannot write the trace to {path}: {e.strerror or e}") from None
         print(f"{PROG}: trace of {len(tr)} events written to {path} (open it in https://ui.perfetto.dev)",
               file=sys.stderr)
+        if tr.dropped:
+            print(f"{PROG}: warning: the trace kept the last {len(tr)} of {tr.recorded} events ({tr.dropped} "
+                  "dropped); raise --trace-limit to keep more", file=sys.stderr)
 
 
 def _check_writable(path: str, what: str = "") -> None:
@@ -324,7 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time) "
                              "or MODULE:FUNCTION returning a Platform (default: %(default)s)")
     common.add_argument("--trace", metavar="FILE.json",
-                        help="record every channel event to FILE.json (Chrome trace format; open in Perfetto)")
+                        help="record every channel event to FILE.json (Chrome trace format, gzipped when FILE ends "
+                             "in .gz; open in Perfetto)")
+    common.add_argument("--trace-limit", type=_positive_limit, default=DEFAULT_LIMIT, metavar="N",
+                        help=f"keep the last N trace events (default: {DEFAULT_LIMIT:,}; a warning says when "
+                             "older ones were dropped)")
+    common.add_argument("--vcd", metavar="FILE.vcd",
+                        help="with --platform sim: write a waveform of request lines, bus grants, channel busy, "
+                             "FIFO levels and interrupts in virtual time (open in GTKWave or Surfer)")
 
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -411,10 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
 DEMOS: dict[str, str] = {}
 
 
+#: Options of the command itself that a demo subcommand takes anywhere among its arguments (before a ``--``).
+DEMO_OPTIONS = {"--trace": "trace", "--trace-limit": "trace_limit", "--vcd": "vcd"}
+
+
 def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
-    """``dmaengine audio ARGS...``: ``--trace FILE`` (anywhere before a ``--``) is the command's; the rest goes to
-    the demo."""
-    trace = None
+    """``dmaengine audio ARGS...``: ``--trace FILE``, ``--trace-limit N`` and ``--vcd FILE`` (anywhere before a
+    ``--``) are the command's; the rest goes to the demo."""
+    found: dict[str, str | None] = dict.fromkeys(DEMO_OPTIONS.values())
     demo_args: list[str] = []
     i = 0
     while i < len(rest):
@@ -422,18 +439,40 @@ def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
         if arg == "--":
             demo_args += rest[i:]
             break
-        if arg == "--trace":
-            if i + 1 >= len(rest):
-                raise CliError(f"{PROG} {name}: error: argument --trace: expected one argument")
-            trace = rest[i + 1]
-            i += 2
-            continue
-        if arg.startswith("--trace="):
-            trace = arg.partition("=")[2]
+        opt, eq, value = arg.partition("=")
+        if opt in DEMO_OPTIONS:
+            if not eq:
+                if i + 1 >= len(rest):
+                    raise CliError(f"{PROG} {name}: error: argument {opt}: expected one argument")
+                value = rest[i + 1]
+                i += 1
+            found[DEMO_OPTIONS[opt]] = value
         else:
             demo_args.append(arg)
         i += 1
-    return argparse.Namespace(command=name, trace=trace, rest=demo_args, func=_demo(DEMOS[name]))
+    limit = found["trace_limit"]
+    return argparse.Namespace(command=name, trace=found["trace"], vcd=found["vcd"],
+                              trace_limit=None if limit is None else _trace_limit(limit, f"{PROG} {name}"),
+                              rest=demo_args, func=_demo(DEMOS[name]))
+
+
+def _positive_limit(text: str) -> int:
+    """argparse type of ``--trace-limit``."""
+    try:
+        n = int(text, 0)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return n
+
+
+def _trace_limit(text: str, prog: str = PROG) -> int:
+    """``--trace-limit N``: a positive int."""
+    try:
+        return _positive_limit(text)
+    except argparse.ArgumentTypeError as e:
+        raise CliError(f"{prog}: error: argument --trace-limit: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,10 +168,15 @@ def test_trace_option_writes_virtual_timestamps(tmp_path: Path, capsys: pytest.C
     assert inst == [
         ("prep", 0.0, None), ("submit", 0.0, 2), ("issue", 0.0, None), ("complete", 2.0, 2), ("callback", 2.0, None),
         ("prep", 2.0, None), ("submit", 2.0, 3), ("issue", 2.0, None), ("complete", 4.0, 3), ("callback", 4.0, None),
-        ("terminate", 4.0, None),
+        ("terminate (idle)", 4.0, None),
     ]
-    slices = [(e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"] if e["ph"] == "X"]
-    assert slices == [("cookie 2", 0.0, 2.0), ("cookie 3", 2.0, 2.0)]
+    slices = [(e["name"], e["ts"], e["dur"], e["args"]) for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert slices == [
+        ("memcpy", 0.0, 2.0, {"cookie": 2, "length": 1024, "direction": "MEM_TO_MEM", "result": "NOERROR",
+                              "bytes": 1024}),
+        ("memcpy", 2.0, 2.0, {"cookie": 3, "length": 1024, "direction": "MEM_TO_MEM", "result": "NOERROR",
+                              "bytes": 1024}),
+    ]
 
 
 def test_trace_to_an_unwritable_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -242,6 +242,8 @@ class MemcpyChannel(VirtChannel):
         """Move the bytes of ``batch`` in order; returns how many descriptors ended (their ``result`` and
         ``residue`` set), fewer than all when pause or terminate stopped it. Runs of small single copies go to
         the address space in one call; anything else goes chunk by chunk through :meth:`_execute`."""
+        if tracing():  # one descriptor at a time, so that each trace slice ends when its own bytes have moved
+            return self._work_traced(batch, gen, space)
         srcs = [vd.src for vd in batch]
         n = len(srcs)
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
@@ -288,6 +290,29 @@ class MemcpyChannel(VirtChannel):
             vd.done = 0
             i += 1
         return i
+
+    def _work_traced(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
+        """:meth:`_work` while a trace records: the same copies one descriptor at a time, each between its
+        "start" and its "end" event."""
+        for i, vd in enumerate(batch):
+            if self._gen != gen or self._hw_paused:
+                return i
+            trace_event("start", self, vd.cookie)
+            if vd.src is not None:
+                faults = space.copy_many([vd])
+                f = faults[0] if faults is not None else None
+                if f is not None:
+                    vd.result = _WRITE_FAILED if f.write else _READ_FAILED
+                    vd.residue = vd.length
+            else:
+                res = self._execute(vd, space, gen)
+                if res is None:  # stopped part-way by pause or terminate
+                    return i
+                vd.result = res
+                vd.residue = vd.length - vd.done
+                vd.done = 0
+            trace_event("end", self, vd.cookie, {"result": vd.result.name})
+        return len(batch)
 
     def _execute(self, vd: MemcpyDescriptor, space: AddressSpace, gen: int) -> Result | None:
         copy = space.copy
