@@ -23,6 +23,7 @@ from ._periph import TxPort as TxPort
 from ._soc import Soc as Soc
 from ._soc import default_peripherals as default_peripherals
 from ._uart import Uart as Uart
+from ._wave import Waveform as Waveform
 
 __all__ = [
     "Adc",
@@ -38,6 +39,7 @@ __all__ = [
     "TickClock",
     "TxPort",
     "Uart",
+    "Waveform",
     "default_peripherals",
     "sine_frames",
 ]

@@ -43,6 +43,8 @@ class Kernel:
         self.events_run = 0
         #: True while an event runs (the simulation cannot be run from inside itself).
         self.dispatching = False
+        #: While a waveform records (sim/_wave.py): ``probe(t, fn)`` runs each event's ``fn``; None otherwise.
+        self.probe: Callable[[int, Callable[[], None]], None] | None = None
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
@@ -72,7 +74,10 @@ class Kernel:
                 self.trace.append((t, ev.label))
             self.dispatching = True
             try:
-                ev.fn()
+                if self.probe is None:
+                    ev.fn()
+                else:
+                    self.probe(t, ev.fn)  # a waveform records (sim/_wave.py)
             finally:
                 self.dispatching = False
             return True

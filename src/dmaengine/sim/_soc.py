@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 
@@ -18,6 +19,7 @@ from ._i2s import I2s
 from ._kernel import PRIO_BH, Event, Kernel
 from ._periph import Peripheral, Port
 from ._uart import Uart
+from ._wave import Waveform
 
 __all__ = ["SimTasklet", "Soc", "default_peripherals"]
 
@@ -119,7 +121,8 @@ class Soc(Platform):
     memory-to-memory bursts (in full-width beats); ``fetch_latency_ns`` before a loaded descriptor's first burst;
     ``bh_latency_ns`` from an interrupt to its bottom half (callbacks); ``peripherals`` (None:
     :func:`default_peripherals`); ``fast`` (False simulates every burst, for checking the closed-form plans);
-    ``trace`` records every event in ``soc.kernel.trace``.
+    ``trace`` records every event in ``soc.kernel.trace``; ``vcd``, a file name, records a waveform there from
+    the start until :meth:`close` (see :meth:`record_vcd`).
 
     >>> soc = Soc()
     >>> soc.peripheral("uart0").baud, soc.now_ns
@@ -130,7 +133,8 @@ class Soc(Platform):
 
     def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
                  bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
-                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16) -> None:
+                 trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16,
+                 vcd: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
             raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
@@ -155,6 +159,9 @@ class Soc(Platform):
         self.register_device(self.dmac)
         for p in default_peripherals() if peripherals is None else peripherals:
             self.add_peripheral(p)
+        self._wave: Waveform | None = None
+        if vcd is not None:
+            self.record_vcd(vcd)
 
     # --- clock --------------------------------------------------------------------------------------------
     @property
@@ -180,11 +187,16 @@ class Soc(Platform):
                 raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
             raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
         self._stepper = me
+        wave = self._wave
         try:
+            if wave is not None:
+                wave.sample()  # what client code changed at this instant
             return step()
         finally:
             self._stepper = None
             self._stepping.release()
+            if wave is not None and wave.recording:
+                wave.settle()
             self.sync()
 
     def _run_until(self, t: int) -> bool:
@@ -281,6 +293,31 @@ class Soc(Platform):
     def peripherals(self) -> list[Peripheral]:
         """Every attached peripheral, in attach order."""
         return list(self._peripherals.values())
+
+    # --- waveforms ----------------------------------------------------------------------------------------
+    def record_vcd(self, path: str | os.PathLike[str]) -> Waveform:
+        """Record a waveform (a VCD file: request lines, bus grant, channel busy, FIFO levels, interrupts, in
+        virtual ns) to ``path`` from now until the returned :class:`Waveform` is closed (it is a context
+        manager) or the SoC is. While it records, the controller moves data burst by burst (the ``fast=False``
+        reference path), so every edge is exact. Needs pyvcd (``pip install 'dmaengine[wave]'``)."""
+        if self._wave is not None:
+            raise StateError(f"this SoC is already recording a waveform to {self._wave.path}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"record_vcd takes a file name, not {path!r}")
+        self._wave = Waveform(self, path)
+        return self._wave
+
+    def _wave_closed(self, wave: Waveform) -> None:
+        if self._wave is wave:
+            self._wave = None
+
+    def close(self) -> None:
+        """Release every channel, unregister the controller, and finish a waveform being recorded."""
+        try:
+            super().close()
+        finally:
+            if self._wave is not None:
+                self._wave.close()
 
     def summary(self) -> str:
         """The debugfs summary, with the controller channels' state, and the clock."""
