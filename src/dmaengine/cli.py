@@ -75,9 +75,19 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
 @contextlib.contextmanager
 def _platform(args: argparse.Namespace) -> Iterator[Platform]:
     plat, owned = make_platform(args.platform)
+    wave = None
     try:
+        vcd = getattr(args, "vcd", None)
+        if vcd is not None:
+            record_vcd = getattr(plat, "record_vcd", None)
+            if record_vcd is None:
+                raise CliError(f"--vcd needs a simulated SoC (--platform sim), not --platform {args.platform}")
+            wave = record_vcd(vcd)
         yield plat
     finally:
+        if wave is not None:
+            wave.close()
+            print(f"{PROG}: waveform written to {wave.path} (open it in GTKWave or Surfer)", file=sys.stderr)
         if owned:
             plat.close()
 
@@ -117,7 +127,7 @@ def _check_writable(path: str, what: str = "") -> None:
 def _check_outputs(args: argparse.Namespace) -> None:
     if getattr(args, "plot", None) is not None and importlib.util.find_spec("matplotlib") is None:
         raise CliError("--plot needs matplotlib (pip install 'dmaengine[plot]')")
-    for option in ("trace", "json", "csv", "plot"):
+    for option in ("trace", "json", "csv", "plot", "vcd"):
         path = getattr(args, option, None)
         if path is not None:
             _check_writable(path, "the trace to " if option == "trace" else "")
@@ -425,12 +435,12 @@ DEMOS: dict[str, str] = {}
 
 
 #: Options of the command itself that a demo subcommand takes anywhere among its arguments (before a ``--``).
-DEMO_OPTIONS = {"--trace": "trace", "--trace-limit": "trace_limit", "--vcd": "vcd"}
+DEMO_OPTIONS = {"--trace": "trace", "--trace-limit": "trace_limit"}
 
 
 def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
-    """``dmaengine audio ARGS...``: ``--trace FILE``, ``--trace-limit N`` and ``--vcd FILE`` (anywhere before a
-    ``--``) are the command's; the rest goes to the demo."""
+    """``dmaengine audio ARGS...``: ``--trace FILE`` and ``--trace-limit N`` (anywhere before a ``--``) are the
+    command's; the rest goes to the demo (``--vcd`` too: the demo makes its SoC)."""
     found: dict[str, str | None] = dict.fromkeys(DEMO_OPTIONS.values())
     demo_args: list[str] = []
     i = 0
@@ -451,7 +461,7 @@ def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
             demo_args.append(arg)
         i += 1
     limit = found["trace_limit"]
-    return argparse.Namespace(command=name, trace=found["trace"], vcd=found["vcd"],
+    return argparse.Namespace(command=name, trace=found["trace"],
                               trace_limit=None if limit is None else _trace_limit(limit, f"{PROG} {name}"),
                               rest=demo_args, func=_demo(DEMOS[name]))
 

@@ -19,7 +19,7 @@ import wave
 
 import numpy as np
 
-from dmaengine import BusWidth, DataDirection, DmaError, SlaveConfig, TransferDirection
+from dmaengine import BusWidth, ConfigError, DataDirection, DmaError, SlaveConfig, TransferDirection
 
 from ._demo import DemoError, DemoParser, at_least, check_writable, fail
 from ._i2s import I2s, sine_frames
@@ -43,18 +43,21 @@ def write_tone(path: str, seconds: float = 1.0, rate_hz: int = 48_000, freq_hz: 
 
 
 def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 4, app_latency_ms: float = 0.0,
-         stall_ms: float = 0.0, bh_latency_ns: int = 1_000, capture_path: str | None = None) -> dict[str, object]:
+         stall_ms: float = 0.0, bh_latency_ns: int = 1_000, capture_path: str | None = None,
+         vcd: str | None = None) -> dict[str, object]:
     """Play ``in_path`` through ``i2s0``; write the codec output to ``out_path``; return a report. With
     ``capture_path``, capture from the codec's input at the same time (cyclic DEV_TO_MEM, full duplex; the codec
-    hears a 440 Hz sine) and write that as a WAV too."""
+    hears a 440 Hz sine) and write that as a WAV too. With ``vcd``, record a waveform of the SoC there."""
     with wave.open(in_path, "rb") as w:
         rate, nch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        if width not in (1, 2):
+            raise ConfigError(f"{8 * width}-bit samples are not supported (the codec plays 8- or 16-bit PCM)")
         pcm = w.readframes(w.getnframes())
     frame = nch * width
     frames = len(pcm) // frame
     period = period_frames * frame
     codec = I2s("i2s0", rate_hz=rate, channels=nch, sample_width=width, fifo_depth=16 * frame)
-    soc = Soc(peripherals=[codec], bh_latency_ns=bh_latency_ns)
+    soc = Soc(peripherals=[codec], bh_latency_ns=bh_latency_ns, vcd=vcd)
     src = np.frombuffer(pcm, dtype=np.uint8)
     ring = np.zeros(period * periods, dtype=np.uint8)
     state = {"next_slot": 0, "next_byte": 0, "callbacks": 0}
@@ -138,6 +141,7 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
             cw.setsampwidth(width)
             cw.setframerate(rate)
             cw.writeframes(b"".join(captured))
+    soc.close()  # finishes the waveform, if one is recorded
     out = np.frombuffer(played, dtype=np.uint8)
     n = min(len(out), len(src))
     stale = sum(1 for k in range(0, n, period) if not np.array_equal(out[k : k + period], src[k : k + period]))
@@ -168,6 +172,8 @@ def build_parser() -> DemoParser:
     p.add_argument("--bh-latency-us", type=float, default=1.0, help="interrupt to callback latency (default 1 us)")
     p.add_argument("--capture", metavar="WAV", default=None,
                    help="also capture from the codec's input (a 440 Hz sine) while playing, into this WAV file")
+    p.add_argument("--vcd", metavar="FILE.vcd", default=None,
+                   help="record a waveform of the SoC (request lines, bus, FIFO levels) into this VCD file")
     return p
 
 
@@ -175,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; 0 when the output is bit-identical to the input (or the run was asked to degrade it)."""
     try:
         args = build_parser().parse_args(argv)
-        at_least(args, 1, "period_frames", "periods")
+        at_least(args, 1, "period_frames")
+        at_least(args, 2, "periods")  # a ring of one period has no period to refill while the other plays
         at_least(args, 0, "app_latency_ms", "stall_ms", "bh_latency_us")
-        for path in (args.output, args.capture):
+        for path in (args.output, args.capture, args.vcd):
             if path is not None:
                 check_writable(path)
     except DemoError as e:
@@ -190,9 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         out = args.output or os.path.join(tmp, "played.wav")
         try:
             r = play(src, out, args.period_frames, args.periods, args.app_latency_ms, args.stall_ms,
-                     round(args.bh_latency_us * 1e3), args.capture)
+                     round(args.bh_latency_us * 1e3), args.capture, args.vcd)
         except (DmaError, OSError, EOFError, wave.Error) as e:
-            print(f"{PROG}: cannot play {src!r}: {e or type(e).__name__}", file=sys.stderr)
+            why = str(e) or type(e).__name__
+            if isinstance(e, wave.Error) and "unknown format" in why:  # 3: IEEE float, 65534: extensible
+                why = "not a PCM WAV file (float and extensible WAV formats are not supported)"
+            print(f"{PROG}: error: cannot play {src}: {why}", file=sys.stderr)
             return 2
     print(f"played {r['frames']} frames at {r['rate_hz']} Hz through i2s0 in {r['seconds']:.6f} s of virtual time")
     print(f"period callbacks: {r['callbacks']}, codec underruns: {r['underruns']}, stale periods: {r['stale_periods']}")

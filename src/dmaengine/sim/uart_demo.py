@@ -15,16 +15,18 @@ import numpy as np
 
 from dmaengine import BusWidth, ConfigError, DataDirection, SlaveConfig, Status, TransferDirection
 
-from ._demo import DemoError, DemoParser, at_least, fail
+from ._demo import DemoError, DemoParser, at_least, check_writable, fail
 from ._soc import Soc
 from ._uart import Uart
 
 __all__ = ["build_parser", "console", "main"]
 
 
-def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = True) -> dict[str, object]:
-    """Run the exchange; returns what the line carried and when (a report for tests)."""
-    soc = Soc()
+def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = True,
+            vcd: str | None = None) -> dict[str, object]:
+    """Run the exchange; returns what the line carried and when (a report for tests). With ``vcd``, record a
+    waveform of the SoC there."""
+    soc = Soc(vcd=vcd)
     uart = soc.peripheral("uart0")
     assert isinstance(uart, Uart)
     if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
@@ -75,7 +77,9 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
     tx.release()
     rx.release()
     say(f"line bytes: {uart.output!r}")
-    return {"log": log, "output": uart.output, "overruns": uart.overruns, "now_ns": soc.now_ns}
+    report = {"log": log, "output": uart.output, "overruns": uart.overruns, "now_ns": soc.now_ns}
+    soc.close()  # finishes the waveform, if one is recorded
+    return report
 
 
 def build_parser() -> DemoParser:
@@ -83,6 +87,8 @@ def build_parser() -> DemoParser:
     p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0])
     p.add_argument("--baud", type=int, default=115_200, help="line rate (default 115200)")
     p.add_argument("--reply", default="root", help="what the terminal types (default 'root')")
+    p.add_argument("--vcd", metavar="FILE.vcd", default=None,
+                   help="record a waveform of the SoC (request lines, bus, FIFO levels) into this VCD file")
     return p
 
 
@@ -91,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         at_least(args, 1, "baud")
+        if args.vcd is not None:
+            check_writable(args.vcd)
     except DemoError as e:
         return fail("dmaengine uart", e)
-    r = console(args.baud, args.reply.encode() + b"\r\n")
+    r = console(args.baud, args.reply.encode() + b"\r\n", vcd=args.vcd)
     return 0 if r["overruns"] == 0 else 1
 
 
