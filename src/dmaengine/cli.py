@@ -62,14 +62,38 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
     mod_name, sep, func_name = spec.partition(":")
     if not sep or not mod_name or not func_name:
         raise CliError(f"--platform must be default, sim or MODULE:FUNCTION, not {spec!r}")
+    factory = _load_factory(spec, mod_name, func_name)
     try:
-        factory = getattr(importlib.import_module(mod_name), func_name)
-    except (ImportError, AttributeError) as e:
-        raise CliError(f"--platform {spec}: cannot load {func_name!r} from {mod_name!r}: {e}") from None
-    plat = factory()
+        plat = factory()
+    except Exception as e:  # the user's code failed: say so, in their words, not as our internal error
+        raise CliError(f"error in platform factory {spec}: {type(e).__name__}: {e}") from None
     if not isinstance(plat, Platform):
         raise CliError(f"--platform {spec}: {func_name}() returned {type(plat).__name__}, not a Platform")
     return plat, True
+
+
+def _load_factory(spec: str, mod_name: str, func_name: str) -> Callable[[], Any]:
+    """``FUNCTION`` of ``MODULE``, importable from the current directory too (as with ``python -m``)."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (mod_name == e.name or mod_name.startswith(e.name + ".")):
+            raise CliError(f"--platform {spec}: no module named {mod_name!r} (in the current directory or on "
+                           "the Python path)") from None
+        raise CliError(f"error in platform module {mod_name}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # the module itself failed while it was imported
+        raise CliError(f"error in platform module {mod_name}: {type(e).__name__}: {e}") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    factory = getattr(module, func_name, None)
+    if factory is None or not callable(factory):
+        raise CliError(f"--platform {spec}: module {mod_name!r} has no function {func_name!r}")
+    return factory  # type: ignore[no-any-return,unused-ignore]
 
 
 @contextlib.contextmanager
@@ -125,12 +149,22 @@ def _check_writable(path: str, what: str = "") -> None:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    if getattr(args, "plot", None) is not None and importlib.util.find_spec("matplotlib") is None:
+    plot = getattr(args, "plot", None)
+    if plot is not None and importlib.util.find_spec("matplotlib") is None:
         raise CliError("--plot needs matplotlib (pip install 'dmaengine[plot]')")
+    seen: dict[str, str] = {}
     for option in ("trace", "json", "csv", "plot", "vcd"):
         path = getattr(args, option, None)
         if path is not None:
+            real = os.path.realpath(path)
+            if real in seen:
+                raise CliError(f"--{seen[real]} and --{option} would both write {path}")
+            seen[real] = option
             _check_writable(path, "the trace to " if option == "trace" else "")
+    if plot is not None:
+        from .tools.perf import plot_path
+
+        args.plot = plot_path(plot)  # the format is checked now, not after the sweep
 
 
 # --- output helpers -----------------------------------------------------------------------------------------
@@ -186,6 +220,51 @@ def _print_stats(plat: Platform) -> None:
     _table("channel counters", ["channel", *STATS_FIELDS], stats_table_rows(plat))
 
 
+#: What the first Ctrl-C says (the second one aborts).
+STOPPING = f"{PROG}: stopping after {{what}} in flight (Ctrl-C again to abort)"
+
+
+def _write(path: str, save: Callable[[str], Any], prog: str) -> None:
+    """Write an output file with ``save(path)`` and say where on stderr (``save`` may return the name it really
+    wrote); an OSError is a one-line error."""
+    try:
+        written = save(path)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from None
+    print(f"{prog}: wrote {written if isinstance(written, str) else path}", file=sys.stderr)
+
+
+def run_context(plat: Platform, platform: str) -> dict[str, Any]:
+    """Where and when a measurement ran, for JSON output: version, platform, clock, host CPUs, date (UTC)."""
+    import datetime
+    import platform as host
+
+    from . import __version__
+
+    return {"dmaengine": __version__, "platform": platform, "clock": "wall" if plat.realtime else "virtual",
+            "python": host.python_version(), "host": host.machine(), "cpu_count": os.cpu_count(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+
+
+def _save_dmatest_json(path: str, plat: Platform, args: argparse.Namespace, params: Any, threads: list[Any],
+                       aborted: bool) -> None:
+    import dataclasses
+    import json
+
+    doc = {
+        "tool": "dmaengine test",
+        "context": run_context(plat, args.platform),
+        "params": dataclasses.asdict(params),
+        "interrupted": aborted,
+        "threads": [{"name": t.name, "channel": t.chan.name, "tests": t.total_tests, "failures": t.failed_tests,
+                     "iops": float(t.iops), "kbs": t.kbs, "runtime_us": t.runtime_us, "bytes": t.total_len,
+                     "ret": t.ret, "summary": t.summary} for t in threads],
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+
 # --- subcommands --------------------------------------------------------------------------------------------
 def cmd_test(args: argparse.Namespace) -> int:
     from .tools.dmatest import DmatestParams, run_dmatest
@@ -200,22 +279,36 @@ def cmd_test(args: argparse.Namespace) -> int:
     params.check()
     log = _locked_print()
     stop, ctrl_c = threading.Event(), threading.Event()
+    threads: list[Any] = []
+    aborted = False
     with _platform(args) as plat, _tracing(args):
-        def started(threads: list[Any]) -> None:
+        def started(running: list[Any]) -> None:
+            threads[:] = running
             if args.summary:
                 _print_text(plat.summary())
 
         with _progress("dmatest (tests per thread)", args.iterations or None) as update:
-            def tick(threads: list[Any]) -> None:
-                update(sum(t.total_tests for t in threads) / max(1, len(threads)))
+            def tick(running: list[Any]) -> None:
+                update(sum(t.total_tests for t in running) / max(1, len(running)))
 
-            with ctrl_c_sets(stop, ctrl_c):
-                threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+            try:
+                with ctrl_c_sets(stop, ctrl_c, first=STOPPING.format(what="the tests")):
+                    threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+            except KeyboardInterrupt:  # the second Ctrl-C: what the threads have done so far
+                aborted = True
+                for t in threads:
+                    log(t.summary)
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
         clock = "wall-clock" if plat.realtime else "virtual-time"
         _table(f"dmatest on {args.platform} ({clock} rates)", ["thread", "tests", "failures", "iops", "KB/s"], rows)
         if args.stats:
             _print_stats(plat)
+        if args.json:
+            _write(args.json, lambda p: _save_dmatest_json(p, plat, args, params, threads, aborted),
+                   f"{PROG} test")
+    if aborted:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = [t for t in threads if t.failed_tests]
     for t in threads:
         if t.ret:
@@ -238,15 +331,21 @@ def cmd_perf(args: argparse.Namespace) -> int:
     params = PerfParams(sizes=sizes, kick_batch=args.kick_batch, ring_size=args.ring_size, seconds=args.seconds,
                         channels=args.channels, warmup=args.warmup, baseline=not args.no_baseline)
     params.check()
+    points: list[Any] = []
+    stop = threading.Event()
+    aborted = False
     with _platform(args) as plat, _tracing(args):
+        context = run_context(plat, args.platform)
         with _progress("dma-perf sweep", len(sizes)) as update:
-            done: list[int] = []
+            def on_point(pt: Any) -> None:
+                points.append(pt)
+                update(len(points))
 
-            def on_point(_pt: Any) -> None:
-                done.append(1)
-                update(len(done))
-
-            points = run_perf(plat, params, on_point=on_point)
+            try:
+                with ctrl_c_sets(stop, first=STOPPING.format(what="the size")):
+                    run_perf(plat, params, on_point=on_point, stop=stop)
+            except KeyboardInterrupt:  # the second Ctrl-C: keep the sizes measured so far
+                aborted = True
         clock = "wall-clock" if plat.realtime else "virtual-time"
         rows = []
         for pt in points:
@@ -254,21 +353,21 @@ def cmd_perf(args: argparse.Namespace) -> int:
             cpu = [f"{pt.cpu_mops:.3f}", f"{pt.cpu_gbps:.3f}"] if pt.cpu_ops else ["-", "-"]
             rows.append([str(pt.size), f"{pt.mops:.3f}", f"{pt.gbps:.3f}", *cpu, ratio,
                          "yes" if pt.verified else "NO"])
+        partial = f"; stopped after {len(points)} of {len(sizes)} sizes" if len(points) < len(sizes) else ""
         print(f"dma-perf on {args.platform}: {params.channels} channel(s), ring {params.ring_size}, "
-              f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock)")
+              f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock{partial})")
         _table("",
                ["size (B)", "DMA MOps", "DMA Gbps", "CPU MOps", "CPU Gbps", "DMA/CPU", "verified"], rows, right_from=0)
         if args.stats:
             _print_stats(plat)
-    for path, save in ((args.json, lambda p: save_json(p, points, params)),
-                       (args.csv, lambda p: save_csv(p, points)),
-                       (args.plot, lambda p: save_plot(p, points, f"dmaengine perf on {args.platform}"))):
+    for path, save in ((args.json, lambda p: save_json(p, points, params, context)),
+                       (args.csv, lambda p: save_csv(p, points, params, context)),
+                       (args.plot, lambda p: save_plot(p, points, f"dmaengine perf on {args.platform}", params))):
         if path:
-            try:
-                save(path)
-            except OSError as e:
-                raise CliError(f"cannot write {path}: {e.strerror or e}") from None
-            print(f"{PROG} perf: wrote {path}", file=sys.stderr)
+            _write(path, save, f"{PROG} perf")
+    if aborted:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     bad = [pt for pt in points if not pt.verified]
     if bad:
         print(f"{PROG} perf: verification failed at size(s) {', '.join(str(pt.size) for pt in bad)} "
@@ -384,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="seed of the random lengths and offsets")
     t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
     t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
+    t.add_argument("--json", metavar="FILE", help="write the results as JSON: the parameters, the run's context "
+                                                  "and each thread's counters and rates")
     t.set_defaults(func=cmd_test)
 
     p = sub.add_parser(

@@ -1,0 +1,195 @@
+"""The command line: Ctrl-C through a real process and real signals, platforms from the current directory,
+waveforms, dmatest JSON, perf outputs, --help."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dmaengine.cli import main
+
+#: A platform module of the user's: its engine never starts a copy of STUCK_AT bytes or more (it says so, once,
+#: on stderr: the test waits for that line rather than sleeping).
+STUCK = """
+import sys
+
+from dmaengine import Platform
+from dmaengine.drivers.memcpy import MemcpyEngine
+
+STUCK_AT = 1024
+
+
+class Stuck(MemcpyEngine):
+    said = False
+
+    def device_issue_pending(self, chan):
+        with chan.lock:
+            first = chan.desc_submitted[0] if chan.desc_submitted else None
+        if first is not None and first.length >= STUCK_AT:
+            if not Stuck.said:
+                Stuck.said = True
+                sys.stderr.write("stuck\\\\n")
+                sys.stderr.flush()
+            return
+        super().device_issue_pending(chan)
+
+
+def make():
+    plat = Platform()
+    plat.register_device(Stuck(1, dev_name="stuck"))
+    return plat
+
+
+def broken():
+    return {}["no such key"]
+"""
+
+
+@pytest.fixture
+def board_dir(tmp_path: Path) -> Path:
+    (tmp_path / "myboard.py").write_text(STUCK.replace("\\\\n", "\\n"))
+    (tmp_path / "badimport.py").write_text("import no_such_module_here\n")
+    (tmp_path / "raising.py").write_text("raise RuntimeError('board file is broken')\n")
+    return tmp_path
+
+
+def _run(cwd: Path, *argv: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-m", "dmaengine", *argv], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _second_ctrl_c(proc: subprocess.Popen[str], what: str) -> tuple[str, str, float]:
+    """Wait until the driver is stuck, press Ctrl-C (check its line comes at once, while the run still hangs),
+    press it again; returns the output and how long the process took to end after the second press."""
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "stuck\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr.readline() == f"dmaengine: stopping after {what} in flight (Ctrl-C again to abort)\n"
+    assert proc.poll() is None  # still stuck
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return out, err, time.monotonic() - t0
+
+
+def test_second_ctrl_c_aborts_a_stuck_dmatest_at_once_and_still_summarises(board_dir: Path) -> None:
+    proc = _run(board_dir, "test", "--platform", "myboard:make", "--timeout", "-1", "--test-buf-size", "4096",
+                "--transfer-size", "2048", "--json", "r.json")
+    out, err, took = _second_ctrl_c(proc, "the tests")
+    assert proc.returncode == 130, err
+    assert took < 4.0  # no grace wait for loops that will never end (it was 5 s)
+    # the test in flight counts (the kernel counts a test when it starts); it never ended: no runtime, no rate
+    assert "dma0chan0-copy0: summary 1 tests, 0 failures 0.00 iops 0 KB/s (0)\n" in out
+    assert "dmatest on myboard:make (wall-clock rates)" in out
+    assert err == "dmaengine test: wrote r.json\ndmaengine: interrupted\n"
+    doc = json.loads((board_dir / "r.json").read_text())
+    assert doc["interrupted"] is True and doc["threads"][0]["tests"] == 1
+
+
+def test_second_ctrl_c_during_perf_keeps_the_sizes_measured(board_dir: Path) -> None:
+    proc = _run(board_dir, "perf", "--platform", "myboard:make", "--sizes", "64,128,1024,2048", "--seconds", "0.05",
+                "--ring-size", "8", "--no-baseline", "--json", "p.json", "--csv", "p.csv", "--plot", "p.svg")
+    out, err, took = _second_ctrl_c(proc, "the size")
+    assert proc.returncode == 130, err
+    assert took < 4.0
+    assert "stopped after 2 of 4 sizes" in out
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    assert [(r[0], r[-1]) for r in rows] == [("64", "yes"), ("128", "yes")]
+    assert err == ("dmaengine perf: wrote p.json\ndmaengine perf: wrote p.csv\ndmaengine perf: wrote p.svg\n"
+                   "dmaengine: interrupted\n")
+    doc = json.loads((board_dir / "p.json").read_text())
+    assert [p["size"] for p in doc["points"]] == [64, 128]
+    assert [r["size"] for r in csv.DictReader((board_dir / "p.csv").open())] == ["64", "128"]
+    assert (board_dir / "p.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_platform_module_from_the_current_directory_and_its_errors_are_its_own(
+        board_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(board_dir)
+    assert main(["summary", "--platform", "myboard:make"]) == 0
+    assert capsys.readouterr().out == "dma0 (stuck): number of channels: 1\n"
+    assert str(board_dir) not in sys.path  # the current directory is searched only while the module loads
+    for spec, line in [
+        ("myboard:broken", "dmaengine: error: error in platform factory myboard:broken: KeyError: 'no such key'"),
+        ("myboard:nothere", "dmaengine: error: --platform myboard:nothere: module 'myboard' has no function "
+                            "'nothere'"),
+        ("badimport:make", "dmaengine: error: error in platform module badimport: ModuleNotFoundError: No module "
+                           "named 'no_such_module_here'"),
+        ("raising:make", "dmaengine: error: error in platform module raising: RuntimeError: board file is broken"),
+    ]:
+        assert main(["summary", "--platform", spec]) == 2
+        assert capsys.readouterr().err == line + "\n"
+    for name in ("myboard", "badimport", "raising"):
+        sys.modules.pop(name, None)
+
+
+def test_vcd_on_the_simulated_soc_and_refused_elsewhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dmaengine.sim")
+    pytest.importorskip("vcd")
+    vcd = tmp_path / "run.vcd"
+    assert main(["test", "--platform", "sim", "--iterations", "3", "--max-channels", "1", "--vcd", str(vcd)]) == 0
+    err = capsys.readouterr().err
+    assert err == f"dmaengine: waveform written to {vcd} (open it in GTKWave or Surfer)\n"
+    text = vcd.read_text()
+    assert "$timescale 1 ns $end" in text and "$var wire 1 " in text and " ch0_busy $end" in text
+    assert main(["summary", "--vcd", str(tmp_path / "x.vcd")]) == 2
+    assert capsys.readouterr().err == ("dmaengine: error: --vcd needs a simulated SoC (--platform sim), not "
+                                       "--platform default\n")
+
+
+def test_duplicate_outputs_and_plot_formats_are_refused_before_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    same = str(tmp_path / "out")
+    assert main(["perf", "--seconds", "60", "--json", same, "--csv", same]) == 2
+    assert capsys.readouterr().err == f"dmaengine: error: --json and --csv would both write {same}\n"
+    assert main(["test", "--iterations", "0", "--trace", same, "--json", same]) == 2
+    assert capsys.readouterr().err == f"dmaengine: error: --trace and --json would both write {same}\n"
+    bad = str(tmp_path / "p.xyz")
+    assert main(["perf", "--seconds", "60", "--plot", bad]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dmaengine: error: --plot cannot write 'xyz' files, not {bad!r} (formats: ")
+    assert "png" in err and "svg" in err
+
+
+def test_plot_without_an_extension_is_a_png_and_says_its_name(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    stem = tmp_path / "perfplot"
+    assert main(["perf", "--platform", "vplat:make", "--sizes", "64,4096", "--seconds", "0.0001", "--ring-size", "4",
+                 "--no-baseline", "--plot", str(stem), "--json", str(tmp_path / "p.json")]) == 0
+    err = capsys.readouterr().err
+    assert f"dmaengine perf: wrote {stem}.png\n" in err
+    assert Path(f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["params"]["warmup"] == pytest.approx(0.00001)  # the effective warm-up, not null
+    ctx = doc["context"]
+    assert set(ctx) == {"dmaengine", "platform", "clock", "python", "host", "cpu_count", "date"}
+    assert (ctx["platform"], ctx["clock"], ctx["cpu_count"]) == ("vplat:make", "virtual", os.cpu_count())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", ctx["date"])
+
+
+def test_dmatest_json_has_per_thread_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "d.json"
+    assert main(["test", "--platform", "vplat:make", "--iterations", "2", "--norandom", "--test-buf-size", "1024",
+                 "--json", str(path)]) == 0
+    assert capsys.readouterr().err == f"dmaengine test: wrote {path}\n"
+    doc = json.loads(path.read_text())
+    assert doc["tool"] == "dmaengine test" and doc["interrupted"] is False
+    assert doc["params"]["iterations"] == 2 and doc["params"]["test_buf_size"] == 1024
+    (t,) = doc["threads"]
+    # 1 KiB copies of 2 us each on the timed engine: 500000 tests per second of virtual time
+    assert t == {"name": "dma0chan0-copy0", "channel": "dma0chan0", "tests": 2, "failures": 0,
+                 "iops": 500000.0, "kbs": 500000, "runtime_us": 4, "bytes": 2048, "ret": 0,
+                 "summary": "dma0chan0-copy0: summary 2 tests, 0 failures 500000.00 iops 500000 KB/s (0)"}
