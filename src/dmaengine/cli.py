@@ -41,6 +41,17 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Says an option's default only when it says something: not for flags, None, or help that gives its own."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (action.default is None or action.default is False or action.default == ""
+                or action.default is argparse.SUPPRESS or "(default" in text or action.nargs == 0):
+            return text
+        return super()._get_help_string(action)
+
+
 # --- platforms ----------------------------------------------------------------------------------------------
 def make_platform(spec: str) -> tuple[Platform, bool]:
     """The platform named by ``--platform``, and whether the command owns it (and must close it).
@@ -172,7 +183,7 @@ def _console() -> Any:
     from rich.console import Console
 
     console = Console(highlight=False)
-    if not console.is_terminal:  # a pipe or a file: never squeeze a table into 80 columns
+    if not console.is_terminal and "COLUMNS" not in os.environ:  # a pipe or a file: never squeeze a table
         console.width = max(console.width, 160)
     return console
 
@@ -182,7 +193,11 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], ri
 
     table = Table(title=title or None, title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=True)
+        # On a narrow terminal the first column (names) is never cut and a header wraps between its words; a
+        # long number folds rather than lose digits to an ellipsis.
+        first = max([len(col), *(len(r[0]) for r in rows)]) if i == 0 else max(len(w) for w in col.split())
+        table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=i == 0, min_width=first,
+                         overflow="fold")
     for row in rows:
         table.add_row(*row)
     _console().print(table)
@@ -217,7 +232,11 @@ def _print_text(text: str) -> None:
 def _print_stats(plat: Platform) -> None:
     from .tools.info import STATS_FIELDS, stats_table_rows
 
-    _table("channel counters", ["channel", *STATS_FIELDS], stats_table_rows(plat))
+    rows = stats_table_rows(plat)
+    _table("channel counters", ["channel", *(f.replace("_", " ") for f in STATS_FIELDS)], rows)
+    if rows and all(v in ("0", "no") for r in rows for v in r[1:]):
+        print("(every counter is 0: no client has used these channels in this process; "
+              f"'{PROG} stats --memcpy 100' copies on each free channel first)")
 
 
 #: What the first Ctrl-C says (the second one aborts).
@@ -437,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--platform", default="default", metavar="NAME",
                         help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time) "
-                             "or MODULE:FUNCTION returning a Platform (default: %(default)s)")
+                             "or MODULE:FUNCTION returning a Platform (a module in the current directory is found)")
     common.add_argument("--trace", metavar="FILE.json",
                         help="record every channel event to FILE.json (Chrome trace format, gzipped when FILE ends "
                              "in .gz; open in Perfetto)")
@@ -461,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "of its own buffers, checks all bytes with the kernel's patterns, and prints the kernel's "
                     "summary line, e.g. 'dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops "
                     "27462 KB/s (0)'. Rates leave out the fill and verify time. Options are the module "
-                    "parameters.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "parameters.", formatter_class=_HelpFormatter)
     t.add_argument("--test-buf-size", type=int, default=16384, metavar="BYTES", help="size of each buffer")
     t.add_argument("--channel", default="", metavar="NAME", help="test only this channel, e.g. dma0chan0")
     t.add_argument("--device", default="", metavar="NAME", help="test only this device, e.g. dma0")
@@ -492,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="DPDK's dma-perf: for each size, keep a ring of copies in flight for SECONDS, kicking the "
                     "engine every KICK_BATCH copies; report MOps and Gbps (ops/s * size * 8 / 1e9) next to a "
                     "CPU memmove baseline measured in the same run. Every destination is verified after the "
-                    "in-flight copies drain.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "in-flight copies drain.", formatter_class=_HelpFormatter)
     p.add_argument("--sizes", default="64,128,...,8192",
                    help="copy sizes in bytes: a list, 'first,second,...,last', or dma-perf's 'start,end,step,MUL'")
     p.add_argument("--kick-batch", type=int, default=32, metavar="N", help="copies per issue_pending")
@@ -510,13 +529,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", parents=[common], help="the debugfs dmaengine/summary: devices and channels",
                        description="Print what /sys/kernel/debug/dmaengine/summary would: each device with its "
-                                   "number of channels, and each channel in use with its client.")
+                                   "number of channels, and each channel in use with its client; on the "
+                                   "simulated SoC also the slave map and the peripherals.",
+                       formatter_class=_HelpFormatter)
     s.set_defaults(func=cmd_summary)
 
     st = sub.add_parser("stats", parents=[common], help="per-channel counters (copies, bytes, errors...)",
                         description="Print each channel's counters: memcpy_count, bytes_transferred, in_use, "
                                     "submitted, completed, errors, callback_errors.",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=_HelpFormatter)
     st.add_argument("--memcpy", type=int, default=0, metavar="N",
                     help="first copy --size bytes N times on every free channel, so the counters move")
     st.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per copy for --memcpy")
@@ -602,7 +623,10 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:  # --help and --version
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
         _check_outputs(args)
-        rc: int = args.func(args)
+        try:
+            rc: int = args.func(args)
+        except SystemExit as e:  # a demo's --help
+            return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
         sys.stdout.flush()
         return rc
     except KeyboardInterrupt:

@@ -193,3 +193,60 @@ def test_dmatest_json_has_per_thread_results(tmp_path: Path, capsys: pytest.Capt
     assert t == {"name": "dma0chan0-copy0", "channel": "dma0chan0", "tests": 2, "failures": 0,
                  "iops": 500000.0, "kbs": 500000, "runtime_us": 4, "bytes": 2048, "ret": 0,
                  "summary": "dma0chan0-copy0: summary 2 tests, 0 failures 500000.00 iops 500000 KB/s (0)"}
+
+
+def test_stats_at_80_columns_never_cuts_a_channel_name_and_hints_when_all_is_zero(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "wide.py").write_text(
+        "from dmaengine import Platform\nfrom dmaengine.drivers.memcpy import MemcpyEngine\n\n"
+        "def make():\n    plat = Platform()\n    plat.register_device(MemcpyEngine(12))\n    return plat\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    try:
+        assert main(["stats", "--platform", "wide:make"]) == 0
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()[:-1]) <= 80
+        names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│ dma")]
+        assert names == [f"dma0chan{i}" for i in range(12)]
+        assert out.splitlines()[-1] == ("(every counter is 0: no client has used these channels in this process; "
+                                        "'dmaengine stats --memcpy 100' copies on each free channel first)")
+        assert main(["stats", "--platform", "wide:make", "--memcpy", "1"]) == 0
+        assert "every counter is 0" not in capsys.readouterr().out
+    finally:
+        sys.modules.pop("wide", None)
+
+
+def test_summary_on_the_simulated_soc_lists_the_slave_map_and_the_peripherals(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dmaengine.sim")
+    assert main(["summary", "--platform", "sim"]) == 0
+    assert capsys.readouterr().out == (
+        "dma0 (sim-dmac): number of channels: 8\n"
+        "\n"
+        "slave map (dma_slave_map):\n"
+        " uart0    tx  -> dma0 request line 0   FIFO 32 B at 0x40000000\n"
+        " uart0    rx  -> dma0 request line 1   FIFO 32 B at 0x40000004\n"
+        " uart1    tx  -> dma0 request line 2   FIFO 32 B at 0x40001000\n"
+        " uart1    rx  -> dma0 request line 3   FIFO 32 B at 0x40001004\n"
+        " i2s0     tx  -> dma0 request line 4   FIFO 64 B at 0x40002000\n"
+        " i2s0     rx  -> dma0 request line 5   FIFO 64 B at 0x40002004\n"
+        " adc0     rx  -> dma0 request line 6   FIFO 32 B at 0x40003004\n"
+        "peripherals:\n"
+        " uart0    Uart: 115200 baud\n"
+        " uart1    Uart: 115200 baud\n"
+        " i2s0     I2s: 48000 Hz, 2 channels, 2 B samples\n"
+        " adc0     Adc: 8000 Hz, 2 B samples, 12 bits, 50.0 Hz signal\n"
+        "virtual time: 0 ns\n")
+
+
+@pytest.mark.parametrize("command", ["test", "perf", "summary", "stats", "audio", "uart"])
+def test_help_lists_trace_and_says_no_empty_defaults(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if command in ("audio", "uart"):
+        pytest.importorskip("dmaengine.sim")
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # unwrap argparse's lines
+    assert "--trace FILE.json" in out and "--trace-limit N" in out
+    for noise in ("(default: None)", "(default: False)", "(default: )"):
+        assert noise not in out
+    if command in ("test", "perf", "summary", "stats"):
+        assert "(default: default)" in out and "--vcd FILE.vcd" in out

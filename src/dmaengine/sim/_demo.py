@@ -8,7 +8,12 @@ from typing import NoReturn
 
 from .._files import unwritable
 
-__all__ = ["DemoError", "DemoParser", "at_least", "check_writable", "fail"]
+__all__ = ["DEMO_EPILOG", "DemoError", "DemoParser", "at_least", "check_writable", "fail"]
+
+
+#: What every demo's --help adds: the options the ``dmaengine`` command takes before handing over the rest.
+DEMO_EPILOG = ("As a dmaengine subcommand it also takes --trace FILE.json (a timeline of every transfer, for "
+               "Perfetto) and --trace-limit N.")
 
 
 class DemoError(Exception):

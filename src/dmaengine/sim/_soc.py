@@ -320,5 +320,19 @@ class Soc(Platform):
                 self._wave.close()
 
     def summary(self) -> str:
-        """The debugfs summary, with the controller channels' state, and the clock."""
-        return f"{super().summary()}virtual time: {self.now_ns} ns\n"
+        """The debugfs summary, with the controller channels' state; the slave map (which request line and FIFO
+        each peripheral's DMA name has); the peripherals; and the clock."""
+        lines = [super().summary(), "\nslave map (dma_slave_map):\n"]
+        for devname, slave, req in self._slave_map:
+            port = self._peripherals[devname].tx if slave == "tx" else self._peripherals[devname].rx
+            fifo = f"FIFO {port.depth} B at {port.fifo_addr:#x}" if port is not None else ""
+            controller, line = getattr(req, "controller", "?"), getattr(req, "line", "?")
+            lines.append(f" {devname:<8} {slave:<3} -> {controller} request line {line:<3} {fifo}\n")
+        lines.append("peripherals:\n")
+        units = (("baud", " baud"), ("rate_hz", " Hz"), ("channels", " channels"), ("sample_width", " B samples"),
+                 ("bits", " bits"), ("freq_hz", " Hz signal"))
+        for p in self.peripherals:
+            said = [f"{getattr(p, a)}{u}" for a, u in units if isinstance(getattr(p, a, None), (int, float))]
+            lines.append(f" {p.name:<8} {type(p).__name__}{': ' if said else ''}{', '.join(said)}\n")
+        lines.append(f"virtual time: {self.now_ns} ns\n")
+        return "".join(lines)

@@ -21,7 +21,7 @@ import numpy as np
 
 from dmaengine import BusWidth, ConfigError, DataDirection, DmaError, SlaveConfig, TransferDirection
 
-from ._demo import DemoError, DemoParser, at_least, check_writable, fail
+from ._demo import DEMO_EPILOG, DemoError, DemoParser, at_least, check_writable, fail
 from ._i2s import I2s, sine_frames
 from ._soc import Soc
 
@@ -162,7 +162,8 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
 
 def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine audio``)."""
-    p = DemoParser(prog="dmaengine audio", description=__doc__.split("\n\n")[0])
+    p = DemoParser(prog="dmaengine audio", description=__doc__.split("\n\n")[0],
+                   epilog=DEMO_EPILOG)
     p.add_argument("input", nargs="?", help="a PCM WAV file (default: a generated 1 s test tone)")
     p.add_argument("-o", "--output", default=None, help="where to write what the codec played (default: a temp file)")
     p.add_argument("--period-frames", type=int, default=1024, help="frames per period (default 1024)")

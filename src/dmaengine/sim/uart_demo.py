@@ -15,7 +15,7 @@ import numpy as np
 
 from dmaengine import BusWidth, ConfigError, DataDirection, SlaveConfig, Status, TransferDirection
 
-from ._demo import DemoError, DemoParser, at_least, check_writable, fail
+from ._demo import DEMO_EPILOG, DemoError, DemoParser, at_least, check_writable, fail
 from ._soc import Soc
 from ._uart import Uart
 
@@ -84,7 +84,8 @@ def console(baud: int = 115_200, reply: bytes = b"root\r\n", verbose: bool = Tru
 
 def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine uart``)."""
-    p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0])
+    p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0],
+                   epilog=DEMO_EPILOG)
     p.add_argument("--baud", type=int, default=115_200, help="line rate (default 115200)")
     p.add_argument("--reply", default="root", help="what the terminal types (default 'root')")
     p.add_argument("--vcd", metavar="FILE.vcd", default=None,
