@@ -8,7 +8,8 @@ is a process, each channel a thread track; every transfer is a slice named by it
 starts moving to the moment its bytes have moved, with its cookie, length, direction and result in ``args``. The
 slices of one track never overlap (they nest or follow each other: :func:`overlaps` checks a document), a cyclic
 transfer gets one slice per period, a pause is a span on the channel's ``paused`` track, and a counter track per
-channel shows the bytes in flight (issued, not yet ended). Timestamps come from the platform clock, so a
+channel shows the bytes in flight (issued, not yet ended); on the simulated SoC a counter track per peripheral FIFO
+shows its level at each interrupt of the channel serving it. Timestamps come from the platform clock, so a
 simulated SoC's trace is in virtual time. Tracing off costs one global test per hook.
 
 The recorder is bounded: it keeps the last ``limit`` events (:data:`DEFAULT_LIMIT`) and counts the ones it
@@ -47,7 +48,7 @@ __all__ = ["DEFAULT_LIMIT", "Event", "Trace", "load", "overlaps", "record"]
 #: The event kinds the core and the drivers emit. ``end``: a descriptor's bytes have moved (a driver that
 #: completes in batches emits it per descriptor, so that its slice ends there and not at the batch's end).
 KINDS = ("prep", "submit", "issue", "start", "end", "complete", "period", "callback", "terminate", "pause",
-         "resume")
+         "resume", "fifo")
 
 #: Events a recorder keeps by default (the last ones): a trace of that size opens in Perfetto in seconds.
 DEFAULT_LIMIT = 1_000_000
@@ -263,6 +264,10 @@ class Trace:
                     tr.paused = us
             elif kind == "resume" and tr.paused is not None:
                 self._pause_span(out, tr, us)
+            elif kind == "fifo" and eargs:  # a peripheral FIFO's level (the simulated SoC): a counter, no instant
+                out.append({"name": f"{eargs.get('port')} FIFO level", "ph": "C", "ts": us, "pid": pid,
+                            "args": {"bytes": eargs.get("level")}})
+                continue
             out.append({"name": name, "cat": "dmaengine", "ph": "i", "s": "t", "ts": us, "pid": pid, "tid": tid,
                         "args": args})
         return {"traceEvents": out, "displayTimeUnit": "ns"}

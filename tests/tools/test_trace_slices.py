@@ -97,8 +97,12 @@ def test_cyclic_transfer_gets_one_slice_per_period_and_pause_a_span(fast: bool) 
     assert periods[3]["dur"] == pytest.approx(period_us, abs=1e-3)
     (paused,) = x_slices(doc, next(t for t, n in names.items() if n.endswith(" paused")))
     assert (paused["name"], paused["ts"], paused["dur"]) == ("paused", 12_000.0, 3_000.0)
-    counters = [(e["ts"], e["args"]["bytes"]) for e in doc["traceEvents"] if e["ph"] == "C"]
-    assert counters == [(0.0, 4096), (30_000.0, 0)]  # the ring is in flight until the terminate
+    counters = [(e["name"], e["ts"], e["args"]["bytes"]) for e in doc["traceEvents"] if e["ph"] == "C"]
+    in_flight = [(t, n) for name, t, n in counters if name == "dma0chan0 bytes in flight"]
+    assert in_flight == [(0.0, 4096), (30_000.0, 0)]  # the ring is in flight until the terminate
+    # the codec's 64-byte FIFO at each period's last burst: full (the DMA keeps ahead of the codec)
+    fifo = [(t, n) for name, t, n in counters if name == "i2s0.tx FIFO level"]
+    assert fifo == [(e["ts"] + e["dur"], 64) for e in periods]
     inst = [e["name"] for e in doc["traceEvents"] if e["ph"] == "i"]
     assert inst.count("terminate") == 1 and "terminate (idle)" not in inst
 

@@ -204,6 +204,9 @@ class SimDmaDevice(DmaDevice):
             vd = chan.running
             if vd is None:
                 return
+            port = vd.program.port
+            if port is not None and tracing():  # the FIFO, up to date at this burst's end: a trace counter
+                trace_event("fifo", chan, vd.cookie, {"port": port.name, "level": len(port.fifo)})
             if kind is Irq.PERIOD:
                 chan.vchan_cyclic_callback(vd)
                 return
