@@ -74,10 +74,10 @@ class Kernel:
                 self.trace.append((t, ev.label))
             self.dispatching = True
             try:
-                if self.probe is None:
-                    ev.fn()
-                else:
+                if self.probe is not None:
                     self.probe(t, ev.fn)  # a waveform records (sim/_wave.py)
+                else:
+                    ev.fn()
             finally:
                 self.dispatching = False
             return True
