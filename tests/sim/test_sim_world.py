@@ -180,8 +180,10 @@ def test_a_trace_of_the_soc_is_in_virtual_time() -> None:
         buf = np.arange(64, dtype=np.uint8)
         chan.sync_wait(chan.prep_slave_single(soc.map(buf).addr, 64, TransferDirection.MEM_TO_DEV).submit())
     ev = {e.kind: e.ts for e in tr.events}
-    assert list(ev) == ["prep", "submit", "issue", "start", "complete"]
-    assert ev["start"] == 0.001 and ev["complete"] == (1_000_000 + 2_691_232) / 1e9
+    assert list(ev) == ["prep", "submit", "issue", "start", "fifo", "complete"]
+    assert ev["start"] == 0.001 and ev["complete"] == ev["fifo"] == (1_000_000 + 2_691_232) / 1e9
+    (fifo,) = [e.args for e in tr.events if e.kind == "fifo"]
+    assert fifo == {"port": "uart0.tx", "level": 32}  # the last burst filled the FIFO
 
 
 def test_audio_demo_full_duplex_capture(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
