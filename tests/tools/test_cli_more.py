@@ -56,7 +56,7 @@ def broken():
 
 @pytest.fixture
 def board_dir(tmp_path: Path) -> Path:
-    (tmp_path / "myboard.py").write_text(STUCK.replace("\\\\n", "\\n"))
+    (tmp_path / "stuckboard.py").write_text(STUCK.replace("\\\\n", "\\n"))
     (tmp_path / "badimport.py").write_text("import no_such_module_here\n")
     (tmp_path / "raising.py").write_text("raise RuntimeError('board file is broken')\n")
     return tmp_path
@@ -84,21 +84,21 @@ def _second_ctrl_c(proc: subprocess.Popen[str], what: str) -> tuple[str, str, fl
 
 
 def test_second_ctrl_c_aborts_a_stuck_dmatest_at_once_and_still_summarises(board_dir: Path) -> None:
-    proc = _run(board_dir, "test", "--platform", "myboard:make", "--timeout", "-1", "--test-buf-size", "4096",
+    proc = _run(board_dir, "test", "--platform", "stuckboard:make", "--timeout", "-1", "--test-buf-size", "4096",
                 "--transfer-size", "2048", "--json", "r.json")
     out, err, took = _second_ctrl_c(proc, "the tests")
     assert proc.returncode == 130, err
     assert took < 4.0  # no grace wait for loops that will never end (it was 5 s)
     # the test in flight counts (the kernel counts a test when it starts); it never ended: no runtime, no rate
     assert "dma0chan0-copy0: summary 1 tests, 0 failures 0.00 iops 0 KB/s (0)\n" in out
-    assert "dmatest on myboard:make (wall-clock rates)" in out
+    assert "dmatest on stuckboard:make (wall-clock rates)" in out
     assert err == "dmaengine test: wrote r.json\ndmaengine: interrupted\n"
     doc = json.loads((board_dir / "r.json").read_text())
     assert doc["interrupted"] is True and doc["threads"][0]["tests"] == 1
 
 
 def test_second_ctrl_c_during_perf_keeps_the_sizes_measured(board_dir: Path) -> None:
-    proc = _run(board_dir, "perf", "--platform", "myboard:make", "--sizes", "64,128,1024,2048", "--seconds", "0.05",
+    proc = _run(board_dir, "perf", "--platform", "stuckboard:make", "--sizes", "64,128,1024,2048", "--seconds", "0.05",
                 "--ring-size", "8", "--no-baseline", "--json", "p.json", "--csv", "p.csv", "--plot", "p.svg")
     out, err, took = _second_ctrl_c(proc, "the size")
     assert proc.returncode == 130, err
@@ -117,12 +117,14 @@ def test_second_ctrl_c_during_perf_keeps_the_sizes_measured(board_dir: Path) -> 
 def test_platform_module_from_the_current_directory_and_its_errors_are_its_own(
         board_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(board_dir)
-    assert main(["summary", "--platform", "myboard:make"]) == 0
+    for name in ("stuckboard", "badimport", "raising"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert main(["summary", "--platform", "stuckboard:make"]) == 0
     assert capsys.readouterr().out == "dma0 (stuck): number of channels: 1\n"
     assert str(board_dir) not in sys.path  # the current directory is searched only while the module loads
     for spec, line in [
-        ("myboard:broken", "dmaengine: error: error in platform factory myboard:broken: KeyError: 'no such key'"),
-        ("myboard:nothere", "dmaengine: error: --platform myboard:nothere: module 'myboard' has no function "
+        ("stuckboard:broken", "dmaengine: error: error in platform factory stuckboard:broken: KeyError: 'no such key'"),
+        ("stuckboard:nothere", "dmaengine: error: --platform stuckboard:nothere: module 'stuckboard' has no function "
                             "'nothere'"),
         ("badimport:make", "dmaengine: error: error in platform module badimport: ModuleNotFoundError: No module "
                            "named 'no_such_module_here'"),
@@ -130,7 +132,7 @@ def test_platform_module_from_the_current_directory_and_its_errors_are_its_own(
     ]:
         assert main(["summary", "--platform", spec]) == 2
         assert capsys.readouterr().err == line + "\n"
-    for name in ("myboard", "badimport", "raising"):
+    for name in ("stuckboard", "badimport", "raising"):
         sys.modules.pop(name, None)
 
 
