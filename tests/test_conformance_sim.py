@@ -6,10 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from dmaengine import Platform
+from dmaengine import Platform, sim
 from dmaengine.testing import ConformanceSuite, run_reference_model
-
-sim = pytest.importorskip("dmaengine.sim")
 
 
 class TestSimConformance(ConformanceSuite):

@@ -30,7 +30,7 @@ def test_soak_reference_model_memcpy_engine() -> None:
 
 
 def test_soak_reference_model_sim() -> None:
-    sim = pytest.importorskip("dmaengine.sim")
+    from dmaengine import sim
     run_reference_model(sim.Soc, max_examples=20 * SCALE, stateful_step_count=50)
 
 

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _trace
+from . import _check, _trace
 from ._context import WaitQueue, in_bottom_half
 from ._enums import Cap, PrepFlags, Status, TransferDirection
 from ._errors import ConfigError, NotSupportedError, StateError
@@ -56,18 +56,27 @@ _and = int.__and__  # ``Cap & Cap`` builds an enum member (~0.5 µs); this tests
 _prep_flags_cache: dict[int, PrepFlags] = {0: PrepFlags(0)}
 
 
+#: Every defined PrepFlags bit; a flags value with any other bit is refused.
+_ALL_PREP_FLAGS = sum(PrepFlags)
+
+
 def prep_flags(flags: int) -> PrepFlags:
-    """``PrepFlags(flags)``, cached for plain ints (flag combinations are few)."""
+    """``PrepFlags(flags)``, cached for plain ints (flag combinations are few); ConfigError for a bool, a
+    non-integer or an undefined bit."""
     if flags.__class__ is int:
         pf = _prep_flags_cache.get(flags)
         if pf is None:
+            if flags < 0 or flags & ~_ALL_PREP_FLAGS:
+                raise ConfigError(f"flags must be PrepFlags bits, not {flags!r}")
             pf = PrepFlags(flags)
             if len(_prep_flags_cache) < 4096:
                 _prep_flags_cache[flags] = pf
         return pf
     if flags.__class__ is PrepFlags:
+        if flags & ~_ALL_PREP_FLAGS:
+            raise ConfigError(f"flags must be PrepFlags bits, not {flags!r}")
         return flags
-    return PrepFlags(flags)
+    return prep_flags(_check.index("flags", flags, 0, what="PrepFlags bits"))
 
 
 class Descriptor:
@@ -86,14 +95,11 @@ class Descriptor:
         self.state = _PREPARED
 
     def submit(self) -> int:
-        """``dmaengine_submit``: queue the descriptor and return its cookie. Nothing starts until issue_pending."""
-        st = self.state
-        if st is not _PREPARED and st is not _DONE:
-            if st is _FREED:
-                raise StateError(f"{self!r} was freed")
-            raise StateError(f"{self!r} is already submitted (cookie {self.cookie})")
-        if st is _DONE and not self.reuse:
-            raise StateError(f"{self!r} has completed and is not reusable (set_reuse() before submitting)")
+        """``dmaengine_submit``: queue the descriptor and return its cookie. Nothing starts until issue_pending.
+
+        Of several threads submitting one descriptor at once exactly one wins; the others get StateError (the
+        provider's ``tx_submit`` repeats :meth:`check_submittable` under the channel lock)."""
+        self.check_submittable()
         if self.chan.client_count == 0:
             raise StateError(f"{self.chan.name}: channel is not allocated (released?)")
         cookie = self.tx_submit()
@@ -101,8 +107,20 @@ class Descriptor:
             _trace.emit("submit", self.chan, cookie, {"desc": self})
         return cookie
 
+    def check_submittable(self) -> None:
+        """StateError unless the descriptor may be submitted now (prepared, or done and reusable). A provider's
+        :meth:`tx_submit` calls it again under the channel lock, so that one of two racing submits wins."""
+        st = self.state
+        if st is not _PREPARED and st is not _DONE:
+            if st is _FREED:
+                raise StateError(f"{self!r} was freed")
+            raise StateError(f"{self!r} is already submitted (cookie {self.cookie})")
+        if st is _DONE and not self.reuse:
+            raise StateError(f"{self!r} has completed and is not reusable (set_reuse() before submitting)")
+
     def tx_submit(self) -> int:
-        """Provider hook: assign the cookie and queue (``tx->tx_submit``)."""
+        """Provider hook: assign the cookie and queue (``tx->tx_submit``); call :meth:`check_submittable` under
+        the channel lock first."""
         raise NotImplementedError
 
     def desc_free(self) -> None:
@@ -135,23 +153,17 @@ class Descriptor:
         return f"<{type(self).__name__} {self.chan.name} cookie={self.cookie} {self.state.name}>"
 
 
-def _check_len(name: str, value: int) -> None:
-    if not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{name} must be a positive int, not {value!r}")
-
-
-def _check_addr(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{name} must be a DMA address (int >= 0), not {value!r}")
-
-
 def _check_sgl(name: str, sgl: Sequence[SgEntry]) -> list[SgEntry]:
+    if isinstance(sgl, (str, bytes)) or not hasattr(sgl, "__iter__"):
+        raise ConfigError(f"{name} must be a sequence of SgEntry, not {sgl!r}")
     entries = list(sgl)
     if not entries:
         raise ConfigError(f"{name} must hold at least one entry, not {sgl!r}")
+    if len(entries) > _check.MAX_SEGMENTS:
+        raise ConfigError(f"{name} must hold at most {_check.MAX_SEGMENTS} entries, not {len(entries)}")
     for e in entries:
-        _check_addr(f"{name} address", e.addr)
-        _check_len(f"{name} length", e.length)
+        if e.__class__ is not SgEntry and not isinstance(e, SgEntry):
+            raise ConfigError(f"{name} entries must be SgEntry, not {e!r}")
     return entries
 
 
@@ -230,7 +242,7 @@ class Channel:
         self._need(Cap.SLAVE)
         if not isinstance(cfg, SlaveConfig):
             raise ConfigError(f"slave_config takes a SlaveConfig, not {cfg!r}")
-        caps = self.device.slave_caps(self)
+        caps = self.device.slave_caps(self)  # cfg's fields were checked when it was made
         if cfg.direction is not None and cfg.direction not in caps.directions:
             raise ConfigError(f"direction {cfg.direction!r} is not supported by {self.name}")
         for side, widths in (("src", caps.src_addr_widths), ("dst", caps.dst_addr_widths)):
@@ -241,8 +253,6 @@ class Channel:
             burst = getattr(cfg, f"{side}_maxburst")
             if burst and not caps.min_burst <= burst <= caps.max_burst:
                 raise ConfigError(f"{side}_maxburst must be {caps.min_burst}..{caps.max_burst}, not {burst!r}")
-            if burst < 0:
-                raise ConfigError(f"{side}_maxburst must be >= 0, not {burst!r}")
         self.device.device_config(self, cfg)
         self.config = cfg
 
@@ -257,8 +267,9 @@ class Channel:
         return tx
 
     def _slave_dir(self, direction: TransferDirection) -> TransferDirection:
-        if direction not in (TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM,
-                             TransferDirection.DEV_TO_DEV):
+        if isinstance(direction, bool) or direction not in (TransferDirection.MEM_TO_DEV,
+                                                            TransferDirection.DEV_TO_MEM,
+                                                            TransferDirection.DEV_TO_DEV):
             raise ConfigError(f"direction must be MEM_TO_DEV, DEV_TO_MEM or DEV_TO_DEV, not {direction!r}")
         direction = TransferDirection(direction)
         if direction not in self.device.directions:
@@ -277,6 +288,7 @@ class Channel:
 
     def prep_slave_single(self, addr: int, length: int, direction: TransferDirection, flags: int = 0) -> Descriptor:
         """``dmaengine_prep_slave_single``: one segment."""
+        self._need(Cap.SLAVE)
         return self.prep_slave_sg([SgEntry(addr, length)], direction, flags)
 
     def prep_dma_cyclic(
@@ -285,11 +297,14 @@ class Channel:
         """``dmaengine_prep_dma_cyclic``: a ring of periods, a callback per period, until terminated."""
         self._need(Cap.CYCLIC)
         direction = self._slave_dir(direction)
-        _check_addr("buf_addr", buf_addr)
-        _check_len("buf_len", buf_len)
-        _check_len("period_len", period_len)
+        buf_addr = _check.addr("buf_addr", buf_addr)
+        buf_len = _check.length("buf_len", buf_len)
+        period_len = _check.length("period_len", period_len)
         if buf_len % period_len:
             raise ConfigError(f"period_len {period_len!r} does not divide buf_len {buf_len!r}")
+        if buf_len // period_len > _check.MAX_SEGMENTS:
+            raise ConfigError(f"buf_len {buf_len} / period_len {period_len} must be at most {_check.MAX_SEGMENTS} "
+                              f"periods, not {buf_len // period_len}")
         tx = self.device.device_prep_dma_cyclic(self, buf_addr, buf_len, period_len, direction, prep_flags(flags))
         return self._prepped(tx, flags, "cyclic", direction, period_len)
 
@@ -317,9 +332,9 @@ class Channel:
             and self._memcpy_plain is dev
         ):
             self._need(Cap.MEMCPY)
-            _check_addr("dst", dst)
-            _check_addr("src", src)
-            _check_len("length", length)
+            dst = _check.addr("dst", dst)
+            src = _check.addr("src", src)
+            length = _check.length("length", length)
             self._check_align("address or length", dev.copy_align, dst, src, length)
             # The device checks passed; remember when they always will (no alignment rule) for the fast path.
             self._memcpy_plain = None if dev.copy_align else dev
@@ -336,10 +351,9 @@ class Channel:
     def prep_dma_memset(self, dst: int, value: int, length: int, flags: int = 0) -> Descriptor:
         """``dmaengine_prep_dma_memset``: fill ``length`` bytes at ``dst`` with the byte ``value``."""
         self._need(Cap.MEMSET)
-        _check_addr("dst", dst)
-        _check_len("length", length)
-        if not isinstance(value, int) or not 0 <= value <= 255:
-            raise ConfigError(f"value must be a byte 0..255, not {value!r}")
+        dst = _check.addr("dst", dst)
+        length = _check.length("length", length)
+        value = _check.index("value", value, 0, 255, what="a byte 0..255")
         self._check_align("address or length", self.device.fill_align, dst, length)
         return self._prepped(self.device.device_prep_dma_memset(self, dst, value, length, prep_flags(flags)), flags,
                              "memset")
@@ -349,8 +363,10 @@ class Channel:
         self._need(Cap.INTERLEAVE)
         if not isinstance(template, InterleavedTemplate):
             raise ConfigError(f"prep_interleaved_dma takes an InterleavedTemplate, not {template!r}")
-        _check_addr("src_start", template.src_start)
-        _check_addr("dst_start", template.dst_start)
+        segments = template.numf * len(template.sgl)  # its fields were checked when it was made
+        if segments > _check.MAX_SEGMENTS:
+            raise ConfigError(f"numf {template.numf} x {len(template.sgl)} chunks must be at most "
+                              f"{_check.MAX_SEGMENTS} segments, not {segments}")
         return self._prepped(self.device.device_prep_interleaved_dma(self, template, prep_flags(flags)), flags,
                              "interleaved", template.dir)
 
@@ -380,6 +396,8 @@ class Channel:
 
     def tx_status(self, cookie: int) -> tuple[Status, TxState]:
         """``dmaengine_tx_status``: the status of ``cookie`` and the residue in bytes."""
+        if cookie.__class__ is not int:
+            cookie = _check.index("cookie", cookie)
         return self.device.device_tx_status(self, cookie)
 
     def cookie_status(self, cookie: int) -> Status:
@@ -393,17 +411,27 @@ class Channel:
         return lambda: status(cookie) != _IN_PROGRESS
 
     def sync_wait(self, cookie: int, timeout: float | None = 5.0) -> Status:
-        """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout."""
+        """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout.
+
+        The timeout rule (every wait of the package): None or ``math.inf`` waits for ever, a number >= 0 is
+        seconds (on the platform's clock), a negative or nan value is a ConfigError."""
+        if cookie.__class__ is not int:
+            cookie = _check.index("cookie", cookie)
+        limit = _check.timeout("timeout", timeout)
         if in_bottom_half():
             raise StateError(f"{self.name}: sync_wait from a callback would block the bottom half")
         done = self._done(cookie)
         self.issue_pending()  # last before waiting: the worker can start as soon as this thread yields
-        if not self.device.platform.wait_for(done, timeout, self.waitq):
+        if not self.device.platform.wait_for(done, limit, self.waitq):
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s")
         return self.cookie_status(cookie)
 
     async def wait_async(self, cookie: int, timeout: float | None = None) -> Status:
-        """Await the end of ``cookie`` without blocking the event loop (issues pending first)."""
+        """Await the end of ``cookie`` without blocking the event loop (issues pending first); the timeout rule
+        of :meth:`sync_wait`."""
+        if cookie.__class__ is not int:
+            cookie = _check.index("cookie", cookie)
+        limit = _check.timeout("timeout", timeout)
         plat = self.device.platform
         if not plat.realtime:
             return self.sync_wait(cookie, timeout)
@@ -421,7 +449,7 @@ class Channel:
         wq.async_waiters.append(waker)
         wq.waiters += 1
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 while not done():
                     await ev.wait()
                     ev.clear()

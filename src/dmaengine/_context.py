@@ -26,6 +26,7 @@ _local = threading.local()
 POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
 _yield = getattr(os, "sched_yield", None)
 _perf = time.perf_counter
+_TIMEOUT_MAX = threading.TIMEOUT_MAX  # a longer wait is a wait for ever (Condition.wait refuses more)
 
 
 def in_bottom_half() -> bool:
@@ -109,6 +110,8 @@ class ThreadTasklet:
         """Wait until every run scheduled before this call has finished; False on timeout."""
         with self._cv:
             target = self._scheduled
+            if timeout is not None and timeout >= _TIMEOUT_MAX:
+                timeout = None
             return self._cv.wait_for(lambda: self._done >= target or self._stop, timeout)
 
     def in_context(self) -> bool:
@@ -193,7 +196,7 @@ class WaitQueue:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
-                    cv.wait(remaining)
+                    cv.wait(min(remaining, _TIMEOUT_MAX))
         finally:
             with cv:
                 self.waiters -= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,11 +73,24 @@ class DmaDevice:
     def __init__(self, channels: Sequence[Channel] = (), dev_name: str = "dma") -> None:
         self.channels: list[Channel] = list(channels)
         self.dev_name = dev_name
-        self.platform: Platform = None  # type: ignore[assignment]  # set by register_device
+        self._platform: weakref.ref[Platform] | None = None  # set by register_device
         self.dev_id = -1
         self.name = ""
         self.tasklet: Tasklet = None  # type: ignore[assignment]
         self._bh_queue: deque[Channel] = deque()
+
+    @property
+    def platform(self) -> Platform:
+        """The platform the device is registered on (None before registration and after unregistration).
+
+        Held weakly: the device's threads must not keep a dropped platform alive, so that its finalizer can stop
+        them (see :meth:`dmaengine.Platform.close`)."""
+        ref = self._platform
+        return ref() if ref is not None else None  # type: ignore[return-value]
+
+    @platform.setter
+    def platform(self, plat: Platform | None) -> None:
+        self._platform = None if plat is None else weakref.ref(plat)
 
     # --- framework plumbing -------------------------------------------------------------------------------
     @classmethod
@@ -113,6 +127,17 @@ class DmaDevice:
         q = self._bh_queue
         while q:
             q.popleft().bottom_half()
+
+    def dma_set_mask(self, mask: int) -> None:
+        """``dma_set_mask``: this device reaches DMA addresses up to ``mask`` only (``0xffff_ffff``: a 32-bit
+        device); from now on the platform maps every buffer below it (the address space is shared: the narrowest
+        mask wins). Call it from :meth:`on_register`. MappingError when buffers are already mapped above it."""
+        self.platform.address_space.set_dma_mask(mask)
+
+    @property
+    def dma_mask(self) -> int:
+        """The highest DMA address the platform maps buffers at (all ones: no limit was set)."""
+        return self.platform.address_space.dma_mask
 
     def filter(self, chan: Channel, param: Any) -> bool:
         """The slave-map filter (``dma_filter_fn``): does ``chan`` serve the slave-map entry with ``param``?

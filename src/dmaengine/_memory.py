@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol, overload
 
 import numpy as np
 
+from . import _check
 from ._enums import DataDirection
-from ._errors import MappingError
+from ._errors import ConfigError, MappingError
 from ._records import SgEntry
 
 __all__ = ["PAGE_SIZE", "AddressSpace", "CopyOp", "DmaFault", "Mapping", "Scatterlist"]
@@ -34,8 +36,11 @@ GIL_COPY = 16 * 1024
 SMALL_COPY = GIL_COPY
 
 PAGE_SIZE = 4096
-_COLD = (0, 0, memoryview(b""), 0)  # no mapping: the range test fails for every non-empty access
+_COLD = (0, 0, memoryview(b""), 0)
+_NO_ARRAY = np.zeros(0, dtype=np.uint8)  # no mapping: the range test fails for every non-empty access
 _BASE_ADDR = 0x1_0000_0000
+#: Where a space that narrows its DMA mask below its first address starts instead (inside a 32-bit window).
+_LOW_BASE = 0x1000_0000
 
 
 class CopyOp(Protocol):
@@ -62,23 +67,39 @@ class DmaFault(Exception):
         super().__init__(f"DMA {kind} of {length} bytes at {addr:#x}: {reason}")
 
 
-def _as_bytes_view(buf: Any) -> memoryview:
+_FIELD_NAMES = re.compile(r":[^:]*:")  # the ':name:' of each field of a struct format
+
+
+def _holds_objects(fmt: str) -> bool:
+    """True when a buffer format has a Python object field ('O'): numpy dtype=object, a structured dtype with an
+    object field, a ctypes.py_object array. A DMA write into one would overwrite live pointers."""
+    return "O" in _FIELD_NAMES.sub("", fmt)
+
+
+def _as_bytes_view(buf: Any) -> tuple[memoryview, ...]:
+    """The views of ``buf`` to map: the last one 1-D with format "B"; all are released at unmap."""
     try:
         mv = memoryview(buf)
     except TypeError:
         raise MappingError(f"cannot map {type(buf).__name__!r}: not a buffer") from None
-    if not mv.c_contiguous:
-        raise MappingError(f"cannot map a non-contiguous buffer of shape {mv.shape!r}")
-    if mv.nbytes == 0:
-        raise MappingError("cannot map an empty buffer (0 bytes)")
-    return mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+    try:
+        if _holds_objects(mv.format):
+            raise MappingError(f"cannot map a buffer of Python objects (format {mv.format!r})")
+        if not mv.c_contiguous:
+            raise MappingError(f"cannot map a non-contiguous buffer of shape {mv.shape!r}")
+        if mv.nbytes == 0:
+            raise MappingError("cannot map an empty buffer (0 bytes)")
+        return (mv, mv.cast("B")) if (mv.format != "B" or mv.ndim != 1) else (mv,)
+    except BaseException:
+        mv.release()
+        raise
 
 
 class Mapping:
     """A live mapping of one buffer: ``addr``, ``length``, ``direction``. A context manager that unmaps."""
 
     __slots__ = ("__weakref__", "_array", "_end", "_live", "_mv", "_pins", "_ptr", "_readable", "_space",
-                 "_writable", "addr", "direction", "length")
+                 "_views", "_writable", "addr", "direction", "length")
 
     def __init__(self, space: AddressSpace, addr: int, array: np.ndarray, direction: DataDirection) -> None:
         self._space = space
@@ -94,6 +115,19 @@ class Mapping:
         self._writable = direction != DataDirection.TO_DEVICE
         self._live = True
         self._pins = 0
+        #: The memoryviews that hold the buffer's export; released at unmap, so the CPU owns the buffer again.
+        self._views: tuple[memoryview, ...] = ()
+
+    def _release(self) -> None:
+        """Drop every reference to the buffer (after unmap, no pin left): the owner may resize or close it."""
+        self._mv.release()
+        self._array = _NO_ARRAY
+        for v in reversed(self._views):
+            try:
+                v.release()
+            except BufferError:  # someone still holds a view of it (a resolve() slice): it goes when they do
+                pass
+        self._views = ()
 
     @property
     def live(self) -> bool:
@@ -170,30 +204,64 @@ class AddressSpace:
         self._unpinned = threading.Condition(self._lock)
         self._starts: list[int] = []
         self._maps: list[Mapping] = []
-        self._next = base
+        self._next = self._base = base
         # copy_many's last source and destination mappings (start, end, view, pointer), so that a stream of
         # copies between the same buffers skips the lookups. Read and written under the lock; unmap clears.
         self._hot_src: tuple[int, int, memoryview, int] = _COLD
         self._hot_dst: tuple[int, int, memoryview, int] = _COLD
+        #: The highest DMA address a device of this space can reach (``dma_set_mask``); every mapping lies below.
+        self.dma_mask = (1 << 64) - 1
+
+    def set_dma_mask(self, mask: int) -> None:
+        """``dma_set_mask``: from now on every mapping lies at or below ``mask`` (all ones in its low bits, e.g.
+        ``0xffff_ffff`` for a 32-bit device); the narrowest mask asked for wins. A space that has mapped nothing
+        yet moves its first address into the window; MappingError when mappings already lie above it.
+
+        >>> space = AddressSpace()
+        >>> space.set_dma_mask(0xffff_ffff)
+        >>> hex(space.map(bytearray(16)).addr)
+        '0x10000000'
+        """
+        if (not isinstance(mask, int) or isinstance(mask, bool) or mask < PAGE_SIZE * 4 - 1
+                or mask & (mask + 1)):
+            raise MappingError(f"a DMA mask is all ones in its low bits, at least 0x3fff, not {mask!r}")
+        with self._lock:
+            if mask >= self.dma_mask:
+                return
+            if self._next > mask:
+                if self._maps or self._next != self._base:
+                    raise MappingError(f"mappings already lie above the DMA mask {mask:#x} (next address "
+                                       f"{self._next:#x})")
+                self._next = self._base = min(_LOW_BASE, (mask + 1) // 4)
+            self.dma_mask = mask
 
     def map(self, buf: Any, direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Mapping:
         """Map ``buf`` (any C-contiguous buffer) for DMA in ``direction``."""
-        direction = DataDirection(direction)
-        mv = _as_bytes_view(buf)
+        direction = _check.enum_value("direction", direction, DataDirection)
+        views = _as_bytes_view(buf)
+        mv = views[-1]
         if mv.readonly and direction != DataDirection.TO_DEVICE:
+            for v in reversed(views):
+                v.release()
             raise MappingError(f"a read-only buffer maps only TO_DEVICE, not {direction.name}")
         array = np.frombuffer(mv, dtype=np.uint8)
         with self._lock:
             addr = self._next
+            if addr + array.nbytes - 1 > self.dma_mask:
+                raise MappingError(f"cannot map {array.nbytes} bytes at {addr:#x}: past the DMA mask "
+                                   f"{self.dma_mask:#x}")
             # Leave at least one unmapped guard page between mappings, so an overrun faults.
             self._next = addr + ((array.nbytes + 2 * PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE
             m = Mapping(self, addr, array, direction)
+            m._views = views
             self._starts.append(addr)
             self._maps.append(m)
         return m
 
     def map_sg(self, bufs: Iterable[Any], direction: DataDirection = DataDirection.BIDIRECTIONAL) -> Scatterlist:
         """Map every buffer of ``bufs``; all or none."""
+        if isinstance(bufs, (str, bytes, bytearray, memoryview)) or not hasattr(bufs, "__iter__"):
+            raise ConfigError(f"bufs must be an iterable of buffers, not {bufs!r}"[:200])
         maps: list[Mapping] = []
         try:
             for b in bufs:
@@ -218,7 +286,7 @@ class AddressSpace:
             self._hot_src = self._hot_dst = _COLD
             while m._pins:
                 self._unpinned.wait()
-            m._mv.release()  # no engine can reach it now: the lookups under this lock no longer find it
+            m._release()  # no engine can reach it now: the lookups under this lock no longer find it
 
     def _find(self, addr: int, length: int, write: bool) -> Mapping:
         """The mapping that holds [addr, addr+length) with the access right; caller holds the lock."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from . import _check
 from ._channel import Channel
 from ._context import Tasklet, ThreadTasklet, WaitQueue
 from ._device import REQUIRED_OPS, DmaDevice
@@ -16,7 +19,26 @@ from ._memory import AddressSpace, Mapping, Scatterlist
 
 __all__ = ["FilterFn", "Platform"]
 
+log = logging.getLogger("dmaengine")
+
 FilterFn = Callable[[Channel, Any], bool]
+
+
+def _stop_devices(devices: list[DmaDevice]) -> None:
+    """The finalizer of a Platform collected without :meth:`Platform.close`: stop every device's threads."""
+    for dev in list(devices):
+        try:
+            dev.on_unregister()
+            dev.tasklet.kill()
+        except Exception:  # a finalizer must not raise
+            log.exception("stopping %r of a collected platform failed", dev)
+    devices.clear()
+
+
+def _check_names(**names: Any) -> None:
+    for key, value in names.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a str, not {value!r}")
 
 
 class Platform:
@@ -31,6 +53,9 @@ class Platform:
         self._slave_map: list[tuple[str, str, Any]] = []
         self._lock = threading.RLock()
         self._t0 = time.monotonic_ns()
+        # Dropped without close(): stop the devices' threads when collected (devices hold the platform weakly).
+        self._finalizer = weakref.finalize(self, _stop_devices, self.devices)
+        self._finalizer.atexit = False
 
     # --- clock and contexts (overridden by virtual-time platforms) ----------------------------------------
     @property
@@ -45,21 +70,22 @@ class Platform:
 
     def run_for(self, seconds: float) -> None:
         """Let the world run for ``seconds`` (a sleep here; virtual time advances on a simulated SoC)."""
-        if seconds < 0:
-            raise ConfigError(f"seconds must be >= 0, not {seconds!r}")
-        time.sleep(seconds)
+        time.sleep(_check.number("seconds", seconds, 0))
 
     def create_tasklet(self, fn: Callable[[], None], name: str) -> Tasklet:
         """A bottom half that runs ``fn``; a daemon thread here, an event in virtual time."""
         return ThreadTasklet(fn, name)
 
     def wait_for(self, pred: Callable[[], bool], timeout: float | None, waitq: WaitQueue) -> bool:
-        """Block until ``pred()`` (True) or ``timeout`` seconds (False). ``waitq`` is woken when state changes."""
-        return waitq.wait_for(pred, timeout)
+        """Block until ``pred()`` (True) or ``timeout`` seconds (False). ``waitq`` is woken when state changes.
+        The timeout rule: None or inf wait for ever; negative or nan is a ConfigError."""
+        return waitq.wait_for(pred, _check.timeout("timeout", timeout))
 
     # --- devices ------------------------------------------------------------------------------------------
     def register_device(self, dev: DmaDevice) -> DmaDevice:
         """``dma_async_device_register``: check the ops, name the device ``dma<N>`` and its channels."""
+        if not isinstance(dev, DmaDevice):
+            raise ConfigError(f"register_device takes a DmaDevice, not {dev!r}")
         if dev.platform is not None:
             raise ConfigError(f"{dev!r} is already registered")
         cls = type(dev)
@@ -98,7 +124,7 @@ class Platform:
             self.devices.remove(dev)
         dev.on_unregister()
         dev.tasklet.kill()
-        dev.platform = None  # type: ignore[assignment]
+        dev.platform = None
 
     def channels(self) -> Iterator[Channel]:
         """Every channel of every device, in name order."""
@@ -106,7 +132,9 @@ class Platform:
             yield from dev.channels
 
     def close(self) -> None:
-        """Release every channel and unregister every device."""
+        """Release every channel and unregister every device: the device threads stop. ``with Platform() as
+        plat:`` closes on leaving the block. A platform dropped without close() stops its threads when it is
+        garbage-collected (then channels still held from it no longer work)."""
         for dev in list(self.devices):
             for chan in dev.channels:
                 if chan.client_count:
@@ -137,7 +165,11 @@ class Platform:
     ) -> Channel:
         """``dma_request_channel``: the first free channel whose device has every bit of ``mask`` and passes
         ``filter_fn(chan, filter_param)``. Exclusive until released; :class:`NoChannelError` when none."""
-        mask = Cap(mask)
+        mask = Cap(_check.index("mask", mask, 0, what="a Cap mask"))
+        if filter_fn is not None and not callable(filter_fn):
+            raise ConfigError(f"filter_fn must be callable or None, not {filter_fn!r}")
+        if client_name is not None and not isinstance(client_name, str):
+            raise ConfigError(f"client_name must be a str or None, not {client_name!r}")
         with self._lock:
             for dev in self.devices:
                 if dev.cap_mask & mask != mask:
@@ -155,11 +187,13 @@ class Platform:
         """Add a ``dma_slave_map`` entry: client ``devname``'s channel ``slave`` is found with ``filter_param``,
         passed to each SLAVE device's :meth:`~dmaengine.provider.DmaDevice.filter` (default: a channel or device
         name)."""
+        _check_names(devname=devname, slave=slave)
         with self._lock:
             self._slave_map.append((devname, slave, filter_param))
 
     def request_chan(self, devname: str, name: str) -> Channel:
         """``dma_request_chan``: the channel named ``name`` of client device ``devname`` in the slave map."""
+        _check_names(devname=devname, name=name)
         with self._lock:
             params = [p for d, s, p in self._slave_map if d == devname and s == name]
             if not params:

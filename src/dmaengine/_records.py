@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _check
 from ._enums import BusWidth, ResidueGranularity, Result, TransferDirection
 from ._errors import ConfigError
 
@@ -37,6 +38,21 @@ class SlaveConfig:
     dst_port_window_size: int = 0
     device_fc: bool = False
     peripheral_config: Any = None
+
+    def __post_init__(self) -> None:
+        # Every field is checked here, so a config that exists is well-formed; Channel.slave_config checks it
+        # against the channel's caps. Integers may be anything with __index__ (numpy's too), never bools.
+        put = object.__setattr__
+        if self.direction is not None:
+            put(self, "direction", _check.enum_value("direction", self.direction, TransferDirection))
+        for side in ("src", "dst"):
+            put(self, f"{side}_addr", _check.addr(f"{side}_addr", getattr(self, f"{side}_addr")))
+            put(self, f"{side}_addr_width",
+                _check.enum_value(f"{side}_addr_width", getattr(self, f"{side}_addr_width"), BusWidth))
+            put(self, f"{side}_maxburst", _check.index(f"{side}_maxburst", getattr(self, f"{side}_maxburst"), 0))
+            name = f"{side}_port_window_size"
+            put(self, name, _check.index(name, getattr(self, name), 0))
+        put(self, "device_fc", _check.flag("device_fc", self.device_fc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +97,11 @@ class SgEntry:
     addr: int
     length: int
 
+    def __post_init__(self) -> None:
+        if self.addr.__class__ is not int or self.length.__class__ is not int or self.addr < 0 or self.length < 1:
+            object.__setattr__(self, "addr", _check.addr("addr", self.addr))
+            object.__setattr__(self, "length", _check.length("length", self.length))
+
 
 @dataclass(frozen=True, slots=True)
 class DataChunk:
@@ -90,6 +111,11 @@ class DataChunk:
     icg: int = 0
     dst_icg: int = 0
     src_icg: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", _check.index("chunk size", self.size, 1, what="> 0"))
+        for name in ("icg", "dst_icg", "src_icg"):
+            object.__setattr__(self, name, _check.index(f"chunk {name}", getattr(self, name), 0, what=">= 0"))
 
 
 def get_icg(inc: bool, sgl: bool, icg: int, dir_icg: int) -> int:
@@ -118,19 +144,27 @@ class InterleavedTemplate:
     sgl: tuple[DataChunk, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "src_start", _check.addr("src_start", self.src_start))
+        put(self, "dst_start", _check.addr("dst_start", self.dst_start))
+        put(self, "dir", _check.enum_value("dir", self.dir, TransferDirection))
+        for name in ("src_inc", "dst_inc", "src_sgl", "dst_sgl"):
+            put(self, name, _check.flag(name, getattr(self, name)))
+        if isinstance(self.sgl, (str, bytes)) or not isinstance(self.sgl, Iterable):
+            raise ConfigError(f"sgl must be a sequence of DataChunk, not {self.sgl!r}")
         if not isinstance(self.sgl, tuple):
-            object.__setattr__(self, "sgl", tuple(self.sgl))
+            put(self, "sgl", tuple(self.sgl))
+        for chunk in self.sgl:
+            if not isinstance(chunk, DataChunk):
+                raise ConfigError(f"sgl entries must be DataChunk, not {chunk!r}")
+        put(self, "frame_size", _check.index("frame_size", self.frame_size, 0, what=f"len(sgl) = {len(self.sgl)}"))
         if self.frame_size == 0:
-            object.__setattr__(self, "frame_size", len(self.sgl))
+            put(self, "frame_size", len(self.sgl))
         if self.frame_size != len(self.sgl):
             raise ConfigError(f"frame_size must equal len(sgl) = {len(self.sgl)}, not {self.frame_size!r}")
-        if self.numf < 1:
-            raise ConfigError(f"numf must be >= 1, not {self.numf!r}")
+        put(self, "numf", _check.index("numf", self.numf, 1, what=">= 1"))
         if not self.sgl:
             raise ConfigError("sgl must hold at least one DataChunk, not ()")
-        for chunk in self.sgl:
-            if chunk.size <= 0:
-                raise ConfigError(f"chunk size must be > 0, not {chunk.size!r}")
 
     @property
     def length(self) -> int:

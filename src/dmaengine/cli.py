@@ -57,6 +57,7 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
     """The platform named by ``--platform``, and whether the command owns it (and must close it).
 
     ``default``: the threaded memory engine, one channel per CPU. ``sim``: the simulated SoC (virtual time).
+    ``rtl`` / ``rtl:VARIANT``: the RTL controller in the loop (:mod:`dmaengine.rtl`, virtual time).
     ``MODULE:FUNCTION``: ``FUNCTION()`` from an importable module returns a Platform (your own controller).
     """
     if spec == "default":
@@ -70,12 +71,17 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
                                "use --platform default") from None
             raise
         return Soc(), True
+    if spec == "rtl" or spec.startswith("rtl:"):
+        return _rtl_platform(spec), True
     mod_name, sep, func_name = spec.partition(":")
     if not sep or not mod_name or not func_name:
         raise CliError(f"--platform must be default, sim or MODULE:FUNCTION, not {spec!r}")
     factory = _load_factory(spec, mod_name, func_name)
     try:
         plat = factory()
+    except SystemExit as e:  # the factory must not end the command as if it had run (exit 0, nothing done)
+        raise CliError(f"--platform {spec}: {func_name}() called sys.exit({e.code!r}) instead of returning a "
+                       "Platform") from None
     except Exception as e:  # the user's code failed: say so, in their words, not as our internal error
         raise CliError(f"error in platform factory {spec}: {type(e).__name__}: {e}") from None
     if not isinstance(plat, Platform):
@@ -105,6 +111,21 @@ def _load_factory(spec: str, mod_name: str, func_name: str) -> Callable[[], Any]
     if factory is None or not callable(factory):
         raise CliError(f"--platform {spec}: module {mod_name!r} has no function {func_name!r}")
     return factory  # type: ignore[no-any-return,unused-ignore]
+
+
+def _rtl_platform(spec: str) -> Platform:
+    """``rtl`` or ``rtl:VARIANT``: the RTL controller in the loop (dmaengine.rtl, the ``rtl`` extra)."""
+    try:
+        from dmaengine.rtl import VARIANTS, RtlSoc
+    except ModuleNotFoundError as e:
+        if e.name is not None and (e.name.startswith("dmaengine.rtl") or e.name.startswith("amaranth")):
+            raise CliError("the RTL controller needs the rtl extra (pip install 'dmaengine[rtl]': Amaranth HDL); "
+                           "use --platform sim") from None
+        raise
+    variant = spec.partition(":")[2] or "good"
+    if variant not in VARIANTS:
+        raise CliError(f"--platform rtl:VARIANT takes one of {', '.join(VARIANTS)}, not {variant!r}")
+    return RtlSoc(variant=variant)
 
 
 @contextlib.contextmanager
@@ -434,7 +455,8 @@ DESCRIPTION = """\
 Test and measure DMA engines with the Linux DMA Engine API in Python.
 
 Every subcommand runs on a platform: 'default' is the threaded memory-to-memory engine of this machine (one
-channel per CPU); 'sim' is the simulated SoC, in virtual time; MODULE:FUNCTION loads your own.
+channel per CPU); 'sim' is the simulated SoC, in virtual time; 'rtl' the RTL controller (Amaranth HDL) in
+the loop, in virtual time ('rtl:VARIANT' a deliberately broken one); MODULE:FUNCTION loads your own.
 Every subcommand also takes --trace FILE.json: a timeline of every transfer, to open in Perfetto.
 'dmaengine COMMAND --help' lists a command's options.
 """
@@ -455,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dmaengine`` command."""
     common = _Parser(add_help=False)
     common.add_argument("--platform", default="default", metavar="NAME",
-                        help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time) "
+                        help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time), "
+                             "rtl[:VARIANT] (the RTL controller in the loop) "
                              "or MODULE:FUNCTION returning a Platform (a module in the current directory is found)")
     common.add_argument("--trace", metavar="FILE.json",
                         help="record every channel event to FILE.json (Chrome trace format, gzipped when FILE ends "

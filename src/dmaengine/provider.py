@@ -11,6 +11,8 @@ from __future__ import annotations
 from ._channel import Channel as Channel
 from ._channel import Descriptor as Descriptor
 from ._channel import DescState as DescState
+from ._check import MAX_SEGMENTS as MAX_SEGMENTS
+from ._check import index as check_index
 from ._context import Tasklet as Tasklet
 from ._context import WaitQueue as WaitQueue
 from ._context import bottom_half as bottom_half
@@ -24,6 +26,7 @@ from ._memory import DmaFault as DmaFault
 from ._trace import emit as trace_event
 
 __all__ = [
+    "MAX_SEGMENTS",
     "REQUIRED_OPS",
     "AddressSpace",
     "Channel",
@@ -34,6 +37,7 @@ __all__ = [
     "Tasklet",
     "WaitQueue",
     "bottom_half",
+    "check_index",
     "in_bottom_half",
     "pair_sg",
     "trace_event",

@@ -26,6 +26,7 @@ log = logging.getLogger("dmaengine")
 
 _ERRORS_KEPT = 4096
 
+_PREPARED = DescState.PREPARED
 _SUBMITTED = DescState.SUBMITTED
 _ISSUED = DescState.ISSUED
 _DONE = DescState.DONE
@@ -50,6 +51,9 @@ class VirtDescriptor(Descriptor):
         lock = vc.lock
         lock.acquire()  # not ``with``: this runs once per descriptor and ``with`` costs twice as much
         try:
+            st = self.state
+            if st is not _PREPARED and st is not _DONE:  # another thread's submit won the race
+                self.check_submittable()
             cookie = vc.cookie + 1  # next_cookie(), inlined
             if cookie > MAX_COOKIE or cookie < MIN_COOKIE:
                 cookie = MIN_COOKIE

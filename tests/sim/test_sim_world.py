@@ -57,7 +57,7 @@ def test_same_inputs_same_event_trace() -> None:
     t1, out1, played1 = busy_world()
     t2, out2, played2 = busy_world()
     assert t1 == t2 and out1 == out2 and played1 == played2
-    assert len(t1) > 500
+    assert len(t1) > 50  # 500+ before round-robin runs of the copy's bursts were computed
     assert {label.rstrip("0123456789") for _, label in t1} >= {"fetch", "burst", "dreq", "dma0-bh"}
     # The closed-form plans change the events, never what the hardware did.
     _, out3, played3 = busy_world(fast=False)
@@ -114,8 +114,11 @@ def test_benchmark_module_runs_briefly() -> None:
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    wall, calls, underruns, cpu = bench.run(1.0)
-    assert calls == 46 and underruns == 0 and wall > 0 and cpu > 0
+    problems: list[str] = []
+    for fn, arg, virtual in ((bench.playback, 1.0, 1.0), (bench.busy, 0.05, 0.05), (bench.memcpy8, 4096, 82_020e-9),
+                             (bench.uart, 256, 22_222_402e-9)):
+        v, cpu = fn(problems, arg)
+        assert (v, problems) == (virtual, []) and cpu >= 0
 
 
 def test_public_names_are_exported_once_and_documented() -> None:

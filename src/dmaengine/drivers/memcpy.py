@@ -38,7 +38,17 @@ from dmaengine import (
     TxState,
     is_complete,
 )
-from dmaengine.provider import AddressSpace, Channel, DescState, DmaDevice, DmaFault, pair_sg, trace_event, tracing
+from dmaengine.provider import (
+    AddressSpace,
+    Channel,
+    DescState,
+    DmaDevice,
+    DmaFault,
+    check_index,
+    pair_sg,
+    trace_event,
+    tracing,
+)
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
@@ -349,8 +359,7 @@ class MemcpyEngine(DmaDevice):
     descriptor_reuse = True
 
     def __init__(self, channels: int = 1, dev_name: str = "memcpy") -> None:
-        if not isinstance(channels, int) or channels < 1:
-            raise ConfigError(f"channels must be an int >= 1, not {channels!r}")
+        channels = check_index("channels", channels, 1, what="an int >= 1")
         super().__init__([MemcpyChannel() for _ in range(channels)], dev_name=dev_name)
 
     def on_register(self) -> None:

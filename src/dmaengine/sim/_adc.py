@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _check
 from .._errors import ConfigError
 from ._i2s import SampledRx
 from ._periph import Peripheral
@@ -27,12 +28,16 @@ class Adc(Peripheral):
                  freq_hz: float = 50.0, waveform: Waveform | None = None, fifo_depth: int = 32,
                  threshold: int = 1) -> None:
         super().__init__(name)
-        if not isinstance(rate_hz, int) or isinstance(rate_hz, bool) or rate_hz <= 0:
-            raise ConfigError(f"rate_hz must be a positive int, not {rate_hz!r}")
+        rate_hz = _check.index("rate_hz", rate_hz, 1, what="a positive int")
+        sample_width = _check.index("sample_width", sample_width, what="1, 2 or 4 bytes")
         if sample_width not in (1, 2, 4):
             raise ConfigError(f"sample_width must be 1, 2 or 4 bytes, not {sample_width!r}")
-        if not isinstance(bits, int) or not 1 <= bits <= 8 * sample_width:
-            raise ConfigError(f"bits must be 1..{8 * sample_width}, not {bits!r}")
+        bits = _check.index("bits", bits, 1, 8 * sample_width, what=f"1..{8 * sample_width}")
+        freq_hz = _check.number("freq_hz", freq_hz, 0, what="a finite number of hertz >= 0")
+        if waveform is not None and not callable(waveform):
+            raise ConfigError(f"waveform must be a callable or None, not {waveform!r}")
+        fifo_depth = _check.index("fifo_depth", fifo_depth, 1, what="a positive int")
+        threshold = _check.index("threshold", threshold, 1, what="a positive int")
         self.rate_hz = rate_hz
         self.bits = bits
         self.sample_width = sample_width
@@ -47,6 +52,8 @@ class Adc(Peripheral):
 
     def expected(self, first: int, count: int) -> np.ndarray:
         """The codes of samples ``first .. first+count-1``."""
+        first = _check.index("first", first, 0, what="an int >= 0")
+        count = _check.index("count", count, 0, what="an int >= 0")
         codes = np.asarray(self.waveform(np.arange(first, first + count, dtype=np.int64)), dtype=np.int64)
         return (codes & ((1 << self.bits) - 1)).astype(self._dtype)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import NoReturn
 
@@ -27,12 +28,19 @@ class DemoParser(argparse.ArgumentParser):
         raise DemoError(f"{message} (see '{self.prog} --help')")
 
 
+#: The largest value a demo's number option takes (its unit: ms, us, frames...); a larger one is refused.
+MAX_OPTION = 1e9
+
+
 def at_least(args: argparse.Namespace, least: float, *names: str) -> None:
-    """Raise :class:`DemoError` for the first option in ``names`` below ``least``."""
+    """Raise :class:`DemoError` for the first option in ``names`` below ``least``, above :data:`MAX_OPTION`, or
+    not finite (inf, nan)."""
     for name in names:
         value = getattr(args, name)
         if not value >= least:  # also refuses nan
             raise DemoError(f"--{name.replace('_', '-')} must be >= {least}, not {value!r}")
+        if not (math.isfinite(value) and value <= MAX_OPTION):
+            raise DemoError(f"--{name.replace('_', '-')} must be <= {MAX_OPTION:g}, not {value!r}")
 
 
 def check_writable(path: str) -> None:

@@ -21,7 +21,6 @@ both paths give the same result (``Soc(fast=False)`` never plans; the tests comp
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,8 @@ from .._enums import Result, TransferDirection
 from .._errors import ConfigError
 from .._memory import DmaFault
 from ._kernel import PRIO_HW, Event
-from ._periph import Flow, Port, RxPort, TxPort
+from ._periph import Port, RxPort, TxPort
+from ._plan import ItemPlan, RoundRobinRun, first_collision
 
 if TYPE_CHECKING:
     from ._soc import Soc
@@ -96,62 +96,6 @@ class _State(enum.Enum):
     HALTED = 6
 
 
-class _Plan:
-    """A closed-form plan of the rest of one item (see the module docstring)."""
-
-    __slots__ = ("bb", "d", "d_last", "flow", "mat", "n", "n_full", "off0", "rem", "t0", "x1")
-
-    def __init__(self, off0: int, rem: int, bb: int, d: int, t0: int, flow: Flow | None, x1: int,
-                 d_last: int) -> None:
-        self.off0 = off0
-        self.rem = rem
-        self.bb = bb
-        self.d = d
-        self.t0 = t0
-        self.flow = flow
-        self.x1 = x1
-        self.n_full = rem // bb
-        self.n = self.n_full + (1 if rem % bb else 0)
-        self.d_last = d_last
-        self.mat = 0
-
-    def done(self, t: int) -> int:
-        """Bursts finished by ``t``."""
-        flow = self.flow
-        if flow is not None:
-            c = flow.count(t - self.d)
-            if c < self.x1:
-                return 0
-            j = (c - self.x1) // self.bb + 1
-            return j if j < self.n else self.n
-        if t < self.t0:
-            return 0
-        j = (t - self.t0) // self.d
-        if j >= self.n_full:
-            j = self.n_full
-            if self.n > j and t >= self.t0 + j * self.d + self.d_last:
-                j += 1
-        return j
-
-    def nbytes(self, j: int) -> int:
-        """Bytes moved by the first ``j`` bursts."""
-        b = j * self.bb
-        return b if b < self.rem else self.rem
-
-    def start(self, j: int) -> int | None:
-        """When burst ``j`` (1-based) is granted the bus; None if never."""
-        if self.flow is not None:
-            return self.flow.time_of(self.x1 + (j - 1) * self.bb)
-        return self.t0 + (j - 1) * self.d
-
-    def dur(self, j: int) -> int:
-        return self.d if j <= self.n_full else self.d_last
-
-    def end(self) -> int | None:
-        s = self.start(self.n)
-        return None if s is None else s + self.dur(self.n)
-
-
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "done", "ev", "idx", "item_idx", "item_off", "next_prog",
                  "paused", "plan", "prog", "state")
@@ -167,7 +111,7 @@ class _HwChannel:
         self.paused = False
         self.abort_pending = False
         self.ev: Event | None = None
-        self.plan: _Plan | None = None
+        self.plan: ItemPlan | None = None
         self.burst_bytes = 0
 
 
@@ -204,6 +148,14 @@ class Dmac:
         #: Bursts simulated one by one, and items planned in closed form (for tests and curiosity).
         self.bursts = 0
         self.plans = 0
+        #: Memory-to-memory channels granted round-robin in a run of bursts computed, not stepped (see
+        #: :meth:`_start_run`), in grant order; the run's end event.
+        self._run: RoundRobinRun | None = None
+        self._run_chans: list[_HwChannel] = []
+        self._run_ev: Event | None = None
+        #: Runs of bursts computed (for tests and curiosity).
+        self.runs = 0
+        self.kernel.watchers.append(self._run_watch)
 
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
@@ -223,6 +175,8 @@ class Dmac:
     # --- driver interface -----------------------------------------------------------------------------------
     def start(self, idx: int, prog: Program) -> None:
         """Load ``prog`` into channel ``idx``; it runs after the descriptor fetch latency."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         if ch.abort_pending:
             ch.next_prog = prog
@@ -248,14 +202,18 @@ class Dmac:
     def progress(self, idx: int) -> int:
         """Bytes moved by the program in this pass (cyclic: since the ring last wrapped), at burst granularity."""
         ch = self.chans[idx]
+        if self._run is not None:
+            self._run_materialize(self._run.done(self.kernel.now_ns))
         plan = ch.plan
         if plan is None:
             return ch.done
         j = plan.done(self.kernel.now_ns)
-        return ch.done + plan.nbytes(j) - plan.nbytes(plan.mat)
+        return ch.done + plan.nbytes(j) - plan.nbytes(plan.materialized)
 
     def pause(self, idx: int) -> None:
         """Stop after the burst on the bus, if any; the request is ignored until :meth:`resume`."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         ch.paused = True
         if ch.state is _State.STEADY:
@@ -269,6 +227,8 @@ class Dmac:
 
     def resume(self, idx: int) -> None:
         """Continue a paused channel where it stopped."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         ch.paused = False
         if ch.state is _State.HALTED and ch.prog is not None:
@@ -277,6 +237,8 @@ class Dmac:
 
     def abort(self, idx: int) -> None:
         """Stop the channel: a burst already on the bus finishes (its bytes land), nothing after it."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         ch.next_prog = None
         if ch.state is _State.STEADY:
@@ -294,12 +256,16 @@ class Dmac:
     def sync(self) -> None:
         """Move the bytes of every planned burst finished by now (before client code looks at memory)."""
         now = self.kernel.now_ns
+        if self._run is not None:
+            self._run_materialize(self._run.done(now))
         for ch in self.chans:
             if ch.plan is not None:
                 self._materialize(ch, now)
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
+        if self._run is not None:
+            self._run_settle()
         for ch in self.chans:
             prog = ch.prog
             if prog is None or prog.port is not port:
@@ -312,6 +278,8 @@ class Dmac:
 
     def memory_changed(self) -> None:
         """A mapping went away: re-plan, so that a bus error happens at its exact burst."""
+        if self._run is not None:
+            self._run_settle()
         for ch in self.chans:
             if ch.state is _State.STEADY:
                 self._drop(ch)
@@ -385,6 +353,8 @@ class Dmac:
         self._busy_until = end
         pick.state = _State.BURST
         pick.burst_bytes = n
+        if self.fast and self._start_run(pick, now):
+            return
         pick.ev = self.kernel.at(end, lambda: self._burst_end(pick), f"burst{pick.idx}", PRIO_HW)
 
     def _burst_end(self, ch: _HwChannel) -> None:
@@ -403,7 +373,7 @@ class Dmac:
             self._after_burst(ch)
         self._arbitrate()
 
-    def _after_burst(self, ch: _HwChannel, plan: _Plan | None = None) -> None:
+    def _after_burst(self, ch: _HwChannel, plan: ItemPlan | None = None) -> None:
         """The burst that ended now may end an item or the program; then ask for the next burst (or go on with
         ``plan``, the plan that just ended, into the next item)."""
         prog = ch.prog
@@ -426,7 +396,7 @@ class Dmac:
                 return
         self._request(ch)
 
-    def _continue(self, ch: _HwChannel, plan: _Plan) -> bool:
+    def _continue(self, ch: _HwChannel, plan: ItemPlan) -> bool:
         """Plan the next item of a lone steady flow as the continuation of the one that just ended: same port,
         same clock, same bursts, the stream goes on where it stopped (what :meth:`_try_steady` would find)."""
         prog = ch.prog
@@ -435,7 +405,7 @@ class Dmac:
             return False
         port = prog.port
         item = prog.items[ch.item_idx]
-        if port is None or port.clock is not flow.clock or item.length % plan.bb:
+        if port is None or port.clock is not flow.clock or item.length % plan.burst_bytes:
             return False
         halted = _State.HALTED
         for o in self.chans:
@@ -450,7 +420,8 @@ class Dmac:
         except DmaFault:
             return False
         now = self.kernel.now_ns
-        nxt = _Plan(0, item.length, plan.bb, plan.d, now, flow, plan.x1 + plan.n * plan.bb, plan.d)
+        nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
+                       plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
         ch.plan = nxt
         ch.state = _State.STEADY
         self.plans += 1
@@ -537,7 +508,7 @@ class Dmac:
                         return False
                     new.append((o, p))
             existing = [o.plan for o in others if o.plan is not None and o.state is steady]
-            hit = self._collision(now, [p for _, p in new], existing)
+            hit = first_collision(now, [p for _, p in new], existing)
             if hit is not None:
                 self._plan_retry_ns = hit
                 return False
@@ -552,7 +523,7 @@ class Dmac:
                 c.ev = self.kernel.at(end, lambda c=c: self._steady_end(c), f"item{c.idx}", PRIO_HW)  # type: ignore[misc]
         return True
 
-    def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> _Plan | None:
+    def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> ItemPlan | None:
         """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:
         the caller saw that the channel's request is not asserted now."""
         prog = ch.prog
@@ -570,7 +541,8 @@ class Dmac:
                 space.check(item.dst + off, rem, True)
                 word, burst = self.bus_width_bytes, self.mem_burst
                 bb = word * burst
-                return _Plan(off, rem, bb, self.burst_ns(burst), now, None, 0, self.burst_ns(-(-(rem % bb) // word)))
+                return ItemPlan(off, rem, bb, self.burst_ns(burst), now, None, 0,
+                                self.burst_ns(-(-(rem % bb) // word)))
             port = prog.port
             if port is None:
                 return None
@@ -605,41 +577,21 @@ class Dmac:
                     return None
                 space.check(item.dst + off, rem, True)
                 x1 = port.popped + need
-            return _Plan(off, rem, bb, d, now, flow, x1, d)
+            return ItemPlan(off, rem, bb, d, now, flow, x1, d)
         except DmaFault:
             return None
-
-    @staticmethod
-    def _collision(now: int, new: list[_Plan], existing: list[_Plan]) -> int | None:
-        """The first instant two bursts of different plans would hold the bus together (or start together),
-        within the time all the plans run; None when there is none."""
-        plans = new + existing
-        ends = [e for e in (p.end() for p in plans) if e is not None]
-        horizon = min(ends) if ends else None
-        spans: list[tuple[int, int, int]] = []
-        for k, p in enumerate(plans):
-            for j in range(p.done(now) + 1, p.n + 1):
-                st = p.start(j)
-                if st is None or (horizon is not None and st > horizon):
-                    break
-                spans.append((st, st + p.dur(j), k))
-        spans.sort()
-        for (s0, e0, k0), (s1, _, k1) in itertools.pairwise(spans):
-            if s1 < e0 or (s1 == s0 and k1 != k0):
-                return s0
-        return None
 
     def _materialize(self, ch: _HwChannel, t: int) -> None:
         plan = ch.plan
         assert plan is not None
         j = plan.done(t)
-        if j <= plan.mat:
+        if j <= plan.materialized:
             return
-        b0, b1 = plan.nbytes(plan.mat), plan.nbytes(j)
+        b0, b1 = plan.nbytes(plan.materialized), plan.nbytes(j)
         prog = ch.prog
         assert prog is not None
         item = prog.items[ch.item_idx]
-        off, n = plan.off0 + b0, b1 - b0
+        off, n = plan.item_offset + b0, b1 - b0
         space = self.soc.address_space
         port = prog.port
         if prog.direction is M2D:
@@ -652,15 +604,15 @@ class Dmac:
             space.fill(item.dst + off, item.value, n)
         else:
             space.copy(item.dst + off, item.src + off, n)
-        self.bursts += j - plan.mat
-        plan.mat = j
-        ch.item_off = plan.off0 + b1
+        self.bursts += j - plan.materialized
+        plan.materialized = j
+        ch.item_off = plan.item_offset + b1
         ch.done += n
 
-    def _note_grants(self, plan: _Plan, now: int, idx: int) -> None:
+    def _note_grants(self, plan: ItemPlan, now: int, idx: int) -> None:
         """Keep the round-robin pointer right: the plan's last burst that started by now was a grant."""
         j = plan.done(now)
-        if j < plan.n:
+        if j < plan.bursts:
             s = plan.start(j + 1)
             if s is not None and s <= now:
                 j += 1
@@ -692,15 +644,15 @@ class Dmac:
         assert plan is not None
         now = self.kernel.now_ns
         self._materialize(ch, now)
-        j = plan.mat
-        if j == plan.n:  # the item ends at this very instant: its end event is due now and does the rest
+        j = plan.materialized
+        if j == plan.bursts:  # the item ends at this very instant: its end event is due now and does the rest
             return
         self._note_grants(plan, now, ch.idx)
         self._cancel(ch)
         ch.plan = None
         s = plan.start(j + 1)
         if s is not None and s <= now:
-            end = s + plan.dur(j + 1)
+            end = s + plan.duration_ns(j + 1)
             ch.state = _State.BURST
             ch.burst_bytes = plan.nbytes(j + 1) - plan.nbytes(j)
             self._busy_until = end
@@ -717,6 +669,159 @@ class Dmac:
             if o is not ch and o.state is _State.STEADY:
                 self._drop(o)
 
+    # --- round-robin runs of memory-to-memory bursts -----------------------------------------------------------
+    def _start_run(self, pick: _HwChannel, now: int) -> bool:
+        """``pick`` was just granted a burst and every other channel waiting for the bus is memory to memory: while
+        nothing else happens (no other event, no item ends), they take the bus in turn, full burst after full
+        burst. Compute that stretch as one :class:`RoundRobinRun` with one event at its end (and a kernel watch
+        that shortens it, or turns it back into the burst it is in, when anything else is scheduled within it).
+        False when there is no such stretch of at least two bursts."""
+        prog = pick.prog
+        assert prog is not None
+        if prog.direction is not M2M:
+            return False
+        word, burst = self.bus_width_bytes, self.mem_burst
+        bb = word * burst
+        if pick.burst_bytes != bb:
+            return False
+        waiting = self._waiting
+        for c in waiting:
+            if c.prog is None or c.prog.direction is not M2M:
+                return False
+        for c in self.chans:
+            if c.plan is not None or (c.state is _State.BURST and c is not pick):
+                return False
+        parts = [pick, *sorted(waiting, key=lambda c: (c.idx <= pick.idx, c.idx))]
+        full = []
+        for c in parts:
+            assert c.prog is not None
+            rem = c.prog.items[c.item_idx].length - c.item_off
+            full.append(-(-rem // bb) - 1)
+        d = self.burst_ns(burst)
+        k = len(parts)
+        n = RoundRobinRun.length(k, now, d, full, self.kernel.peek())
+        if n < 2:
+            return False
+        run = RoundRobinRun(k, now, d, bb, n)
+        # The bytes of the run: no bus error, and no channel writes what another reads or writes.
+        space = self.soc.address_space
+        spans: list[tuple[int, int, bool, int]] = []
+        try:
+            for i, c in enumerate(parts):
+                assert c.prog is not None
+                item = c.prog.items[c.item_idx]
+                size = run.share(i, n) * bb
+                if not size:
+                    continue
+                if item.src is not None:
+                    space.check(item.src + c.item_off, size, False)
+                    spans.append((item.src + c.item_off, size, False, i))
+                space.check(item.dst + c.item_off, size, True)
+                spans.append((item.dst + c.item_off, size, True, i))
+        except DmaFault:
+            return False
+        spans.sort()
+        reach: list[tuple[int, bool, int]] = []  # (end, write, channel) of spans seen so far that may still overlap
+        for a, size, write, i in spans:
+            reach = [r for r in reach if r[0] > a]
+            for _, w, j in reach:
+                if (w or write) and (j != i or w != write):
+                    return False
+            reach.append((a + size, write, i))
+        self._waiting = []
+        for c in parts:
+            c.state = _State.BURST
+        self._run = run
+        self._run_chans = parts
+        end = run.end_ns(n - 1)
+        self._busy_until = end
+        self._run_ev = self.kernel.at(end, self._run_end, "run", PRIO_HW)
+        self.kernel.watch(end)
+        self.runs += 1
+        return True
+
+    def _run_materialize(self, g: int) -> None:
+        """Move the bytes of the run's first ``g`` bursts (those not moved yet)."""
+        run = self._run
+        assert run is not None
+        if g <= run.materialized:
+            return
+        space = self.soc.address_space
+        bb = run.burst_bytes
+        for i, c in enumerate(self._run_chans):
+            k = run.share(i, g) - run.share(i, run.materialized)
+            if k <= 0:
+                continue
+            prog = c.prog
+            assert prog is not None
+            item = prog.items[c.item_idx]
+            off, nbytes = c.item_off, k * bb
+            if item.src is None:
+                space.fill(item.dst + off, item.value, nbytes)
+            else:
+                space.copy(item.dst + off, item.src + off, nbytes)
+            c.item_off += nbytes
+            c.done += nbytes
+        self.bursts += g - run.materialized
+        run.materialized = g
+
+    def _run_close(self, g: int) -> _HwChannel:
+        """End the run with burst ``g`` on the bus (its bytes not moved): the state burst by burst would have then.
+        Returns the channel holding burst ``g``."""
+        run = self._run
+        assert run is not None
+        self._run_materialize(g)
+        parts = self._run_chans
+        holder = parts[g % run.channels]
+        for c in parts:
+            if c is not holder:
+                c.state = _State.WAITBUS
+                self._waiting.append(c)
+        holder.burst_bytes = run.burst_bytes
+        self._last_grant = holder.idx
+        self._last_grant_ns = run.start_ns + g * run.burst_ns
+        self._busy_until = run.end_ns(g)
+        self._run = None
+        self._run_chans = []
+        return holder
+
+    def _run_end(self) -> None:
+        """The run's last burst ends now: from here on, burst by burst (the next arbitration may start a run)."""
+        run = self._run
+        assert run is not None
+        self._run_ev = None
+        holder = self._run_close(run.bursts - 1)
+        self._burst_end(holder)
+
+    def _run_settle(self) -> None:
+        """Something other than the run's own bursts happens now: turn the run into the burst now on the bus."""
+        run, ev = self._run, self._run_ev
+        assert run is not None and ev is not None
+        now = self.kernel.now_ns
+        g = run.done(now)
+        if g >= run.bursts:  # its end event is due now
+            return
+        holder = self._run_close(g)
+        self._run_ev = None
+        holder.ev = self.kernel.reschedule(ev, run.end_ns(g), lambda: self._burst_end(holder), f"burst{holder.idx}")
+
+    def _run_watch(self, t: int) -> int:
+        """An event is being scheduled at ``t``: a run must end before it. Returns the end of the run (-1: none)."""
+        run, ev = self._run, self._run_ev
+        if run is None or ev is None:
+            return -1
+        end = run.end_ns(run.bursts - 1)
+        if t > end:
+            return end
+        keep = run.last_before(t)
+        if keep >= run.done(self.kernel.now_ns) + 2:
+            run.bursts = keep
+            end = run.end_ns(keep - 1)
+            self._run_ev = self.kernel.reschedule(ev, end)
+            self._busy_until = end
+            return end
+        self._run_settle()
+        return -1
     def line_state(self, idx: int) -> tuple[bool, bool, Port | None]:
         """What a waveform shows of channel ``idx`` (sim/_wave.py): whether it holds a program, whether its
         burst holds the bus, and the port whose request line it has raised (waiting for the bus or bursting),
@@ -730,6 +835,8 @@ class Dmac:
 
     def describe(self, idx: int) -> str:
         """A one-line state of channel ``idx`` for the debugfs summary."""
+        if self._run is not None:
+            self._run_settle()
         ch = self.chans[idx]
         if ch.prog is None:
             return "idle"

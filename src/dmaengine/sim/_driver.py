@@ -3,8 +3,11 @@ way a kernel driver writes registers. It uses only the public provider API."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,8 @@ from ._dmac import Dmac, Irq, Item, Program
 from ._periph import Port
 
 __all__ = ["DmaRequest", "SimChannel", "SimDescriptor", "SimDmaDevice"]
+
+log = logging.getLogger("dmaengine")
 
 M2M = TransferDirection.MEM_TO_MEM
 M2D = TransferDirection.MEM_TO_DEV
@@ -71,6 +76,24 @@ class SimChannel(VirtChannel):
         return vd.length
 
 
+def _program_fault(prog: Any) -> str | None:
+    """Why the controller cannot fetch ``prog`` (a field that is not what the hardware holds), or None. The
+    descriptor fetch of real hardware reads plain integers; here a descriptor's program is a Python object that
+    its owner may have changed after prep, and a bad one ends that descriptor, not the SoC."""
+    if not isinstance(prog, Program) or not isinstance(prog.items, list) or not prog.items:
+        return f"not a program with items: {prog!r}"
+    if prog.width.__class__ is not int or prog.burst.__class__ is not int or prog.width < 1 or prog.burst < 1:
+        return f"width {prog.width!r} and burst {prog.burst!r} must be ints >= 1"
+    for i, it in enumerate(prog.items):
+        src = it.src
+        if (it.length.__class__ is not int or it.length < 1 or it.dst.__class__ is not int or it.dst < 0
+                or (src is not None and (src.__class__ is not int or src < 0)) or it.irq.__class__ is not bool
+                or it.value.__class__ is not int or not 0 <= it.value <= 255):
+            return (f"item {i}: src {src!r}, dst {it.dst!r}, length {it.length!r}, value {it.value!r}, "
+                    f"irq {it.irq!r}")
+    return None
+
+
 class SimDmaDevice(DmaDevice):
     """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE.
 
@@ -87,10 +110,13 @@ class SimDmaDevice(DmaDevice):
     max_sg_burst = 16
     residue_granularity = ResidueGranularity.BURST
 
-    def __init__(self, hw: Dmac, decode: Callable[[int], Port | None], dev_name: str = "sim-dmac") -> None:
+    def __init__(self, hw: Dmac, decode: Callable[[int], Port | None], dev_name: str = "sim-dmac",
+                 guard: Callable[[str], AbstractContextManager[None]] | None = None) -> None:
         super().__init__([SimChannel() for _ in hw.chans], dev_name=dev_name)
         self.hw = hw
         self._decode = decode
+        #: Holds the SoC for the calling thread around each op that drives the hardware (``Soc.exclusive``).
+        self.guard: Callable[[str], AbstractContextManager[None]] = guard or (lambda what: contextlib.nullcontext())
         hw.irq = self._irq
         self._widths = frozenset(w for w in BusWidth if w and w <= hw.bus_width_bytes and not w & (w - 1))
 
@@ -181,18 +207,35 @@ class SimDmaDevice(DmaDevice):
 
     # --- running ------------------------------------------------------------------------------------------
     def _start_next(self, chan: SimChannel) -> None:
-        """Load the first issued descriptor into the hardware. Caller holds ``chan.lock``."""
-        vd = chan.vchan_next_desc()
-        if vd is not None:
+        """Load the first issued descriptor into the hardware. Caller holds ``chan.lock``.
+
+        A descriptor whose program the controller cannot fetch, or whose start fails for any reason, ends at
+        once with READ_FAILED (the descriptor fetch failed) and the next one starts: the SoC goes on."""
+        while True:
+            vd = chan.vchan_next_desc()
+            if vd is None:
+                return
             assert isinstance(vd, SimDescriptor)
-            chan.running = vd
-            self.hw.start(chan.chan_id, vd.program)
-            if tracing():
-                trace_event("start", chan, vd.cookie)
+            why = _program_fault(vd.program)
+            if why is None:
+                chan.running = vd
+                try:
+                    self.hw.start(chan.chan_id, vd.program)
+                except Exception as e:  # never leave the channel wedged on one bad descriptor
+                    chan.running = None
+                    self.hw.abort(chan.chan_id)
+                    why = f"{type(e).__name__}: {e}"
+                else:
+                    if tracing():
+                        trace_event("start", chan, vd.cookie)
+                    return
+            log.warning("%s: descriptor cookie %d ends with READ_FAILED: %s", chan.name, vd.cookie, why)
+            chan.desc_issued.popleft()
+            chan.vchan_cookie_complete(vd, Result.READ_FAILED, vd.length if vd.length.__class__ is int else 0)
 
     def device_issue_pending(self, chan: Channel) -> None:
         assert isinstance(chan, SimChannel)
-        with chan.lock:
+        with self.guard("issue_pending"), chan.lock:
             if chan.vchan_issue_pending() and chan.running is None:
                 self._start_next(chan)
 
@@ -220,16 +263,16 @@ class SimDmaDevice(DmaDevice):
         return chan.vchan_tx_status(cookie)
 
     def device_pause(self, chan: Channel) -> None:
-        with chan.lock:  # type: ignore[attr-defined]
+        with self.guard("pause"), chan.lock:  # type: ignore[attr-defined]
             self.hw.pause(chan.chan_id)
 
     def device_resume(self, chan: Channel) -> None:
-        with chan.lock:  # type: ignore[attr-defined]
+        with self.guard("resume"), chan.lock:  # type: ignore[attr-defined]
             self.hw.resume(chan.chan_id)
 
     def device_terminate_all(self, chan: Channel) -> None:
         assert isinstance(chan, SimChannel)
-        with chan.lock:
+        with self.guard("terminate"), chan.lock:
             chan.running = None
             self.hw.abort(chan.chan_id)
             chan.vchan_terminate_all()

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _check
 from .._errors import ConfigError
+from ._capture import ByteCapture, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
 
@@ -80,14 +82,17 @@ class _I2sTx(TxPort):
         k = min(n, len(fifo) // u)
         o = self.owner
         if k:
-            with memoryview(fifo) as mv:
-                o._played.append(bytes(mv[: k * u]))
-            del fifo[: k * u]
-            self.drained += k * u
+            ku = k * u
+            if len(fifo) == ku:
+                o._played.append(bytes(fifo))
+                fifo.clear()
+            else:
+                o._played.append(bytes(fifo[:ku]))
+                del fifo[:ku]
+            self.drained += ku
         if k < n:
             o._played.append(bytes((n - k) * u))
             o._underruns += n - k
-        o._played_bytes += n * u
         self.ticks_done += n
 
 
@@ -101,26 +106,35 @@ class I2s(Peripheral):
     RX: once a DMA channel starts serving ``rx_fifo_addr``, one frame per tick comes from ``rx_source``: a WAV
     file path (silence after its end), a callable ``source(first_frame, count) -> bytes``, or by default a
     440 Hz sine (:func:`sine_frames`). Frames that find the FIFO full are lost and counted in ``rx_overruns``.
+
+    ``capture`` bounds what the codec keeps of what it played: the most recent ``capture`` bytes (default 64 MiB,
+    about 5.8 minutes of 48 kHz stereo S16; None keeps everything). :attr:`played_dropped` counts the older bytes
+    let go; :meth:`take_played` drains what is kept (a long run drains as it goes and keeps nothing else).
     """
 
     def __init__(self, name: str, rate_hz: int = 48_000, channels: int = 2, sample_width: int = 2,
                  fifo_depth: int = 64, threshold: int = 1,
-                 rx_source: str | os.PathLike[str] | FrameSource | None = None) -> None:
+                 rx_source: str | os.PathLike[str] | FrameSource | None = None,
+                 capture: int | None = 64 << 20) -> None:
         super().__init__(name)
-        if not isinstance(rate_hz, int) or isinstance(rate_hz, bool) or rate_hz <= 0:
-            raise ConfigError(f"rate_hz must be a positive int, not {rate_hz!r}")
+        rate_hz = _check.index("rate_hz", rate_hz, 1, what="a positive int")
+        channels = _check.index("channels", channels, what="1, 2, 4, 6 or 8")
         if channels not in (1, 2, 4, 6, 8):
             raise ConfigError(f"channels must be 1, 2, 4, 6 or 8, not {channels!r}")
+        sample_width = _check.index("sample_width", sample_width, what="1, 2 or 4 bytes")
         if sample_width not in (1, 2, 4):
             raise ConfigError(f"sample_width must be 1, 2 or 4 bytes, not {sample_width!r}")
+        fifo_depth = _check.index("fifo_depth", fifo_depth, 1, what="a positive int")
+        threshold = _check.index("threshold", threshold, 1, what="a positive int")
+        if rx_source is not None and not callable(rx_source) and not isinstance(rx_source, (str, os.PathLike)):
+            raise ConfigError(f"rx_source must be a WAV path, a callable or None, not {rx_source!r}")
         self.rate_hz = rate_hz
         self.channels = channels
         self.sample_width = sample_width
         self.frame_bytes = channels * sample_width
         if fifo_depth % self.frame_bytes:
             raise ConfigError(f"fifo_depth must be a multiple of the frame size {self.frame_bytes}, not {fifo_depth!r}")
-        self._played: list[bytes] = []
-        self._played_bytes = 0
+        self._played = ByteCapture(check_capture(capture))
         self._underruns = 0
         self._stopped = False
         if rx_source is None:
@@ -150,17 +164,32 @@ class I2s(Peripheral):
 
     @property
     def played(self) -> bytes:
-        """Every PCM byte the codec played (silence for underruns), in order."""
+        """The PCM bytes the codec played (silence for underruns), in order: all of them unless ``capture``
+        let the oldest go (:attr:`played_dropped`) or :meth:`take_played` took them."""
         self.sync()
-        if len(self._played) > 1:
-            self._played[:] = [b"".join(self._played)]
-        return self._played[0] if self._played else b""
+        return self._played.data()
+
+    def take_played(self) -> bytes:
+        """The kept PCM bytes (as :attr:`played`), which the codec then forgets.
+
+        >>> from dmaengine.sim import I2s
+        >>> I2s("i2s9").take_played()
+        b''
+        """
+        self.sync()
+        return self._played.take()
+
+    @property
+    def played_dropped(self) -> int:
+        """Played bytes no longer kept because of ``capture`` (not those taken)."""
+        self.sync()
+        return self._played.dropped
 
     @property
     def frames_played(self) -> int:
-        """Frames played so far."""
+        """Frames played so far (kept or not)."""
         self.sync()
-        return self._played_bytes // self.frame_bytes
+        return self._played.total // self.frame_bytes
 
     @property
     def underruns(self) -> int:
@@ -177,6 +206,7 @@ class I2s(Peripheral):
 
     def frame_time_ns(self, k: int) -> int:
         """The instant the codec plays frame ``k`` (counted from the current start, see :meth:`stop`)."""
+        k = _check.index("k", k, 0, what="a frame number >= 0")
         clock = self.tx.clock if self.tx is not None else None
         if clock is None:
             raise ConfigError(f"{self.name} is not playing; frame_time_ns({k!r}) is unknown")

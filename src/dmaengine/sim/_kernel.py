@@ -18,17 +18,22 @@ PRIO_APP = 2
 class Event:
     """A scheduled call; :meth:`cancel` makes the kernel skip it."""
 
-    __slots__ = ("cancelled", "fn", "label", "time_ns")
+    __slots__ = ("cancelled", "fn", "label", "priority", "seq", "time_ns")
 
-    def __init__(self, time_ns: int, fn: Callable[[], None], label: str) -> None:
+    def __init__(self, time_ns: int, fn: Callable[[], None], label: str, priority: int = 2, seq: int = 0) -> None:
         self.time_ns = time_ns
         self.fn = fn
         self.label = label
+        self.priority = priority
+        self.seq = seq
         self.cancelled = False
 
     def cancel(self) -> None:
         """Do not run this event."""
         self.cancelled = True
+
+    def __lt__(self, other: Event) -> bool:  # a rescheduled event's old, cancelled entry may tie with it
+        return False
 
 
 class Kernel:
@@ -45,14 +50,40 @@ class Kernel:
         self.dispatching = False
         #: While a waveform records (sim/_wave.py): ``probe(t, fn)`` runs each event's ``fn``; None otherwise.
         self.probe: Callable[[int, Callable[[], None]], None] | None = None
+        #: Watches: :meth:`at` first calls every ``watcher(time_ns)`` when an event is scheduled at or before
+        #: ``watch_ns``; each returns the instant up to which it still watches (-1: none), and ``watch_ns`` becomes
+        #: the latest (a controller's computed runs of bursts use it to end before anything else happens).
+        self.watch_ns = -1
+        self.watchers: list[Callable[[int], int]] = []
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
         if time_ns < self.now_ns:
             raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
-        ev = Event(time_ns, fn, label)
-        heapq.heappush(self._heap, (time_ns, priority, next(self._seq), ev))
+        if time_ns <= self.watch_ns:
+            self.watch_ns = max([w(time_ns) for w in self.watchers], default=-1)
+        seq = next(self._seq)
+        ev = Event(time_ns, fn, label, priority, seq)
+        heapq.heappush(self._heap, (time_ns, priority, seq, ev))
         return ev
+
+    def watch(self, until_ns: int) -> None:
+        """A watcher asks to be called for events scheduled up to ``until_ns``."""
+        if until_ns > self.watch_ns:
+            self.watch_ns = until_ns
+
+    def reschedule(self, ev: Event, time_ns: int, fn: Callable[[], None] | None = None,
+                   label: str | None = None) -> Event:
+        """Move a pending event to ``time_ns`` (not before now), keeping its place among events of one instant
+        (its priority and sequence number): as if it had been scheduled there in the first place. ``fn`` and
+        ``label`` replace the event's."""
+        if time_ns < self.now_ns:
+            raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
+        ev.cancel()
+        new = Event(time_ns, ev.fn if fn is None else fn, ev.label if label is None else label, ev.priority,
+                    ev.seq)
+        heapq.heappush(self._heap, (time_ns, ev.priority, ev.seq, new))
+        return new
 
     def peek(self) -> int | None:
         """The time of the next live event, or None when the queue is empty."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import _check
 from .._enums import TransferDirection
 from .._errors import ConfigError
 from ._kernel import TickClock
@@ -46,9 +47,7 @@ class Flow:
 
 
 def _check_pos(name: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{name} must be a positive int, not {value!r}")
-    return value
+    return _check.index(name, value, 1, what="a positive int")
 
 
 class Port:
@@ -59,8 +58,8 @@ class Port:
     def __init__(self, owner: Peripheral, kind: str, depth: int, threshold: int, unit: int) -> None:
         self.owner = owner
         self.name = f"{owner.name}.{kind}"
-        self.depth = _check_pos(f"{self.name} fifo depth", depth)
-        self.threshold = _check_pos(f"{self.name} threshold", threshold)
+        self.depth = depth = _check_pos(f"{self.name} fifo depth", depth)
+        self.threshold = threshold = _check_pos(f"{self.name} threshold", threshold)
         self.unit = _check_pos(f"{self.name} unit", unit)
         if threshold > depth:
             raise ConfigError(f"{self.name} threshold must be <= fifo depth {depth}, not {threshold!r}")
@@ -277,10 +276,11 @@ class Peripheral:
         soc = self.soc
         if soc is None:
             return
-        soc.sync()
-        now = soc.now_ns
-        for p in self.ports:
-            p.advance(now)
+        with soc.exclusive(f"{self.name}: reading the model"):
+            soc.sync()
+            now = soc.now_ns
+            for p in self.ports:
+                p.advance(now)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

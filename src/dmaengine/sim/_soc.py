@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
+from .. import _check
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._memory import AddressSpace, Mapping
@@ -30,10 +33,21 @@ MMIO_BASE = 0x4000_0000
 MMIO_STRIDE = 0x1000
 
 
+#: The longest virtual time a run or a wait may name, in seconds (2**63 ns, about 292 years); a timeout past it
+#: waits for ever.
+MAX_SECONDS = 2**63 / 1e9
+
+
 def _ns(seconds: float, name: str) -> int:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds != seconds:
-        raise ConfigError(f"{name} must be a number of seconds, not {seconds!r}")
-    return round(seconds * 1e9)
+    v = _check.number(name, seconds, -MAX_SECONDS, MAX_SECONDS,
+                      what=f"a number of seconds within +-{MAX_SECONDS:.4g}")
+    return v * 1_000_000_000 if isinstance(v, int) else round(v * 1e9)
+
+
+def _timeout_ns(timeout: Any) -> int | None:
+    """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_SECONDS` (for ever)."""
+    t = _check.timeout("timeout", timeout)
+    return None if t is None or t > MAX_SECONDS else _ns(t, "timeout")
 
 
 class SimTasklet:
@@ -136,16 +150,27 @@ class Soc(Platform):
                  trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16,
                  vcd: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
-        if not isinstance(bh_latency_ns, int) or isinstance(bh_latency_ns, bool) or bh_latency_ns < 0:
-            raise ConfigError(f"bh_latency_ns must be an int >= 0, not {bh_latency_ns!r}")
-        if (not isinstance(bus_width_bytes, int) or isinstance(bus_width_bytes, bool)
-                or bus_width_bytes not in (1, 2, 4, 8)):
+        channels = _check.index("channels", channels, 1, what="an int >= 1")
+        bus_bytes_per_s = _check.index("bus_bytes_per_s", bus_bytes_per_s, 1, what="an int >= 1")
+        fetch_latency_ns = _check.index("fetch_latency_ns", fetch_latency_ns, 0, what="an int >= 0")
+        bh_latency_ns = _check.index("bh_latency_ns", bh_latency_ns, 0, what="an int >= 0")
+        bus_width_bytes = _check.index("bus_width_bytes", bus_width_bytes, what="1, 2, 4 or 8")
+        if bus_width_bytes not in (1, 2, 4, 8):
             raise ConfigError(f"bus_width_bytes must be 1, 2, 4 or 8, not {bus_width_bytes!r}")
-        if not isinstance(max_burst, int) or isinstance(max_burst, bool) or not 1 <= max_burst <= 256:
-            raise ConfigError(f"max_burst must be an int 1..256, not {max_burst!r}")
+        max_burst = _check.index("max_burst", max_burst, 1, 256, what="an int 1..256")
+        fast = _check.flag("fast", fast)
+        trace = _check.flag("trace", trace)
+        if peripherals is not None:
+            if isinstance(peripherals, (str, bytes)) or not isinstance(peripherals, Iterable):
+                raise ConfigError(f"peripherals must be an iterable of Peripheral or None, not {peripherals!r}")
+            peripherals = list(peripherals)
         self.kernel = Kernel(trace)
         self._stepping = threading.Lock()
         self._stepper: int | None = None
+        # The thread-ownership guard: the thread inside a SoC call holds _owner_lock; another thread that calls
+        # in meanwhile gets a StateError and changes nothing.
+        self._owner_lock = threading.Lock()
+        self._owner: int | None = None
         self.bh_latency_ns = bh_latency_ns
         self.address_space = _SimAddressSpace(self)
         self.controllers: list[Dmac] = []
@@ -155,7 +180,7 @@ class Soc(Platform):
         hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast, bus_width_bytes, max_burst)
         self.controllers.append(hw)
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
-        self.dmac = SimDmaDevice(hw, self._fifos.get)
+        self.dmac = SimDmaDevice(hw, self._fifos.get, guard=self.exclusive)
         self.register_device(self.dmac)
         for p in default_peripherals() if peripherals is None else peripherals:
             self.add_peripheral(p)
@@ -176,28 +201,64 @@ class Soc(Platform):
 
     def sync(self) -> None:
         """Bring memory and peripherals up to now (bytes of planned bursts); done before client code runs."""
-        for d in self.controllers:
-            d.sync()
+        took = self._claim("sync")
+        try:
+            for d in self.controllers:
+                d.sync()
+        finally:
+            if took:
+                self._unclaim()
+
+    def _claim(self, what: str) -> bool:
+        """Make the calling thread the one using the SoC: True when this call took it (give it back with
+        :meth:`_unclaim`), False when the thread holds it already; StateError when another thread holds it."""
+        me = threading.get_ident()
+        if self._owner == me:
+            return False
+        if not self._owner_lock.acquire(blocking=False):
+            raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
+        self._owner = me
+        return True
+
+    def _unclaim(self) -> None:
+        self._owner = None
+        self._owner_lock.release()
+
+    @contextlib.contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Hold the SoC for the calling thread during the block: a call from another thread meanwhile raises
+        StateError naming ``what`` and changes nothing (a Soc is single-threaded). Nested holds are free; the
+        sim driver's ops, the peripherals' reads and every run hold it."""
+        took = self._claim(what)
+        try:
+            yield
+        finally:
+            if took:
+                self._unclaim()
 
     def _advance(self, what: str, step: Callable[[], bool]) -> bool:
         """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""
         me = threading.get_ident()
-        if not self._stepping.acquire(blocking=False):
-            if self._stepper == me:
-                raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
-            raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
-        self._stepper = me
-        wave = self._wave
+        if self._stepper == me:
+            raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
+        took = self._claim(what)
         try:
-            if wave is not None:
-                wave.sample()  # what client code changed at this instant
-            return step()
+            self._stepping.acquire()  # free: the claim above keeps every other thread out
+            self._stepper = me
+            wave = self._wave
+            try:
+                if wave is not None:
+                    wave.sample()  # what client code changed at this instant
+                return step()
+            finally:
+                self._stepper = None
+                self._stepping.release()
+                if wave is not None and wave.recording:
+                    wave.settle()
+                self.sync()
         finally:
-            self._stepper = None
-            self._stepping.release()
-            if wave is not None and wave.recording:
-                wave.settle()
-            self.sync()
+            if took:
+                self._unclaim()
 
     def _run_until(self, t: int) -> bool:
         self.kernel.run_until(t)
@@ -221,7 +282,8 @@ class Soc(Platform):
         """Run until no event is left and every peripheral has finished what it holds (a UART's TX FIFO sent on
         the line, bytes fed to its RX line arrived); TimeoutError if still busy after ``timeout`` virtual seconds
         (a cyclic transfer never ends)."""
-        deadline = None if timeout is None else self.kernel.now_ns + _ns(timeout, "timeout")
+        limit = _timeout_ns(timeout)
+        deadline = None if limit is None else self.kernel.now_ns + limit
         while True:
             left = None if deadline is None else max(deadline - self.kernel.now_ns, 0) / 1e9
             if not self.wait_for(lambda: self.kernel.peek() is None, left, None):
@@ -243,9 +305,10 @@ class Soc(Platform):
         is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded: a second
         thread that tries to run it meanwhile gets a StateError."""
         k = self.kernel
+        limit = _timeout_ns(timeout)
         if pred():
             return True
-        deadline = None if timeout is None else k.now_ns + _ns(timeout, "timeout")
+        deadline = None if limit is None else k.now_ns + limit
 
         def step() -> bool:
             while True:
@@ -283,6 +346,8 @@ class Soc(Platform):
 
     def peripheral(self, name: str) -> Peripheral:
         """The peripheral model called ``name``."""
+        if not isinstance(name, str):
+            raise ConfigError(f"name must be a str, not {name!r}")
         try:
             return self._peripherals[name]
         except KeyError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .. import _check
 from .._errors import ConfigError
+from ._capture import ByteCapture, TickRuns, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
 
@@ -27,9 +29,9 @@ class _UartTx(TxPort):
         fifo = self.fifo
         k = min(n, len(fifo))
         if k:
-            j0 = self.ticks_done
-            self.owner._out += fifo[:k]
-            self.owner._out_ns.extend(clock.time(j0 + i) for i in range(k))
+            out = self.owner._out
+            self.owner._out_ns.append(out.total, clock, self.ticks_done, k)
+            out.append(bytes(fifo[:k]))
             del fifo[:k]
             self.drained += k
             self.ticks_done += k
@@ -74,16 +76,22 @@ class Uart(Peripheral):
     line rate; bytes that find the RX FIFO full are lost and counted in :attr:`overruns`.
 
     The FIFOs ask for a DMA burst when they have ``max(threshold, burst)`` bytes of room (TX) or data (RX).
+
+    ``capture`` bounds what the UART keeps of its line output (bytes and their instants): the most recent
+    ``capture`` bytes (default 16 MiB; None keeps everything); :attr:`output_dropped` counts the older bytes
+    let go, and :meth:`take_output` drains what is kept. Instants are kept as runs, not one int per byte.
     """
 
-    def __init__(self, name: str, baud: int = 115_200, fifo_depth: int = 32, threshold: int = 1) -> None:
+    def __init__(self, name: str, baud: int = 115_200, fifo_depth: int = 32, threshold: int = 1,
+                 capture: int | None = 16 << 20) -> None:
         super().__init__(name)
-        if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
-            raise ConfigError(f"baud must be a positive int, not {baud!r}")
+        baud = _check.index("baud", baud, 1, what="a positive int")
+        fifo_depth = _check.index("fifo_depth", fifo_depth, 1, what="a positive int")
+        threshold = _check.index("threshold", threshold, 1, what="a positive int")
         self.baud = baud
         self.fifo_depth = fifo_depth
-        self._out = bytearray()
-        self._out_ns: list[int] = []
+        self._out = ByteCapture(check_capture(capture))
+        self._out_ns = TickRuns()
         self.tx = _UartTx(self, fifo_depth, threshold, 1)
         self.rx = _UartRx(self, fifo_depth, threshold)
 
@@ -113,15 +121,42 @@ class Uart(Peripheral):
 
     @property
     def output(self) -> bytes:
-        """Every byte sent on the TX line so far, in order."""
+        """The bytes sent on the TX line so far, in order (those kept: see ``capture`` and
+        :meth:`take_output`)."""
         self.sync()
-        return bytes(self._out)
+        return self._out.data()
 
     @property
     def output_ns(self) -> list[int]:
         """The virtual instant (ns) each byte of :attr:`output` began (its start bit)."""
         self.sync()
-        return list(self._out_ns)
+        out = self._out
+        self._out_ns.forget(out.start)
+        return self._out_ns.times(out.start, out.total)
+
+    @property
+    def output_dropped(self) -> int:
+        """Bytes sent on the line but no longer kept (beyond ``capture``); not those taken."""
+        self.sync()
+        return self._out.dropped
+
+    @property
+    def bytes_sent(self) -> int:
+        """Every byte sent on the TX line so far, kept or not."""
+        self.sync()
+        return self._out.total
+
+    def take_output(self) -> tuple[bytes, list[int]]:
+        """The kept line output and the instant of each byte, which the UART then forgets.
+
+        >>> from dmaengine.sim import Uart
+        >>> Uart("uart9").take_output()
+        (b'', [])
+        """
+        times = self.output_ns
+        data = self._out.take()
+        self._out_ns.forget(self._out.total)
+        return data, times
 
     @property
     def overruns(self) -> int:

@@ -294,27 +294,39 @@ class ConformanceSuite:
         assert "terminate_sync from a callback" in errors[1]
 
     def test_terminate_async_from_a_callback(self, dma_platform: Platform, chan: Channel) -> None:
-        _src, _dst, s, d = self.copy_pair(dma_platform, 64 * 50)
+        """The first descriptor's callback terminates the channel while 49 more are submitted (not issued): they
+        are dropped with no callback and read ERROR, untouched; the channel then works. A terminate that did
+        nothing would call them back once issued."""
+        src, dst, s, d = self.copy_pair(dma_platform, 64 * 50)
         calls: list[int] = []
+        gate = threading.Event()  # the 49 are submitted before the first callback terminates
 
         def first(param: Any) -> None:
+            gate.wait(10)
             calls.append(param)
             chan.terminate_async()
 
-        cookies = []
-        for i in range(50):
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+        tx.callback = first
+        tx.callback_param = 0
+        cookies = [tx.submit()]
+        chan.issue_pending()
+        for i in range(1, 50):
             tx = chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64)
-            tx.callback = first if i == 0 else calls.append
+            tx.callback = calls.append
             tx.callback_param = i
             cookies.append(tx.submit())
-        chan.issue_pending()
+        gate.set()
         assert poll(dma_platform, lambda: bool(calls))
         chan.synchronize()
+        chan.issue_pending()  # nothing is left to issue
         dma_platform.run_for(0.01)
-        assert calls[0] == 0
-        # Whatever had not completed when the callback terminated got no callback, and the channel is idle.
-        assert all(chan.tx_status(c)[0] != Status.IN_PROGRESS for c in cookies)
-        assert calls == sorted(calls)
+        chan.synchronize()
+        assert calls == [0]
+        assert chan.tx_status(cookies[0])[0] == Status.COMPLETE
+        assert [chan.tx_status(c)[0] for c in cookies[1:]] == [Status.ERROR] * 49
+        assert bytes(dst[:64]) == bytes(src[:64]) and not dst[64:].any()
+        assert chan.sync_wait(chan.prep_dma_memcpy(d.addr + 64, s.addr + 64, 64).submit()) == Status.COMPLETE
 
     # --- pause and resume ---------------------------------------------------------------------------------
     def test_pause_freezes_and_resume_continues(self, dma_platform: Platform, chan: Channel) -> None:

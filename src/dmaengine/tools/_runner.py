@@ -90,7 +90,9 @@ def _drive_one(plat: Platform, loop: Loop, errors: list[BaseException], finished
         w = next(loop)
         while True:
             if w.event is not None:
-                ok = w.event.wait(w.timeout) or w.pred()
+                # Event.wait refuses more than threading.TIMEOUT_MAX: a longer wait is a wait for ever.
+                limit = None if w.timeout is None or w.timeout >= threading.TIMEOUT_MAX else w.timeout
+                ok = w.event.wait(limit) or w.pred()
             else:
                 ok = plat.wait_for(w.pred, w.timeout, w.chan.waitq)
             w = loop.send(ok)

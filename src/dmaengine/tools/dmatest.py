@@ -38,6 +38,7 @@ from dmaengine import (
     PrepFlags,
     Status,
 )
+from dmaengine.provider import check_index
 
 from ._runner import Loop, Wait, clock_of, run_loops
 
@@ -71,6 +72,8 @@ PATTERN_COUNT_MASK = 0x1F
 PATTERN_MEMSET_IDX = 0x01
 #: Mismatches printed per verified region before "N errors suppressed".
 MAX_ERROR_COUNT = 32
+#: The most test threads per channel (each is a real thread on a real-time platform, with two buffers).
+MAX_THREADS_PER_CHAN = 256
 
 Log = Callable[[str], None]
 
@@ -98,10 +101,19 @@ class DmatestParams:
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value."""
+        for name in ("test_buf_size", "threads_per_chan", "max_channels", "iterations", "timeout_ms", "alignment",
+                     "transfer_size", "dmatest"):
+            setattr(self, name, check_index(name, getattr(self, name), what="an int"))
+        for name in ("noverify", "norandom", "verbose", "polled"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        for name in ("channel", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a str, not {getattr(self, name)!r}")
         if self.test_buf_size < 1:
             raise ConfigError(f"test_buf_size must be >= 1, not {self.test_buf_size!r}")
-        if self.threads_per_chan < 1:
-            raise ConfigError(f"threads_per_chan must be >= 1, not {self.threads_per_chan!r}")
+        if not 1 <= self.threads_per_chan <= MAX_THREADS_PER_CHAN:
+            raise ConfigError(f"threads_per_chan must be 1..{MAX_THREADS_PER_CHAN}, not {self.threads_per_chan!r}")
         for name in ("max_channels", "iterations", "transfer_size"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)!r}")

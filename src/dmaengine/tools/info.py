@@ -30,7 +30,7 @@ def stats_table_rows(plat: Platform) -> list[list[str]]:
 def exercise(plat: Platform, count: int, size: int, timeout: float = 10.0) -> int:
     """Copy ``size`` bytes ``count`` times on every free MEMCPY channel of ``plat`` (so the counters move);
     returns the number of channels used."""
-    src = np.arange(size, dtype=np.uint64).astype(np.uint8)
+    src = np.resize(np.arange(256, dtype=np.uint8), size)  # size bytes, not 8 x size on the way
     dst = np.zeros_like(src)
     used = 0
     with plat.map(src, DataDirection.TO_DEVICE) as s, plat.map(dst, DataDirection.FROM_DEVICE) as d:

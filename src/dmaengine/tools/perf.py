@@ -35,6 +35,11 @@ __all__ = ["CSV_PARAMS", "DEFAULT_SIZES", "PerfParams", "PerfPoint", "cpu_baseli
 
 #: dma-perf's sweep: 64 bytes to 8 KiB, doubling.
 DEFAULT_SIZES: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+#: The most sizes one sweep takes (each is a measured point of ``seconds``); a longer list is refused before any
+#: list is built.
+MAX_SIZES = 1024
+#: The longest measured window or warm-up per size, in seconds (a day).
+MAX_SECONDS = 86_400.0
 
 
 def mops(ops_per_s: float) -> float:
@@ -66,6 +71,8 @@ def parse_sizes(text: str) -> list[int]:
             n = start
             while n <= end:
                 out.append(n)
+                if len(out) > MAX_SIZES:
+                    raise ConfigError(f"sizes {text!r}: at most {MAX_SIZES} sizes")
                 n = n * step if mul else n + step
             sizes = out
         elif "..." in parts:
@@ -82,8 +89,12 @@ def parse_sizes(text: str) -> list[int]:
             n = a
             while n <= end:
                 sizes.append(n)
+                if len(sizes) > MAX_SIZES:
+                    raise ConfigError(f"sizes {text!r}: at most {MAX_SIZES} sizes")
                 n = n * (b // a) if mul else n + (b - a)
         else:
+            if len(parts) > MAX_SIZES:
+                raise ConfigError(f"sizes {text[:40]!r}...: at most {MAX_SIZES} sizes")
             sizes = [int(p) for p in parts]
     except ConfigError:
         raise
@@ -114,10 +125,15 @@ class PerfParams:
         for name in ("kick_batch", "ring_size", "channels"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be an int >= 1, not {getattr(self, name)!r}")
-        if not self.seconds > 0:
+        if not (isinstance(self.seconds, (int, float)) and self.seconds > 0):  # refuses nan too
             raise ConfigError(f"seconds must be > 0, not {self.seconds!r}")
-        if self.warmup is not None and not self.warmup >= 0:
+        if self.warmup is not None and not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):
             raise ConfigError(f"warmup must be >= 0 seconds, not {self.warmup!r}")
+        for name in ("seconds", "warmup"):
+            if getattr(self, name) is not None and not getattr(self, name) <= MAX_SECONDS:
+                raise ConfigError(f"{name} must be at most {MAX_SECONDS:g} seconds, not {getattr(self, name)!r}")
+        if len(self.sizes) > MAX_SIZES:
+            raise ConfigError(f"sizes must be at most {MAX_SIZES} sizes, not {len(self.sizes)}")
         if not self.sizes or any(not isinstance(s, int) or s < 1 for s in self.sizes):
             raise ConfigError(f"sizes must be byte counts >= 1, not {self.sizes!r}")
 
