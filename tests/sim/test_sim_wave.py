@@ -27,7 +27,8 @@ def read_vcd(path: Path) -> dict[str, list[tuple[int, int | str]]]:
     with open(path, "rb") as f:
         for tok in vcd_reader.tokenize(f):
             if tok.kind is TK.TIMESCALE:
-                assert (int(tok.data.magnitude), tok.data.unit.value) == (1, "ns")
+                magnitude = tok.data.magnitude
+                assert (int(getattr(magnitude, "value", magnitude)), tok.data.unit.value) == (1, "ns")
             elif tok.kind is TK.SCOPE:
                 scope.append(tok.data.ident)
             elif tok.kind is TK.UPSCOPE:
