@@ -253,3 +253,20 @@ def test_help_lists_trace_and_says_no_empty_defaults(command: str, capsys: pytes
         assert noise not in out
     if command in ("test", "perf", "summary", "stats"):
         assert "(default: default)" in out and "--vcd FILE.vcd" in out
+
+
+def test_trace_limit_keeps_the_last_events_and_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import dmaengine.trace
+
+    path = tmp_path / "t.json.gz"
+    assert main(["test", "--platform", "vplat:make", "--iterations", "5", "--norandom", "--test-buf-size", "1024",
+                 "--trace", str(path), "--trace-limit", "10"]) == 0
+    err = capsys.readouterr().err
+    assert err == (f"dmaengine: trace of 10 events written to {path} (open it in https://ui.perfetto.dev)\n"
+                   "dmaengine: warning: the trace kept the last 10 of 26 events (16 dropped); raise --trace-limit "
+                   "to keep more\n")
+    doc = dmaengine.trace.load(path)
+    assert [e["name"] for e in doc["traceEvents"] if e["ph"] == "i"][-1] == "terminate (idle)"
+    assert main(["summary", "--trace", str(path), "--trace-limit", "0"]) == 2
+    assert capsys.readouterr().err == ("dmaengine summary: error: argument --trace-limit: must be a whole number "
+                                       ">= 1, not '0' (see 'dmaengine summary --help')\n")
