@@ -270,3 +270,22 @@ def test_trace_limit_keeps_the_last_events_and_warns(tmp_path: Path, capsys: pyt
     assert main(["summary", "--trace", str(path), "--trace-limit", "0"]) == 2
     assert capsys.readouterr().err == ("dmaengine summary: error: argument --trace-limit: must be a whole number "
                                        ">= 1, not '0' (see 'dmaengine summary --help')\n")
+
+
+def test_the_plot_shows_gbps_and_mops_the_parameters_and_which_clock(tmp_path: Path) -> None:
+    mpl = pytest.importorskip("matplotlib")
+    from dmaengine.tools.perf import PerfParams, PerfPoint, save_plot
+
+    def point(size: int, mops: float) -> PerfPoint:
+        return PerfPoint(size=size, channels=1, ops=1, seconds=1.0, mops=mops, gbps=mops * size * 8 / 1e3,
+                         cpu_ops=1, cpu_seconds=1.0, cpu_mops=mops / 2, cpu_gbps=mops * size * 4 / 1e3,
+                         verified=True, errors=0, clock="virtual")
+
+    params = PerfParams(sizes=[64, 65536], kick_batch=8, ring_size=16, seconds=0.5)
+    with mpl.rc_context({"svg.fonttype": "none"}):  # text stays text
+        written = save_plot(tmp_path / "p.svg", [point(64, 2.0), point(65536, 0.05)], "dmaengine perf on sim", params)
+    svg = Path(written).read_text()
+    for text in ("throughput (Gbps)", "operations (MOps)", "DMA engine, virtual time (simulated)",
+                 "CPU memmove baseline (host, wall clock)", "1 channel(s), ring 16, kick batch 8, 0.5 s per size"):
+        assert text in svg, text
+    assert "mathdefault{10^{-1}" in svg  # a log axis (the MOps span 0.025..2: linear would put 64 KiB on zero)
