@@ -167,3 +167,16 @@ def test_one_waveform_at_a_time_and_bad_paths(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         Soc(vcd=tmp_path / "no" / "such.vcd")
     assert soc.kernel.probe is None
+
+
+def test_without_pyvcd_the_error_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vcd", None)  # as if pyvcd were not installed
+    soc = Soc()
+    with pytest.raises(ConfigError, match=r"^waveforms need pyvcd \(pip install 'dmaengine\[wave\]'\)$"):
+        soc.record_vcd(tmp_path / "w.vcd")
+    assert not (tmp_path / "w.vcd").exists() and soc.kernel.probe is None
+    monkeypatch.undo()
+    soc.record_vcd(tmp_path / "w.vcd").close()  # nothing was left half-done
+    assert (tmp_path / "w.vcd").read_text().startswith("$comment a waveform of the simulated SoC $end")

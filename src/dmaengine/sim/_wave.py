@@ -80,6 +80,7 @@ class Waveform:
         except BaseException:
             self._file.close()
             self._file = None
+            os.remove(self.path)  # no empty file left behind
             raise
         self._t = soc.now_ns
         # The reference path while recording: no closed-form plans (those in progress go burst by burst now).
