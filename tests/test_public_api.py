@@ -10,7 +10,7 @@ import pytest
 PUBLIC_MODULES = ["dmaengine", "dmaengine.provider", "dmaengine.virt", "dmaengine.testing",
                   "dmaengine.drivers.memcpy", "dmaengine.trace", "dmaengine.cli", "dmaengine.tools.dmatest",
                   "dmaengine.tools.perf", "dmaengine.tools.info", "dmaengine.sim", "dmaengine.sim.audio_demo",
-                  "dmaengine.sim.uart_demo"]
+                  "dmaengine.sim.uart_demo", "dmaengine.async_tx", "dmaengine.raid6"]
 
 
 @pytest.mark.parametrize("modname", PUBLIC_MODULES)

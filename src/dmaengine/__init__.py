@@ -33,6 +33,7 @@ from ._enums import PrepFlags as PrepFlags
 from ._enums import ResidueGranularity as ResidueGranularity
 from ._enums import Result as Result
 from ._enums import Status as Status
+from ._enums import SumCheckFlags as SumCheckFlags
 from ._enums import TransferDirection as TransferDirection
 from ._errors import BusyError as BusyError
 from ._errors import ConfigError as ConfigError
@@ -44,6 +45,7 @@ from ._errors import StateError as StateError
 from ._memory import Mapping as Mapping
 from ._memory import Scatterlist as Scatterlist
 from ._platform import Platform as Platform
+from ._raidops import SumCheckResult as SumCheckResult
 from ._records import ChannelStats as ChannelStats
 from ._records import DataChunk as DataChunk
 from ._records import InterleavedTemplate as InterleavedTemplate
@@ -81,6 +83,8 @@ __all__ = [
     "SlaveConfig",
     "StateError",
     "Status",
+    "SumCheckFlags",
+    "SumCheckResult",
     "TransferDirection",
     "TxResult",
     "TxState",

@@ -15,6 +15,7 @@ from . import _check, _trace
 from ._context import WaitQueue, in_bottom_half
 from ._enums import Cap, PrepFlags, Status, TransferDirection
 from ._errors import ConfigError, NotSupportedError, StateError
+from ._raidops import RaidChannelOps
 from ._records import (
     ChannelStats,
     InterleavedTemplate,
@@ -99,7 +100,9 @@ class Descriptor:
 
         Of several threads submitting one descriptor at once exactly one wins; the others get StateError (the
         provider's ``tx_submit`` repeats :meth:`check_submittable` under the channel lock)."""
-        self.check_submittable()
+        st = self.state
+        if (st is not _PREPARED and st is not _DONE) or (st is _DONE and not self.reuse):
+            self.check_submittable()  # raises; inlined test: this runs once per descriptor
         if self.chan.client_count == 0:
             raise StateError(f"{self.chan.name}: channel is not allocated (released?)")
         cookie = self.tx_submit()
@@ -167,8 +170,10 @@ def _check_sgl(name: str, sgl: Sequence[SgEntry]) -> list[SgEntry]:
     return entries
 
 
-class Channel:
-    """A DMA channel as a client sees it. A context manager that releases itself."""
+class Channel(RaidChannelOps):
+    """A DMA channel as a client sees it. A context manager that releases itself. The XOR / PQ prep calls
+    (``prep_dma_xor``, ``prep_dma_xor_val``, ``prep_dma_pq``, ``prep_dma_pq_val``, ``prep_dma_memset_sg``) come
+    from :class:`~dmaengine._raidops.RaidChannelOps`."""
 
     def __init__(self) -> None:
         self.device: DmaDevice = None  # type: ignore[assignment]  # set by register_device

@@ -12,6 +12,7 @@ from ._channel import Channel, Descriptor
 from ._context import Tasklet
 from ._enums import BusWidth, Cap, PrepFlags, ResidueGranularity, Status, TransferDirection
 from ._errors import NotSupportedError
+from ._raidops import RaidDeviceOps
 from ._records import InterleavedTemplate, SgEntry, SlaveCaps, SlaveConfig, TxState
 
 if TYPE_CHECKING:
@@ -51,11 +52,18 @@ REQUIRED_OPS: dict[Cap, str] = {
     Cap.SLAVE: "device_prep_slave_sg",
     Cap.CYCLIC: "device_prep_dma_cyclic",
     Cap.INTERRUPT: "device_prep_dma_interrupt",
+    Cap.XOR: "device_prep_dma_xor",
+    Cap.XOR_VAL: "device_prep_dma_xor_val",
+    Cap.PQ: "device_prep_dma_pq",
+    Cap.PQ_VAL: "device_prep_dma_pq_val",
+    Cap.MEMSET_SG: "device_prep_dma_memset_sg",
 }
 
 
-class DmaDevice:
-    """A DMA controller (``struct dma_device``). Subclass it; override the ops you support."""
+class DmaDevice(RaidDeviceOps):
+    """A DMA controller (``struct dma_device``). Subclass it; override the ops you support. The XOR / PQ limits
+    (``max_xor``, ``max_pq``, ``xor_align``, ``pq_align``) and ops come from
+    :class:`~dmaengine._raidops.RaidDeviceOps`."""
 
     cap_mask: ClassVar[Cap] = Cap(0)
     src_addr_widths: ClassVar[frozenset[BusWidth]] = frozenset()

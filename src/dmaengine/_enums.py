@@ -12,6 +12,7 @@ __all__ = [
     "ResidueGranularity",
     "Result",
     "Status",
+    "SumCheckFlags",
     "TransferDirection",
 ]
 
@@ -111,3 +112,10 @@ class Result(enum.IntEnum):
     READ_FAILED = 1
     WRITE_FAILED = 2
     ABORTED = 3
+
+
+class SumCheckFlags(enum.IntFlag):
+    """``enum sum_check_flags``: what a validate (XOR_VAL, PQ_VAL) found wrong; 0 when every sum checked."""
+
+    SUM_CHECK_P_RESULT = 1 << 0
+    SUM_CHECK_Q_RESULT = 1 << 1

@@ -314,7 +314,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         threads_per_chan=args.threads_per_chan, max_channels=args.max_channels, iterations=args.iterations,
         timeout_ms=args.timeout, noverify=args.noverify, norandom=args.norandom, verbose=args.verbose,
         alignment=args.alignment, transfer_size=args.transfer_size, polled=args.polled, dmatest=args.dmatest,
-        seed=args.seed,
+        seed=args.seed, xor_sources=args.xor_sources, pq_sources=args.pq_sources,
     )
     params.check()
     log = _locked_print()
@@ -364,17 +364,24 @@ def cmd_test(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: ``perf --seconds`` on a platform in virtual time (a simulated SoC), when not given.
+SIM_PERF_SECONDS = 0.002
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from .tools.perf import DEFAULT_SIZES, PerfParams, parse_sizes, run_perf, save_csv, save_json, save_plot
 
     sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
-    params = PerfParams(sizes=sizes, kick_batch=args.kick_batch, ring_size=args.ring_size, seconds=args.seconds,
+    params = PerfParams(sizes=sizes, kick_batch=args.kick_batch, ring_size=args.ring_size,
+                        seconds=2.0 if args.seconds is None else args.seconds,
                         channels=args.channels, warmup=args.warmup, baseline=not args.no_baseline)
     params.check()
     points: list[Any] = []
     stop = threading.Event()
     aborted = False
     with _platform(args) as plat, _tracing(args):
+        if args.seconds is None and not plat.realtime:  # virtual time: 2 ms per size keeps the sweep short
+            params.seconds = SIM_PERF_SECONDS
         context = run_context(plat, args.platform)
         with _progress("dma-perf sweep", len(sizes)) as update:
             def on_point(pt: Any) -> None:
@@ -523,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--polled", action="store_true", help="poll for completion instead of using the callback")
     t.add_argument("--dmatest", type=int, default=0, choices=(0, 1), help="0: memcpy, 1: memset")
     t.add_argument("--seed", type=int, default=None, help="seed of the random lengths and offsets")
+    t.add_argument("--xor-sources", type=int, default=3, metavar="N", help="sources of each xor test (xor threads)")
+    t.add_argument("--pq-sources", type=int, default=3, metavar="N", help="sources of each pq test (pq threads)")
     t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
     t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
     t.add_argument("--json", metavar="FILE", help="write the results as JSON: the parameters, the run's context "
@@ -539,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="copy sizes in bytes: a list, 'first,second,...,last', or dma-perf's 'start,end,step,MUL'")
     p.add_argument("--kick-batch", type=int, default=32, metavar="N", help="copies per issue_pending")
     p.add_argument("--ring-size", type=int, default=1024, metavar="N", help="most copies in flight per channel")
-    p.add_argument("--seconds", type=float, default=2.0, metavar="S", help="measured time per size")
+    p.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help=f"measured time per size (default: 2; {SIM_PERF_SECONDS} of virtual time on a simulated SoC)")
     p.add_argument("--warmup", type=float, default=None, metavar="S",
                    help="time before each measurement (default: a tenth of --seconds, at most 0.2)")
     p.add_argument("--channels", type=int, default=1, metavar="N", help="channels copying at once")
@@ -565,6 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first copy --size bytes N times on every free channel, so the counters move")
     st.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per copy for --memcpy")
     st.set_defaults(func=cmd_stats)
+
+    from .tools.raid6 import add_parser as add_raid6_parser
+
+    add_raid6_parser(sub, common)
 
     for name, module, what in (("audio", "audio_demo", "cyclic audio playback and capture over I2S"),
                                ("uart", "uart_demo", "slave transfers to and from a UART")):

@@ -234,3 +234,36 @@ def test_verilog_export(tmp_path: Path) -> None:
     ctrl = rtl.DmaController(channels=2)
     text = verilog.convert(ctrl, ports=ctrl.ports(), name="dma_controller")
     assert "module dma_controller" in text and "mem_sel" in text and "irq" in text
+
+
+def test_one_thread_runs_the_simulation(soc: RtlSoc) -> None:
+    import threading
+
+    from dmaengine import StateError
+
+    errors: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            soc.run_for(1e-6)
+        except StateError as e:
+            errors.append(str(e))
+
+    def cb(param: object) -> None:
+        try:
+            soc.run_for(1e-6)
+        except StateError as e:
+            errors.append(str(e))
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+
+    _src, _dst, s, d = pair(soc, 64)
+    with soc.request_channel(Cap.MEMCPY) as chan:
+        tx = chan.prep_dma_memcpy(d, s, 64)
+        tx.callback = cb
+        chan.sync_wait(tx.submit())
+        chan.synchronize()
+        assert soc.summary().endswith(f"virtual time: {soc.now_ns} ns, {soc.cycles} RTL cycles\n")
+    assert errors == ["run_for from inside the simulation (a callback or an interrupt) would re-enter it",
+                      "run_for: the SoC is being run by another thread (an RtlSoc is single-threaded)"]

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,9 @@ from dmaengine.sim import Adc, I2s, Soc, Uart
 SCALE = max(1, int(os.environ.get("DMAENGINE_SOAK_SCALE", "1")))
 M2D, D2M = TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM
 HORIZON_NS = 4_000_000
+
+#: The suite's 120 s per test, times the soak scale.
+pytestmark = pytest.mark.timeout(120 * SCALE)
 
 #: The peripheral ports a flow can serve: (peripheral, "tx"/"rx").
 PORTS = [("uart0", "tx"), ("uart0", "rx"), ("uart1", "tx"), ("uart1", "rx"), ("i2s0", "tx"), ("i2s0", "rx"),

@@ -63,7 +63,8 @@ def test_slave_caps_are_honest() -> None:
     assert caps.cmd_pause and caps.cmd_resume and caps.cmd_terminate
     assert caps.residue_granularity == ResidueGranularity.BURST
     assert TransferDirection.DEV_TO_DEV not in caps.directions
-    assert soc.devices[0].cap_mask == Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
+    assert soc.devices[0].cap_mask == (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
+                                       | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL)
 
 
 def test_bad_slave_config_names_the_value() -> None:

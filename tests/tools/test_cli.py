@@ -27,7 +27,7 @@ def _endless_run(*extra: str) -> subprocess.Popen[str]:
                              "--test-buf-size", "1024", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=_subprocess_env())
     assert proc.stdout is not None
-    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    assert proc.stdout.readline() == "dmatest: Added 3 threads using dma0chan0\n"  # copy0, xor0, pq0
     return proc
 
 
@@ -214,7 +214,7 @@ def test_on_the_simulated_soc(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert re.search(r"^dma0chan0-copy0: summary 20 tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$", out, re.M)
     assert "(virtual-time rates)" in out
     events = json.loads(trace.read_text())["traceEvents"]
-    assert len([e for e in events if e["ph"] == "X"]) == 20
+    assert len([e for e in events if e["ph"] == "X"]) == 60  # copy0, xor0 and pq0: the controller has XOR, PQ
     assert main(["perf", "--platform", "sim", "--sizes", "64,1024", "--seconds", "0.0005", "--ring-size", "16",
                  "--no-baseline"]) == 0
     assert "DMA in virtual-time" in capsys.readouterr().out
@@ -270,7 +270,8 @@ def test_a_thread_that_cannot_run_is_reported_by_name(capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     assert "dma0chan0-copy0: 100-byte buffer too small for 16384-byte alignment\n" in out
     assert "dma0chan0-copy0: summary 0 tests, 0 failures 0.00 iops 0 KB/s (-22)\n" in out
-    assert err == "dmaengine test: dma0chan0-copy0 ended with error -22 (see its lines above)\n"
+    assert err == "".join(f"dmaengine test: dma0chan0-{kind}0 ended with error -22 (see its lines above)\n"
+                          for kind in ("copy", "xor", "pq"))
 
 
 def test_ctrl_c_cutting_a_finite_run_short_summarises_then_exits_130() -> None:
@@ -298,7 +299,7 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
                              "--max-channels", "1", "--test-buf-size", "1024"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_subprocess_env())
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline() == "dmatest: Added 1 threads using dma0chan0\n"
+    assert proc.stdout.readline() == "dmatest: Added 3 threads using dma0chan0\n"
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141

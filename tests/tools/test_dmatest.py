@@ -22,7 +22,7 @@ from dmaengine.tools.dmatest import (
     verify,
 )
 
-SUMMARY = re.compile(r"^(dma\d+chan\d+-(?:copy|memset)\d+): summary (\d+) tests, (\d+) failures "
+SUMMARY = re.compile(r"^(dma\d+chan\d+-(?:copy|memset|xor|pq)\d+): summary (\d+) tests, (\d+) failures "
                      r"(\d+)\.(\d\d) iops (\d+) KB/s \((-?\d+)\)$")
 
 
@@ -118,10 +118,11 @@ def test_default_platform_two_threads_on_one_channel_pass() -> None:
     threads, lines = run(dmaengine.default_platform(), iterations=40, threads_per_chan=2, max_channels=1,
                          test_buf_size=4096)
     summaries = [SUMMARY.match(line) for line in lines if " summary " in line]
-    assert [m.group(1) for m in summaries if m] == ["dma0chan0-copy0", "dma0chan0-copy1"]
+    assert [m.group(1) for m in summaries if m] == [f"dma0chan0-{kind}{i}" for kind in ("copy", "xor", "pq")
+                                                     for i in (0, 1)]  # the engine has XOR and PQ: their threads
     for m in summaries:
         assert m is not None and m.group(2, 3, 7) == ("40", "0", "0")
-    assert lines[:2] == ["dmatest: Added 2 threads using dma0chan0", "dmatest: Started 2 threads using dma0chan0"]
+    assert lines[:2] == ["dmatest: Added 6 threads using dma0chan0", "dmatest: Started 6 threads using dma0chan0"]
     assert all(t.failed_tests == 0 and t.total_len > 0 for t in threads)
     assert not dmaengine.default_platform().devices[0].channels[0].client_count  # released
 
@@ -129,7 +130,7 @@ def test_default_platform_two_threads_on_one_channel_pass() -> None:
 def test_default_platform_memset_polled_verbose() -> None:
     threads, lines = run(dmaengine.default_platform(), iterations=5, max_channels=1, dmatest=1, polled=True,
                          verbose=True, seed=3)
-    passed = [line for line in lines if "'test passed'" in line]
+    passed = [line for line in lines if "'test passed'" in line and line.startswith("dma0chan0-memset0")]
     assert [line.split(":")[1] for line in passed] == [f" result #{i}" for i in range(1, 6)]
     assert all(line.startswith("dma0chan0-memset0: ") for line in passed)
     assert threads[0].summary.startswith("dma0chan0-memset0: summary 5 tests, 0 failures ")
@@ -140,7 +141,8 @@ def test_same_seed_same_offsets_and_alignment_respected() -> None:
     _, a = run(dmaengine.default_platform(), **kw)
     _, b = run(dmaengine.default_platform(), **kw)
     ra = [line for line in a if "result #" in line]
-    assert ra == [line for line in b if "result #" in line] and len(ra) == 6
+    rb = [line for line in b if "result #" in line]
+    assert sorted(ra) == sorted(rb) and len(ra) == 18  # copy0, xor0, pq0: 6 each, the threads interleave
     for line in ra:
         m = re.search(r"src_off=0x([0-9a-f]+) dst_off=0x([0-9a-f]+) len=0x([0-9a-f]+)", line)
         assert m is not None

@@ -175,8 +175,10 @@ def make_dropping() -> VirtualPlatform:
 
 
 class ShortEngine(MemcpyEngine):
-    """The threaded memcpy engine, but every copy leaves its last ``short`` bytes alone."""
+    """The threaded memcpy engine, but every copy leaves its last ``short`` bytes alone (and no xor or pq: dmatest
+    runs copy threads only on it)."""
 
+    cap_mask = MemcpyEngine.cap_mask & ~(Cap.XOR | Cap.PQ)
     short = 1
 
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,

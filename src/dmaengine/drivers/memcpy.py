@@ -34,6 +34,7 @@ from dmaengine import (
     Result,
     SgEntry,
     Status,
+    SumCheckResult,
     TransferDirection,
     TxState,
     is_complete,
@@ -51,12 +52,17 @@ from dmaengine.provider import (
 )
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
+from . import _raid_ops
+from ._raid_ops import RaidDescriptor, run_raid
+
 __all__ = ["MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
 
 #: Largest piece copied between two checks for pause and terminate: pause() and synchronize() wait for at most
 #: one chunk (~1.5 ms at 20 GB/s). Big, because memmove's bandwidth grows with the size of one call (measured
 #: here: 4 MiB pieces of a 64 MiB copy reach ~90% of one 64 MiB memmove, 32 MiB pieces ~99%).
 CHUNK = 32 * 1024 * 1024
+#: The most channels of one engine (each has a worker thread).
+MAX_CHANNELS = 1024
 #: Most descriptors a worker takes from the issued list at once.
 BATCH = 256
 #: Single copies up to this size go through the address space in runs (one lock for the run): the copy is a
@@ -153,7 +159,7 @@ class MemcpyChannel(VirtChannel):
         return Status.PAUSED if self.paused else Status.IN_PROGRESS
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
-        assert isinstance(vd, MemcpyDescriptor)
+        assert isinstance(vd, (MemcpyDescriptor, RaidDescriptor))
         return vd.length - vd.done
 
     # --- worker -------------------------------------------------------------------------------------------
@@ -325,6 +331,8 @@ class MemcpyChannel(VirtChannel):
         return len(batch)
 
     def _execute(self, vd: MemcpyDescriptor, space: AddressSpace, gen: int) -> Result | None:
+        if isinstance(vd, RaidDescriptor):  # xor / pq work: drivers/_raid_ops.py
+            return run_raid(vd, space, lambda: self._gen != gen or self._hw_paused)
         copy = space.copy
         fill = space.fill
         pos = 0
@@ -353,13 +361,19 @@ class MemcpyChannel(VirtChannel):
 class MemcpyEngine(DmaDevice):
     """A memory-to-memory DMA engine with ``channels`` worker threads (real time)."""
 
-    cap_mask = Cap.MEMCPY | Cap.MEMSET | Cap.MEMCPY_SG | Cap.INTERLEAVE | Cap.INTERRUPT
+    cap_mask = (Cap.MEMCPY | Cap.MEMSET | Cap.MEMCPY_SG | Cap.INTERLEAVE | Cap.INTERRUPT
+                | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL | Cap.MEMSET_SG)
+    max_xor = 16
+    max_pq = 16
+    pq_continue = True
     directions = frozenset({TransferDirection.MEM_TO_MEM})
     residue_granularity = ResidueGranularity.SEGMENT
     descriptor_reuse = True
 
     def __init__(self, channels: int = 1, dev_name: str = "memcpy") -> None:
         channels = check_index("channels", channels, 1, what="an int >= 1")
+        if channels > MAX_CHANNELS:
+            raise ConfigError(f"channels must be at most {MAX_CHANNELS} (a thread each), not {channels!r}")
         super().__init__([MemcpyChannel() for _ in range(channels)], dev_name=dev_name)
 
     def on_register(self) -> None:
@@ -403,6 +417,29 @@ class MemcpyEngine(DmaDevice):
 
     def device_prep_dma_interrupt(self, chan: Channel, flags: PrepFlags) -> MemcpyDescriptor:
         return self._desc(chan, [], 0, 0, flags)
+
+    def device_prep_dma_memset_sg(self, chan: Channel, sgl: list[SgEntry], value: int,
+                                  flags: PrepFlags) -> MemcpyDescriptor:
+        return self._desc(chan, [(e.addr, None, e.length) for e in sgl], sum(e.length for e in sgl), value, flags)
+
+    def device_prep_dma_xor(self, chan: Channel, dst: int, srcs: list[int], length: int,
+                            flags: PrepFlags) -> RaidDescriptor:
+        return RaidDescriptor(chan, _raid_ops.XOR, (dst,), srcs, b"", length, flags)  # type: ignore[arg-type]
+
+    def device_prep_dma_xor_val(self, chan: Channel, srcs: list[int], length: int, result: SumCheckResult,
+                                flags: PrepFlags) -> RaidDescriptor:
+        return RaidDescriptor(chan, _raid_ops.XOR_VAL, (), srcs, b"", length, flags, result)  # type: ignore[arg-type]
+
+    def device_prep_dma_pq(self, chan: Channel, dst: tuple[int, int], srcs: list[int], coefs: bytes, length: int,
+                           flags: PrepFlags) -> RaidDescriptor:
+        dsts = _raid_ops.pq_dsts(dst, flags)
+        return RaidDescriptor(chan, _raid_ops.PQ, dsts, srcs, coefs, length, flags)  # type: ignore[arg-type]
+
+    def device_prep_dma_pq_val(self, chan: Channel, pq: tuple[int, int], srcs: list[int], coefs: bytes,
+                               length: int, result: SumCheckResult, flags: PrepFlags) -> RaidDescriptor:
+        dsts = _raid_ops.pq_dsts(pq, flags)
+        return RaidDescriptor(chan, _raid_ops.PQ_VAL, dsts, srcs, coefs, length, flags,  # type: ignore[arg-type]
+                              result)
 
     # --- control ------------------------------------------------------------------------------------------
     def device_issue_pending(self, chan: Channel) -> None:

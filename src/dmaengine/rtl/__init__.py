@@ -14,24 +14,28 @@ from __future__ import annotations
 
 from ._bench import Bench as Bench
 from ._bench import BusAgent as BusAgent
-from ._bench import MmioDevice as MmioDevice
 from ._controller import VARIANTS as VARIANTS
 from ._controller import DmaController as DmaController
 from ._driver import RtlChannel as RtlChannel
 from ._driver import RtlDescriptor as RtlDescriptor
 from ._driver import RtlDmaDevice as RtlDmaDevice
+from ._driver import RtlDmaRequest as RtlDmaRequest
 from ._soc import RtlSoc as RtlSoc
 from ._soc import RtlTasklet as RtlTasklet
+from ._uart import RtlUart as RtlUart
+from ._uart import UartFifo as UartFifo
 
 __all__ = [
     "VARIANTS",
     "Bench",
     "BusAgent",
     "DmaController",
-    "MmioDevice",
     "RtlChannel",
     "RtlDescriptor",
     "RtlDmaDevice",
+    "RtlDmaRequest",
     "RtlSoc",
     "RtlTasklet",
+    "RtlUart",
+    "UartFifo",
 ]

@@ -22,7 +22,7 @@ from amaranth.sim import Simulator
 from .._errors import ConfigError
 from .._memory import AddressSpace, DmaFault
 
-__all__ = ["Bench", "BusAgent", "MmioDevice"]
+__all__ = ["Bench", "BusAgent"]
 
 # (first enabled byte, bytes) of each contiguous byte-enable mask; None where the mask has holes.
 _SEL: list[tuple[int, int] | None] = []
@@ -86,45 +86,29 @@ class Bench:
             vcd.__exit__(None, None, None)
 
 
-class MmioDevice:
-    """A peripheral register window on the memory bus (``[base, base + size)``): the bus agent sends the
-    controller's beats there instead of to RAM. Override :meth:`read` / :meth:`write`; raise :class:`DmaFault` for
-    a bus error."""
-
-    base = 0
-    size = 0
-
-    def read(self, addr: int, nbytes: int) -> int:
-        """A read beat of ``nbytes`` at ``addr``: the value, little-endian."""
-        raise DmaFault(addr, nbytes, False, "not readable")
-
-    def write(self, addr: int, nbytes: int, value: int) -> None:
-        """A write beat of ``nbytes`` of ``value`` at ``addr``."""
-        raise DmaFault(addr, nbytes, True, "not writable")
-
-
 class BusAgent:
     """Serves the controller's ports each cycle: memory beats through the platform's address space (an unmapped
-    address or one against its mapping's direction answers ``mem_err``), MMIO beats to peripherals, register
-    writes posted in order (one per cycle), register reads at once; mirrors the interrupt line.
+    address or one against its mapping's direction answers ``mem_err``), register writes posted in order (one per
+    cycle), register reads at once; mirrors the interrupt line; drives one-cycle strobes for the bench.
 
     ``ctrl`` is the controller: an Amaranth component with the ports of :class:`DmaController` and its
-    ``registers()`` list."""
+    ``registers()`` list; ``port`` the memory port left to the agent (default: the controller's own)."""
 
-    def __init__(self, bench: Bench, ctrl: Any, space: AddressSpace) -> None:
+    def __init__(self, bench: Bench, ctrl: Any, space: AddressSpace, port: Any = None) -> None:
         self._bench = bench
         self._space = space
         self._regs = dict(ctrl.registers())
         s = bench.slot
-        self._valid, self._we, self._addr = s(ctrl.mem_valid), s(ctrl.mem_we), s(ctrl.mem_addr)
-        self._sel, self._wdata = s(ctrl.mem_sel), s(ctrl.mem_wdata)
-        self._ack, self._err, self._rdata = s(ctrl.mem_ack), s(ctrl.mem_err), s(ctrl.mem_rdata)
+        port = ctrl if port is None else port
+        self._valid, self._we, self._addr = s(port.mem_valid), s(port.mem_we), s(port.mem_addr)
+        self._sel, self._wdata = s(port.mem_sel), s(port.mem_wdata)
+        self._ack, self._err, self._rdata = s(port.mem_ack), s(port.mem_err), s(port.mem_rdata)
         self._irq, self._busy = s(ctrl.irq), s(ctrl.busy)
         self._reg_waddr, self._reg_we, self._reg_wdata = s(ctrl.reg_waddr), s(ctrl.reg_we), s(ctrl.reg_wdata)
         self._reg_raddr, self._reg_rdata = s(ctrl.reg_raddr), s(ctrl.reg_rdata)
         self._writes: deque[tuple[int, int]] = deque()
         self._we_on = False
-        self._mmio: list[MmioDevice] = []
+        self._strobes: list[Any] = []
         #: The interrupt handler: called when the line is high and no register write is still posted.
         self.irq_handler: Callable[[], None] | None = None
         self.beats = 0
@@ -160,14 +144,18 @@ class BusAgent:
         return any(off == offset for off, _ in self._writes)
 
     # --- the bus side -------------------------------------------------------------------------------------
-    def add_mmio(self, dev: MmioDevice) -> None:
-        """Route the beats in ``dev``'s window to it."""
-        self._mmio.append(dev)
+    def strobe(self, *values: tuple[Signal, int]) -> None:
+        """Drive each ``(signal, value)`` now, for the next clock edge only (a one-cycle pulse), and settle."""
+        for sig, value in values:
+            slot = self._bench.slot(sig)
+            slot.update(value)
+            self._strobes.append(slot)
+        self._bench.settle()
 
     @property
     def active(self) -> bool:
-        """The controller needs clock edges: it is busy, or a register write waits to land."""
-        return bool(self._busy.curr) or bool(self._writes) or self._we_on
+        """The controller needs clock edges: it is busy, a register write waits to land, or a strobe waits."""
+        return bool(self._busy.curr) or bool(self._writes) or self._we_on or bool(self._strobes)
 
     @property
     def irq(self) -> bool:
@@ -193,6 +181,10 @@ class BusAgent:
             bench.settle()
         bench.set_time(time_ns)
         bench.posedge()
+        if self._strobes:
+            for slot in self._strobes:
+                slot.update(0)
+            self._strobes.clear()
         self._post_next()
         if self._valid.curr:
             self._serve()
@@ -216,31 +208,19 @@ class BusAgent:
         if n:
             a = addr + lo
             try:
-                dev = self._mmio_at(a) if self._mmio else None
                 if write:
                     value = (int(self._wdata.curr) >> (8 * lo)) & ((1 << (8 * n)) - 1)
-                    if dev is not None:
-                        dev.write(a, n, value)
-                    elif _SEL[sel] is None:
+                    if _SEL[sel] is None:
                         for b in range(4):
                             if sel >> b & 1:
                                 self._space.resolve(addr + b, 1, True)[0] = (value >> (8 * (b - lo))) & 0xFF
                     else:
                         self._space.resolve(a, n, True)[:] = np.frombuffer(value.to_bytes(n, "little"), np.uint8)
                 else:
-                    if dev is not None:
-                        value = dev.read(a, n)
-                    else:
-                        value = int.from_bytes(self._space.resolve(a, n, False).tobytes(), "little")
+                    value = int.from_bytes(self._space.resolve(a, n, False).tobytes(), "little")
                     self._rdata.update(value << (8 * lo))
             except DmaFault:
                 err = 1
                 self.faults += 1
         self._ack.update(1)
         self._err.update(err)
-
-    def _mmio_at(self, addr: int) -> MmioDevice | None:
-        for dev in self._mmio:
-            if dev.base <= addr < dev.base + dev.size:
-                return dev
-        return None

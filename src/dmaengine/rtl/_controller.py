@@ -12,6 +12,10 @@ offset name      meaning
 +0x0C  CTRL      bit 0 START and bit 1 ABORT (write-only pulses), bit 2 PAUSE, bit 3 IRQ_EN
 +0x10  STATUS    bit 0 BUSY (read-only), bit 1 DONE and bit 2 ERR (write 1 to clear), bit 3 ERR_WRITE
                  (the failed access was a write; read-only, cleared with ERR), bit 4 PAUSED (read-only)
++0x14  CFG       bit 0 SRC_FIXED and bit 1 DST_FIXED (that side is a peripheral FIFO register: the address does
+                 not move, each beat moves WIDTH bytes in the low byte lanes), bits 2-3 log2 WIDTH (1, 2 or 4
+                 bytes), bits 4-8 BURST (beats per request, 1..16), bit 9 DREQ_EN (a burst waits for request line
+                 LINE), bits 10-12 LINE (0..7)
 0x100  IRQ       bit ``c``: channel ``c`` has DONE or ERR with IRQ_EN (read-only)
 0x104  ID        ``0xD3 << 24 | len_bits << 16 | channels << 8 | burst_words`` (read-only)
 ====== ========= =================================================================================
@@ -28,15 +32,18 @@ phase is abandoned: reads have no effect); ABORT stops it at once. A bus error s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from amaranth.hdl import Cat, ClockDomain, Const, Elaboratable, Module, Mux, Signal, Value
 
 from .._errors import ConfigError
 
-__all__ = ["CHAN_STRIDE", "CTRL", "DST", "LEN", "REG_ID", "REG_IRQ", "SRC", "STATUS", "VARIANTS", "DmaController",
-           "Top"]
+__all__ = ["CFG", "CHAN_STRIDE", "CTRL", "DST", "LEN", "REG_ID", "REG_IRQ", "SRC", "STATUS", "VARIANTS",
+           "DmaController", "ExtPort", "Top"]
 
 CHAN_STRIDE = 0x20
-SRC, DST, LEN, CTRL, STATUS = 0x00, 0x04, 0x08, 0x0C, 0x10
+SRC, DST, LEN, CTRL, STATUS, CFG = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x14
 REG_IRQ, REG_ID = 0x100, 0x104
 
 CTRL_START, CTRL_ABORT, CTRL_PAUSE, CTRL_IRQ_EN = 1, 2, 4, 8
@@ -95,11 +102,14 @@ class DmaController(Elaboratable):
         #: The interrupt line (level), and whether the controller has work to clock (the simulator skips idle time).
         self.irq = Signal()
         self.busy = Signal()
+        #: The request lines of the peripherals (DREQ): line ``k`` high means a burst of the FIFO side may go now.
+        self.dreq = Signal(8)
 
     def registers(self) -> list[tuple[int, str]]:
         """``(offset, name)`` of every register."""
         regs = [(c * CHAN_STRIDE + off, f"ch{c}.{name}") for c in range(self.channels)
-                for off, name in ((SRC, "SRC"), (DST, "DST"), (LEN, "LEN"), (CTRL, "CTRL"), (STATUS, "STATUS"))]
+                for off, name in ((SRC, "SRC"), (DST, "DST"), (LEN, "LEN"), (CTRL, "CTRL"), (STATUS, "STATUS"),
+                                  (CFG, "CFG"))]
         return [*regs, (REG_IRQ, "IRQ"), (REG_ID, "ID")]
 
     @property
@@ -111,7 +121,7 @@ class DmaController(Elaboratable):
         """Every port signal (for Verilog export)."""
         return [self.reg_raddr, self.reg_waddr, self.reg_we, self.reg_wdata, self.reg_rdata, self.mem_valid,
                 self.mem_we, self.mem_addr, self.mem_sel, self.mem_wdata, self.mem_rdata, self.mem_ack, self.mem_err,
-                self.irq, self.busy]
+                self.irq, self.busy, self.dreq]
 
     def elaborate(self, platform: object) -> Module:
         # Written for Amaranth's Python simulator as much as for synthesis: the combinational outputs are plain
@@ -131,6 +141,7 @@ class DmaController(Elaboratable):
         done = Signal(n)
         err = Signal(n)
         err_write = Signal(n)
+        cfg = [Signal(13, name=f"ch{c}_cfg") for c in range(n)]
 
         # --- the engine: one burst at a time, for the granted channel ---------------------------------------
         state = Signal(2)
@@ -146,9 +157,15 @@ class DmaController(Elaboratable):
         rstart = Signal(2)
         wstart = Signal(2)
         final = Signal()  # this burst ends the transfer
+        sfix = Signal()  # the source is a FIFO register
+        dfix = Signal()  # the destination is a FIFO register
+        wlog = Signal(2)  # log2 of the FIFO side's width
         buf = Signal(32 * (bw + 2))  # word k + 1 holds source word k of the burst
 
-        ready = active & ~paused
+        def dreq_ok(c: int) -> Value:
+            return ~cfg[c][9] | self.dreq.bit_select(cfg[c][10:13], 1)
+
+        ready = active & ~paused & Cat(*[dreq_ok(c) for c in range(n)])
         ch_active = active.bit_select(ch, 1)
         ch_paused = paused.bit_select(ch, 1)
         m.d.comb += self.busy.eq((state != _IDLE) | ready.any())
@@ -163,6 +180,10 @@ class DmaController(Elaboratable):
         # 4*beat+b+e of the buffer (e = rstart-wstart+4 is never negative: buffer word 0 is not used).
         e = (rstart - wstart + 4)[:3]
         funnel = buf.bit_select(Cat(Const(0, 5), beat) + Cat(Const(0, 3), e), 32)
+        # A FIFO side moves WIDTH bytes a beat in the low lanes; its bytes are those at rstart + beat*WIDTH of the
+        # buffer (memory to FIFO) or go there (FIFO to memory, where rstart is set to wstart).
+        fifo_pos = Cat(Const(0, 3), (beat << wlog) + rstart + 4)
+        fifo_sel = Mux(wlog == 0, 0b0001, Mux(wlog == 1, 0b0011, 0b1111))
         last_beat = beat == Mux(state == _READ, n_rd, n_wr) - 1
         wsel = lanes(wstart)
         if self.variant == "drop-last-write":
@@ -171,21 +192,29 @@ class DmaController(Elaboratable):
             # Nothing goes on the bus once the channel is aborted, nor reads once it is paused.
             self.mem_valid.eq((state != _IDLE) & ch_active & ~((state == _READ) & ch_paused)),
             self.mem_we.eq(state == _WRITE),
-            self.mem_addr.eq(Cat(Const(0, 2), Mux(state == _WRITE, cur_dst[2:], cur_src[2:]) + beat)),
-            self.mem_sel.eq(Mux(state == _WRITE, wsel, lanes(rstart))),
-            self.mem_wdata.eq(funnel),
+            self.mem_addr.eq(Cat(Const(0, 2), Mux(state == _WRITE, cur_dst[2:] + Mux(dfix, 0, beat),
+                                                  cur_src[2:] + Mux(sfix, 0, beat)))),
+            self.mem_sel.eq(Mux(state == _WRITE, Mux(dfix, fifo_sel, wsel), Mux(sfix, fifo_sel, lanes(rstart)))),
+            self.mem_wdata.eq(Mux(dfix, buf.bit_select(fifo_pos, 32), funnel)),
         ]
         bus_err = Const(0) if self.variant == "ignore-bus-error" else self.mem_err
 
         def grant(g: int, s_addr: Value, d_addr: Value, left: Value) -> None:
             """Start a burst of channel ``g`` whose SRC, DST and LEN are ``s_addr``, ``d_addr``, ``left``."""
-            so, do = s_addr[:2], d_addr[:2]
-            lim = burst_bytes - Mux(so > do, so, do)
+            c_sfix, c_dfix, c_wlog = cfg[g][0], cfg[g][1], cfg[g][2:4]
+            c_burst = Mux(cfg[g][4:9] == 0, 1, Mux(cfg[g][4:9] > 16, 16, cfg[g][4:9]))
+            so = Mux(c_sfix, 0, s_addr[:2])
+            do = Mux(c_dfix, 0, d_addr[:2])
+            lim_mem = burst_bytes - Mux(so > do, so, do)
+            lim_fifo = c_burst << c_wlog
+            lim = Mux((c_sfix | c_dfix) & (lim_fifo < lim_mem), lim_fifo, lim_mem)
             bb = Mux(left < lim, left, lim)
             m.d.sync += [
                 ch.eq(g), last.eq(g), cur_src.eq(s_addr), cur_dst.eq(d_addr), cur_len.eq(left), chunk.eq(bb),
-                rstart.eq(so), wstart.eq(do), beat.eq(0), final.eq(left <= lim),
-                n_rd.eq((so + bb + 3) >> 2), n_wr.eq((do + bb + 3) >> 2), state.eq(_READ),
+                rstart.eq(Mux(c_sfix, do, so)), wstart.eq(do), beat.eq(0), final.eq(left <= lim),
+                n_rd.eq(Mux(c_sfix, bb >> c_wlog, (so + bb + 3) >> 2)),
+                n_wr.eq(Mux(c_dfix, bb >> c_wlog, (do + bb + 3) >> 2)),
+                sfix.eq(c_sfix), dfix.eq(c_dfix), wlog.eq(c_wlog), state.eq(_READ),
             ]
 
         def grant_next(after: int, current: Value | None) -> None:
@@ -198,7 +227,7 @@ class DmaController(Elaboratable):
                     grant(g, src[g], dst[g], length[g])
             if current is not None:
                 with (m.If if not others else m.Elif)(current):
-                    grant(after, cur_src + chunk, cur_dst + chunk, cur_len - chunk)
+                    grant(after, cur_src + Mux(sfix, 0, chunk), cur_dst + Mux(dfix, 0, chunk), cur_len - chunk)
             with m.Else():
                 m.d.sync += state.eq(_IDLE)
 
@@ -222,7 +251,10 @@ class DmaController(Elaboratable):
                     with m.If(bus_err):
                         fail(0)
                     with m.Else():
-                        m.d.sync += buf.word_select(beat + 1, 32).eq(self.mem_rdata)
+                        with m.If(sfix):
+                            m.d.sync += buf.bit_select(fifo_pos, 32).eq(self.mem_rdata)
+                        with m.Else():
+                            m.d.sync += buf.word_select(beat + 1, 32).eq(self.mem_rdata)
                         with m.If(last_beat):
                             m.d.sync += [state.eq(_WRITE), beat.eq(0)]
                         with m.Else():
@@ -239,11 +271,13 @@ class DmaController(Elaboratable):
                         with m.Switch(ch):
                             for c in range(n):
                                 with m.Case(c):
-                                    m.d.sync += [src[c].eq(cur_src + chunk), dst[c].eq(cur_dst + chunk),
+                                    m.d.sync += [src[c].eq(cur_src + Mux(sfix, 0, chunk)),
+                                                 dst[c].eq(cur_dst + Mux(dfix, 0, chunk)),
                                                  length[c].eq(cur_len - chunk)]
                                     with m.If(final):
                                         m.d.sync += [active[c].eq(0), done[c].eq(1)]
-                                    grant_next(c, ~final & ~paused[c])
+                                    # A FIFO side waits a cycle in IDLE: its request line must show this burst.
+                                    grant_next(c, ~final & ~paused[c] & ~sfix & ~dfix)
                     with m.Else():
                         m.d.sync += beat.eq(beat + 1)
 
@@ -264,6 +298,8 @@ class DmaController(Elaboratable):
                         with m.If(wd[0] | wd[1]):  # START or ABORT: a fresh state
                             m.d.sync += [active[c].eq(wd[0] & ~wd[1]), done[c].eq(0), err[c].eq(0),
                                          err_write[c].eq(0)]
+                    with m.Case(base + CFG):
+                        m.d.sync += cfg[c].eq(wd[:13])
                     with m.Case(base + STATUS):
                         with m.If(wd[1]):
                             m.d.sync += done[c].eq(0)
@@ -276,6 +312,7 @@ class DmaController(Elaboratable):
             readable[base + DST] = dst[c]
             readable[base + LEN] = length[c]
             readable[base + CTRL] = Cat(Const(0, 2), paused[c], irq_en[c])
+            readable[base + CFG] = cfg[c]
             readable[base + STATUS] = Cat(active[c], done[c], err[c], err_write[c], active[c] & paused[c])
         m.submodules.regs = _ReadDecode(self.reg_raddr, self.reg_rdata, readable)
         return m
@@ -298,15 +335,59 @@ class _ReadDecode(Elaboratable):
         return m
 
 
-class Top(Elaboratable):
-    """The controller in its clock domain, for the simulator: ``clk`` is driven by the bench."""
+class ExtPort:
+    """The memory port as the bus agent sees it (the signals it reads and drives)."""
 
-    def __init__(self, dut: Elaboratable) -> None:
-        self.dut = dut
+    def __init__(self, **signals: Signal) -> None:
+        self.mem_valid = signals["mem_valid"]
+        self.mem_we = signals["mem_we"]
+        self.mem_addr = signals["mem_addr"]
+        self.mem_sel = signals["mem_sel"]
+        self.mem_wdata = signals["mem_wdata"]
+        self.mem_rdata = signals["mem_rdata"]
+        self.mem_ack = signals["mem_ack"]
+        self.mem_err = signals["mem_err"]
+
+
+class Top(Elaboratable):
+    """The controller in its clock domain, for the simulator (``clk`` is driven by the bench), with the
+    peripherals' windows decoded on its memory port: ``(base, peripheral, tx line, rx line)`` each, a
+    :class:`~dmaengine.rtl.UartFifo`-like component in a 4 KiB window. ``ext`` is the port left to the bus agent
+    (RAM); without peripherals it is the controller's own."""
+
+    def __init__(self, ctrl: Any, peripherals: Sequence[tuple[int, Any, int, int]] = ()) -> None:
+        self.ctrl = ctrl
+        self.peripherals = list(peripherals)
         self.domain = ClockDomain("sync")
+        if not self.peripherals:
+            self.ext = ExtPort(**{k: getattr(ctrl, k) for k in ("mem_valid", "mem_we", "mem_addr", "mem_sel",
+                                                                  "mem_wdata", "mem_rdata", "mem_ack", "mem_err")})
+        else:
+            self.ext = ExtPort(mem_valid=Signal(name="ext_valid"), mem_we=ctrl.mem_we, mem_addr=ctrl.mem_addr,
+                               mem_sel=ctrl.mem_sel, mem_wdata=ctrl.mem_wdata, mem_rdata=Signal(32, name="ext_rdata"),
+                               mem_ack=Signal(name="ext_ack"), mem_err=Signal(name="ext_err"))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.domains.sync = self.domain
-        m.submodules.dut = self.dut
+        ctrl = self.ctrl
+        m.submodules.dut = ctrl
+        if not self.peripherals:
+            return m
+        ext = self.ext
+        hits = []
+        ack, err, rdata = ext.mem_ack, ext.mem_err, ext.mem_rdata
+        dreq = [Const(0, 1)] * len(ctrl.dreq)
+        for i, (base, p, tx_line, rx_line) in enumerate(self.peripherals):
+            m.submodules[f"periph{i}"] = p
+            hit = ctrl.mem_addr[12:] == base >> 12
+            hits.append(hit)
+            m.d.comb += [p.bus_sel.eq(ctrl.mem_valid & hit), p.bus_we.eq(ctrl.mem_we),
+                         p.bus_addr.eq(ctrl.mem_addr[:12]), p.bus_lanes.eq(ctrl.mem_sel),
+                         p.bus_wdata.eq(ctrl.mem_wdata)]
+            ack, err, rdata = Mux(hit, 1, ack), Mux(hit, p.bus_err, err), Mux(hit, p.bus_rdata, rdata)
+            dreq[tx_line] = p.dreq_tx
+            dreq[rx_line] = p.dreq_rx
+        m.d.comb += [ext.mem_valid.eq(ctrl.mem_valid & ~Cat(*hits).any()), ctrl.mem_ack.eq(ack),
+                     ctrl.mem_err.eq(err), ctrl.mem_rdata.eq(rdata), ctrl.dreq.eq(Cat(*dreq))]
         return m

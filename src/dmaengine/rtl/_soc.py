@@ -21,12 +21,17 @@ from typing import Any
 from .._context import WaitQueue, bottom_half
 from .._errors import ConfigError, StateError
 from .._platform import Platform
-from ._bench import Bench, BusAgent, MmioDevice
+from ._bench import Bench, BusAgent
 from ._controller import DmaController, Top
+from ._uart import RtlUart
 
 __all__ = ["RtlSoc", "RtlTasklet"]
 
 log = logging.getLogger("dmaengine")
+
+#: Where the peripherals' windows are (4 KiB each; a UART's TX FIFO at +0, its RX FIFO at +4).
+PERIPH_BASE = 0xF000_0000
+PERIPH_STRIDE = 0x1000
 
 
 def _ns(seconds: float, name: str) -> int:
@@ -104,8 +109,9 @@ class RtlSoc(Platform):
     ``burst_words`` and ``len_bits``; ``clock_hz`` (an integer number of nanoseconds per cycle);
     ``bh_latency_ns`` from an interrupt to its bottom half; ``watchdog_ns``: the deadline of a wait that has
     none (a wait without timeout on a controller that stays busy raises TimeoutError then); ``vcd``: a path to
-    write the waveforms of the run to (closed by :meth:`close`); ``peripherals``: :class:`MmioDevice` windows on
-    the memory bus.
+    write the waveforms of the run to (closed by :meth:`close`); ``peripherals``: :class:`RtlUart` peripherals,
+    each in a 4 KiB window from ``0xf000_0000`` on, with a TX and an RX request line and the slave-map entries
+    ``(name, "tx")`` / ``(name, "rx")`` (none by default: a bare memory-to-memory controller).
 
     >>> soc = RtlSoc()
     >>> soc.dmac.name, len(soc.dmac.channels), hex(soc.dmac.dma_mask)
@@ -118,7 +124,7 @@ class RtlSoc(Platform):
     def __init__(self, *, variant: str = "good", channels: int = 2, burst_words: int = 16, len_bits: int = 24,
                  clock_hz: int = 100_000_000, bh_latency_ns: int = 1_000, vcd: str | os.PathLike[str] | None = None,
                  controller: Any = None, driver: Callable[[BusAgent], Any] | None = None,
-                 peripherals: Iterable[MmioDevice] = (), watchdog_ns: int = 100_000_000) -> None:
+                 peripherals: Iterable[RtlUart] = (), watchdog_ns: int = 100_000_000) -> None:
         super().__init__()
         if not isinstance(clock_hz, int) or isinstance(clock_hz, bool) or clock_hz <= 0 or 1_000_000_000 % clock_hz:
             raise ConfigError(f"clock_hz must divide 1 GHz (a whole number of ns per cycle), not {clock_hz!r}")
@@ -128,14 +134,27 @@ class RtlSoc(Platform):
             raise ConfigError(f"watchdog_ns must be an int > 0, not {watchdog_ns!r}")
         self.controller = controller if controller is not None else DmaController(channels, burst_words, len_bits,
                                                                                   variant)
-        top = Top(self.controller)
         self.watchdog_ns = watchdog_ns
+        self._peripherals: dict[str, RtlUart] = {}
+        wiring = []
+        for i, p in enumerate(peripherals):
+            if not isinstance(p, RtlUart):
+                raise ConfigError(f"peripherals are RtlUart, not {p!r}")
+            if p.name in self._peripherals:
+                raise ConfigError(f"a peripheral named {p.name!r} is already attached")
+            if 2 * i + 1 >= len(self.controller.dreq):
+                raise ConfigError(f"the controller has {len(self.controller.dreq)} request lines: too many "
+                                  f"peripherals ({p.name!r})")
+            self._peripherals[p.name] = p
+            wiring.append((PERIPH_BASE + PERIPH_STRIDE * i, p.rtl, 2 * i, 2 * i + 1))
+        top = Top(self.controller, wiring)
         self.period_ns = 1_000_000_000 // clock_hz
         self.bh_latency_ns = bh_latency_ns
         self.bench = Bench(top, top.domain.clk, vcd)
-        self.bus = BusAgent(self.bench, self.controller, self.address_space)
-        for p in peripherals:
-            self.bus.add_mmio(p)
+        self.bus = BusAgent(self.bench, self.controller, self.address_space, top.ext)
+        for (base, _, tx_line, rx_line), p in zip(wiring, self._peripherals.values()):
+            p.attach(self, base, tx_line, rx_line)
+        self._polls = [p.poll for p in self._peripherals.values()]
         self._now = 0
         self._heap: list[tuple[int, int, _Event]] = []
         self._seq = itertools.count()
@@ -148,6 +167,10 @@ class RtlSoc(Platform):
         #: The controller's driver, registered as ``dma0``.
         self.dmac = driver(self.bus)
         self.register_device(self.dmac)
+        from ._driver import RtlDmaRequest
+        for p in self._peripherals.values():
+            self.add_slave_map(p.name, "tx", RtlDmaRequest(self.dmac.name, p.tx_line))
+            self.add_slave_map(p.name, "rx", RtlDmaRequest(self.dmac.name, p.rx_line))
 
     # --- clock --------------------------------------------------------------------------------------------
     @property
@@ -205,6 +228,8 @@ class RtlSoc(Platform):
                     self._now = t_edge
                     posted = bus.write_pending()
                     bus.cycle(t_edge)
+                    for poll in self._polls:
+                        poll()
                     quiet = (quiet + 1) & 255
                     if bus.irq and not bus.write_pending() and bus.irq_handler is not None:
                         bus.irq_handler()
@@ -255,12 +280,32 @@ class RtlSoc(Platform):
         self._advance("run_for", lambda: self._run(None, self._now + t))
 
     def run_until_idle(self, timeout: float | None = 3600.0) -> None:
-        """Run until no event is left and the controller is idle; TimeoutError after ``timeout`` virtual
-        seconds."""
+        """Run until no event is left, the controller is idle and the peripherals' lines are quiet (the last
+        character sent and received); TimeoutError after ``timeout`` virtual seconds (a cyclic transfer never
+        ends)."""
         deadline = None if timeout is None else self._now + _ns(timeout, "timeout")
         done = lambda: not self.bus.active and self._peek() is None  # noqa: E731
         if not self._advance("run_until_idle", lambda: self._run(done, deadline)):
             raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+        quiet = max((p.idle_at_ns() for p in self._peripherals.values()), default=self._now)
+        if quiet > self._now:
+            if deadline is not None and quiet > deadline:
+                self._advance("run_until_idle", lambda: self._run(None, deadline))
+                raise TimeoutError(f"the SoC is still busy after {timeout} s of virtual time")
+            self._advance("run_until_idle", lambda: self._run(None, quiet))
+
+    def peripheral(self, name: str) -> RtlUart:
+        """The peripheral called ``name``."""
+        try:
+            return self._peripherals[name]
+        except KeyError:
+            known = ", ".join(self._peripherals) or "none"
+            raise ConfigError(f"no peripheral named {name!r} (there are: {known})") from None
+
+    @property
+    def peripherals(self) -> list[RtlUart]:
+        """Every attached peripheral, in attach order."""
+        return list(self._peripherals.values())
 
     # --- platform hooks -----------------------------------------------------------------------------------
     def create_tasklet(self, fn: Callable[[], None], name: str) -> RtlTasklet:

@@ -21,6 +21,7 @@ both paths give the same result (``Soc(fast=False)`` never plans; the tests comp
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,9 @@ D2M = TransferDirection.DEV_TO_MEM
 #: The defaults: bytes of one bus word (a 32-bit bus), and the longest memory-to-memory burst in words.
 WORD = 4
 MEM_BURST = 16
+#: After a failed joint plan, the first and the longest wait before the next try.
+PLAN_BACKOFF_NS = 10_000
+PLAN_BACKOFF_MAX_NS = 10_000_000
 
 
 class Irq(enum.Enum):
@@ -97,11 +101,16 @@ class _State(enum.Enum):
 
 
 class _HwChannel:
-    __slots__ = ("abort_pending", "burst_bytes", "done", "ev", "idx", "item_idx", "item_off", "next_prog",
-                 "paused", "plan", "prog", "state")
+    __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
+                 "item_off", "next_prog", "paused", "plan", "prog", "state", "steady_end")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
+        #: A program whose memory was checked whole (a cyclic ring goes on period after period unchecked).
+        self.checked: Program | None = None
+        #: The end of a plan (set by the controller), and its event label.
+        self.steady_end: Callable[[], None] = lambda: None
+        self.item_label = f"item{idx}"
         self.prog: Program | None = None
         self.next_prog: Program | None = None
         self.item_idx = 0
@@ -139,12 +148,15 @@ class Dmac:
         self.bus_width_bytes = bus_width_bytes
         self.mem_burst = mem_burst
         self.chans = [_HwChannel(i) for i in range(channels)]
+        for c in self.chans:
+            c.steady_end = functools.partial(self._steady_end, c)
         self.irq: IrqHandler | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
         self._last_grant = -1
         self._last_grant_ns = -1
         self._plan_retry_ns = 0
+        self._plan_backoff_ns = 0
         #: Bursts simulated one by one, and items planned in closed form (for tests and curiosity).
         self.bursts = 0
         self.plans = 0
@@ -278,6 +290,8 @@ class Dmac:
 
     def memory_changed(self) -> None:
         """A mapping went away: re-plan, so that a bus error happens at its exact burst."""
+        for ch in self.chans:
+            ch.checked = None
         if self._run is not None:
             self._run_settle()
         for ch in self.chans:
@@ -344,7 +358,7 @@ class Dmac:
         if not waiting or self._busy_until > now:
             return
         last = self._last_grant
-        pick = min(waiting, key=lambda c: (c.idx <= last, c.idx))
+        pick = waiting[0] if len(waiting) == 1 else min(waiting, key=lambda c: (c.idx <= last, c.idx))
         waiting.remove(pick)
         self._last_grant = pick.idx
         self._last_grant_ns = now
@@ -411,14 +425,18 @@ class Dmac:
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
                 return False
-        try:
-            if prog.direction is M2D:
-                assert item.src is not None
-                self.soc.address_space.check(item.src, item.length, False)
-            else:
-                self.soc.address_space.check(item.dst, item.length, True)
-        except DmaFault:
-            return False
+        if ch.checked is not prog:  # every item's memory once, until a mapping goes away (memory_changed)
+            space = self.soc.address_space
+            try:
+                for it in prog.items:
+                    if prog.direction is M2D:
+                        assert it.src is not None
+                        space.check(it.src, it.length, False)
+                    else:
+                        space.check(it.dst, it.length, True)
+            except DmaFault:
+                return False
+            ch.checked = prog
         now = self.kernel.now_ns
         nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
                        plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
@@ -427,7 +445,7 @@ class Dmac:
         self.plans += 1
         end = nxt.end()
         if end is not None:
-            ch.ev = self.kernel.at(end, lambda: self._steady_end(ch), f"item{ch.idx}", PRIO_HW)
+            ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
         return True
 
     def _raise(self, ch: _HwChannel, kind: Irq, result: Result, residue: int) -> None:
@@ -487,6 +505,8 @@ class Dmac:
         others = []
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
+                if o.state is waitreq and o.ev is None and not o.abort_pending:
+                    continue  # its request line stays low until its port changes (that drops every plan)
                 if prog.direction is M2M or now < self._plan_retry_ns or o.abort_pending or o.paused:
                     return False
                 if o.state is steady:
@@ -505,13 +525,15 @@ class Dmac:
                 if o.state is waitreq:
                     p = self._make_plan(o, now, False)
                     if p is None:
+                        self._plan_failed(now, None)
                         return False
                     new.append((o, p))
             existing = [o.plan for o in others if o.plan is not None and o.state is steady]
             hit = first_collision(now, [p for _, p in new], existing)
             if hit is not None:
-                self._plan_retry_ns = hit
+                self._plan_failed(now, hit)
                 return False
+            self._plan_backoff_ns = 0
         for c, p in new:
             if c is not ch:
                 self._cancel(c)
@@ -522,6 +544,13 @@ class Dmac:
             if end is not None:
                 c.ev = self.kernel.at(end, lambda c=c: self._steady_end(c), f"item{c.idx}", PRIO_HW)  # type: ignore[misc]
         return True
+
+    def _plan_failed(self, now: int, hit: int | None) -> None:
+        """Flows could not be planned together now (their bursts meet at ``hit``, or one of them is not steady):
+        try again no sooner than ``hit``, and back off (planning is optional: burst by burst gives the same)."""
+        backoff = min(max(2 * self._plan_backoff_ns, PLAN_BACKOFF_NS), PLAN_BACKOFF_MAX_NS)
+        self._plan_backoff_ns = backoff
+        self._plan_retry_ns = max(now + backoff, 0 if hit is None else hit)
 
     def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> ItemPlan | None:
         """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:

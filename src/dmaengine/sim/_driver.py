@@ -31,6 +31,7 @@ from dmaengine.virt import VirtChannel, VirtDescriptor
 
 from ._dmac import Dmac, Irq, Item, Program
 from ._periph import Port
+from ._raid import RaidJob, raid_program
 
 __all__ = ["DmaRequest", "SimChannel", "SimDescriptor", "SimDmaDevice"]
 
@@ -50,13 +51,15 @@ class DmaRequest:
 
 
 class SimDescriptor(VirtDescriptor):
-    """A descriptor holding the program it will load into the controller."""
+    """A descriptor holding the program it will load into the controller (and, for xor / pq work, the job that
+    combines what the program reads: sim/_raid.py)."""
 
-    __slots__ = ("program",)
+    __slots__ = ("job", "program")
 
-    def __init__(self, chan: SimChannel, program: Program) -> None:
+    def __init__(self, chan: SimChannel, program: Program, job: RaidJob | None = None) -> None:
         super().__init__(chan, program.total)
         self.program = program
+        self.job = job
 
 
 class SimChannel(VirtChannel):
@@ -95,13 +98,17 @@ def _program_fault(prog: Any) -> str | None:
 
 
 class SimDmaDevice(DmaDevice):
-    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE.
+    """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE, XOR, PQ.
 
     The class attributes are the caps of the default controller (a 32-bit bus, bursts up to 16); an instance
     offers those of its :class:`Dmac`: every power-of-two address width up to the bus width, bursts up to its
     longest burst."""
 
-    cap_mask = Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
+    cap_mask = (Cap.SLAVE | Cap.CYCLIC | Cap.MEMCPY | Cap.MEMCPY_SG | Cap.MEMSET | Cap.INTERLEAVE
+                | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL)
+    max_xor = 8
+    max_pq = 8
+    pq_continue = True
     src_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
     dst_addr_widths = frozenset({BusWidth.BYTES_1, BusWidth.BYTES_2, BusWidth.BYTES_4})
     directions = frozenset({M2M, M2D, D2M})
@@ -205,6 +212,30 @@ class SimDmaDevice(DmaDevice):
         items[-1].irq = True
         return self._desc(chan, Program(items, M2M), flags)
 
+    def _raid(self, chan: Channel, op: str, dsts: tuple[int, ...], srcs: list[int], coefs: bytes, length: int,
+              flags: PrepFlags, result: Any = None) -> SimDescriptor:
+        prog, job = raid_program(self.platform, op, dsts, srcs, coefs, length, flags, result)
+        assert isinstance(chan, SimChannel)
+        vd = SimDescriptor(chan, prog, job)
+        chan.vchan_tx_prep(vd, flags)
+        return vd
+
+    def device_prep_dma_xor(self, chan: Channel, dst: int, srcs: list[int], length: int,
+                            flags: PrepFlags) -> SimDescriptor:
+        return self._raid(chan, "xor", (dst,), srcs, b"", length, flags)
+
+    def device_prep_dma_xor_val(self, chan: Channel, srcs: list[int], length: int, result: Any,
+                                flags: PrepFlags) -> SimDescriptor:
+        return self._raid(chan, "xor_val", (), srcs, b"", length, flags, result)
+
+    def device_prep_dma_pq(self, chan: Channel, dst: tuple[int, int], srcs: list[int], coefs: bytes, length: int,
+                           flags: PrepFlags) -> SimDescriptor:
+        return self._raid(chan, "pq", dst, srcs, coefs, length, flags)
+
+    def device_prep_dma_pq_val(self, chan: Channel, pq: tuple[int, int], srcs: list[int], coefs: bytes,
+                               length: int, result: Any, flags: PrepFlags) -> SimDescriptor:
+        return self._raid(chan, "pq_val", pq, srcs, coefs, length, flags, result)
+
     # --- running ------------------------------------------------------------------------------------------
     def _start_next(self, chan: SimChannel) -> None:
         """Load the first issued descriptor into the hardware. Caller holds ``chan.lock``.
@@ -247,12 +278,20 @@ class SimDmaDevice(DmaDevice):
             vd = chan.running
             if vd is None:
                 return
-            port = vd.program.port
+            job = vd.job if isinstance(vd, SimDescriptor) else None
+            port = vd.program.port if isinstance(vd, SimDescriptor) else None
             if port is not None and tracing():  # the FIFO, up to date at this burst's end: a trace counter
                 trace_event("fifo", chan, vd.cookie, {"port": port.name, "level": len(port.fifo)})
             if kind is Irq.PERIOD:
+                if job is not None:  # the last source has crossed the bus: combine, then write the results
+                    job.compute()
+                    return
                 chan.vchan_cyclic_callback(vd)
                 return
+            if job is not None:
+                if kind is Irq.DONE and job.result is not None:
+                    job.check()
+                job.release()
             chan.desc_issued.remove(vd)
             chan.running = None
             chan.vchan_cookie_complete(vd, result, residue)
@@ -275,7 +314,9 @@ class SimDmaDevice(DmaDevice):
         with self.guard("terminate"), chan.lock:
             chan.running = None
             self.hw.abort(chan.chan_id)
-            chan.vchan_terminate_all()
+            for vd in chan.vchan_terminate_all():
+                if isinstance(vd, SimDescriptor) and vd.job is not None:
+                    vd.job.release()
 
     def device_synchronize(self, chan: Channel) -> None:
         """Wait (in virtual time) until an aborted burst has left the bus, then flush the bottom half."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _check
@@ -48,6 +47,24 @@ def _timeout_ns(timeout: Any) -> int | None:
     """The timeout rule in virtual nanoseconds: None for None, inf or past :data:`MAX_SECONDS` (for ever)."""
     t = _check.timeout("timeout", timeout)
     return None if t is None or t > MAX_SECONDS else _ns(t, "timeout")
+
+
+class _Hold:
+    """What :meth:`Soc.exclusive` returns (a class, not a generator: it runs on every issue_pending)."""
+
+    __slots__ = ("_soc", "_took", "_what")
+
+    def __init__(self, soc: Soc, what: str) -> None:
+        self._soc = soc
+        self._what = what
+        self._took = False
+
+    def __enter__(self) -> None:
+        self._took = self._soc._claim(self._what)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._took:
+            self._soc._unclaim()
 
 
 class SimTasklet:
@@ -151,6 +168,8 @@ class Soc(Platform):
                  vcd: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         channels = _check.index("channels", channels, 1, what="an int >= 1")
+        if channels > 1024:
+            raise ConfigError(f"channels must be at most 1024, not {channels!r}")
         bus_bytes_per_s = _check.index("bus_bytes_per_s", bus_bytes_per_s, 1, what="an int >= 1")
         fetch_latency_ns = _check.index("fetch_latency_ns", fetch_latency_ns, 0, what="an int >= 0")
         bh_latency_ns = _check.index("bh_latency_ns", bh_latency_ns, 0, what="an int >= 0")
@@ -224,17 +243,11 @@ class Soc(Platform):
         self._owner = None
         self._owner_lock.release()
 
-    @contextlib.contextmanager
-    def exclusive(self, what: str) -> Iterator[None]:
-        """Hold the SoC for the calling thread during the block: a call from another thread meanwhile raises
-        StateError naming ``what`` and changes nothing (a Soc is single-threaded). Nested holds are free; the
-        sim driver's ops, the peripherals' reads and every run hold it."""
-        took = self._claim(what)
-        try:
-            yield
-        finally:
-            if took:
-                self._unclaim()
+    def exclusive(self, what: str) -> _Hold:
+        """A context manager that holds the SoC for the calling thread during its block: a call from another
+        thread meanwhile raises StateError naming ``what`` and changes nothing (a Soc is single-threaded). Nested
+        holds are free; the sim driver's ops, the peripherals' reads and every run hold it."""
+        return _Hold(self, what)
 
     def _advance(self, what: str, step: Callable[[], bool]) -> bool:
         """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""

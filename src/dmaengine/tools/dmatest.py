@@ -96,13 +96,16 @@ class DmatestParams:
     transfer_size: int = 0
     polled: bool = False
     dmatest: int = 0
+    #: Sources of each xor test and of each pq test (forced odd, at most what the device takes).
+    xor_sources: int = 3
+    pq_sources: int = 3
     #: Seed of the random lengths and offsets (None: a fresh one each run); not a kernel parameter.
     seed: int | None = None
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value."""
         for name in ("test_buf_size", "threads_per_chan", "max_channels", "iterations", "timeout_ms", "alignment",
-                     "transfer_size", "dmatest"):
+                     "transfer_size", "dmatest", "xor_sources", "pq_sources"):
             setattr(self, name, check_index(name, getattr(self, name), what="an int"))
         for name in ("noverify", "norandom", "verbose", "polled"):
             if not isinstance(getattr(self, name), bool):
@@ -114,7 +117,7 @@ class DmatestParams:
             raise ConfigError(f"test_buf_size must be >= 1, not {self.test_buf_size!r}")
         if not 1 <= self.threads_per_chan <= MAX_THREADS_PER_CHAN:
             raise ConfigError(f"threads_per_chan must be 1..{MAX_THREADS_PER_CHAN}, not {self.threads_per_chan!r}")
-        for name in ("max_channels", "iterations", "transfer_size"):
+        for name in ("max_channels", "iterations", "transfer_size", "xor_sources", "pq_sources"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         if self.timeout_ms < -1:
@@ -438,14 +441,18 @@ def run_dmatest(
             for i in range(params.threads_per_chan):
                 threads.append(DmatestThread(plat, chan, i, params, log, stop,
                                              rng=random.Random(f"{seed}:{chan.name}:{i}")))
-            log("dmatest: Added %u threads using %s" % (params.threads_per_chan, chan.name))
+            from ._dmatest_raid import raid_threads  # the xor and pq threads of a channel that has XOR / PQ
+
+            added = raid_threads(plat, chan, params, log, stop, seed)
+            threads += added
+            log("dmatest: Added %u threads using %s" % (params.threads_per_chan + len(added), chan.name))
         if not chans:
             what = [f"channel {params.channel!r}"] if params.channel else []
             what += [f"device {params.device!r}"] if params.device else []
             extra = f" matching {' and '.join(what)}" if what else ""
             raise NoChannelError(f"dmatest: no free channel with {mask.name}{extra}")
         for chan in chans:
-            log("dmatest: Started %u threads using %s" % (params.threads_per_chan, chan.name))
+            log("dmatest: Started %u threads using %s" % (sum(t.chan is chan for t in threads), chan.name))
         if on_started is not None:
             on_started(threads)
         run_loops(plat, [t.loop() for t in threads], [t.name for t in threads],

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from dmaengine import Cap, Channel, ConfigError, DataDirection, Platform, Status, is_complete
+from dmaengine.provider import check_index
 
 from ._runner import Loop, Wait, clock_of, run_loops
 
@@ -60,6 +61,8 @@ def parse_sizes(text: str) -> list[int]:
     >>> parse_sizes("64,128,...,1024"), parse_sizes("64,256,64,ADD")
     ([64, 128, 256, 512, 1024], [64, 128, 192, 256])
     """
+    if not isinstance(text, str):
+        raise ConfigError(f"sizes must be a str, not {text!r}")
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
         if len(parts) == 4 and parts[3].upper() in ("MUL", "ADD"):
@@ -123,8 +126,13 @@ class PerfParams:
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value."""
         for name in ("kick_batch", "ring_size", "channels"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be an int >= 1, not {getattr(self, name)!r}")
+            setattr(self, name, check_index(name, getattr(self, name), 1, what="an int >= 1"))
+        if self.sizes.__class__ not in (list, tuple):
+            raise ConfigError(f"sizes must be a list of byte counts, not {self.sizes!r}")
+        if not isinstance(self.baseline, bool):
+            raise ConfigError(f"baseline must be True or False, not {self.baseline!r}")
+        if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
+            raise ConfigError(f"timeout must be > 0 seconds, not {self.timeout!r}")
         if not (isinstance(self.seconds, (int, float)) and self.seconds > 0):  # refuses nan too
             raise ConfigError(f"seconds must be > 0, not {self.seconds!r}")
         if self.warmup is not None and not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):
@@ -134,7 +142,7 @@ class PerfParams:
                 raise ConfigError(f"{name} must be at most {MAX_SECONDS:g} seconds, not {getattr(self, name)!r}")
         if len(self.sizes) > MAX_SIZES:
             raise ConfigError(f"sizes must be at most {MAX_SIZES} sizes, not {len(self.sizes)}")
-        if not self.sizes or any(not isinstance(s, int) or s < 1 for s in self.sizes):
+        if not self.sizes or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in self.sizes):
             raise ConfigError(f"sizes must be byte counts >= 1, not {self.sizes!r}")
 
     @property
@@ -282,7 +290,8 @@ def run_perf(
             workers = [_Worker(plat, c, size, params, seed=k) for k, c in enumerate(chans)]
             run_loops(plat, [w.loop() for w in workers], [f"{w.chan.name}-perf" for w in workers])
             rate = sum(w.ops / w.window for w in workers if w.window > 0)
-            cpu_ops, cpu_s = cpu_baseline(size, params.ring_size, params.seconds) if params.baseline else (0, 0.0)
+            cpu_ops, cpu_s = (cpu_baseline(size, params.ring_size, max(params.seconds, 0.1))  # >= 0.1 s of wall
+                              if params.baseline else (0, 0.0))
             cpu_rate = cpu_ops / cpu_s if cpu_s > 0 else 0.0
             point = PerfPoint(
                 size=size, channels=len(chans), ops=sum(w.ops for w in workers),

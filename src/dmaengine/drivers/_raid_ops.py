@@ -1,0 +1,126 @@
+"""XOR and RAID-6 P+Q work for the memory engine (:mod:`dmaengine.drivers.memcpy`).
+
+The engine's worker calls :func:`run_raid` for a :class:`RaidDescriptor`. The work goes in steps of
+:data:`STEP` bytes, so that pause and terminate stop it between steps and a resumed descriptor continues where it
+stopped (``vd.done``). Each step pins every source and destination through the address space first, so a bad
+address ends the descriptor with READ_FAILED or WRITE_FAILED before any byte of that step is written, as for a
+copy; numpy does the arithmetic with the GIL released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from dmaengine import Mapping, PrepFlags, Result, SumCheckFlags, SumCheckResult
+from dmaengine.provider import AddressSpace, DmaFault
+from dmaengine.raid6 import pq, xor_into, xor_to
+from dmaengine.virt import VirtChannel, VirtDescriptor
+
+__all__ = ["STEP", "RaidDescriptor", "pq_dsts", "run_raid"]
+
+#: Bytes of each source done between two checks for pause and terminate.
+STEP = 1024 * 1024
+
+XOR, XOR_VAL, PQ, PQ_VAL = "xor", "xor_val", "pq", "pq_val"
+
+_P = SumCheckFlags.SUM_CHECK_P_RESULT
+_Q = SumCheckFlags.SUM_CHECK_Q_RESULT
+
+
+class RaidDescriptor(VirtDescriptor):
+    """One xor / xor_val / pq / pq_val operation: ``op``, the destinations ``dsts`` (P and Q for pq, None where
+    disabled), the sources, the coefficients, and the result holder of a validate. It has the fields the
+    engine's worker reads on each of its descriptors (``src`` None: not a small copy; ``done``: bytes done)."""
+
+    __slots__ = ("coefs", "done", "dst", "dsts", "found", "op", "segs", "src", "srcs", "sum_result", "value")
+
+    def __init__(self, chan: VirtChannel, op: str, dsts: tuple[int | None, ...], srcs: list[int], coefs: bytes,
+                 length: int, flags: PrepFlags, sum_result: SumCheckResult | None = None) -> None:
+        VirtDescriptor.__init__(self, chan, length, flags)
+        self.segs = ()
+        self.src = None
+        self.dst = 0
+        self.value = 0
+        self.done = 0
+        self.op = op
+        self.dsts = dsts
+        self.srcs = srcs
+        self.coefs = coefs
+        self.sum_result = sum_result
+        self.found = SumCheckFlags(0)
+
+
+def pq_dsts(pq: tuple[int, int], flags: PrepFlags) -> tuple[int | None, int | None]:
+    """The P and Q addresses of a pq descriptor, None for a disabled one."""
+    return (None if flags & PrepFlags.PREP_PQ_DISABLE_P else pq[0],
+            None if flags & PrepFlags.PREP_PQ_DISABLE_Q else pq[1])
+
+
+def run_raid(vd: RaidDescriptor, space: AddressSpace, stopped: Callable[[], bool]) -> Result | None:
+    """Do ``vd`` from ``vd.done`` on; None when ``stopped()`` held between two steps (pause or terminate)."""
+    length = vd.length
+    cont = bool(vd.flags & PrepFlags.PREP_CONTINUE)
+    while vd.done < length:
+        if vd.done and stopped():
+            return None
+        off = vd.done
+        n = min(STEP, length - off)
+        pins: list[Mapping] = []
+        try:
+            srcs = []
+            for a in vd.srcs:
+                m, view = space.pin(a + off, n, False)
+                pins.append(m)
+                srcs.append(view)
+            dsts: list[np.ndarray | None] = []
+            for d in vd.dsts:
+                if d is None:
+                    dsts.append(None)
+                    continue
+                a = d
+                if vd.op in (XOR_VAL, PQ_VAL) or cont:  # read as well
+                    m, view = space.pin(a + off, n, False)
+                    pins.append(m)
+                if vd.op in (XOR_VAL, PQ_VAL):
+                    dsts.append(view)
+                    continue
+                m, view = space.pin(a + off, n, True)
+                pins.append(m)
+                dsts.append(view)
+        except DmaFault as f:
+            return Result.WRITE_FAILED if f.write else Result.READ_FAILED
+        else:
+            _step(vd, srcs, dsts, cont)
+        finally:
+            for m in pins:
+                space.unpin(m)
+        vd.done += n
+    if vd.sum_result is not None:
+        vd.sum_result.flags = vd.found
+    return Result.NOERROR
+
+
+def _step(vd: RaidDescriptor, srcs: list[np.ndarray], dsts: list[np.ndarray | None], cont: bool) -> None:
+    op = vd.op
+    if op == XOR:
+        dst = dsts[0]
+        assert dst is not None
+        xor_to(dst, srcs)  # the destination may be a source: read before written
+    elif op == XOR_VAL:
+        acc = srcs[0].copy()
+        xor_into(acc, srcs[1:])
+        if acc.any():
+            vd.found |= _P
+    elif op == PQ:
+        pq(srcs, vd.coefs, dsts[0], dsts[1], accumulate=cont)
+    else:  # PQ_VAL
+        p_old, q_old = dsts
+        p = None if p_old is None else np.empty_like(p_old)
+        q = None if q_old is None else np.empty_like(q_old)
+        pq(srcs, vd.coefs, p, q)
+        if p is not None and p_old is not None and not np.array_equal(p, p_old):
+            vd.found |= _P
+        if q is not None and q_old is not None and not np.array_equal(q, q_old):
+            vd.found |= _Q
