@@ -237,7 +237,7 @@ class Trace:
                 if t0 is not None:
                     sargs = {"cookie": cookie, "length": d.get("length"), "direction": d.get("direction")}
                     sargs.update(_json_args(eargs))
-                    self._slice(out, tr, str(d.get("op", "transfer")), t0, us, sargs)
+                    self._slice(out, tr, str(d.get("op") or "transfer"), t0, us, sargs)
                 if kind == "complete":
                     n = tr.lengths.pop(cookie, None)
                     if n is not None:
