@@ -6,6 +6,8 @@ functions (prep, submit, issue, the memcpy worker, completion, callback), recomp
 * ``client``: prep + submit of 64-byte copies on the calling thread (no engine running them), the client's own
   hot path; stable to a few percent.
 * ``engine``: prep, submit, issue every 64 and wait, on a one-channel threaded memcpy engine, end to end.
+* ``sim``: one memory-to-memory copy on a simulated SoC going burst by burst (``fast=False``), per kernel event:
+  the waveform hooks (``Kernel.probe``, ``Soc._advance``) and the trace hooks off against none at all.
 
 Each variant runs ``--rounds`` times, interleaved in rotating order, with the garbage collector paused while
 timing; the best round counts. Prints ns per descriptor and the
@@ -35,6 +37,7 @@ import dmaengine.trace
 from dmaengine import Cap, Platform
 from dmaengine._channel import Channel, Descriptor
 from dmaengine.drivers.memcpy import MemcpyChannel, MemcpyEngine
+from dmaengine.sim import Kernel, Soc
 from dmaengine.virt import VirtChannel
 
 #: The hot-path functions whose trace hooks the baseline removes.
@@ -45,9 +48,13 @@ HOT: list[tuple[type, str]] = [
     (VirtChannel, "vchan_cookie_complete_batch"),
     (VirtChannel, "bottom_half"),
     (MemcpyChannel, "_work"),
+    (Kernel, "step"),
+    (Soc, "_advance"),
 ]
-#: How a hook is tested: the framework reads the recorder, a driver asks ``provider.tracing()``.
-HOOK_TESTS = {"_trace.recorder is not None", "tracing()"}
+#: How a hook is tested: the framework reads the recorder, a driver asks ``provider.tracing()``, the simulator
+#: its waveform probe.
+HOOK_TESTS = {"_trace.recorder is not None", "tracing()", "self.probe is not None", "wave is not None",
+              "wave is not None and wave.recording"}
 
 
 class _CutHooks(ast.NodeTransformer):
@@ -122,6 +129,19 @@ def engine_workload(count: int) -> float:
             return time.perf_counter() - t0
 
 
+def sim_workload(count: int) -> float:
+    """Seconds for a copy of ``count`` 64-byte bursts on a burst-by-burst simulated SoC (``count`` events)."""
+    soc = Soc(fast=False)
+    src = np.zeros(count * 64, np.uint8)
+    dst = np.zeros_like(src)
+    with soc.request_channel(Cap.MEMCPY) as chan, soc.map(src) as s, soc.map(dst) as d:
+        cookie = chan.prep_dma_memcpy(d.addr, s.addr, src.nbytes).submit()
+        t0 = time.perf_counter()
+        chan.issue_pending()
+        chan.sync_wait(cookie, timeout=None)
+        return time.perf_counter() - t0
+
+
 def measure(workload: Callable[[int], float], count: int, rounds: int) -> dict[str, float]:
     """Best seconds per descriptor of each variant, in ns; the order of the variants rotates every round and
     the garbage collector is kept out of the timed part."""
@@ -162,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"baseline: {cut} trace hooks cut from {len(HOT)} hot-path functions")
     print(f"{'workload':<8} {'baseline ns':>12} {'off ns':>9} {'on ns':>9} {'off/base':>9} {'on/base':>8}")
-    for name, workload in (("client", client_workload), ("engine", engine_workload)):
+    for name, workload in (("client", client_workload), ("engine", engine_workload), ("sim", sim_workload)):
         r = measure(workload, args.count, args.rounds)
         print(f"{name:<8} {r['baseline']:>12.0f} {r['off']:>9.0f} {r['on']:>9.0f} "
               f"{r['off'] / r['baseline']:>9.3f} {r['on'] / r['baseline']:>8.3f}")

@@ -118,7 +118,7 @@ class Descriptor:
             raise StateError(f"{chan.name}: channel is not allocated (released?)")
         cookie = self.tx_submit()
         if _trace.recorder is not None:
-            _trace.emit("submit", self.chan, cookie)
+            _trace.emit("submit", self.chan, cookie, {"desc": self})
         return cookie
 
     def check_submittable(self) -> None:
@@ -388,10 +388,13 @@ class Channel(RaidChannelOps):
         self.config = cfg
 
     # --- preparation --------------------------------------------------------------------------------------
-    def _prepped(self, tx: Descriptor, flags: int) -> Descriptor:
+    def _prepped(self, tx: Descriptor, flags: int, op: str = "", direction: TransferDirection | None = None,
+                 period_len: int | None = None) -> Descriptor:
         tx.flags = prep_flags(flags)
-        if _trace.recorder is not None:
-            _trace.emit("prep", self, 0, {"type": type(tx).__name__})
+        if _trace.recorder is not None:  # what the trace names the transfer's slices by (dmaengine.trace)
+            _trace.emit("prep", self, 0, {"type": type(tx).__name__, "op": op, "desc": tx,
+                                          "length": getattr(tx, "length", None), "period_len": period_len,
+                                          "direction": (direction or TransferDirection.MEM_TO_MEM).name})
         return tx
 
     def _slave_dir(self, direction: TransferDirection) -> TransferDirection:
@@ -411,7 +414,8 @@ class Channel(RaidChannelOps):
         self._need(Cap.SLAVE)
         direction = self._slave_dir(direction)
         entries = _check_sgl("sgl", sgl)
-        return self._prepped(self.device.device_prep_slave_sg(self, entries, direction, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_slave_sg(self, entries, direction, prep_flags(flags)), flags,
+                             "slave_sg", direction)
 
     def prep_slave_single(self, addr: int, length: int, direction: TransferDirection, flags: int = 0) -> Descriptor:
         """``dmaengine_prep_slave_single``: one segment."""
@@ -433,7 +437,7 @@ class Channel(RaidChannelOps):
             raise ConfigError(f"buf_len {buf_len} / period_len {period_len} must be at most {_check.MAX_SEGMENTS} "
                               f"periods, not {buf_len // period_len}")
         tx = self.device.device_prep_dma_cyclic(self, buf_addr, buf_len, period_len, direction, prep_flags(flags))
-        return self._prepped(tx, flags)
+        return self._prepped(tx, flags, "cyclic", direction, period_len)
 
     def _check_align(self, what: str, align_shift: int, *values: int) -> None:
         if align_shift:
@@ -471,7 +475,8 @@ class Channel(RaidChannelOps):
         tx = dev.device_prep_dma_memcpy(self, dst, src, length, pf)
         tx.flags = pf
         if _trace.recorder is not None:
-            _trace.emit("prep", self, 0, {"type": type(tx).__name__})
+            _trace.emit("prep", self, 0, {"type": type(tx).__name__, "op": "memcpy", "desc": tx, "length": length,
+                                          "direction": "MEM_TO_MEM"})
         return tx
 
     def prep_dma_memset(self, dst: int, value: int, length: int, flags: int = 0) -> Descriptor:
@@ -481,7 +486,8 @@ class Channel(RaidChannelOps):
         length = _check.length("length", length)
         value = _check.index("value", value, 0, 255, what="a byte 0..255")
         self._check_align("address or length", self.device.fill_align, dst, length)
-        return self._prepped(self.device.device_prep_dma_memset(self, dst, value, length, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_dma_memset(self, dst, value, length, prep_flags(flags)), flags,
+                             "memset")
 
     def prep_interleaved_dma(self, template: InterleavedTemplate, flags: int = 0) -> Descriptor:
         """``dmaengine_prep_interleaved_dma``."""
@@ -495,7 +501,8 @@ class Channel(RaidChannelOps):
         if segments > _check.MAX_SEGMENTS:
             raise ConfigError(f"numf {template.numf} x {len(template.sgl)} chunks must be at most "
                               f"{_check.MAX_SEGMENTS} segments, not {segments}")
-        return self._prepped(self.device.device_prep_interleaved_dma(self, template, pf), flags)
+        return self._prepped(self.device.device_prep_interleaved_dma(self, template, pf), flags,
+                             "interleaved", template.dir)
 
     def prep_dma_memcpy_burst(self, dst: Any, src: Any, length: Any, flags: int = 0) -> Descriptor:
         """Many small copies in one descriptor (a burst): ``length`` bytes (an int, or one per op) from ``src[i]``
@@ -514,7 +521,7 @@ class Channel(RaidChannelOps):
                 if bad.any():
                     v = int(arr[int(bad.argmax())])
                     raise ConfigError(f"{name} {v!r} is not aligned to {1 << dev.copy_align} bytes for {self.name}")
-        return self._prepped(dev.device_prep_dma_memcpy_burst(self, d, s, n, prep_flags(flags)), flags)
+        return self._prepped(dev.device_prep_dma_memcpy_burst(self, d, s, n, prep_flags(flags)), flags, "memcpy_burst")
 
     def prep_dma_memcpy_sg(self, dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> Descriptor:
         """``dmaengine_prep_dma_memcpy_sg``: copy the bytes of ``src_sgl`` into ``dst_sgl``."""
@@ -530,12 +537,13 @@ class Channel(RaidChannelOps):
         dlen, slen = sum(e.length for e in dst), sum(e.length for e in src)
         if dlen != slen:
             raise ConfigError(f"dst_sgl holds {dlen} bytes but src_sgl holds {slen!r}")
-        return self._prepped(self.device.device_prep_dma_memcpy_sg(self, dst, src, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_dma_memcpy_sg(self, dst, src, prep_flags(flags)), flags,
+                             "memcpy_sg")
 
     def prep_dma_interrupt(self, flags: int = 0) -> Descriptor:
         """``device_prep_dma_interrupt``: a descriptor that moves nothing and only calls back."""
         self._need(Cap.INTERRUPT)
-        return self._prepped(self.device.device_prep_dma_interrupt(self, prep_flags(flags)), flags)
+        return self._prepped(self.device.device_prep_dma_interrupt(self, prep_flags(flags)), flags, "interrupt")
 
     # --- running ------------------------------------------------------------------------------------------
     def issue_pending(self) -> None:

@@ -138,7 +138,7 @@ class RaidChannelOps:
 
         def _need(self, cap: Cap) -> None: ...
         def _check_align(self, what: str, align_shift: int, *values: int) -> None: ...
-        def _prepped(self, tx: Descriptor, flags: int) -> Descriptor: ...
+        def _prepped(self, tx: Descriptor, flags: int, op: str = "") -> Descriptor: ...
 
     def _length(self, length: Any) -> int:
         if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
@@ -168,7 +168,7 @@ class RaidChannelOps:
         length = self._length(length)
         self._check_align("address or length", dev.xor_align, dst, *src, length)
         _no_overlap("dst", dst, src, length)
-        return self._prepped(dev.device_prep_dma_xor(self, dst, src, length, pf), pf)  # type: ignore[arg-type]
+        return self._prepped(dev.device_prep_dma_xor(self, dst, src, length, pf), pf, "xor")  # type: ignore[arg-type]
 
     def prep_dma_xor_val(self, srcs: Sequence[int], length: int, result: SumCheckResult,
                          flags: int = 0) -> Descriptor:
@@ -183,7 +183,7 @@ class RaidChannelOps:
             raise ConfigError(f"result must be a SumCheckResult, not {result!r}")
         self._check_align("address or length", dev.xor_align, *src, length)
         tx = dev.device_prep_dma_xor_val(self, src, length, result, pf)  # type: ignore[arg-type]
-        return self._prepped(tx, pf)
+        return self._prepped(tx, pf, "xor_val")
 
     def _pq_args(self, name: str, pq: Any, srcs: Sequence[int], coefs: Any, length: int, pf: PrepFlags,
                  most: int) -> tuple[tuple[int, int], list[int], bytes, int]:
@@ -218,7 +218,7 @@ class RaidChannelOps:
         if not pf & _Q_DIS:
             _no_overlap("Q", q, src, length)
         tx = dev.device_prep_dma_pq(self, (p, q), src, cf, length, pf)  # type: ignore[arg-type]
-        return self._prepped(tx, pf)
+        return self._prepped(tx, pf, "pq")
 
     def prep_dma_pq_val(self, pq: tuple[int, int], srcs: Sequence[int], coefs: bytes | Sequence[int], length: int,
                         result: SumCheckResult, flags: int = 0) -> Descriptor:
@@ -232,7 +232,7 @@ class RaidChannelOps:
         if not isinstance(result, SumCheckResult):
             raise ConfigError(f"result must be a SumCheckResult, not {result!r}")
         tx = dev.device_prep_dma_pq_val(self, pair, src, cf, length, result, pf)  # type: ignore[arg-type]
-        return self._prepped(tx, pf)
+        return self._prepped(tx, pf, "pq_val")
 
     def prep_dma_memset_sg(self, sgl: Sequence[SgEntry], value: int, flags: int = 0) -> Descriptor:
         """``device_prep_dma_memset_sg``: fill every segment of ``sgl`` with the byte ``value``."""
@@ -249,4 +249,4 @@ class RaidChannelOps:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
             raise ConfigError(f"value must be a byte 0..255, not {value!r}")
         tx = dev.device_prep_dma_memset_sg(self, entries, value, pf)  # type: ignore[arg-type]
-        return self._prepped(tx, pf)
+        return self._prepped(tx, pf, "memset_sg")

@@ -14,13 +14,14 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import DmaError, Platform, default_platform
 from ._files import unwritable
 from .tools._runner import ctrl_c_sets
-from .trace import Trace
+from .trace import DEFAULT_LIMIT, Trace
 
 __all__ = ["CliError", "main", "make_platform"]
 
@@ -38,6 +39,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise CliError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Says an option's default only when it says something: not for flags, None, or help that gives its own."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (action.default is None or action.default is False or action.default == ""
+                or action.default is argparse.SUPPRESS or "(default" in text or action.nargs == 0):
+            return text
+        return super()._get_help_string(action)
 
 
 # --- platforms ----------------------------------------------------------------------------------------------
@@ -65,18 +77,15 @@ def make_platform(spec: str) -> tuple[Platform, bool]:
         return _rtl_platform(spec), True
     mod_name, sep, func_name = spec.partition(":")
     if not sep or not mod_name or not func_name:
-        raise CliError(f"--platform must be default, sim, dts:BOARD.dts or MODULE:FUNCTION, not {spec!r}")
-    try:
-        factory = getattr(importlib.import_module(mod_name), func_name)
-    except (ImportError, AttributeError) as e:
-        raise CliError(f"--platform {spec}: cannot load {func_name!r} from {mod_name!r}: {e}") from None
-    if not callable(factory):
-        raise CliError(f"--platform {spec}: {func_name} is not callable")
+        raise CliError(f"--platform must be default, sim, rtl, dts:BOARD.dts or MODULE:FUNCTION, not {spec!r}")
+    factory = _load_factory(spec, mod_name, func_name)
     try:
         plat = factory()
     except SystemExit as e:  # the factory must not end the command as if it had run (exit 0, nothing done)
         raise CliError(f"--platform {spec}: {func_name}() called sys.exit({e.code!r}) instead of returning a "
                        "Platform") from None
+    except Exception as e:  # the user's code failed: say so, in their words, not as our internal error
+        raise CliError(f"error in platform factory {spec}: {type(e).__name__}: {e}") from None
     if not isinstance(plat, Platform):
         raise CliError(f"--platform {spec}: {func_name}() returned {type(plat).__name__}, not a Platform")
     return plat, True
@@ -89,6 +98,30 @@ def _dts_platform(path: str) -> Platform:
     from dmaengine.sim import Soc
 
     return Soc.from_dts(path)
+
+
+def _load_factory(spec: str, mod_name: str, func_name: str) -> Callable[[], Any]:
+    """``FUNCTION`` of ``MODULE``, importable from the current directory too (as with ``python -m``)."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (mod_name == e.name or mod_name.startswith(e.name + ".")):
+            raise CliError(f"--platform {spec}: no module named {mod_name!r} (in the current directory or on "
+                           "the Python path)") from None
+        raise CliError(f"error in platform module {mod_name}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # the module itself failed while it was imported
+        raise CliError(f"error in platform module {mod_name}: {type(e).__name__}: {e}") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    factory = getattr(module, func_name, None)
+    if factory is None or not callable(factory):
+        raise CliError(f"--platform {spec}: module {mod_name!r} has no function {func_name!r}")
+    return factory  # type: ignore[no-any-return,unused-ignore]
 
 
 def _rtl_platform(spec: str) -> Platform:
@@ -109,9 +142,19 @@ def _rtl_platform(spec: str) -> Platform:
 @contextlib.contextmanager
 def _platform(args: argparse.Namespace) -> Iterator[Platform]:
     plat, owned = make_platform(args.platform)
+    wave = None
     try:
+        vcd = getattr(args, "vcd", None)
+        if vcd is not None:
+            record_vcd = getattr(plat, "record_vcd", None)
+            if record_vcd is None:
+                raise CliError(f"--vcd needs a simulated SoC (--platform sim), not --platform {args.platform}")
+            wave = record_vcd(vcd)
         yield plat
     finally:
+        if wave is not None:
+            wave.close()
+            print(f"{PROG}: waveform written to {wave.path} (open it in GTKWave or Surfer)", file=sys.stderr)
         if owned:
             plat.close()
 
@@ -122,18 +165,23 @@ def _tracing(args: argparse.Namespace) -> Iterator[None]:
     if path is None:
         yield
         return
-    tr = Trace()
+    tr = Trace(limit=getattr(args, "trace_limit", None) or DEFAULT_LIMIT)
     tr.start()
     try:
         yield
     finally:
         tr.stop()
         try:
-            tr.save(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # said below, in the command's words
+                tr.save(path)
         except OSError as e:
             raise CliError(f"cannot write the trace to {path}: {e.strerror or e}") from None
         print(f"{PROG}: trace of {len(tr)} events written to {path} (open it in https://ui.perfetto.dev)",
               file=sys.stderr)
+        if tr.dropped:
+            print(f"{PROG}: warning: the trace kept the last {len(tr)} of {tr.recorded} events ({tr.dropped} "
+                  "dropped); raise --trace-limit to keep more", file=sys.stderr)
 
 
 def _check_writable(path: str, what: str = "") -> None:
@@ -144,12 +192,22 @@ def _check_writable(path: str, what: str = "") -> None:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    if getattr(args, "plot", None) is not None and importlib.util.find_spec("matplotlib") is None:
+    plot = getattr(args, "plot", None)
+    if plot is not None and importlib.util.find_spec("matplotlib") is None:
         raise CliError("--plot needs matplotlib (pip install 'dmaengine[plot]')")
-    for option in ("trace", "json", "csv", "plot"):
+    seen: dict[str, str] = {}
+    for option in ("trace", "json", "csv", "plot", "vcd"):
         path = getattr(args, option, None)
         if path is not None:
+            real = os.path.realpath(path)
+            if real in seen:
+                raise CliError(f"--{seen[real]} and --{option} would both write {path}")
+            seen[real] = option
             _check_writable(path, "the trace to " if option == "trace" else "")
+    if plot is not None:
+        from .tools.perf import plot_path
+
+        args.plot = plot_path(plot)  # the format is checked now, not after the sweep
 
 
 # --- output helpers -----------------------------------------------------------------------------------------
@@ -157,7 +215,7 @@ def _console() -> Any:
     from rich.console import Console
 
     console = Console(highlight=False)
-    if not console.is_terminal:  # a pipe or a file: never squeeze a table into 80 columns
+    if not console.is_terminal and "COLUMNS" not in os.environ:  # a pipe or a file: never squeeze a table
         console.width = max(console.width, 160)
     return console
 
@@ -167,7 +225,11 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], ri
 
     table = Table(title=title or None, title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=True)
+        # On a narrow terminal the first column (names) is never cut and a header wraps between its words; a
+        # long number folds rather than lose digits to an ellipsis.
+        first = max([len(col), *(len(r[0]) for r in rows)]) if i == 0 else max(len(w) for w in col.split())
+        table.add_column(col, justify="right" if i >= right_from else "left", no_wrap=i == 0, min_width=first,
+                         overflow="fold")
     for row in rows:
         table.add_row(*row)
     _console().print(table)
@@ -202,7 +264,56 @@ def _print_text(text: str) -> None:
 def _print_stats(plat: Platform) -> None:
     from .tools.info import STATS_FIELDS, stats_table_rows
 
-    _table("channel counters", ["channel", *STATS_FIELDS], stats_table_rows(plat))
+    rows = stats_table_rows(plat)
+    _table("channel counters", ["channel", *(f.replace("_", " ") for f in STATS_FIELDS)], rows)
+    if rows and all(v in ("0", "no") for r in rows for v in r[1:]):
+        print("(every counter is 0: no client has used these channels in this process; "
+              f"'{PROG} stats --memcpy 100' copies on each free channel first)")
+
+
+#: What the first Ctrl-C says (the second one aborts).
+STOPPING = f"{PROG}: stopping after {{what}} in flight (Ctrl-C again to abort)"
+
+
+def _write(path: str, save: Callable[[str], Any], prog: str) -> None:
+    """Write an output file with ``save(path)`` and say where on stderr (``save`` may return the name it really
+    wrote); an OSError is a one-line error."""
+    try:
+        written = save(path)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from None
+    print(f"{prog}: wrote {written if isinstance(written, str) else path}", file=sys.stderr)
+
+
+def run_context(plat: Platform, platform: str) -> dict[str, Any]:
+    """Where and when a measurement ran, for JSON output: version, platform, clock, host CPUs, date (UTC)."""
+    import datetime
+    import platform as host
+
+    from . import __version__
+
+    return {"dmaengine": __version__, "platform": platform, "clock": "wall" if plat.realtime else "virtual",
+            "python": host.python_version(), "host": host.machine(), "cpu_count": os.cpu_count(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+
+
+def _save_dmatest_json(path: str, plat: Platform, args: argparse.Namespace, params: Any, threads: list[Any],
+                       aborted: bool) -> None:
+    import dataclasses
+    import json
+
+    doc = {
+        "tool": "dmaengine test",
+        "context": run_context(plat, args.platform),
+        "params": dataclasses.asdict(params),
+        "interrupted": aborted,
+        "threads": [{"name": t.name, "channel": t.chan.name, "tests": t.total_tests, "failures": t.failed_tests,
+                     "iops": float(t.iops), "kbs": t.kbs, "runtime_us": t.runtime_us, "bytes": t.total_len,
+                     "ret": t.ret, "summary": t.summary} for t in threads],
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
 
 
 # --- subcommands --------------------------------------------------------------------------------------------
@@ -219,17 +330,25 @@ def cmd_test(args: argparse.Namespace) -> int:
     params.check()
     log = _locked_print()
     stop, ctrl_c = threading.Event(), threading.Event()
+    threads: list[Any] = []
+    aborted = False
     with _platform(args) as plat, _tracing(args):
-        def started(threads: list[Any]) -> None:
+        def started(running: list[Any]) -> None:
+            threads[:] = running
             if args.summary:
                 _print_text(plat.summary())
 
         with _progress("dmatest (tests per thread)", args.iterations or None) as update:
-            def tick(threads: list[Any]) -> None:
-                update(sum(t.total_tests for t in threads) / max(1, len(threads)))
+            def tick(running: list[Any]) -> None:
+                update(sum(t.total_tests for t in running) / max(1, len(running)))
 
-            with ctrl_c_sets(stop, ctrl_c):
-                threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+            try:
+                with ctrl_c_sets(stop, ctrl_c, first=STOPPING.format(what="the tests")):
+                    threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
+            except KeyboardInterrupt:  # the second Ctrl-C: what the threads have done so far
+                aborted = True
+                for t in threads:
+                    log(t.summary)
         if args.list:
             return EXIT_OK
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]
@@ -237,6 +356,12 @@ def cmd_test(args: argparse.Namespace) -> int:
         _table(f"dmatest on {args.platform} ({clock} rates)", ["thread", "tests", "failures", "iops", "KB/s"], rows)
         if args.stats:
             _print_stats(plat)
+        if args.json:
+            _write(args.json, lambda p: _save_dmatest_json(p, plat, args, params, threads, aborted),
+                   f"{PROG} test")
+    if aborted:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = [t for t in threads if t.failed_tests]
     for t in threads:
         if t.ret:
@@ -264,17 +389,23 @@ def cmd_perf(args: argparse.Namespace) -> int:
                         seconds=2.0 if args.seconds is None else args.seconds,
                         channels=args.channels, warmup=args.warmup, baseline=not args.no_baseline)
     params.check()
+    points: list[Any] = []
+    stop = threading.Event()
+    aborted = False
     with _platform(args) as plat, _tracing(args):
         if args.seconds is None and not plat.realtime:  # virtual time: 2 ms per size keeps the sweep short
             params.seconds = SIM_PERF_SECONDS
+        context = run_context(plat, args.platform)
         with _progress("dma-perf sweep", len(sizes)) as update:
-            done: list[int] = []
+            def on_point(pt: Any) -> None:
+                points.append(pt)
+                update(len(points))
 
-            def on_point(_pt: Any) -> None:
-                done.append(1)
-                update(len(done))
-
-            points = run_perf(plat, params, on_point=on_point)
+            try:
+                with ctrl_c_sets(stop, first=STOPPING.format(what="the size")):
+                    run_perf(plat, params, on_point=on_point, stop=stop)
+            except KeyboardInterrupt:  # the second Ctrl-C: keep the sizes measured so far
+                aborted = True
         clock = "wall-clock" if plat.realtime else "virtual-time"
         rows = []
         for pt in points:
@@ -282,21 +413,21 @@ def cmd_perf(args: argparse.Namespace) -> int:
             cpu = [f"{pt.cpu_mops:.3f}", f"{pt.cpu_gbps:.3f}"] if pt.cpu_ops else ["-", "-"]
             rows.append([str(pt.size), f"{pt.mops:.3f}", f"{pt.gbps:.3f}", *cpu, ratio,
                          "yes" if pt.verified else "NO"])
+        partial = f"; stopped after {len(points)} of {len(sizes)} sizes" if len(points) < len(sizes) else ""
         print(f"dma-perf on {args.platform}: {params.channels} channel(s), ring {params.ring_size}, "
-              f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock)")
+              f"kick batch {params.kick_batch} (DMA in {clock}, CPU in wall-clock{partial})")
         _table("",
                ["size (B)", "DMA MOps", "DMA Gbps", "CPU MOps", "CPU Gbps", "DMA/CPU", "verified"], rows, right_from=0)
         if args.stats:
             _print_stats(plat)
-    for path, save in ((args.json, lambda p: save_json(p, points, params)),
-                       (args.csv, lambda p: save_csv(p, points)),
-                       (args.plot, lambda p: save_plot(p, points, f"dmaengine perf on {args.platform}"))):
+    for path, save in ((args.json, lambda p: save_json(p, points, params, context)),
+                       (args.csv, lambda p: save_csv(p, points, params, context)),
+                       (args.plot, lambda p: save_plot(p, points, f"dmaengine perf on {args.platform}", params))):
         if path:
-            try:
-                save(path)
-            except OSError as e:
-                raise CliError(f"cannot write {path}: {e.strerror or e}") from None
-            print(f"{PROG} perf: wrote {path}", file=sys.stderr)
+            _write(path, save, f"{PROG} perf")
+    if aborted:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     bad = [pt for pt in points if not pt.verified]
     if bad:
         print(f"{PROG} perf: verification failed at size(s) {', '.join(str(pt.size) for pt in bad)} "
@@ -372,9 +503,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to run: default (threaded memory engine), sim (simulated SoC, virtual time), "
                              "dts:BOARD.dts (a simulated SoC from a device tree, .dts or .dtb), "
                              "rtl[:VARIANT] (the RTL controller in the loop) "
-                             "or MODULE:FUNCTION returning a Platform (default: %(default)s)")
+                             "or MODULE:FUNCTION returning a Platform (a module in the current directory is found)")
     common.add_argument("--trace", metavar="FILE.json",
-                        help="record every channel event to FILE.json (Chrome trace format; open in Perfetto)")
+                        help="record every channel event to FILE.json (Chrome trace format, gzipped when FILE ends "
+                             "in .gz; open in Perfetto)")
+    common.add_argument("--trace-limit", type=_positive_limit, default=DEFAULT_LIMIT, metavar="N",
+                        help=f"keep the last N trace events (default: {DEFAULT_LIMIT:,}; a warning says when "
+                             "older ones were dropped)")
+    common.add_argument("--vcd", metavar="FILE.vcd",
+                        help="with --platform sim: write a waveform of request lines, bus grants, channel busy, "
+                             "FIFO levels and interrupts in virtual time (open in GTKWave or Surfer)")
 
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -389,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "of its own buffers, checks all bytes with the kernel's patterns, and prints the kernel's "
                     "summary line, e.g. 'dmatest: dma0chan0-copy0: summary 1000 tests, 0 failures 3138.87 iops "
                     "27462 KB/s (0)'. Rates leave out the fill and verify time. Options are the module "
-                    "parameters.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "parameters.", formatter_class=_HelpFormatter)
     t.add_argument("--test-buf-size", type=int, default=16384, metavar="BYTES", help="size of each buffer")
     t.add_argument("--channel", default="", metavar="NAME", help="test only this channel, e.g. dma0chan0")
     t.add_argument("--device", default="", metavar="NAME", help="test only this device, e.g. dma0")
@@ -415,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only add the threads and print the kernel's test_list lines ('1 threads using dma0chan0')")
     t.add_argument("--summary", action="store_true", help="print the debugfs summary while the channels are held")
     t.add_argument("--stats", action="store_true", help="print the channel counters at the end")
+    t.add_argument("--json", metavar="FILE", help="write the results as JSON: the parameters, the run's context "
+                                                  "and each thread's counters and rates")
     t.set_defaults(func=cmd_test)
 
     p = sub.add_parser(
@@ -422,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="DPDK's dma-perf: for each size, keep a ring of copies in flight for SECONDS, kicking the "
                     "engine every KICK_BATCH copies; report MOps and Gbps (ops/s * size * 8 / 1e9) next to a "
                     "CPU memmove baseline measured in the same run. Every destination is verified after the "
-                    "in-flight copies drain.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "in-flight copies drain.", formatter_class=_HelpFormatter)
     p.add_argument("--sizes", default="64,128,...,8192",
                    help="copy sizes in bytes: a list, 'first,second,...,last', or dma-perf's 'start,end,step,MUL'")
     p.add_argument("--kick-batch", type=int, default=32, metavar="N", help="copies per issue_pending")
@@ -443,7 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print what /sys/kernel/debug/dmaengine/summary would: each device with its "
                                    "number of channels, and each channel in use with its client. On a simulated "
                                    "SoC from a device tree (--platform dts:BOARD.dts), then the wiring it read: "
-                                   "each controller and its bus, each client channel and its request line.")
+                                   "each controller and its bus, each client channel and its request line; on the "
+                                   "simulated SoC also the slave map and the peripherals.",
+                       formatter_class=_HelpFormatter)
     s.add_argument("--verbose", action="store_true",
                    help="on a simulated SoC, also list the device-tree nodes the simulator does not model")
     s.set_defaults(func=cmd_summary)
@@ -451,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", parents=[common], help="per-channel counters (copies, bytes, errors...)",
                         description="Print each channel's counters: memcpy_count, bytes_transferred, in_use, "
                                     "submitted, completed, errors, callback_errors.",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=_HelpFormatter)
     st.add_argument("--memcpy", type=int, default=0, metavar="N",
                     help="first copy --size bytes N times on every free channel, so the counters move")
     st.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per copy for --memcpy")
@@ -474,10 +616,14 @@ def build_parser() -> argparse.ArgumentParser:
 DEMOS: dict[str, str] = {}
 
 
+#: Options of the command itself that a demo subcommand takes anywhere among its arguments (before a ``--``).
+DEMO_OPTIONS = {"--trace": "trace", "--trace-limit": "trace_limit"}
+
+
 def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
-    """``dmaengine audio ARGS...``: ``--trace FILE`` (anywhere before a ``--``) is the command's; the rest goes to
-    the demo."""
-    trace = None
+    """``dmaengine audio ARGS...``: ``--trace FILE`` and ``--trace-limit N`` (anywhere before a ``--``) are the
+    command's; the rest goes to the demo (``--vcd`` too: the demo makes its SoC)."""
+    found: dict[str, str | None] = dict.fromkeys(DEMO_OPTIONS.values())
     demo_args: list[str] = []
     i = 0
     while i < len(rest):
@@ -485,18 +631,40 @@ def _demo_args(name: str, rest: list[str]) -> argparse.Namespace:
         if arg == "--":
             demo_args += rest[i:]
             break
-        if arg == "--trace":
-            if i + 1 >= len(rest):
-                raise CliError(f"{PROG} {name}: error: argument --trace: expected one argument")
-            trace = rest[i + 1]
-            i += 2
-            continue
-        if arg.startswith("--trace="):
-            trace = arg.partition("=")[2]
+        opt, eq, value = arg.partition("=")
+        if opt in DEMO_OPTIONS:
+            if not eq:
+                if i + 1 >= len(rest):
+                    raise CliError(f"{PROG} {name}: error: argument {opt}: expected one argument")
+                value = rest[i + 1]
+                i += 1
+            found[DEMO_OPTIONS[opt]] = value
         else:
             demo_args.append(arg)
         i += 1
-    return argparse.Namespace(command=name, trace=trace, rest=demo_args, func=_demo(DEMOS[name]))
+    limit = found["trace_limit"]
+    return argparse.Namespace(command=name, trace=found["trace"],
+                              trace_limit=None if limit is None else _trace_limit(limit, f"{PROG} {name}"),
+                              rest=demo_args, func=_demo(DEMOS[name]))
+
+
+def _positive_limit(text: str) -> int:
+    """argparse type of ``--trace-limit``."""
+    try:
+        n = int(text, 0)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return n
+
+
+def _trace_limit(text: str, prog: str = PROG) -> int:
+    """``--trace-limit N``: a positive int."""
+    try:
+        return _positive_limit(text)
+    except argparse.ArgumentTypeError as e:
+        raise CliError(f"{prog}: error: argument --trace-limit: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,7 +683,10 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:  # --help and --version
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
         _check_outputs(args)
-        rc: int = args.func(args)
+        try:
+            rc: int = args.func(args)
+        except SystemExit as e:  # a demo's --help
+            return int(e.code or 0) if not isinstance(e.code, str) else EXIT_ERROR
         sys.stdout.flush()
         return rc
     except KeyboardInterrupt:

@@ -11,8 +11,8 @@ from dmaengine.sim import audio_demo, uart_demo
 
 
 @pytest.mark.parametrize(("demo", "argv", "message"), [
-    ("audio", ["--periods", "0"], "--periods must be >= 1, not 0"),
-    ("audio", ["--periods", "-3"], "--periods must be >= 1, not -3"),
+    ("audio", ["--periods", "0"], "--periods must be >= 2, not 0"),
+    ("audio", ["--periods", "-3"], "--periods must be >= 2, not -3"),
     ("audio", ["--period-frames", "0"], "--period-frames must be >= 1, not 0"),
     ("audio", ["--app-latency-ms", "-5"], "--app-latency-ms must be >= 0, not -5.0"),
     ("audio", ["--stall-ms", "-5"], "--stall-ms must be >= 0, not -5.0"),

@@ -134,7 +134,41 @@ def test_audio_demo_rejects_a_file_that_is_not_a_wav(tmp_path: pathlib.Path,
     bad = tmp_path / "x.wav"
     bad.write_bytes(b"not a wav at all")
     assert audio_demo.main([str(bad)]) == 2
-    assert f"dmaengine audio: cannot play {str(bad)!r}: " in capsys.readouterr().err
+    assert capsys.readouterr().err == f"dmaengine audio: error: cannot play {bad}: file does not start with RIFF id\n"
+
+
+def _wav(path: pathlib.Path, width: int, fmt: int = 1) -> None:
+    import struct
+    import wave
+
+    if fmt == 1:
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(width)
+            w.setframerate(48_000)
+            w.writeframes(bytes(2 * width * 480))
+        return
+    data = bytes(8 * 480)  # an IEEE float WAV (format 3), which the wave module cannot read
+    fmt_chunk = struct.pack("<HHIIHH", fmt, 2, 48_000, 48_000 * 8, 8, 32)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk + b"data" + struct.pack("<I", len(data))
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body) + len(data)) + body + data)
+
+
+@pytest.mark.parametrize(("width", "fmt", "why"), [
+    (3, 1, "24-bit samples are not supported (the codec plays 8- or 16-bit PCM)"),
+    (4, 3, "not a PCM WAV file (float and extensible WAV formats are not supported)"),
+])
+def test_audio_demo_refuses_wav_formats_it_cannot_play_in_one_line(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], width: int, fmt: int, why: str) -> None:
+    path = tmp_path / "in.wav"
+    _wav(path, width, fmt)
+    assert audio_demo.main([str(path)]) == 2
+    assert capsys.readouterr().err == f"dmaengine audio: error: cannot play {path}: {why}\n"
+
+
+def test_audio_demo_refuses_a_ring_of_one_period(capsys: pytest.CaptureFixture[str]) -> None:
+    assert audio_demo.main(["--periods", "1"]) == 2
+    assert capsys.readouterr().err == "dmaengine audio: error: --periods must be >= 2, not 1\n"
 
 
 def test_a_trace_of_the_soc_is_in_virtual_time() -> None:
@@ -149,8 +183,10 @@ def test_a_trace_of_the_soc_is_in_virtual_time() -> None:
         buf = np.arange(64, dtype=np.uint8)
         chan.sync_wait(chan.prep_slave_single(soc.map(buf).addr, 64, TransferDirection.MEM_TO_DEV).submit())
     ev = {e.kind: e.ts for e in tr.events}
-    assert list(ev) == ["prep", "submit", "issue", "start", "complete"]
-    assert ev["start"] == 0.001 and ev["complete"] == (1_000_000 + 2_691_232) / 1e9
+    assert list(ev) == ["prep", "submit", "issue", "start", "fifo", "complete"]
+    assert ev["start"] == 0.001 and ev["complete"] == ev["fifo"] == (1_000_000 + 2_691_232) / 1e9
+    (fifo,) = [e.args for e in tr.events if e.kind == "fifo"]
+    assert fifo == {"port": "uart0.tx", "level": 32}  # the last burst filled the FIFO
 
 
 def test_audio_demo_full_duplex_capture(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:

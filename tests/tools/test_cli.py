@@ -17,8 +17,8 @@ SUMMARY = re.compile(r"^dmatest: dma0chan0-copy0: summary 20 tests, 0 failures \
 
 
 def _subprocess_env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"),
-                                                         os.environ.get("PYTHONPATH", "")]))
+    return dict(os.environ, PYTHONUNBUFFERED="1",
+                PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")]))
 
 
 def _endless_run(*extra: str) -> subprocess.Popen[str]:
@@ -97,10 +97,11 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         "dmaengine: error: dmatest: no free channel with MEMCPY matching channel 'dma7chan3'")
     assert main(["summary", "--platform", "nosuch"]) == 2
     assert one_line_error(capsys.readouterr().err) == (
-        "dmaengine: error: --platform must be default, sim, dts:BOARD.dts or MODULE:FUNCTION, not 'nosuch'")
+        "dmaengine: error: --platform must be default, sim, rtl, dts:BOARD.dts or MODULE:FUNCTION, not 'nosuch'")
     assert main(["summary", "--platform", "nosuchmod:f"]) == 2
-    assert one_line_error(capsys.readouterr().err).startswith(
-        "dmaengine: error: --platform nosuchmod:f: cannot load 'f' from 'nosuchmod'")
+    assert one_line_error(capsys.readouterr().err) == (
+        "dmaengine: error: --platform nosuchmod:f: no module named 'nosuchmod' (in the current directory or on "
+        "the Python path)")
 
 
 def test_demos_forward_their_arguments(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -143,7 +144,8 @@ def test_summary_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "dma0 (timed): number of channels: 2\n"
     assert main(["stats", "--platform", "vplat:make_two", "--memcpy", "3", "--size", "100"]) == 0
     out = capsys.readouterr().out
-    assert "memcpy_count" in out and "bytes_transferred" in out and "callback_errors" in out
+    assert "memcpy count" in out and "bytes transferred" in out and "callback errors" in out
+    assert "every counter is 0" not in out
     for chan in ("dma0chan0", "dma0chan1"):
         row = next(line for line in out.splitlines() if line.startswith(f"│ {chan} "))
         assert [c.strip() for c in row.split("│")[1:-1]] == [chan, "3", "300", "no", "3", "3", "0", "0"]
@@ -162,10 +164,15 @@ def test_trace_option_writes_virtual_timestamps(tmp_path: Path, capsys: pytest.C
     assert inst == [
         ("prep", 0.0, None), ("submit", 0.0, 2), ("issue", 0.0, None), ("complete", 2.0, 2), ("callback", 2.0, None),
         ("prep", 2.0, None), ("submit", 2.0, 3), ("issue", 2.0, None), ("complete", 4.0, 3), ("callback", 4.0, None),
-        ("terminate", 4.0, None),
+        ("terminate (idle)", 4.0, None),
     ]
-    slices = [(e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"] if e["ph"] == "X"]
-    assert slices == [("cookie 2", 0.0, 2.0), ("cookie 3", 2.0, 2.0)]
+    slices = [(e["name"], e["ts"], e["dur"], e["args"]) for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert slices == [
+        ("memcpy", 0.0, 2.0, {"cookie": 2, "length": 1024, "direction": "MEM_TO_MEM", "result": "NOERROR",
+                              "bytes": 1024}),
+        ("memcpy", 2.0, 2.0, {"cookie": 3, "length": 1024, "direction": "MEM_TO_MEM", "result": "NOERROR",
+                              "bytes": 1024}),
+    ]
 
 
 def test_trace_to_an_unwritable_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -192,11 +199,11 @@ def test_iterations_0_runs_until_ctrl_c_then_summarises() -> None:
     proc = _endless_run("--verbose")
     _wait_for_tests(proc)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert err == "dmaengine: stopping after the tests in flight (Ctrl-C again to abort)\n"
     m = re.search(r"^dmatest: dma0chan0-copy0: summary (\d+) tests, 0 failures ", out, re.M)
     assert m is not None and int(m.group(1)) > 0
-    assert "Traceback" not in err
 
 
 def test_on_the_simulated_soc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,9 +230,9 @@ def test_ctrl_c_ends_an_endless_run_on_the_simulated_soc_cleanly() -> None:
         proc = _endless_run("--platform", "sim", "--max-channels", chans, "--verbose")
         _wait_for_tests(proc, int(chans))
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-        assert err == ""
+        assert err == "dmaengine: stopping after the tests in flight (Ctrl-C again to abort)\n"
         lines = re.findall(r"^dmatest: dma0chan\d-copy0: summary (\d+) tests, (\d+) failures (\d+)\.\d\d iops "
                            r"(\d+) KB/s \(0\)$", out, re.M)
         assert len(lines) == int(chans)
@@ -273,9 +280,9 @@ def test_ctrl_c_cutting_a_finite_run_short_summarises_then_exits_130() -> None:
     proc = _endless_run("--iterations", "1000000000", "--verbose")
     _wait_for_tests(proc)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err == "dmaengine: interrupted\n"
+    assert err == "dmaengine: stopping after the tests in flight (Ctrl-C again to abort)\ndmaengine: interrupted\n"
     m = re.search(r"^dmatest: dma0chan0-copy0: summary (\d+) tests, 0 failures \d+\.\d\d iops \d+ KB/s \(0\)$",
                   out, re.M)
     assert m is not None and 0 < int(m.group(1)) < 1000000000

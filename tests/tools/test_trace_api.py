@@ -33,10 +33,11 @@ def test_records_every_kind_on_the_threaded_engine(tmp_path: Path) -> None:
     with dmaengine.trace.record(path) as tr:
         copy_once(dmaengine.default_platform())
     assert _trace.recorder is None
-    assert tr.kinds() == ["prep", "submit", "issue", "start", "complete", "callback", "terminate"]
+    assert tr.kinds() == ["prep", "submit", "issue", "start", "end", "complete", "callback", "terminate"]
     ev = list(tr)
-    assert ev[1].cookie == ev[3].cookie == ev[4].cookie > 0
-    assert ev[4].args == {"result": "NOERROR", "bytes": 1024}
+    assert ev[1].cookie == ev[3].cookie == ev[4].cookie == ev[5].cookie > 0
+    assert ev[4].args == {"result": "NOERROR"}
+    assert ev[5].args == {"result": "NOERROR", "bytes": 1024}
     assert all(a.ts <= b.ts for a, b in itertools.pairwise(ev))
     doc = json.loads(path.read_text())
     assert set(doc) == {"traceEvents", "displayTimeUnit"}
@@ -47,14 +48,16 @@ def test_records_every_kind_on_the_threaded_engine(tmp_path: Path) -> None:
         ("thread_sort_index", {"sort_index": 0}),
     ]
     inst = [e for e in doc["traceEvents"] if e["ph"] == "i"]
-    assert [e["name"] for e in inst] == tr.kinds()
+    assert [e["name"] for e in inst] == [*tr.kinds()[:-1], "terminate (idle)"]  # the release found nothing
     assert all(e["s"] == "t" and e["cat"] == "dmaengine" and e["pid"] == 1 and e["tid"] == 1 for e in inst)
     (x,) = [e for e in doc["traceEvents"] if e["ph"] == "X"]
     start = next(e for e in inst if e["name"] == "start")
-    done = next(e for e in inst if e["name"] == "complete")
-    assert x["name"] == f"cookie {ev[1].cookie}"
-    assert x["ts"] == start["ts"] and x["dur"] == pytest.approx(done["ts"] - start["ts"])
-    assert x["args"] == {"cookie": ev[1].cookie, "result": "NOERROR", "bytes": 1024}
+    end = next(e for e in inst if e["name"] == "end")
+    assert x["name"] == "memcpy"
+    assert x["ts"] == start["ts"] and x["dur"] == pytest.approx(end["ts"] - start["ts"])
+    assert x["args"] == {"cookie": ev[1].cookie, "length": 1024, "direction": "MEM_TO_MEM", "result": "NOERROR"}
+    counters = [(e["name"], e["args"]["bytes"]) for e in doc["traceEvents"] if e["ph"] == "C"]
+    assert counters == [("dma0chan0 bytes in flight", 1024), ("dma0chan0 bytes in flight", 0)]
 
 
 def test_virtual_time_stamps_are_exact() -> None:
@@ -64,7 +67,8 @@ def test_virtual_time_stamps_are_exact() -> None:
         copy_once(plat, 24)  # 976 + 24 ns
     doc = tr.to_chrome()
     assert [(e["name"], e["ts"]) for e in doc["traceEvents"] if e["ph"] == "i"] == [
-        ("prep", 1.0), ("submit", 1.0), ("issue", 1.0), ("complete", 2.0), ("callback", 2.0), ("terminate", 2.0)]
+        ("prep", 1.0), ("submit", 1.0), ("issue", 1.0), ("complete", 2.0), ("callback", 2.0),
+        ("terminate (idle)", 2.0)]
     (x,) = [e for e in doc["traceEvents"] if e["ph"] == "X"]
     assert (x["ts"], x["dur"]) == (1.0, 1.0)  # no start event from this driver: from issue to complete
 

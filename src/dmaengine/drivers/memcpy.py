@@ -387,14 +387,16 @@ class MemcpyChannel(VirtChannel):
         """Move the bytes of ``batch`` in order; returns how many descriptors ended (their ``result`` and
         ``residue`` set), fewer than all when pause or terminate stopped it. Runs of small single copies go to
         the address space in one call; anything else goes chunk by chunk through :meth:`_execute`."""
+        if tracing():  # one descriptor at a time, so that each trace slice ends when its own bytes have moved
+            return self._work_traced(batch, gen, space)
+        return self._work_untraced(batch, gen, space)
+
+    def _work_untraced(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
         srcs = [vd.src for vd in batch]
         n = len(srcs)
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
             if self._gen != gen or self._hw_paused:
                 return 0
-            if tracing():
-                for vd in batch:
-                    trace_event("start", self, vd.cookie)
             faults = space.copy_many(batch)
             if faults is not None:
                 for vd, f in zip(batch, faults):
@@ -411,9 +413,6 @@ class MemcpyChannel(VirtChannel):
                     j = srcs.index(None, i)
                 except ValueError:
                     j = n
-                if tracing():
-                    for vd in batch[i:j]:
-                        trace_event("start", self, vd.cookie)
                 faults = space.copy_many(batch[i:j])
                 if faults is not None:
                     for vd, f in zip(batch[i:j], faults):
@@ -423,8 +422,6 @@ class MemcpyChannel(VirtChannel):
                 i = j
                 continue
             vd = batch[i]
-            if tracing():
-                trace_event("start", self, vd.cookie)
             try:
                 res = self._burst(vd, space) if vd.__class__ is BurstDescriptor else self._execute(vd, space, gen)
             except Exception as e:  # a descriptor holding values no prep accepts: it ends, the engine goes on
@@ -455,6 +452,18 @@ class MemcpyChannel(VirtChannel):
         first = int(np.argmax(failed))
         vd.residue = int(vd.lengths[first:].sum() if vd.one_transfer else vd.lengths[failed].sum())
         return Result(int(status[first]))
+
+    def _work_traced(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
+        """:meth:`_work` while a trace records: the same copies one descriptor at a time, each between its
+        "start" and its "end" event, so that each slice ends when its own bytes have moved."""
+        for i, vd in enumerate(batch):
+            if self._gen != gen or self._hw_paused:
+                return i
+            trace_event("start", self, vd.cookie)
+            if self._work_untraced([vd], gen, space) == 0:  # stopped part-way by pause or terminate
+                return i
+            trace_event("end", self, vd.cookie, {"result": vd.result.name})
+        return len(batch)
 
     def _execute(self, vd: MemcpyDescriptor, space: AddressSpace, gen: int) -> Result | None:
         if isinstance(vd, RaidDescriptor):  # xor / pq work: drivers/_raid_ops.py

@@ -31,6 +31,7 @@ from ._registry import Models as Models
 from ._soc import Soc as Soc
 from ._soc import default_peripherals as default_peripherals
 from ._uart import Uart as Uart
+from ._wave import Waveform as Waveform
 
 __all__ = [
     "Adc",
@@ -53,6 +54,7 @@ __all__ = [
     "TickClock",
     "TxPort",
     "Uart",
+    "Waveform",
     "Wire",
     "default_peripherals",
     "sine_frames",

@@ -14,7 +14,13 @@ from .._files import unwritable
 if TYPE_CHECKING:
     from ._soc import Soc
 
-__all__ = ["DemoError", "DemoParser", "add_platform", "at_least", "check_writable", "fail", "platform_soc"]
+__all__ = ["DEMO_EPILOG", "DemoError", "DemoParser", "add_platform", "at_least", "check_writable", "fail",
+           "platform_soc"]
+
+
+#: What every demo's --help adds: the options the ``dmaengine`` command takes before handing over the rest.
+DEMO_EPILOG = ("As a dmaengine subcommand it also takes --trace FILE.json (a timeline of every transfer, for "
+               "Perfetto) and --trace-limit N.")
 
 
 class DemoError(Exception):

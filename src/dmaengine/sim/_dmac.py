@@ -855,6 +855,16 @@ class Dmac:
             return end
         self._run_settle()
         return -1
+    def line_state(self, idx: int) -> tuple[bool, bool, Port | None]:
+        """What a waveform shows of channel ``idx`` (sim/_wave.py): whether it holds a program, whether its
+        burst holds the bus, and the port whose request line it has raised (waiting for the bus or bursting),
+        if any."""
+        ch = self.chans[idx]
+        st = ch.state
+        on_bus = st is _State.BURST
+        prog = ch.prog
+        port = prog.port if prog is not None and (on_bus or st is _State.WAITBUS) else None
+        return prog is not None or ch.abort_pending, on_bus, port
 
     def describe(self, idx: int) -> str:
         """A one-line state of channel ``idx`` for the debugfs summary."""

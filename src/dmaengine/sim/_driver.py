@@ -362,6 +362,9 @@ class SimDmaDevice(DmaDevice):
             if vd is None:
                 return
             job = vd.job if isinstance(vd, SimDescriptor) else None
+            port = vd.program.port if isinstance(vd, SimDescriptor) else None
+            if port is not None and tracing():  # the FIFO, up to date at this burst's end: a trace counter
+                trace_event("fifo", chan, vd.cookie, {"port": port.name, "level": len(port.fifo)})
             if kind is Irq.PERIOD:
                 if job is not None:  # the last source has crossed the bus: combine, then write the results
                     job.compute()

@@ -48,6 +48,8 @@ class Kernel:
         self.events_run = 0
         #: True while an event runs (the simulation cannot be run from inside itself).
         self.dispatching = False
+        #: While a waveform records (sim/_wave.py): ``probe(t, fn)`` runs each event's ``fn``; None otherwise.
+        self.probe: Callable[[int, Callable[[], None]], None] | None = None
         #: Watches: :meth:`at` first calls every ``watcher(time_ns)`` when an event is scheduled at or before
         #: ``watch_ns``; each returns the instant up to which it still watches (-1: none), and ``watch_ns`` becomes
         #: the latest (a controller's computed runs of bursts use it to end before anything else happens).
@@ -103,7 +105,10 @@ class Kernel:
                 self.trace.append((t, ev.label))
             self.dispatching = True
             try:
-                ev.fn()
+                if self.probe is not None:
+                    self.probe(t, ev.fn)  # a waveform records (sim/_wave.py)
+                else:
+                    ev.fn()
             finally:
                 self.dispatching = False
             return True

@@ -21,6 +21,7 @@ from ._i2s import I2s
 from ._kernel import PRIO_BH, Event, Kernel
 from ._periph import Peripheral, Port
 from ._uart import Uart
+from ._wave import Waveform
 
 if TYPE_CHECKING:
     from ._registry import Models
@@ -155,7 +156,8 @@ class Soc(Platform):
     :func:`default_peripherals`); ``fast`` (False simulates every burst, for checking the closed-form plans);
     ``trace`` records every event in ``soc.kernel.trace``; ``memory_base``, the first DMA address the IOMMU hands
     out (None: ``0x1_0000_0000``; a board's ``memory`` node). :meth:`from_dts` builds a SoC from a device tree
-    instead, with several controllers and its own wiring.
+    instead, with several controllers and its own wiring. ``vcd``, a file name, records a waveform there from
+    the start until :meth:`close` (see :meth:`record_vcd`).
 
     >>> soc = Soc()
     >>> soc.peripheral("uart0").baud, soc.now_ns
@@ -167,7 +169,7 @@ class Soc(Platform):
     def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
                  bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
                  trace: bool = False, bus_width_bytes: int = 4, max_burst: int = 16,
-                 memory_base: int | None = None) -> None:
+                 memory_base: int | None = None, vcd: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         channels = _check.index("channels", channels, 1, what="an int >= 1")
         if channels > 1024:
@@ -210,6 +212,9 @@ class Soc(Platform):
                                         (0x4010_0000, 0x1000)))
         for p in default_peripherals() if peripherals is None else peripherals:
             self.add_peripheral(p)
+        self._wave: Waveform | None = None
+        if vcd is not None:
+            self.record_vcd(vcd)
 
     # --- boards (device tree) -----------------------------------------------------------------------------
     def _board_init(self, first: ControllerDesc) -> None:
@@ -391,11 +396,16 @@ class Soc(Platform):
         try:
             self._stepping.acquire()  # free: the claim above keeps every other thread out
             self._stepper = me
+            wave = self._wave
             try:
+                if wave is not None:
+                    wave.sample()  # what client code changed at this instant
                 return step()
             finally:
                 self._stepper = None
                 self._stepping.release()
+                if wave is not None and wave.recording:
+                    wave.settle()
                 self.sync()
         finally:
             if took:
@@ -520,6 +530,45 @@ class Soc(Platform):
         """Every attached peripheral, in attach order."""
         return list(self._peripherals.values())
 
+    # --- waveforms ----------------------------------------------------------------------------------------
+    def record_vcd(self, path: str | os.PathLike[str]) -> Waveform:
+        """Record a waveform (a VCD file: request lines, bus grant, channel busy, FIFO levels, interrupts, in
+        virtual ns) to ``path`` from now until the returned :class:`Waveform` is closed (it is a context
+        manager) or the SoC is. While it records, the controller moves data burst by burst (the ``fast=False``
+        reference path), so every edge is exact. Needs pyvcd (``pip install 'dmaengine[wave]'``)."""
+        if self._wave is not None:
+            raise StateError(f"this SoC is already recording a waveform to {self._wave.path}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"record_vcd takes a file name, not {path!r}")
+        self._wave = Waveform(self, path)
+        return self._wave
+
+    def _wave_closed(self, wave: Waveform) -> None:
+        if self._wave is wave:
+            self._wave = None
+
+    def close(self) -> None:
+        """Release every channel, unregister the controller, and finish a waveform being recorded."""
+        try:
+            super().close()
+        finally:
+            if self._wave is not None:
+                self._wave.close()
+
     def summary(self) -> str:
-        """The debugfs summary, with the controller channels' state, and the clock."""
-        return f"{super().summary()}virtual time: {self.now_ns} ns\n"
+        """The debugfs summary, with the controller channels' state; the slave map (which request line and FIFO
+        each peripheral's DMA name has); the peripherals; and the clock."""
+        lines = [super().summary(), "\nslave map (dma_slave_map):\n"]
+        for devname, slave, req in self._slave_map:
+            port = self._peripherals[devname].tx if slave == "tx" else self._peripherals[devname].rx
+            fifo = f"FIFO {port.depth} B at {port.fifo_addr:#x}" if port is not None else ""
+            controller, line = getattr(req, "controller", "?"), getattr(req, "line", "?")
+            lines.append(f" {devname:<8} {slave:<3} -> {controller} request line {line:<3} {fifo}\n")
+        lines.append("peripherals:\n")
+        units = (("baud", " baud"), ("rate_hz", " Hz"), ("channels", " channels"), ("sample_width", " B samples"),
+                 ("bits", " bits"), ("freq_hz", " Hz signal"))
+        for p in self.peripherals:
+            said = [f"{getattr(p, a)}{u}" for a, u in units if isinstance(getattr(p, a, None), (int, float))]
+            lines.append(f" {p.name:<8} {type(p).__name__}{': ' if said else ''}{', '.join(said)}\n")
+        lines.append(f"virtual time: {self.now_ns} ns\n")
+        return "".join(lines)

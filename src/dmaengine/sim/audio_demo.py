@@ -21,7 +21,7 @@ import numpy as np
 
 from dmaengine import BusWidth, ConfigError, DataDirection, DmaError, SlaveConfig, TransferDirection
 
-from ._demo import DemoError, DemoParser, add_platform, at_least, check_writable, fail, platform_soc
+from ._demo import DEMO_EPILOG, DemoError, DemoParser, add_platform, at_least, check_writable, fail, platform_soc
 from ._i2s import I2s, sine_frames
 from ._soc import Soc
 
@@ -44,13 +44,16 @@ def write_tone(path: str, seconds: float = 1.0, rate_hz: int = 48_000, freq_hz: 
 
 def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 4, app_latency_ms: float = 0.0,
          stall_ms: float = 0.0, bh_latency_ns: int = 1_000, capture_path: str | None = None, *,
-         soc: Soc | None = None, device: str = "i2s0") -> dict[str, object]:
+         soc: Soc | None = None, device: str = "i2s0", vcd: str | None = None) -> dict[str, object]:
     """Play ``in_path`` through ``i2s0``; write the codec output to ``out_path``; return a report. With
     ``capture_path``, capture from the codec's input at the same time (cyclic DEV_TO_MEM, full duplex; the codec
     hears a 440 Hz sine) and write that as a WAV too. With ``soc`` (a board), play through its codec ``device``,
-    whose format the WAV must have (``bh_latency_ns`` is then the board's)."""
+    whose format the WAV must have (``bh_latency_ns`` is then the board's). With ``vcd``, record a waveform of the
+    SoC there."""
     with wave.open(in_path, "rb") as w:
         rate, nch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        if width not in (1, 2):
+            raise ConfigError(f"{8 * width}-bit samples are not supported (the codec plays 8- or 16-bit PCM)")
         pcm = w.readframes(w.getnframes())
     frame = nch * width
     frames = len(pcm) // frame
@@ -66,6 +69,7 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
         if (codec.rate_hz, codec.channels, codec.sample_width) != (rate, nch, width):
             raise ConfigError(f"{in_path!r} is {rate} Hz x {nch} ch x {width} B, but {device} plays "
                               f"{codec.rate_hz} Hz x {codec.channels} ch x {codec.sample_width} B")
+    waveform = soc.record_vcd(vcd) if vcd is not None else None
     src = np.frombuffer(pcm, dtype=np.uint8)
     ring = np.zeros(period * periods, dtype=np.uint8)
     state = {"next_slot": 0, "next_byte": 0, "callbacks": 0}
@@ -150,6 +154,8 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
             cw.setsampwidth(width)
             cw.setframerate(rate)
             cw.writeframes(b"".join(captured))
+    if waveform is not None:
+        waveform.close()  # finishes the waveform
     out = np.frombuffer(played, dtype=np.uint8)
     n = min(len(out), len(src))
     stale = sum(1 for k in range(0, n, period) if not np.array_equal(out[k : k + period], src[k : k + period]))
@@ -170,7 +176,8 @@ def play(in_path: str, out_path: str, period_frames: int = 1024, periods: int = 
 
 def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine audio``)."""
-    p = DemoParser(prog="dmaengine audio", description=__doc__.split("\n\n")[0])
+    p = DemoParser(prog="dmaengine audio", description=__doc__.split("\n\n")[0],
+                   epilog=DEMO_EPILOG)
     p.add_argument("input", nargs="?", help="a PCM WAV file (default: a generated 1 s test tone)")
     p.add_argument("-o", "--output", default=None, help="where to write what the codec played (default: a temp file)")
     p.add_argument("--period-frames", type=int, default=1024, help="frames per period (default 1024)")
@@ -182,6 +189,8 @@ def build_parser() -> DemoParser:
     p.add_argument("--capture", metavar="WAV", default=None,
                    help="also capture from the codec's input (a 440 Hz sine) while playing, into this WAV file")
     add_platform(p, "i2s0")
+    p.add_argument("--vcd", metavar="FILE.vcd", default=None,
+                   help="record a waveform of the SoC (request lines, bus, FIFO levels) into this VCD file")
     return p
 
 
@@ -189,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; 0 when the output is bit-identical to the input (or the run was asked to degrade it)."""
     try:
         args = build_parser().parse_args(argv)
-        at_least(args, 1, "period_frames", "periods")
+        at_least(args, 1, "period_frames")
+        at_least(args, 2, "periods")  # a ring of one period has no period to refill while the other plays
         at_least(args, 0, "app_latency_ms", "stall_ms")
         if args.bh_latency_us is not None:
             at_least(args, 0, "bh_latency_us")
-        for path in (args.output, args.capture):
+        for path in (args.output, args.capture, args.vcd):
             if path is not None:
                 check_writable(path)
         soc = platform_soc(args.platform)
@@ -211,9 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             bh_us = 1.0 if args.bh_latency_us is None else args.bh_latency_us
             r = play(src, out, args.period_frames, args.periods, args.app_latency_ms, args.stall_ms,
-                     round(bh_us * 1e3), args.capture, soc=soc, device=args.device)
+                     round(bh_us * 1e3), args.capture, soc=soc, device=args.device, vcd=args.vcd)
         except (DmaError, OSError, EOFError, wave.Error) as e:
-            print(f"{PROG}: cannot play {src!r}: {e or type(e).__name__}", file=sys.stderr)
+            why = str(e) or type(e).__name__
+            if isinstance(e, wave.Error) and "unknown format" in why:  # 3: IEEE float, 65534: extensible
+                why = "not a PCM WAV file (float and extensible WAV formats are not supported)"
+            print(f"{PROG}: error: cannot play {src}: {why}", file=sys.stderr)
             return 2
     print(f"played {r['frames']} frames at {r['rate_hz']} Hz through {args.device} in {r['seconds']:.6f} s of "
           "virtual time")

@@ -15,7 +15,7 @@ import numpy as np
 
 from dmaengine import BusWidth, ConfigError, DataDirection, NoChannelError, SlaveConfig, Status, TransferDirection
 
-from ._demo import DemoError, DemoParser, add_platform, at_least, fail, platform_soc
+from ._demo import DEMO_EPILOG, DemoError, DemoParser, add_platform, at_least, check_writable, fail, platform_soc
 from ._soc import Soc
 from ._uart import Uart
 
@@ -23,11 +23,13 @@ __all__ = ["build_parser", "console", "main"]
 
 
 def console(baud: int | None = 115_200, reply: bytes = b"root\r\n", verbose: bool = True, *,
-            soc: Soc | None = None, device: str = "uart0") -> dict[str, object]:
+            soc: Soc | None = None, device: str = "uart0", vcd: str | None = None) -> dict[str, object]:
     """Run the exchange on ``device`` of ``soc`` (default: ``uart0`` of a new ``Soc()``) at ``baud`` (None: the
-    UART's own); returns what the line carried and when (a report for tests)."""
+    UART's own); returns what the line carried and when (a report for tests). With ``vcd``, record a waveform
+    of the SoC there."""
     if soc is None:
         soc = Soc()
+    waveform = soc.record_vcd(vcd) if vcd is not None else None
     uart = soc.peripheral(device)
     if not isinstance(uart, Uart):
         raise ConfigError(f"{device!r} is not a UART but {uart!r}")
@@ -82,15 +84,20 @@ def console(baud: int | None = 115_200, reply: bytes = b"root\r\n", verbose: boo
     tx.release()
     rx.release()
     say(f"line bytes: {uart.output!r}")
-    return {"log": log, "output": uart.output, "overruns": uart.overruns, "now_ns": soc.now_ns}
+    report = {"log": log, "output": uart.output, "overruns": uart.overruns, "now_ns": soc.now_ns}
+    if waveform is not None:
+        waveform.close()  # finishes the waveform
+    return report
 
 
 def build_parser() -> DemoParser:
     """The command-line parser (also used by ``dmaengine uart``)."""
-    p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0])
+    p = DemoParser(prog="dmaengine uart", description=__doc__.split("\n\n")[0], epilog=DEMO_EPILOG)
     p.add_argument("--baud", type=int, default=None, help="line rate (default: the UART's own, 115200 on sim)")
     p.add_argument("--reply", default="root", help="what the terminal types (default 'root')")
     add_platform(p, "uart0")
+    p.add_argument("--vcd", metavar="FILE.vcd", default=None,
+                   help="record a waveform of the SoC (request lines, bus, FIFO levels) into this VCD file")
     return p
 
 
@@ -100,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.baud is not None:
             at_least(args, 1, "baud")
+        if args.vcd is not None:
+            check_writable(args.vcd)
         soc = platform_soc(args.platform)
-        r = console(args.baud, args.reply.encode() + b"\r\n", soc=soc, device=args.device)
+        r = console(args.baud, args.reply.encode() + b"\r\n", soc=soc, device=args.device, vcd=args.vcd)
     except (DemoError, ConfigError, NoChannelError) as e:
         return fail("dmaengine uart", e)
     return 0 if r["overruns"] == 0 else 1

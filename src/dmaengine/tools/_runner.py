@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -22,14 +23,17 @@ from dmaengine import Channel, Platform
 
 __all__ = ["Loop", "Wait", "clock_of", "ctrl_c_sets", "run_loops"]
 
-#: How long a second Ctrl-C (or an error on the calling thread) waits for the loops to end before it raises.
+#: How long an error on the calling thread waits for the loops to end before it raises (a second Ctrl-C does
+#: not wait).
 STOP_GRACE_S = 5.0
 
 
 @contextlib.contextmanager
-def ctrl_c_sets(stop: threading.Event, pressed: threading.Event | None = None) -> Iterator[None]:
+def ctrl_c_sets(stop: threading.Event, pressed: threading.Event | None = None, first: str | None = None
+                ) -> Iterator[None]:
     """While the block runs, the first Ctrl-C sets ``stop`` (the loops end after their current test) and
-    ``pressed``; a second one raises KeyboardInterrupt. Only on the main thread; elsewhere it does nothing.
+    ``pressed`` and writes ``first`` (a line) on stderr at once; a second one raises KeyboardInterrupt. Only on
+    the main thread; elsewhere it does nothing.
 
     Without this, the KeyboardInterrupt lands wherever the main thread is: inside a test loop's generator (which
     then dies before it records its runtime) or inside the simulator in the middle of an event.
@@ -37,13 +41,18 @@ def ctrl_c_sets(stop: threading.Event, pressed: threading.Event | None = None) -
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    first = pressed if pressed is not None else threading.Event()
+    once = pressed if pressed is not None else threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
-        if first.is_set():
+        if once.is_set():
             raise KeyboardInterrupt
-        first.set()
+        once.set()
         stop.set()
+        if first is not None:
+            try:  # os.write: a signal handler must not re-enter a buffered stream the main thread is writing
+                os.write(2, (first + "\n").encode())
+            except OSError:
+                pass
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -105,8 +114,9 @@ def run_loops(
     """Run ``loops`` to the end on ``plat``. ``tick()`` is called now and then on the calling thread (progress).
 
     With ``stop`` given, the first Ctrl-C sets it (the loops should watch it) and the loops run to their end; a
-    second Ctrl-C, or an error on the calling thread, sets it and waits up to :data:`STOP_GRACE_S` for real-time
-    loops to end, then raises. A caller that installed its own SIGINT handler keeps it. The first exception
+    second Ctrl-C sets it and raises at once; an error on the calling thread sets it and waits up to
+    :data:`STOP_GRACE_S` for real-time loops to end, then raises. A caller that installed its own SIGINT handler
+    keeps it. The first exception
     raised inside a loop is re-raised here.
     """
     own = (stop is not None and threading.current_thread() is threading.main_thread()
@@ -143,7 +153,11 @@ def _run_threads(
                 ev.wait(0.1)
                 if tick is not None:
                     tick()
-    except BaseException:  # a second Ctrl-C, or tick() failed: stop the loops before leaving
+    except KeyboardInterrupt:  # a second Ctrl-C: abort at once (a stuck loop would never end)
+        if stop is not None:
+            stop.set()
+        raise
+    except BaseException:  # tick() failed: stop the loops before leaving
         if stop is not None:
             stop.set()
             deadline = time.monotonic() + STOP_GRACE_S

@@ -17,6 +17,7 @@ import csv
 import ctypes
 import json
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,8 +31,8 @@ from dmaengine.provider import check_index
 
 from ._runner import Loop, Wait, clock_of, run_loops
 
-__all__ = ["DEFAULT_SIZES", "PerfParams", "PerfPoint", "cpu_baseline", "gbps", "mops", "parse_sizes", "run_perf",
-           "save_csv", "save_json", "save_plot"]
+__all__ = ["CSV_PARAMS", "DEFAULT_SIZES", "PerfParams", "PerfPoint", "cpu_baseline", "effective_params", "gbps",
+           "mops", "parse_sizes", "plot_path", "run_perf", "save_csv", "save_json", "save_plot"]
 
 #: dma-perf's sweep: 64 bytes to 8 KiB, doubling.
 DEFAULT_SIZES: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -272,8 +273,10 @@ def run_perf(
     plat: Platform,
     params: PerfParams | None = None,
     on_point: Callable[[PerfPoint], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[PerfPoint]:
-    """Run the sweep on ``plat`` with ``params.channels`` MEMCPY channels; one :class:`PerfPoint` per size."""
+    """Run the sweep on ``plat`` with ``params.channels`` MEMCPY channels; one :class:`PerfPoint` per size.
+    Setting ``stop`` ends the sweep after the size being measured."""
     params = params or PerfParams()
     params.check()
     chans: list[Channel] = []
@@ -282,6 +285,8 @@ def run_perf(
         for _ in range(params.channels):
             chans.append(plat.request_channel(Cap.MEMCPY, client_name="dma-perf"))
         for size in params.sizes:
+            if stop is not None and stop.is_set():
+                break
             workers = [_Worker(plat, c, size, params, seed=k) for k, c in enumerate(chans)]
             run_loops(plat, [w.loop() for w in workers], [f"{w.chan.name}-perf" for w in workers])
             rate = sum(w.ops / w.window for w in workers if w.window > 0)
@@ -305,30 +310,70 @@ def run_perf(
 
 
 # --- output -------------------------------------------------------------------------------------------------
-def _doc(points: Sequence[PerfPoint], params: PerfParams) -> dict[str, Any]:
+def effective_params(params: PerfParams) -> dict[str, Any]:
+    """The parameters as the sweep used them (the warm-up it really waited, the sizes as a list)."""
     p = asdict(params)
     p["sizes"] = list(params.sizes)
-    return {"tool": "dmaengine perf", "params": p, "points": [asdict(pt) for pt in points]}
+    p["warmup"] = params.warmup_s
+    return p
 
 
-def save_json(path: str | os.PathLike[str], points: Sequence[PerfPoint], params: PerfParams) -> None:
-    """Write ``{"tool", "params", "points": [...]}``."""
+def _doc(points: Sequence[PerfPoint], params: PerfParams, context: dict[str, Any] | None) -> dict[str, Any]:
+    return {"tool": "dmaengine perf", "context": context or {}, "params": effective_params(params),
+            "points": [asdict(pt) for pt in points]}
+
+
+def save_json(path: str | os.PathLike[str], points: Sequence[PerfPoint], params: PerfParams,
+              context: dict[str, Any] | None = None) -> None:
+    """Write ``{"tool", "context", "params", "points": [...]}``: ``context`` says where and when the sweep ran
+    (version, platform, host CPUs, date), ``params`` are the effective parameters."""
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(_doc(points, params), f, indent=2)
+        json.dump(_doc(points, params, context), f, indent=2)
+        f.write("\n")
 
 
-def save_csv(path: str | os.PathLike[str], points: Sequence[PerfPoint]) -> None:
-    """Write one row per size, with a header of :class:`PerfPoint`'s field names."""
+#: The parameters a CSV row repeats after the point's fields, like dma-perf's per-case config columns.
+CSV_PARAMS = ("kick_batch", "ring_size", "seconds", "warmup")
+
+
+def save_csv(path: str | os.PathLike[str], points: Sequence[PerfPoint], params: PerfParams | None = None,
+             context: dict[str, Any] | None = None) -> None:
+    """Write one row per size: :class:`PerfPoint`'s fields, then (when given) the effective parameters
+    :data:`CSV_PARAMS` and the ``context`` items, so that each row stands on its own."""
     names = list(PerfPoint.__dataclass_fields__)
+    extra: dict[str, Any] = {}
+    if params is not None:
+        eff = effective_params(params)
+        extra.update((k, eff[k]) for k in CSV_PARAMS)
+    extra.update(context or {})
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
-        w.writerow(names)
+        w.writerow([*names, *extra])
         for pt in points:
-            w.writerow([getattr(pt, n) for n in names])
+            w.writerow([*(getattr(pt, n) for n in names), *extra.values()])
 
 
-def save_plot(path: str | os.PathLike[str], points: Sequence[PerfPoint], title: str = "dmaengine perf") -> None:
-    """Draw throughput (Gbps) against size for the engine and the CPU baseline (needs matplotlib)."""
+def plot_path(path: str) -> str:
+    """The file :func:`save_plot` writes for ``path``: ``.png`` is added when the name has no extension;
+    ConfigError for a format matplotlib cannot write (checked before a sweep, not after it)."""
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if not ext:
+        return path + ".png"
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib (pip install 'dmaengine[plot]')") from None
+    formats = Figure().canvas.get_supported_filetypes()
+    if ext not in formats:
+        raise ConfigError(f"--plot cannot write {ext!r} files, not {path!r} (formats: {', '.join(sorted(formats))})")
+    return path
+
+
+def save_plot(path: str | os.PathLike[str], points: Sequence[PerfPoint], title: str = "dmaengine perf",
+              params: PerfParams | None = None) -> str:
+    """Draw throughput against size, in Gbps and in MOps, for the engine and the CPU baseline (needs
+    matplotlib); the parameters go in the title. Returns the file written (see :func:`plot_path`)."""
+    path = plot_path(os.fspath(path))
     try:
         import matplotlib
 
@@ -337,18 +382,33 @@ def save_plot(path: str | os.PathLike[str], points: Sequence[PerfPoint], title: 
     except ImportError:
         raise ConfigError("--plot needs matplotlib (pip install 'dmaengine[plot]')") from None
     sizes = [pt.size for pt in points]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     clock = points[0].clock if points else "wall"
-    ax.plot(sizes, [pt.gbps for pt in points], "o-", label=f"DMA engine ({clock} time)")
-    if any(pt.cpu_ops for pt in points):
-        ax.plot(sizes, [pt.cpu_gbps for pt in points], "s--", label="CPU memmove baseline")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.set_xlabel("copy size (bytes)")
-    ax.set_ylabel("throughput (Gbps)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    dma = "DMA engine, virtual time (simulated)" if clock == "virtual" else "DMA engine (wall clock)"
+    cpu = "CPU memmove baseline (host, wall clock)"
+    base = any(pt.cpu_ops for pt in points)
+    for ax, what, unit in ((axes[0], "gbps", "throughput (Gbps)"), (axes[1], "mops", "operations (MOps)")):
+        ys = [getattr(pt, what) for pt in points]
+        ax.plot(sizes, ys, "o-", label=dma)
+        if base:
+            cys = [getattr(pt, f"cpu_{what}") for pt in points]
+            ax.plot(sizes, cys, "s--", label=cpu)
+            ys = ys + cys
+        positive = [y for y in ys if y > 0]
+        if positive and min(positive) < max(positive) / 20:  # small sizes would sit on zero on a linear axis
+            ax.set_yscale("log")
+        if sizes:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set_xlabel("copy size (bytes)")
+        ax.set_ylabel(unit)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend()
+    if params is not None:
+        title += (f"\n{params.channels} channel(s), ring {params.ring_size}, kick batch {params.kick_batch}, "
+                  f"{params.seconds:g} s per size after {params.warmup_s:g} s warm-up")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path
