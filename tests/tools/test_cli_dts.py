@@ -24,6 +24,15 @@ def test_summary_shows_the_wiring_it_read(capsys: pytest.CaptureFixture[str]) ->
 dma0 (40020000.dma-controller): number of channels: 4
 
 dma1 (40030000.dma-controller): number of channels: 2
+
+slave map (dma_slave_map):
+ console  tx  -> dma0 request line 4   FIFO 32 B at 0x40011000
+ console  rx  -> dma0 request line 5   FIFO 32 B at 0x40011004
+ codec    tx  -> dma1 request line 0   FIFO 64 B at 0x40040000
+ codec    rx  -> dma1 request line 1   FIFO 64 B at 0x40040004
+peripherals:
+ console  Uart: 115200 baud
+ codec    I2s: 48000 Hz, 2 channels, 2 B samples
 virtual time: 0 ns
 
 board: {BOARDS / 'two-controllers.dts'}

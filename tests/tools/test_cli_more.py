@@ -195,7 +195,7 @@ def test_dmatest_json_has_per_thread_results(tmp_path: Path, capsys: pytest.Capt
     # 1 KiB copies of 2 us each on the timed engine: 500000 tests per second of virtual time
     assert t == {"name": "dma0chan0-copy0", "channel": "dma0chan0", "tests": 2, "failures": 0,
                  "iops": 500000.0, "kbs": 500000, "runtime_us": 4, "bytes": 2048, "ret": 0,
-                 "summary": "dma0chan0-copy0: summary 2 tests, 0 failures 500000.00 iops 500000 KB/s (0)"}
+                 "summary": "dmatest: dma0chan0-copy0: summary 2 tests, 0 failures 500000.00 iops 500000 KB/s (0)"}
 
 
 def test_stats_at_80_columns_never_cuts_a_channel_name_and_hints_when_all_is_zero(

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
-from .._errors import ConfigError
+from dmaengine import ConfigError
 
 if TYPE_CHECKING:
     from ._dmac import Dmac, Irq
@@ -40,9 +40,9 @@ def _writer(f: IO[str], t0: int) -> Any:
         from vcd import VCDWriter
     except ImportError:
         raise ConfigError("waveforms need pyvcd (pip install 'dmaengine[wave]')") from None
-    from .. import __version__
+    import dmaengine
 
-    return VCDWriter(f, timescale="1 ns", date="(virtual time)", version=f"dmaengine {__version__}",
+    return VCDWriter(f, timescale="1 ns", date="(virtual time)", version=f"dmaengine {dmaengine.__version__}",
                      comment="a waveform of the simulated SoC", init_timestamp=t0)
 
 
