@@ -271,3 +271,45 @@ def test_work_longer_than_a_step_is_done_step_by_step(plat: Platform, chan: Chan
     got = run(chan, chan.prep_dma_pq((pm.addr, qm.addr), [m.addr for m in maps], bytes([1, 2, 4]), n))
     assert got == TxResult(Result.NOERROR, 0)
     assert (p == wp).all() and (q == wq).all()
+
+
+@pytest.mark.parametrize("run_bytes", [None, 3 * L])
+def test_a_batch_of_small_work_runs_in_order_with_faults_as_results(
+        plat: Platform, chan: Channel, monkeypatch: pytest.MonkeyPatch, run_bytes: int | None) -> None:
+    """Small xor / pq descriptors issued together go through the engine in runs (one release of the GIL for a
+    run): in submission order (a later one reads what an earlier one wrote), a bad address ends only its own
+    descriptor, a copy between them splits the run, and a run of at most RUN_BYTES of sources splits too."""
+    from dmaengine.drivers import _raid_ops
+
+    if run_bytes is not None:
+        monkeypatch.setattr(_raid_ops, "RUN_BYTES", run_bytes)
+    s = blocks(3, seed=7)
+    x1, x2, p, q, c = (np.zeros(L, np.uint8) for _ in range(5))
+    sm = [plat.map(b, DataDirection.TO_DEVICE) for b in s]
+    x1m, x2m, pm, qm, cm = (plat.map(b) for b in (x1, x2, p, q, c))
+    got: list[tuple[int, TxResult]] = []
+    chan.pause()
+    txs = [
+        chan.prep_dma_xor(x1m.addr, [sm[0].addr, sm[1].addr], L),
+        chan.prep_dma_pq((pm.addr, qm.addr), [x1m.addr, sm[2].addr], bytes([1, 2]), L),
+        chan.prep_dma_xor(x2m.addr, [sm[0].addr, 0x10], L),  # no mapping at 0x10
+        chan.prep_dma_memcpy(cm.addr, x1m.addr, L),
+        chan.prep_dma_xor(x2m.addr, [x1m.addr, sm[1].addr], L),  # x1 ^ s1 == s0
+        chan.prep_dma_xor(x1m.addr, [x1m.addr, sm[2].addr], L),  # into one of its sources
+    ]
+    for i, tx in enumerate(txs):
+        tx.callback_result = lambda i, r: got.append((i, r))
+        tx.callback_param = i
+        last = tx.submit()
+    chan.issue_pending()
+    chan.resume()
+    assert chan.sync_wait(last) == Status.COMPLETE
+    chan.synchronize()
+    ok = TxResult(Result.NOERROR, 0)
+    assert got == [(0, ok), (1, ok), (2, TxResult(Result.READ_FAILED, L)), (3, ok), (4, ok), (5, ok)]
+    wp, wq = np.zeros(L, np.uint8), np.zeros(L, np.uint8)
+    gen_syndrome([s[0] ^ s[1], s[2]], wp, wq)
+    assert (p == wp).all() and (q == wq).all()
+    assert (c == s[0] ^ s[1]).all()
+    assert (x2 == s[0]).all()
+    assert (x1 == s[0] ^ s[1] ^ s[2]).all()

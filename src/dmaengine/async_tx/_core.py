@@ -16,7 +16,7 @@ import enum
 import itertools
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,10 +169,11 @@ class ChannelTable:
             return None
         return live[next(self._turn) % len(live)]
 
-    def map_buffer(self, a: np.ndarray, write: bool) -> Mapping:
+    def map_buffer(self, a: np.ndarray, write: bool, ptr: int | None = None) -> Mapping:
         """Map ``a`` (BIDIRECTIONAL when an operation writes it, else TO_DEVICE) for one more operation; the
-        mapping is shared with the operations in flight that use the same memory the same way."""
-        key = (int(a.ctypes.data), a.nbytes, write)
+        mapping is shared with the operations in flight that use the same memory the same way. ``ptr``: the
+        address of ``a``'s first byte, when the caller knows it already."""
+        key = (int(a.ctypes.data) if ptr is None else ptr, a.nbytes, write)
         with self.lock:
             hit = self._mapped.get(key)
             if hit is not None:
@@ -188,6 +189,29 @@ class ChannelTable:
             hit[1] += 1
         m.unmap()  # another thread mapped it meanwhile: use that one
         return hit[0]
+
+    def map_buffers(self, arrays: Sequence[np.ndarray], ptrs: Sequence[int], write: bool) -> list[Mapping]:
+        """:meth:`map_buffer` for each of ``arrays``, whose first bytes lie at ``ptrs``: one lock hold for the
+        mappings already live, a new mapping for each of the others."""
+        keys = [(ptr, a.nbytes, write) for a, ptr in zip(arrays, ptrs)]
+        out: list[Mapping | None] = []
+        with self.lock:
+            mapped = self._mapped
+            for key in keys:
+                hit = mapped.get(key)
+                if hit is None:
+                    out.append(None)
+                else:
+                    hit[1] += 1
+                    out.append(hit[0])
+        for i, m in enumerate(out):
+            if m is None:
+                try:
+                    out[i] = self.map_buffer(arrays[i], write, ptrs[i])
+                except BaseException:
+                    self.unmap_buffers([x for x in out if x is not None])
+                    raise
+        return out  # type: ignore[return-value]
 
     def unmap_buffers(self, maps: list[Mapping]) -> None:
         """One operation is done with ``maps``: unmap those no operation in flight uses any more."""
@@ -364,10 +388,12 @@ def table_of(submit: AsyncSubmitCtl) -> ChannelTable | None:
 
 def prep_flags_of(submit: AsyncSubmitCtl) -> PrepFlags:
     """The descriptor flags the submit asks for (``ASYNC_TX_FENCE`` becomes ``PREP_FENCE``)."""
-    flags = PrepFlags.PREP_INTERRUPT
-    if submit.flags & ASYNC_TX_FENCE:
-        flags |= PrepFlags.PREP_FENCE
-    return flags
+    return _FENCED if int(submit.flags) & _FENCE else _UNFENCED
+
+
+_FENCE = int(AsyncTxFlags.ASYNC_TX_FENCE)
+_UNFENCED = PrepFlags.PREP_INTERRUPT
+_FENCED = PrepFlags.PREP_INTERRUPT | PrepFlags.PREP_FENCE
 
 
 def async_tx_submit(table: ChannelTable, chan: Channel, desc: Descriptor, submit: AsyncSubmitCtl, op: str,

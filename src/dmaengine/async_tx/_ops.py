@@ -16,6 +16,7 @@ from .._channel import Channel, Descriptor
 from .._enums import Cap, PrepFlags, SumCheckFlags
 from .._errors import ConfigError
 from .._memory import Mapping
+from .._native import core
 from .._raid6 import EXP, MUL, pq, xor_into
 from .._raidops import SumCheckResult
 from ._core import (
@@ -46,6 +47,9 @@ __all__ = [
     "async_xor_val",
 ]
 
+_P_DIS = int(PrepFlags.PREP_PQ_DISABLE_P)
+_Q_DIS = int(PrepFlags.PREP_PQ_DISABLE_Q)
+_CONT = int(PrepFlags.PREP_CONTINUE)
 _P_RES = SumCheckFlags.SUM_CHECK_P_RESULT
 _Q_RES = SumCheckFlags.SUM_CHECK_Q_RESULT
 
@@ -73,6 +77,13 @@ def _u8(name: str, buf: Any, writable: bool) -> np.ndarray:
 def _span(a: np.ndarray) -> tuple[int, int]:
     p = int(a.ctypes.data)
     return p, p + a.nbytes
+
+
+def _ptrs(arrays: Sequence[np.ndarray]) -> list[int]:
+    """The address of the first byte of each array (the compiled core reads them without numpy's ``ctypes``)."""
+    if core is not None:
+        return core.raid6_addrs(arrays)
+    return [a.__array_interface__["data"][0] for a in arrays]
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -120,6 +131,21 @@ class _Maps:
             self.maps.append(m)
             self._by_id[id(a)] = m
         return m.addr
+
+    def addrs(self, arrays: Sequence[np.ndarray], ptrs: Sequence[int], write: bool) -> list[int]:
+        """The DMA addresses of ``arrays`` (first bytes at ``ptrs``), mapped in one go; none mapped before."""
+        fresh = [a for a in arrays if id(a) not in self._by_id]
+        if len(fresh) != len(arrays):
+            return [self.addr(a, write) for a in arrays]
+        maps = self.table.map_buffers(arrays, ptrs, write)
+        by_id = self._by_id
+        for a, m in zip(arrays, maps):
+            if id(a) in by_id:  # the same array twice: one mapping, used twice
+                self.table.unmap_buffers([m])
+            else:
+                by_id[id(a)] = m
+                self.maps.append(m)
+        return [by_id[id(a)].addr for a in arrays]
 
     def release(self) -> None:
         self.table.unmap_buffers(self.maps)
@@ -267,27 +293,62 @@ def async_xor_val(dest: Any, srcs: Sequence[Any], result: SumCheckResult, submit
 
 
 def _pq_blocks(blocks: Sequence[Any], what: str) -> tuple[list[np.ndarray | None], np.ndarray | None,
-                                                         np.ndarray | None, int]:
+                                                         np.ndarray | None, int, dict[int, int]]:
+    """The data blocks, P, Q and their length, checked; and the address of each block's first byte by
+    ``id``. For "gen" P and Q are destinations: writable, apart from every data block."""
     if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Sequence) or len(blocks) < 3:
         raise ConfigError(f"blocks must be data blocks, then P, then Q (at least 3), not {blocks!r}")
-    data = [None if b is None else _u8(f"blocks[{i}]", b, False) for i, b in enumerate(blocks[:-2])]
     k = len(blocks) - 2
-    p = None if blocks[k] is None else _u8(f"blocks[{k}] (P)", blocks[k], what == "gen")
-    q = None if blocks[k + 1] is None else _u8(f"blocks[{k + 1}] (Q)", blocks[k + 1], what == "gen")
+    data: list[Any] = list(blocks[:k])
+    for i, b in enumerate(data):
+        if b is not None and _slow(b):
+            data[i] = _u8(f"blocks[{i}]", b, False)
+    gen = what == "gen"
+    p = None if blocks[k] is None else _u8(f"blocks[{k}] (P)", blocks[k], gen)
+    q = None if blocks[k + 1] is None else _u8(f"blocks[{k + 1}] (Q)", blocks[k + 1], gen)
     if p is None and q is None:
         raise ConfigError("P and Q are both None: nothing to do")
-    if len(data) > 255:
-        raise ConfigError(f"blocks holds {len(data)} data blocks, more than the 255 of GF(2^8)")
+    if k > 255:
+        raise ConfigError(f"blocks holds {k} data blocks, more than the 255 of GF(2^8)")
     ref = p if p is not None else q
     assert ref is not None
-    _lengths(ref.nbytes, [(f"blocks[{i}]", b) for i, b in enumerate(data)] + [(f"blocks[{k + 1}] (Q)", q)],
-             f"blocks[{k}] (P)" if p is not None else f"blocks[{k + 1}] (Q)")
-    if p is not None and q is not None and _overlap(p, q):
+    n = ref.nbytes
+    live = [b for b in data if b is not None]
+    nsrc = len(live)
+    if q is not None:
+        live.append(q)
+    for b in live:
+        if b.nbytes != n:  # name it, in the order the blocks come
+            _lengths(n, [(f"blocks[{i}]", b) for i, b in enumerate(data)] + [(f"blocks[{k + 1}] (Q)", q)],
+                     f"blocks[{k}] (P)" if p is not None else f"blocks[{k + 1}] (Q)")
+    if p is not None:
+        live.append(p)
+    starts = _ptrs(live)
+    ptr = dict(zip(map(id, live), starts))
+    p0 = -1 if p is None else ptr[id(p)]
+    q0 = -1 if q is None else ptr[id(q)]
+    if p is not None and q is not None and q0 - n < p0 < q0 + n:
         raise ConfigError(f"blocks[{k}] (P) overlaps blocks[{k + 1}] (Q)")
-    if what == "gen":
-        _no_overlap([(f"blocks[{k}] (P)", p), (f"blocks[{k + 1}] (Q)", q)],
-                    [(f"blocks[{i}]", b) for i, b in enumerate(data)])
-    return data, p, q, ref.nbytes
+    if gen:
+        for d0, dn in ((p0, f"blocks[{k}] (P)"), (q0, f"blocks[{k + 1}] (Q)")):
+            if d0 < 0:
+                continue
+            lo, hi = d0 - n, d0 + n
+            for s0 in starts[:nsrc]:
+                if lo < s0 < hi:  # the first such block, by index, in the message
+                    i = next(i for i, b in enumerate(data) if b is not None and lo < ptr[id(b)] < hi)
+                    raise ConfigError(f"blocks[{i}] overlaps {dn} (destination and source must be apart)")
+    return data, p, q, n, ptr
+
+
+def _slow(b: Any) -> bool:
+    """False when ``b`` is already what :func:`_u8` returns for a source (a 1-D contiguous uint8 array)."""
+    return not (b.__class__ is np.ndarray and b.dtype is _U8 and b.ndim == 1 and b.flags.c_contiguous and b.nbytes)
+
+
+_U8 = np.dtype(np.uint8)
+#: The coefficients {02}^i of the data blocks D_0..D_254.
+_GEN = bytes(EXP[:255].tolist())
 
 
 def async_gen_syndrome(blocks: Sequence[Any], submit: AsyncSubmitCtl) -> AsyncTx | None:
@@ -295,40 +356,41 @@ def async_gen_syndrome(blocks: Sequence[Any], submit: AsyncSubmitCtl) -> AsyncTx
     ``P = xor(D_i)`` and ``Q = sum(g^i * D_i)``. A None data block counts as zeros (and keeps its index); a
     None P or Q is not computed. ``ASYNC_TX_PQ_XOR_DST`` xors the new P and Q into the old ones."""
     check_depend(submit)
-    data, p, q, n = _pq_blocks(blocks, "gen")
+    data, p, q, n, ptr = _pq_blocks(blocks, "gen")
     srcs = [b for b in data if b is not None]
-    coefs = bytes(int(EXP[i]) for i, b in enumerate(data) if b is not None)
+    coefs = _GEN[:len(data)] if len(srcs) == len(data) else bytes(_GEN[i] for i, b in enumerate(data) if b is not None)
     xor_dst = bool(submit.flags & ASYNC_TX_PQ_XOR_DST)
     table = table_of(submit)
     chan = table.find_channel(Cap.PQ, submit.depend_tx) if table is not None and srcs else None
     if table is not None and chan is not None and _aligned(chan.device.pq_align, n):
         dev = chan.device
-        base = PrepFlags(0)
+        base = 0
         if p is None:
-            base |= PrepFlags.PREP_PQ_DISABLE_P
+            base |= _P_DIS
         if q is None:
-            base |= PrepFlags.PREP_PQ_DISABLE_Q
-        first_flags = base | (PrepFlags.PREP_CONTINUE if xor_dst else 0)
-        first, later = dev.dma_maxpq(first_flags), dev.dma_maxpq(base | PrepFlags.PREP_CONTINUE)
+            base |= _Q_DIS
+        first_flags = base | (_CONT if xor_dst else 0)
+        first, later = dev.dma_maxpq(first_flags), dev.dma_maxpq(base | _CONT)
         if first >= 1 and (len(srcs) <= first or later >= 1):
             maps = _Maps(table)
             try:
-                pa = maps.addr(p, True) if p is not None else 0
-                qa = maps.addr(q, True) if q is not None else 0
-                addrs = [maps.addr(s, False) for s in srcs]
+                dsts = [d for d in (p, q) if d is not None]
+                da = maps.addrs(dsts, [ptr[id(d)] for d in dsts], True)
+                pa = da[0] if p is not None else 0
+                qa = da[-1] if q is not None else 0
+                addrs = maps.addrs(srcs, [ptr[id(b)] for b in srcs], False)
             except BaseException:
                 maps.release()
                 raise
             preps = [((pa, qa), addrs[:first], coefs[:first], n, first_flags)]
             i = first
             while i < len(addrs):
-                preps.append(((pa, qa), addrs[i:i + later], coefs[i:i + later], n,
-                              base | PrepFlags.PREP_CONTINUE))
+                preps.append(((pa, qa), addrs[i:i + later], coefs[i:i + later], n, base | _CONT))
                 i += later
 
-            def prep(dst: tuple[int, int], a: list[int], c: bytes, length: int, f: PrepFlags,
+            def prep(dst: tuple[int, int], a: list[int], c: bytes, length: int, f: int,
                      fl: PrepFlags) -> Descriptor:
-                return chan.prep_dma_pq(dst, a, c, length, f | fl)
+                return chan.prep_dma_pq(dst, a, c, length, f | int(fl))
 
             return _chain(table, chan, submit, "pq", maps, preps, prep)
     cpu_prolog(submit, "pq")
@@ -348,7 +410,7 @@ def async_syndrome_val(blocks: Sequence[Any], result: SumCheckResult, spare: Any
     the data blocks; ``result.flags`` holds ``SUM_CHECK_P_RESULT`` / ``SUM_CHECK_Q_RESULT`` for the wrong ones
     once the operation is done. ``spare`` (a block, or None) is scratch for the CPU path, as in the kernel."""
     check_depend(submit)
-    data, p, q, n = _pq_blocks(blocks, "val")
+    data, p, q, n, _ptr = _pq_blocks(blocks, "val")
     if not isinstance(result, SumCheckResult):
         raise ConfigError(f"result must be a SumCheckResult, not {result!r}")
     result.flags = SumCheckFlags(0)

@@ -10,23 +10,32 @@ copy; numpy does the arithmetic with the GIL released.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from dmaengine import Mapping, PrepFlags, Result, SumCheckFlags, SumCheckResult
+from dmaengine._native import core
 from dmaengine.provider import AddressSpace, DmaFault
 from dmaengine.raid6 import pq, xor_into, xor_to
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
-__all__ = ["STEP", "RaidDescriptor", "pq_dsts", "run_raid"]
+__all__ = ["RUN_BYTES", "STEP", "RaidDescriptor", "pq_dsts", "run_raid", "run_small"]
 
 #: Bytes of each source done between two checks for pause and terminate.
 STEP = 1024 * 1024
+#: Most source bytes of one run of small xor / pq descriptors (:func:`run_small`), done with one release of the
+#: GIL: about 4 ms of work, what pause and terminate may wait for.
+RUN_BYTES = 16 * 1024 * 1024
 
 XOR, XOR_VAL, PQ, PQ_VAL = "xor", "xor_val", "pq", "pq_val"
 
 _P = SumCheckFlags.SUM_CHECK_P_RESULT
 _Q = SumCheckFlags.SUM_CHECK_Q_RESULT
+_NONE = SumCheckFlags(0)
+_CONT = int(PrepFlags.PREP_CONTINUE)
+_P_DIS = int(PrepFlags.PREP_PQ_DISABLE_P)
+_Q_DIS = int(PrepFlags.PREP_PQ_DISABLE_Q)
 
 
 class RaidDescriptor(VirtDescriptor):
@@ -49,13 +58,13 @@ class RaidDescriptor(VirtDescriptor):
         self.srcs = srcs
         self.coefs = coefs
         self.sum_result = sum_result
-        self.found = SumCheckFlags(0)
+        self.found = _NONE
 
 
 def pq_dsts(pq: tuple[int, int], flags: PrepFlags) -> tuple[int | None, int | None]:
     """The P and Q addresses of a pq descriptor, None for a disabled one."""
-    return (None if flags & PrepFlags.PREP_PQ_DISABLE_P else pq[0],
-            None if flags & PrepFlags.PREP_PQ_DISABLE_Q else pq[1])
+    f = int(flags)
+    return (None if f & _P_DIS else pq[0], None if f & _Q_DIS else pq[1])
 
 
 def run_raid(vd: RaidDescriptor, space: AddressSpace, stopped: Callable[[], bool]) -> Result | None:
@@ -124,3 +133,87 @@ def _step(vd: RaidDescriptor, srcs: list[np.ndarray], dsts: list[np.ndarray | No
             vd.found |= _P
         if q is not None and q_old is not None and not np.array_equal(q, q_old):
             vd.found |= _Q
+
+
+def _small(vd: Any) -> bool:
+    """True for an xor or pq descriptor of at most one :data:`STEP`, not started: :func:`run_small` takes it."""
+    return vd.__class__ is RaidDescriptor and vd.op in (XOR, PQ) and vd.length <= STEP and not vd.done
+
+
+def run_small(batch: list[Any], i: int, space: AddressSpace) -> int:
+    """Do the run of small xor and pq descriptors that starts at ``batch[i]`` (at least that one, at most
+    :data:`RUN_BYTES` of sources) and return the index after it; each ends with its ``result`` and ``residue``.
+
+    Every buffer of the run is pinned first (a descriptor with a bad address ends READ_FAILED or WRITE_FAILED and
+    writes nothing, as in :func:`run_raid`), then the arithmetic of the whole run goes in order with the GIL
+    released once: the worker keeps pace with a client that holds the GIL while it submits stripe after stripe.
+    """
+    jobs: list[tuple[list[np.ndarray], bytes, np.ndarray | None, np.ndarray | None, bool]] = []
+    done: list[RaidDescriptor] = []
+    pins: list[Mapping] = []
+    n = len(batch)
+    j = i
+    total = 0
+    try:
+        while j < n and _small(batch[j]):
+            vd: RaidDescriptor = batch[j]
+            work = vd.length * len(vd.srcs)
+            if j > i and total + work > RUN_BYTES:
+                break
+            total += work
+            j += 1
+            job = _pin_job(vd, space, pins)
+            if isinstance(job, tuple):
+                jobs.append(job)
+                done.append(vd)
+            else:
+                vd.result = job
+                vd.residue = vd.length
+        if jobs:
+            _run_jobs(jobs, done)
+    finally:
+        for m in pins:
+            space.unpin(m)
+    return j
+
+
+def _pin_job(vd: RaidDescriptor, space: AddressSpace, pins: list[Mapping]
+             ) -> tuple[list[np.ndarray], bytes, np.ndarray | None, np.ndarray | None, bool] | Result:
+    """Pin ``vd``'s buffers (into ``pins``) and return its job for :func:`_run_jobs`, or the fault's result."""
+    n = vd.length
+    cont = bool(int(vd.flags) & _CONT) and vd.op == PQ
+    try:
+        srcs = []
+        for a in vd.srcs:
+            m, view = space.pin(a, n, False)
+            pins.append(m)
+            srcs.append(view)
+        dsts: list[np.ndarray | None] = []
+        for d in vd.dsts:
+            if d is None:
+                dsts.append(None)
+                continue
+            if cont:  # read as well
+                m, view = space.pin(d, n, False)
+                pins.append(m)
+            m, view = space.pin(d, n, True)
+            pins.append(m)
+            dsts.append(view)
+    except DmaFault as f:
+        return Result.WRITE_FAILED if f.write else Result.READ_FAILED
+    if vd.op == XOR:
+        return srcs, bytes(len(srcs)), dsts[0], None, False
+    return srcs, vd.coefs, dsts[0], dsts[1], cont
+
+
+def _run_jobs(jobs: list[tuple[list[np.ndarray], bytes, np.ndarray | None, np.ndarray | None, bool]],
+              vds: list[RaidDescriptor]) -> None:
+    """P (the xor, for an xor job) and Q of every job, in order; each descriptor's result."""
+    if core is not None:
+        core.raid6_pq_many(jobs)
+    else:
+        for srcs, coefs, p, q, acc in jobs:
+            pq(srcs, coefs, p, q, accumulate=acc)
+    for vd in vds:
+        vd.result = Result.NOERROR
+        vd.residue = 0

@@ -70,7 +70,8 @@ from dmaengine.provider import (
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 from . import _raid_ops
-from ._raid_ops import RaidDescriptor, run_raid
+from ._raid_ops import RaidDescriptor, run_raid, run_small
+from ._raid_ops import _small as _raid_small
 
 __all__ = ["BurstDescriptor", "MemcpyChannel", "MemcpyDescriptor", "MemcpyEngine"]
 
@@ -422,6 +423,9 @@ class MemcpyChannel(VirtChannel):
                 i = j
                 continue
             vd = batch[i]
+            if _raid_small(vd):  # a run of small xor / pq work, the GIL released once for it all
+                i = run_small(batch, i, space)
+                continue
             try:
                 res = self._burst(vd, space) if vd.__class__ is BurstDescriptor else self._execute(vd, space, gen)
             except Exception as e:  # a descriptor holding values no prep accepts: it ends, the engine goes on
