@@ -151,6 +151,11 @@ class Dmac:
         for c in self.chans:
             c.steady_end = functools.partial(self._steady_end, c)
         self.irq: IrqHandler | None = None
+        #: ``burst_probe(idx, request_ns, grant_ns, end_ns)``, called for each burst of channel ``idx`` when its bytes
+        #: move: at its end burst by burst, later for the planned ones (sim/_wave.py draws them). A planned burst's
+        #: request is granted at once; a burst stepped one by one reports its grant as its request (its line's
+        #: earlier rise is the channel state, :meth:`line_state`). None (the default): nothing is called.
+        self.burst_probe: Callable[[int, int, int, int], None] | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
         self._last_grant = -1
@@ -375,6 +380,8 @@ class Dmac:
         ch.ev = None
         self.bursts += 1
         now = self.kernel.now_ns
+        if self.burst_probe is not None:
+            self.burst_probe(ch.idx, self._last_grant_ns, self._last_grant_ns, now)
         n = ch.burst_bytes
         res = self._move(ch, ch.item_off, n, now)
         if ch.abort_pending:
@@ -637,6 +644,11 @@ class Dmac:
             space.fill(item.dst + off, item.value, n)
         else:
             space.copy(item.dst + off, item.src + off, n)
+        if self.burst_probe is not None:
+            for k in range(plan.materialized + 1, j + 1):
+                s = plan.start(k)
+                assert s is not None
+                self.burst_probe(ch.idx, s, s, s + plan.duration_ns(k))
         self.bursts += j - plan.materialized
         plan.materialized = j
         ch.item_off = plan.item_offset + b1
@@ -795,6 +807,10 @@ class Dmac:
                 space.copy(item.dst + off, item.src + off, nbytes)
             c.item_off += nbytes
             c.done += nbytes
+        if self.burst_probe is not None:
+            for k in range(run.materialized, g):
+                s = run.start_ns + k * run.burst_ns
+                self.burst_probe(self._run_chans[k % run.channels].idx, s, s, s + run.burst_ns)
         self.bursts += g - run.materialized
         run.materialized = g
 

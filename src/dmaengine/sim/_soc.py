@@ -534,8 +534,9 @@ class Soc(Platform):
     def record_vcd(self, path: str | os.PathLike[str]) -> Waveform:
         """Record a waveform (a VCD file: request lines, bus grant, channel busy, FIFO levels, interrupts, in
         virtual ns) to ``path`` from now until the returned :class:`Waveform` is closed (it is a context
-        manager) or the SoC is. While it records, the controller moves data burst by burst (the ``fast=False``
-        reference path), so every edge is exact. Needs pyvcd (``pip install 'dmaengine[wave]'``)."""
+        manager) or the SoC is. The controller keeps its closed-form plans (it reports each burst when its bytes
+        move), and the waveform is edge for edge the one ``Soc(fast=False)`` records. Needs pyvcd
+        (``pip install 'dmaengine[wave]'``)."""
         if self._wave is not None:
             raise StateError(f"this SoC is already recording a waveform to {self._wave.path}")
         if not isinstance(path, (str, os.PathLike)):
