@@ -94,7 +94,7 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         "dmaengine: error: 99999-byte transfer size must be lower than 16384-buffer size")
     assert main(["test", "--channel", "dma7chan3"]) == 2
     assert one_line_error(capsys.readouterr().err) == (
-        "dmaengine: error: dmatest: no free channel with MEMCPY matching channel 'dma7chan3'")
+        "dmaengine: error: dmatest: no free channel with MEMCPY, XOR or PQ matching channel 'dma7chan3'")
     assert main(["summary", "--platform", "nosuch"]) == 2
     assert one_line_error(capsys.readouterr().err) == (
         "dmaengine: error: --platform must be default, sim, rtl, dts:BOARD.dts or MODULE:FUNCTION, not 'nosuch'")

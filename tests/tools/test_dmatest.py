@@ -183,7 +183,8 @@ def test_bad_parameters_and_no_channel() -> None:
         run(dmaengine.default_platform(), transfer_size=64, test_buf_size=64)
     with pytest.raises(ConfigError, match=r"^dmatest must be 0 \(memcpy\) or 1 \(memset\), not 2$"):
         run(dmaengine.default_platform(), dmatest=2)
-    with pytest.raises(NoChannelError, match=r"^dmatest: no free channel with MEMCPY matching channel 'dma9chan0'$"):
+    with pytest.raises(NoChannelError,
+                       match=r"^dmatest: no free channel with MEMCPY, XOR or PQ matching channel 'dma9chan0'$"):
         run(dmaengine.default_platform(), channel="dma9chan0")
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from dmaengine import Cap, ConfigError, Platform, PrepFlags
+from dmaengine import Cap, ConfigError, NoChannelError, Platform, PrepFlags
 from dmaengine.drivers.memcpy import MemcpyEngine
 from dmaengine.provider import Channel
 from dmaengine.tools._dmatest_raid import RaidDmatestThread, min_odd
@@ -95,3 +95,34 @@ def test_bad_source_counts() -> None:
         DmatestParams(xor_sources=-1).check()
     with pytest.raises(ConfigError, match=r"^pq_sources must be >= 0, not -3$"):
         DmatestParams(pq_sources=-3).check()
+
+
+class XorPqOnly(MemcpyEngine):
+    """A provider with XOR and PQ (and their validates) but no MEMCPY: dmatest runs only xor and pq on it."""
+
+    cap_mask = Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL
+
+
+def test_channels_with_xor_or_pq_but_no_memcpy_run_xor_and_pq_threads() -> None:
+    plat = Platform()
+    plat.register_device(MemcpyEngine(channels=1))
+    plat.register_device(XorPqOnly(channels=2))
+    threads, lines = run(plat, iterations=5, test_buf_size=1024, seed=3)
+    assert lines[:3] == ["dmatest: Added 3 threads using dma0chan0", "dmatest: Added 2 threads using dma1chan0",
+                         "dmatest: Added 2 threads using dma1chan1"]
+    assert [t.name for t in threads] == ["dma0chan0-copy0", "dma0chan0-xor0", "dma0chan0-pq0", "dma1chan0-xor0",
+                                         "dma1chan0-pq0", "dma1chan1-xor0", "dma1chan1-pq0"]
+    assert all(t.failed_tests == 0 and t.total_tests == 5 for t in threads)
+
+
+def test_an_xor_pq_only_platform_runs_and_max_channels_counts_every_channel() -> None:
+    plat = Platform()
+    plat.register_device(XorPqOnly(channels=3))
+    threads, lines = run(plat, iterations=2, test_buf_size=512, max_channels=2, seed=4)
+    assert lines[:2] == ["dmatest: Added 2 threads using dma0chan0", "dmatest: Added 2 threads using dma0chan1"]
+    assert [t.name for t in threads] == ["dma0chan0-xor0", "dma0chan0-pq0", "dma0chan1-xor0", "dma0chan1-pq0"]
+    plat = Platform()
+    plat.register_device(XorPqOnly(channels=1))
+    with pytest.raises(NoChannelError, match=r"^dmatest: no free channel with MEMCPY, XOR or PQ matching device "
+                                             r"'dma9'$"):
+        run(plat, device="dma9")

@@ -455,12 +455,15 @@ def run_dmatest(
 ) -> list[DmatestThread]:
     """Run dmatest on ``plat`` and return its threads (each with ``summary``, ``failed_tests``...).
 
-    Channels are requested like the kernel does: every free channel with MEMCPY (MEMSET for ``dmatest=1``)
-    matching ``channel`` and ``device``, up to ``max_channels``; :class:`NoChannelError` when none. Lines go to
-    ``log``, each thread's summary as the thread ends; ``tick(threads)`` is called now and then (progress);
-    ``on_started(threads)`` once every channel is held; setting ``stop`` ends the run early (``iterations=0``
-    runs until then). With ``run=False`` the threads are only added and listed (the kernel's ``test_list``).
-    At the end each channel is released, which terminates what is left (``dmatest_cleanup_channel``).
+    Channels are requested like the kernel does (``add_threaded_test``): every free channel with MEMCPY (MEMSET for
+    ``dmatest=1``), then every free channel with XOR, then with PQ, matching ``channel`` and ``device``, up to
+    ``max_channels`` in all; :class:`NoChannelError` when none. Each channel gets the copy (or memset) threads when
+    its device has that capability, then xor and pq threads for XOR and PQ: a channel that offers XOR or PQ but not
+    MEMCPY runs only those. Lines go to ``log``, each thread's summary as the thread ends; ``tick(threads)`` is
+    called now and then (progress); ``on_started(threads)`` once every channel is held; setting ``stop`` ends the
+    run early (``iterations=0`` runs until then). With ``run=False`` the threads are only added and listed (the
+    kernel's ``test_list``). At the end each channel is released, which terminates what is left
+    (``dmatest_cleanup_channel``).
     """
     params = params or DmatestParams()
     params.check()
@@ -469,30 +472,33 @@ def run_dmatest(
     seed = params.seed if params.seed is not None else random.SystemRandom().getrandbits(64)
     chans: list[Channel] = []
     threads: list[DmatestThread] = []
-    try:
-        while not params.max_channels or len(chans) < params.max_channels:
-            try:
-                # dma_request_channel sets no client name: the debugfs summary says "in-use", as for the kernel's
-                chan = plat.request_channel(mask, _matches(params))
-            except NoChannelError:
-                break
-            chans.append(chan)
-            if params.polled and chan.device.cap_mask & Cap.COMPLETION_NO_ORDER:
-                log(PR_FMT + "DMA_COMPLETION_NO_ORDER, polled disabled")
-                params = dataclasses.replace(params, polled=False)
-            for i in range(params.threads_per_chan):
-                threads.append(DmatestThread(plat, chan, i, params, log, stop,
-                                             rng=random.Random(f"{seed}:{chan.name}:{i}")))
-            from ._dmatest_raid import raid_threads  # the xor and pq threads of a channel that has XOR / PQ
+    from ._dmatest_raid import raid_threads  # the xor and pq threads of a channel that has XOR / PQ
 
-            added = raid_threads(plat, chan, params, log, stop, seed)
-            threads += added
-            log(PR_FMT + "Added %u threads using %s" % (params.threads_per_chan + len(added), chan.name))
+    try:
+        for want in (mask, Cap.XOR, Cap.PQ):  # request_channels(info, DMA_MEMCPY), (..., DMA_XOR), (..., DMA_PQ)
+            while not params.max_channels or len(chans) < params.max_channels:
+                try:
+                    # dma_request_channel sets no client name: the debugfs summary says "in-use", as the kernel's
+                    chan = plat.request_channel(want, _matches(params))
+                except NoChannelError:
+                    break
+                chans.append(chan)
+                if params.polled and chan.device.cap_mask & Cap.COMPLETION_NO_ORDER:
+                    log(PR_FMT + "DMA_COMPLETION_NO_ORDER, polled disabled")
+                    params = dataclasses.replace(params, polled=False)
+                added: list[DmatestThread] = []
+                if chan.device.cap_mask & mask:
+                    for i in range(params.threads_per_chan):
+                        added.append(DmatestThread(plat, chan, i, params, log, stop,
+                                                   rng=random.Random(f"{seed}:{chan.name}:{i}")))
+                added += raid_threads(plat, chan, params, log, stop, seed)
+                threads += added
+                log(PR_FMT + "Added %u threads using %s" % (len(added), chan.name))
         if not chans:
             what = [f"channel {params.channel!r}"] if params.channel else []
             what += [f"device {params.device!r}"] if params.device else []
             extra = f" matching {' and '.join(what)}" if what else ""
-            raise NoChannelError(f"dmatest: no free channel with {mask.name}{extra}")
+            raise NoChannelError(f"dmatest: no free channel with {mask.name}, XOR or PQ{extra}")
         if not params.run:
             for chan in chans:  # dmatest_test_list_get
                 log(PR_FMT + "%u threads using %s" % (sum(t.chan is chan for t in threads), chan.name))
