@@ -92,3 +92,37 @@ def test_faults_and_terminate_leave_no_scratch_mapped() -> None:
         chan.terminate_sync()
         assert len(soc.address_space.mappings()) == before + 3  # only the client's three mappings
     soc.close()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_scratch_is_mapped_only_while_the_program_runs(fast: bool) -> None:
+    """xor / pq descriptors prepared and never submitted, prepared and freed, or terminated before they ran hold
+    no scratch mapping: the address space holds the client's mappings only, before and after. A submitted one maps
+    its scratch while it runs and gives it back when it ends."""
+    soc = Soc(fast=fast)
+    srcs = blocks(3, 5)
+    p, q = np.zeros(L, np.uint8), np.zeros(L, np.uint8)
+    with soc.request_channel(Cap.XOR | Cap.PQ) as chan:
+        maps = [soc.map(s, DataDirection.TO_DEVICE) for s in srcs]
+        pm, qm = soc.map(p), soc.map(q)
+        client = len(soc.address_space.mappings())
+        addrs = [m.addr for m in maps]
+        coefs = bytes(EXP[:3].tolist())
+        never = [chan.prep_dma_xor(pm.addr, addrs, L), chan.prep_dma_pq((pm.addr, qm.addr), addrs, coefs, L)]
+        assert len(soc.address_space.mappings()) == client
+        queued = chan.prep_dma_pq((pm.addr, qm.addr), addrs, coefs, L)
+        queued.submit()  # submitted, never issued, then terminated
+        chan.terminate_sync()
+        assert len(soc.address_space.mappings()) == client
+        tx = chan.prep_dma_pq((pm.addr, qm.addr), addrs, coefs, L)
+        cookie = tx.submit()
+        chan.issue_pending()
+        soc.run_for(FETCH_NS * 1e-9 + 1e-9)  # loaded: reading its first source into the scratch
+        assert len(soc.address_space.mappings()) == client + 5  # three sources read in, P and Q out
+        assert chan.sync_wait(cookie) == Status.COMPLETE
+        assert len(soc.address_space.mappings()) == client
+        wp, wq = np.zeros(L, np.uint8), np.zeros(L, np.uint8)
+        gen_syndrome(srcs, wp, wq)
+        assert (p == wp).all() and (q == wq).all()
+        del never
+    soc.close()

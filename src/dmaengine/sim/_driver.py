@@ -334,10 +334,14 @@ class SimDmaDevice(DmaDevice):
                 try:
                     if vd.metadata_mode and vd.program.direction is M2D:
                         self._send_metadata(vd)
+                    if vd.job is not None:
+                        vd.job.map()  # xor / pq scratch: mapped while the program runs (sim/_raid.py)
                     self.hw.start(chan.chan_id, vd.program)
                 except Exception as e:  # never leave the channel wedged on one bad descriptor
                     chan.running = None
                     self.hw.abort(chan.chan_id)
+                    if vd.job is not None:
+                        vd.job.release()
                     why = f"{type(e).__name__}: {e}"
                 else:
                     if tracing():

@@ -7,6 +7,11 @@ item), and one item per result writes it over the bus to its destination. A vali
 P and Q it checks) and writes nothing; it decides at the end of the program. So an operation on ``n`` sources
 of ``length`` bytes takes the bus for ``n + results`` transfers of ``length`` bytes, in virtual time, and a bad
 source address is a bus error (READ_FAILED) before any result byte is written, a bad destination a WRITE_FAILED.
+
+The scratch buffers are mapped only while the program runs: :meth:`RaidJob.map` when the driver loads it into
+the controller (their addresses go into its items then), :meth:`RaidJob.release` when it ends, fails or is
+terminated. A descriptor prepared and never submitted, or freed, holds no mapping; a reusable one maps afresh
+for each run.
 """
 
 from __future__ import annotations
@@ -30,23 +35,39 @@ class RaidJob:
 
     def __init__(self, plat: Platform, op: str, nsrc: int, nchk: int, nout: int, length: int, coefs: bytes,
                  flags: PrepFlags, result: SumCheckResult | None) -> None:
+        self.plat = plat
         self.op = op
         self.coefs = coefs
         self.flags = flags
         self.result = result
-        self.ins = [np.zeros(length, np.uint8) for _ in range(nsrc + nchk)]
-        self.outs = [np.zeros(length, np.uint8) for _ in range(nout)]
         self.nsrc = nsrc
+        self.length = length
+        self.nin = nsrc + nchk
+        self.nout = nout
+        #: The items that read into the scratch (their ``dst``) and write out of it (their ``src``).
+        self.in_items: list[Item] = []
+        self.out_items: list[Item] = []
+        self.ins: list[np.ndarray] = []
+        self.outs: list[np.ndarray] = []
         self.maps: list[Mapping] = []
+
+    def map(self) -> None:
+        """Map fresh scratch buffers and put their addresses in the program (it is being loaded)."""
+        self.release()
+        n = self.length
+        self.ins = [np.zeros(n, np.uint8) for _ in range(self.nin)]
+        self.outs = [np.zeros(n, np.uint8) for _ in range(self.nout)]
         try:
-            self.in_addrs = [self._map(plat, a, DataDirection.FROM_DEVICE) for a in self.ins]
-            self.out_addrs = [self._map(plat, a, DataDirection.TO_DEVICE) for a in self.outs]
+            for it, a in zip(self.in_items, self.ins):
+                it.dst = self._map(a, DataDirection.FROM_DEVICE)
+            for it, a in zip(self.out_items, self.outs):
+                it.src = self._map(a, DataDirection.TO_DEVICE)
         except BaseException:
             self.release()
             raise
 
-    def _map(self, plat: Platform, a: np.ndarray, direction: DataDirection) -> int:
-        m = plat.map(a, direction)
+    def _map(self, a: np.ndarray, direction: DataDirection) -> int:
+        m = self.plat.map(a, direction)
         self.maps.append(m)
         return m.addr
 
@@ -92,11 +113,11 @@ class RaidJob:
         self.result.flags = found
 
     def release(self) -> None:
-        """Unmap the scratch buffers (the descriptor ended, failed or was terminated)."""
-        for m in self.maps:
+        """Unmap the scratch buffers (the descriptor ended, failed or was terminated). Idempotent."""
+        maps, self.maps = self.maps, []
+        for m in maps:
             if m.live:
                 m.unmap()
-        self.maps = []
 
 
 def raid_program(plat: Platform, op: str, dsts: tuple[int, ...], srcs: list[int], coefs: bytes, length: int,
@@ -116,9 +137,10 @@ def raid_program(plat: Platform, op: str, dsts: tuple[int, ...], srcs: list[int]
     nout = len(live) if op in ("xor", "pq") else 0
     job = RaidJob(plat, op, len(srcs), nchk, nout, length, coefs, flags, result)
     reads = [*srcs, *(live if reads_old else [])]
-    items = [Item(a, job.in_addrs[i], length) for i, a in enumerate(reads)]
+    job.in_items = items = [Item(a, 0, length) for a in reads]  # the scratch addresses come with RaidJob.map
     if nout:
         items[-1].irq = True  # the last read: combine now, before the results go out
-        items += [Item(job.out_addrs[i], d, length) for i, d in enumerate(live)]
+        job.out_items = [Item(0, d, length) for d in live]
+        items += job.out_items
     items[-1].irq = True
     return Program(items, TransferDirection.MEM_TO_MEM), job
