@@ -151,6 +151,7 @@ def run_small(batch: list[Any], i: int, space: AddressSpace) -> int:
     jobs: list[tuple[list[np.ndarray], bytes, np.ndarray | None, np.ndarray | None, bool]] = []
     done: list[RaidDescriptor] = []
     pins: list[Mapping] = []
+    reads: dict[tuple[int, int], np.ndarray] = {}  # sources pinned for the run (the stripes share data blocks)
     n = len(batch)
     j = i
     total = 0
@@ -162,7 +163,7 @@ def run_small(batch: list[Any], i: int, space: AddressSpace) -> int:
                 break
             total += work
             j += 1
-            job = _pin_job(vd, space, pins)
+            job = _pin_job(vd, space, pins, reads)
             if isinstance(job, tuple):
                 jobs.append(job)
                 done.append(vd)
@@ -177,16 +178,20 @@ def run_small(batch: list[Any], i: int, space: AddressSpace) -> int:
     return j
 
 
-def _pin_job(vd: RaidDescriptor, space: AddressSpace, pins: list[Mapping]
+def _pin_job(vd: RaidDescriptor, space: AddressSpace, pins: list[Mapping], reads: dict[tuple[int, int], np.ndarray]
              ) -> tuple[list[np.ndarray], bytes, np.ndarray | None, np.ndarray | None, bool] | Result:
-    """Pin ``vd``'s buffers (into ``pins``) and return its job for :func:`_run_jobs`, or the fault's result."""
+    """Pin ``vd``'s buffers (into ``pins``; a source already pinned for the run, in ``reads``, is used again) and
+    return its job for :func:`_run_jobs`, or the fault's result."""
     n = vd.length
     cont = bool(int(vd.flags) & _CONT) and vd.op == PQ
     try:
         srcs = []
         for a in vd.srcs:
-            m, view = space.pin(a, n, False)
-            pins.append(m)
+            view = reads.get((a, n))
+            if view is None:
+                m, view = space.pin(a, n, False)
+                pins.append(m)
+                reads[(a, n)] = view
             srcs.append(view)
         dsts: list[np.ndarray | None] = []
         for d in vd.dsts:
