@@ -34,6 +34,12 @@ NEW_SEQ = 1 << 62
 #: ``j``-th (0-based) granted at ``grant_ns + j * stride_ns`` and landing ``burst_ns`` later; the first one's
 #: request instant is ``request_ns``, a later one's is the end of the one before it (``grant - stride + burst``).
 Segment = tuple[int, int, int, int, int, int]
+#: A schedule's state before the events of one instant, for :meth:`BusSchedule.replay`.
+_Snapshot = tuple[int, int, list[tuple[int, int, int, int]], int, int, int, int, int, int, int, int, int, list[int],
+                  list[int], list[int], list[int], list[int]]
+#: An instant after every other; how often (in events) a schedule keeps its state for a replay.
+NEVER = 1 << 62
+SNAPSHOT_EVENTS = 64
 
 
 class Lane:
@@ -66,21 +72,21 @@ class BusSchedule:
 
     The start state: ``holder`` (a lane position, or -1) has a burst on the bus ending at ``holder_end_ns``
     (kernel sequence number ``holder_seq``, request instant ``holder_request_ns``, granted at ``holder_grant_ns``);
-    ``waiting`` lanes wait for the bus (each since its ``since_ns``); ``pending`` lanes have a request instant
+    ``waiting`` lanes wait for the bus (``(pos, since_ns)``); ``pending`` lanes have a request instant
     ``(pos, time_ns, seq)`` ahead. The bus is busy until ``busy_until_ns``; the last grant went to channel
-    ``last_grant``. After construction the state is the one after every event before :attr:`stop_ns`.
+    ``last_grant`` at ``last_grant_ns``. After construction the state is the one after every event before
+    :attr:`stop_ns` (which the schedule brings forward: see the module's docstring, and ``max_events``), and
+    :meth:`replay` gives the state after every event before an earlier instant.
     """
 
-    __slots__ = ("_args", "_heap", "_rr", "_seq", "_taken", "busy_until_ns", "events", "granted", "holder",
-                 "holder_grant_ns", "holder_request_ns", "jumps", "landed", "lanes", "last_grant", "last_grant_ns",
-                 "limit", "request", "segments", "since_ns", "start_ns", "stop_ns", "waiting")
+    __slots__ = ("_heap", "_last_pos", "_rr", "_seq", "_snaps", "_taken", "busy_until_ns", "events", "granted",
+                 "jumps", "landed", "lanes", "last_grant", "last_grant_ns", "limit", "request", "segments",
+                 "since_ns", "start_ns", "stop_ns", "waiting")
 
     def __init__(self, lanes: list[Lane], start_ns: int, stop_ns: int, busy_until_ns: int, last_grant: int,
                  last_grant_ns: int, holder: int = -1, holder_end_ns: int = 0, holder_seq: int = 0,
                  holder_grant_ns: int = 0, holder_request_ns: int = 0, waiting: tuple[tuple[int, int], ...] = (),
-                 pending: tuple[tuple[int, int, int], ...] = (), max_events: int = 1 << 62) -> None:
-        self._args = (lanes, start_ns, busy_until_ns, last_grant, last_grant_ns, holder, holder_end_ns, holder_seq,
-                      holder_grant_ns, holder_request_ns, waiting, pending)
+                 pending: tuple[tuple[int, int, int], ...] = (), max_events: int = NEVER) -> None:
         self.lanes = lanes
         self.start_ns = start_ns
         self.stop_ns = stop_ns
@@ -92,6 +98,7 @@ class BusSchedule:
         self.landed = [0] * n
         self.request = [ln.request_bytes for ln in lanes]
         self.limit = [ln.limit_bytes for ln in lanes]
+        #: Per lane: since when it waits for the bus, or when its request is due.
         self.since_ns = [0] * n
         #: Bursts granted per lane, as arithmetic runs.
         self.segments: list[list[Segment]] = [[] for _ in lanes]
@@ -99,13 +106,12 @@ class BusSchedule:
         self._taken = [(0, 0)] * n
         self._heap: list[tuple[int, int, int, int]] = []  # (time_ns, seq, kind 0: burst end / 1: request, pos)
         self._seq = NEW_SEQ
-        self.holder = holder
-        self.holder_grant_ns = holder_grant_ns
-        self.holder_request_ns = holder_request_ns
+        self._last_pos = -1  # the lane granted last in this schedule
+        self._snaps: list[_Snapshot] = []
         self.waiting = 0  # a bit per lane position
         self.events = 0
         self.jumps = 0
-        #: Lane positions at or below this one were granted no later than the last grant (round-robin order).
+        #: Lane positions below this one were granted no later than the last grant (round-robin order).
         self._rr = sum(1 for ln in lanes if ln.idx <= last_grant)
         for pos, since in waiting:
             self.waiting |= 1 << pos
@@ -116,100 +122,171 @@ class BusSchedule:
         if holder >= 0:
             ln = lanes[holder]
             self.granted[holder] = 1
+            self._last_pos = holder
+            self.since_ns[holder] = holder_request_ns
             nbytes, dur = (ln.burst_bytes, ln.burst_ns) if ln.bursts > 1 else (ln.last_bytes, ln.last_burst_ns)
             self.segments[holder].append((holder_grant_ns, 1, 0, dur, nbytes, holder_request_ns))
             self._heap.append((holder_end_ns, holder_seq, 0, holder))
-            self._check_landing(holder, holder_end_ns)
+            flow = ln.flow
+            if (ln.bursts <= 1 or (flow is not None and flow.count(holder_end_ns) > self.limit[holder])) \
+                    and holder_end_ns < self.stop_ns:
+                self.stop_ns = holder_end_ns
         heapq.heapify(self._heap)
-        self._loop(max_events)
+        self._loop(max_events, True)
+
+    @property
+    def holder(self) -> int:
+        """The lane whose burst is on the bus (its end is pending), or -1."""
+        for e in self._heap:
+            if e[2] == 0:
+                return e[3]
+        return -1
+
+    def _snapshot(self, at_ns: int) -> None:
+        self._snaps.append((at_ns, self.stop_ns, list(self._heap), self._last_pos, self._rr, self._seq,
+                            self.busy_until_ns, self.last_grant, self.last_grant_ns, self.waiting, self.events,
+                            self.jumps, list(self.granted), list(self.landed), list(self.request),
+                            list(self.limit), list(self.since_ns)))
 
     def replay(self, stop_ns: int) -> BusSchedule:
-        """The same schedule, every event before ``stop_ns`` (an earlier stop: the state at an earlier instant)."""
-        lanes, start, busy, last, last_ns, holder, h_end, h_seq, h_grant, h_req, waiting, pending = self._args
-        return BusSchedule(lanes, start, min(stop_ns, self.stop_ns), busy, last, last_ns, holder, h_end, h_seq,
-                           h_grant, h_req, waiting, pending)
+        """The state after every event before ``stop_ns`` (no later than :attr:`stop_ns`), from the last
+        snapshot at or before it; the new schedule's segments hold only bursts granted since that snapshot."""
+        snap = self._snaps[0]
+        for s in reversed(self._snaps):
+            if s[0] <= stop_ns:
+                snap = s
+                break
+        new = object.__new__(BusSchedule)
+        new.lanes = self.lanes
+        new.start_ns = self.start_ns
+        new.segments = [[] for _ in self.lanes]
+        new._taken = [(0, 0)] * len(self.lanes)
+        new._snaps = []
+        (_, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant, new.last_grant_ns,
+         new.waiting, new.events, new.jumps, granted, landed, request, limit, since) = snap
+        new.stop_ns = min(stop_ns, stop)
+        new._heap = list(heap)
+        new.granted = list(granted)
+        new.landed = list(landed)
+        new.request = list(request)
+        new.limit = list(limit)
+        new.since_ns = list(since)
+        new._loop(NEVER, False)
+        return new
 
     # --- the loop ---------------------------------------------------------------------------------------------
-    def _check_landing(self, pos: int, end_ns: int) -> None:
-        """The burst of lane ``pos`` granted last lands at ``end_ns``: stop before then if it ends the item or if
-        its FIFO would not be steady until then."""
-        ln = self.lanes[pos]
-        if self.granted[pos] >= ln.bursts:
-            if end_ns < self.stop_ns:
-                self.stop_ns = end_ns
-        elif ln.flow is not None and ln.flow.count(end_ns) > self.limit[pos] and end_ns < self.stop_ns:
-            self.stop_ns = end_ns
-
-    def _arbitrate(self, t: int) -> None:
-        waiting = self.waiting
-        if not waiting or self.busy_until_ns > t:
-            return
-        rr = self._rr
-        hi = waiting >> rr << rr
-        m = hi if hi else waiting
-        pos = (m & -m).bit_length() - 1
-        self.waiting = waiting & ~(1 << pos)
-        ln = self.lanes[pos]
-        g = self.granted[pos]
-        nbytes, dur = (ln.burst_bytes, ln.burst_ns) if g + 1 < ln.bursts else (ln.last_bytes, ln.last_burst_ns)
-        end = t + dur
-        self.busy_until_ns = end
-        self.last_grant = ln.idx
-        self.last_grant_ns = t
-        self._rr = pos + 1
-        self.holder = pos
-        self.holder_grant_ns = t
-        self.holder_request_ns = self.since_ns[pos]
-        self._seq += 1
-        heapq.heappush(self._heap, (end, self._seq, 0, pos))
-        self.segments[pos].append((t, 1, 0, dur, nbytes, self.since_ns[pos]))
-        self.granted[pos] = g + 1
-        self._check_landing(pos, end)
-
-    def _loop(self, max_events: int) -> None:
+    def _loop(self, max_events: int, snapshots: bool) -> None:
+        """Run the events before :attr:`stop_ns` (see the module's docstring for their semantics); with
+        ``snapshots``, keep the state every ``SNAPSHOT_EVENTS`` events for :meth:`replay`."""
         heap = self._heap
         lanes = self.lanes
+        flows = [ln.flow for ln in lanes]
+        count = [None if f is None else f.count for f in flows]
+        time_of = [None if f is None else f.time_of for f in flows]
+        bursts = [ln.bursts for ln in lanes]
+        burst_bytes = [ln.burst_bytes for ln in lanes]
+        burst_ns = [ln.burst_ns for ln in lanes]
+        granted, landed, request, limit, since = self.granted, self.landed, self.request, self.limit, self.since_ns
+        segments = self.segments
+        heappop, heappush = heapq.heappop, heapq.heappush
+        waiting, busy, rr, seq, stop, events = self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, \
+            self.events
+        last_pos, last_grant_ns = self._last_pos, self.last_grant_ns
+        periph = 0
+        for p, f in enumerate(flows):
+            if f is not None:
+                periph |= 1 << p
+        next_snap = events
         last_t = -1
         while heap:
             t, _, kind, pos = heap[0]
-            if t >= self.stop_ns:
+            if t >= stop:
                 break
-            if self.events >= max_events and t > last_t:
-                self.stop_ns = t
-                break
-            last_t = t
-            if kind == 0 and lanes[pos].flow is None and self._jump(t, pos):
-                continue
-            heapq.heappop(heap)
-            self.events += 1
+            if t > last_t:
+                if events >= max_events:
+                    stop = t
+                    break
+                if snapshots and events >= next_snap:
+                    self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, self.events = \
+                        waiting, busy, rr, seq, stop, events
+                    self._last_pos, self.last_grant_ns = last_pos, last_grant_ns
+                    self._snapshot(t)
+                    next_snap = events + SNAPSHOT_EVENTS
+                last_t = t
             if kind == 0:
-                ln = lanes[pos]
-                self.landed[pos] += 1
-                if self.landed[pos] < ln.bursts:
-                    flow = ln.flow
-                    if flow is None:
-                        self.waiting |= 1 << pos
-                        self.since_ns[pos] = t
+                if flows[pos] is None and busy <= t and burst_ns[pos] < stop - t and not waiting & periph:
+                    self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, self.events = \
+                        waiting, busy, rr, seq, stop, events
+                    self._last_pos, self.last_grant_ns = last_pos, last_grant_ns
+                    if self._jump(t, pos):
+                        waiting, busy, rr, seq, events = self.waiting, self.busy_until_ns, self._rr, self._seq, \
+                            self.events
+                        last_pos, last_grant_ns = self._last_pos, self.last_grant_ns
+                        continue
+                heappop(heap)
+                events += 1
+                n = landed[pos] + 1
+                landed[pos] = n
+                if n < bursts[pos]:
+                    to = time_of[pos]
+                    if to is None:
+                        waiting |= 1 << pos
+                        since[pos] = t
                     else:
-                        self.request[pos] += ln.burst_bytes
-                        self.limit[pos] += ln.burst_bytes
-                        r = flow.time_of(self.request[pos])
+                        b = burst_bytes[pos]
+                        x = request[pos] + b
+                        request[pos] = x
+                        limit[pos] += b
+                        r = to(x)
                         if r is not None:
                             if r <= t:
-                                self.waiting |= 1 << pos
-                                self.since_ns[pos] = t
+                                waiting |= 1 << pos
+                                since[pos] = t
                             else:
-                                self._seq += 1
-                                heapq.heappush(heap, (r, self._seq, 1, pos))
-                                self.since_ns[pos] = r
+                                seq += 1
+                                heappush(heap, (r, seq, 1, pos))
+                                since[pos] = r
             else:
-                self.waiting |= 1 << pos
-            self._arbitrate(t)
+                heappop(heap)
+                events += 1
+                waiting |= 1 << pos
+            # Arbitration: the bus is free, grant the waiting lane next after the last granted one.
+            if waiting and busy <= t:
+                m = waiting >> rr << rr
+                if not m:
+                    m = waiting
+                p = (m & -m).bit_length() - 1
+                waiting &= ~(1 << p)
+                g = granted[p] + 1
+                granted[p] = g
+                if g < bursts[p]:
+                    nbytes, dur = burst_bytes[p], burst_ns[p]
+                else:
+                    ln = lanes[p]
+                    nbytes, dur = ln.last_bytes, ln.last_burst_ns
+                end = t + dur
+                busy = end
+                rr = p + 1
+                last_pos = p
+                last_grant_ns = t
+                seq += 1
+                heappush(heap, (end, seq, 0, p))
+                segments[p].append((t, 1, 0, dur, nbytes, since[p]))
+                if end < stop:
+                    c = count[p]
+                    if g >= bursts[p] or (c is not None and c(end) > limit[p]):
+                        stop = end
+        self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, self.events = \
+            waiting, busy, rr, seq, stop, events
+        self._last_pos, self.last_grant_ns = last_pos, last_grant_ns
+        if last_pos >= 0:
+            self.last_grant = lanes[last_pos].idx
 
     def _jump(self, t: int, pos: int) -> bool:
-        """The burst of memory-to-memory lane ``pos`` ends at ``t``, the next event: when only memory-to-memory
-        lanes wait, take the round-robin bursts that end before anything else happens in one step. False when
-        fewer than two would."""
+        """The burst of memory-to-memory lane ``pos`` ends at ``t``, the next event, and only memory-to-memory
+        lanes wait: take the round-robin bursts that end before anything else happens in one step (each lane
+        asks again the moment its burst ends, so they take turns in channel order, full burst after full burst).
+        False when fewer than two would."""
         lanes = self.lanes
         waiting = self.waiting
         heap = self._heap
@@ -217,10 +294,7 @@ class BusSchedule:
         for e in heap:
             if e[2] == 1 and e[0] < tp:
                 tp = e[0]
-        ln0 = lanes[pos]
-        d = ln0.burst_ns
-        if self.granted[pos] >= ln0.bursts or t + d >= tp:
-            return False
+        d = lanes[pos].burst_ns
         parts = [pos]
         for p in range(pos + 1, len(lanes)):
             if waiting >> p & 1:
@@ -229,14 +303,16 @@ class BusSchedule:
             if waiting >> p & 1:
                 parts.append(p)
         k = len(parts)
-        # Bursts after the one ending at t: g = 1..m, burst g held by parts[g % k]; none may be a lane's last one,
-        # and every burst ending in the jump (g = 0..m-1) ends before tp.
+        granted = self.granted
+        # Bursts after the one ending at t: g = 1..m, burst g held by parts[g % k], granted at t + (g - 1) * d;
+        # none may be a lane's last one, and every burst ending in the jump (g = 0..m-1, at t + g * d) ends
+        # before tp.
         m = (tp - 1 - t) // d + 1
         for i, p in enumerate(parts):
             ln = lanes[p]
-            if ln.flow is not None or ln.burst_ns != d:
+            if ln.burst_ns != d:
                 return False
-            q = ln.bursts - self.granted[p] - 1  # more bursts it may be granted, its last one excluded
+            q = ln.bursts - granted[p] - 1  # more bursts it may be granted, its last one excluded
             m = min(m, (q + 1) * k - 1 if i == 0 else q * k + i - 1)
         if m < 2:
             return False
@@ -244,36 +320,32 @@ class BusSchedule:
         self.events += m
         self.jumps += 1
         stride = k * d
+        since = self.since_ns
         for i, p in enumerate(parts):
             g1 = i if i else k
-            if m < g1:
-                continue
-            c = (m - g1) // k + 1
-            ln = lanes[p]
-            self.segments[p].append((t + (g1 - 1) * d, c, stride, d, ln.burst_bytes,
-                                     t if i == 0 else self.since_ns[p]))
-            self.granted[p] += c
-        for i, p in enumerate(parts):  # bursts 0..m-1 landed; every lane but the holder of burst m waits again
-            self.landed[p] += (m - i + k - 1) // k if m > i else 0
+            if m >= g1:
+                c = (m - g1) // k + 1
+                self.segments[p].append((t + (g1 - 1) * d, c, stride, d, lanes[p].burst_bytes,
+                                         t if i == 0 else since[p]))
+                granted[p] += c
+            if m > i:
+                self.landed[p] += (m - i + k - 1) // k
         hold = parts[m % k]
         grant = t + (m - 1) * d
+        self.waiting = 0
         for i, p in enumerate(parts):
             if p != hold:
-                last = m - 1 - ((m - 1 - i) % k)  # its last burst in 0..m-1
-                if last >= 0:
-                    self.since_ns[p] = t + last * d
-        self.since_ns[hold] = grant
-        self.waiting = 0
-        for p in parts:
-            if p != hold:
                 self.waiting |= 1 << p
+                last = m - 1 - ((m - 1 - i) % k)  # its last burst among 0..m-1, which ended at t + last * d
+                if last >= 0:
+                    since[p] = t + last * d
+        if m >= k:  # it asked for burst m when its burst m - k ended
+            since[hold] = t + (m - k) * d
         end = grant + d
-        self.holder = hold
-        self.holder_grant_ns = grant
-        self.holder_request_ns = grant
         self.busy_until_ns = end
         self.last_grant = lanes[hold].idx
         self.last_grant_ns = grant
+        self._last_pos = hold
         self._rr = hold + 1
         self._seq += 1
         heapq.heappush(heap, (end, self._seq, 0, hold))

@@ -752,6 +752,8 @@ class Dmac:
                 ev = ch.ev
                 assert ev is not None
                 if st is state.BURST:
+                    if holder >= 0:
+                        return  # a burst ends now and another started now: the next event tries again
                     holder, holder_end, holder_seq = pos, ev.time_ns, ev.seq
                 else:
                     pending.append((pos, ev.time_ns, ev.seq))
@@ -767,8 +769,7 @@ class Dmac:
                             holder_end, holder_seq, self._last_grant_ns, h_req, tuple(waiting), tuple(pending),
                             SCHED_MAX_EVENTS)
         if sched.events < SCHED_MIN_EVENTS:
-            self._plan_failed(now, None)
-            return
+            return  # an item end or a fetch is near: the next hardware event tries again
         self._plan_backoff_ns = 0
         for ch in chans:
             if ch.ev is not None:
@@ -896,7 +897,7 @@ class Dmac:
                 lane = st.lanes[pos]
                 ch.state = state.BURST
                 ch.burst_bytes = lane.burst_bytes if st.granted[pos] < lane.bursts else lane.last_bytes
-                ch.request_ns = st.holder_request_ns
+                ch.request_ns = st.since_ns[pos]
                 ch.ev = k.at(t, functools.partial(self._burst_end, ch), f"burst{ch.idx}", PRIO_HW)
             else:
                 ch.ev = k.at(t, functools.partial(self._dreq, ch), f"dreq{ch.idx}", PRIO_HW)
