@@ -36,26 +36,29 @@ NEW_SEQ = 1 << 62
 Segment = tuple[int, int, int, int, int, int]
 #: A schedule's state before the events of one instant, for :meth:`BusSchedule.replay`.
 _Snapshot = tuple[int, int, list[tuple[int, int, int, int]], int, int, int, int, int, int, int, int, int, list[int],
-                  list[int], list[int], list[int], list[int]]
+                  list[int], list[int], list[int], list[int], list[int], list[bool], list[int]]
 #: An instant after every other; how often (in events) a schedule keeps its state for a replay.
 NEVER = 1 << 62
 SNAPSHOT_EVENTS = 64
 
 
 class Lane:
-    """One channel's part in a schedule: the rest of its current item, in bursts.
+    """One channel's part in a schedule: the rest of its program, in bursts.
 
-    ``bursts`` bursts are left (counting one on the bus now, if any), all of ``burst_bytes`` holding the bus
-    ``burst_ns`` except the last one (``last_bytes``, ``last_burst_ns``). ``flow`` None: memory to memory (always
-    asking). Otherwise the port's flow: the next burst is asked for when the flow's count reaches
-    ``request_bytes``, and a burst landing at ``t`` is steady only if ``flow.count(t) <= limit_bytes`` (both grow by
-    ``burst_bytes`` with every landing)."""
+    ``bursts`` bursts are left (counting one on the bus now, if any; :data:`NEVER` for a cyclic program), all of
+    ``burst_bytes`` holding the bus ``burst_ns`` except the very last one (``last_bytes``, ``last_burst_ns``).
+    The current item ends with burst ``item_bursts`` (its interrupt bit ``item_irq``); then come ``next_items``,
+    ``(bursts, irq)`` each, over and over for a cyclic program. ``flow`` None: memory to memory (always asking).
+    Otherwise the port's flow: the next burst is asked for when the flow's count reaches ``request_bytes``, and a
+    burst landing at ``t`` is steady only if ``flow.count(t) <= limit_bytes`` (both grow by ``burst_bytes`` with
+    every landing)."""
 
-    __slots__ = ("burst_bytes", "burst_ns", "bursts", "flow", "idx", "last_burst_ns", "last_bytes", "limit_bytes",
-                 "request_bytes")
+    __slots__ = ("burst_bytes", "burst_ns", "bursts", "flow", "idx", "item_bursts", "item_irq", "last_burst_ns",
+                 "last_bytes", "limit_bytes", "next_items", "request_bytes")
 
     def __init__(self, idx: int, bursts: int, burst_bytes: int, burst_ns: int, last_bytes: int, last_burst_ns: int,
-                 flow: Flow | None = None, request_bytes: int = 0, limit_bytes: int = 0) -> None:
+                 flow: Flow | None = None, request_bytes: int = 0, limit_bytes: int = 0, item_bursts: int = 0,
+                 item_irq: bool = False, next_items: tuple[tuple[int, bool], ...] = ()) -> None:
         self.idx = idx
         self.bursts = bursts
         self.burst_bytes = burst_bytes
@@ -65,23 +68,30 @@ class Lane:
         self.flow = flow
         self.request_bytes = request_bytes
         self.limit_bytes = limit_bytes
+        self.item_bursts = item_bursts or bursts
+        self.item_irq = item_irq
+        self.next_items = next_items
 
 
 class BusSchedule:
-    """The bus from ``start_ns`` for ``lanes`` (sorted by channel index), every event before ``stop_ns``.
+    """The bus from ``start_ns`` for ``lanes`` (sorted by channel index), computed lazily: :attr:`computed_ns`
+    says up to where (every event before it has run), :meth:`extend` computes further, and nothing is computed
+    at or past :attr:`stop_ns` (brought forward to the first landing the controller must run itself: see the
+    module's docstring).
 
     The start state: ``holder`` (a lane position, or -1) has a burst on the bus ending at ``holder_end_ns``
     (kernel sequence number ``holder_seq``, request instant ``holder_request_ns``, granted at ``holder_grant_ns``);
     ``waiting`` lanes wait for the bus (``(pos, since_ns)``); ``pending`` lanes have a request instant
     ``(pos, time_ns, seq)`` ahead. The bus is busy until ``busy_until_ns``; the last grant went to channel
-    ``last_grant`` at ``last_grant_ns``. After construction the state is the one after every event before
-    :attr:`stop_ns` (which the schedule brings forward: see the module's docstring, and ``max_events``), and
-    :meth:`replay` gives the state after every event before an earlier instant.
+    ``last_grant`` at ``last_grant_ns``. :meth:`replay` gives the state after every event before an earlier
+    instant. :attr:`item_ends` lists ``(end_ns, pos)`` of the landings computed so far that end an item with
+    its interrupt bit set (the controller raises the interrupt then).
     """
 
-    __slots__ = ("_heap", "_last_pos", "_rr", "_seq", "_snaps", "_taken", "busy_until_ns", "events", "granted",
-                 "jumps", "landed", "lanes", "last_grant", "last_grant_ns", "limit", "request", "segments",
-                 "since_ns", "start_ns", "stop_ns", "waiting")
+    __slots__ = ("_heap", "_irq", "_item_k", "_last_pos", "_next_end", "_rr", "_seq", "_snaps", "_taken",
+                 "busy_until_ns", "computed_ns", "events", "granted", "item_ends", "jumps", "landed", "lanes",
+                 "last_grant", "last_grant_ns", "limit", "request", "segments", "since_ns", "start_ns", "stop_ns",
+                 "waiting")
 
     def __init__(self, lanes: list[Lane], start_ns: int, stop_ns: int, busy_until_ns: int, last_grant: int,
                  last_grant_ns: int, holder: int = -1, holder_end_ns: int = 0, holder_seq: int = 0,
@@ -90,6 +100,7 @@ class BusSchedule:
         self.lanes = lanes
         self.start_ns = start_ns
         self.stop_ns = stop_ns
+        self.computed_ns = start_ns
         self.busy_until_ns = busy_until_ns
         self.last_grant = last_grant
         self.last_grant_ns = last_grant_ns
@@ -100,8 +111,13 @@ class BusSchedule:
         self.limit = [ln.limit_bytes for ln in lanes]
         #: Per lane: since when it waits for the bus, or when its request is due.
         self.since_ns = [0] * n
+        #: Per lane: the burst that ends its current item, that item's interrupt bit, and the next item's index.
+        self._next_end = [ln.item_bursts for ln in lanes]
+        self._irq = [ln.item_irq for ln in lanes]
+        self._item_k = [0] * n
         #: Bursts granted per lane, as arithmetic runs.
         self.segments: list[list[Segment]] = [[] for _ in lanes]
+        self.item_ends: list[tuple[int, int]] = []
         #: Per lane: (segments fully taken, bursts taken of the next one) by :meth:`take`.
         self._taken = [(0, 0)] * n
         self._heap: list[tuple[int, int, int, int]] = []  # (time_ns, seq, kind 0: burst end / 1: request, pos)
@@ -127,29 +143,44 @@ class BusSchedule:
             nbytes, dur = (ln.burst_bytes, ln.burst_ns) if ln.bursts > 1 else (ln.last_bytes, ln.last_burst_ns)
             self.segments[holder].append((holder_grant_ns, 1, 0, dur, nbytes, holder_request_ns))
             self._heap.append((holder_end_ns, holder_seq, 0, holder))
-            flow = ln.flow
-            if (ln.bursts <= 1 or (flow is not None and flow.count(holder_end_ns) > self.limit[holder])) \
-                    and holder_end_ns < self.stop_ns:
-                self.stop_ns = holder_end_ns
+            self._granted(holder, 1, holder_end_ns)
         heapq.heapify(self._heap)
         self._loop(max_events, True)
 
-    @property
-    def holder(self) -> int:
-        """The lane whose burst is on the bus (its end is pending), or -1."""
-        for e in self._heap:
-            if e[2] == 0:
-                return e[3]
-        return -1
+    def _granted(self, pos: int, g: int, end_ns: int) -> None:
+        """Lane ``pos`` was granted its burst ``g``, which lands at ``end_ns``: stop there if it is not steady or
+        ends the program; note an item end (the loop does the same inline)."""
+        if end_ns >= self.stop_ns:
+            return
+        ln = self.lanes[pos]
+        flow = ln.flow
+        if flow is not None and flow.count(end_ns) > self.limit[pos]:
+            self.stop_ns = end_ns
+        elif g == self._next_end[pos]:
+            if g >= ln.bursts:
+                self.stop_ns = end_ns
+            else:
+                self._next_item(pos, g, end_ns)
+
+    def _next_item(self, pos: int, g: int, end_ns: int) -> None:
+        """Lane ``pos``'s burst ``g``, landing at ``end_ns``, ends its current item."""
+        if self._irq[pos]:
+            self.item_ends.append((end_ns, pos))
+        nxt = self.lanes[pos].next_items
+        k = self._item_k[pos]
+        bursts, self._irq[pos] = nxt[k]
+        self._next_end[pos] = g + bursts
+        self._item_k[pos] = k + 1 if k + 1 < len(nxt) else 0
 
     def _snapshot(self, at_ns: int) -> None:
         self._snaps.append((at_ns, self.stop_ns, list(self._heap), self._last_pos, self._rr, self._seq,
                             self.busy_until_ns, self.last_grant, self.last_grant_ns, self.waiting, self.events,
                             self.jumps, list(self.granted), list(self.landed), list(self.request),
-                            list(self.limit), list(self.since_ns)))
+                            list(self.limit), list(self.since_ns), list(self._next_end), list(self._irq),
+                            list(self._item_k)))
 
     def replay(self, stop_ns: int) -> BusSchedule:
-        """The state after every event before ``stop_ns`` (no later than :attr:`stop_ns`), from the last
+        """The state after every event before ``stop_ns`` (no later than :attr:`computed_ns`), from the last
         snapshot at or before it; the new schedule's segments hold only bursts granted since that snapshot."""
         snap = self._snaps[0]
         for s in reversed(self._snaps):
@@ -160,10 +191,12 @@ class BusSchedule:
         new.lanes = self.lanes
         new.start_ns = self.start_ns
         new.segments = [[] for _ in self.lanes]
+        new.item_ends = []
         new._taken = [(0, 0)] * len(self.lanes)
         new._snaps = []
-        (_, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant, new.last_grant_ns,
-         new.waiting, new.events, new.jumps, granted, landed, request, limit, since) = snap
+        (new.computed_ns, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant,
+         new.last_grant_ns, new.waiting, new.events, new.jumps, granted, landed, request, limit, since, next_end,
+         irq, item_k) = snap
         new.stop_ns = min(stop_ns, stop)
         new._heap = list(heap)
         new.granted = list(granted)
@@ -171,13 +204,21 @@ class BusSchedule:
         new.request = list(request)
         new.limit = list(limit)
         new.since_ns = list(since)
+        new._next_end = list(next_end)
+        new._irq = list(irq)
+        new._item_k = list(item_k)
         new._loop(NEVER, False)
         return new
 
+    def extend(self, max_events: int) -> None:
+        """Compute about ``max_events`` more events (whole instants), up to :attr:`stop_ns` at most."""
+        self._loop(max_events, True)
+
     # --- the loop ---------------------------------------------------------------------------------------------
     def _loop(self, max_events: int, snapshots: bool) -> None:
-        """Run the events before :attr:`stop_ns` (see the module's docstring for their semantics); with
-        ``snapshots``, keep the state every ``SNAPSHOT_EVENTS`` events for :meth:`replay`."""
+        """Run the events from :attr:`computed_ns` on, before :attr:`stop_ns` (see the module's docstring for
+        their semantics), about ``max_events`` of them; with ``snapshots``, keep the state every
+        ``SNAPSHOT_EVENTS`` events for :meth:`replay`."""
         heap = self._heap
         lanes = self.lanes
         flows = [ln.flow for ln in lanes]
@@ -187,6 +228,7 @@ class BusSchedule:
         burst_bytes = [ln.burst_bytes for ln in lanes]
         burst_ns = [ln.burst_ns for ln in lanes]
         granted, landed, request, limit, since = self.granted, self.landed, self.request, self.limit, self.since_ns
+        next_end = self._next_end
         segments = self.segments
         heappop, heappush = heapq.heappop, heapq.heappush
         waiting, busy, rr, seq, stop, events = self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, \
@@ -196,15 +238,18 @@ class BusSchedule:
         for p, f in enumerate(flows):
             if f is not None:
                 periph |= 1 << p
+        cap = events + max_events if max_events < NEVER else NEVER
         next_snap = events
         last_t = -1
+        computed = stop
         while heap:
             t, _, kind, pos = heap[0]
             if t >= stop:
+                computed = stop
                 break
             if t > last_t:
-                if events >= max_events:
-                    stop = t
+                if events >= cap:
+                    computed = t
                     break
                 if snapshots and events >= next_snap:
                     self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, self.events = \
@@ -274,11 +319,17 @@ class BusSchedule:
                 segments[p].append((t, 1, 0, dur, nbytes, since[p]))
                 if end < stop:
                     c = count[p]
-                    if g >= bursts[p] or (c is not None and c(end) > limit[p]):
+                    if c is not None and c(end) > limit[p]:
                         stop = end
+                    elif g == next_end[p]:
+                        if g >= bursts[p]:
+                            stop = end
+                        else:
+                            self._next_item(p, g, end)
         self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, self.events = \
             waiting, busy, rr, seq, stop, events
         self._last_pos, self.last_grant_ns = last_pos, last_grant_ns
+        self.computed_ns = min(computed, stop)
         if last_pos >= 0:
             self.last_grant = lanes[last_pos].idx
 

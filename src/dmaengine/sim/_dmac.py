@@ -49,9 +49,10 @@ MEM_BURST = 16
 #: After a failed joint plan, the first and the longest wait before the next try.
 PLAN_BACKOFF_NS = 10_000
 PLAN_BACKOFF_MAX_NS = 10_000_000
-#: A shared-bus schedule is used when it covers at least this many events; it stops after about this many.
+#: A shared-bus schedule is used when its first chunk covers at least this many events; it is computed this many
+#: events at a time.
 SCHED_MIN_EVENTS = 4
-SCHED_MAX_EVENTS = 20_000
+SCHED_CHUNK_EVENTS = 64
 #: An instant after every other.
 NEVER = 1 << 62
 
@@ -187,6 +188,7 @@ class Dmac:
         self._sched: BusSchedule | None = None
         self._sched_chans: list[_HwChannel] = []
         self._sched_ev: Event | None = None
+        self._sched_irqs = 0  # period interrupts of the schedule raised so far
         #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst a schedule moves.
@@ -707,10 +709,11 @@ class Dmac:
     # --- shared-bus schedules ------------------------------------------------------------------------------
     def _try_schedule(self) -> None:
         """After a hardware event: plan every channel that contends for the bus together, in one
-        :class:`BusSchedule` (the bursts, grants and landings of all of them until the first instant that needs
-        the controller itself: an item end, a FIFO that would not be steady, another channel's fetch). The
-        schedule's channels are in state ``SCHED``; anything that could change the timing settles it at the
-        current instant (:meth:`_sched_settle`), and one event settles it at its end."""
+        :class:`BusSchedule`, computed a chunk at a time: the bursts, grants and landings of all of them, cyclic
+        periods included (one event per period interrupt), until the first instant that needs the controller
+        itself (a program's or memory-to-memory item's end, a FIFO that would not be steady, another channel's
+        fetch). The schedule's channels are in state ``SCHED``; anything that could change the timing settles it
+        at the current instant (:meth:`_sched_settle`)."""
         if not self.fast or self._sched is not None:
             return
         now = self.kernel.now_ns
@@ -723,7 +726,6 @@ class Dmac:
         pending: list[tuple[int, int, int]] = []
         holder = -1
         holder_end = holder_seq = 0
-        spans: list[tuple[int, int, bool, int]] = []
         state = _State
         for ch in self.chans:
             prog = ch.prog
@@ -741,7 +743,7 @@ class Dmac:
                 continue
             if ch.abort_pending or ch.paused or st is state.STEADY:
                 return
-            lane = self._lane(ch, now, spans, len(lanes))
+            lane = self._lane(ch, now)
             if lane is None:
                 self._plan_failed(now, None)
                 return
@@ -761,15 +763,20 @@ class Dmac:
             chans.append(ch)
         if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or stop <= now + 1:
             return
-        if not _apart(spans):
-            self._plan_failed(now, None)
-            return
         h_req = chans[holder].request_ns if holder >= 0 else 0
         sched = BusSchedule(lanes, now, stop, self._busy_until, self._last_grant, self._last_grant_ns, holder,
                             holder_end, holder_seq, self._last_grant_ns, h_req, tuple(waiting), tuple(pending),
-                            SCHED_MAX_EVENTS)
+                            SCHED_CHUNK_EVENTS)
         if sched.events < SCHED_MIN_EVENTS:
             return  # an item end or a fetch is near: the next hardware event tries again
+        spans: list[tuple[int, int, bool, int]] = []
+        for pos, ch in enumerate(chans):
+            if not self._lane_memory(ch, spans, pos):
+                self._plan_failed(now, None)
+                return
+        if not _apart(spans):
+            self._plan_failed(now, None)
+            return
         self._plan_backoff_ns = 0
         for ch in chans:
             if ch.ev is not None:
@@ -780,58 +787,114 @@ class Dmac:
             self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
         self._sched = sched
         self._sched_chans = chans
+        self._sched_irqs = 0
         self.plans += 1
-        self.runs += sched.jumps
-        if sched.stop_ns < NEVER:
-            self._sched_ev = self.kernel.at(sched.stop_ns - 1, self._sched_end, "bus", PRIO_HW)
+        self._sched_arm()
 
-    def _lane(self, ch: _HwChannel, now: int, spans: list[tuple[int, int, bool, int]], pos: int) -> Lane | None:
-        """Channel ``ch``'s part in a schedule: the rest of its item, if it can be planned (its memory mapped
-        whole, noted in ``spans``; a peripheral's flow running, its bursts whole); else None."""
+    def _lane(self, ch: _HwChannel, now: int) -> Lane | None:
+        """Channel ``ch``'s part in a schedule (its memory is checked later: :meth:`_lane_memory`): the rest of
+        its item (memory to memory), or of its program (a peripheral's, when every item is whole bursts); None
+        if it cannot be planned (a peripheral's flow stopped, a burst that is not whole)."""
         prog = ch.prog
         assert prog is not None
         item = prog.items[ch.item_idx]
-        off = ch.item_off
-        rem = item.length - off
-        space = self.soc.address_space
-        try:
-            if prog.direction is M2M:
-                src = item.src
-                if src is not None:
-                    if src < item.dst + item.length and item.dst < src + item.length:
-                        return None  # overlapping: copied burst by burst, as the hardware would
-                    space.check(src + off, rem, False)
-                    spans.append((src + off, rem, False, pos))
-                space.check(item.dst + off, rem, True)
-                spans.append((item.dst + off, rem, True, pos))
-                word, burst = self.bus_width_bytes, self.mem_burst
-                bb = word * burst
-                bursts = -(-rem // bb)
-                last = rem - (bursts - 1) * bb
-                return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)))
-            port = prog.port
-            if port is None:
-                return None
-            bb = prog.width * prog.burst
-            need = max(port.threshold, bb)
-            if rem % bb or need > port.depth:
-                return None
-            port.advance(now)
-            flow = port.steady_flow(now)
-            if flow is None:
-                return None
-            d = self.burst_ns(prog.burst)
-            if isinstance(port, TxPort):
-                assert item.src is not None
-                space.check(item.src + off, rem, False)
-                spans.append((item.src + off, rem, False, pos))
-                return Lane(ch.idx, rem // bb, bb, d, bb, d, flow, port.written + need - port.depth, port.written)
-            assert isinstance(port, RxPort)
-            space.check(item.dst + off, rem, True)
-            spans.append((item.dst + off, rem, True, pos))
-            return Lane(ch.idx, rem // bb, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth)
-        except DmaFault:
+        rem = item.length - ch.item_off
+        if prog.direction is M2M:
+            src = item.src
+            if src is not None and src < item.dst + item.length and item.dst < src + item.length:
+                return None  # overlapping: copied burst by burst, as the hardware would
+            word, burst = self.bus_width_bytes, self.mem_burst
+            bb = word * burst
+            bursts = -(-rem // bb)
+            last = rem - (bursts - 1) * bb
+            return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)))
+        port = prog.port
+        if port is None:
             return None
+        bb = prog.width * prog.burst
+        need = max(port.threshold, bb)
+        if rem % bb or need > port.depth:
+            return None
+        port.advance(now)
+        flow = port.steady_flow(now)
+        if flow is None:
+            return None
+        d = self.burst_ns(prog.burst)
+        items = prog.items
+        idx = ch.item_idx
+        cur = rem // bb
+        after = items[idx + 1:] + items[:idx + 1] if prog.cyclic else items[idx + 1:]
+        nxt: tuple[tuple[int, bool], ...] = ()
+        bursts = cur
+        if all(it.length % bb == 0 and it.length for it in after):
+            nxt = tuple((it.length // bb, it.irq) for it in after)
+            bursts = NEVER if prog.cyclic else cur + sum(n for n, _ in nxt)
+        if isinstance(port, TxPort):
+            return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.written + need - port.depth, port.written, cur,
+                        item.irq, nxt)
+        assert isinstance(port, RxPort)
+        return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth, cur, item.irq,
+                    nxt)
+
+    def _lane_memory(self, ch: _HwChannel, spans: list[tuple[int, int, bool, int]], pos: int) -> bool:
+        """Is the memory lane ``pos`` (channel ``ch``) may touch in the schedule mapped, in the right direction?
+        Notes it in ``spans`` (``(addr, size, write, pos)``)."""
+        prog = ch.prog
+        assert prog is not None
+        space = self.soc.address_space
+        items = prog.items
+        off = ch.item_off
+        todo = [(items[ch.item_idx], off)]
+        if prog.direction is not M2M:
+            rest = items[:ch.item_idx] + items[ch.item_idx + 1:] if prog.cyclic else items[ch.item_idx + 1:]
+            todo += [(it, 0) for it in rest]
+        try:
+            for it, o in todo:
+                size = it.length - o
+                if it.src is not None and prog.direction is not D2M:
+                    space.check(it.src + o, size, False)
+                    spans.append((it.src + o, size, False, pos))
+                if prog.direction is not M2D:
+                    space.check(it.dst + o, size, True)
+                    spans.append((it.dst + o, size, True, pos))
+        except DmaFault:
+            return False
+        return True
+
+    def _sched_arm(self) -> None:
+        """Schedule the schedule's next event: the next period interrupt, or the end of what is computed."""
+        sched = self._sched
+        assert sched is not None
+        t = sched.computed_ns - 1 if sched.computed_ns < NEVER else NEVER
+        ends = sched.item_ends
+        if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] < t:
+            t = ends[self._sched_irqs][0]
+        if t < NEVER:
+            self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+
+    def _sched_wake(self) -> None:
+        """A scheduled landing ends an item with its interrupt bit (raise it, as the burst's end would), or the
+        computed part of the schedule ends (compute more, or settle at its stop)."""
+        self._sched_ev = None
+        sched = self._sched
+        assert sched is not None
+        now = self.kernel.now_ns
+        ends = sched.item_ends
+        if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
+            self._sched_take(now)
+            while self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
+                ch = self._sched_chans[ends[self._sched_irqs][1]]
+                self._sched_irqs += 1
+                self.plans += 1  # one more item planned in closed form
+                self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
+                if self._sched is not sched:
+                    return  # the handler changed something: settled
+        if now + 1 >= sched.computed_ns:
+            if sched.computed_ns >= sched.stop_ns:
+                self._sched_settle()
+                return
+            sched.extend(SCHED_CHUNK_EVENTS)
+        self._sched_arm()
 
     def _sched_take(self, t: int) -> None:
         """Move the bytes of every scheduled burst landed by ``t`` (not moved yet)."""
@@ -846,28 +909,71 @@ class Dmac:
                 continue
             prog = ch.prog
             assert prog is not None
-            item = prog.items[ch.item_idx]
+            items = prog.items
+            item = items[ch.item_idx]
             off = ch.item_off
             port = prog.port
             d = prog.direction
-            if d is M2D:
-                assert item.src is not None and isinstance(port, TxPort)
-                port.steady_write(last, space.resolve(item.src + off, n, False).tobytes())
-            elif d is D2M:
-                assert isinstance(port, RxPort)
-                space.resolve(item.dst + off, n, True)[:] = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
-            elif item.src is None:
-                space.fill(item.dst + off, item.value, n)
+            if d is M2M:
+                if item.src is None:
+                    space.fill(item.dst + off, item.value, n)
+                else:
+                    space.copy(item.dst + off, item.src + off, n)
+                ch.item_off = off + n
+                ch.done += n
+            elif off + n < item.length:  # within one item
+                if d is M2D:
+                    assert item.src is not None and isinstance(port, TxPort)
+                    port.steady_write(last, space.resolve(item.src + off, n, False).tobytes())
+                else:
+                    assert isinstance(port, RxPort)
+                    space.resolve(item.dst + off, n, True)[:] = np.frombuffer(port.steady_read(last, n),
+                                                                              dtype=np.uint8)
+                ch.item_off = off + n
+                ch.done += n
             else:
-                space.copy(item.dst + off, item.src + off, n)
-            ch.item_off = off + n
-            ch.done += n
+                self._take_items(ch, n, last)
             self.bursts += count
             if bursts is not None:
                 assert probe is not None
                 for request_ns, grant_ns, end_ns in bursts:
                     probe(ch.idx, request_ns, grant_ns, end_ns)
                 bursts.clear()
+
+    def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
+        """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its
+        items, which advance as they do burst by burst (a cyclic ring wraps)."""
+        prog = ch.prog
+        assert prog is not None
+        items = prog.items
+        port = prog.port
+        space = self.soc.address_space
+        pieces: list[tuple[Item, int, int]] = []
+        rest = n
+        while rest:
+            item = items[ch.item_idx]
+            k = min(rest, item.length - ch.item_off)
+            pieces.append((item, ch.item_off, k))
+            rest -= k
+            ch.item_off += k
+            ch.done += k
+            if ch.item_off == item.length:
+                ch.item_idx += 1
+                ch.item_off = 0
+                if ch.item_idx == len(items):
+                    ch.item_idx = 0
+                    ch.done = 0
+        if prog.direction is M2D:
+            assert isinstance(port, TxPort)
+            data = b"".join(space.resolve(it.src + o, k, False).tobytes() for it, o, k in pieces)  # type: ignore[operator]
+            port.steady_write(last, data)
+        else:
+            assert isinstance(port, RxPort)
+            buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
+            at = 0
+            for it, o, k in pieces:
+                space.resolve(it.dst + o, k, True)[:] = buf[at:at + k]
+                at += k
 
     def _sched_settle(self) -> None:
         """Leave the schedule at the current instant: its bytes landed by now move, and every channel takes the
@@ -881,7 +987,7 @@ class Dmac:
             self._sched_ev = None
         self._sched = None
         chans, self._sched_chans = self._sched_chans, []
-        st = sched if now + 1 >= sched.stop_ns else sched.replay(now + 1)
+        st = sched if now + 1 >= sched.computed_ns else sched.replay(now + 1)
         state = _State
         for ch in chans:
             ch.state = state.WAITREQ
@@ -904,12 +1010,7 @@ class Dmac:
         self._busy_until = st.busy_until_ns
         self._last_grant = st.last_grant
         self._last_grant_ns = st.last_grant_ns
-
-    def _sched_end(self) -> None:
-        """The schedule's last instant: from the next on, the controller's own events (an item end, a landing that
-        is not steady, another channel's fetch) run burst by burst; a new schedule may start after them."""
-        self._sched_ev = None
-        self._sched_settle()
+        self.runs += st.jumps
 
     def line_state(self, idx: int) -> tuple[bool, bool, Port | None]:
         """What a waveform shows of channel ``idx`` (sim/_wave.py): whether it holds a program, whether its
