@@ -182,7 +182,9 @@ class BusSchedule:
     def replay(self, stop_ns: int) -> BusSchedule:
         """The state after every event before ``stop_ns`` (no later than :attr:`computed_ns`), from the last
         snapshot at or before it; the new schedule's segments hold only bursts granted since that snapshot."""
-        snap = self._snaps[0]
+        if not self._snaps:
+            return self  # no event has run: the state is the start state
+        snap = self._snaps[0]  # the state before the first event (nothing ran before it)
         for s in reversed(self._snaps):
             if s[0] <= stop_ns:
                 snap = s
