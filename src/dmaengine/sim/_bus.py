@@ -224,8 +224,9 @@ class BusSchedule:
         heap = self._heap
         lanes = self.lanes
         flows = [ln.flow for ln in lanes]
-        count = [None if f is None else f.count for f in flows]
         time_of = [None if f is None else f.time_of for f in flows]
+        # Per lane: an instant before which a landing is steady (limits only grow: it stays one).
+        safe = [NEVER if f is None else 0 for f in flows]
         bursts = [ln.bursts for ln in lanes]
         burst_bytes = [ln.burst_bytes for ln in lanes]
         burst_ns = [ln.burst_ns for ln in lanes]
@@ -320,8 +321,10 @@ class BusSchedule:
                 heappush(heap, (end, seq, 0, p))
                 segments[p].append((t, 1, 0, dur, nbytes, since[p]))
                 if end < stop:
-                    c = count[p]
-                    if c is not None and c(end) > limit[p]:
+                    if end >= safe[p]:  # it may be late: the first instant it would be
+                        late = time_of[p](limit[p] + 1)  # type: ignore[misc]
+                        safe[p] = NEVER if late is None else late
+                    if end >= safe[p]:
                         stop = end
                     elif g == next_end[p]:
                         if g >= bursts[p]:

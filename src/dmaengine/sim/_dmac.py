@@ -848,17 +848,22 @@ class Dmac:
         if prog.direction is not M2M:
             rest = items[:ch.item_idx] + items[ch.item_idx + 1:] if prog.cyclic else items[ch.item_idx + 1:]
             todo += [(it, 0) for it in rest]
+        checked = prog.cyclic and ch.checked is prog  # a ring checked whole, until a mapping goes away
         try:
             for it, o in todo:
                 size = it.length - o
                 if it.src is not None and prog.direction is not D2M:
-                    space.check(it.src + o, size, False)
+                    if not checked:
+                        space.check(it.src + o, size, False)
                     spans.append((it.src + o, size, False, pos))
                 if prog.direction is not M2D:
-                    space.check(it.dst + o, size, True)
+                    if not checked:
+                        space.check(it.dst + o, size, True)
                     spans.append((it.dst + o, size, True, pos))
         except DmaFault:
             return False
+        if prog.cyclic:
+            ch.checked = prog
         return True
 
     def _sched_arm(self) -> None:
