@@ -1,8 +1,9 @@
 """Fast against reference: random mixes of up to 8 flows sharing the bus (every peripheral port, both directions,
 memcpy / memset / memcpy_sg), random bus speeds, widths, bursts and period sizes, with pause, resume, terminate,
-unmap and new RX data at random instants. ``Soc(fast=True)`` (closed-form plans) must give exactly what
-``Soc(fast=False)`` (burst by burst) gives: the bytes, every callback instant, ``tx_status`` at random query
-instants, peripheral counters and line output.
+unmap and new RX data at random instants. ``Soc(fast=True)`` (closed-form plans and shared-bus schedules) must
+give exactly what ``Soc(fast=False)`` (burst by burst) gives: the bytes, every callback instant, ``tx_status`` at
+random query instants, peripheral counters and line output, and every burst's channel and landing instant (the
+planner's ``burst_probe`` and the bursts simulated one by one, against the reference's).
 
 Bounded in CI; ``DMAENGINE_SOAK_SCALE=N`` runs N times more examples (see tests/test_soak.py).
 """
@@ -52,6 +53,12 @@ def _soc(fast: bool, cfg: dict[str, Any]) -> Soc:
 def simulate(fast: bool, cfg: dict[str, Any], pflows: list[dict[str, Any]], mflows: list[dict[str, Any]],
              oplist: list[tuple[int, str, int]]) -> tuple[Any, ...]:
     soc = _soc(fast, cfg)
+    hw = soc.dmac.hw
+    # Every burst's landing: those the planner computed (its probe) and those simulated one by one.
+    landings: list[tuple[int, int]] = []
+    hw.burst_probe = lambda idx, request_ns, grant_ns, end_ns: landings.append((idx, end_ns))
+    burst_end = hw._burst_end
+    hw._burst_end = lambda ch: (landings.append((ch.idx, soc.now_ns)), burst_end(ch))[1]  # type: ignore[method-assign]
     calls: list[tuple[Any, ...]] = []
     flows: list[dict[str, Any]] = []  # {name, chan, cookies, map, buf}
     schedule: list[tuple[int, int, str, Any]] = []
@@ -162,7 +169,7 @@ def simulate(fast: bool, cfg: dict[str, Any], pflows: list[dict[str, Any]], mflo
     u0, u1, codec, adc = (soc.peripheral(n) for n in ("uart0", "uart1", "i2s0", "adc0"))
     periph = (u0.output, u0.output_ns, u0.overruns, u1.output, u1.output_ns, u1.overruns,  # type: ignore[attr-defined]
               codec.played, codec.underruns, codec.rx_overruns, adc.overruns)  # type: ignore[attr-defined]
-    return seen, calls, [f["buf"].tobytes() for f in flows], periph, (soc.dmac.hw.plans, soc.dmac.hw.runs)
+    return seen, calls, [f["buf"].tobytes() for f in flows], periph, sorted(landings), (hw.plans, hw.runs)
 
 
 config = st.fixed_dictionaries({

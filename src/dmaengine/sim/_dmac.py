@@ -640,6 +640,12 @@ class Dmac:
             space.fill(item.dst + off, item.value, n)
         else:
             space.copy(item.dst + off, item.src + off, n)
+        probe = self.burst_probe
+        if probe is not None:  # a planned burst is granted the instant it asks (it has the bus to itself)
+            for k in range(plan.materialized + 1, j + 1):
+                start = plan.start(k)
+                assert start is not None
+                probe(ch.idx, start, start, start + plan.duration_ns(k))
         self.bursts += j - plan.materialized
         plan.materialized = j
         ch.item_off = plan.item_offset + b1
