@@ -8,14 +8,14 @@ ready channels are granted the bus round-robin in channel order; a burst of ``be
 moves full-width beats in bursts of up to ``mem_burst`` beats. A peripheral asks for a burst when its FIFO has
 ``max(threshold, burst)`` bytes of room (TX) or data (RX).
 
-Speed: while a channel's peripheral runs steadily, the model does not simulate bursts. It plans the item (one
-segment or period) in closed form from the peripheral's clock, schedules one event at its end, computes residue
-from the clock on demand, and moves the bytes lazily (``sync``) before any client code runs. A memory-to-memory
-channel is planned when it is alone; several peripheral flows are planned together when no two of their bursts
-would meet on the bus in the planned window (else they go burst by burst until that instant has passed); a lone
-cyclic flow continues its plan from period to period. Anything that could change the timing (another channel
-starts, pause, terminate, new RX data, an unmap) drops plans back to burst by burst at the current instant, so
-both paths give the same result (``Soc(fast=False)`` never plans; the tests compare the two).
+Speed: a channel with the bus to itself whose peripheral runs steadily is planned in closed form (an
+:class:`~._plan.ItemPlan` per item: one event at its end, residue from the clock, bytes moved lazily by ``sync``
+before any client code runs; a lone cyclic flow goes on from period to period). Channels that contend for the bus
+(peripheral flows and copies, any mix) are planned together in a :class:`~._bus.BusSchedule`: their grants computed
+in one loop over their merged request instants, exactly as burst by burst would grant them, period interrupts
+raised by one event each, bytes moved in bulk. Anything that could change the timing (another channel starts,
+pause, terminate, new RX data, an unmap) settles plans at the current instant into the exact burst-by-burst state,
+so both paths give the same result (``Soc(fast=False)`` never plans; the tests compare the two).
 """
 
 from __future__ import annotations
