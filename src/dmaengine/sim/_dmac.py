@@ -52,7 +52,7 @@ PLAN_BACKOFF_MAX_NS = 10_000_000
 #: A shared-bus schedule is used when its first chunk covers at least this many events; it is computed this many
 #: events at a time.
 SCHED_MIN_EVENTS = 4
-SCHED_CHUNK_EVENTS = 64
+SCHED_CHUNK_EVENTS = 128
 #: An instant after every other.
 NEVER = 1 << 62
 
