@@ -725,14 +725,21 @@ class Dmac:
         now = self.kernel.now_ns
         if now < self._plan_retry_ns:
             return
+        state = _State
         stop = NEVER
+        for ch in self.chans:  # another channel's fetch: the schedule ends before it
+            if ch.state is state.FETCH:
+                ev = ch.ev
+                assert ev is not None
+                stop = min(stop, ev.time_ns)
+        if stop <= now + 1:
+            return
         lanes: list[Lane] = []
         chans: list[_HwChannel] = []
         waiting: list[tuple[int, int]] = []
         pending: list[tuple[int, int, int]] = []
         holder = -1
         holder_end = holder_seq = 0
-        state = _State
         for ch in self.chans:
             prog = ch.prog
             if prog is None:
@@ -743,9 +750,6 @@ class Dmac:
             if st is state.HALTED or (st is state.WAITREQ and ch.ev is None):
                 continue  # its request line stays low until it resumes or its port changes (both settle)
             if st is state.FETCH:
-                ev = ch.ev
-                assert ev is not None
-                stop = min(stop, ev.time_ns)
                 continue
             if ch.abort_pending or ch.paused or st is state.STEADY:
                 return
@@ -767,8 +771,9 @@ class Dmac:
                     pending.append((pos, ev.time_ns, ev.seq))
             lanes.append(lane)
             chans.append(ch)
-        if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or stop <= now + 1:
-            return
+        if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
+                                                                             lanes[holder].bursts <= 1):
+            return  # nothing to plan, or the burst on the bus ends its program
         h_req = chans[holder].request_ns if holder >= 0 else 0
         sched = BusSchedule(lanes, now, stop, self._busy_until, self._last_grant, self._last_grant_ns, holder,
                             holder_end, holder_seq, self._last_grant_ns, h_req, tuple(waiting), tuple(pending),
