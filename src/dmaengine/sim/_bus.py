@@ -20,10 +20,9 @@ in one step (:meth:`BusSchedule._jump`).
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._periph import Flow
+from ._kernel import TickClock
+from ._periph import Flow
 
 __all__ = ["BusSchedule", "Lane", "Segment"]
 
@@ -40,6 +39,17 @@ _Snapshot = tuple[int, int, list[tuple[int, int, int, int]], int, int, int, int,
 #: An instant after every other; how often (in events) a schedule keeps its state for a replay.
 NEVER = 1 << 62
 SNAPSHOT_EVENTS = 64
+
+
+def _arith(flow: Flow | None) -> tuple[int, int, int, int, int, int, int] | None:
+    """``(limit, ref_count, unit, tick0, epoch_ns, num, den)`` of a plain :class:`Flow` on a :class:`TickClock`:
+    its ``time_of(m)`` is None past ``limit``, else ``epoch_ns + ((tick0 + ceil((m - ref_count) / unit)) * num) //
+    den`` (what the loop computes inline); None for any other flow (the loop calls its ``time_of``)."""
+    if flow is None or type(flow) is not Flow or type(flow.clock) is not TickClock:
+        return None
+    clock = flow.clock
+    limit = NEVER if flow.limit is None else flow.limit
+    return limit, flow.ref_count, flow.unit, flow.ref_tick - 1 + clock.offset, clock.epoch_ns, clock.num, clock.den
 
 
 class Lane:
@@ -225,6 +235,7 @@ class BusSchedule:
         lanes = self.lanes
         flows = [ln.flow for ln in lanes]
         time_of = [None if f is None else f.time_of for f in flows]
+        arith = [_arith(f) for f in flows]
         # Per lane: an instant before which a landing is steady (limits only grow: it stays one).
         safe = [NEVER if f is None else 0 for f in flows]
         bursts = [ln.bursts for ln in lanes]
@@ -285,7 +296,13 @@ class BusSchedule:
                         x = request[pos] + b
                         request[pos] = x
                         limit[pos] += b
-                        r = to(x)
+                        ar = arith[pos]
+                        if ar is None:
+                            r = to(x)
+                        elif x > ar[0]:
+                            r = None
+                        else:  # Flow.time_of(x), inline
+                            r = ar[4] + ((ar[3] - (ar[1] - x) // ar[2]) * ar[5]) // ar[6]
                         if r is not None:
                             if r <= t:
                                 waiting |= 1 << pos
@@ -322,7 +339,12 @@ class BusSchedule:
                 segments[p].append((t, 1, 0, dur, nbytes, since[p]))
                 if end < stop:
                     if end >= safe[p]:  # it may be late: the first instant it would be
-                        late = time_of[p](limit[p] + 1)  # type: ignore[misc]
+                        ar = arith[p]
+                        x = limit[p] + 1
+                        if ar is None:
+                            late = time_of[p](x)  # type: ignore[misc]
+                        else:
+                            late = None if x > ar[0] else ar[4] + ((ar[3] - (ar[1] - x) // ar[2]) * ar[5]) // ar[6]
                         safe[p] = NEVER if late is None else late
                     if end >= safe[p]:
                         stop = end
