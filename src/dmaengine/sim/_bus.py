@@ -372,7 +372,7 @@ class BusSchedule:
         for e in heap:
             if e[2] == 1 and e[0] < tp:
                 tp = e[0]
-        d = lanes[pos].burst_ns
+        burst_ns = lanes[pos].burst_ns
         parts = [pos]
         for p in range(pos + 1, len(lanes)):
             if waiting >> p & 1:
@@ -382,13 +382,13 @@ class BusSchedule:
                 parts.append(p)
         k = len(parts)
         granted = self.granted
-        # Bursts after the one ending at t: g = 1..m, burst g held by parts[g % k], granted at t + (g - 1) * d;
-        # none may be a lane's last one, and every burst ending in the jump (g = 0..m-1, at t + g * d) ends
+        # Bursts after the one ending at t: g = 1..m, burst g held by parts[g % k], granted at t + (g - 1) * burst_ns;
+        # none may be a lane's last one, and every burst ending in the jump (g = 0..m-1, at t + g * burst_ns) ends
         # before tp.
-        m = (tp - 1 - t) // d + 1
+        m = (tp - 1 - t) // burst_ns + 1
         for i, p in enumerate(parts):
             ln = lanes[p]
-            if ln.burst_ns != d:
+            if ln.burst_ns != burst_ns:
                 return False
             q = ln.bursts - granted[p] - 1  # more bursts it may be granted, its last one excluded
             m = min(m, (q + 1) * k - 1 if i == 0 else q * k + i - 1)
@@ -397,29 +397,29 @@ class BusSchedule:
         heapq.heappop(heap)
         self.events += m
         self.jumps += 1
-        stride = k * d
+        stride = k * burst_ns
         since = self.since_ns
         for i, p in enumerate(parts):
             g1 = i if i else k
             if m >= g1:
                 c = (m - g1) // k + 1
-                self.segments[p].append((t + (g1 - 1) * d, c, stride, d, lanes[p].burst_bytes,
+                self.segments[p].append((t + (g1 - 1) * burst_ns, c, stride, burst_ns, lanes[p].burst_bytes,
                                          t if i == 0 else since[p]))
                 granted[p] += c
             if m > i:
                 self.landed[p] += (m - i + k - 1) // k
         hold = parts[m % k]
-        grant = t + (m - 1) * d
+        grant = t + (m - 1) * burst_ns
         self.waiting = 0
         for i, p in enumerate(parts):
             if p != hold:
                 self.waiting |= 1 << p
-                last = m - 1 - ((m - 1 - i) % k)  # its last burst among 0..m-1, which ended at t + last * d
+                last = m - 1 - ((m - 1 - i) % k)  # its last burst among 0..m-1, which ended at t + last * burst_ns
                 if last >= 0:
-                    since[p] = t + last * d
+                    since[p] = t + last * burst_ns
         if m >= k:  # it asked for burst m when its burst m - k ended
-            since[hold] = t + (m - k) * d
-        end = grant + d
+            since[hold] = t + (m - k) * burst_ns
+        end = grant + burst_ns
         self.busy_until_ns = end
         self.last_grant = lanes[hold].idx
         self.last_grant_ns = grant
