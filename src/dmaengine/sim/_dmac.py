@@ -46,7 +46,8 @@ D2M = TransferDirection.DEV_TO_MEM
 #: The defaults: bytes of one bus word (a 32-bit bus), and the longest memory-to-memory burst in words.
 WORD = 4
 MEM_BURST = 16
-#: After a failed joint plan, the first and the longest wait before the next try.
+#: After a schedule that could not be made (a channel not steady, memory unmapped or shared), the first and the
+#: longest wait before the next try.
 PLAN_BACKOFF_NS = 10_000
 PLAN_BACKOFF_MAX_NS = 10_000_000
 #: A shared-bus schedule is used when its first chunk covers at least this many events; it is computed this many
@@ -184,14 +185,15 @@ class Dmac:
         self.bursts = 0
         self.plans = 0
         #: The channels that contend for the bus, planned together (see :meth:`_try_schedule`): the schedule, its
-        #: channels by lane, and the event at its end.
+        #: channels by lane, and its next event.
         self._sched: BusSchedule | None = None
         self._sched_chans: list[_HwChannel] = []
         self._sched_ev: Event | None = None
         self._sched_irqs = 0  # period interrupts of the schedule raised so far
         #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
-        #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst a schedule moves.
+        #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst the planner computed
+        #: (a schedule's or a lone flow's plan), when its bytes move.
         self.burst_probe: Callable[[int, int, int, int], None] | None = None
 
     # --- timing -------------------------------------------------------------------------------------------
@@ -226,12 +228,6 @@ class Dmac:
         self._others_changed(ch)
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, lambda: self._fetched(ch), f"fetch{idx}", PRIO_HW)
-
-    def _dreq(self, ch: _HwChannel) -> None:
-        """A channel's request line asserts (a hardware event)."""
-        ch.ev = None
-        self._request(ch)
-        self._try_schedule()
 
     def aborting(self, idx: int) -> bool:
         """True while an aborted channel's last burst is still on the bus."""
@@ -350,6 +346,12 @@ class Dmac:
         assert prog is not None
         if isinstance(prog.port, RxPort):
             prog.port.dma_enable(self.kernel.now_ns)
+        self._request(ch)
+        self._try_schedule()
+
+    def _dreq(self, ch: _HwChannel) -> None:
+        """A channel's request line asserts (a hardware event)."""
+        ch.ev = None
         self._request(ch)
         self._try_schedule()
 
@@ -552,12 +554,12 @@ class Dmac:
             ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
         return True
 
-    def _plan_failed(self, now: int, hit: int | None) -> None:
-        """Flows could not be planned together now (their bursts meet at ``hit``, or one of them is not steady):
-        try again no sooner than ``hit``, and back off (planning is optional: burst by burst gives the same)."""
+    def _plan_failed(self, now: int) -> None:
+        """The channels could not be scheduled together now: back off before the next try (planning is optional:
+        burst by burst gives the same)."""
         backoff = min(max(2 * self._plan_backoff_ns, PLAN_BACKOFF_NS), PLAN_BACKOFF_MAX_NS)
         self._plan_backoff_ns = backoff
-        self._plan_retry_ns = max(now + backoff, 0 if hit is None else hit)
+        self._plan_retry_ns = now + backoff
 
     def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> ItemPlan | None:
         """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:
@@ -755,7 +757,7 @@ class Dmac:
                 return
             lane = self._lane(ch, now)
             if lane is None:
-                self._plan_failed(now, None)
+                self._plan_failed(now)
                 return
             pos = len(lanes)
             if st is state.WAITBUS:
@@ -783,10 +785,10 @@ class Dmac:
         spans: list[tuple[int, int, bool, int]] = []
         for pos, ch in enumerate(chans):
             if not self._lane_memory(ch, spans, pos):
-                self._plan_failed(now, None)
+                self._plan_failed(now)
                 return
         if not _apart(spans):
-            self._plan_failed(now, None)
+            self._plan_failed(now)
             return
         self._plan_backoff_ns = 0
         for ch in chans:
