@@ -730,10 +730,16 @@ class Dmac:
         state = _State
         stop = NEVER
         for ch in self.chans:  # another channel's fetch: the schedule ends before it
-            if ch.state is state.FETCH:
+            st = ch.state
+            if st is state.FETCH:
                 ev = ch.ev
                 assert ev is not None
                 stop = min(stop, ev.time_ns)
+            elif st is state.BURST and ch.prog is not None:
+                item = ch.prog.items[ch.item_idx]
+                if ch.item_off + ch.burst_bytes >= item.length and not ch.prog.cyclic \
+                        and ch.item_idx + 1 == len(ch.prog.items):
+                    return  # the burst on the bus ends its program: the next event tries again
         if stop <= now + 1:
             return
         lanes: list[Lane] = []
@@ -775,7 +781,7 @@ class Dmac:
             chans.append(ch)
         if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
                                                                              lanes[holder].bursts <= 1):
-            return  # nothing to plan, or the burst on the bus ends its program
+            return  # nothing to plan, or the burst on the bus ends its item
         h_req = chans[holder].request_ns if holder >= 0 else 0
         sched = BusSchedule(lanes, now, stop, self._busy_until, self._last_grant, self._last_grant_ns, holder,
                             holder_end, holder_seq, self._last_grant_ns, h_req, tuple(waiting), tuple(pending),
