@@ -8,14 +8,14 @@ ready channels are granted the bus round-robin in channel order; a burst of ``be
 moves full-width beats in bursts of up to ``mem_burst`` beats. A peripheral asks for a burst when its FIFO has
 ``max(threshold, burst)`` bytes of room (TX) or data (RX).
 
-Speed: while a channel's peripheral runs steadily, the model does not simulate bursts. It plans the item (one
-segment or period) in closed form from the peripheral's clock, schedules one event at its end, computes residue
-from the clock on demand, and moves the bytes lazily (``sync``) before any client code runs. A memory-to-memory
-channel is planned when it is alone; several peripheral flows are planned together when no two of their bursts
-would meet on the bus in the planned window (else they go burst by burst until that instant has passed); a lone
-cyclic flow continues its plan from period to period. Anything that could change the timing (another channel
-starts, pause, terminate, new RX data, an unmap) drops plans back to burst by burst at the current instant, so
-both paths give the same result (``Soc(fast=False)`` never plans; the tests compare the two).
+Speed: a channel with the bus to itself whose peripheral runs steadily is planned in closed form (an
+:class:`~._plan.ItemPlan` per item: one event at its end, residue from the clock, bytes moved lazily by ``sync``
+before any client code runs; a lone cyclic flow goes on from period to period). Channels that contend for the bus
+(peripheral flows and copies, any mix) are planned together in a :class:`~._bus.BusSchedule`: their grants computed
+in one loop over their merged request instants, exactly as burst by burst would grant them, period interrupts
+raised by one event each, bytes moved in bulk. Anything that could change the timing (another channel starts,
+pause, terminate, new RX data, an unmap) settles plans at the current instant into the exact burst-by-burst state,
+so both paths give the same result (``Soc(fast=False)`` never plans; the tests compare the two).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ import numpy as np
 from dmaengine import ConfigError, Result, TransferDirection
 from dmaengine.provider import DmaFault
 
+from ._bus import BusSchedule, Lane
 from ._kernel import PRIO_HW, Event
 from ._periph import Port, RxPort, TxPort
-from ._plan import ItemPlan, RoundRobinRun, first_collision
+from ._plan import ItemPlan
 
 if TYPE_CHECKING:
     from ._soc import Soc
@@ -45,9 +46,29 @@ D2M = TransferDirection.DEV_TO_MEM
 #: The defaults: bytes of one bus word (a 32-bit bus), and the longest memory-to-memory burst in words.
 WORD = 4
 MEM_BURST = 16
-#: After a failed joint plan, the first and the longest wait before the next try.
+#: After a schedule that could not be made (a channel not steady, memory unmapped or shared), the first and the
+#: longest wait before the next try.
 PLAN_BACKOFF_NS = 10_000
 PLAN_BACKOFF_MAX_NS = 10_000_000
+#: A shared-bus schedule is used when its first chunk covers at least this many events; it is computed this many
+#: events at a time.
+SCHED_MIN_EVENTS = 4
+SCHED_CHUNK_EVENTS = 128
+#: An instant after every other.
+NEVER = 1 << 62
+
+
+def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
+    """No channel writes memory that another reads or writes: ``spans`` are ``(addr, size, write, lane)``."""
+    spans.sort()
+    reach: list[tuple[int, bool, int]] = []  # (end, write, lane) of spans seen so far that may still overlap
+    for a, size, write, i in spans:
+        reach = [r for r in reach if r[0] > a]
+        for _, w, j in reach:
+            if (w or write) and j != i:
+                return False
+        reach.append((a + size, write, i))
+    return True
 
 
 class Irq(enum.Enum):
@@ -98,11 +119,12 @@ class _State(enum.Enum):
     BURST = 4
     STEADY = 5
     HALTED = 6
+    SCHED = 7  # on a shared-bus schedule (see Dmac._try_schedule)
 
 
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "next_prog", "paused", "plan", "prog", "state", "steady_end")
+                 "item_off", "next_prog", "paused", "plan", "prog", "request_ns", "state", "steady_end")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -122,6 +144,8 @@ class _HwChannel:
         self.ev: Event | None = None
         self.plan: ItemPlan | None = None
         self.burst_bytes = 0
+        #: When the channel last started waiting for the bus.
+        self.request_ns = 0
 
 
 IrqHandler = Callable[[int, Irq, Result, int], None]
@@ -151,11 +175,6 @@ class Dmac:
         for c in self.chans:
             c.steady_end = functools.partial(self._steady_end, c)
         self.irq: IrqHandler | None = None
-        #: ``burst_probe(idx, request_ns, grant_ns, end_ns)``, called for each burst of channel ``idx`` when its bytes
-        #: move: at its end burst by burst, later for the planned ones (sim/_wave.py draws them). A planned burst's
-        #: request is granted at once; a burst stepped one by one reports its grant as its request (its line's
-        #: earlier rise is the channel state, :meth:`line_state`). None (the default): nothing is called.
-        self.burst_probe: Callable[[int, int, int, int], None] | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
         self._last_grant = -1
@@ -165,14 +184,18 @@ class Dmac:
         #: Bursts simulated one by one, and items planned in closed form (for tests and curiosity).
         self.bursts = 0
         self.plans = 0
-        #: Memory-to-memory channels granted round-robin in a run of bursts computed, not stepped (see
-        #: :meth:`_start_run`), in grant order; the run's end event.
-        self._run: RoundRobinRun | None = None
-        self._run_chans: list[_HwChannel] = []
-        self._run_ev: Event | None = None
-        #: Runs of bursts computed (for tests and curiosity).
+        #: The channels that contend for the bus, planned together (see :meth:`_try_schedule`): the schedule, its
+        #: channels by lane, and its next event.
+        self._sched: BusSchedule | None = None
+        self._sched_chans: list[_HwChannel] = []
+        self._sched_ev: Event | None = None
+        self._sched_irqs = 0  # period interrupts of the schedule raised so far
+        #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
-        self.kernel.watchers.append(self._run_watch)
+        #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
+        #: its bytes move: at its end burst by burst, later for the planned ones (a schedule's or a lone flow's
+        #: plan; sim/_wave.py draws them). None (the default): nothing is called.
+        self.burst_probe: Callable[[int, int, int, int], None] | None = None
 
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
@@ -192,8 +215,8 @@ class Dmac:
     # --- driver interface -----------------------------------------------------------------------------------
     def start(self, idx: int, prog: Program) -> None:
         """Load ``prog`` into channel ``idx``; it runs after the descriptor fetch latency."""
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         ch = self.chans[idx]
         if ch.abort_pending:
             ch.next_prog = prog
@@ -219,8 +242,8 @@ class Dmac:
     def progress(self, idx: int) -> int:
         """Bytes moved by the program in this pass (cyclic: since the ring last wrapped), at burst granularity."""
         ch = self.chans[idx]
-        if self._run is not None:
-            self._run_materialize(self._run.done(self.kernel.now_ns))
+        if self._sched is not None:
+            self._sched_take(self.kernel.now_ns)
         plan = ch.plan
         if plan is None:
             return ch.done
@@ -229,8 +252,8 @@ class Dmac:
 
     def pause(self, idx: int) -> None:
         """Stop after the burst on the bus, if any; the request is ignored until :meth:`resume`."""
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         ch = self.chans[idx]
         ch.paused = True
         if ch.state is _State.STEADY:
@@ -244,8 +267,8 @@ class Dmac:
 
     def resume(self, idx: int) -> None:
         """Continue a paused channel where it stopped."""
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         ch = self.chans[idx]
         ch.paused = False
         if ch.state is _State.HALTED and ch.prog is not None:
@@ -254,8 +277,8 @@ class Dmac:
 
     def abort(self, idx: int) -> None:
         """Stop the channel: a burst already on the bus finishes (its bytes land), nothing after it."""
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         ch = self.chans[idx]
         ch.next_prog = None
         if ch.state is _State.STEADY:
@@ -273,16 +296,16 @@ class Dmac:
     def sync(self) -> None:
         """Move the bytes of every planned burst finished by now (before client code looks at memory)."""
         now = self.kernel.now_ns
-        if self._run is not None:
-            self._run_materialize(self._run.done(now))
+        if self._sched is not None:
+            self._sched_take(now)
         for ch in self.chans:
             if ch.plan is not None:
                 self._materialize(ch, now)
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         for ch in self.chans:
             prog = ch.prog
             if prog is None or prog.port is not port:
@@ -297,8 +320,8 @@ class Dmac:
         """A mapping went away: re-plan, so that a bus error happens at its exact burst."""
         for ch in self.chans:
             ch.checked = None
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         for ch in self.chans:
             if ch.state is _State.STEADY:
                 self._drop(ch)
@@ -325,6 +348,13 @@ class Dmac:
         if isinstance(prog.port, RxPort):
             prog.port.dma_enable(self.kernel.now_ns)
         self._request(ch)
+        self._try_schedule()
+
+    def _dreq(self, ch: _HwChannel) -> None:
+        """A channel's request line asserts (a hardware event)."""
+        ch.ev = None
+        self._request(ch)
+        self._try_schedule()
 
     def _request(self, ch: _HwChannel) -> None:
         """The channel wants its next burst: wait for the request line, then for the bus."""
@@ -348,11 +378,12 @@ class Dmac:
                 if ch.state is not _State.WAITREQ or ch.ev is not None:
                     return  # planned together with the others meanwhile
                 if t is not None:
-                    ch.ev = self.kernel.at(t, lambda: self._request(ch), f"dreq{ch.idx}", PRIO_HW)
+                    ch.ev = self.kernel.at(t, lambda: self._dreq(ch), f"dreq{ch.idx}", PRIO_HW)
                 return
         elif prog.direction is M2M and self._try_steady(ch):
             return
         ch.state = _State.WAITBUS
+        ch.request_ns = self.kernel.now_ns
         self._waiting.append(ch)
         self._others_changed(ch)
         self._arbitrate()
@@ -372,16 +403,14 @@ class Dmac:
         self._busy_until = end
         pick.state = _State.BURST
         pick.burst_bytes = n
-        if self.fast and self._start_run(pick, now):
-            return
         pick.ev = self.kernel.at(end, lambda: self._burst_end(pick), f"burst{pick.idx}", PRIO_HW)
 
     def _burst_end(self, ch: _HwChannel) -> None:
         ch.ev = None
         self.bursts += 1
         now = self.kernel.now_ns
-        if self.burst_probe is not None:
-            self.burst_probe(ch.idx, self._last_grant_ns, self._last_grant_ns, now)
+        if self.burst_probe is not None:  # a burst stepped one by one: granted at the last grant (its line's
+            self.burst_probe(ch.idx, self._last_grant_ns, self._last_grant_ns, now)  # rise: line_state)
         n = ch.burst_bytes
         res = self._move(ch, ch.item_off, n, now)
         if ch.abort_pending:
@@ -393,6 +422,7 @@ class Dmac:
             ch.done += n
             self._after_burst(ch)
         self._arbitrate()
+        self._try_schedule()
 
     def _after_burst(self, ch: _HwChannel, plan: ItemPlan | None = None) -> None:
         """The burst that ended now may end an item or the program; then ask for the next burst (or go on with
@@ -503,65 +533,36 @@ class Dmac:
 
     # --- closed-form plans --------------------------------------------------------------------------------
     def _try_steady(self, ch: _HwChannel) -> bool:
-        """Plan the rest of ``ch``'s item in closed form, with the items of the other active channels when they
-        are peripheral flows too and no two of their bursts would meet on the bus."""
+        """Plan the rest of ``ch``'s item in closed form when it has the bus to itself (channels that contend for
+        the bus are planned together by :meth:`_try_schedule`)."""
         if not self.fast or ch.paused:
             return False
         now = self.kernel.now_ns
         if self._busy_until > now:
             return False
-        prog = ch.prog
-        assert prog is not None
-        halted, steady, waitreq = _State.HALTED, _State.STEADY, _State.WAITREQ
-        others = []
+        halted, waitreq = _State.HALTED, _State.WAITREQ
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
                 if o.state is waitreq and o.ev is None and not o.abort_pending:
                     continue  # its request line stays low until its port changes (that drops every plan)
-                if prog.direction is M2M or now < self._plan_retry_ns or o.abort_pending or o.paused:
-                    return False
-                if o.state is steady:
-                    assert o.plan is not None
-                    if o.plan.flow is None:
-                        return False
-                elif o.state is not waitreq:
-                    return False
-                others.append(o)
+                return False
         plan = self._make_plan(ch, now, True)
         if plan is None:
             return False
-        new = [(ch, plan)]
-        if others:
-            for o in others:
-                if o.state is waitreq:
-                    p = self._make_plan(o, now, False)
-                    if p is None:
-                        self._plan_failed(now, None)
-                        return False
-                    new.append((o, p))
-            existing = [o.plan for o in others if o.plan is not None and o.state is steady]
-            hit = first_collision(now, [p for _, p in new], existing)
-            if hit is not None:
-                self._plan_failed(now, hit)
-                return False
-            self._plan_backoff_ns = 0
-        for c, p in new:
-            if c is not ch:
-                self._cancel(c)
-            c.plan = p
-            c.state = steady
-            self.plans += 1
-            end = p.end()
-            if end is not None:
-                c.ev = self.kernel.at(end, lambda c=c: self._steady_end(c), f"item{c.idx}", PRIO_HW)  # type: ignore[misc]
+        ch.plan = plan
+        ch.state = _State.STEADY
+        self.plans += 1
+        end = plan.end()
+        if end is not None:
+            ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
         return True
 
-    def _plan_failed(self, now: int, hit: int | None) -> None:
-        """Flows could not be planned together now (their bursts meet at ``hit``, or one of them is not steady):
-        try again no sooner than ``hit``, and back off (planning is optional: burst by burst gives the same)."""
+    def _plan_failed(self, now: int) -> None:
+        """The channels could not be scheduled together now: back off before the next try (planning is optional:
+        burst by burst gives the same)."""
         backoff = min(max(2 * self._plan_backoff_ns, PLAN_BACKOFF_NS), PLAN_BACKOFF_MAX_NS)
         self._plan_backoff_ns = backoff
-        self._plan_retry_ns = max(now + backoff, 0 if hit is None else hit)
+        self._plan_retry_ns = now + backoff
 
     def _make_plan(self, ch: _HwChannel, now: int, waiting: bool) -> ItemPlan | None:
         """A plan of the rest of ``ch``'s current item from now, if its flow is steady; else None. ``waiting``:
@@ -644,11 +645,12 @@ class Dmac:
             space.fill(item.dst + off, item.value, n)
         else:
             space.copy(item.dst + off, item.src + off, n)
-        if self.burst_probe is not None:
+        probe = self.burst_probe
+        if probe is not None:  # a planned burst is granted the instant it asks (it has the bus to itself)
             for k in range(plan.materialized + 1, j + 1):
-                s = plan.start(k)
-                assert s is not None
-                self.burst_probe(ch.idx, s, s, s + plan.duration_ns(k))
+                start = plan.start(k)
+                assert start is not None
+                probe(ch.idx, start, start, start + plan.duration_ns(k))
         self.bursts += j - plan.materialized
         plan.materialized = j
         ch.item_off = plan.item_offset + b1
@@ -682,6 +684,7 @@ class Dmac:
         else:
             self._after_burst(ch, plan)
         self._arbitrate()
+        self._try_schedule()
 
     def _drop(self, ch: _HwChannel) -> None:
         """Leave a plan at the current instant and go on burst by burst (or let its last burst end now)."""
@@ -714,163 +717,328 @@ class Dmac:
             if o is not ch and o.state is _State.STEADY:
                 self._drop(o)
 
-    # --- round-robin runs of memory-to-memory bursts -----------------------------------------------------------
-    def _start_run(self, pick: _HwChannel, now: int) -> bool:
-        """``pick`` was just granted a burst and every other channel waiting for the bus is memory to memory: while
-        nothing else happens (no other event, no item ends), they take the bus in turn, full burst after full
-        burst. Compute that stretch as one :class:`RoundRobinRun` with one event at its end (and a kernel watch
-        that shortens it, or turns it back into the burst it is in, when anything else is scheduled within it).
-        False when there is no such stretch of at least two bursts."""
-        prog = pick.prog
-        assert prog is not None
-        if prog.direction is not M2M:
-            return False
-        word, burst = self.bus_width_bytes, self.mem_burst
-        bb = word * burst
-        if pick.burst_bytes != bb:
-            return False
-        waiting = self._waiting
-        for c in waiting:
-            if c.prog is None or c.prog.direction is not M2M:
-                return False
-        for c in self.chans:
-            if c.plan is not None or (c.state is _State.BURST and c is not pick):
-                return False
-        parts = [pick, *sorted(waiting, key=lambda c: (c.idx <= pick.idx, c.idx))]
-        full = []
-        for c in parts:
-            assert c.prog is not None
-            rem = c.prog.items[c.item_idx].length - c.item_off
-            full.append(-(-rem // bb) - 1)
-        d = self.burst_ns(burst)
-        k = len(parts)
-        n = RoundRobinRun.length(k, now, d, full, self.kernel.peek())
-        if n < 2:
-            return False
-        run = RoundRobinRun(k, now, d, bb, n)
-        # The bytes of the run: no bus error, and no channel writes what another reads or writes.
-        space = self.soc.address_space
+    # --- shared-bus schedules ------------------------------------------------------------------------------
+    def _try_schedule(self) -> None:
+        """After a hardware event: plan every channel that contends for the bus together, in one
+        :class:`BusSchedule`, computed a chunk at a time: the bursts, grants and landings of all of them, cyclic
+        periods included (one event per period interrupt), until the first instant that needs the controller
+        itself (a program's or memory-to-memory item's end, a FIFO that would not be steady, another channel's
+        fetch). The schedule's channels are in state ``SCHED``; anything that could change the timing settles it
+        at the current instant (:meth:`_sched_settle`)."""
+        if not self.fast or self._sched is not None:
+            return
+        now = self.kernel.now_ns
+        if now < self._plan_retry_ns:
+            return
+        state = _State
+        stop = NEVER
+        for ch in self.chans:  # another channel's fetch: the schedule ends before it
+            st = ch.state
+            if st is state.FETCH:
+                ev = ch.ev
+                assert ev is not None
+                stop = min(stop, ev.time_ns)
+            elif st is state.BURST and ch.prog is not None:
+                item = ch.prog.items[ch.item_idx]
+                if ch.item_off + ch.burst_bytes >= item.length and not ch.prog.cyclic \
+                        and ch.item_idx + 1 == len(ch.prog.items):
+                    return  # the burst on the bus ends its program: the next event tries again
+        if stop <= now + 1:
+            return
+        lanes: list[Lane] = []
+        chans: list[_HwChannel] = []
+        waiting: list[tuple[int, int]] = []
+        pending: list[tuple[int, int, int]] = []
+        holder = -1
+        holder_end = holder_seq = 0
+        for ch in self.chans:
+            prog = ch.prog
+            if prog is None:
+                if ch.abort_pending:
+                    return
+                continue
+            st = ch.state
+            if st is state.HALTED or (st is state.WAITREQ and ch.ev is None):
+                continue  # its request line stays low until it resumes or its port changes (both settle)
+            if st is state.FETCH:
+                continue
+            if ch.abort_pending or ch.paused or st is state.STEADY:
+                return
+            lane = self._lane(ch, now)
+            if lane is None:
+                self._plan_failed(now)
+                return
+            pos = len(lanes)
+            if st is state.WAITBUS:
+                waiting.append((pos, ch.request_ns))
+            else:
+                ev = ch.ev
+                assert ev is not None
+                if st is state.BURST:
+                    if holder >= 0:
+                        return  # a burst ends now and another started now: the next event tries again
+                    holder, holder_end, holder_seq = pos, ev.time_ns, ev.seq
+                else:
+                    pending.append((pos, ev.time_ns, ev.seq))
+            lanes.append(lane)
+            chans.append(ch)
+        if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
+                                                                             lanes[holder].bursts <= 1):
+            return  # nothing to plan, or the burst on the bus ends its item
+        h_req = chans[holder].request_ns if holder >= 0 else 0
+        sched = BusSchedule(lanes, now, stop, self._busy_until, self._last_grant, self._last_grant_ns, holder,
+                            holder_end, holder_seq, self._last_grant_ns, h_req, tuple(waiting), tuple(pending),
+                            SCHED_CHUNK_EVENTS)
+        if sched.events < SCHED_MIN_EVENTS:
+            return  # an item end or a fetch is near: the next hardware event tries again
         spans: list[tuple[int, int, bool, int]] = []
+        for pos, ch in enumerate(chans):
+            if not self._lane_memory(ch, spans, pos):
+                self._plan_failed(now)
+                return
+        if not _apart(spans):
+            self._plan_failed(now)
+            return
+        self._plan_backoff_ns = 0
+        for ch in chans:
+            if ch.ev is not None:
+                ch.ev.cancel()
+                ch.ev = None
+            ch.state = state.SCHED
+        if waiting:
+            self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
+        self._sched = sched
+        self._sched_chans = chans
+        self._sched_irqs = 0
+        self.plans += 1
+        self._sched_arm()
+
+    def _lane(self, ch: _HwChannel, now: int) -> Lane | None:
+        """Channel ``ch``'s part in a schedule (its memory is checked later: :meth:`_lane_memory`): the rest of
+        its item (memory to memory), or of its program (a peripheral's, when every item is whole bursts); None
+        if it cannot be planned (a peripheral's flow stopped, a burst that is not whole)."""
+        prog = ch.prog
+        assert prog is not None
+        item = prog.items[ch.item_idx]
+        rem = item.length - ch.item_off
+        if prog.direction is M2M:
+            src = item.src
+            if src is not None and src < item.dst + item.length and item.dst < src + item.length:
+                return None  # overlapping: copied burst by burst, as the hardware would
+            word, burst = self.bus_width_bytes, self.mem_burst
+            bb = word * burst
+            bursts = -(-rem // bb)
+            last = rem - (bursts - 1) * bb
+            return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)))
+        port = prog.port
+        if port is None:
+            return None
+        bb = prog.width * prog.burst
+        need = max(port.threshold, bb)
+        if rem % bb or need > port.depth:
+            return None
+        port.advance(now)
+        flow = port.steady_flow(now)
+        if flow is None:
+            return None
+        d = self.burst_ns(prog.burst)
+        items = prog.items
+        idx = ch.item_idx
+        cur = rem // bb
+        after = items[idx + 1:] + items[:idx + 1] if prog.cyclic else items[idx + 1:]
+        nxt: tuple[tuple[int, bool], ...] = ()
+        bursts = cur
+        if all(it.length % bb == 0 and it.length for it in after):
+            nxt = tuple((it.length // bb, it.irq) for it in after)
+            bursts = NEVER if prog.cyclic else cur + sum(n for n, _ in nxt)
+        if isinstance(port, TxPort):
+            return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.written + need - port.depth, port.written, cur,
+                        item.irq, nxt)
+        assert isinstance(port, RxPort)
+        return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth, cur, item.irq,
+                    nxt)
+
+    def _lane_memory(self, ch: _HwChannel, spans: list[tuple[int, int, bool, int]], pos: int) -> bool:
+        """Is the memory lane ``pos`` (channel ``ch``) may touch in the schedule mapped, in the right direction?
+        Notes it in ``spans`` (``(addr, size, write, pos)``)."""
+        prog = ch.prog
+        assert prog is not None
+        space = self.soc.address_space
+        items = prog.items
+        off = ch.item_off
+        todo = [(items[ch.item_idx], off)]
+        if prog.direction is not M2M:
+            rest = items[:ch.item_idx] + items[ch.item_idx + 1:] if prog.cyclic else items[ch.item_idx + 1:]
+            todo += [(it, 0) for it in rest]
+        checked = prog.cyclic and ch.checked is prog  # a ring checked whole, until a mapping goes away
         try:
-            for i, c in enumerate(parts):
-                assert c.prog is not None
-                item = c.prog.items[c.item_idx]
-                size = run.share(i, n) * bb
-                if not size:
-                    continue
-                if item.src is not None:
-                    space.check(item.src + c.item_off, size, False)
-                    spans.append((item.src + c.item_off, size, False, i))
-                space.check(item.dst + c.item_off, size, True)
-                spans.append((item.dst + c.item_off, size, True, i))
+            for it, o in todo:
+                size = it.length - o
+                if it.src is not None and prog.direction is not D2M:
+                    if not checked:
+                        space.check(it.src + o, size, False)
+                    spans.append((it.src + o, size, False, pos))
+                if prog.direction is not M2D:
+                    if not checked:
+                        space.check(it.dst + o, size, True)
+                    spans.append((it.dst + o, size, True, pos))
         except DmaFault:
             return False
-        spans.sort()
-        reach: list[tuple[int, bool, int]] = []  # (end, write, channel) of spans seen so far that may still overlap
-        for a, size, write, i in spans:
-            reach = [r for r in reach if r[0] > a]
-            for _, w, j in reach:
-                if (w or write) and (j != i or w != write):
-                    return False
-            reach.append((a + size, write, i))
-        self._waiting = []
-        for c in parts:
-            c.state = _State.BURST
-        self._run = run
-        self._run_chans = parts
-        end = run.end_ns(n - 1)
-        self._busy_until = end
-        self._run_ev = self.kernel.at(end, self._run_end, "run", PRIO_HW)
-        self.kernel.watch(end)
-        self.runs += 1
+        if prog.cyclic:
+            ch.checked = prog
         return True
 
-    def _run_materialize(self, g: int) -> None:
-        """Move the bytes of the run's first ``g`` bursts (those not moved yet)."""
-        run = self._run
-        assert run is not None
-        if g <= run.materialized:
-            return
-        space = self.soc.address_space
-        bb = run.burst_bytes
-        for i, c in enumerate(self._run_chans):
-            k = run.share(i, g) - run.share(i, run.materialized)
-            if k <= 0:
-                continue
-            prog = c.prog
-            assert prog is not None
-            item = prog.items[c.item_idx]
-            off, nbytes = c.item_off, k * bb
-            if item.src is None:
-                space.fill(item.dst + off, item.value, nbytes)
-            else:
-                space.copy(item.dst + off, item.src + off, nbytes)
-            c.item_off += nbytes
-            c.done += nbytes
-        if self.burst_probe is not None:
-            for k in range(run.materialized, g):
-                s = run.start_ns + k * run.burst_ns
-                self.burst_probe(self._run_chans[k % run.channels].idx, s, s, s + run.burst_ns)
-        self.bursts += g - run.materialized
-        run.materialized = g
+    def _sched_arm(self) -> None:
+        """Schedule the schedule's next event: the next period interrupt, or the end of what is computed."""
+        sched = self._sched
+        assert sched is not None
+        t = sched.computed_ns - 1 if sched.computed_ns < NEVER else NEVER
+        ends = sched.item_ends
+        if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] < t:
+            t = ends[self._sched_irqs][0]
+        if t < NEVER:
+            self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
 
-    def _run_close(self, g: int) -> _HwChannel:
-        """End the run with burst ``g`` on the bus (its bytes not moved): the state burst by burst would have then.
-        Returns the channel holding burst ``g``."""
-        run = self._run
-        assert run is not None
-        self._run_materialize(g)
-        parts = self._run_chans
-        holder = parts[g % run.channels]
-        for c in parts:
-            if c is not holder:
-                c.state = _State.WAITBUS
-                self._waiting.append(c)
-        holder.burst_bytes = run.burst_bytes
-        self._last_grant = holder.idx
-        self._last_grant_ns = run.start_ns + g * run.burst_ns
-        self._busy_until = run.end_ns(g)
-        self._run = None
-        self._run_chans = []
-        return holder
-
-    def _run_end(self) -> None:
-        """The run's last burst ends now: from here on, burst by burst (the next arbitration may start a run)."""
-        run = self._run
-        assert run is not None
-        self._run_ev = None
-        holder = self._run_close(run.bursts - 1)
-        self._burst_end(holder)
-
-    def _run_settle(self) -> None:
-        """Something other than the run's own bursts happens now: turn the run into the burst now on the bus."""
-        run, ev = self._run, self._run_ev
-        assert run is not None and ev is not None
+    def _sched_wake(self) -> None:
+        """A scheduled landing ends an item with its interrupt bit (raise it, as the burst's end would), or the
+        computed part of the schedule ends (compute more, or settle at its stop)."""
+        self._sched_ev = None
+        sched = self._sched
+        assert sched is not None
         now = self.kernel.now_ns
-        g = run.done(now)
-        if g >= run.bursts:  # its end event is due now
-            return
-        holder = self._run_close(g)
-        self._run_ev = None
-        holder.ev = self.kernel.reschedule(ev, run.end_ns(g), lambda: self._burst_end(holder), f"burst{holder.idx}")
+        ends = sched.item_ends
+        if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
+            self._sched_take(now)
+            while self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
+                ch = self._sched_chans[ends[self._sched_irqs][1]]
+                self._sched_irqs += 1
+                self.plans += 1  # one more item planned in closed form
+                self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
+                if self._sched is not sched:
+                    return  # the handler changed something: settled
+        if now + 1 >= sched.computed_ns:
+            if sched.computed_ns >= sched.stop_ns:
+                self._sched_settle()
+                return
+            sched.extend(SCHED_CHUNK_EVENTS)
+        self._sched_arm()
 
-    def _run_watch(self, t: int) -> int:
-        """An event is being scheduled at ``t``: a run must end before it. Returns the end of the run (-1: none)."""
-        run, ev = self._run, self._run_ev
-        if run is None or ev is None:
-            return -1
-        end = run.end_ns(run.bursts - 1)
-        if t > end:
-            return end
-        keep = run.last_before(t)
-        if keep >= run.done(self.kernel.now_ns) + 2:
-            run.bursts = keep
-            end = run.end_ns(keep - 1)
-            self._run_ev = self.kernel.reschedule(ev, end)
-            self._busy_until = end
-            return end
-        self._run_settle()
-        return -1
+    def _sched_take(self, t: int) -> None:
+        """Move the bytes of every scheduled burst landed by ``t`` (not moved yet)."""
+        sched = self._sched
+        assert sched is not None
+        probe = self.burst_probe
+        bursts: list[tuple[int, int, int]] | None = None if probe is None else []
+        space = self.soc.address_space
+        for pos, ch in enumerate(self._sched_chans):
+            count, n, last = sched.take(pos, t, bursts)
+            if not count:
+                continue
+            prog = ch.prog
+            assert prog is not None
+            items = prog.items
+            item = items[ch.item_idx]
+            off = ch.item_off
+            port = prog.port
+            d = prog.direction
+            if d is M2M:
+                if item.src is None:
+                    space.fill(item.dst + off, item.value, n)
+                else:
+                    space.copy(item.dst + off, item.src + off, n)
+                ch.item_off = off + n
+                ch.done += n
+            elif off + n < item.length:  # within one item
+                if d is M2D:
+                    assert item.src is not None and isinstance(port, TxPort)
+                    port.steady_write(last, space.resolve(item.src + off, n, False).tobytes())
+                else:
+                    assert isinstance(port, RxPort)
+                    space.resolve(item.dst + off, n, True)[:] = np.frombuffer(port.steady_read(last, n),
+                                                                              dtype=np.uint8)
+                ch.item_off = off + n
+                ch.done += n
+            else:
+                self._take_items(ch, n, last)
+            self.bursts += count
+            if bursts is not None:
+                assert probe is not None
+                for request_ns, grant_ns, end_ns in bursts:
+                    probe(ch.idx, request_ns, grant_ns, end_ns)
+                bursts.clear()
+
+    def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
+        """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its
+        items, which advance as they do burst by burst (a cyclic ring wraps)."""
+        prog = ch.prog
+        assert prog is not None
+        items = prog.items
+        port = prog.port
+        space = self.soc.address_space
+        pieces: list[tuple[Item, int, int]] = []
+        rest = n
+        while rest:
+            item = items[ch.item_idx]
+            k = min(rest, item.length - ch.item_off)
+            pieces.append((item, ch.item_off, k))
+            rest -= k
+            ch.item_off += k
+            ch.done += k
+            if ch.item_off == item.length:
+                ch.item_idx += 1
+                ch.item_off = 0
+                if ch.item_idx == len(items):
+                    ch.item_idx = 0
+                    ch.done = 0
+        if prog.direction is M2D:
+            assert isinstance(port, TxPort)
+            data = b"".join(space.resolve(it.src + o, k, False).tobytes() for it, o, k in pieces)  # type: ignore[operator]
+            port.steady_write(last, data)
+        else:
+            assert isinstance(port, RxPort)
+            buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
+            at = 0
+            for it, o, k in pieces:
+                space.resolve(it.dst + o, k, True)[:] = buf[at:at + k]
+                at += k
+
+    def _sched_settle(self) -> None:
+        """Leave the schedule at the current instant: its bytes landed by now move, and every channel takes the
+        state burst by burst would have now (its pending instants become kernel events, in the kernel's order)."""
+        sched = self._sched
+        assert sched is not None
+        now = self.kernel.now_ns
+        self._sched_take(now)
+        if self._sched_ev is not None:
+            self._sched_ev.cancel()
+            self._sched_ev = None
+        self._sched = None
+        chans, self._sched_chans = self._sched_chans, []
+        st = sched if now + 1 >= sched.computed_ns else sched.replay(now + 1)
+        state = _State
+        for ch in chans:
+            ch.state = state.WAITREQ
+        for pos, ch in enumerate(chans):
+            if st.waiting >> pos & 1:
+                ch.state = state.WAITBUS
+                ch.request_ns = st.since_ns[pos]
+                self._waiting.append(ch)
+        k = self.kernel
+        for t, _, kind, pos in st.pending():
+            ch = chans[pos]
+            if kind == 0:
+                lane = st.lanes[pos]
+                ch.state = state.BURST
+                ch.burst_bytes = lane.burst_bytes if st.granted[pos] < lane.bursts else lane.last_bytes
+                ch.request_ns = st.since_ns[pos]
+                ch.ev = k.at(t, functools.partial(self._burst_end, ch), f"burst{ch.idx}", PRIO_HW)
+            else:
+                ch.ev = k.at(t, functools.partial(self._dreq, ch), f"dreq{ch.idx}", PRIO_HW)
+        self._busy_until = st.busy_until_ns
+        self._last_grant = st.last_grant
+        self._last_grant_ns = st.last_grant_ns
+        self.runs += st.jumps
+
     def line_state(self, idx: int) -> tuple[bool, bool, Port | None]:
         """What a waveform shows of channel ``idx`` (sim/_wave.py): whether it holds a program, whether its
         burst holds the bus, and the port whose request line it has raised (waiting for the bus or bursting),
@@ -884,8 +1052,8 @@ class Dmac:
 
     def describe(self, idx: int) -> str:
         """A one-line state of channel ``idx`` for the debugfs summary."""
-        if self._run is not None:
-            self._run_settle()
+        if self._sched is not None:
+            self._sched_settle()
         ch = self.chans[idx]
         if ch.prog is None:
             return "idle"
