@@ -1,0 +1,156 @@
+"""The lean per-period path: a cyclic period's end and its bottom half in one kernel event.
+
+A lone cyclic flow ends a period at ``end_ns``; its interrupt asks for the controller's bottom half, which runs
+``latency_ns`` later and calls the client back. When nothing else is due until that instant, the two are one
+event: a :class:`PeriodLane` schedules the period's end *postponed* to ``end_ns + latency_ns``, and when it runs
+it does the hardware's part as of ``end_ns`` (the clock set back to it), then the bottom half in line at its own
+instant, without pushing it on the queue.
+
+It is exact because nothing can tell the difference:
+
+- no other event runs in between: the lane postpones only when the queue holds nothing from ``end_ns`` to
+  ``end_ns + latency_ns``, and a kernel watch puts the end back at ``end_ns`` (its own priority and sequence
+  number, as if never postponed) the moment anything is scheduled in that window (events before ``end_ns`` run
+  before it either way);
+- no client looks in between: a run that stops inside the window ends with :meth:`Soc.sync`, which settles the
+  lane first (:meth:`settle`: the end happens as of ``end_ns`` and its bottom half is scheduled as it would have
+  been);
+- traces, waveforms and ``Kernel.trace`` see every event: the lane does not postpone while any of them records.
+
+One lane per controller; one postponed event per kernel at a time (two controllers' lanes never overlap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dmaengine.provider import tracing
+
+from ._kernel import PRIO_HW, Event, Kernel
+
+if TYPE_CHECKING:
+    from ._soc import SimTasklet
+
+__all__ = ["PeriodLane"]
+
+
+class PeriodLane:
+    """Postpones one cyclic period end at a time to its bottom half's instant (see the module docstring)."""
+
+    __slots__ = ("_due_ns", "_end_ns", "_ev", "_fn", "_label", "_owner", "kernel", "merged", "postponed_end_ns",
+                 "tasklet")
+
+    def __init__(self, kernel: Kernel, tasklet: SimTasklet) -> None:
+        self.kernel = kernel
+        #: The controller's bottom half: its ``latency_ns`` is the postponement.
+        self.tasklet = tasklet
+        self._ev: Event | None = None
+        self._end_ns = self._due_ns = -1
+        self._fn: Callable[[], None] = _nothing
+        self._label = ""
+        #: The object whose ``ev`` attribute holds the period's event (the controller's channel).
+        self._owner: object = None
+        #: Periods that ran as one event (for tests and curiosity).
+        self.merged = 0
+        #: The instant of the postponed period end (a huge number when none is postponed): :meth:`settle` has
+        #: work to do once the clock reaches it.
+        self.postponed_end_ns = _NEVER
+        kernel.watchers.append(self._watch)
+
+    def schedule(self, owner: object, end_ns: int, fn: Callable[[], None], label: str) -> Event:
+        """Schedule ``fn``, the end of a period, at ``end_ns`` (hardware priority); ``owner.ev`` holds the event
+        returned, which the lane replaces if it has to put the end back at ``end_ns``. Postponed when it can be."""
+        k = self.kernel
+        tl = self.tasklet
+        due = end_ns + tl.latency_ns
+        other = k.postponed
+        if (other is not None and other is not self) or k.trace is not None or k.probe is not None or tl.killed \
+                or tracing():
+            return k.at(end_ns, fn, label, PRIO_HW)
+        if (tl.hold and end_ns <= k.now_ns + tl.latency_ns) or not k.free_between(end_ns, due):
+            # (a bottom half held in line must run before this end: it does when the end comes after it)
+            return k.at(end_ns, fn, label, PRIO_HW)
+        ev = k.at(due, self._run, label, PRIO_HW)
+        self._ev, self._end_ns, self._due_ns, self._fn, self._label, self._owner = ev, end_ns, due, fn, label, owner
+        self.postponed_end_ns = end_ns
+        k.postponed = self
+        k.watch(due)
+        return ev
+
+    def _release(self) -> None:
+        self._ev = None
+        self.postponed_end_ns = _NEVER
+        self._owner = None
+        self.kernel.postponed = None
+
+    def _live(self) -> bool:
+        ev = self._ev
+        if ev is None:
+            return False
+        if ev.cancelled:  # the controller dropped the period (pause, abort, a new flow) before it ended
+            self._release()
+            return False
+        return True
+
+    def _watch(self, t: int) -> int:
+        """Something is being scheduled at ``t``: put the period's end back at its instant if ``t`` is within the
+        window. Returns the instant up to which the lane still watches (-1: none)."""
+        if not self._live():
+            return -1
+        if t > self._due_ns or t < self._end_ns:  # after the window, or before the end: runs before it either way
+            return self._due_ns
+        ev = self._ev
+        assert ev is not None
+        new = self.kernel.reschedule(ev, self._end_ns, self._fn, self._label, PRIO_HW)
+        self._owner.ev = new  # type: ignore[attr-defined]
+        self._release()
+        return -1
+
+    def settle(self, now: int) -> None:
+        """The clock stands at ``now`` with no event run since the period's end: let the end happen, as of its
+        instant (its bottom half is then scheduled at its own instant, as it would have been)."""
+        if not self._live() or now < self._end_ns:
+            return
+        ev = self._ev
+        assert ev is not None
+        ev.cancel()
+        fn, end = self._fn, self._end_ns
+        self._release()
+        k = self.kernel
+        k.now_ns = end
+        try:
+            fn()
+        finally:
+            k.now_ns = now
+
+    def _run(self) -> None:
+        """The postponed event: the period's end as of ``end_ns``, then its bottom half in line."""
+        k = self.kernel
+        due, fn = self._due_ns, self._fn
+        self._release()
+        tl = self.tasklet
+        tl.hold = True  # the bottom half the interrupt asks for is not queued: it runs below
+        k.now_ns = self._end_ns
+        try:
+            fn()
+        finally:
+            k.now_ns = due
+            tl.hold = False
+        seq = tl.held_seq
+        if seq < 0:
+            return
+        tl.held_seq = -1
+        t = k.peek()
+        if t is None or t > due:
+            self.merged += 1
+            tl.run_now()
+        else:  # the period's end scheduled something else by then: the bottom half takes its place in the queue
+            tl.queue_held(due, seq)
+
+
+_NEVER = 1 << 62
+
+
+def _nothing() -> None:
+    pass

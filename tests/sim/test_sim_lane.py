@@ -1,0 +1,190 @@
+"""The lean per-period path (sim/_lane.py): a lone cyclic flow's period end and its bottom half run as one kernel
+event, and nothing tells the difference: every callback instant, byte, residue and counter is what the reference
+(``Soc(fast=False)``) gives, whether a run stops between a period's end and its callback, another controller's
+events land there, or a callback changes the channel."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dmaengine import BusWidth, Cap, DataDirection, SlaveConfig, Status, TransferDirection
+from dmaengine.sim import Soc
+
+TWO = pathlib.Path(__file__).resolve().parents[2] / "examples" / "boards" / "two-controllers.dts"
+
+M2D, D2M = TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM
+#: 1024 bytes a period on a 48 kHz stereo 16-bit codec: 256 frames, 5.33 ms.
+PERIOD = 1024
+
+
+def playback(soc: Soc, codec_name: str = "i2s0") -> tuple[Any, Any, list[int], np.ndarray, int]:
+    codec = soc.peripheral(codec_name)
+    chan = soc.request_chan(codec_name, "tx")
+    chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=8))
+    ring = (np.arange(4 * PERIOD) % 251).astype(np.uint8)
+    m = soc.map(ring, DataDirection.TO_DEVICE)
+    tx = chan.prep_dma_cyclic(m.addr, ring.nbytes, PERIOD, M2D)
+    calls: list[int] = []
+
+    def refill(_: object) -> None:  # the client refills the period just played, as an audio driver does
+        k = len(calls) % 4
+        calls.append(soc.now_ns)
+        ring[k * PERIOD : (k + 1) * PERIOD] += 1  # wraps at 256
+
+    tx.callback = refill
+    cookie = tx.submit()
+    chan.issue_pending()
+    return codec, chan, calls, ring, cookie
+
+
+def test_a_lone_cyclic_flow_runs_one_event_per_period_with_the_reference_instants() -> None:
+    results = []
+    for fast in (True, False):
+        soc = Soc(fast=fast)
+        codec, chan, calls, _, _ = playback(soc)
+        soc.run(until=0.5)
+        results.append((calls, codec.played, codec.underruns, soc.kernel.events_run, soc.dmac.hw.lane.merged))
+    (calls, played, under, events, merged), (ref_calls, ref_played, ref_under, ref_events, ref_merged) = results
+    assert calls == ref_calls and played == ref_played and under == ref_under == 0
+    assert len(calls) == 93
+    assert calls[0] == 180 + (256 - 17) * 10**9 // 48_000 + 80 + 1_000  # fetch, 239 frames, a burst, the BH
+    assert merged == len(calls) - 1 and ref_merged == 0  # every period after the first is one event
+    assert events == len(calls) + 4 and ref_events > 50 * events
+
+
+@pytest.mark.parametrize("offset_ns", [0, 1, 80, 500, 999, 1_000])
+def test_a_run_that_stops_between_a_period_end_and_its_callback_sees_what_the_reference_sees(
+        offset_ns: int) -> None:
+    """The period's interrupt comes at ``end``, its callback at ``end + 1000``: stop in between and look."""
+    ref = Soc(fast=False)
+    _, _, ref_calls, _, _ = playback(ref)
+    ref.run(until=0.04)
+    ends = [t - 1_000 for t in ref_calls[2:6]]
+    seen = []
+    for fast in (True, False):
+        soc = Soc(fast=fast)
+        codec, chan, calls, ring, cookie = playback(soc)
+        looks = []
+        for end in ends:
+            soc.run(until=(end + offset_ns) / 1e9)
+            status, state = chan.tx_status(cookie)
+            looks.append((soc.now_ns, status, state.residue, len(calls), codec.frames_played, ring.tobytes()))
+        soc.run(until=0.1)
+        seen.append((looks, calls, codec.played, soc.dmac.hw.lane.merged))
+    (looks, calls, played, merged), (ref_looks, ref_calls2, ref_played, _) = seen
+    assert (looks, calls, played) == (ref_looks, ref_calls2, ref_played)
+    assert [look[1] for look in looks] == [Status.IN_PROGRESS] * 4
+    assert [look[3] for look in looks] == ([2, 3, 4, 5] if offset_ns < 1_000 else [3, 4, 5, 6])
+    assert looks[0][2] == 4096 - 3 * 1024 + 32 * ((looks[0][0] > ends[0]) and 0)  # the ring wrapped: 3 periods done
+    assert merged == len(calls) - 1 - (4 if offset_ns < 1_000 else 0)
+
+
+def _board_with_copies(fast: bool, issue: list[int]) -> tuple[Any, ...]:
+    soc = Soc.from_dts(TWO, fast=fast)
+    codec, _, calls, _, _ = playback(soc, "codec")
+    console = soc.peripheral("console")
+    tx = soc.request_chan("console", "tx")
+    tx.slave_config(SlaveConfig(dst_addr=console.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_1, dst_maxburst=4))
+    text = np.frombuffer(b"the quick brown fox jumps over the lazy dog\n" * 8, dtype=np.uint8).copy()
+    soc.run(until=0.0121)
+    tx.prep_slave_single(soc.map(text).addr, text.nbytes, M2D).submit()
+    tx.issue_pending()
+    mc = soc.request_channel(Cap.MEMCPY)
+    assert mc.device.name == "dma0"
+    src = np.arange(1024, dtype=np.uint32).view(np.uint8)
+    dst = np.zeros_like(src)
+    ms, md = soc.map(src), soc.map(dst)
+    done: list[int] = []
+    for t in issue:
+        soc.run(until=t / 1e9)
+        d = mc.prep_dma_memcpy(md.addr, ms.addr, src.nbytes)
+        d.callback = lambda _: done.append(soc.now_ns)
+        d.submit()
+        mc.issue_pending()
+    soc.run(until=0.08)
+    lanes = [hw.lane.merged for hw in soc.controllers]
+    return calls, codec.played, console.output, console.output_ns, done, dst.tobytes(), lanes
+
+
+def test_events_of_another_controller_inside_the_window_put_the_period_end_back() -> None:
+    """On a board of two controllers the codec is on dma1 and the console on dma0: the console's bursts and a copy
+    land between the codec's period ends and their callbacks; the result is the reference's to the nanosecond."""
+    ref = Soc.from_dts(TWO, fast=False)
+    _, _, ref_calls, _, _ = playback(ref, "codec")
+    ref.run(until=0.05)
+    bh_ns = ref.bh_latency_ns
+    # Copies issued so that their descriptor fetch (200 ns on dma0) ends before, at, inside and after a window.
+    issue = [t - bh_ns - 200 + d for t, d in zip(ref_calls[2:8], (-1, 0, 1, 500, bh_ns, bh_ns + 1))]
+    seen = [_board_with_copies(fast, issue) for fast in (True, False)]
+    fast, ref_seen = seen
+    assert fast[:6] == ref_seen[:6]
+    assert len(fast[0]) == 15 and len(fast[2]) == 352 and len(fast[4]) == 6
+    assert fast[6][0] == 0 and fast[6][1] == len(fast[0]) - 1 - 6 and ref_seen[6] == [0, 0]  # 6 put back
+
+
+def _two_cyclic(fast: bool) -> tuple[Any, ...]:
+    soc = Soc.from_dts(TWO, fast=fast)
+    codec, _, calls, _, _ = playback(soc, "codec")
+    console = soc.peripheral("console")
+    rx = soc.request_chan("console", "rx")
+    rx.slave_config(SlaveConfig(src_addr=console.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
+    ring = np.zeros(64, dtype=np.uint8)
+    d = rx.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, 16, D2M)
+    got: list[int] = []
+    d.callback = lambda _: got.append(soc.now_ns)
+    d.submit()
+    rx.issue_pending()
+    console.feed(bytes(range(200)))
+    soc.run(until=0.06)
+    return calls, got, codec.played, ring.tobytes(), [hw.lane.merged for hw in soc.controllers]
+
+
+def test_two_controllers_with_a_cyclic_flow_each_postpone_one_period_end_at_a_time() -> None:
+    seen = [_two_cyclic(fast) for fast in (True, False)]
+    fast, ref = seen
+    assert fast[:4] == ref[:4]
+    assert len(fast[0]) == 11 and len(fast[1]) == 12
+    assert sum(fast[4]) > 0 and ref[4] == [0, 0]
+
+
+def _changed_in_a_callback(fast: bool, action: str) -> tuple[Any, ...]:
+    soc = Soc(fast=fast)
+    codec = soc.peripheral("i2s0")
+    chan = soc.request_chan("i2s0", "tx")
+    chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=8))
+    ring = (np.arange(4 * PERIOD) % 7).astype(np.uint8)
+    tx = chan.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, PERIOD, M2D)
+    calls: list[int] = []
+    mc = soc.request_channel(Cap.MEMCPY)
+    src = np.arange(8192, dtype=np.uint8)
+    dst = np.zeros_like(src)
+    ms, md = soc.map(src), soc.map(dst)
+
+    def cb(_: object) -> None:
+        calls.append(soc.now_ns)
+        if len(calls) == 3:
+            if action == "terminate":
+                chan.terminate_all()
+            elif action == "pause":
+                chan.pause()
+            else:
+                mc.prep_dma_memcpy(md.addr, ms.addr, src.nbytes).submit()
+                mc.issue_pending()
+
+    tx.callback = cb
+    tx.submit()
+    chan.issue_pending()
+    soc.run(until=0.05)
+    if action == "pause":
+        chan.resume()
+        soc.run(until=0.08)
+    return calls, codec.played, codec.underruns, dst.tobytes()
+
+
+@pytest.mark.parametrize("action", ["terminate", "pause", "memcpy"])
+def test_a_callback_that_changes_the_channel_gets_the_reference_result(action: str) -> None:
+    assert _changed_in_a_callback(True, action) == _changed_in_a_callback(False, action)
