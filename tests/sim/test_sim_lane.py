@@ -188,3 +188,22 @@ def _changed_in_a_callback(fast: bool, action: str) -> tuple[Any, ...]:
 @pytest.mark.parametrize("action", ["terminate", "pause", "memcpy"])
 def test_a_callback_that_changes_the_channel_gets_the_reference_result(action: str) -> None:
     assert _changed_in_a_callback(True, action) == _changed_in_a_callback(False, action)
+
+
+def test_nothing_is_kept_per_byte_or_per_sample() -> None:
+    """Issue 14 item 2: a UART's line instants are kept as runs of its clock's ticks, played audio as the chunks
+    the periods brought (one or two per period, not one per frame), and both are expanded only when read."""
+    soc = Soc()
+    uart = soc.peripheral("uart0")
+    tx = soc.request_chan("uart0", "tx")
+    tx.slave_config(SlaveConfig(dst_addr=uart.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_1, dst_maxburst=8))
+    data = np.frombuffer(bytes(range(256)) * 64, dtype=np.uint8).copy()
+    tx.sync_wait(tx.prep_slave_single(soc.map(data).addr, data.nbytes, M2D).submit(), timeout=None)
+    soc.run_until_idle(timeout=None)
+    assert len(uart._out_ns._runs) == 1  # type: ignore[attr-defined]  # 16 KiB sent back to back: one run
+    assert uart.output_ns == [180 + (j * 10 * 10**9) // 115_200 for j in range(data.nbytes)]  # fetch + burst
+    codec, _, calls, _, _ = playback(soc)
+    soc.run_for(1.0)
+    chunks = len(codec._played._chunks)  # type: ignore[attr-defined]
+    assert len(calls) == 187 and chunks <= 2 * len(calls) + 2
+    assert len(codec.played) == 4 * codec.frames_played and len(codec._played._chunks) == 1  # type: ignore[attr-defined]
