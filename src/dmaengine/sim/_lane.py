@@ -63,19 +63,19 @@ class PeriodLane:
         returned, which the lane replaces if it has to put the end back at ``end_ns``. Postponed when it can be."""
         k = self.kernel
         tl = self.tasklet
-        due = end_ns + tl.latency_ns
+        latency = tl.latency_ns
+        due = end_ns + latency
         other = k.postponed
-        if (other is not None and other is not self) or k.trace is not None or k.probe is not None or tl.killed \
-                or tracing():
-            return k.at(end_ns, fn, label, PRIO_HW)
-        if (tl.hold and end_ns <= k.now_ns + tl.latency_ns) or not k.free_between(end_ns, due):
-            # (a bottom half held in line must run before this end: it does when the end comes after it)
+        if ((other is not None and other is not self) or k.trace is not None or k.probe is not None or tl.killed
+                or (tl.hold and end_ns <= k.now_ns + latency)  # a bottom half held in line must run before this end
+                or tracing() or not k.free_between(end_ns, due)):
             return k.at(end_ns, fn, label, PRIO_HW)
         ev = k.at(due, self._run, label, PRIO_HW)
         self._ev, self._end_ns, self._due_ns, self._fn, self._label, self._owner = ev, end_ns, due, fn, label, owner
         self.postponed_end_ns = end_ns
         k.postponed = self
-        k.watch(due)
+        if due > k.watch_ns:  # k.watch(due)
+            k.watch_ns = due
         return ev
 
     def _release(self) -> None:
