@@ -207,3 +207,19 @@ def test_nothing_is_kept_per_byte_or_per_sample() -> None:
     chunks = len(codec._played._chunks)  # type: ignore[attr-defined]
     assert len(calls) == 187 and chunks <= 2 * len(calls) + 2
     assert len(codec.played) == 4 * codec.frames_played and len(codec._played._chunks) == 1  # type: ignore[attr-defined]
+
+
+def _wait_for_the_wrap(fast: bool) -> tuple[int, int, int]:
+    soc = Soc(fast=fast)
+    _, chan, calls, _, cookie = playback(soc)
+    soc.run(until=0.012)
+    before = chan.tx_status(cookie)[1].residue
+    # A waiter looks after every event: the ring wraps at a period's end, before that period's callback.
+    assert soc.wait_for(lambda: chan.tx_status(cookie)[1].residue > before, 0.1, None)
+    return soc.now_ns, len(calls), chan.tx_status(cookie)[1].residue
+
+
+def test_a_waiter_that_looks_after_each_event_sees_a_period_end_at_its_instant() -> None:
+    fast, ref = _wait_for_the_wrap(True), _wait_for_the_wrap(False)
+    assert fast == ref
+    assert fast[1] == 3  # the fourth period ended (the ring wrapped) and its callback has not run yet

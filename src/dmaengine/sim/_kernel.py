@@ -57,6 +57,10 @@ class Kernel:
         self.watchers: list[Callable[[int], int]] = []
         #: The one postponed event, if any (see sim/_lane.py: a cyclic period's end run with its bottom half).
         self.postponed: object | None = None
+        #: True while :meth:`run_until` runs events back to back (nobody looks between two of them); False while
+        #: events run one :meth:`step` at a time (a waiter may look after each). A postponed event runs what
+        #: follows it in line only in the first case.
+        self.back_to_back = False
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
@@ -146,24 +150,28 @@ class Kernel:
         """Run every event at or before ``time_ns``, then set the clock to ``time_ns``."""
         heap = self._heap
         pop = heapq.heappop
-        while heap:
-            t, _, _, ev = heap[0]
-            if ev.cancelled:
-                pop(heap)
-                continue
-            if t > time_ns:
-                break
-            if self.trace is not None or self.probe is not None:
-                self.step()
-                continue
-            pop(heap)  # step(), inlined: this loop runs once per event of a long run
-            self.now_ns = t
-            self.events_run += 1
-            self.dispatching = True
-            try:
-                ev.fn()
-            finally:
-                self.dispatching = False
+        self.back_to_back = True
+        try:
+            while heap:
+                t, _, _, ev = heap[0]
+                if ev.cancelled:
+                    pop(heap)
+                    continue
+                if t > time_ns:
+                    break
+                if self.trace is not None or self.probe is not None:
+                    self.step()
+                    continue
+                pop(heap)  # step(), inlined: this loop runs once per event of a long run
+                self.now_ns = t
+                self.events_run += 1
+                self.dispatching = True
+                try:
+                    ev.fn()
+                finally:
+                    self.dispatching = False
+        finally:
+            self.back_to_back = False
         if time_ns > self.now_ns:
             self.now_ns = time_ns
 

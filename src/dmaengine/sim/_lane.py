@@ -15,6 +15,9 @@ It is exact because nothing can tell the difference:
 - no client looks in between: a run that stops inside the window ends with :meth:`Soc.sync`, which settles the
   lane first (:meth:`settle`: the end happens as of ``end_ns`` and its bottom half is scheduled as it would have
   been);
+- no waiter looks in between: when events run one ``Kernel.step`` at a time (``Soc.wait_for`` tests its
+  predicate after each), the postponed event does only the end, with the clock at ``end_ns``, and leaves its
+  bottom half queued; only ``Kernel.run_until``, which runs events back to back, gets both in one;
 - traces, waveforms and ``Kernel.trace`` see every event: the lane does not postpone while any of them records.
 
 One lane per controller; one postponed event per kernel at a time (two controllers' lanes never overlap).
@@ -129,6 +132,10 @@ class PeriodLane:
         k = self.kernel
         due, fn = self._due_ns, self._fn
         self._release()
+        if not k.back_to_back:  # run a step at a time: a waiter looks after this event, at the end's instant
+            k.now_ns = self._end_ns
+            fn()  # (its bottom half is queued, as it would have been)
+            return
         tl = self.tasklet
         tl.hold = True  # the bottom half the interrupt asks for is not queued: it runs below
         k.now_ns = self._end_ns
