@@ -5,11 +5,14 @@ events land there, or a callback changes the channel."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dmaengine import BusWidth, Cap, DataDirection, SlaveConfig, Status, TransferDirection
 from dmaengine.sim import Soc
@@ -17,6 +20,8 @@ from dmaengine.sim import Soc
 TWO = pathlib.Path(__file__).resolve().parents[2] / "examples" / "boards" / "two-controllers.dts"
 
 M2D, D2M = TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM
+#: ``DMAENGINE_SOAK_SCALE=N`` runs N times more random examples (see tests/test_soak.py).
+SCALE = max(1, int(os.environ.get("DMAENGINE_SOAK_SCALE", "1")))
 #: 1024 bytes a period on a 48 kHz stereo 16-bit codec: 256 frames, 5.33 ms.
 PERIOD = 1024
 
@@ -223,3 +228,81 @@ def test_a_waiter_that_looks_after_each_event_sees_a_period_end_at_its_instant()
     fast, ref = _wait_for_the_wrap(True), _wait_for_the_wrap(False)
     assert fast == ref
     assert fast[1] == 3  # the fourth period ended (the ring wrapped) and its callback has not run yet
+
+
+def _lone_cyclic(fast: bool, direction: str, period_frames: int, periods: int, bh_ns: int, looks: list[int],
+                 action_at: int, action: str, apps: tuple[int, ...] = (), later: int = 0) -> tuple[Any, ...]:
+    """A lone cyclic flow on the codec (TX or RX); the run stops at each instant of ``looks`` (offsets from the
+    reference's callbacks, so they land around period ends) and looks; application events at ``apps`` look too
+    (events inside the window between a period's end and its callback); callback number ``action_at`` acts
+    (``later``: schedules an application event at that instant, after the next period's end was postponed)."""
+    soc = Soc(fast=fast, bh_latency_ns=bh_ns)
+    codec = soc.peripheral("i2s0")
+    kind = "tx" if direction == "tx" else "rx"
+    chan = soc.request_chan("i2s0", kind)
+    if kind == "tx":
+        chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4,
+                                      dst_maxburst=4))
+    else:
+        chan.slave_config(SlaveConfig(src_addr=codec.rx_fifo_addr, src_addr_width=BusWidth.BYTES_4,
+                                      src_maxburst=4))
+    period = period_frames * 4
+    ring = (np.arange(period * periods) % 249).astype(np.uint8)
+    m = soc.map(ring)
+    d = chan.prep_dma_cyclic(m.addr, ring.nbytes, period, M2D if kind == "tx" else D2M)
+    calls: list[int] = []
+    seen: list[tuple[Any, ...]] = []
+
+    def cb(_: object) -> None:
+        calls.append(soc.now_ns)
+        ring[: period // 2] += 1
+        if len(calls) == action_at:
+            if action == "pause":
+                chan.pause()
+            elif action == "terminate":
+                chan.terminate_all()
+            elif action == "query":
+                seen.append(("cb", chan.tx_status(cookie)[1].residue, codec.frames_played))
+            elif action == "later":
+                soc.kernel.at(max(later, soc.now_ns), app, "app")
+
+    def app() -> None:
+        seen.append(("app", soc.now_ns, chan.tx_status(cookie)[1].residue, len(calls), codec.frames_played))
+
+    for t in apps:
+        soc.kernel.at(t, app, "app")
+    d.callback = cb
+    cookie = d.submit()
+    chan.issue_pending()
+    for t in looks:
+        if t > soc.now_ns:
+            soc.run(until=t / 1e9)
+        seen.append((soc.now_ns, chan.tx_status(cookie)[1].residue, len(calls), codec.frames_played,
+                     codec.underruns, codec.rx_overruns, ring.tobytes()))
+    if action == "pause" and len(calls) >= action_at:
+        chan.resume()
+    soc.run_for(0.01)
+    return calls, seen, codec.played, ring.tobytes(), codec.underruns, codec.rx_overruns
+
+
+@settings(max_examples=30 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(direction=st.sampled_from(["tx", "rx"]), period_frames=st.sampled_from([16, 64, 256]),
+       periods=st.integers(2, 4), bh_ns=st.sampled_from([0, 1, 1_000, 50_000, 2_000_000]),
+       offsets=st.lists(st.integers(-2_000, 3_000), min_size=1, max_size=6),
+       which=st.lists(st.integers(0, 12), min_size=1, max_size=6), action_at=st.integers(1, 8),
+       action=st.sampled_from(["none", "pause", "terminate", "query", "later"]), later_offset=st.integers(-3_000, 3_000),
+       app_offsets=st.lists(st.tuples(st.integers(0, 12), st.integers(-2_000, 3_000)), max_size=3))
+def test_random_lone_cyclic_flows_match_the_reference(direction: str, period_frames: int, periods: int, bh_ns: int,
+                                                      offsets: list[int], which: list[int], action_at: int,
+                                                      action: str, later_offset: int,
+                                                      app_offsets: list[tuple[int, int]]) -> None:
+    """Random period sizes, bottom-half latencies (none, shorter and longer than a period), runs that stop just
+    before, at and after period ends and callbacks, application events there, and a callback that pauses,
+    terminates or looks."""
+    ref_calls = _lone_cyclic(False, direction, period_frames, periods, bh_ns, [], 0, "none")[0]
+    looks = sorted({max(1, ref_calls[w % len(ref_calls)] - bh_ns + off) for w, off in zip(which, offsets)})
+    apps = tuple(max(1, ref_calls[w % len(ref_calls)] - bh_ns + off) for w, off in app_offsets)
+    later = ref_calls[min(action_at, len(ref_calls) - 1)] - bh_ns + later_offset  # around the next period's end
+    fast = _lone_cyclic(True, direction, period_frames, periods, bh_ns, looks, action_at, action, apps, later)
+    ref = _lone_cyclic(False, direction, period_frames, periods, bh_ns, looks, action_at, action, apps, later)
+    assert fast == ref

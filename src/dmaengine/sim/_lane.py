@@ -42,7 +42,7 @@ class PeriodLane:
     """Postpones one cyclic period end at a time to its bottom half's instant (see the module docstring)."""
 
     __slots__ = ("_due_ns", "_end_ns", "_ev", "_fn", "_label", "_owner", "kernel", "merged", "postponed_end_ns",
-                 "tasklet")
+                 "put_back", "settled", "tasklet")
 
     def __init__(self, kernel: Kernel, tasklet: SimTasklet) -> None:
         self.kernel = kernel
@@ -54,8 +54,11 @@ class PeriodLane:
         self._label = ""
         #: The object whose ``ev`` attribute holds the period's event (the controller's channel).
         self._owner: object = None
-        #: Periods that ran as one event (for tests and curiosity).
+        #: Periods that ran as one event, and postponed ends put back at their instant by an event scheduled in the
+        #: window or settled by a run that stopped there (for tests and curiosity).
         self.merged = 0
+        self.put_back = 0
+        self.settled = 0
         #: The instant of the postponed period end (a huge number when none is postponed): :meth:`settle` has
         #: work to do once the clock reaches it.
         self.postponed_end_ns = _NEVER
@@ -108,22 +111,30 @@ class PeriodLane:
         new = self.kernel.reschedule(ev, self._end_ns, self._fn, self._label, PRIO_HW)
         self._owner.ev = new  # type: ignore[attr-defined]
         self._release()
+        self.put_back += 1
         return -1
 
     def settle(self, now: int) -> None:
         """The clock stands at ``now`` with no event run since the period's end: let the end happen, as of its
-        instant (its bottom half is then scheduled at its own instant, as it would have been)."""
-        if not self._live() or now < self._end_ns:
-            return
-        ev = self._ev
-        assert ev is not None
-        ev.cancel()
-        fn, end = self._fn, self._end_ns
-        self._release()
+        instant (its bottom half is then scheduled at its own instant, as it would have been), and whatever it
+        scheduled up to ``now`` (the next period's end, when the window is longer than a period: hardware events
+        only, since the bottom half comes after the window)."""
         k = self.kernel
-        k.now_ns = end
         try:
-            fn()
+            while self._live() and self._end_ns <= now:
+                ev = self._ev
+                assert ev is not None
+                ev.cancel()
+                fn, end = self._fn, self._end_ns
+                self._release()
+                self.settled += 1
+                k.now_ns = end
+                fn()
+                while True:
+                    t = k.peek()
+                    if t is None or t > now:
+                        break
+                    k.step()
         finally:
             k.now_ns = now
 
@@ -138,22 +149,25 @@ class PeriodLane:
             return
         tl = self.tasklet
         tl.hold = True  # the bottom half the interrupt asks for is not queued: it runs below
-        k.now_ns = self._end_ns
+        end = self._end_ns
+        k.now_ns = end
         try:
             fn()
         finally:
-            k.now_ns = due
             tl.hold = False
         seq = tl.held_seq
-        if seq < 0:
-            return
         tl.held_seq = -1
         t = k.peek()
-        if t is None or t > due:
+        if t is not None and t <= due:
+            # The end scheduled something due by then (the next period's end, when the window is longer than a
+            # period): the clock stays at the end, and the bottom half takes its place in the queue.
+            if seq >= 0:
+                tl.queue_held(due, seq)
+            return
+        k.now_ns = due
+        if seq >= 0:
             self.merged += 1
             tl.run_now()
-        else:  # the period's end scheduled something else by then: the bottom half takes its place in the queue
-            tl.queue_held(due, seq)
 
 
 _NEVER = 1 << 62
