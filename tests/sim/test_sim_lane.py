@@ -290,7 +290,8 @@ def _lone_cyclic(fast: bool, direction: str, period_frames: int, periods: int, b
        periods=st.integers(2, 4), bh_ns=st.sampled_from([0, 1, 1_000, 50_000, 2_000_000]),
        offsets=st.lists(st.integers(-2_000, 3_000), min_size=1, max_size=6),
        which=st.lists(st.integers(0, 12), min_size=1, max_size=6), action_at=st.integers(1, 8),
-       action=st.sampled_from(["none", "pause", "terminate", "query", "later"]), later_offset=st.integers(-3_000, 3_000),
+       action=st.sampled_from(["none", "pause", "terminate", "query", "later"]),
+       later_offset=st.integers(-3_000, 3_000),
        app_offsets=st.lists(st.tuples(st.integers(0, 12), st.integers(-2_000, 3_000)), max_size=3))
 def test_random_lone_cyclic_flows_match_the_reference(direction: str, period_frames: int, periods: int, bh_ns: int,
                                                       offsets: list[int], which: list[int], action_at: int,
