@@ -8,13 +8,13 @@ The simulated SoC provides its own tasklet with the same methods, running in vir
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["BottomHalf", "Tasklet", "ThreadTasklet", "WaitQueue", "bottom_half", "in_bottom_half"]
@@ -35,14 +35,25 @@ def in_bottom_half() -> bool:
     return getattr(_local, "depth", 0) > 0
 
 
-@contextmanager
-def bottom_half() -> Iterator[None]:
-    """Mark the current thread as running a bottom half for the duration of the block."""
-    _local.depth = getattr(_local, "depth", 0) + 1
-    try:
-        yield
-    finally:
+class _BottomHalfMark:
+    """What :func:`bottom_half` returns: a context manager that marks the calling thread (a class, not a
+    generator: a simulated SoC enters it once per bottom half, on its hot path)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _local.depth = getattr(_local, "depth", 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
         _local.depth -= 1
+
+
+_MARK = _BottomHalfMark()
+
+
+def bottom_half() -> contextlib.AbstractContextManager[None]:
+    """Mark the current thread as running a bottom half for the duration of the block (``with bottom_half():``)."""
+    return _MARK
 
 
 class Tasklet(Protocol):

@@ -236,15 +236,19 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], ri
 
 
 @contextlib.contextmanager
-def _progress(description: str, total: float | None) -> Iterator[Callable[[float], None]]:
-    """A rich progress bar on a terminal (nothing otherwise); yields ``update(completed)``."""
+def _progress(description: str, total: float | None) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on a terminal (nothing otherwise); yields ``update(completed, description=None)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = _console()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda completed: progress.update(task, completed=completed)
+
+        def update(completed: float, description: str | None = None) -> None:
+            progress.update(task, completed=completed, description=description)
+
+        yield update
 
 
 def _locked_print() -> Callable[[str], None]:
@@ -401,9 +405,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
                 points.append(pt)
                 update(len(points))
 
+            def on_progress(index: int, fraction: float) -> None:  # within a size, not only between sizes
+                update(index + fraction, f"dma-perf sweep, {sizes[index]} B")
+
             try:
                 with ctrl_c_sets(stop, first=STOPPING.format(what="the size")):
-                    run_perf(plat, params, on_point=on_point, stop=stop)
+                    run_perf(plat, params, on_point=on_point, stop=stop, on_progress=on_progress)
             except KeyboardInterrupt:  # the second Ctrl-C: keep the sizes measured so far
                 aborted = True
         clock = "wall-clock" if plat.realtime else "virtual-time"

@@ -335,14 +335,18 @@ def overlaps(doc: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]
         if e.get("ph") == "X":
             by_track.setdefault((e["pid"], e["tid"]), []).append(e)
     bad: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def end_ns(e: dict[str, Any]) -> int:  # in whole ns, as Perfetto reads µs: ts + dur may be 1 ulp past t1
+        return round((e["ts"] + e["dur"]) * 1000)
+
     for slices in by_track.values():
         slices.sort(key=lambda e: (e["ts"], -e["dur"]))
         stack: list[dict[str, Any]] = []  # the open slices, outermost first
         for e in slices:
-            t0, t1 = e["ts"], e["ts"] + e["dur"]
-            while stack and stack[-1]["ts"] + stack[-1]["dur"] <= t0:
+            t0, t1 = round(e["ts"] * 1000), end_ns(e)
+            while stack and end_ns(stack[-1]) <= t0:
                 stack.pop()
-            if stack and t1 > stack[-1]["ts"] + stack[-1]["dur"]:
+            if stack and t1 > end_ns(stack[-1]):
                 bad.append((stack[-1], e))
                 continue
             stack.append(e)

@@ -299,12 +299,26 @@ class VirtChannel(Channel):
             done = self.desc_completed
             if done:
                 self.desc_completed = deque()
-        if cyc is not None:
-            self._call_back(cyc)
         if not done:
             if cyc is not None:
+                if _trace.recorder is not None:
+                    self._call_back(cyc)
+                else:  # _call_back, inlined: a cyclic transfer's period callback, its hot path
+                    try:
+                        cbr = cyc.callback_result
+                        if cbr is not None:
+                            cbr(cyc.callback_param, TxResult(cyc.result, cyc.residue))
+                        else:
+                            cb = cyc.callback
+                            if cb is not None:
+                                cb(cyc.callback_param)
+                    except BaseException:  # see below
+                        self.n_callback_errors += 1
+                        log.exception("%s: callback of %r raised", self.name, cyc)
                 self.waitq.wake()  # a waiter may test what the callback did
             return
+        if cyc is not None:
+            self._call_back(cyc)
         if _trace.recorder is not None:
             for vd in done:
                 self._call_back(vd)

@@ -126,3 +126,71 @@ def test_plot_without_matplotlib_is_refused_before_the_sweep(tmp_path: Path, cap
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert main(["perf", "--seconds", "60", "--plot", str(tmp_path / "p.png")]) == 2
     assert capsys.readouterr() == ("", "dmaengine: error: --plot needs matplotlib (pip install 'dmaengine[plot]')\n")
+
+
+def test_run_perf_reports_progress_within_each_size() -> None:
+    from dmaengine.sim import Soc
+
+    seen: list[tuple[int, float]] = []
+    pts = run_perf(Soc(), PerfParams(sizes=[256, 1024], seconds=0.0005, ring_size=16, kick_batch=4, baseline=False),
+                   on_progress=lambda i, f: seen.append((i, f)))
+    assert [pt.size for pt in pts] == [256, 1024]
+    for index in (0, 1):
+        fractions = [f for i, f in seen if i == index]
+        assert fractions[0] == 0.0 and fractions[-1] == 1.0
+        assert fractions == sorted(fractions)  # the virtual clock only goes forward
+        assert len([f for f in fractions if 0.0 < f < 1.0]) >= 5  # within the size, not only at its ends
+
+
+def test_ctrl_c_during_perf_on_the_simulated_soc_prints_and_writes_what_it_measured(tmp_path: Path) -> None:
+    """The default sweep on --platform sim, on a terminal: wait until the progress bar shows the second size, press
+    Ctrl-C; the size in flight finishes, and the table, the JSON, the CSV and the plot hold the sizes measured."""
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, COLUMNS="120", TERM="xterm", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "perf", "--platform", "sim", "--json", "p.json",
+                             "--csv", "p.csv", "--plot", "p.svg"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=subprocess.PIPE, text=True, env=env)
+    os.close(slave)
+    screen = b""
+    deadline = time.monotonic() + 120
+    try:
+        while b"dma-perf sweep, 128 B" not in screen:  # the bar names the size it is in
+            assert time.monotonic() < deadline and proc.poll() is None, screen.decode(errors="replace")
+            if select.select([master], [], [], 1.0)[0]:
+                screen += os.read(master, 65536)
+        assert b"dma-perf sweep, 64 B" in screen
+        proc.send_signal(signal.SIGINT)
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        _, err = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert err == ("dmaengine: stopping after the size in flight (Ctrl-C again to abort)\n"
+                   "dmaengine perf: wrote p.json\ndmaengine perf: wrote p.csv\ndmaengine perf: wrote p.svg\n")
+    doc = json.loads((tmp_path / "p.json").read_text())
+    sizes = [pt["size"] for pt in doc["points"]]
+    assert 2 <= len(sizes) < len(DEFAULT_SIZES) and sizes == list(DEFAULT_SIZES)[: len(sizes)]
+    assert all(pt["verified"] and pt["clock"] == "virtual" for pt in doc["points"])
+    with open(tmp_path / "p.csv", newline="") as f:
+        assert [int(row["size"]) for row in csv.DictReader(f)] == sizes
+    assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
+    text = screen.decode(errors="replace")
+    assert f"stopped after {len(sizes)} of {len(DEFAULT_SIZES)} sizes" in text

@@ -32,6 +32,11 @@ def test_overlaps_finds_slices_that_partly_overlap_and_accepts_nesting() -> None
     assert [(a["ts"], b["ts"]) for a, b in bad] == [(0, 5)]
     other_track = doc((0, 10))["traceEvents"] + [{"ph": "X", "pid": 1, "tid": 2, "ts": 5, "dur": 10}]
     assert dmaengine.trace.overlaps({"traceEvents": other_track}) == []
+    # Back to back in µs floats: 30.18 + (103.48 - 30.18) is 103.48000000000002, one ulp past the next slice's
+    # start; Perfetto reads whole ns, and so does the check (a random dmatest run on the SoC once tripped on it).
+    assert 30.18 + (103.48 - 30.18) > 103.48
+    assert dmaengine.trace.overlaps(doc((30.18, 103.48), (103.48, 164.98))) == []
+    assert len(dmaengine.trace.overlaps(doc((30.18, 103.481), (103.48, 164.98)))) == 1
 
 
 def test_a_batch_of_queued_copies_makes_slices_that_follow_each_other() -> None:

@@ -36,6 +36,7 @@ from ._periph import Port, RxPort, TxPort
 from ._plan import ItemPlan
 
 if TYPE_CHECKING:
+    from ._lane import PeriodLane
     from ._soc import Soc
 
 __all__ = ["Dmac", "Irq", "Item", "Program"]
@@ -124,12 +125,15 @@ class _State(enum.Enum):
 
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "next_prog", "paused", "plan", "prog", "request_ns", "state", "steady_end")
+                 "item_off", "next_prog", "paused", "plan", "prog", "request_ns", "state", "steady_end",
+                 "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
         #: A program whose memory was checked whole (a cyclic ring goes on period after period unchecked).
         self.checked: Program | None = None
+        #: Its items' memory, resolved when it was checked (valid while ``checked`` is the running program).
+        self.views: list[np.ndarray] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
         self.item_label = f"item{idx}"
@@ -196,6 +200,8 @@ class Dmac:
         #: its bytes move: at its end burst by burst, later for the planned ones (a schedule's or a lone flow's
         #: plan; sim/_wave.py draws them). None (the default): nothing is called.
         self.burst_probe: Callable[[int, int, int, int], None] | None = None
+        #: The lean per-period path of a lone cyclic flow (sim/_lane.py), wired by the SoC; None: plain events.
+        self.lane: PeriodLane | None = None
 
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
@@ -465,15 +471,14 @@ class Dmac:
         if ch.checked is not prog:  # every item's memory once, until a mapping goes away (memory_changed)
             space = self.soc.address_space
             try:
-                for it in prog.items:
-                    if prog.direction is M2D:
-                        assert it.src is not None
-                        space.check(it.src, it.length, False)
-                    else:
-                        space.check(it.dst, it.length, True)
+                if prog.direction is M2D:
+                    views = [space.resolve(it.src, it.length, False) for it in prog.items]  # type: ignore[arg-type]
+                else:
+                    views = [space.resolve(it.dst, it.length, True) for it in prog.items]
             except DmaFault:
                 return False
             ch.checked = prog
+            ch.views = views
         now = self.kernel.now_ns
         if plan.item_offset == 0 and plan.item_bytes == item.length and plan.last_burst_ns == plan.burst_ns:
             plan.follow_on(now)
@@ -486,7 +491,11 @@ class Dmac:
         self.plans += 1
         end = nxt.end()
         if end is not None:
-            ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
+            lane = self.lane
+            if lane is None:
+                ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
+            else:
+                ch.ev = lane.schedule(ch, end, ch.steady_end, ch.item_label)
         return True
 
     def _raise(self, ch: _HwChannel, kind: Irq, result: Result, residue: int) -> None:
@@ -626,32 +635,45 @@ class Dmac:
         plan = ch.plan
         assert plan is not None
         j = plan.done(t)
-        if j <= plan.materialized:
+        m = plan.materialized
+        if j <= m:
             return
-        b0, b1 = plan.nbytes(plan.materialized), plan.nbytes(j)
+        bb, size = plan.burst_bytes, plan.item_bytes
+        b0, b1 = m * bb, j * bb  # plan.nbytes(m), plan.nbytes(j), inlined
+        if b1 > size:
+            b1 = size
+            if b0 > size:
+                b0 = size
         prog = ch.prog
         assert prog is not None
         item = prog.items[ch.item_idx]
         off, n = plan.item_offset + b0, b1 - b0
-        space = self.soc.address_space
         port = prog.port
-        if prog.direction is M2D:
+        direction = prog.direction
+        if direction is M2D:
             assert item.src is not None and isinstance(port, TxPort)
-            port.steady_write(t, space.resolve(item.src + off, n, False).tobytes())
-        elif prog.direction is D2M:
+            views = ch.views if ch.checked is prog else None  # a cyclic ring's items, resolved once (_continue)
+            if views is not None:
+                port.steady_write(t, views[ch.item_idx][off : off + n].tobytes())
+            else:
+                port.steady_write(t, self.soc.address_space.resolve(item.src + off, n, False).tobytes())
+        elif direction is D2M:
             assert isinstance(port, RxPort)
-            space.resolve(item.dst + off, n, True)[:] = np.frombuffer(port.steady_read(t, n), dtype=np.uint8)
+            views = ch.views if ch.checked is prog else None
+            view = (views[ch.item_idx][off : off + n] if views is not None
+                    else self.soc.address_space.resolve(item.dst + off, n, True))
+            view[:] = np.frombuffer(port.steady_read(t, n), dtype=np.uint8)
         elif item.src is None:
-            space.fill(item.dst + off, item.value, n)
+            self.soc.address_space.fill(item.dst + off, item.value, n)
         else:
-            space.copy(item.dst + off, item.src + off, n)
+            self.soc.address_space.copy(item.dst + off, item.src + off, n)
         probe = self.burst_probe
         if probe is not None:  # a planned burst is granted the instant it asks (it has the bus to itself)
-            for k in range(plan.materialized + 1, j + 1):
+            for k in range(m + 1, j + 1):
                 start = plan.start(k)
                 assert start is not None
                 probe(ch.idx, start, start, start + plan.duration_ns(k))
-        self.bursts += j - plan.materialized
+        self.bursts += j - m
         plan.materialized = j
         ch.item_off = plan.item_offset + b1
         ch.done += n
@@ -676,14 +698,22 @@ class Dmac:
         self._materialize(ch, now)
         plan = ch.plan
         assert plan is not None
-        self._note_grants(plan, now, ch.idx)
+        j = plan.bursts
+        if plan.materialized == j:  # the end event (at plan.end()): its last burst was the last grant
+            s = now - (plan.burst_ns if j <= plan.full_bursts else plan.last_burst_ns)
+            if s > self._last_grant_ns:
+                self._last_grant_ns = s
+                self._last_grant = ch.idx
+        else:
+            self._note_grants(plan, now, ch.idx)
         ch.plan = None
         self._busy_until = now
         if ch.abort_pending:
             self._reset(ch)
         else:
             self._after_burst(ch, plan)
-        self._arbitrate()
+        if self._waiting:
+            self._arbitrate()
         self._try_schedule()
 
     def _drop(self, ch: _HwChannel) -> None:

@@ -42,6 +42,7 @@ log = logging.getLogger("dmaengine")
 M2M = TransferDirection.MEM_TO_MEM
 M2D = TransferDirection.MEM_TO_DEV
 D2M = TransferDirection.DEV_TO_MEM
+_PERIOD = Irq.PERIOD
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,11 +366,12 @@ class SimDmaDevice(DmaDevice):
             vd = chan.running
             if vd is None:
                 return
-            job = vd.job if isinstance(vd, SimDescriptor) else None
-            port = vd.program.port if isinstance(vd, SimDescriptor) else None
-            if port is not None and tracing():  # the FIFO, up to date at this burst's end: a trace counter
-                trace_event("fifo", chan, vd.cookie, {"port": port.name, "level": len(port.fifo)})
-            if kind is Irq.PERIOD:
+            job = vd.job
+            if tracing():  # the FIFO, up to date at this burst's end: a trace counter
+                port = vd.program.port
+                if port is not None:
+                    trace_event("fifo", chan, vd.cookie, {"port": port.name, "level": len(port.fifo)})
+            if kind is _PERIOD:
                 if job is not None:  # the last source has crossed the bus: combine, then write the results
                     job.compute()
                     return

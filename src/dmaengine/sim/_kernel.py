@@ -55,6 +55,12 @@ class Kernel:
         #: the latest (a controller's computed runs of bursts use it to end before anything else happens).
         self.watch_ns = -1
         self.watchers: list[Callable[[int], int]] = []
+        #: The one postponed event, if any (see sim/_lane.py: a cyclic period's end run with its bottom half).
+        self.postponed: object | None = None
+        #: True while :meth:`run_until` runs events back to back (nobody looks between two of them); False while
+        #: events run one :meth:`step` at a time (a waiter may look after each). A postponed event runs what
+        #: follows it in line only in the first case.
+        self.back_to_back = False
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
@@ -73,17 +79,32 @@ class Kernel:
             self.watch_ns = until_ns
 
     def reschedule(self, ev: Event, time_ns: int, fn: Callable[[], None] | None = None,
-                   label: str | None = None) -> Event:
+                   label: str | None = None, priority: int | None = None) -> Event:
         """Move a pending event to ``time_ns`` (not before now), keeping its place among events of one instant
-        (its priority and sequence number): as if it had been scheduled there in the first place. ``fn`` and
-        ``label`` replace the event's."""
+        (its sequence number, and its priority unless ``priority`` is given): as if it had been scheduled there in
+        the first place. ``fn`` and ``label`` replace the event's."""
         if time_ns < self.now_ns:
             raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
         ev.cancel()
-        new = Event(time_ns, ev.fn if fn is None else fn, ev.label if label is None else label, ev.priority,
-                    ev.seq)
-        heapq.heappush(self._heap, (time_ns, ev.priority, ev.seq, new))
+        prio = ev.priority if priority is None else priority
+        new = Event(time_ns, ev.fn if fn is None else fn, ev.label if label is None else label, prio, ev.seq)
+        heapq.heappush(self._heap, (time_ns, prio, ev.seq, new))
         return new
+
+    def reserve_seq(self) -> int:
+        """A sequence number taken now, for an event pushed later with :meth:`at_seq` (it keeps the place among
+        events of one instant that it would have had if scheduled now)."""
+        return next(self._seq)
+
+    def at_seq(self, time_ns: int, fn: Callable[[], None], label: str, priority: int, seq: int) -> Event:
+        """:meth:`at` with a sequence number from :meth:`reserve_seq` (watchers are told, as by :meth:`at`)."""
+        if time_ns < self.now_ns:
+            raise ValueError(f"time_ns {time_ns} is in the past (now {self.now_ns})")
+        if time_ns <= self.watch_ns:
+            self.watch_ns = max([w(time_ns) for w in self.watchers], default=-1)
+        ev = Event(time_ns, fn, label, priority, seq)
+        heapq.heappush(self._heap, (time_ns, priority, seq, ev))
+        return ev
 
     def peek(self) -> int | None:
         """The time of the next live event, or None when the queue is empty."""
@@ -91,6 +112,17 @@ class Kernel:
         while heap and heap[0][3].cancelled:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
+
+    def free_between(self, lo_ns: int, hi_ns: int, most: int = 16) -> bool:
+        """True when no live event is queued from ``lo_ns`` to ``hi_ns``; False also when more than ``most``
+        events are queued (the question is then not worth its answer)."""
+        heap = self._heap
+        if len(heap) > most:
+            return False
+        for t, _, _, ev in heap:  # noqa: SIM110  (a loop: a generator costs more on this hot path)
+            if lo_ns <= t <= hi_ns and not ev.cancelled:
+                return False
+        return True
 
     def step(self) -> bool:
         """Run the next live event; False when there is none."""
@@ -116,11 +148,30 @@ class Kernel:
 
     def run_until(self, time_ns: int) -> None:
         """Run every event at or before ``time_ns``, then set the clock to ``time_ns``."""
-        while True:
-            t = self.peek()
-            if t is None or t > time_ns:
-                break
-            self.step()
+        heap = self._heap
+        pop = heapq.heappop
+        self.back_to_back = True
+        try:
+            while heap:
+                t, _, _, ev = heap[0]
+                if ev.cancelled:
+                    pop(heap)
+                    continue
+                if t > time_ns:
+                    break
+                if self.trace is not None or self.probe is not None:
+                    self.step()
+                    continue
+                pop(heap)  # step(), inlined: this loop runs once per event of a long run
+                self.now_ns = t
+                self.events_run += 1
+                self.dispatching = True
+                try:
+                    ev.fn()
+                finally:
+                    self.dispatching = False
+        finally:
+            self.back_to_back = False
         if time_ns > self.now_ns:
             self.now_ns = time_ns
 

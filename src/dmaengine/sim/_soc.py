@@ -19,6 +19,7 @@ from ._dmac import Dmac
 from ._driver import DmaRequest, SimDmaDevice
 from ._i2s import I2s
 from ._kernel import PRIO_BH, Event, Kernel
+from ._lane import PeriodLane
 from ._periph import Peripheral, Port
 from ._uart import Uart
 from ._wave import Waveform
@@ -61,7 +62,14 @@ class _Hold:
 
 
 class SimTasklet:
-    """A bottom half in virtual time: :meth:`schedule` runs the function ``latency_ns`` later (coalescing)."""
+    """A bottom half in virtual time: :meth:`schedule` runs the function ``latency_ns`` later (coalescing).
+
+    While ``hold`` is set (a :class:`~._lane.PeriodLane` runs a period's end), a run asked for is not queued: its
+    sequence number is kept in ``held_seq`` and the lane runs it in line (:meth:`run_now`) or queues it
+    (:meth:`queue_held`)."""
+
+    __slots__ = ("_done", "_ev", "_fn", "_running", "_scheduled", "_soc", "held_seq", "hold", "killed",
+                 "latency_ns", "name")
 
     def __init__(self, soc: Soc, fn: Callable[[], None], name: str, latency_ns: int) -> None:
         self._soc = soc
@@ -72,14 +80,35 @@ class SimTasklet:
         self._scheduled = 0
         self._done = 0
         self._running = False
-        self._killed = False
+        self.killed = False
+        self.hold = False
+        self.held_seq = -1
+
+    @property
+    def pending(self) -> bool:
+        """True while a run is asked for and has not started."""
+        return self._ev is not None
 
     def schedule(self) -> None:
         """Ask for one more run; requests before it starts make one run."""
-        if self._ev is None and not self._killed:
+        if self._ev is None and not self.killed:
             k = self._soc.kernel
             self._scheduled += 1
+            if self.hold:
+                self.held_seq = k.reserve_seq()
+                self._ev = _HELD
+                return
             self._ev = k.at(k.now_ns + self.latency_ns, self._run, self.name, PRIO_BH)
+
+    def queue_held(self, time_ns: int, seq: int) -> None:
+        """Queue the held run at ``time_ns`` with the sequence number it was asked for with."""
+        if self._ev is _HELD:
+            self._ev = self._soc.kernel.at_seq(time_ns, self._run, self.name, PRIO_BH, seq)
+
+    def run_now(self) -> None:
+        """Run the held run now (the clock stands at its instant and nothing else is due before it)."""
+        if self._ev is _HELD:
+            self._run()
 
     def _run(self) -> None:
         self._ev = None
@@ -106,11 +135,15 @@ class SimTasklet:
 
     def kill(self) -> None:
         """Cancel a pending run; no more runs."""
-        self._killed = True
+        self.killed = True
         if self._ev is not None:
             self._ev.cancel()
             self._ev = None
         self._done = self._scheduled  # nothing is left for a flush to wait for
+
+
+#: What :attr:`SimTasklet._ev` holds while a lane holds its run (never queued).
+_HELD = Event(-1, lambda: None, "held", PRIO_BH)
 
 
 class _SimAddressSpace(AddressSpace):
@@ -207,6 +240,7 @@ class Soc(Platform):
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
         self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0), guard=self.exclusive)
         self.register_device(self.dmac)
+        hw.lane = PeriodLane(self.kernel, self.dmac.tasklet)  # type: ignore[arg-type]
         self._board_init(ControllerDesc(NodeInfo("/soc/dma-controller@40100000", ("dma0",)), channels, None,
                                         bus_bytes_per_s, bus_width_bytes, max_burst, fetch_latency_ns,
                                         (0x4010_0000, 0x1000)))
@@ -249,6 +283,7 @@ class Soc(Platform):
             soc._decoders.append({})
             drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node), guard=soc.exclusive)
             soc.register_device(drv)
+            hw.lane = PeriodLane(soc.kernel, drv.tasklet)  # type: ignore[arg-type]
             soc.dmacs.append(drv)
             soc._dmac_nodes.append(c)
         for pd in board.peripherals:
@@ -358,9 +393,13 @@ class Soc(Platform):
 
     def sync(self) -> None:
         """Bring memory and peripherals up to now (bytes of planned bursts); done before client code runs."""
-        took = self._claim("sync")
+        took = self._owner != threading.get_ident() and self._claim("sync")
         try:
+            now = self.kernel.now_ns
             for d in self.controllers:
+                lane = d.lane
+                if lane is not None and lane.postponed_end_ns <= now:
+                    lane.settle(now)
                 d.sync()
         finally:
             if took:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import functools
 import json
 import os
 import threading
@@ -183,6 +184,20 @@ class _Worker:
         self.window = 0.0
         self.used = 0
         self.errors = 0
+        #: Where the loop stands: when it started and when its measurement ends (platform clock), and whether
+        #: it is draining the copies in flight (see :meth:`progress`).
+        self._t0 = self._t_end = 0.0
+        self._draining = False
+
+    def progress(self) -> float:
+        """How far this size has come, 0..1, on the platform clock (warm-up and measurement; 1 while the copies
+        in flight drain)."""
+        if self._draining:
+            return 1.0
+        span = self._t_end - self._t0
+        if span <= 0:
+            return 0.0
+        return min(1.0, max(0.0, (clock_of(self.plat)() - self._t0) / span))
 
     def loop(self) -> Loop:
         p, chan, size, nr_buf = self.params, self.chan, self.size, self.nr_buf
@@ -214,6 +229,7 @@ class _Worker:
             t0 = clock()
             t_warm = t0 + p.warmup_s
             t_end = t_warm + p.seconds
+            self._t0, self._t_end = t0, t_end
             c_start = -1
             w_start = now = t0
             while True:
@@ -235,6 +251,7 @@ class _Worker:
                 if now >= t_end and c_start >= 0:
                     break
             self.ops, self.window = completed - c_start, now - w_start
+            self._draining = True
             chan.issue_pending()
             while outstanding:  # drain what is in flight before verifying
                 if not (yield Wait(oldest_done(), p.timeout, chan)):
@@ -269,14 +286,21 @@ def cpu_baseline(size: int, nr_buf: int, seconds: float) -> tuple[int, float]:
                 return n, t - t0
 
 
+def _report_progress(on_progress: Callable[[int, float], None], index: int, workers: list[_Worker]) -> None:
+    on_progress(index, min(w.progress() for w in workers))
+
+
 def run_perf(
     plat: Platform,
     params: PerfParams | None = None,
     on_point: Callable[[PerfPoint], None] | None = None,
     stop: threading.Event | None = None,
+    on_progress: Callable[[int, float], None] | None = None,
 ) -> list[PerfPoint]:
     """Run the sweep on ``plat`` with ``params.channels`` MEMCPY channels; one :class:`PerfPoint` per size.
-    Setting ``stop`` ends the sweep after the size being measured."""
+    Setting ``stop`` ends the sweep after the size being measured. ``on_progress(index, fraction)`` is called now
+    and then while size number ``index`` runs: how far it has come, 0..1 (warm-up and measurement on the
+    platform clock; the CPU baseline, when measured, follows at 1)."""
     params = params or PerfParams()
     params.check()
     chans: list[Channel] = []
@@ -284,11 +308,17 @@ def run_perf(
     try:
         for _ in range(params.channels):
             chans.append(plat.request_channel(Cap.MEMCPY, client_name="dma-perf"))
-        for size in params.sizes:
+        for index, size in enumerate(params.sizes):
             if stop is not None and stop.is_set():
                 break
             workers = [_Worker(plat, c, size, params, seed=k) for k, c in enumerate(chans)]
-            run_loops(plat, [w.loop() for w in workers], [f"{w.chan.name}-perf" for w in workers])
+            tick = None
+            if on_progress is not None:
+                tick = functools.partial(_report_progress, on_progress, index, workers)
+                on_progress(index, 0.0)
+            run_loops(plat, [w.loop() for w in workers], [f"{w.chan.name}-perf" for w in workers], tick=tick)
+            if on_progress is not None:
+                on_progress(index, 1.0)
             rate = sum(w.ops / w.window for w in workers if w.window > 0)
             cpu_ops, cpu_s = (cpu_baseline(size, params.ring_size, max(params.seconds, 0.1))  # >= 0.1 s of wall
                               if params.baseline else (0, 0.0))
