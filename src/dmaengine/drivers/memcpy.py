@@ -422,6 +422,11 @@ class MemcpyChannel(VirtChannel):
                 i = j
                 continue
             vd = batch[i]
+            if vd.__class__ is MemcpyDescriptor and not vd.done:
+                j = self._large_run(batch, i, space)
+                if j > i:
+                    i = j
+                    continue
             try:
                 res = self._burst(vd, space) if vd.__class__ is BurstDescriptor else self._execute(vd, space, gen)
             except Exception as e:  # a descriptor holding values no prep accepts: it ends, the engine goes on
@@ -438,6 +443,45 @@ class MemcpyChannel(VirtChannel):
             vd.done = 0
             i += 1
         return i
+
+    @staticmethod
+    def _large_run(batch: list[MemcpyDescriptor], i: int, space: AddressSpace) -> int:
+        """Copy the run of whole single-segment copies that starts at ``batch[i]`` (at most :data:`CHUNK` bytes
+        in all, or one copy) in one call to the address space, which moves them with the GIL released and no
+        Python between them; returns the index after the run (``i`` when ``batch[i]`` is not such a copy).
+        Two channels copying at once then run as two plain threads would."""
+        ops: list[tuple[int, int, int]] = []
+        total = 0
+        j = i
+        n = len(batch)
+        while j < n:
+            vd = batch[j]
+            segs = vd.segs
+            if vd.__class__ is not MemcpyDescriptor or vd.done or len(segs) != 1:
+                break
+            op = segs[0]
+            dst, src, size = op
+            if (dst.__class__ is not int or src.__class__ is not int or size.__class__ is not int or size <= 0
+                    or size > CHUNK):
+                break  # a copy bigger than CHUNK goes piece by piece (pause and terminate look in between)
+            if ops and total + size > CHUNK:
+                break
+            total += size
+            ops.append(op)  # type: ignore[arg-type]  # src is an int: checked above
+            j += 1
+        if not ops:
+            return i
+        faults = space.copy_large(ops)
+        for k in range(i, j):
+            vd = batch[k]
+            f = None if faults is None else faults[k - i]
+            if f is None:
+                vd.result = _NOERROR
+                vd.residue = 0
+            else:
+                vd.result = _fault_result(f, vd)
+                vd.residue = vd.length
+        return j
 
     @staticmethod
     def _burst(vd: BurstDescriptor, space: AddressSpace) -> Result:
@@ -531,9 +575,12 @@ class MemcpyEngine(DmaDevice):
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
                                flags: PrepFlags) -> MemcpyDescriptor:
         # The hot prep: built in one step (vchan_tx_prep would only set chan and flags again).
-        if length > RUN_COPY:
-            return MemcpyDescriptor(chan, ((dst, src, length),), length, 0, flags)  # type: ignore[arg-type]
-        return MemcpyDescriptor.small_copy(chan, dst, src, length, flags)  # type: ignore[arg-type]
+        vd = MemcpyDescriptor.small_copy(chan, dst, src, length, flags)  # type: ignore[arg-type]
+        if length > RUN_COPY:  # what __init__ makes of one segment
+            vd.segs = ((dst, src, length),)
+            vd.src = None
+            vd.dst = 0
+        return vd
 
     def device_prep_dma_memcpy_burst(self, chan: Channel, dst: np.ndarray, src: np.ndarray, lengths: np.ndarray,
                                      flags: PrepFlags) -> BurstDescriptor:

@@ -1,0 +1,140 @@
+"""The memory engine's compiled pieces against their pure-Python specification (issue 8).
+
+Each compiled helper is compared with the pure-Python code it replaces on the same inputs (Hypothesis where the
+input space is wide); the rest of the suite runs the engine both ways (``make test``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dmaengine import Cap, DataDirection, Platform, Result, SgEntry, Status, _burst, _native
+from dmaengine.drivers.memcpy import MemcpyEngine
+from dmaengine.provider import AddressSpace, DmaFault, pair_sg
+
+MIB = 1024 * 1024
+
+needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
+
+
+@pytest.fixture
+def plat() -> Iterator[Platform]:
+    with Platform() as p:
+        p.register_device(MemcpyEngine(channels=1))
+        yield p
+
+
+def _pieces_both(dsl: list[SgEntry], ssl: list[SgEntry]) -> list[object]:
+    out = []
+    saved = _native.core
+    for core in (None, saved):
+        _native.core = core
+        try:
+            got = _burst.sg_pieces(dsl, ssl)
+        finally:
+            _native.core = saved
+        out.append(None if got is None else [a.tolist() for a in got])
+    return out
+
+
+sg_lists = st.lists(st.tuples(st.integers(0, 1 << 40), st.integers(1, 20_000)), min_size=1, max_size=12)
+
+
+@needs_core
+@settings(max_examples=200, deadline=None)
+@given(sg_lists, sg_lists, st.booleans())
+def test_sg_pieces_compiled_and_pure_agree(d: list[tuple[int, int]], s: list[tuple[int, int]], same: bool) -> None:
+    if same:  # equal totals, so that most cases pair
+        s = [(a, n) for (a, _), (_, n) in zip(s * len(d), d)]
+    dsl = [SgEntry(a, n) for a, n in d]
+    ssl = [SgEntry(a, n) for a, n in s]
+    pure, compiled = _pieces_both(dsl, ssl)
+    assert pure == compiled
+    if compiled is not None:
+        assert [tuple(p) for p in zip(*compiled)] == list(pair_sg(dsl, ssl))  # type: ignore[call-overload]
+
+
+@needs_core
+def test_sg_pieces_compiled_refuses_what_the_pure_path_refuses() -> None:
+    big = SgEntry(1 << 62, 5)
+    assert _pieces_both([big], [SgEntry(0, 5)]) == [None, None]  # an address past MAX_ADDR
+    assert _pieces_both([SgEntry(0, 5)], [SgEntry(0, 6)]) == [None, None]  # totals differ
+    assert _pieces_both([SgEntry(0, 20_000)], [SgEntry(0, 20_000)]) == [None, None]  # a piece too big
+    odd = SgEntry(0, 5)
+    object.__setattr__(odd, "length", 0)  # bypasses SgEntry's checks
+    assert _pieces_both([odd], [SgEntry(0, 5)]) == [None, None]
+    assert _native.core is not None
+    assert _native.core.sg_pieces([1], [SgEntry(0, 1)], _burst._ADDR_SLOT, _burst._LENGTH_SLOT,
+                                  np.empty((3, 2), np.int64), 16, 1 << 62) == -1  # not an SgEntry
+    with pytest.raises(ValueError, match="out must hold"):
+        _native.core.sg_pieces([SgEntry(0, 1)], [SgEntry(0, 1)], _burst._ADDR_SLOT, _burst._LENGTH_SLOT,
+                               np.empty((3, 1), np.int64), 16, 1 << 62)
+    with pytest.raises(TypeError, match="member descriptor"):
+        _native.core.sg_pieces([], [], "addr", _burst._LENGTH_SLOT, np.empty((3, 0), np.int64), 16, 1 << 62)
+
+
+@needs_core
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1 << 40), st.integers(0, 1 << 40), st.integers(1, 1 << 20)),
+                min_size=1, max_size=20))
+def test_span_is_the_extents_of_a_burst(ops: list[tuple[int, int, int]]) -> None:
+    a = np.array(ops, dtype=np.int64)
+    d, s, n = a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy()
+    assert _native.core is not None
+    assert _native.core.span(d, s, n) == (int(s.min()), int((s + n).max()), int(d.min()), int((d + n).max()))
+    with pytest.raises(ValueError, match="one non-zero length"):
+        _native.core.span(d[:0], s[:0], n[:0])
+
+
+def test_copy_large_runs_in_order_reports_each_fault_and_unpins() -> None:
+    space = AddressSpace()
+    buf = np.arange(16 * 1024, dtype=np.uint32).view(np.uint8).copy()
+    want = buf.copy()
+    ro = np.full(32 * 1024, 9, np.uint8)
+    m = space.map(buf)
+    r = space.map(ro, DataDirection.TO_DEVICE)
+    half = 32 * 1024
+    ops = [
+        (m.addr + half, m.addr, half),  # first half onto the second
+        (m.addr, m.addr + half + 4, half - 4),  # ... and back: sees the first op's bytes (order kept)
+        (r.addr, m.addr, 100),  # writes a TO_DEVICE mapping: WRITE_FAILED, nothing moves
+        (m.addr, 12, 100),  # reads no mapping: READ_FAILED
+        (m.addr + 100, r.addr, 50),
+    ]
+    faults = space.copy_large(ops)
+    assert faults is not None and faults[:2] == [None, None] and faults[4] is None
+    assert isinstance(faults[2], DmaFault) and faults[2].write
+    assert isinstance(faults[3], DmaFault) and not faults[3].write
+    first = want[:half].copy()
+    want[half:] = first
+    want[: half - 4] = first[4:]
+    want[100:150] = 9
+    assert np.array_equal(buf, want)
+    assert space.copy_large([(m.addr, m.addr + half, half)]) is None
+    m.unmap()  # waits for pins: none are left
+    r.unmap()
+
+
+def test_a_run_of_large_copies_ends_each_descriptor_with_its_own_result(plat: Platform) -> None:
+    n = 64 * 1024
+    src, dst = np.full(4 * n, 5, np.uint8), np.zeros(4 * n, np.uint8)
+    results = []
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src, DataDirection.TO_DEVICE) as s, plat.map(dst) as d:
+        txs = [chan.prep_dma_memcpy(d.addr, s.addr, n), chan.prep_dma_memcpy(s.addr, d.addr, n),
+               chan.prep_dma_memcpy(d.addr + n, s.addr + 3 * n + 1, n),
+               chan.prep_dma_memcpy(d.addr + 2 * n, s.addr + n, 2 * n)]
+        for tx in txs:
+            tx.callback_result = lambda _p, r: results.append(r)
+        cookies = [tx.submit() for tx in txs]
+        assert chan.sync_wait(cookies[-1]) == Status.COMPLETE
+        chan.synchronize()
+        assert [chan.tx_status(c)[0] for c in cookies] == [Status.COMPLETE, Status.ERROR, Status.ERROR,
+                                                           Status.COMPLETE]
+    assert [(r.result, r.residue) for r in results] == [(Result.NOERROR, 0), (Result.WRITE_FAILED, n),
+                                                       (Result.READ_FAILED, n), (Result.NOERROR, 0)]
+    assert dst[:n].tolist() == [5] * n and not dst[n:2 * n].any() and (dst[2 * n:] == 5).all()
