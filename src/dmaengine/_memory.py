@@ -380,7 +380,14 @@ class AddressSpace:
         ones still run. The caller bounds the bytes of one call."""
         faults: list[Exception | None] | None = None
         find = self._find
+        core = _native.core
         with self._lock:
+            if core is not None and ops.__class__ is list:
+                # The memory engine's own descriptors: resolved and copied in one C call (None: not those).
+                done = core.copy_many(ops, find, self._hot_src, self._hot_dst)
+                if done is not None:
+                    faults, self._hot_src, self._hot_dst = done
+                    return faults
             s_lo, s_hi, smv, s_ptr = self._hot_src
             d_lo, d_hi, dmv, d_ptr = self._hot_dst
             for i, op in enumerate(ops):

@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import cast
@@ -53,6 +54,7 @@ from dmaengine import (
     SumCheckResult,
     TransferDirection,
     TxState,
+    _native,
     is_complete,
 )
 from dmaengine.provider import (
@@ -108,6 +110,16 @@ _WRITE_FAILED = Result.WRITE_FAILED
 _ABORTED = Result.ABORTED
 
 
+_SUBMITTED = DescState.SUBMITTED
+# What the per-descriptor fast path reads from the framework (the compiled core gets the same).
+_consts = _native.memcpy_consts()
+_trace_vars: dict[str, object] = _consts["trace_dict"]
+_flags_cache: dict[int, PrepFlags] = _consts["flags_cache"]
+_py_submit: Callable[[VirtDescriptor], int] = _consts["submit"]
+_MIN_COOKIE: int = _consts["MIN_COOKIE"]
+_MAX_COOKIE: int = _consts["MAX_COOKIE"]
+
+
 def _fault_result(f: Exception, vd: VirtDescriptor) -> Result:
     """The result of an op that failed with ``f``: READ_FAILED or WRITE_FAILED for a :class:`DmaFault`, ABORTED
     (logged) for any other error, which only a descriptor holding values no prep accepts can cause."""
@@ -136,6 +148,32 @@ class MemcpyDescriptor(VirtDescriptor):
         self.done = 0
         self.dst = 0
         self.src: int | None = None
+
+    def submit(self) -> int:
+        """``dmaengine_submit`` (:meth:`Descriptor.submit`), with ``VirtDescriptor.tx_submit`` inlined for a
+        prepared descriptor of this engine on an accepting channel when no trace records; anything else (a
+        reused descriptor, an error to raise, a lost race) is :meth:`Descriptor.submit`'s. With the compiled core
+        this is C (``_cnative``'s submit); this is its specification."""
+        if self.state is _PREPARED and self.__class__ in _SUBMIT_TYPES and _trace_vars["recorder"] is None:
+            vc: MemcpyChannel = self.chan  # type: ignore[assignment]
+            lock = vc.lock
+            lock.acquire()
+            try:
+                if self.state is _PREPARED and vc._accepting:
+                    cookie = vc.cookie + 1
+                    if cookie > _MAX_COOKIE or cookie < _MIN_COOKIE:
+                        cookie = _MIN_COOKIE
+                    vc.cookie = cookie
+                    self.cookie = cookie
+                    self.state = _SUBMITTED
+                    self.result = _NOERROR
+                    self.residue = 0
+                    vc.desc_submitted.append(self)
+                    vc.n_submitted += 1
+                    return cookie
+            finally:
+                lock.release()
+        return _py_submit(self)
 
     @classmethod
     def small_copy(cls, chan: MemcpyChannel, dst: int, src: int, length: int, flags: PrepFlags) -> MemcpyDescriptor:
@@ -264,7 +302,7 @@ class MemcpyChannel(VirtChannel):
                     popleft = issued.popleft
                     for _ in range(ended):
                         popleft()
-                    self.vchan_cookie_complete_batch(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
+                    self._complete(batch if ended == len(batch) else batch[:ended])
                 self._busy_gen = -1
                 if self._ctl_waiters:
                     self._cv.notify_all()
@@ -278,8 +316,49 @@ class MemcpyChannel(VirtChannel):
 
     # --- worker -------------------------------------------------------------------------------------------
     def start(self) -> None:
+        if (type(self).prep_dma_memcpy is Channel.prep_dma_memcpy
+                and type(self.device).device_prep_dma_memcpy is MemcpyEngine.device_prep_dma_memcpy):
+            # The fast prep of small copies (compiled when the core is there); anything else is
+            # Channel.prep_dma_memcpy's.
+            slow = Channel.prep_dma_memcpy.__get__(self)
+            core = _native.core
+            self.__dict__["prep_dma_memcpy"] = (core.MemcpyPrep(self, slow) if core is not None
+                                                else _fast_prep(self, slow))
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-worker", daemon=True)
         self._thread.start()
+
+    def _complete(self, vds: list[MemcpyDescriptor]) -> None:
+        """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records. Caller
+        holds ``vc.lock``."""
+        core = _native.core
+        if core is not None and _wired and not tracing():
+            core.complete_batch(self, vds)
+        else:
+            self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
+
+    def bottom_half(self) -> None:
+        """:meth:`VirtChannel.bottom_half`; with the compiled core and no trace, its callback loop runs in C (a
+        callback that raises is logged and counted at once, and the next one runs)."""
+        core = _native.core
+        if core is None or not _wired or tracing():
+            VirtChannel.bottom_half(self)
+            return
+        with self.lock:
+            cyc = self.cyclic
+            self.cyclic = None
+            done = self.desc_completed
+            if done:
+                self.desc_completed = deque()
+        if cyc is not None:
+            self._call_back(cyc)
+        if done:
+            core.call_back(done, self._callback_raised)
+        if done or cyc is not None:
+            self.waitq.wake()  # a waiter may test what the callbacks did
+
+    def _callback_raised(self, vd: VirtDescriptor, exc: BaseException) -> None:
+        self.n_callback_errors += 1
+        log.error("%s: callback of %r raised", self.name, vd, exc_info=exc)
 
     def stop(self) -> None:
         with self.lock:
@@ -341,7 +420,7 @@ class MemcpyChannel(VirtChannel):
     def _run(self) -> None:
         lock, issued = self.lock, self.desc_issued
         space = self.device.platform.address_space
-        complete = self.vchan_cookie_complete_batch
+        complete = self._complete
         take = self._take
         with lock:
             batch = take()
@@ -365,7 +444,7 @@ class MemcpyChannel(VirtChannel):
                     popleft = issued.popleft
                     for _ in range(ended):
                         popleft()
-                    complete(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
+                    complete(batch if ended == len(batch) else batch[:ended])
                 batch = None if self._stop else take()
             if batch is None and last <= POLL_AFTER_BATCH and _yield is not None:
                 _yield()  # let a polling waiter see the completion now, before this thread's bookkeeping
@@ -537,6 +616,47 @@ class MemcpyChannel(VirtChannel):
         return Result.NOERROR
 
 
+def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
+    """The channel's ``prep_dma_memcpy`` for small copies: what :meth:`Channel.prep_dma_memcpy` and
+    :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of at most RUN_COPY bytes of exact ints with
+    cached flags on a live channel whose device passed the device checks before, with no trace recording, in
+    one call; anything else is ``slow``'s (the checked path and its messages). The compiled core's
+    ``MemcpyPrep`` does the same in C; this is its specification."""
+    new = MemcpyDescriptor.__new__
+    cls = MemcpyDescriptor
+    cache = _flags_cache
+    trace_vars = _trace_vars
+
+    def prep_dma_memcpy(dst: int, src: int, length: int, flags: int = 0) -> MemcpyDescriptor:
+        if (dst.__class__ is int and src.__class__ is int and length.__class__ is int and flags.__class__ is int
+                and 0 < length <= RUN_COPY and dst >= 0 and src >= 0 and chan.client_count
+                and chan._memcpy_plain is chan.device and trace_vars["recorder"] is None):
+            pf = cache.get(flags)
+            if pf is not None:
+                vd = new(cls)
+                vd.chan = chan
+                vd.cookie = 0
+                vd.flags = pf
+                vd.callback = None
+                vd.callback_param = None
+                vd.callback_result = None
+                vd.state = _PREPARED
+                vd.length = length
+                vd.result = _NOERROR
+                vd.residue = 0
+                vd.done_cookie = 0
+                vd.segs = ()
+                vd.value = 0
+                vd.done = 0
+                vd.dst = dst
+                vd.src = src
+                return vd
+        return slow(dst, src, length, flags)
+
+    prep_dma_memcpy.__doc__ = Channel.prep_dma_memcpy.__doc__
+    return prep_dma_memcpy
+
+
 class MemcpyEngine(DmaDevice):
     """A memory-to-memory DMA engine with ``channels`` worker threads (real time)."""
 
@@ -671,3 +791,23 @@ class MemcpyEngine(DmaDevice):
         with chan.lock:
             chan.wait_idle(lambda: 0 <= chan._busy_gen < chan._gen)
         chan.vchan_synchronize()
+
+
+def _wire_core() -> bool:
+    """Hand the compiled core the descriptor layout and the framework's constants; MemcpyDescriptor.submit is
+    then the compiled one. False (nothing changed) without the core."""
+    core = _native.core
+    if core is None:
+        return False
+    slots = {}
+    for name in ("chan", "cookie", "flags", "callback", "callback_param", "callback_result", "state", "length",
+                 "result", "residue", "done_cookie", "segs", "value", "done", "dst", "src"):
+        slots[name] = next(k.__dict__[name] for k in MemcpyDescriptor.__mro__ if name in k.__dict__)
+    core.memcpy_setup(MemcpyDescriptor, (MemcpyDescriptor, BurstDescriptor), slots,
+                      {**_native.memcpy_consts(), "RUN_COPY": RUN_COPY})
+    MemcpyDescriptor.submit = core.submit_descriptor(MemcpyDescriptor)  # type: ignore[method-assign]
+    return True
+
+
+_SUBMIT_TYPES = (MemcpyDescriptor, BurstDescriptor)  # their tx_submit is VirtDescriptor's
+_wired = _wire_core()
