@@ -288,7 +288,7 @@ static struct {
     PyTypeObject *desc_type;     /* MemcpyDescriptor */
     PyObject *submit_types;      /* tuple of the exact types whose submit is VirtDescriptor.tx_submit */
     Py_ssize_t off[S_COUNT];
-    PyObject *prepared, *submitted, *done_state, *noerror, *zero, *empty;
+    PyObject *prepared, *submitted, *done_state, *noerror, *zero, *one, *empty;
     PyObject *flags_cache;       /* _channel._prep_flags_cache: int -> PrepFlags */
     PyObject *trace_dict;        /* vars(dmaengine._trace): "recorder" */
     PyObject *py_submit;         /* Descriptor.submit, the specification and the fallback */
@@ -298,7 +298,7 @@ static struct {
     PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_addr, *s_end, *s_mv, *s_ptr;
+        *s_waitq, *s_wake, *s_popitem, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
 } MF;
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -364,8 +364,9 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     CONST(tx_result, "TxResult");
 #undef CONST
     Py_XSETREF(MF.zero, PyLong_FromLong(0));
+    Py_XSETREF(MF.one, PyLong_FromLong(1));
     Py_XSETREF(MF.empty, PyTuple_New(0));
-    if (MF.zero == NULL || MF.empty == NULL || get_const_ll(consts, "RUN_COPY", &MF.run_copy) < 0
+    if (MF.zero == NULL || MF.one == NULL || MF.empty == NULL || get_const_ll(consts, "RUN_COPY", &MF.run_copy) < 0
         || get_const_ll(consts, "MIN_COOKIE", &MF.min_cookie) < 0
         || get_const_ll(consts, "MAX_COOKIE", &MF.max_cookie) < 0
         || get_const_ll(consts, "ERRORS_KEPT", &MF.errors_kept) < 0)
@@ -402,6 +403,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_end, "_end");
     NAME(s_mv, "_mv");
     NAME(s_ptr, "_ptr");
+    NAME(s_prep, "prep_dma_memcpy");
 #undef NAME
     MF.ready = 1;
     Py_RETURN_NONE;
@@ -488,24 +490,47 @@ static int add_attr_ll(PyObject *obj, PyObject *name, long long delta)
  * RUN_COPY bytes) of exact ints with cached flags on a live channel whose device passed the device checks
  * before, with no trace recording, is built here: what MemcpyEngine.device_prep_dma_memcpy builds
  * (MemcpyDescriptor.small_copy) with the PrepFlags set, as Channel.prep_dma_memcpy does. Anything else calls
- * ``fallback`` (Channel.prep_dma_memcpy bound to the channel) with the same arguments. */
+ * ``fallback`` (Channel.prep_dma_memcpy bound to the channel) with the same arguments.
+ *
+ * It also holds what the compiled submit needs of its channel, looked up once: the channel's instance dict
+ * (its counters and flags are plain attributes), its device, and the bound acquire / release of its lock and
+ * append of its submitted list (neither is ever replaced). */
 typedef struct {
     PyObject_HEAD
     PyObject *chan;
     PyObject *fallback;
+    PyObject *dict, *dev, *acquire, *release, *append;
     vectorcallfunc vectorcall;
 } PrepObject;
+
+static PyTypeObject PrepType;
 
 static PyObject *prep_fallback(PrepObject *p, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     return PyObject_Vectorcall(p->fallback, args, nargsf, kwnames);
 }
 
+/* 1 when the channel's attribute ``name`` (from its instance dict) is true, 0 when false, -1 on error. */
+static int dict_true(PyObject *dict, PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    if (v == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_AttributeError, name);
+        return -1;
+    }
+    if (v == Py_True)
+        return 1;
+    if (v == Py_False || v == Py_None)
+        return 0;
+    return PyObject_IsTrue(v);
+}
+
 static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     PrepObject *p = (PrepObject *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!MF.ready || kwnames != NULL || nargs < 3 || nargs > 4)
+    if (!MF.ready || p->chan == NULL || kwnames != NULL || nargs < 3 || nargs > 4)
         return prep_fallback(p, args, nargsf, kwnames);
     PyObject *dst = args[0], *src = args[1], *length = args[2];
     PyObject *flags = nargs == 4 ? args[3] : MF.zero;
@@ -529,32 +554,19 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
         return NULL;
     if (tr)
         return prep_fallback(p, args, nargsf, kwnames);
-    PyObject *chan = p->chan;
-    PyObject *cc = PyObject_GetAttr(chan, MF.s_client_count);
-    if (cc == NULL)
-        return NULL;
-    int live = PyObject_IsTrue(cc);
-    Py_DECREF(cc);
+    int live = dict_true(p->dict, MF.s_client_count);
     if (live <= 0)
         return live < 0 ? NULL : prep_fallback(p, args, nargsf, kwnames);
-    PyObject *plain = PyObject_GetAttr(chan, MF.s_memcpy_plain);
-    if (plain == NULL)
+    PyObject *plain = PyDict_GetItemWithError(p->dict, MF.s_memcpy_plain);
+    if (plain == NULL && PyErr_Occurred())
         return NULL;
-    PyObject *dev = PyObject_GetAttr(chan, MF.s_device);
-    if (dev == NULL) {
-        Py_DECREF(plain);
-        return NULL;
-    }
-    int same = plain == dev && plain != Py_None;
-    Py_DECREF(plain);
-    Py_DECREF(dev);
-    if (!same)
+    if (plain != p->dev)
         return prep_fallback(p, args, nargsf, kwnames);
     PyTypeObject *t = MF.desc_type;
     PyObject *vd = t->tp_alloc(t, 0);
     if (vd == NULL)
         return NULL;
-    slot_set(vd, S_CHAN, chan);
+    slot_set(vd, S_CHAN, p->chan);
     slot_set(vd, S_COOKIE, MF.zero);
     slot_set(vd, S_FLAGS, pf);
     slot_set(vd, S_CALLBACK, Py_None);
@@ -583,12 +595,31 @@ static PyObject *prep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_TypeError, "MemcpyPrep: fallback must be callable, not %R", fallback);
         return NULL;
     }
+    if (!MF.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "MemcpyPrep: memcpy_setup was not called");
+        return NULL;
+    }
     PrepObject *p = (PrepObject *)type->tp_alloc(type, 0);
     if (p == NULL)
         return NULL;
     p->chan = Py_NewRef(chan);
     p->fallback = Py_NewRef(fallback);
     p->vectorcall = prep_vectorcall;
+    PyObject *lock = NULL, *sub = NULL;
+    p->dict = PyObject_GenericGetDict(chan, NULL);
+    if (p->dict == NULL || (p->dev = PyObject_GetAttr(chan, MF.s_device)) == NULL
+        || (lock = PyObject_GetAttr(chan, MF.s_lock)) == NULL
+        || (p->acquire = PyObject_GetAttr(lock, MF.s_acquire)) == NULL
+        || (p->release = PyObject_GetAttr(lock, MF.s_release)) == NULL
+        || (sub = PyObject_GetAttr(chan, MF.s_desc_submitted)) == NULL
+        || (p->append = PyObject_GetAttr(sub, MF.s_append)) == NULL) {
+        Py_XDECREF(lock);
+        Py_XDECREF(sub);
+        Py_DECREF(p);
+        return NULL;
+    }
+    Py_DECREF(lock);
+    Py_DECREF(sub);
     return (PyObject *)p;
 }
 
@@ -597,6 +628,11 @@ static int prep_traverse(PyObject *self, visitproc visit, void *arg)
     PrepObject *p = (PrepObject *)self;
     Py_VISIT(p->chan);
     Py_VISIT(p->fallback);
+    Py_VISIT(p->dict);
+    Py_VISIT(p->dev);
+    Py_VISIT(p->acquire);
+    Py_VISIT(p->release);
+    Py_VISIT(p->append);
     return 0;
 }
 
@@ -605,6 +641,11 @@ static int prep_clear(PyObject *self)
     PrepObject *p = (PrepObject *)self;
     Py_CLEAR(p->chan);
     Py_CLEAR(p->fallback);
+    Py_CLEAR(p->dict);
+    Py_CLEAR(p->dev);
+    Py_CLEAR(p->acquire);
+    Py_CLEAR(p->release);
+    Py_CLEAR(p->append);
     return 0;
 }
 
@@ -618,7 +659,7 @@ static void prep_dealloc(PyObject *self)
 static PyObject *prep_call(PyObject *self, PyObject *args, PyObject *kwds)
 {
     PrepObject *p = (PrepObject *)self;
-    if (p->chan == NULL) {
+    if (p->fallback == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "MemcpyPrep: cleared");
         return NULL;
     }
@@ -659,9 +700,10 @@ static PyTypeObject PrepType = {
 
 /* --- submit ----------------------------------------------------------------------------------------------- */
 
-/* MemcpyDescriptor.submit: Descriptor.submit + VirtDescriptor.tx_submit for a PREPARED descriptor of one of
- * the submit types on an accepting channel with no trace recording; anything else (a reused descriptor, an
- * error to raise, a race lost) is Descriptor.submit's. */
+/* MemcpyDescriptor.submit: MemcpyDescriptor.submit's Python code (Descriptor.submit with
+ * VirtDescriptor.tx_submit inlined) for a PREPARED descriptor of one of the submit types on an accepting
+ * channel that has a MemcpyPrep (its cached state), with no trace recording; anything else (a reused
+ * descriptor, an error to raise, a race lost) is Descriptor.submit's. */
 static PyObject *desc_submit(PyObject *self, PyObject *unused)
 {
     (void)unused;
@@ -680,45 +722,50 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
     if (chan == NULL)
         return PyObject_CallOneArg(MF.py_submit, self);
     Py_INCREF(chan);
-    PyObject *result = NULL, *lock = NULL, *r = NULL, *acc = PyObject_GetAttr(chan, MF.s_accepting);
-    if (acc == NULL)
-        goto out;
-    if (acc != Py_True) {
+    PyObject *result = NULL, *r = NULL;
+    PyObject *po = PyObject_GetAttr(chan, MF.s_prep); /* the channel's MemcpyPrep, when it has one */
+    if (po == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            goto out_chan;
+        PyErr_Clear();
+    }
+    if (po == NULL || !Py_IS_TYPE(po, &PrepType) || ((PrepObject *)po)->chan != chan
+        || ((PrepObject *)po)->dict == NULL) {
         result = PyObject_CallOneArg(MF.py_submit, self);
         goto out;
     }
-    lock = PyObject_GetAttr(chan, MF.s_lock);
-    if (lock == NULL)
-        goto out;
-    r = PyObject_CallMethodNoArgs(lock, MF.s_acquire);
+    PrepObject *p = (PrepObject *)po;
+    r = PyObject_CallNoArgs(p->acquire);
     if (r == NULL)
         goto out;
     Py_CLEAR(r);
-    /* Under the channel's lock: the checks again (one of two racing submits wins; release may have begun). */
-    Py_CLEAR(acc);
-    acc = PyObject_GetAttr(chan, MF.s_accepting);
-    int ok = acc != NULL && acc == Py_True && slot_get(self, S_STATE) == MF.prepared;
-    long long cookie = 0;
-    int failed = acc == NULL;
-    if (ok) {
-        failed = attr_ll(chan, MF.s_cookie, &cookie) < 0;
+    /* Under the channel's lock: one of two racing submits wins; release may have begun. */
+    int ok = slot_get(self, S_STATE) == MF.prepared ? dict_true(p->dict, MF.s_accepting) : 0;
+    int failed = ok < 0;
+    if (ok > 0) {
+        PyObject *c = PyDict_GetItemWithError(p->dict, MF.s_cookie);
+        long long cookie = c ? PyLong_AsLongLong(c) : -1;
+        failed = c == NULL || (cookie == -1 && PyErr_Occurred());
         if (!failed) {
             cookie += 1;
             if (cookie > MF.max_cookie || cookie < MF.min_cookie)
                 cookie = MF.min_cookie;
-            PyObject *c = PyLong_FromLongLong(cookie), *sub = NULL;
-            failed = c == NULL || PyObject_SetAttr(chan, MF.s_cookie, c) < 0;
+            c = PyLong_FromLongLong(cookie);
+            failed = c == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0;
             if (!failed) {
                 slot_set(self, S_COOKIE, c);
                 slot_set(self, S_STATE, MF.submitted);
                 slot_set(self, S_RESULT, MF.noerror);
                 slot_set(self, S_RESIDUE, MF.zero);
-                sub = PyObject_GetAttr(chan, MF.s_desc_submitted);
-                PyObject *a = sub ? PyObject_CallMethodOneArg(sub, MF.s_append, self) : NULL;
-                failed = a == NULL || add_attr_ll(chan, MF.s_n_submitted, 1) < 0;
+                PyObject *a = PyObject_CallOneArg(p->append, self);
+                PyObject *ns = a ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
+                PyObject *ns1 = ns ? PyNumber_Add(ns, MF.one) : NULL;
+                failed = ns1 == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns1) < 0;
+                if (ns == NULL && a != NULL && !PyErr_Occurred())
+                    PyErr_SetObject(PyExc_AttributeError, MF.s_n_submitted);
                 Py_XDECREF(a);
+                Py_XDECREF(ns1);
             }
-            Py_XDECREF(sub);
             if (!failed)
                 result = c;
             else
@@ -727,7 +774,7 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
     }
     PyObject *exc_type, *exc_value, *exc_tb;
     PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    r = PyObject_CallMethodNoArgs(lock, MF.s_release);
+    r = PyObject_CallNoArgs(p->release);
     if (r == NULL) {
         Py_XDECREF(exc_type);
         Py_XDECREF(exc_value);
@@ -740,8 +787,8 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
     if (!ok && !failed)
         result = PyObject_CallOneArg(MF.py_submit, self); /* raises the error, as the Python code words it */
 out:
-    Py_XDECREF(acc);
-    Py_XDECREF(lock);
+    Py_XDECREF(po);
+out_chan:
     Py_DECREF(chan);
     return result;
 }
