@@ -43,6 +43,7 @@ def memcpy_consts() -> dict[str, Any]:
         "NOERROR": Result.NOERROR,
         "flags_cache": _channel._prep_flags_cache,
         "trace_dict": vars(_trace),
+        "trace_listeners": _trace.listeners,
         "submit": _channel.Descriptor.submit,
         "TxResult": TxResult,
         "MIN_COOKIE": _cookie.MIN_COOKIE,

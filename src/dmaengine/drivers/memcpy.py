@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import islice
@@ -149,12 +150,18 @@ class MemcpyDescriptor(VirtDescriptor):
         self.dst = 0
         self.src: int | None = None
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.tx_submit is not VirtDescriptor.tx_submit:
+            cls.submit = _py_submit  # type: ignore[method-assign,assignment]  # a tx_submit of its own: the generic submit calls it
+
     def submit(self) -> int:
         """``dmaengine_submit`` (:meth:`Descriptor.submit`), with ``VirtDescriptor.tx_submit`` inlined for a
-        prepared descriptor of this engine on an accepting channel when no trace records; anything else (a
-        reused descriptor, an error to raise, a lost race) is :meth:`Descriptor.submit`'s. With the compiled core
+        prepared descriptor on an accepting channel; anything else (a reused descriptor, an error to raise, a
+        lost race) is :meth:`Descriptor.submit`'s. It tests nothing for tracing: while a trace records,
+        ``MemcpyDescriptor.submit`` is :meth:`Descriptor.submit` (see :func:`_on_trace`). With the compiled core
         this is C (``_cnative``'s submit); this is its specification."""
-        if self.state is _PREPARED and self.__class__ in _SUBMIT_TYPES and _trace_vars["recorder"] is None:
+        if self.state is _PREPARED:
             vc: MemcpyChannel = self.chan  # type: ignore[assignment]
             lock = vc.lock
             lock.acquire()
@@ -250,6 +257,7 @@ class MemcpyChannel(VirtChannel):
         self._inline = False  # a waiter runs a batch itself (see cookie_status); the worker keeps off meanwhile
         self._gen = 0
         self._thread: threading.Thread | None = None
+        self._fast_prep: Callable[..., MemcpyDescriptor] | None = None
 
     def cookie_status(self, cookie: int) -> Status:
         """:meth:`vchan_tx_status`'s status without its lock: cookies only move forward and each read is atomic,
@@ -322,10 +330,20 @@ class MemcpyChannel(VirtChannel):
             # Channel.prep_dma_memcpy's.
             slow = Channel.prep_dma_memcpy.__get__(self)
             core = _native.core
-            self.__dict__["prep_dma_memcpy"] = (core.MemcpyPrep(self, slow) if core is not None
-                                                else _fast_prep(self, slow))
+            self._fast_prep = core.MemcpyPrep(self, slow) if core is not None else _fast_prep(self, slow)
+            _fast_chans.add(self)
+            self.use_fast_prep(_trace_vars["recorder"] is None)
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-worker", daemon=True)
         self._thread.start()
+
+    def use_fast_prep(self, on: bool) -> None:
+        """Make the one-call prep of small copies this channel's ``prep_dma_memcpy`` (``on``), or
+        :meth:`Channel.prep_dma_memcpy` (while a trace records)."""
+        fast = self._fast_prep
+        if on and fast is not None:
+            self.__dict__["prep_dma_memcpy"] = fast
+        else:
+            self.__dict__.pop("prep_dma_memcpy", None)
 
     def _complete(self, vds: list[MemcpyDescriptor]) -> None:
         """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records. Caller
@@ -619,18 +637,18 @@ class MemcpyChannel(VirtChannel):
 def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
     """The channel's ``prep_dma_memcpy`` for small copies: what :meth:`Channel.prep_dma_memcpy` and
     :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of at most RUN_COPY bytes of exact ints with
-    cached flags on a live channel whose device passed the device checks before, with no trace recording, in
-    one call; anything else is ``slow``'s (the checked path and its messages). The compiled core's
-    ``MemcpyPrep`` does the same in C; this is its specification."""
+    cached flags on a live channel whose device passed the device checks before, in one call; anything else is
+    ``slow``'s (the checked path and its messages). It tests nothing for tracing: while a trace records, the
+    channel uses :meth:`Channel.prep_dma_memcpy` (see :func:`_on_trace`). The compiled core's ``MemcpyPrep``
+    does the same in C; this is its specification."""
     new = MemcpyDescriptor.__new__
     cls = MemcpyDescriptor
     cache = _flags_cache
-    trace_vars = _trace_vars
 
     def prep_dma_memcpy(dst: int, src: int, length: int, flags: int = 0) -> MemcpyDescriptor:
         if (dst.__class__ is int and src.__class__ is int and length.__class__ is int and flags.__class__ is int
                 and 0 < length <= RUN_COPY and dst >= 0 and src >= 0 and chan.client_count
-                and chan._memcpy_plain is chan.device and trace_vars["recorder"] is None):
+                and chan._memcpy_plain is chan.device):
             pf = cache.get(flags)
             if pf is not None:
                 vd = new(cls)
@@ -809,5 +827,20 @@ def _wire_core() -> bool:
     return True
 
 
-_SUBMIT_TYPES = (MemcpyDescriptor, BurstDescriptor)  # their tx_submit is VirtDescriptor's
 _wired = _wire_core()
+_fast_submit = MemcpyDescriptor.submit
+#: The channels with a one-call prep, which _on_trace switches.
+_fast_chans: weakref.WeakSet[MemcpyChannel] = weakref.WeakSet()
+
+
+def _on_trace(rec: object) -> None:
+    """A trace recorder was installed (or removed): the untraced fast prep and submit, which test nothing per
+    descriptor, step aside while one records (the generic ones emit the events), and come back after."""
+    on = rec is None
+    MemcpyDescriptor.submit = _fast_submit if on else _py_submit  # type: ignore[method-assign,assignment]
+    for chan in list(_fast_chans):
+        chan.use_fast_prep(on)
+
+
+_consts["trace_listeners"].append(_on_trace)
+_on_trace(_trace_vars["recorder"])
