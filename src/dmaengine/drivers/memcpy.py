@@ -6,9 +6,18 @@ ends that descriptor with READ_FAILED or WRITE_FAILED. A batch completes under o
 device's bottom-half thread runs the callbacks. Written with the public provider API and the virt helper only.
 
 Large copies are whole: one ``memmove`` per segment up to :data:`CHUNK` (1 GiB), so the C library takes its
-large-copy (non-temporal) path; a pause or terminate takes effect at the next segment or :data:`CHUNK` boundary,
-that is within the time one ``memmove`` of at most 1 GiB takes (about 0.1-0.2 s at 5-10 GB/s). Small copies,
-bursts and small segments never wait on that bound: they end within microseconds.
+large-copy (non-temporal) path, and a run of whole single-segment copies (at most CHUNK bytes in all) moves in
+one call to the address space with the GIL released and no Python between the copies
+(``AddressSpace.copy_large``); a pause or terminate takes effect at the next segment, run or :data:`CHUNK`
+boundary, that is within the time 1 GiB of copying takes (about 0.1-0.2 s at 5-10 GB/s). Small copies, bursts
+and small segments never wait on that bound: they end within microseconds.
+
+The per-descriptor path of small copies: the channel's ``prep_dma_memcpy`` builds a small copy in one call
+(:func:`_fast_prep`), :meth:`MemcpyDescriptor.submit` queues it in one call, the worker copies runs of them with
+``AddressSpace.copy_many`` and completes each batch at once, and the bottom half calls the callbacks. With the
+compiled core (``dmaengine._cnative``) each of these is C; the Python code here is the specification and the
+fallback. Neither tests anything for tracing per descriptor: installing a recorder swaps the generic, traced
+prep and submit in (:func:`_on_trace`).
 
 Round trips without hand-offs: a waiter (``sync_wait``, ``wait_async``) that finds small issued work on a channel
 whose worker is idle does that work itself (:meth:`MemcpyChannel.cookie_status`), in order, under the same
@@ -324,6 +333,8 @@ class MemcpyChannel(VirtChannel):
 
     # --- worker -------------------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the worker thread; give the channel its one-call prep of small copies (compiled when the core
+        is there; see :meth:`use_fast_prep`)."""
         if (type(self).prep_dma_memcpy is Channel.prep_dma_memcpy
                 and type(self.device).device_prep_dma_memcpy is MemcpyEngine.device_prep_dma_memcpy):
             # The fast prep of small copies (compiled when the core is there); anything else is
