@@ -138,3 +138,57 @@ def test_a_run_of_large_copies_ends_each_descriptor_with_its_own_result(plat: Pl
     assert [(r.result, r.residue) for r in results] == [(Result.NOERROR, 0), (Result.WRITE_FAILED, n),
                                                        (Result.READ_FAILED, n), (Result.NOERROR, 0)]
     assert dst[:n].tolist() == [5] * n and not dst[n:2 * n].any() and (dst[2 * n:] == 5).all()
+
+
+def test_a_long_run_of_small_copies_ends_each_with_its_own_result(plat: Platform) -> None:
+    """64 small copies issued at once (C's copy_many with the core, the array run without): the faulting ops end
+    READ_FAILED / WRITE_FAILED and move nothing, the others copy, in order."""
+    n = 64
+    src, dst = np.arange(64 * n, dtype=np.uint32).view(np.uint8)[: 64 * n].copy(), np.zeros(64 * n, np.uint8)
+    ro = np.zeros(64, np.uint8)
+    got: dict[int, tuple[Result, int]] = {}
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d, \
+            plat.map(ro, DataDirection.TO_DEVICE) as r:
+        cookies = []
+        for i in range(n):
+            to = r.addr if i == 9 else d.addr + 64 * i
+            frm = 12 if i == 5 else s.addr + 64 * (n - 1 - i)
+            tx = chan.prep_dma_memcpy(to, frm, 64)
+            tx.callback_result = lambda k, res: got.__setitem__(k, (res.result, res.residue))
+            tx.callback_param = i
+            cookies.append(tx.submit())
+        chan.issue_pending()
+        assert chan.sync_wait(cookies[-1]) == Status.COMPLETE
+        chan.synchronize()
+        statuses = [chan.tx_status(c)[0] for c in cookies]
+    want = src.reshape(n, 64)[::-1].copy()
+    want[5] = 0
+    want[9] = 0
+    assert np.array_equal(dst.reshape(n, 64), want) and not ro.any()
+    assert got[5] == (Result.READ_FAILED, 64) and got[9] == (Result.WRITE_FAILED, 64)
+    assert all(got[i] == (Result.NOERROR, 0) for i in range(n) if i not in (5, 9))
+    assert [i for i, st in enumerate(statuses) if st != Status.COMPLETE] == [5, 9]
+
+
+def test_a_trace_recorder_swaps_the_traced_prep_and_submit_in_and_out(plat: Platform) -> None:
+    from dmaengine import trace
+    from dmaengine.drivers import memcpy as memcpy_mod
+    from dmaengine.provider import Descriptor
+
+    fast_submit = memcpy_mod.MemcpyDescriptor.submit
+    assert fast_submit is not Descriptor.submit
+    buf = np.zeros(256, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(buf) as m:
+        fast_prep = chan.prep_dma_memcpy
+        assert vars(chan)["prep_dma_memcpy"] is fast_prep
+        with trace.record() as rec:
+            assert "prep_dma_memcpy" not in vars(chan)  # Channel.prep_dma_memcpy: it emits "prep"
+            assert memcpy_mod.MemcpyDescriptor.submit is Descriptor.submit  # it emits "submit"
+            cookie = chan.prep_dma_memcpy(m.addr + 64, m.addr, 64).submit()
+            assert chan.sync_wait(cookie) == Status.COMPLETE
+            chan.synchronize()
+        assert chan.prep_dma_memcpy is fast_prep and memcpy_mod.MemcpyDescriptor.submit is fast_submit
+        assert chan.sync_wait(chan.prep_dma_memcpy(m.addr + 128, m.addr, 64).submit()) == Status.COMPLETE
+    kinds = rec.kinds()
+    assert kinds[:3] == ["prep", "submit", "issue"] and "complete" in kinds
+    assert [e.cookie for e in rec.events if e.kind == "submit"] == [cookie]

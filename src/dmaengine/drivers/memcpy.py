@@ -100,6 +100,9 @@ BATCH = 256
 #: Single copies up to this size go through the address space in runs (one lock for the run): the copy is a
 #: memoryview assignment, cheaper than its own lock and lookup. A run holds at most BATCH of them (4 MiB).
 RUN_COPY = 16 * 1024
+#: Pure Python hands a run of at least this many small copies to the address space as arrays (one burst).
+ARRAY_RUN = 32
+_MAX_ADDR = 1 << 62  # addresses of a burst stay below this (as _burst.MAX_ADDR)
 #: How long an idle worker polls for new issued work before it blocks (seconds). 0 disables the poll.
 IDLE_POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
 #: The worker polls only after a batch of at most this many descriptors: a client that issues one or a few at a
@@ -505,6 +508,8 @@ class MemcpyChannel(VirtChannel):
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
             if self._gen != gen or self._hw_paused:
                 return 0
+            if n >= ARRAY_RUN and _native.core is None and self._copy_run_as_burst(batch, srcs, space):
+                return n
             faults = space.copy_many(batch)
             if faults is not None:
                 for vd, f in zip(batch, faults):
@@ -551,6 +556,31 @@ class MemcpyChannel(VirtChannel):
             vd.done = 0
             i += 1
         return i
+
+    @staticmethod
+    def _copy_run_as_burst(run: list[MemcpyDescriptor], srcs: list[int | None], space: AddressSpace) -> bool:
+        """Pure Python's way with a long run of small single copies: their addresses go to the address space as
+        arrays (``copy_burst``: one vectorised resolution, and one numpy gather when the copies commute), where
+        ``copy_many`` would take them one by one; a faulted op ends READ_FAILED or WRITE_FAILED as there. False
+        (nothing done) when a field is not a plain int in range: ``copy_many`` then takes the run."""
+        try:
+            d = np.array([vd.dst for vd in run])
+            s_ = np.array(srcs)
+            n = np.array([vd.length for vd in run])
+        except (OverflowError, ValueError, TypeError):
+            return False
+        if d.ndim != 1 or d.dtype != np.int64 or s_.dtype != np.int64 or n.dtype != np.int64:
+            return False
+        if int(n.min()) <= 0 or min(int(d.min()), int(s_.min())) < 0 or max(int(d.max()), int(s_.max())) >= _MAX_ADDR \
+                or int(n.max()) > RUN_COPY:
+            return False
+        status = space.copy_burst(d, s_, n)
+        if status is not None:
+            for k in np.flatnonzero(status).tolist():
+                vd = run[k]
+                vd.result = Result(int(status[k]))
+                vd.residue = vd.length
+        return True
 
     @staticmethod
     def _large_run(batch: list[MemcpyDescriptor], i: int, space: AddressSpace) -> int:
