@@ -192,3 +192,45 @@ def test_a_trace_recorder_swaps_the_traced_prep_and_submit_in_and_out(plat: Plat
     kinds = rec.kinds()
     assert kinds[:3] == ["prep", "submit", "issue"] and "complete" in kinds
     assert [e.cookie for e in rec.events if e.kind == "submit"] == [cookie]
+
+
+_DESC_FIELDS = ("chan", "cookie", "flags", "callback", "callback_param", "callback_result", "state", "length",
+                "result", "residue", "done_cookie", "segs", "value", "done", "dst", "src")
+
+
+@pytest.mark.parametrize("args", [(4096, 0, 64), (1 << 40, 8, 16 * 1024), (0, 4096, 16 * 1024 + 1),
+                                  (64, 128, 1 << 30, 0), (64, 128, 32, 3), ((1 << 63) + 5, 7, 8)])
+def test_the_one_call_prep_builds_what_the_checked_prep_builds(plat: Platform, args: tuple[int, ...]) -> None:
+    from dmaengine.drivers import memcpy as memcpy_mod
+    from dmaengine.provider import Channel
+
+    with plat.request_channel(Cap.MEMCPY) as chan:
+        slow = Channel.prep_dma_memcpy.__get__(chan)
+        slow(1, 2, 3)  # the device checks pass once: the fast paths take over from here
+        preps = [slow, chan.prep_dma_memcpy, memcpy_mod._fast_prep(chan, slow)]  # type: ignore[arg-type]
+        descs = [p(*args) for p in preps]
+        want = [getattr(descs[0], f) for f in _DESC_FIELDS]
+        for vd in descs[1:]:
+            assert type(vd) is type(descs[0])
+            assert [getattr(vd, f) for f in _DESC_FIELDS] == want
+        assert want[_DESC_FIELDS.index("flags")].__class__.__name__ == "PrepFlags"
+
+
+def test_the_one_call_prep_leaves_bad_arguments_to_the_checked_prep(plat: Platform) -> None:
+    from dmaengine import ConfigError, StateError
+
+    chan = plat.request_channel(Cap.MEMCPY)
+    chan.prep_dma_memcpy(1, 2, 3)
+    with pytest.raises(ConfigError, match=r"^length must be"):
+        chan.prep_dma_memcpy(1, 2, 0)
+    with pytest.raises(ConfigError, match=r"^dst must be"):
+        chan.prep_dma_memcpy(-1, 2, 3)
+    with pytest.raises(ConfigError, match=r"^flags must be PrepFlags bits"):
+        chan.prep_dma_memcpy(1, 2, 3, 1 << 20)
+    tx = chan.prep_dma_memcpy(1, 2, 3, flags=0)
+    assert tx.length == 3
+    chan.release()
+    with pytest.raises(StateError, match="not allocated"):
+        chan.prep_dma_memcpy(1, 2, 3)
+    with pytest.raises(StateError):
+        tx.submit()

@@ -486,10 +486,11 @@ static int add_attr_ll(PyObject *obj, PyObject *name, long long delta)
 
 /* --- prep ------------------------------------------------------------------------------------------------- */
 
-/* MemcpyPrep(chan, fallback): the channel's prep_dma_memcpy for the memory engine. A small copy (at most
- * RUN_COPY bytes) of exact ints with cached flags on a live channel whose device passed the device checks
- * before, with no trace recording, is built here: what MemcpyEngine.device_prep_dma_memcpy builds
- * (MemcpyDescriptor.small_copy) with the PrepFlags set, as Channel.prep_dma_memcpy does. Anything else calls
+/* MemcpyPrep(chan, fallback): the channel's prep_dma_memcpy for the memory engine. A copy of exact ints with
+ * cached flags on a live channel whose device passed the device checks
+ * before, with no trace recording, is built here: what MemcpyEngine.device_prep_dma_memcpy builds (a small
+ * copy up to RUN_COPY bytes with its addresses in dst and src, a larger one as one segment) with the PrepFlags
+ * set, as Channel.prep_dma_memcpy does. Anything else calls
  * ``fallback`` (Channel.prep_dma_memcpy bound to the channel) with the same arguments.
  *
  * It also holds what the compiled submit needs of its channel, looked up once: the channel's instance dict
@@ -539,7 +540,7 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
     int of1 = 0, of2 = 0, of3 = 0;
     long long d = PyLong_AsLongLongAndOverflow(dst, &of1), s = PyLong_AsLongLongAndOverflow(src, &of2),
               n = PyLong_AsLongLongAndOverflow(length, &of3);
-    if (of1 || of2 || of3 || d < 0 || s < 0 || n <= 0 || n > MF.run_copy) {
+    if (of1 || of2 || of3 || d < 0 || s < 0 || n <= 0) {
         PyErr_Clear();
         return prep_fallback(p, args, nargsf, kwnames);
     }
@@ -562,10 +563,19 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
         return NULL;
     if (plain != p->dev)
         return prep_fallback(p, args, nargsf, kwnames);
+    PyObject *segs = MF.empty;
+    if (n > MF.run_copy) { /* a large copy: one segment, as MemcpyEngine.device_prep_dma_memcpy makes it */
+        segs = Py_BuildValue("((OOO))", dst, src, length);
+        if (segs == NULL)
+            return NULL;
+    }
     PyTypeObject *t = MF.desc_type;
     PyObject *vd = t->tp_alloc(t, 0);
-    if (vd == NULL)
+    if (vd == NULL) {
+        if (segs != MF.empty)
+            Py_DECREF(segs);
         return NULL;
+    }
     slot_set(vd, S_CHAN, p->chan);
     slot_set(vd, S_COOKIE, MF.zero);
     slot_set(vd, S_FLAGS, pf);
@@ -577,11 +587,18 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
     slot_set(vd, S_RESULT, MF.noerror);
     slot_set(vd, S_RESIDUE, MF.zero);
     slot_set(vd, S_DONE_COOKIE, MF.zero);
-    slot_set(vd, S_SEGS, MF.empty);
     slot_set(vd, S_VALUE, MF.zero);
     slot_set(vd, S_DONE, MF.zero);
-    slot_set(vd, S_DST, dst);
-    slot_set(vd, S_SRC, src);
+    if (segs != MF.empty) {
+        slot_set(vd, S_SEGS, segs);
+        Py_DECREF(segs);
+        slot_set(vd, S_DST, MF.zero);
+        slot_set(vd, S_SRC, Py_None);
+    } else {
+        slot_set(vd, S_SEGS, MF.empty);
+        slot_set(vd, S_DST, dst);
+        slot_set(vd, S_SRC, src);
+    }
     return vd;
 }
 

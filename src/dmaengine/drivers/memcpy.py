@@ -336,11 +336,11 @@ class MemcpyChannel(VirtChannel):
 
     # --- worker -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the worker thread; give the channel its one-call prep of small copies (compiled when the core
+        """Start the worker thread; give the channel its one-call prep of copies (compiled when the core
         is there; see :meth:`use_fast_prep`)."""
         if (type(self).prep_dma_memcpy is Channel.prep_dma_memcpy
                 and type(self.device).device_prep_dma_memcpy is MemcpyEngine.device_prep_dma_memcpy):
-            # The fast prep of small copies (compiled when the core is there); anything else is
+            # The one-call prep (compiled when the core is there); anything else is
             # Channel.prep_dma_memcpy's.
             slow = Channel.prep_dma_memcpy.__get__(self)
             core = _native.core
@@ -351,7 +351,7 @@ class MemcpyChannel(VirtChannel):
         self._thread.start()
 
     def use_fast_prep(self, on: bool) -> None:
-        """Make the one-call prep of small copies this channel's ``prep_dma_memcpy`` (``on``), or
+        """Make the one-call prep of copies this channel's ``prep_dma_memcpy`` (``on``), or
         :meth:`Channel.prep_dma_memcpy` (while a trace records)."""
         fast = self._fast_prep
         if on and fast is not None:
@@ -676,10 +676,9 @@ class MemcpyChannel(VirtChannel):
 
 
 def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
-    """The channel's ``prep_dma_memcpy`` for small copies: what :meth:`Channel.prep_dma_memcpy` and
-    :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of at most RUN_COPY bytes of exact ints with
-    cached flags on a live channel whose device passed the device checks before, in one call; anything else is
-    ``slow``'s (the checked path and its messages). It tests nothing for tracing: while a trace records, the
+    """The channel's one-call ``prep_dma_memcpy``: what :meth:`Channel.prep_dma_memcpy` and
+    :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of exact ints with cached flags on a live channel
+    whose device passed the device checks before, in one call; anything else is ``slow``'s (the checked path and its messages). It tests nothing for tracing: while a trace records, the
     channel uses :meth:`Channel.prep_dma_memcpy` (see :func:`_on_trace`). The compiled core's ``MemcpyPrep``
     does the same in C; this is its specification."""
     new = MemcpyDescriptor.__new__
@@ -688,7 +687,7 @@ def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Ca
 
     def prep_dma_memcpy(dst: int, src: int, length: int, flags: int = 0) -> MemcpyDescriptor:
         if (dst.__class__ is int and src.__class__ is int and length.__class__ is int and flags.__class__ is int
-                and 0 < length <= RUN_COPY and dst >= 0 and src >= 0 and chan.client_count
+                and length > 0 and dst >= 0 and src >= 0 and chan.client_count
                 and chan._memcpy_plain is chan.device):
             pf = cache.get(flags)
             if pf is not None:
@@ -704,11 +703,16 @@ def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Ca
                 vd.result = _NOERROR
                 vd.residue = 0
                 vd.done_cookie = 0
-                vd.segs = ()
                 vd.value = 0
                 vd.done = 0
-                vd.dst = dst
-                vd.src = src
+                if length > RUN_COPY:  # one segment, as device_prep_dma_memcpy makes it
+                    vd.segs = ((dst, src, length),)
+                    vd.dst = 0
+                    vd.src = None
+                else:
+                    vd.segs = ()
+                    vd.dst = dst
+                    vd.src = src
                 return vd
         return slow(dst, src, length, flags)
 
