@@ -678,9 +678,10 @@ class MemcpyChannel(VirtChannel):
 def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
     """The channel's one-call ``prep_dma_memcpy``: what :meth:`Channel.prep_dma_memcpy` and
     :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of exact ints with cached flags on a live channel
-    whose device passed the device checks before, in one call; anything else is ``slow``'s (the checked path and its messages). It tests nothing for tracing: while a trace records, the
-    channel uses :meth:`Channel.prep_dma_memcpy` (see :func:`_on_trace`). The compiled core's ``MemcpyPrep``
-    does the same in C; this is its specification."""
+    whose device passed the device checks before, in one call; anything else is ``slow``'s (the checked path and
+    its messages). It tests nothing for tracing: while a trace records, the channel uses
+    :meth:`Channel.prep_dma_memcpy` (see :func:`_on_trace`). The compiled core's ``MemcpyPrep`` does the same in
+    C; this is its specification."""
     new = MemcpyDescriptor.__new__
     cls = MemcpyDescriptor
     cache = _flags_cache
