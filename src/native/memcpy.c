@@ -942,7 +942,7 @@ static PyObject *copy_many(PyObject *self, PyObject *args)
                 for (Py_ssize_t j = 0; j < n; j++)
                     PyList_SET_ITEM(faults, j, Py_NewRef(Py_None));
             }
-            PyList_SetItem(faults, i, ev); /* steals ev */
+            PyList_SetItem(faults, i, ev != NULL ? ev : Py_NewRef(Py_None)); /* steals it */
             continue;
         }
         dp[k] = hd.ptr + (dst - hd.lo);
