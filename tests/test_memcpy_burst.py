@@ -199,13 +199,18 @@ def test_a_large_copy_is_one_memmove(plat: Platform, monkeypatch: pytest.MonkeyP
     n = 40 * MIB  # more than the 32 MiB pieces of old
     calls: list[int] = []
     space = plat.address_space
-    real = space.copy
+    real, real_large = space.copy, space.copy_large
 
     def copy(dst: int, src: int, length: int) -> None:
         calls.append(length)
         real(dst, src, length)
 
+    def copy_large(ops: list[tuple[int, int, int]]) -> list[Exception | None] | None:
+        calls.extend(n for _d, _s, n in ops)
+        return real_large(ops)
+
     monkeypatch.setattr(space, "copy", copy)
+    monkeypatch.setattr(space, "copy_large", copy_large)
     src, dst = np.full(n, 3, np.uint8), np.zeros(n, np.uint8)
     with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
         assert chan.sync_wait(chan.prep_dma_memcpy(d.addr, s.addr, n).submit()) == Status.COMPLETE

@@ -380,7 +380,14 @@ class AddressSpace:
         ones still run. The caller bounds the bytes of one call."""
         faults: list[Exception | None] | None = None
         find = self._find
+        core = _native.core
         with self._lock:
+            if core is not None and ops.__class__ is list:
+                # The memory engine's own descriptors: resolved and copied in one C call (None: not those).
+                done = core.copy_many(ops, find, self._hot_src, self._hot_dst)
+                if done is not None:
+                    faults, self._hot_src, self._hot_dst = done
+                    return faults
             s_lo, s_hi, smv, s_ptr = self._hot_src
             d_lo, d_hi, dmv, d_ptr = self._hot_dst
             for i, op in enumerate(ops):
@@ -405,6 +412,50 @@ class AddressSpace:
                     faults[i] = f
             self._hot_src = (s_lo, s_hi, smv, s_ptr)
             self._hot_dst = (d_lo, d_hi, dmv, d_ptr)
+        return faults
+
+    def copy_large(self, ops: Sequence[tuple[int, int, int]]) -> list[Exception | None] | None:
+        """Engine copies ``(dst, src, length)`` for each op in order, for runs of large copies: every op is
+        resolved and its mappings pinned under one lock hold, the bytes move with the GIL released (one C loop
+        with the compiled core, one ``memmove`` each without) and the pins go under one more. Returns None when
+        every copy succeeded, else a list with the :class:`DmaFault` of each failed op (None for the others); a
+        failed op moves no byte and the later ones still run. The caller bounds the bytes of one call (the
+        worker's pause and terminate checks wait for it)."""
+        faults: list[Exception | None] | None = None
+        find = self._find
+        pinned: list[Mapping] = []
+        dps: list[int] = []
+        sps: list[int] = []
+        lens: list[int] = []
+        with self._lock:
+            for i, (dst, src, length) in enumerate(ops):
+                try:
+                    sm = find(src, length, False)
+                    dm = find(dst, length, True)
+                except DmaFault as f:
+                    faults = faults or [None] * len(ops)
+                    faults[i] = f
+                    continue
+                sm._pins += 1
+                dm._pins += 1
+                pinned.append(sm)
+                pinned.append(dm)
+                sps.append(sm._ptr + (src - sm.addr))
+                dps.append(dm._ptr + (dst - dm.addr))
+                lens.append(length)
+        try:
+            core = _native.core
+            if core is not None and lens:
+                core.copy_ops(np.array(dps, np.int64), np.array(sps, np.int64), np.array(lens, np.int64))
+            else:
+                for dp, sp, n in zip(dps, sps, lens):
+                    _memmove(dp, sp, n)
+        finally:
+            with self._lock:
+                for m in pinned:
+                    m._pins -= 1
+                    if not m._live and m._pins == 0:
+                        self._unpinned.notify_all()
         return faults
 
     def fill(self, dst: int, value: int, length: int) -> None:
@@ -447,14 +498,17 @@ class AddressSpace:
         with self._lock:
             # The common burst: every source in one mapping and every destination in one mapping. Then the
             # extents decide for all ops at once.
-            ends_s = src + lengths
-            ends_d = dst + lengths
-            s_lo, d_lo = int(src.min()), int(dst.min())
-            sm = self._holder(s_lo, int(ends_s.max()), False)
-            dm = self._holder(d_lo, int(ends_d.max()), True) if sm is not None else None
+            core = _native.core
+            if core is not None:
+                s_lo, s_hi, d_lo, d_hi = core.span(dst, src, lengths)
+            else:
+                s_lo, s_hi = int(src.min()), int((src + lengths).max())
+                d_lo, d_hi = int(dst.min()), int((dst + lengths).max())
+            sm = self._holder(s_lo, s_hi, False)
+            dm = self._holder(d_lo, d_hi, True) if sm is not None else None
             if sm is not None and dm is not None:
-                if _native.core is not None:
-                    _native.core.copy_ops(dst + (dm._ptr - dm.addr), src + (sm._ptr - sm.addr), lengths)
+                if core is not None:
+                    core.copy_ops(dst + (dm._ptr - dm.addr), src + (sm._ptr - sm.addr), lengths)
                     return None
                 so = src - sm.addr
                 do = dst - dm.addr

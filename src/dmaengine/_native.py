@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import Any
 
-__all__ = ["PURE_PYTHON_ENV", "core", "forced_pure"]
+__all__ = ["PURE_PYTHON_ENV", "core", "forced_pure", "memcpy_consts"]
 
 #: The environment variable that forces pure Python.
 PURE_PYTHON_ENV = "DMAENGINE_PURE_PYTHON"
@@ -25,3 +26,27 @@ if not forced_pure:
         from . import _cnative as core  # type: ignore[attr-defined,no-redef]
     except ImportError:
         core = None
+
+
+def memcpy_consts() -> dict[str, Any]:
+    """What the memory engine's compiled per-descriptor path reads from the framework (the states, the prep
+    flags cache, the trace hook, the Python submit it falls back to): ``drivers/memcpy.py`` passes it to
+    ``core.memcpy_setup`` with its own descriptor classes, once, at import."""
+    from . import _channel, _cookie, _trace, virt
+    from ._enums import Result
+    from ._records import TxResult
+
+    return {
+        "PREPARED": _channel.DescState.PREPARED,
+        "SUBMITTED": _channel.DescState.SUBMITTED,
+        "DONE": _channel.DescState.DONE,
+        "NOERROR": Result.NOERROR,
+        "flags_cache": _channel._prep_flags_cache,
+        "trace_dict": vars(_trace),
+        "trace_listeners": _trace.listeners,
+        "submit": _channel.Descriptor.submit,
+        "TxResult": TxResult,
+        "MIN_COOKIE": _cookie.MIN_COOKIE,
+        "MAX_COOKIE": _cookie.MAX_COOKIE,
+        "ERRORS_KEPT": virt._ERRORS_KEPT,
+    }

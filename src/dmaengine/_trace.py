@@ -6,9 +6,10 @@ callback and terminate; when no recorder is installed that costs one global test
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Recorder", "emit", "install", "recorder"]
+__all__ = ["Recorder", "emit", "install", "listeners", "recorder"]
 
 
 class Recorder(Protocol):
@@ -21,10 +22,18 @@ class Recorder(Protocol):
 recorder: Recorder | None = None
 
 
+#: Called with the new recorder (or None) each time :func:`install` runs. A hot path that has an untraced fast
+#: version which tests nothing per descriptor (the memory engine's prep and submit) swaps it out here while a
+#: recorder is installed, and back in after.
+listeners: list[Callable[[Recorder | None], None]] = []
+
+
 def install(rec: Recorder | None) -> Recorder | None:
-    """Install ``rec`` (or None to stop tracing); returns the previous recorder."""
+    """Install ``rec`` (or None to stop tracing); returns the previous recorder. Tells the :data:`listeners`."""
     global recorder
     prev, recorder = recorder, rec
+    for fn in list(listeners):
+        fn(rec)
     return prev
 
 

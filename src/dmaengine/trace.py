@@ -34,6 +34,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import math
 import os
 import threading
 import warnings
@@ -70,6 +71,15 @@ def _json_args(args: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
             for k, v in args.items() if k != "desc"}
+
+
+def _dur(t0: float, t1: float) -> float:
+    """``t1 - t0``, made small enough (by an ulp or two) that ``t0 + dur`` does not pass ``t1`` when rounded: a
+    slice that ends where the next begins must not seem to overlap it (a viewer adds ``ts + dur``)."""
+    dur = t1 - t0
+    while dur > 0.0 and t0 + dur > t1:
+        dur = math.nextafter(dur, 0.0)
+    return dur
 
 
 class _Track:
@@ -277,7 +287,7 @@ class Trace:
         t0 = max(t0, tr.last_end)  # a channel runs its descriptors one after the other
         t1 = max(t1, t0)
         tr.last_end = t1
-        out.append({"name": name, "cat": "dmaengine", "ph": "X", "ts": t0, "dur": t1 - t0, "pid": tr.pid,
+        out.append({"name": name, "cat": "dmaengine", "ph": "X", "ts": t0, "dur": _dur(t0, t1), "pid": tr.pid,
                     "tid": tr.tid, "args": {k: v for k, v in args.items() if v is not None}})
 
     @staticmethod
@@ -288,7 +298,7 @@ class Trace:
     @staticmethod
     def _pause_span(out: list[dict[str, Any]], tr: _Track, us: float) -> None:
         assert tr.paused is not None
-        out.append({"name": "paused", "cat": "dmaengine", "ph": "X", "ts": tr.paused, "dur": us - tr.paused,
+        out.append({"name": "paused", "cat": "dmaengine", "ph": "X", "ts": tr.paused, "dur": _dur(tr.paused, us),
                     "pid": tr.pid, "tid": tr.pause_tid, "args": {}})
         tr.paused = None
 

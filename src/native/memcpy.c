@@ -11,6 +11,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "structmember.h"
+
+#ifndef Py_T_OBJECT_EX
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
+
 /* Below this many bytes in all, keep the GIL: releasing and taking it back costs more than the copies. */
 #define RELEASE_GIL_BYTES (256 * 1024)
 
@@ -77,14 +83,1119 @@ done:
     return result;
 }
 
+/* span(dst, src, lengths) -> (src_lo, src_hi, dst_lo, dst_hi): the extents of a burst in one pass (the
+ * lowest address and the highest address + length, of the sources and of the destinations); int64 arrays of one
+ * non-zero length. The pure-Python spelling is four numpy reductions in _memory.AddressSpace.copy_burst. */
+static PyObject *span(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dst_obj, *src_obj, *len_obj;
+    if (!PyArg_ParseTuple(args, "OOO:span", &dst_obj, &src_obj, &len_obj))
+        return NULL;
+    Py_buffer dst, src, len;
+    if (get_i64(dst_obj, &dst, "dst") < 0)
+        return NULL;
+    if (get_i64(src_obj, &src, "src") < 0) {
+        PyBuffer_Release(&dst);
+        return NULL;
+    }
+    if (get_i64(len_obj, &len, "lengths") < 0) {
+        PyBuffer_Release(&dst);
+        PyBuffer_Release(&src);
+        return NULL;
+    }
+    Py_ssize_t n = len.len / 8;
+    PyObject *result = NULL;
+    if (n == 0 || dst.len / 8 != n || src.len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "span: dst, src and lengths must have one non-zero length");
+        goto done;
+    }
+    const int64_t *d = (const int64_t *)dst.buf, *s = (const int64_t *)src.buf, *l = (const int64_t *)len.buf;
+    int64_t s_lo = s[0], s_hi = s[0] + l[0], d_lo = d[0], d_hi = d[0] + l[0];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (s[i] < s_lo)
+            s_lo = s[i];
+        if (s[i] + l[i] > s_hi)
+            s_hi = s[i] + l[i];
+        if (d[i] < d_lo)
+            d_lo = d[i];
+        if (d[i] + l[i] > d_hi)
+            d_hi = d[i] + l[i];
+    }
+    result = Py_BuildValue("(LLLL)", (long long)s_lo, (long long)s_hi, (long long)d_lo, (long long)d_hi);
+done:
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&len);
+    return result;
+}
+
+/* The byte offset of a __slots__ member in its instances, from its member descriptor (``Class.name``). */
+static Py_ssize_t slot_offset(PyObject *descr, PyTypeObject **owner)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "expected a __slots__ member descriptor, not %R", descr);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+    if (m->type != Py_T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "%R is not an object slot", descr);
+        return -1;
+    }
+    if (owner != NULL)
+        *owner = ((PyDescrObject *)descr)->d_type;
+    return m->offset;
+}
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* An exact int in [0, limit) as int64, or -1 (no exception set) for anything else. */
+static int64_t plain_int(PyObject *v, int64_t limit)
+{
+    if (v == NULL || !PyLong_CheckExact(v))
+        return -1;
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || x < 0 || x >= limit) {
+        if (x == -1 && PyErr_Occurred())
+            PyErr_Clear();
+        return -1;
+    }
+    return (int64_t)x;
+}
+
+/* sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> count, or -1.
+ *
+ * The pairing of two scatterlists (lists or tuples of SgEntry: ``addr_slot`` and ``length_slot`` are the
+ * class's member descriptors, ``SgEntry.addr`` and ``SgEntry.length``) into pieces written to the rows of
+ * ``out``, a C-contiguous int64 array of shape (3, len(dst_sgl) + len(src_sgl)): destination addresses, source
+ * addresses and lengths. -1 (nothing said) when an entry is not exactly an SgEntry holding plain ints (address
+ * in [0, max_addr), length in [1, max_addr)), when a piece is longer than ``max_piece`` or starts at max_addr or
+ * beyond, or when the totals differ: the caller then takes the general, checked path. The pure-Python
+ * specification is _burst.sg_pieces. */
+static PyObject *sg_pieces(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dsl, *ssl, *addr_descr, *len_descr, *out_obj;
+    long long max_piece, max_addr;
+    if (!PyArg_ParseTuple(args, "OOOOOLL:sg_pieces", &dsl, &ssl, &addr_descr, &len_descr, &out_obj, &max_piece,
+                          &max_addr))
+        return NULL;
+    PyTypeObject *owner = NULL, *owner2 = NULL;
+    Py_ssize_t a_off = slot_offset(addr_descr, &owner), l_off = slot_offset(len_descr, &owner2);
+    if (a_off < 0 || l_off < 0)
+        return NULL;
+    if (!(PyList_CheckExact(dsl) || PyTuple_CheckExact(dsl)) || !(PyList_CheckExact(ssl) || PyTuple_CheckExact(ssl)))
+        return PyLong_FromLong(-1);
+    Py_ssize_t nd = PySequence_Fast_GET_SIZE(dsl), ns = PySequence_Fast_GET_SIZE(ssl);
+    Py_buffer out;
+    if (get_i64(out_obj, &out, "out") < 0)
+        return NULL;
+    if (out.len / 8 != 3 * (nd + ns)) {
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "sg_pieces: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64");
+        return NULL;
+    }
+    int64_t *od = (int64_t *)out.buf, *os_ = od + (nd + ns), *on = od + 2 * (nd + ns);
+    PyObject **dv = PySequence_Fast_ITEMS(dsl), **sv = PySequence_Fast_ITEMS(ssl);
+    Py_ssize_t k = -1;
+    if (nd == 0 || ns == 0)
+        goto done;
+    Py_ssize_t i = 0, j = 0;
+    int64_t da = 0, dl = 0, sa = 0, sl = 0; /* what is left of the current entries */
+    int need_d = 1, need_s = 1;
+    k = 0;
+    for (;;) {
+        if (need_d) {
+            if (i == nd)
+                break;
+            PyObject *e = dv[i++];
+            if (Py_TYPE(e) != owner) {
+                k = -1;
+                goto done;
+            }
+            da = plain_int(SLOT(e, a_off), max_addr);
+            dl = plain_int(SLOT(e, l_off), max_addr);
+            if (da < 0 || dl < 1) {
+                k = -1;
+                goto done;
+            }
+            need_d = 0;
+        }
+        if (need_s) {
+            if (j == ns)
+                break;
+            PyObject *e = sv[j++];
+            if (Py_TYPE(e) != owner) {
+                k = -1;
+                goto done;
+            }
+            sa = plain_int(SLOT(e, a_off), max_addr);
+            sl = plain_int(SLOT(e, l_off), max_addr);
+            if (sa < 0 || sl < 1) {
+                k = -1;
+                goto done;
+            }
+            need_s = 0;
+        }
+        int64_t n = dl < sl ? dl : sl;
+        if (n > max_piece || da >= max_addr || sa >= max_addr) {
+            k = -1;
+            goto done;
+        }
+        od[k] = da;
+        os_[k] = sa;
+        on[k] = n;
+        k++;
+        da += n;
+        sa += n;
+        dl -= n;
+        sl -= n;
+        need_d = dl == 0;
+        need_s = sl == 0;
+    }
+    /* Both lists must end together: the same total. */
+    if (!(need_d && need_s && i == nd && j == ns))
+        k = -1;
+done:
+    PyBuffer_Release(&out);
+    return PyLong_FromSsize_t(k);
+}
+
+
+/* ------------------------------------------------------------------------------------------------------------
+ * The per-descriptor path of the memory engine (drivers/memcpy.py), compiled: prep, submit, the worker's copies
+ * of small single copies, batched completion and the bottom half's callbacks. Each works on the same Python
+ * objects as the pure-Python code (descriptors are MemcpyDescriptor instances; their __slots__ are read and
+ * written at the offsets their member descriptors give, the channel's fields through its attributes) and hands
+ * anything unusual (a traced run, a subclass, a bad argument, a lost race) to the Python code, which stays the
+ * specification: the errors and events are always its own.
+ *
+ * memcpy_setup(desc_type, submit_types, slots, consts) is called once by drivers/memcpy.py at import.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+enum {
+    S_CHAN, S_COOKIE, S_FLAGS, S_CALLBACK, S_CALLBACK_PARAM, S_CALLBACK_RESULT, S_STATE, S_LENGTH, S_RESULT,
+    S_RESIDUE, S_DONE_COOKIE, S_SEGS, S_VALUE, S_DONE, S_DST, S_SRC, S_COUNT
+};
+static const char *slot_names[S_COUNT] = {
+    "chan", "cookie", "flags", "callback", "callback_param", "callback_result", "state", "length", "result",
+    "residue", "done_cookie", "segs", "value", "done", "dst", "src",
+};
+
+static struct {
+    int ready;
+    PyTypeObject *desc_type;     /* MemcpyDescriptor */
+    PyObject *submit_types;      /* tuple of the exact types whose submit is VirtDescriptor.tx_submit */
+    Py_ssize_t off[S_COUNT];
+    PyObject *prepared, *submitted, *done_state, *noerror, *zero, *one, *empty;
+    PyObject *flags_cache;       /* _channel._prep_flags_cache: int -> PrepFlags */
+    PyObject *trace_dict;        /* vars(dmaengine._trace): "recorder" */
+    PyObject *py_submit;         /* Descriptor.submit, the specification and the fallback */
+    PyObject *tx_result;         /* TxResult */
+    long long run_copy, min_cookie, max_cookie, errors_kept;
+    /* interned attribute names */
+    PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release,
+        *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
+        *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
+        *s_waitq, *s_wake, *s_popitem, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
+} MF;
+
+static PyObject *get_const(PyObject *consts, const char *name)
+{
+    PyObject *v = PyDict_GetItemString(consts, name);
+    if (v == NULL) {
+        PyErr_Format(PyExc_KeyError, "memcpy_setup: consts has no %s", name);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static int get_const_ll(PyObject *consts, const char *name, long long *out)
+{
+    PyObject *v = get_const(consts, name);
+    if (v == NULL)
+        return -1;
+    *out = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static PyObject *memcpy_setup(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *desc_type, *submit_types, *slots, *consts;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:memcpy_setup", &PyType_Type, &desc_type, &PyTuple_Type, &submit_types,
+                          &PyDict_Type, &slots, &PyDict_Type, &consts))
+        return NULL;
+    for (int i = 0; i < S_COUNT; i++) {
+        PyObject *d = PyDict_GetItemString(slots, slot_names[i]);
+        if (d == NULL) {
+            PyErr_Format(PyExc_KeyError, "memcpy_setup: slots has no %s", slot_names[i]);
+            return NULL;
+        }
+        PyTypeObject *owner = NULL;
+        Py_ssize_t off = slot_offset(d, &owner);
+        if (off < 0)
+            return NULL;
+        if (!PyType_IsSubtype((PyTypeObject *)desc_type, owner)) {
+            PyErr_Format(PyExc_TypeError, "memcpy_setup: slot %s is not one of %R", slot_names[i], desc_type);
+            return NULL;
+        }
+        MF.off[i] = off;
+    }
+    Py_XSETREF(MF.desc_type, (PyTypeObject *)Py_NewRef(desc_type));
+    Py_XSETREF(MF.submit_types, Py_NewRef(submit_types));
+#define CONST(field, name)                                                                                      \
+    do {                                                                                                        \
+        PyObject *v_ = get_const(consts, name);                                                                 \
+        if (v_ == NULL)                                                                                         \
+            return NULL;                                                                                        \
+        Py_XSETREF(MF.field, v_);                                                                               \
+    } while (0)
+    CONST(prepared, "PREPARED");
+    CONST(submitted, "SUBMITTED");
+    CONST(done_state, "DONE");
+    CONST(noerror, "NOERROR");
+    CONST(flags_cache, "flags_cache");
+    CONST(trace_dict, "trace_dict");
+    CONST(py_submit, "submit");
+    CONST(tx_result, "TxResult");
+#undef CONST
+    Py_XSETREF(MF.zero, PyLong_FromLong(0));
+    Py_XSETREF(MF.one, PyLong_FromLong(1));
+    Py_XSETREF(MF.empty, PyTuple_New(0));
+    if (MF.zero == NULL || MF.one == NULL || MF.empty == NULL || get_const_ll(consts, "RUN_COPY", &MF.run_copy) < 0
+        || get_const_ll(consts, "MIN_COOKIE", &MF.min_cookie) < 0
+        || get_const_ll(consts, "MAX_COOKIE", &MF.max_cookie) < 0
+        || get_const_ll(consts, "ERRORS_KEPT", &MF.errors_kept) < 0)
+        return NULL;
+#define NAME(field, text)                                                                                       \
+    do {                                                                                                        \
+        if (MF.field == NULL && (MF.field = PyUnicode_InternFromString(text)) == NULL)                          \
+            return NULL;                                                                                        \
+    } while (0)
+    NAME(s_client_count, "client_count");
+    NAME(s_memcpy_plain, "_memcpy_plain");
+    NAME(s_device, "device");
+    NAME(s_accepting, "_accepting");
+    NAME(s_lock, "lock");
+    NAME(s_acquire, "acquire");
+    NAME(s_release, "release");
+    NAME(s_cookie, "cookie");
+    NAME(s_desc_submitted, "desc_submitted");
+    NAME(s_append, "append");
+    NAME(s_n_submitted, "n_submitted");
+    NAME(s_recorder, "recorder");
+    NAME(s_errors, "_errors");
+    NAME(s_desc_completed, "desc_completed");
+    NAME(s_completed_cookie, "completed_cookie");
+    NAME(s_n_errors, "n_errors");
+    NAME(s_n_memcpy, "n_memcpy");
+    NAME(s_n_bytes, "n_bytes");
+    NAME(s_n_completed, "n_completed");
+    NAME(s_schedule_bottom_half, "schedule_bottom_half");
+    NAME(s_waitq, "waitq");
+    NAME(s_wake, "wake");
+    NAME(s_popitem, "popitem");
+    NAME(s_addr, "addr");
+    NAME(s_end, "_end");
+    NAME(s_mv, "_mv");
+    NAME(s_ptr, "_ptr");
+    NAME(s_prep, "prep_dma_memcpy");
+#undef NAME
+    MF.ready = 1;
+    Py_RETURN_NONE;
+}
+
+/* Set slot i of obj to a new reference to v (the old value, if any, is released). */
+static inline void slot_set(PyObject *obj, int i, PyObject *v)
+{
+    PyObject **p = (PyObject **)((char *)obj + MF.off[i]);
+    PyObject *old = *p;
+    *p = Py_NewRef(v);
+    Py_XDECREF(old);
+}
+
+static inline PyObject *slot_get(PyObject *obj, int i) /* borrowed; NULL when unset */
+{
+    return *(PyObject **)((char *)obj + MF.off[i]);
+}
+
+/* Field i of any descriptor, new reference: the slot of a memory engine descriptor, else the attribute. */
+static PyObject *vget(PyObject *vd, int i)
+{
+    if (PyObject_TypeCheck(vd, MF.desc_type)) {
+        PyObject *v = slot_get(vd, i);
+        if (v == NULL) {
+            PyErr_Format(PyExc_AttributeError, "%s", slot_names[i]);
+            return NULL;
+        }
+        return Py_NewRef(v);
+    }
+    return PyObject_GetAttrString(vd, slot_names[i]);
+}
+
+static int vset(PyObject *vd, int i, PyObject *v)
+{
+    if (PyObject_TypeCheck(vd, MF.desc_type)) {
+        slot_set(vd, i, v);
+        return 0;
+    }
+    return PyObject_SetAttrString(vd, slot_names[i], v);
+}
+
+/* 1 when a trace recorder is installed, 0 when not, -1 on error. */
+static inline int tracing(void)
+{
+    PyObject *rec = PyDict_GetItemWithError(MF.trace_dict, MF.s_recorder);
+    if (rec == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    return rec != Py_None;
+}
+
+/* obj.name as a C long long (an exact int), or -1 with an exception set. */
+static int attr_ll(PyObject *obj, PyObject *name, long long *out)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    *out = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static int set_attr_ll(PyObject *obj, PyObject *name, long long value)
+{
+    PyObject *v = PyLong_FromLongLong(value);
+    if (v == NULL)
+        return -1;
+    int r = PyObject_SetAttr(obj, name, v);
+    Py_DECREF(v);
+    return r;
+}
+
+static int add_attr_ll(PyObject *obj, PyObject *name, long long delta)
+{
+    long long x;
+    if (attr_ll(obj, name, &x) < 0)
+        return -1;
+    return set_attr_ll(obj, name, x + delta);
+}
+
+/* --- prep ------------------------------------------------------------------------------------------------- */
+
+/* MemcpyPrep(chan, fallback): the channel's prep_dma_memcpy for the memory engine. A copy of exact ints with
+ * cached flags on a live channel whose device passed the device checks
+ * before, with no trace recording, is built here: what MemcpyEngine.device_prep_dma_memcpy builds (a small
+ * copy up to RUN_COPY bytes with its addresses in dst and src, a larger one as one segment) with the PrepFlags
+ * set, as Channel.prep_dma_memcpy does. Anything else calls
+ * ``fallback`` (Channel.prep_dma_memcpy bound to the channel) with the same arguments.
+ *
+ * It also holds what the compiled submit needs of its channel, looked up once: the channel's instance dict
+ * (its counters and flags are plain attributes), its device, and the bound acquire / release of its lock and
+ * append of its submitted list (neither is ever replaced). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *chan;
+    PyObject *fallback;
+    PyObject *dict, *dev, *acquire, *release, *append;
+    vectorcallfunc vectorcall;
+} PrepObject;
+
+static PyTypeObject PrepType;
+
+static PyObject *prep_fallback(PrepObject *p, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return PyObject_Vectorcall(p->fallback, args, nargsf, kwnames);
+}
+
+/* 1 when the channel's attribute ``name`` (from its instance dict) is true, 0 when false, -1 on error. */
+static int dict_true(PyObject *dict, PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    if (v == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_AttributeError, name);
+        return -1;
+    }
+    if (v == Py_True)
+        return 1;
+    if (v == Py_False || v == Py_None)
+        return 0;
+    return PyObject_IsTrue(v);
+}
+
+static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PrepObject *p = (PrepObject *)self;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!MF.ready || p->chan == NULL || kwnames != NULL || nargs < 3 || nargs > 4)
+        return prep_fallback(p, args, nargsf, kwnames);
+    PyObject *dst = args[0], *src = args[1], *length = args[2];
+    PyObject *flags = nargs == 4 ? args[3] : MF.zero;
+    if (!PyLong_CheckExact(dst) || !PyLong_CheckExact(src) || !PyLong_CheckExact(length) || !PyLong_CheckExact(flags))
+        return prep_fallback(p, args, nargsf, kwnames);
+    int of1 = 0, of2 = 0, of3 = 0;
+    long long d = PyLong_AsLongLongAndOverflow(dst, &of1), s = PyLong_AsLongLongAndOverflow(src, &of2),
+              n = PyLong_AsLongLongAndOverflow(length, &of3);
+    if (of1 || of2 || of3 || d < 0 || s < 0 || n <= 0) {
+        PyErr_Clear();
+        return prep_fallback(p, args, nargsf, kwnames);
+    }
+    PyObject *pf = PyDict_GetItemWithError(MF.flags_cache, flags); /* borrowed */
+    if (pf == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        return prep_fallback(p, args, nargsf, kwnames);
+    }
+    int tr = tracing();
+    if (tr < 0)
+        return NULL;
+    if (tr)
+        return prep_fallback(p, args, nargsf, kwnames);
+    int live = dict_true(p->dict, MF.s_client_count);
+    if (live <= 0)
+        return live < 0 ? NULL : prep_fallback(p, args, nargsf, kwnames);
+    PyObject *plain = PyDict_GetItemWithError(p->dict, MF.s_memcpy_plain);
+    if (plain == NULL && PyErr_Occurred())
+        return NULL;
+    if (plain != p->dev)
+        return prep_fallback(p, args, nargsf, kwnames);
+    PyObject *segs = MF.empty;
+    if (n > MF.run_copy) { /* a large copy: one segment, as MemcpyEngine.device_prep_dma_memcpy makes it */
+        segs = Py_BuildValue("((OOO))", dst, src, length);
+        if (segs == NULL)
+            return NULL;
+    }
+    PyTypeObject *t = MF.desc_type;
+    PyObject *vd = t->tp_alloc(t, 0);
+    if (vd == NULL) {
+        if (segs != MF.empty)
+            Py_DECREF(segs);
+        return NULL;
+    }
+    slot_set(vd, S_CHAN, p->chan);
+    slot_set(vd, S_COOKIE, MF.zero);
+    slot_set(vd, S_FLAGS, pf);
+    slot_set(vd, S_CALLBACK, Py_None);
+    slot_set(vd, S_CALLBACK_PARAM, Py_None);
+    slot_set(vd, S_CALLBACK_RESULT, Py_None);
+    slot_set(vd, S_STATE, MF.prepared);
+    slot_set(vd, S_LENGTH, length);
+    slot_set(vd, S_RESULT, MF.noerror);
+    slot_set(vd, S_RESIDUE, MF.zero);
+    slot_set(vd, S_DONE_COOKIE, MF.zero);
+    slot_set(vd, S_VALUE, MF.zero);
+    slot_set(vd, S_DONE, MF.zero);
+    if (segs != MF.empty) {
+        slot_set(vd, S_SEGS, segs);
+        Py_DECREF(segs);
+        slot_set(vd, S_DST, MF.zero);
+        slot_set(vd, S_SRC, Py_None);
+    } else {
+        slot_set(vd, S_SEGS, MF.empty);
+        slot_set(vd, S_DST, dst);
+        slot_set(vd, S_SRC, src);
+    }
+    return vd;
+}
+
+static PyObject *prep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *chan, *fallback;
+    static char *kwlist[] = {"chan", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:MemcpyPrep", kwlist, &chan, &fallback))
+        return NULL;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_Format(PyExc_TypeError, "MemcpyPrep: fallback must be callable, not %R", fallback);
+        return NULL;
+    }
+    if (!MF.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "MemcpyPrep: memcpy_setup was not called");
+        return NULL;
+    }
+    PrepObject *p = (PrepObject *)type->tp_alloc(type, 0);
+    if (p == NULL)
+        return NULL;
+    p->chan = Py_NewRef(chan);
+    p->fallback = Py_NewRef(fallback);
+    p->vectorcall = prep_vectorcall;
+    PyObject *lock = NULL, *sub = NULL;
+    p->dict = PyObject_GenericGetDict(chan, NULL);
+    if (p->dict == NULL || (p->dev = PyObject_GetAttr(chan, MF.s_device)) == NULL
+        || (lock = PyObject_GetAttr(chan, MF.s_lock)) == NULL
+        || (p->acquire = PyObject_GetAttr(lock, MF.s_acquire)) == NULL
+        || (p->release = PyObject_GetAttr(lock, MF.s_release)) == NULL
+        || (sub = PyObject_GetAttr(chan, MF.s_desc_submitted)) == NULL
+        || (p->append = PyObject_GetAttr(sub, MF.s_append)) == NULL) {
+        Py_XDECREF(lock);
+        Py_XDECREF(sub);
+        Py_DECREF(p);
+        return NULL;
+    }
+    Py_DECREF(lock);
+    Py_DECREF(sub);
+    return (PyObject *)p;
+}
+
+static int prep_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    PrepObject *p = (PrepObject *)self;
+    Py_VISIT(p->chan);
+    Py_VISIT(p->fallback);
+    Py_VISIT(p->dict);
+    Py_VISIT(p->dev);
+    Py_VISIT(p->acquire);
+    Py_VISIT(p->release);
+    Py_VISIT(p->append);
+    return 0;
+}
+
+static int prep_clear(PyObject *self)
+{
+    PrepObject *p = (PrepObject *)self;
+    Py_CLEAR(p->chan);
+    Py_CLEAR(p->fallback);
+    Py_CLEAR(p->dict);
+    Py_CLEAR(p->dev);
+    Py_CLEAR(p->acquire);
+    Py_CLEAR(p->release);
+    Py_CLEAR(p->append);
+    return 0;
+}
+
+static void prep_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    prep_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *prep_call(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    PrepObject *p = (PrepObject *)self;
+    if (p->fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "MemcpyPrep: cleared");
+        return NULL;
+    }
+    return PyObject_Call(p->fallback, args, kwds);
+}
+
+static PyObject *prep_get_doc(PyObject *self, void *closure)
+{
+    (void)closure;
+    PrepObject *p = (PrepObject *)self;
+    return p->fallback ? PyObject_GetAttrString(p->fallback, "__doc__") : Py_NewRef(Py_None);
+}
+
+static PyGetSetDef prep_getset[] = {
+    {"__doc__", prep_get_doc, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef prep_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(PrepObject, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject PrepType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dmaengine._cnative.MemcpyPrep",
+    .tp_basicsize = sizeof(PrepObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = prep_new,
+    .tp_dealloc = prep_dealloc,
+    .tp_traverse = prep_traverse,
+    .tp_clear = prep_clear,
+    .tp_call = prep_call,
+    .tp_vectorcall_offset = offsetof(PrepObject, vectorcall),
+    .tp_getset = prep_getset,
+    .tp_members = prep_members,
+};
+
+/* --- submit ----------------------------------------------------------------------------------------------- */
+
+/* MemcpyDescriptor.submit: MemcpyDescriptor.submit's Python code (Descriptor.submit with
+ * VirtDescriptor.tx_submit inlined) for a PREPARED descriptor of one of the submit types on an accepting
+ * channel that has a MemcpyPrep (its cached state), with no trace recording; anything else (a reused
+ * descriptor, an error to raise, a race lost) is Descriptor.submit's. */
+static PyObject *desc_submit(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *t = (PyObject *)Py_TYPE(self);
+    int known = 0;
+    if (MF.ready) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(MF.submit_types); i++)
+            known |= PyTuple_GET_ITEM(MF.submit_types, i) == t;
+    }
+    if (!known || slot_get(self, S_STATE) != MF.prepared)
+        return PyObject_CallOneArg(MF.py_submit, self);
+    int tr = tracing();
+    if (tr)
+        return tr < 0 ? NULL : PyObject_CallOneArg(MF.py_submit, self);
+    PyObject *chan = slot_get(self, S_CHAN);
+    if (chan == NULL)
+        return PyObject_CallOneArg(MF.py_submit, self);
+    Py_INCREF(chan);
+    PyObject *result = NULL, *r = NULL;
+    PyObject *po = PyObject_GetAttr(chan, MF.s_prep); /* the channel's MemcpyPrep, when it has one */
+    if (po == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            goto out_chan;
+        PyErr_Clear();
+    }
+    if (po == NULL || !Py_IS_TYPE(po, &PrepType) || ((PrepObject *)po)->chan != chan
+        || ((PrepObject *)po)->dict == NULL) {
+        result = PyObject_CallOneArg(MF.py_submit, self);
+        goto out;
+    }
+    PrepObject *p = (PrepObject *)po;
+    r = PyObject_CallNoArgs(p->acquire);
+    if (r == NULL)
+        goto out;
+    Py_CLEAR(r);
+    /* Under the channel's lock: one of two racing submits wins; release may have begun. */
+    int ok = slot_get(self, S_STATE) == MF.prepared ? dict_true(p->dict, MF.s_accepting) : 0;
+    int failed = ok < 0;
+    if (ok > 0) {
+        PyObject *c = PyDict_GetItemWithError(p->dict, MF.s_cookie);
+        long long cookie = c ? PyLong_AsLongLong(c) : -1;
+        failed = c == NULL || (cookie == -1 && PyErr_Occurred());
+        if (!failed) {
+            cookie += 1;
+            if (cookie > MF.max_cookie || cookie < MF.min_cookie)
+                cookie = MF.min_cookie;
+            c = PyLong_FromLongLong(cookie);
+            failed = c == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0;
+            if (!failed) {
+                slot_set(self, S_COOKIE, c);
+                slot_set(self, S_STATE, MF.submitted);
+                slot_set(self, S_RESULT, MF.noerror);
+                slot_set(self, S_RESIDUE, MF.zero);
+                PyObject *a = PyObject_CallOneArg(p->append, self);
+                PyObject *ns = a ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
+                PyObject *ns1 = ns ? PyNumber_Add(ns, MF.one) : NULL;
+                failed = ns1 == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns1) < 0;
+                if (ns == NULL && a != NULL && !PyErr_Occurred())
+                    PyErr_SetObject(PyExc_AttributeError, MF.s_n_submitted);
+                Py_XDECREF(a);
+                Py_XDECREF(ns1);
+            }
+            if (!failed)
+                result = c;
+            else
+                Py_XDECREF(c);
+        }
+    }
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    r = PyObject_CallNoArgs(p->release);
+    if (r == NULL) {
+        Py_XDECREF(exc_type);
+        Py_XDECREF(exc_value);
+        Py_XDECREF(exc_tb);
+        Py_CLEAR(result);
+        goto out;
+    }
+    Py_CLEAR(r);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    if (!ok && !failed)
+        result = PyObject_CallOneArg(MF.py_submit, self); /* raises the error, as the Python code words it */
+out:
+    Py_XDECREF(po);
+out_chan:
+    Py_DECREF(chan);
+    return result;
+}
+
+static PyMethodDef submit_def = {
+    "submit", desc_submit, METH_NOARGS,
+    "``dmaengine_submit``: queue the descriptor and return its cookie (Descriptor.submit, compiled for the "
+    "memory engine)."};
+
+static PyObject *submit_descriptor(PyObject *self, PyObject *type)
+{
+    (void)self;
+    if (!PyType_Check(type)) {
+        PyErr_Format(PyExc_TypeError, "submit_descriptor takes a class, not %R", type);
+        return NULL;
+    }
+    return PyDescr_NewMethod((PyTypeObject *)type, &submit_def);
+}
+
+/* --- the worker's small copies ---------------------------------------------------------------------------- */
+
+typedef struct {
+    long long lo, hi, ptr;
+    PyObject *tuple; /* the (lo, hi, view, ptr) it came from, or NULL once replaced */
+    PyObject *map;   /* the mapping it was replaced from (new reference), or NULL */
+} Hot;
+
+static int hot_from_tuple(Hot *h, PyObject *t)
+{
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4) {
+        PyErr_SetString(PyExc_TypeError, "copy_many: hot mappings are (lo, hi, view, ptr) tuples");
+        return -1;
+    }
+    h->lo = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 0));
+    h->hi = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 1));
+    h->ptr = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 3));
+    h->tuple = t;
+    h->map = NULL;
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int hot_from_map(Hot *h, PyObject *m)
+{
+    long long lo, hi, ptr;
+    if (attr_ll(m, MF.s_addr, &lo) < 0 || attr_ll(m, MF.s_end, &hi) < 0 || attr_ll(m, MF.s_ptr, &ptr) < 0)
+        return -1;
+    h->lo = lo;
+    h->hi = hi;
+    h->ptr = ptr;
+    Py_XSETREF(h->map, Py_NewRef(m));
+    return 0;
+}
+
+static PyObject *hot_tuple(Hot *h)
+{
+    if (h->map == NULL)
+        return Py_NewRef(h->tuple);
+    PyObject *mv = PyObject_GetAttr(h->map, MF.s_mv);
+    if (mv == NULL)
+        return NULL;
+    PyObject *t = Py_BuildValue("(LLNL)", h->lo, h->hi, mv, h->ptr);
+    return t;
+}
+
+/* copy_many(ops, find, hot_src, hot_dst) -> (faults, hot_src, hot_dst), or None.
+ *
+ * AddressSpace.copy_many for descriptors of the memory engine's type (their dst, src and length slots exact
+ * ints): each op is resolved against the remembered mappings or through ``find`` (AddressSpace._find; an
+ * exception it raises is that op's fault and the op moves nothing), then every resolved op is copied in order
+ * (with the GIL released when they add up to RELEASE_GIL_BYTES). ``faults`` is None or a list with the fault of
+ * each failed op. None (nothing done) when an op is not such a descriptor: the caller runs its Python loop.
+ * Caller holds the address space's lock. */
+static PyObject *copy_many(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *ops, *find, *hs_t, *hd_t;
+    if (!PyArg_ParseTuple(args, "O!OOO:copy_many", &PyList_Type, &ops, &find, &hs_t, &hd_t))
+        return NULL;
+    if (!MF.ready)
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(ops);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyList_GET_ITEM(ops, i);
+        if (!PyObject_TypeCheck(op, MF.desc_type))
+            Py_RETURN_NONE;
+        PyObject *d = slot_get(op, S_DST), *s = slot_get(op, S_SRC), *l = slot_get(op, S_LENGTH);
+        if (plain_int(d, (int64_t)1 << 62) < 0 || plain_int(s, (int64_t)1 << 62) < 0
+            || plain_int(l, (int64_t)1 << 62) < 1)
+            Py_RETURN_NONE;
+    }
+    Hot hs, hd;
+    if (hot_from_tuple(&hs, hs_t) < 0 || hot_from_tuple(&hd, hd_t) < 0)
+        return NULL;
+    int64_t *dp = PyMem_Malloc(sizeof(int64_t) * 3 * (size_t)(n ? n : 1));
+    if (dp == NULL)
+        return PyErr_NoMemory();
+    int64_t *sp = dp + n, *lp = dp + 2 * n;
+    Py_ssize_t k = 0;
+    int64_t total = 0;
+    PyObject *faults = NULL, *result = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyList_GET_ITEM(ops, i);
+        PyObject *d = slot_get(op, S_DST), *s = slot_get(op, S_SRC), *l = slot_get(op, S_LENGTH);
+        long long dst = PyLong_AsLongLong(d), src = PyLong_AsLongLong(s), len = PyLong_AsLongLong(l);
+        int bad = 0;
+        if (!(hs.lo <= src && src + len <= hs.hi)) {
+            PyObject *m = PyObject_CallFunction(find, "OOO", s, l, Py_False);
+            if (m == NULL || hot_from_map(&hs, m) < 0)
+                bad = 1;
+            Py_XDECREF(m);
+        }
+        if (!bad && !(hd.lo <= dst && dst + len <= hd.hi)) {
+            PyObject *m = PyObject_CallFunction(find, "OOO", d, l, Py_True);
+            if (m == NULL || hot_from_map(&hd, m) < 0)
+                bad = 1;
+            Py_XDECREF(m);
+        }
+        if (bad) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception))
+                goto done;
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            PyErr_NormalizeException(&et, &ev, &tb);
+            if (tb != NULL)
+                PyException_SetTraceback(ev, tb);
+            Py_XDECREF(et);
+            Py_XDECREF(tb);
+            if (faults == NULL) {
+                faults = PyList_New(n);
+                if (faults == NULL) {
+                    Py_XDECREF(ev);
+                    goto done;
+                }
+                for (Py_ssize_t j = 0; j < n; j++)
+                    PyList_SET_ITEM(faults, j, Py_NewRef(Py_None));
+            }
+            PyList_SetItem(faults, i, ev != NULL ? ev : Py_NewRef(Py_None)); /* steals it */
+            continue;
+        }
+        dp[k] = hd.ptr + (dst - hd.lo);
+        sp[k] = hs.ptr + (src - hs.lo);
+        lp[k] = len;
+        total += len;
+        k++;
+    }
+    if (total >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < k; i++)
+            memmove((void *)(intptr_t)dp[i], (const void *)(intptr_t)sp[i], (size_t)lp[i]);
+        Py_END_ALLOW_THREADS
+    } else {
+        for (Py_ssize_t i = 0; i < k; i++)
+            memmove((void *)(intptr_t)dp[i], (const void *)(intptr_t)sp[i], (size_t)lp[i]);
+    }
+    PyObject *hs_new = hot_tuple(&hs), *hd_new = hs_new ? hot_tuple(&hd) : NULL;
+    if (hs_new != NULL && hd_new != NULL)
+        result = PyTuple_Pack(3, faults ? faults : Py_None, hs_new, hd_new);
+    Py_XDECREF(hs_new);
+    Py_XDECREF(hd_new);
+done:
+    Py_XDECREF(hs.map);
+    Py_XDECREF(hd.map);
+    Py_XDECREF(faults);
+    PyMem_Free(dp);
+    return result;
+}
+
+/* --- completion ------------------------------------------------------------------------------------------- */
+
+/* complete_batch(chan, vds): VirtChannel.vchan_cookie_complete_batch without its trace hook (the caller
+ * checks that no trace records), for descriptors of the memory engine's type. Caller holds ``vc.lock``. */
+static PyObject *complete_batch(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *chan, *vds;
+    if (!PyArg_ParseTuple(args, "OO!:complete_batch", &chan, &PyList_Type, &vds))
+        return NULL;
+    if (!MF.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "complete_batch: memcpy_setup was not called");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(vds);
+    if (n == 0)
+        Py_RETURN_NONE;
+    PyObject *errors = PyObject_GetAttr(chan, MF.s_errors);
+    PyObject *completed = errors ? PyObject_GetAttr(chan, MF.s_desc_completed) : NULL;
+    PyObject *append = completed ? PyObject_GetAttr(completed, MF.s_append) : NULL;
+    PyObject *ret = NULL, *cookie = NULL, *nbytes = NULL;
+    if (append == NULL)
+        goto done;
+    long long nerr = 0;
+    nbytes = PyLong_FromLong(0);
+    if (nbytes == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *vd = PyList_GET_ITEM(vds, i);
+        PyObject *c = vget(vd, S_COOKIE);
+        if (c == NULL)
+            goto done;
+        Py_XSETREF(cookie, c);
+        if (vset(vd, S_COOKIE, MF.zero) < 0 || vset(vd, S_STATE, MF.done_state) < 0)
+            goto done;
+        PyObject *res = vget(vd, S_RESULT);
+        if (res == NULL)
+            goto done;
+        int bad = res == MF.noerror ? 0 : PyObject_IsTrue(res);
+        if (bad > 0) {
+            bad = PyObject_SetItem(errors, cookie, res) < 0 ? -1 : 1;
+            nerr++;
+        }
+        Py_DECREF(res);
+        if (bad < 0)
+            goto done;
+        if (!bad) {
+            PyObject *len = vget(vd, S_LENGTH);
+            PyObject *sum = len ? PyNumber_Add(nbytes, len) : NULL;
+            Py_XDECREF(len);
+            if (sum == NULL)
+                goto done;
+            Py_SETREF(nbytes, sum);
+        }
+        PyObject *cbr = vget(vd, S_CALLBACK_RESULT), *cb = cbr ? vget(vd, S_CALLBACK) : NULL;
+        int has = cb != NULL && (cbr != Py_None || cb != Py_None);
+        Py_XDECREF(cbr);
+        Py_XDECREF(cb);
+        if (cb == NULL)
+            goto done;
+        if (has) {
+            PyObject *a = PyObject_CallOneArg(append, vd);
+            if (a == NULL)
+                goto done;
+            Py_DECREF(a);
+        }
+    }
+    if (PyObject_SetAttr(chan, MF.s_completed_cookie, cookie) < 0)
+        goto done;
+    if (nerr) {
+        Py_ssize_t len;
+        while ((len = PyObject_Length(errors)) > MF.errors_kept) {
+            PyObject *r = PyObject_CallMethod(errors, "popitem", "O", Py_False);
+            if (r == NULL)
+                goto done;
+            Py_DECREF(r);
+        }
+        if (len < 0 || add_attr_ll(chan, MF.s_n_errors, nerr) < 0)
+            goto done;
+    }
+    if (add_attr_ll(chan, MF.s_n_memcpy, n - nerr) < 0)
+        goto done;
+    {
+        PyObject *old = PyObject_GetAttr(chan, MF.s_n_bytes);
+        PyObject *sum = old ? PyNumber_Add(old, nbytes) : NULL;
+        Py_XDECREF(old);
+        int r = sum ? PyObject_SetAttr(chan, MF.s_n_bytes, sum) : -1;
+        Py_XDECREF(sum);
+        if (r < 0)
+            goto done;
+    }
+    if (add_attr_ll(chan, MF.s_n_completed, n) < 0)
+        goto done;
+    int any = PyObject_IsTrue(completed);
+    if (any < 0)
+        goto done;
+    if (any) {
+        PyObject *dev = PyObject_GetAttr(chan, MF.s_device);
+        PyObject *r = dev ? PyObject_CallMethodOneArg(dev, MF.s_schedule_bottom_half, chan) : NULL;
+        Py_XDECREF(dev);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
+    {
+        PyObject *wq = PyObject_GetAttr(chan, MF.s_waitq);
+        PyObject *r = wq ? PyObject_CallMethodNoArgs(wq, MF.s_wake) : NULL;
+        Py_XDECREF(wq);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
+    ret = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(cookie);
+    Py_XDECREF(nbytes);
+    Py_XDECREF(append);
+    Py_XDECREF(completed);
+    Py_XDECREF(errors);
+    return ret;
+}
+
+/* call_back(done, on_error): the bottom half's loop over completed descriptors (VirtChannel.bottom_half, no
+ * trace): callback_result(callback_param, TxResult(result, residue)) when set, else callback(callback_param).
+ * A callback that raises does not stop the loop: on_error(vd, exception) is called at once (it logs and
+ * counts), then the next one runs. */
+static PyObject *call_back(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *done, *on_error;
+    if (!PyArg_ParseTuple(args, "OO:call_back", &done, &on_error))
+        return NULL;
+    if (!MF.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "call_back: memcpy_setup was not called");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(done);
+    if (it == NULL)
+        return NULL;
+    PyObject *vd;
+    while ((vd = PyIter_Next(it)) != NULL) {
+        PyObject *r = NULL;
+        PyObject *cbr = vget(vd, S_CALLBACK_RESULT), *param = cbr ? vget(vd, S_CALLBACK_PARAM) : NULL;
+        if (param == NULL) {
+            Py_XDECREF(cbr);
+        } else if (cbr != Py_None) {
+            PyObject *res = vget(vd, S_RESULT), *resid = res ? vget(vd, S_RESIDUE) : NULL;
+            PyObject *txr = NULL;
+            if (resid != NULL) {
+                PyObject *tr_args[2] = {res, resid};
+                txr = PyObject_Vectorcall(MF.tx_result, tr_args, 2, NULL);
+            }
+            Py_XDECREF(res);
+            Py_XDECREF(resid);
+            if (txr != NULL) {
+                PyObject *cargs[2] = {param, txr};
+                r = PyObject_Vectorcall(cbr, cargs, 2, NULL);
+                Py_DECREF(txr);
+            }
+            Py_DECREF(cbr);
+            Py_DECREF(param);
+        } else {
+            Py_DECREF(cbr);
+            PyObject *cb = vget(vd, S_CALLBACK);
+            if (cb != NULL && cb != Py_None)
+                r = PyObject_CallOneArg(cb, param);
+            else if (cb != NULL)
+                r = Py_NewRef(Py_None);
+            Py_XDECREF(cb);
+            Py_DECREF(param);
+        }
+        if (r == NULL) {
+            /* Like ``except BaseException`` in VirtChannel.bottom_half: report it, go on with the next. */
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            PyErr_NormalizeException(&et, &ev, &tb);
+            if (tb != NULL && ev != NULL)
+                PyException_SetTraceback(ev, tb);
+            PyObject *eargs[2] = {vd, ev ? ev : Py_None};
+            r = PyObject_Vectorcall(on_error, eargs, 2, NULL);
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+            if (r == NULL) {
+                Py_DECREF(vd);
+                Py_DECREF(it);
+                return NULL;
+            }
+        }
+        Py_DECREF(r);
+        Py_DECREF(vd);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef memcpy_methods[] = {
     {"copy_ops", copy_ops, METH_VARARGS,
      "copy_ops(dst, src, lengths): memmove(dst[i], src[i], lengths[i]) in order; int64 arrays of pointers and "
      "byte counts already checked by the caller."},
+    {"span", span, METH_VARARGS, "span(dst, src, lengths) -> (src_lo, src_hi, dst_lo, dst_hi) of a burst."},
+    {"sg_pieces", sg_pieces, METH_VARARGS,
+     "sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> pieces written, or -1."},
+    {"memcpy_setup", memcpy_setup, METH_VARARGS,
+     "memcpy_setup(desc_type, submit_types, slots, consts): wire the compiled per-descriptor path (once)."},
+    {"submit_descriptor", submit_descriptor, METH_O,
+     "submit_descriptor(cls) -> a method descriptor: the compiled submit for cls and its subclasses."},
+    {"copy_many", copy_many, METH_VARARGS,
+     "copy_many(ops, find, hot_src, hot_dst) -> (faults, hot_src, hot_dst), or None for ops it does not take."},
+    {"complete_batch", complete_batch, METH_VARARGS,
+     "complete_batch(chan, vds): vchan_cookie_complete_batch (no trace) for memory engine descriptors."},
+    {"call_back", call_back, METH_VARARGS,
+     "call_back(done, on_error): run the callbacks of completed descriptors in order."},
     {NULL, NULL, 0, NULL},
 };
 
 int dmaengine_memcpy_init(PyObject *module)
 {
+    if (PyType_Ready(&PrepType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "MemcpyPrep", (PyObject *)&PrepType) < 0)
+        return -1;
     return PyModule_AddFunctions(module, memcpy_methods);
 }

@@ -148,3 +148,18 @@ def test_the_ring_keeps_the_last_events_and_warns_when_it_dropped(tmp_path: Path
 def test_a_bad_limit_is_refused(limit: object) -> None:
     with pytest.raises(ValueError, match=r"^limit must be an int >= 1 or None, not "):
         dmaengine.trace.Trace(limit=limit)  # type: ignore[arg-type]
+
+
+def test_back_to_back_slices_never_seem_to_overlap_by_rounding() -> None:
+    """A slice that ends where the next begins: ``ts + dur`` of the first must not pass the second's ``ts``
+    once rounded (31.520000000000003 + 67.02000000000001 is 98.54000000000002, past 98.54)."""
+    from dmaengine.trace import _dur
+
+    t0, t1 = 31.520000000000003, 98.54
+    assert t0 + (t1 - t0) > t1  # the rounding that made slices overlap
+    d = _dur(t0, t1)
+    assert t0 + d <= t1 and t1 - t0 - d < 1e-12
+    assert _dur(5.0, 5.0) == 0.0 and _dur(1.0, 3.0) == 2.0
+    doc = {"traceEvents": [{"ph": "X", "name": "s", "pid": 1, "tid": 1, "ts": t0, "dur": d},
+                           {"ph": "X", "name": "s", "pid": 1, "tid": 1, "ts": t1, "dur": 1.0}]}
+    assert dmaengine.trace.overlaps(doc) == []

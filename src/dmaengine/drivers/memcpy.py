@@ -6,9 +6,18 @@ ends that descriptor with READ_FAILED or WRITE_FAILED. A batch completes under o
 device's bottom-half thread runs the callbacks. Written with the public provider API and the virt helper only.
 
 Large copies are whole: one ``memmove`` per segment up to :data:`CHUNK` (1 GiB), so the C library takes its
-large-copy (non-temporal) path; a pause or terminate takes effect at the next segment or :data:`CHUNK` boundary,
-that is within the time one ``memmove`` of at most 1 GiB takes (about 0.1-0.2 s at 5-10 GB/s). Small copies,
-bursts and small segments never wait on that bound: they end within microseconds.
+large-copy (non-temporal) path, and a run of whole single-segment copies (at most CHUNK bytes in all) moves in
+one call to the address space with the GIL released and no Python between the copies
+(``AddressSpace.copy_large``); a pause or terminate takes effect at the next segment, run or :data:`CHUNK`
+boundary, that is within the time 1 GiB of copying takes (about 0.1-0.2 s at 5-10 GB/s). Small copies, bursts
+and small segments never wait on that bound: they end within microseconds.
+
+The per-descriptor path of small copies: the channel's ``prep_dma_memcpy`` builds a small copy in one call
+(:func:`_fast_prep`), :meth:`MemcpyDescriptor.submit` queues it in one call, the worker copies runs of them with
+``AddressSpace.copy_many`` and completes each batch at once, and the bottom half calls the callbacks. With the
+compiled core (``dmaengine._cnative``) each of these is C; the Python code here is the specification and the
+fallback. Neither tests anything for tracing per descriptor: installing a recorder swaps the generic, traced
+prep and submit in (:func:`_on_trace`).
 
 Round trips without hand-offs: a waiter (``sync_wait``, ``wait_async``) that finds small issued work on a channel
 whose worker is idle does that work itself (:meth:`MemcpyChannel.cookie_status`), in order, under the same
@@ -35,6 +44,8 @@ import logging
 import os
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import cast
@@ -53,6 +64,7 @@ from dmaengine import (
     SumCheckResult,
     TransferDirection,
     TxState,
+    _native,
     is_complete,
 )
 from dmaengine.provider import (
@@ -89,6 +101,9 @@ BATCH = 256
 #: Single copies up to this size go through the address space in runs (one lock for the run): the copy is a
 #: memoryview assignment, cheaper than its own lock and lookup. A run holds at most BATCH of them (4 MiB).
 RUN_COPY = 16 * 1024
+#: Pure Python hands a run of at least this many small copies to the address space as arrays (one burst).
+ARRAY_RUN = 32
+_MAX_ADDR = 1 << 62  # addresses of a burst stay below this (as _burst.MAX_ADDR)
 #: How long an idle worker polls for new issued work before it blocks (seconds). 0 disables the poll.
 IDLE_POLL_S = 50e-6 if hasattr(os, "sched_yield") else 0.0
 #: The worker polls only after a batch of at most this many descriptors: a client that issues one or a few at a
@@ -107,6 +122,16 @@ _NOERROR = Result.NOERROR
 _READ_FAILED = Result.READ_FAILED
 _WRITE_FAILED = Result.WRITE_FAILED
 _ABORTED = Result.ABORTED
+
+
+_SUBMITTED = DescState.SUBMITTED
+# What the per-descriptor fast path reads from the framework (the compiled core gets the same).
+_consts = _native.memcpy_consts()
+_trace_vars: dict[str, object] = _consts["trace_dict"]
+_flags_cache: dict[int, PrepFlags] = _consts["flags_cache"]
+_py_submit: Callable[[VirtDescriptor], int] = _consts["submit"]
+_MIN_COOKIE: int = _consts["MIN_COOKIE"]
+_MAX_COOKIE: int = _consts["MAX_COOKIE"]
 
 
 def _fault_result(f: Exception, vd: VirtDescriptor) -> Result:
@@ -137,6 +162,38 @@ class MemcpyDescriptor(VirtDescriptor):
         self.done = 0
         self.dst = 0
         self.src: int | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.tx_submit is not VirtDescriptor.tx_submit:
+            cls.submit = _py_submit  # type: ignore[method-assign,assignment]  # a tx_submit of its own: the generic submit calls it
+
+    def submit(self) -> int:
+        """``dmaengine_submit`` (:meth:`Descriptor.submit`), with ``VirtDescriptor.tx_submit`` inlined for a
+        prepared descriptor on an accepting channel; anything else (a reused descriptor, an error to raise, a
+        lost race) is :meth:`Descriptor.submit`'s. It tests nothing for tracing: while a trace records,
+        ``MemcpyDescriptor.submit`` is :meth:`Descriptor.submit` (see :func:`_on_trace`). With the compiled core
+        this is C (``_cnative``'s submit); this is its specification."""
+        if self.state is _PREPARED:
+            vc: MemcpyChannel = self.chan  # type: ignore[assignment]
+            lock = vc.lock
+            lock.acquire()
+            try:
+                if self.state is _PREPARED and vc._accepting:
+                    cookie = vc.cookie + 1
+                    if cookie > _MAX_COOKIE or cookie < _MIN_COOKIE:
+                        cookie = _MIN_COOKIE
+                    vc.cookie = cookie
+                    self.cookie = cookie
+                    self.state = _SUBMITTED
+                    self.result = _NOERROR
+                    self.residue = 0
+                    vc.desc_submitted.append(self)
+                    vc.n_submitted += 1
+                    return cookie
+            finally:
+                lock.release()
+        return _py_submit(self)
 
     @classmethod
     def small_copy(cls, chan: MemcpyChannel, dst: int, src: int, length: int, flags: PrepFlags) -> MemcpyDescriptor:
@@ -213,6 +270,7 @@ class MemcpyChannel(VirtChannel):
         self._inline = False  # a waiter runs a batch itself (see cookie_status); the worker keeps off meanwhile
         self._gen = 0
         self._thread: threading.Thread | None = None
+        self._fast_prep: Callable[..., MemcpyDescriptor] | None = None
 
     def cookie_status(self, cookie: int) -> Status:
         """:meth:`vchan_tx_status`'s status without its lock: cookies only move forward and each read is atomic,
@@ -265,7 +323,7 @@ class MemcpyChannel(VirtChannel):
                     popleft = issued.popleft
                     for _ in range(ended):
                         popleft()
-                    self.vchan_cookie_complete_batch(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
+                    self._complete(batch if ended == len(batch) else batch[:ended])
                 self._busy_gen = -1
                 if self._ctl_waiters:
                     self._cv.notify_all()
@@ -279,8 +337,61 @@ class MemcpyChannel(VirtChannel):
 
     # --- worker -------------------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the worker thread; give the channel its one-call prep of copies (compiled when the core
+        is there; see :meth:`use_fast_prep`)."""
+        if (type(self).prep_dma_memcpy is Channel.prep_dma_memcpy
+                and type(self.device).device_prep_dma_memcpy is MemcpyEngine.device_prep_dma_memcpy):
+            # The one-call prep (compiled when the core is there); anything else is
+            # Channel.prep_dma_memcpy's.
+            slow = Channel.prep_dma_memcpy.__get__(self)
+            core = _native.core
+            self._fast_prep = core.MemcpyPrep(self, slow) if core is not None else _fast_prep(self, slow)
+            _fast_chans.add(self)
+            self.use_fast_prep(_trace_vars["recorder"] is None)
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-worker", daemon=True)
         self._thread.start()
+
+    def use_fast_prep(self, on: bool) -> None:
+        """Make the one-call prep of copies this channel's ``prep_dma_memcpy`` (``on``), or
+        :meth:`Channel.prep_dma_memcpy` (while a trace records)."""
+        fast = self._fast_prep
+        if on and fast is not None:
+            self.__dict__["prep_dma_memcpy"] = fast
+        else:
+            self.__dict__.pop("prep_dma_memcpy", None)
+
+    def _complete(self, vds: list[MemcpyDescriptor]) -> None:
+        """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records. Caller
+        holds ``vc.lock``."""
+        core = _native.core
+        if core is not None and _wired and not tracing():
+            core.complete_batch(self, vds)
+        else:
+            self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
+
+    def bottom_half(self) -> None:
+        """:meth:`VirtChannel.bottom_half`; with the compiled core and no trace, its callback loop runs in C (a
+        callback that raises is logged and counted at once, and the next one runs)."""
+        core = _native.core
+        if core is None or not _wired or tracing():
+            VirtChannel.bottom_half(self)
+            return
+        with self.lock:
+            cyc = self.cyclic
+            self.cyclic = None
+            done = self.desc_completed
+            if done:
+                self.desc_completed = deque()
+        if cyc is not None:
+            self._call_back(cyc)
+        if done:
+            core.call_back(done, self._callback_raised)
+        if done or cyc is not None:
+            self.waitq.wake()  # a waiter may test what the callbacks did
+
+    def _callback_raised(self, vd: VirtDescriptor, exc: BaseException) -> None:
+        self.n_callback_errors += 1
+        log.error("%s: callback of %r raised", self.name, vd, exc_info=exc)
 
     def stop(self) -> None:
         with self.lock:
@@ -342,7 +453,7 @@ class MemcpyChannel(VirtChannel):
     def _run(self) -> None:
         lock, issued = self.lock, self.desc_issued
         space = self.device.platform.address_space
-        complete = self.vchan_cookie_complete_batch
+        complete = self._complete
         take = self._take
         with lock:
             batch = take()
@@ -366,7 +477,7 @@ class MemcpyChannel(VirtChannel):
                     popleft = issued.popleft
                     for _ in range(ended):
                         popleft()
-                    complete(batch if ended == len(batch) else batch[:ended])  # type: ignore[arg-type]
+                    complete(batch if ended == len(batch) else batch[:ended])
                 batch = None if self._stop else take()
             if batch is None and last <= POLL_AFTER_BATCH and _yield is not None:
                 _yield()  # let a polling waiter see the completion now, before this thread's bookkeeping
@@ -398,6 +509,8 @@ class MemcpyChannel(VirtChannel):
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
             if self._gen != gen or self._hw_paused:
                 return 0
+            if n >= ARRAY_RUN and _native.core is None and self._copy_run_as_burst(batch, srcs, space):
+                return n
             faults = space.copy_many(batch)
             if faults is not None:
                 for vd, f in zip(batch, faults):
@@ -426,6 +539,11 @@ class MemcpyChannel(VirtChannel):
             if _raid_small(vd):  # a run of small xor / pq work, the GIL released once for it all
                 i = run_small(batch, i, space)
                 continue
+            if vd.__class__ is MemcpyDescriptor and not vd.done:
+                j = self._large_run(batch, i, space)
+                if j > i:
+                    i = j
+                    continue
             try:
                 res = self._burst(vd, space) if vd.__class__ is BurstDescriptor else self._execute(vd, space, gen)
             except Exception as e:  # a descriptor holding values no prep accepts: it ends, the engine goes on
@@ -442,6 +560,70 @@ class MemcpyChannel(VirtChannel):
             vd.done = 0
             i += 1
         return i
+
+    @staticmethod
+    def _copy_run_as_burst(run: list[MemcpyDescriptor], srcs: list[int | None], space: AddressSpace) -> bool:
+        """Pure Python's way with a long run of small single copies: their addresses go to the address space as
+        arrays (``copy_burst``: one vectorised resolution, and one numpy gather when the copies commute), where
+        ``copy_many`` would take them one by one; a faulted op ends READ_FAILED or WRITE_FAILED as there. False
+        (nothing done) when a field is not a plain int in range: ``copy_many`` then takes the run."""
+        try:
+            d = np.array([vd.dst for vd in run])
+            s_ = np.array(srcs)
+            n = np.array([vd.length for vd in run])
+        except (OverflowError, ValueError, TypeError):
+            return False
+        if d.ndim != 1 or d.dtype != np.int64 or s_.dtype != np.int64 or n.dtype != np.int64:
+            return False
+        if int(n.min()) <= 0 or min(int(d.min()), int(s_.min())) < 0 or max(int(d.max()), int(s_.max())) >= _MAX_ADDR \
+                or int(n.max()) > RUN_COPY:
+            return False
+        status = space.copy_burst(d, s_, n)
+        if status is not None:
+            for k in np.flatnonzero(status).tolist():
+                vd = run[k]
+                vd.result = Result(int(status[k]))
+                vd.residue = vd.length
+        return True
+
+    @staticmethod
+    def _large_run(batch: list[MemcpyDescriptor], i: int, space: AddressSpace) -> int:
+        """Copy the run of whole single-segment copies that starts at ``batch[i]`` (at most :data:`CHUNK` bytes
+        in all, or one copy) in one call to the address space, which moves them with the GIL released and no
+        Python between them; returns the index after the run (``i`` when ``batch[i]`` is not such a copy).
+        Two channels copying at once then run as two plain threads would."""
+        ops: list[tuple[int, int, int]] = []
+        total = 0
+        j = i
+        n = len(batch)
+        while j < n:
+            vd = batch[j]
+            segs = vd.segs
+            if vd.__class__ is not MemcpyDescriptor or vd.done or len(segs) != 1:
+                break
+            op = segs[0]
+            dst, src, size = op
+            if (dst.__class__ is not int or src.__class__ is not int or size.__class__ is not int or size <= 0
+                    or size > CHUNK):
+                break  # a copy bigger than CHUNK goes piece by piece (pause and terminate look in between)
+            if ops and total + size > CHUNK:
+                break
+            total += size
+            ops.append(op)  # type: ignore[arg-type]  # src is an int: checked above
+            j += 1
+        if not ops:
+            return i
+        faults = space.copy_large(ops)
+        for k in range(i, j):
+            vd = batch[k]
+            f = None if faults is None else faults[k - i]
+            if f is None:
+                vd.result = _NOERROR
+                vd.residue = 0
+            else:
+                vd.result = _fault_result(f, vd)
+                vd.residue = vd.length
+        return j
 
     @staticmethod
     def _burst(vd: BurstDescriptor, space: AddressSpace) -> Result:
@@ -497,6 +679,52 @@ class MemcpyChannel(VirtChannel):
         return Result.NOERROR
 
 
+def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
+    """The channel's one-call ``prep_dma_memcpy``: what :meth:`Channel.prep_dma_memcpy` and
+    :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of exact ints with cached flags on a live channel
+    whose device passed the device checks before, in one call; anything else is ``slow``'s (the checked path and
+    its messages). It tests nothing for tracing: while a trace records, the channel uses
+    :meth:`Channel.prep_dma_memcpy` (see :func:`_on_trace`). The compiled core's ``MemcpyPrep`` does the same in
+    C; this is its specification."""
+    new = MemcpyDescriptor.__new__
+    cls = MemcpyDescriptor
+    cache = _flags_cache
+
+    def prep_dma_memcpy(dst: int, src: int, length: int, flags: int = 0) -> MemcpyDescriptor:
+        if (dst.__class__ is int and src.__class__ is int and length.__class__ is int and flags.__class__ is int
+                and length > 0 and dst >= 0 and src >= 0 and chan.client_count
+                and chan._memcpy_plain is chan.device):
+            pf = cache.get(flags)
+            if pf is not None:
+                vd = new(cls)
+                vd.chan = chan
+                vd.cookie = 0
+                vd.flags = pf
+                vd.callback = None
+                vd.callback_param = None
+                vd.callback_result = None
+                vd.state = _PREPARED
+                vd.length = length
+                vd.result = _NOERROR
+                vd.residue = 0
+                vd.done_cookie = 0
+                vd.value = 0
+                vd.done = 0
+                if length > RUN_COPY:  # one segment, as device_prep_dma_memcpy makes it
+                    vd.segs = ((dst, src, length),)
+                    vd.dst = 0
+                    vd.src = None
+                else:
+                    vd.segs = ()
+                    vd.dst = dst
+                    vd.src = src
+                return vd
+        return slow(dst, src, length, flags)
+
+    prep_dma_memcpy.__doc__ = Channel.prep_dma_memcpy.__doc__
+    return prep_dma_memcpy
+
+
 class MemcpyEngine(DmaDevice):
     """A memory-to-memory DMA engine with ``channels`` worker threads (real time)."""
 
@@ -535,9 +763,12 @@ class MemcpyEngine(DmaDevice):
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
                                flags: PrepFlags) -> MemcpyDescriptor:
         # The hot prep: built in one step (vchan_tx_prep would only set chan and flags again).
-        if length > RUN_COPY:
-            return MemcpyDescriptor(chan, ((dst, src, length),), length, 0, flags)  # type: ignore[arg-type]
-        return MemcpyDescriptor.small_copy(chan, dst, src, length, flags)  # type: ignore[arg-type]
+        vd = MemcpyDescriptor.small_copy(chan, dst, src, length, flags)  # type: ignore[arg-type]
+        if length > RUN_COPY:  # what __init__ makes of one segment
+            vd.segs = ((dst, src, length),)
+            vd.src = None
+            vd.dst = 0
+        return vd
 
     def device_prep_dma_memcpy_burst(self, chan: Channel, dst: np.ndarray, src: np.ndarray, lengths: np.ndarray,
                                      flags: PrepFlags) -> BurstDescriptor:
@@ -628,3 +859,38 @@ class MemcpyEngine(DmaDevice):
         with chan.lock:
             chan.wait_idle(lambda: 0 <= chan._busy_gen < chan._gen)
         chan.vchan_synchronize()
+
+
+def _wire_core() -> bool:
+    """Hand the compiled core the descriptor layout and the framework's constants; MemcpyDescriptor.submit is
+    then the compiled one. False (nothing changed) without the core."""
+    core = _native.core
+    if core is None:
+        return False
+    slots = {}
+    for name in ("chan", "cookie", "flags", "callback", "callback_param", "callback_result", "state", "length",
+                 "result", "residue", "done_cookie", "segs", "value", "done", "dst", "src"):
+        slots[name] = next(k.__dict__[name] for k in MemcpyDescriptor.__mro__ if name in k.__dict__)
+    core.memcpy_setup(MemcpyDescriptor, (MemcpyDescriptor, BurstDescriptor), slots,
+                      {**_native.memcpy_consts(), "RUN_COPY": RUN_COPY})
+    MemcpyDescriptor.submit = core.submit_descriptor(MemcpyDescriptor)  # type: ignore[method-assign]
+    return True
+
+
+_wired = _wire_core()
+_fast_submit = MemcpyDescriptor.submit
+#: The channels with a one-call prep, which _on_trace switches.
+_fast_chans: weakref.WeakSet[MemcpyChannel] = weakref.WeakSet()
+
+
+def _on_trace(rec: object) -> None:
+    """A trace recorder was installed (or removed): the untraced fast prep and submit, which test nothing per
+    descriptor, step aside while one records (the generic ones emit the events), and come back after."""
+    on = rec is None
+    MemcpyDescriptor.submit = _fast_submit if on else _py_submit  # type: ignore[method-assign,assignment]
+    for chan in list(_fast_chans):
+        chan.use_fast_prep(on)
+
+
+_consts["trace_listeners"].append(_on_trace)
+_on_trace(_trace_vars["recorder"])
