@@ -11,10 +11,13 @@ ordered (the kernel runs them by the order they were scheduled in, ``seq``):
 - arbitration, when the bus is free, grants the waiting channel next after the last granted one, in channel order.
 
 A peripheral flow's request instants do not depend on its grant times as long as its FIFO never runs dry (TX) or
-full (RX) while it waits: each burst's landing is checked against its flow, and the schedule stops just before the
-first landing that would not be steady, and before the first landing that ends an item (the controller's own
-event does what an item end does). Stretches in which only memory-to-memory channels want the bus go round-robin
-in one step (:meth:`BusSchedule._jump`).
+full (RX) while it waits: each burst's landing is checked against its flow (lazily: a bound before which every
+landing is steady), and the schedule stops at the first landing that would not be steady, and at the landing that
+ends a program or a memory-to-memory item (the controller's own event runs those). A peripheral program's item
+ends (cyclic periods) are noted and the schedule goes on. Stretches in which only memory-to-memory channels want
+the bus go round-robin in one step (:meth:`BusSchedule._jump`). A schedule is computed a chunk of events at a time
+(:meth:`BusSchedule.extend`) and keeps a snapshot of its state every ``SNAPSHOT_EVENTS`` events, from which
+:meth:`BusSchedule.replay` recomputes the state at an earlier instant.
 """
 
 from __future__ import annotations
