@@ -13,7 +13,9 @@ ordered (the kernel runs them by the order they were scheduled in, ``seq``):
 A peripheral flow's request instants do not depend on its grant times as long as its FIFO never runs dry (TX) or
 full (RX) while it waits: each burst's landing is checked against its flow (lazily: a bound before which every
 landing is steady), and the schedule stops at the first landing that would not be steady, and at the landing that
-ends a program or a memory-to-memory item (the controller's own event runs those). A peripheral program's item
+ends a peripheral program or a memory-to-memory item that is not its program's last (the controller's own event runs
+those). The landing that ends a memory-to-memory program is noted (the controller ends the program and raises its
+interrupt then, :attr:`BusSchedule.program_ends`) and the schedule goes on. A peripheral program's item
 ends (cyclic periods) are noted and the schedule goes on. Stretches in which only memory-to-memory channels want
 the bus go round-robin in one step (:meth:`BusSchedule._jump`). A schedule is computed a chunk of events at a time
 (:meth:`BusSchedule.extend`) and keeps a snapshot of its state every ``SNAPSHOT_EVENTS`` events, from which
@@ -61,17 +63,20 @@ class Lane:
     ``bursts`` bursts are left (counting one on the bus now, if any; :data:`NEVER` for a cyclic program), all of
     ``burst_bytes`` holding the bus ``burst_ns`` except the very last one (``last_bytes``, ``last_burst_ns``).
     The current item ends with burst ``item_bursts`` (its interrupt bit ``item_irq``); then come ``next_items``,
-    ``(bursts, irq)`` each, over and over for a cyclic program. ``flow`` None: memory to memory (always asking).
+    ``(bursts, irq)`` each, over and over for a cyclic program. ``flow`` None: memory to memory (always asking);
+    ``ends_program``: its very last landing ends its program (the rest of the last item of a memory-to-memory
+    program), and the schedule goes on past it (:attr:`BusSchedule.program_ends`) instead of stopping there.
     Otherwise the port's flow: the next burst is asked for when the flow's count reaches ``request_bytes``, and a
     burst landing at ``t`` is steady only if ``flow.count(t) <= limit_bytes`` (both grow by ``burst_bytes`` with
     every landing)."""
 
-    __slots__ = ("burst_bytes", "burst_ns", "bursts", "flow", "idx", "item_bursts", "item_irq", "last_burst_ns",
-                 "last_bytes", "limit_bytes", "next_items", "request_bytes")
+    __slots__ = ("burst_bytes", "burst_ns", "bursts", "ends_program", "flow", "idx", "item_bursts", "item_irq",
+                 "last_burst_ns", "last_bytes", "limit_bytes", "next_items", "request_bytes")
 
     def __init__(self, idx: int, bursts: int, burst_bytes: int, burst_ns: int, last_bytes: int, last_burst_ns: int,
                  flow: Flow | None = None, request_bytes: int = 0, limit_bytes: int = 0, item_bursts: int = 0,
-                 item_irq: bool = False, next_items: tuple[tuple[int, bool], ...] = ()) -> None:
+                 item_irq: bool = False, next_items: tuple[tuple[int, bool], ...] = (),
+                 ends_program: bool = False) -> None:
         self.idx = idx
         self.bursts = bursts
         self.burst_bytes = burst_bytes
@@ -84,6 +89,7 @@ class Lane:
         self.item_bursts = item_bursts or bursts
         self.item_irq = item_irq
         self.next_items = next_items
+        self.ends_program = ends_program
 
 
 class BusSchedule:
@@ -98,13 +104,16 @@ class BusSchedule:
     ``(pos, time_ns, seq)`` ahead. The bus is busy until ``busy_until_ns``; the last grant went to channel
     ``last_grant`` at ``last_grant_ns``. :meth:`replay` gives the state after every event before an earlier
     instant. :attr:`item_ends` lists ``(end_ns, pos)`` of the landings computed so far that end an item with
-    its interrupt bit set (the controller raises the interrupt then).
+    its interrupt bit set (the controller raises the interrupt then), :attr:`program_ends` the ``(end_ns, pos,
+    seq)`` of the landings that end a lane with ``ends_program`` (``seq``: every instant the schedule had
+    scheduled before that landing's events ran has a sequence number up to it; the later ones come after what the
+    controller schedules at the landing).
     """
 
     __slots__ = ("_heap", "_irq", "_item_k", "_last_pos", "_next_end", "_rr", "_seq", "_snaps", "_taken",
                  "busy_until_ns", "computed_ns", "events", "granted", "item_ends", "jumps", "landed", "lanes",
-                 "last_grant", "last_grant_ns", "limit", "request", "segments", "since_ns", "start_ns", "stop_ns",
-                 "waiting")
+                 "last_event_ns", "last_grant", "last_grant_ns", "limit", "program_ends", "request", "segments",
+                 "since_ns", "start_ns", "stop_ns", "waiting")
 
     def __init__(self, lanes: list[Lane], start_ns: int, stop_ns: int, busy_until_ns: int, last_grant: int,
                  last_grant_ns: int, holder: int = -1, holder_end_ns: int = 0, holder_seq: int = 0,
@@ -131,6 +140,9 @@ class BusSchedule:
         #: Bursts granted per lane, as arithmetic runs.
         self.segments: list[list[Segment]] = [[] for _ in lanes]
         self.item_ends: list[tuple[int, int]] = []
+        self.program_ends: list[tuple[int, int, int]] = []
+        #: The last instant whose events the loop ran (-1: none yet).
+        self.last_event_ns = -1
         #: Per lane: (segments fully taken, bursts taken of the next one) by :meth:`take`.
         self._taken = [(0, 0)] * n
         self._heap: list[tuple[int, int, int, int]] = []  # (time_ns, seq, kind 0: burst end / 1: request, pos)
@@ -171,7 +183,8 @@ class BusSchedule:
             self.stop_ns = end_ns
         elif g == self._next_end[pos]:
             if g >= ln.bursts:
-                self.stop_ns = end_ns
+                if not ln.ends_program:
+                    self.stop_ns = end_ns
             else:
                 self._next_item(pos, g, end_ns)
 
@@ -207,6 +220,8 @@ class BusSchedule:
         new.start_ns = self.start_ns
         new.segments = [[] for _ in self.lanes]
         new.item_ends = []
+        new.program_ends = []
+        new.last_event_ns = -1
         new._taken = [(0, 0)] * len(self.lanes)
         new._snaps = []
         (new.computed_ns, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant,
@@ -242,6 +257,8 @@ class BusSchedule:
         # Per lane: an instant before which a landing is steady (limits only grow: it stays one).
         safe = [NEVER if f is None else 0 for f in flows]
         bursts = [ln.bursts for ln in lanes]
+        ends_program = [ln.ends_program for ln in lanes]
+        program_ends = self.program_ends
         burst_bytes = [ln.burst_bytes for ln in lanes]
         burst_ns = [ln.burst_ns for ln in lanes]
         granted, landed, request, limit, since = self.granted, self.landed, self.request, self.limit, self.since_ns
@@ -289,7 +306,9 @@ class BusSchedule:
                 events += 1
                 n = landed[pos] + 1
                 landed[pos] = n
-                if n < bursts[pos]:
+                if n >= bursts[pos] and ends_program[pos]:
+                    program_ends.append((t, pos, seq))
+                elif n < bursts[pos]:
                     to = time_of[pos]
                     if to is None:
                         waiting |= 1 << pos
@@ -353,13 +372,16 @@ class BusSchedule:
                         stop = end
                     elif g == next_end[p]:
                         if g >= bursts[p]:
-                            stop = end
+                            if not ends_program[p]:
+                                stop = end
                         else:
                             self._next_item(p, g, end)
         self.waiting, self.busy_until_ns, self._rr, self._seq, self.stop_ns, self.events = \
             waiting, busy, rr, seq, stop, events
         self._last_pos, self.last_grant_ns = last_pos, last_grant_ns
         self.computed_ns = min(computed, stop)
+        if last_t > self.last_event_ns:
+            self.last_event_ns = last_t
         if last_pos >= 0:
             self.last_grant = lanes[last_pos].idx
 
@@ -433,6 +455,12 @@ class BusSchedule:
         return True
 
     # --- the state, read ----------------------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        """Nothing more to compute: no burst on the bus, no request due (the instants computed may still be ahead:
+        :attr:`last_event_ns`)."""
+        return not self._heap and not self.waiting
+
     def pending(self) -> list[tuple[int, int, int, int]]:
         """The instants ahead, in the kernel's order: ``(time_ns, seq, kind, pos)``, kind 0 the end of the burst
         on the bus, 1 a request."""

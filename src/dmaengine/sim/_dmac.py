@@ -194,6 +194,12 @@ class Dmac:
         self._sched_chans: list[_HwChannel] = []
         self._sched_ev: Event | None = None
         self._sched_irqs = 0  # period interrupts of the schedule raised so far
+        self._sched_dones = 0  # program ends of the schedule run so far
+        #: While a schedule's program end raises its interrupt: the schedule's sequence number up to which its
+        #: instants were scheduled before that landing ran (a settle meanwhile schedules the later ones only after
+        #: the handler, in :attr:`_deferred`, as the controller would: after what the handler schedules).
+        self._done_cut: int | None = None
+        self._deferred: list[tuple[int, int, _HwChannel, int]] = []
         #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
@@ -840,6 +846,7 @@ class Dmac:
         self._sched = sched
         self._sched_chans = chans
         self._sched_irqs = 0
+        self._sched_dones = 0
         self.plans += 1
         self._sched_arm()
 
@@ -859,7 +866,8 @@ class Dmac:
             bb = word * burst
             bursts = -(-rem // bb)
             last = rem - (bursts - 1) * bb
-            return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)))
+            return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)),
+                        ends_program=not prog.cyclic and ch.item_idx + 1 == len(prog.items))
         port = prog.port
         if port is None:
             return None
@@ -926,6 +934,9 @@ class Dmac:
         ends = sched.item_ends
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] < t:
             t = ends[self._sched_irqs][0]
+        dones = sched.program_ends
+        if self._sched_dones < len(dones) and dones[self._sched_dones][0] < t:
+            t = dones[self._sched_dones][0]
         if t < NEVER:
             self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
 
@@ -946,6 +957,28 @@ class Dmac:
                 self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
                 if self._sched is not sched:
                     return  # the handler changed something: settled
+        dones = sched.program_ends
+        if self._sched_dones < len(dones) and dones[self._sched_dones][0] == now:
+            _, pos, cut = dones[self._sched_dones]
+            self._sched_dones += 1
+            self._sched_take(now)
+            ch = self._sched_chans[pos]
+            self.plans += 1  # one more item planned in closed form
+            self._end_program(ch)
+            self._done_cut = cut
+            try:
+                self._raise(ch, Irq.DONE, Result.NOERROR, 0)
+            finally:
+                self._done_cut = None
+                self._schedule_deferred()
+            if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
+                self._arbitrate()
+                self._try_schedule()
+                return
+            if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
+                    and self._sched_irqs == len(sched.item_ends):
+                self._sched_settle()
+                return
         if now + 1 >= sched.computed_ns:
             if sched.computed_ns >= sched.stop_ns:
                 self._sched_settle()
@@ -1044,30 +1077,74 @@ class Dmac:
             self._sched_ev = None
         self._sched = None
         chans, self._sched_chans = self._sched_chans, []
-        st = sched if now + 1 >= sched.computed_ns else sched.replay(now + 1)
+        # Every event computed has run (nothing ahead, every program end raised: the state is final), or the rest
+        # is recomputed up to now.
+        final = sched.finished and sched.last_event_ns <= now and self._sched_dones == len(sched.program_ends)
+        st = sched if now + 1 >= sched.computed_ns or final else sched.replay(now + 1)
         state = _State
+        # A program end landed now whose interrupt has not been raised yet (its event is behind the caller's at
+        # this instant): end the program as the schedule's event would, and raise it below.
+        dones = [pos for t, pos, _ in sched.program_ends[self._sched_dones:] if t <= now]
+        cut = self._done_cut
+        if dones:
+            cut = sched.program_ends[self._sched_dones][2]
+            for pos in dones:
+                self.plans += 1
+                self._end_program(chans[pos])
         for ch in chans:
-            ch.state = state.WAITREQ
+            if ch.prog is not None:  # not a lane that ended its program in the schedule
+                ch.state = state.WAITREQ
         for pos, ch in enumerate(chans):
             if st.waiting >> pos & 1:
                 ch.state = state.WAITBUS
                 ch.request_ns = st.since_ns[pos]
                 self._waiting.append(ch)
-        k = self.kernel
-        for t, _, kind, pos in st.pending():
+        for t, seq, kind, pos in st.pending():
             ch = chans[pos]
             if kind == 0:
                 lane = st.lanes[pos]
                 ch.state = state.BURST
                 ch.burst_bytes = lane.burst_bytes if st.granted[pos] < lane.bursts else lane.last_bytes
                 ch.request_ns = st.since_ns[pos]
-                ch.ev = k.at(t, functools.partial(self._burst_end, ch), f"burst{ch.idx}", PRIO_HW)
+            if cut is not None and seq > cut:
+                self._deferred.append((t, kind, ch, seq))
             else:
-                ch.ev = k.at(t, functools.partial(self._dreq, ch), f"dreq{ch.idx}", PRIO_HW)
+                self._pending_event(t, kind, ch)
         self._busy_until = st.busy_until_ns
         self._last_grant = st.last_grant
         self._last_grant_ns = st.last_grant_ns
         self.runs += st.jumps
+        if dones:
+            try:
+                for pos in dones:
+                    self._raise(chans[pos], Irq.DONE, Result.NOERROR, 0)
+            finally:
+                if self._done_cut is None:
+                    self._schedule_deferred()
+
+    def _end_program(self, ch: _HwChannel) -> None:
+        """What the end of the last burst of ``ch``'s program does to it (its bytes moved by the schedule), before
+        its interrupt."""
+        prog = ch.prog
+        assert prog is not None and ch.item_off == prog.items[ch.item_idx].length
+        ch.item_idx += 1
+        ch.item_off = 0
+        ch.prog = None
+        ch.state = _State.IDLE
+
+    def _pending_event(self, t: int, kind: int, ch: _HwChannel) -> None:
+        """A settled schedule's instant ``t`` of channel ``ch`` as a kernel event: kind 0 its burst's end, 1 its
+        request."""
+        if kind == 0:
+            ch.ev = self.kernel.at(t, functools.partial(self._burst_end, ch), f"burst{ch.idx}", PRIO_HW)
+        else:
+            ch.ev = self.kernel.at(t, functools.partial(self._dreq, ch), f"dreq{ch.idx}", PRIO_HW)
+
+    def _schedule_deferred(self) -> None:
+        """The instants a settle put off during a program end's interrupt (see :attr:`_done_cut`), in order."""
+        deferred, self._deferred = self._deferred, []
+        for t, kind, ch, _ in deferred:
+            self._pending_event(t, kind, ch)
 
     def line_state(self, idx: int) -> tuple[bool, bool, Port | None]:
         """What a waveform shows of channel ``idx`` (sim/_wave.py): whether it holds a program, whether its
