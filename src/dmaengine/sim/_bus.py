@@ -247,8 +247,8 @@ class BusSchedule:
     # --- the loop ---------------------------------------------------------------------------------------------
     def _loop(self, max_events: int, snapshots: bool) -> None:
         """Run the events from :attr:`computed_ns` on, before :attr:`stop_ns` (see the module's docstring for
-        their semantics), about ``max_events`` of them; with ``snapshots``, keep the state every
-        ``SNAPSHOT_EVENTS`` events for :meth:`replay`."""
+        their semantics), about ``max_events`` of them (a round-robin stretch taken in one step counts one); with
+        ``snapshots``, keep the state every ``SNAPSHOT_EVENTS`` events for :meth:`replay`."""
         heap = self._heap
         lanes = self.lanes
         flows = [ln.flow for ln in lanes]
@@ -272,7 +272,7 @@ class BusSchedule:
         for p, f in enumerate(flows):
             if f is not None:
                 periph |= 1 << p
-        cap = events + max_events if max_events < NEVER else NEVER
+        work = 0  # events run one by one, plus one per round-robin stretch taken in one step
         next_snap = events
         last_t = -1
         computed = stop
@@ -282,7 +282,7 @@ class BusSchedule:
                 computed = stop
                 break
             if t > last_t:
-                if events >= cap:
+                if work >= max_events:
                     computed = t
                     break
                 if snapshots and events >= next_snap:
@@ -301,9 +301,11 @@ class BusSchedule:
                         waiting, busy, rr, seq, events = self.waiting, self.busy_until_ns, self._rr, self._seq, \
                             self.events
                         last_pos, last_grant_ns = self._last_pos, self.last_grant_ns
+                        work += 1
                         continue
                 heappop(heap)
                 events += 1
+                work += 1
                 n = landed[pos] + 1
                 landed[pos] = n
                 if n >= bursts[pos] and ends_program[pos]:
@@ -336,6 +338,7 @@ class BusSchedule:
             else:
                 heappop(heap)
                 events += 1
+                work += 1
                 waiting |= 1 << pos
             # Arbitration: the bus is free, grant the waiting lane next after the last granted one.
             if waiting and busy <= t:
@@ -465,6 +468,23 @@ class BusSchedule:
         """The instants ahead, in the kernel's order: ``(time_ns, seq, kind, pos)``, kind 0 the end of the burst
         on the bus, 1 a request."""
         return sorted(self._heap, key=lambda e: e[1])
+
+    def take_all(self, t: int, probe: bool = False) -> list[tuple[int, int, int, int, list[tuple[int, int, int]]]]:
+        """:meth:`take` for every lane that has bursts landed by ``t`` not taken before: ``(pos, count, bytes,
+        last landing ns, bursts)`` each (``bursts`` filled only with ``probe``)."""
+        out = []
+        taken = self._taken
+        for pos, segs in enumerate(self.segments):
+            si, done = taken[pos]
+            if si == len(segs):
+                continue
+            grant, _, stride, dur, _, _ = segs[si]
+            if grant + done * stride + dur > t:
+                continue
+            bursts: list[tuple[int, int, int]] = []
+            count, nbytes, last = self.take(pos, t, bursts if probe else None)
+            out.append((pos, count, nbytes, last, bursts))
+        return out
 
     def take(self, pos: int, t: int, bursts: list[tuple[int, int, int]] | None = None) -> tuple[int, int, int]:
         """Lane ``pos``'s bursts landed by ``t`` not taken before: ``(count, bytes, last landing ns)``; with

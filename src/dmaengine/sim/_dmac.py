@@ -200,6 +200,8 @@ class Dmac:
         #: the handler, in :attr:`_deferred`, as the controller would: after what the handler schedules).
         self._done_cut: int | None = None
         self._deferred: list[tuple[int, int, _HwChannel, int]] = []
+        self._took: BusSchedule | None = None  # the schedule and instant of the last _sched_take
+        self._took_ns = -1
         #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
@@ -990,13 +992,15 @@ class Dmac:
         """Move the bytes of every scheduled burst landed by ``t`` (not moved yet)."""
         sched = self._sched
         assert sched is not None
+        if t == self._took_ns and sched is self._took:
+            return  # nothing lands at or before an instant the schedule has already taken (it computes ahead)
+        self._took_ns = t
+        self._took = sched
         probe = self.burst_probe
-        bursts: list[tuple[int, int, int]] | None = None if probe is None else []
         space = self.soc.address_space
-        for pos, ch in enumerate(self._sched_chans):
-            count, n, last = sched.take(pos, t, bursts)
-            if not count:
-                continue
+        chans = self._sched_chans
+        for pos, count, n, last, bursts in sched.take_all(t, probe is not None):
+            ch = chans[pos]
             prog = ch.prog
             assert prog is not None
             items = prog.items
@@ -1024,11 +1028,9 @@ class Dmac:
             else:
                 self._take_items(ch, n, last)
             self.bursts += count
-            if bursts is not None:
-                assert probe is not None
+            if probe is not None:
                 for request_ns, grant_ns, end_ns in bursts:
                     probe(ch.idx, request_ns, grant_ns, end_ns)
-                bursts.clear()
 
     def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
         """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its
