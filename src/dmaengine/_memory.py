@@ -508,7 +508,7 @@ class AddressSpace:
             dm = self._holder(d_lo, d_hi, True) if sm is not None else None
             if sm is not None and dm is not None:
                 if core is not None:
-                    core.copy_ops(dst + (dm._ptr - dm.addr), src + (sm._ptr - sm.addr), lengths)
+                    core.copy_ops(dst, src, lengths, dm._ptr - dm.addr, sm._ptr - sm.addr)
                     return None
                 so = src - sm.addr
                 do = dst - dm.addr
