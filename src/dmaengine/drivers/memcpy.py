@@ -220,6 +220,9 @@ class MemcpyDescriptor(VirtDescriptor):
         return vd
 
 
+_small_copy = MemcpyDescriptor.small_copy.__func__  # type: ignore[attr-defined]
+
+
 class BurstDescriptor(MemcpyDescriptor):
     """A burst: ``count`` independent copies, one cookie, one callback (``prep_dma_memcpy_burst``).
 
@@ -250,8 +253,9 @@ class BurstDescriptor(MemcpyDescriptor):
         """``cls(chan, dst, src, lengths, flags, one_transfer)`` for flags already made :class:`PrepFlags`,
         built without the ``__init__`` chain (a scatterlist copy of small segments, prepared per round trip):
         sets exactly what ``__init__`` sets (tests/test_memcpy_native.py compares the two)."""
-        vd = MemcpyDescriptor.small_copy.__func__(cls, chan, 0, 0, int(np.add.reduce(lengths)),  # type: ignore[attr-defined]
-                                                  flags)
+        core = _native.core
+        length = core.total(lengths) if core is not None else int(np.add.reduce(lengths))
+        vd = _small_copy(cls, chan, 0, 0, length, flags)
         vd.src = None
         vd.dst_addrs = dst
         vd.src_addrs = src
