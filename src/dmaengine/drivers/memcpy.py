@@ -262,7 +262,7 @@ class BurstDescriptor(MemcpyDescriptor):
         vd.lengths = lengths
         vd.one_transfer = one_transfer
         vd.op_status = np.zeros(len(lengths), dtype=np.uint8)
-        return vd  # type: ignore[no-any-return]
+        return vd
 
     @property
     def count(self) -> int:
