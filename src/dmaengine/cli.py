@@ -608,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .tools.raid6 import add_parser as add_raid6_parser
 
-    add_raid6_parser(sub, common)
+    add_raid6_parser(sub, common, _HelpFormatter)
 
     for name, module, what in (("audio", "audio_demo", "cyclic audio playback and capture over I2S"),
                                ("uart", "uart_demo", "slave transfers to and from a UART")):

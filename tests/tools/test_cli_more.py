@@ -242,7 +242,7 @@ def test_summary_on_the_simulated_soc_lists_the_slave_map_and_the_peripherals(
         "virtual time: 0 ns\n")
 
 
-@pytest.mark.parametrize("command", ["test", "perf", "summary", "stats", "audio", "uart"])
+@pytest.mark.parametrize("command", ["test", "perf", "summary", "stats", "raid6", "audio", "uart"])
 def test_help_lists_trace_and_says_no_empty_defaults(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     if command in ("audio", "uart"):
         pytest.importorskip("dmaengine.sim")

@@ -236,15 +236,17 @@ def run_raid6(plat: Platform, directory: Path, ndata: int = 4, chunk: int = 6553
 
 
 # --- the command --------------------------------------------------------------------------------------------
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register ``dmaengine raid6`` on the command's subparsers (``common``: --platform and --trace)."""
+def add_parser(sub: Any, common: argparse.ArgumentParser,
+               formatter_class: type[argparse.HelpFormatter] = argparse.HelpFormatter) -> None:
+    """Register ``dmaengine raid6`` on the command's subparsers (``common``: --platform and --trace;
+    ``formatter_class``: the command line's help formatter, which says only the defaults that say something)."""
     r = sub.add_parser(
         "raid6", parents=[common], help="a RAID-6 array of files: fail two disks, rebuild them through async_tx",
         description="Write random data to N data disks (files in DIR) with P and Q as Linux md lays them, fail "
                     "one or two disks (delete or corrupt their files), rebuild them stripe by stripe through "
                     "async_tx, and verify. Prints MB/s and which engine did the work (DMA or the CPU fallback); "
                     "on --platform sim the times are virtual.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=formatter_class)
     r.add_argument("--dir", default=None, metavar="DIR", help="where the disk files go (default: a new temp dir)")
     r.add_argument("--disks", type=int, default=4, metavar="N", help="data disks (P and Q come on top)")
     r.add_argument("--chunk", type=int, default=65536, metavar="BYTES", help="chunk size: bytes per disk per stripe")
