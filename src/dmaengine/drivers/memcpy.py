@@ -327,7 +327,7 @@ class MemcpyChannel(VirtChannel):
             if INLINE_BYTES and self._busy_gen < 0 and not self._inline:
                 with self.lock:
                     if self.vchan_issue_pending() and (self._busy_gen >= 0 or self._inline):
-                        self.wake_worker()  # busy meanwhile: whoever runs wakes it anyway, this is cheap
+                        self.wake_worker()  # someone runs already: only wake, as issue_pending does
                 if not self._run_inline():
                     with self.lock:
                         if self.desc_issued:
