@@ -234,3 +234,83 @@ def test_the_one_call_prep_leaves_bad_arguments_to_the_checked_prep(plat: Platfo
         chan.prep_dma_memcpy(1, 2, 3)
     with pytest.raises(StateError):
         tx.submit()
+
+
+@needs_core
+def test_sg_pieces_reads_ints_of_every_size_as_the_pure_path_does() -> None:
+    # One, two and three 30-bit digits (the compiled reader takes up to two inline, the rest the generic way).
+    for base in (0, 5, (1 << 30) - 1, 1 << 30, (1 << 60) - 64, 1 << 60, (1 << 62) - 200):
+        dsl = [SgEntry(base, 40), SgEntry(base + 100, 24)]
+        ssl = [SgEntry(7, 64)]
+        pure, compiled = _pieces_both(dsl, ssl)
+        assert pure == compiled == [[base, base + 100], [7, 47], [40, 24]]
+    assert _pieces_both([SgEntry(1 << 62, 20)], [SgEntry(0, 20)]) == [None, None]  # starts at MAX_ADDR
+
+
+@needs_core
+def test_total_is_the_sum_of_a_burst_and_copy_ops_takes_shifts() -> None:
+    assert _native.core is not None
+    n = np.array([3, 1 << 40, 5], np.int64)
+    assert _native.core.total(n) == 3 + (1 << 40) + 5
+    assert _native.core.total(n[:0]) == 0
+    with pytest.raises(OverflowError, match="int64"):
+        _native.core.total(np.array([1 << 62, 1 << 62], np.int64))
+    with pytest.raises(TypeError, match="int64 array"):
+        _native.core.total(np.zeros(2, np.int32))
+    src = np.arange(64, dtype=np.uint8)
+    dst = np.zeros(64, np.uint8)
+    sp, dp = src.ctypes.data, dst.ctypes.data
+    # Offsets into the two buffers, shifted by each buffer's address: op i copies src[4i+1 : 4i+3] to dst[8i].
+    offs = np.arange(8, dtype=np.int64)
+    _native.core.copy_ops(8 * offs, 4 * offs + 1, np.full(8, 2, np.int64), dp, sp)
+    want = np.zeros(64, np.uint8)
+    for i in range(8):
+        want[8 * i : 8 * i + 2] = src[4 * i + 1 : 4 * i + 3]
+    assert np.array_equal(dst, want)
+
+
+@pytest.mark.parametrize("one_transfer", [False, True])
+def test_a_burst_of_pieces_is_built_as_init_builds_it(plat: Platform, one_transfer: bool) -> None:
+    from dmaengine import PrepFlags
+    from dmaengine.drivers.memcpy import BurstDescriptor
+
+    with plat.request_channel(Cap.MEMCPY) as chan:
+        d = np.array([4096, 8192, 64], np.int64)
+        s = np.array([0, 64, 1 << 40], np.int64)
+        n = np.array([64, 100, 7], np.int64)
+        flags = PrepFlags.PREP_INTERRUPT
+        a = BurstDescriptor(chan, d, s, n, flags, one_transfer)  # type: ignore[arg-type]
+        b = BurstDescriptor.pieces(chan, d, s, n, flags, one_transfer)  # type: ignore[arg-type]
+        fields = [*_DESC_FIELDS, "one_transfer"]
+        assert [getattr(b, f) for f in fields] == [getattr(a, f) for f in fields]
+        assert b.length == 171 and b.length.__class__ is int
+        for f in ("dst_addrs", "src_addrs", "lengths", "op_status"):
+            x, y = getattr(a, f), getattr(b, f)
+            assert x.dtype == y.dtype and x.tolist() == y.tolist()
+
+
+def test_copy_large_looks_up_each_change_of_mapping_and_pins_each_once() -> None:
+    space = AddressSpace()
+    bufs = [np.full(4096, i + 1, np.uint8) for i in range(3)]
+    maps = [space.map(b) for b in bufs]
+    a, b, c = (m.addr for m in maps)
+    ops = [
+        (b, a, 100),  # a -> b
+        (b + 100, a + 100, 100),  # the same two mappings
+        (c, a, 50),  # a new destination
+        (b + 200, 1, 10),  # reads no mapping: READ_FAILED
+        (b + 300, a + 4000, 200),  # runs past the end of a: READ_FAILED (not taken from the last mappings)
+        (a, c + 10, 20),  # c -> a
+    ]
+    faults = space.copy_large(ops)
+    assert faults is not None and [f is None for f in faults] == [True, True, True, False, False, True]
+    assert all(m._pins == 0 for m in maps)
+    want_b = np.full(4096, 2, np.uint8)
+    want_b[:200] = 1
+    want_c = np.full(4096, 3, np.uint8)
+    want_c[:50] = 1
+    want_a = np.full(4096, 1, np.uint8)
+    want_a[:20] = 1  # c[10:30] is a's byte (1) after the third op
+    assert np.array_equal(bufs[1], want_b) and np.array_equal(bufs[2], want_c) and np.array_equal(bufs[0], want_a)
+    for m in maps:
+        m.unmap()

@@ -530,8 +530,12 @@ class Channel(RaidChannelOps):
         if not dev.copy_align and dev.has_op("device_prep_dma_memcpy_sg_pieces"):
             pieces = _burst.sg_pieces(dst_sgl, src_sgl)  # small segments: checked and paired at once
             if pieces is not None:
-                tx = dev.device_prep_dma_memcpy_sg_pieces(self, *pieces, prep_flags(flags))
-                return self._prepped(tx, flags)
+                pf = prep_flags(flags)
+                tx = dev.device_prep_dma_memcpy_sg_pieces(self, *pieces, pf)
+                tx.flags = pf
+                if _trace.recorder is not None:
+                    return self._prepped(tx, flags)
+                return tx
         dst = _check_sgl("dst_sgl", dst_sgl)
         src = _check_sgl("src_sgl", src_sgl)
         dlen, slen = sum(e.length for e in dst), sum(e.length for e in src)

@@ -423,25 +423,31 @@ class AddressSpace:
         worker's pause and terminate checks wait for it)."""
         faults: list[Exception | None] | None = None
         find = self._find
-        pinned: list[Mapping] = []
+        pinned: dict[int, Mapping] = {}
         dps: list[int] = []
         sps: list[int] = []
         lens: list[int] = []
         with self._lock:
+            # The last source and destination mappings (a run copies between the same buffers, most often): an
+            # op inside them needs no look-up. Each mapping is pinned once for the run.
+            s_lo = s_hi = d_lo = d_hi = s_sh = d_sh = 0
             for i, (dst, src, length) in enumerate(ops):
-                try:
-                    sm = find(src, length, False)
-                    dm = find(dst, length, True)
-                except DmaFault as f:
-                    faults = faults or [None] * len(ops)
-                    faults[i] = f
-                    continue
-                sm._pins += 1
-                dm._pins += 1
-                pinned.append(sm)
-                pinned.append(dm)
-                sps.append(sm._ptr + (src - sm.addr))
-                dps.append(dm._ptr + (dst - dm.addr))
+                if not (s_lo <= src and src + length <= s_hi and d_lo <= dst and dst + length <= d_hi):
+                    try:
+                        sm = find(src, length, False)
+                        dm = find(dst, length, True)
+                    except DmaFault as f:
+                        faults = faults or [None] * len(ops)
+                        faults[i] = f
+                        continue
+                    for m in (sm, dm):
+                        if id(m) not in pinned:
+                            m._pins += 1
+                            pinned[id(m)] = m
+                    s_lo, s_hi, s_sh = sm.addr, sm._end, sm._ptr - sm.addr
+                    d_lo, d_hi, d_sh = dm.addr, dm._end, dm._ptr - dm.addr
+                sps.append(src + s_sh)
+                dps.append(dst + d_sh)
                 lens.append(length)
         try:
             core = _native.core
@@ -452,7 +458,7 @@ class AddressSpace:
                     _memmove(dp, sp, n)
         finally:
             with self._lock:
-                for m in pinned:
+                for m in pinned.values():
                     m._pins -= 1
                     if not m._live and m._pins == 0:
                         self._unpinned.notify_all()
@@ -508,7 +514,7 @@ class AddressSpace:
             dm = self._holder(d_lo, d_hi, True) if sm is not None else None
             if sm is not None and dm is not None:
                 if core is not None:
-                    core.copy_ops(dst + (dm._ptr - dm.addr), src + (sm._ptr - sm.addr), lengths)
+                    core.copy_ops(dst, src, lengths, dm._ptr - dm.addr, sm._ptr - sm.addr)
                     return None
                 so = src - sm.addr
                 do = dst - dm.addr

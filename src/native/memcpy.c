@@ -1,8 +1,9 @@
 /* The memory engine's compiled hot path (drivers/memcpy.py, _memory.AddressSpace.copy_burst).
  *
- * copy_ops(dst, src, lengths): memmove(dst[i], src[i], lengths[i]) for every i, in order. The three arguments
- * are C-contiguous buffers of int64 of one length: absolute pointers and byte counts that the caller has
- * resolved and checked against the live mappings (under the address space's lock, which it holds throughout).
+ * copy_ops(dst, src, lengths[, dst_shift, src_shift]): memmove(dst[i] + dst_shift, src[i] + src_shift,
+ * lengths[i]) for every i, in order. The three arrays are C-contiguous buffers of int64 of one length; with the
+ * shifts (0 when left out) they are absolute pointers and byte counts that the caller has resolved and checked
+ * against the live mappings (under the address space's lock, which it holds throughout).
  * The GIL is released when the ops move enough bytes to be worth it. The pure-Python loop in copy_burst is the
  * specification: same order, same bytes.
  */
@@ -37,7 +38,8 @@ static PyObject *copy_ops(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *dst_obj, *src_obj, *len_obj;
-    if (!PyArg_ParseTuple(args, "OOO:copy_ops", &dst_obj, &src_obj, &len_obj))
+    long long d_shift = 0, s_shift = 0;
+    if (!PyArg_ParseTuple(args, "OOO|LL:copy_ops", &dst_obj, &src_obj, &len_obj, &d_shift, &s_shift))
         return NULL;
     Py_buffer dst, src, len;
     if (get_i64(dst_obj, &dst, "dst") < 0)
@@ -69,11 +71,11 @@ static PyObject *copy_ops(PyObject *self, PyObject *args)
     if (total >= RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++)
-            memmove((void *)(intptr_t)d[i], (const void *)(intptr_t)s[i], (size_t)l[i]);
+            memmove((void *)(intptr_t)(d[i] + d_shift), (const void *)(intptr_t)(s[i] + s_shift), (size_t)l[i]);
         Py_END_ALLOW_THREADS
     } else {
         for (Py_ssize_t i = 0; i < n; i++)
-            memmove((void *)(intptr_t)d[i], (const void *)(intptr_t)s[i], (size_t)l[i]);
+            memmove((void *)(intptr_t)(d[i] + d_shift), (const void *)(intptr_t)(s[i] + s_shift), (size_t)l[i]);
     }
     result = Py_NewRef(Py_None);
 done:
@@ -130,6 +132,28 @@ done:
     return result;
 }
 
+/* total(lengths) -> the sum of an int64 array (a burst's byte count: one buffer read, where a numpy reduction
+ * costs microseconds of dispatch). The pure-Python spelling is int(np.add.reduce(lengths)). */
+static PyObject *total(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_buffer len;
+    if (get_i64(arg, &len, "lengths") < 0)
+        return NULL;
+    const int64_t *l = (const int64_t *)len.buf;
+    Py_ssize_t n = len.len / 8;
+    long long sum = 0;
+    int overflow = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        overflow |= __builtin_add_overflow(sum, (long long)l[i], &sum);
+    PyBuffer_Release(&len);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "total: the sum does not fit an int64");
+        return NULL;
+    }
+    return PyLong_FromLongLong(sum);
+}
+
 /* The byte offset of a __slots__ member in its instances, from its member descriptor (``Class.name``). */
 static Py_ssize_t slot_offset(PyObject *descr, PyTypeObject **owner)
 {
@@ -149,11 +173,23 @@ static Py_ssize_t slot_offset(PyObject *descr, PyTypeObject **owner)
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
-/* An exact int in [0, limit) as int64, or -1 (no exception set) for anything else. */
-static int64_t plain_int(PyObject *v, int64_t limit)
+/* An exact int in [0, limit) as int64, or -1 (no exception set) for anything else. On CPython 3.11 an int of
+ * one or two 30-bit digits (below 2**60: every address and length of a scatterlist) is read from its digits
+ * inline: a call of PyLong_AsLongLongAndOverflow per field was most of sg_pieces' time. */
+static inline int64_t plain_int(PyObject *v, int64_t limit)
 {
     if (v == NULL || !PyLong_CheckExact(v))
         return -1;
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+    {
+        Py_ssize_t size = Py_SIZE(v);
+        const digit *dg = ((PyLongObject *)v)->ob_digit;
+        if (size >= 0 && size <= 2) {
+            int64_t x = size == 0 ? 0 : size == 1 ? (int64_t)dg[0] : ((int64_t)dg[1] << 30) | (int64_t)dg[0];
+            return x < limit ? x : -1;
+        }
+    }
+#endif
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (overflow || x < 0 || x >= limit) {
@@ -1173,8 +1209,9 @@ static PyObject *call_back(PyObject *self, PyObject *args)
 
 static PyMethodDef memcpy_methods[] = {
     {"copy_ops", copy_ops, METH_VARARGS,
-     "copy_ops(dst, src, lengths): memmove(dst[i], src[i], lengths[i]) in order; int64 arrays of pointers and "
-     "byte counts already checked by the caller."},
+     "copy_ops(dst, src, lengths[, dst_shift, src_shift]): memmove(dst[i] + dst_shift, src[i] + src_shift, "
+     "lengths[i]) in order; int64 arrays of pointers and byte counts already checked by the caller."},
+    {"total", total, METH_O, "total(lengths) -> the sum of an int64 array."},
     {"span", span, METH_VARARGS, "span(dst, src, lengths) -> (src_lo, src_hi, dst_lo, dst_hi) of a burst."},
     {"sg_pieces", sg_pieces, METH_VARARGS,
      "sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> pieces written, or -1."},
