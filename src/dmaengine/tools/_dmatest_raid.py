@@ -17,16 +17,13 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dmaengine import Cap, Channel, DataDirection, DmaError, Mapping, Platform, PrepFlags, Status
 
 from ._runner import Loop, Wait, clock_of
-
-if TYPE_CHECKING:
-    from .dmatest import DmatestParams
+from .dmatest import DmatestParams, DmatestThread, _cookie_ended, _set_event
 
 __all__ = ["RaidDmatestThread", "min_odd", "raid_threads"]
 
@@ -41,22 +38,8 @@ def min_odd(x: int, y: int) -> int:
     return val if val % 2 else val - 1
 
 
-def _dmatest() -> type:
-    from .dmatest import DmatestThread
-
-    return DmatestThread
-
-
-def _set_event(ev: threading.Event) -> None:
-    ev.set()
-
-
-def _cookie_ended(chan: Channel, cookie: int) -> Callable[[], bool]:
-    return lambda: chan.tx_status(cookie)[0] != Status.IN_PROGRESS
-
-
 @dataclass(eq=False)
-class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: same counters and summary
+class RaidDmatestThread(DmatestThread):  # same counters, draws and summary
     """One dmatest xor or pq thread on one channel."""
 
     op: str = "xor"
@@ -105,7 +88,6 @@ class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: s
         srcs = [np.zeros(buf_size, dtype=np.uint8) for _ in range(src_cnt)]
         dsts = [np.zeros(buf_size, dtype=np.uint8) for _ in range(dst_cnt)]
         coefs = bytes([1] * src_cnt)
-        rnd = self.rng.getrandbits
         filltime = comparetime = 0.0
         maps: list[Mapping] = []
         try:
@@ -115,21 +97,7 @@ class RaidDmatestThread(_dmatest()):  # type: ignore[misc]  # a DmatestThread: s
             maps += dmaps
             t_start = clock()
             while not self.stop.is_set() and not (p.iterations and self.total_tests >= p.iterations):
-                self.total_tests += 1
-                if p.transfer_size:
-                    length = p.transfer_size
-                elif p.norandom:
-                    length = buf_size
-                else:
-                    length = rnd(32) % buf_size + 1
-                if not p.transfer_size:
-                    length = (length >> align) << align or 1 << align
-                self.total_len += length
-                if p.norandom:
-                    src_off = dst_off = 0
-                else:
-                    src_off = (rnd(32) % (buf_size - length + 1)) >> align << align
-                    dst_off = (rnd(32) % (buf_size - length + 1)) >> align << align
+                length, src_off, dst_off = self._next_test(buf_size, align)
                 if not p.noverify:
                     t = clock()
                     for s in srcs:

@@ -300,6 +300,26 @@ class DmatestThread:
         if self.params.verbose:
             self._result(err, src_off, dst_off, length, data)
 
+    def _next_test(self, buf_size: int, align: int) -> tuple[int, int, int]:
+        """Count one more test and draw its ``(length, src_off, dst_off)`` as the kernel's dmatest does (the same
+        random numbers in the same order; lengths and offsets aligned to ``1 << align``)."""
+        p, rnd = self.params, self.rng.getrandbits
+        self.total_tests += 1
+        if p.transfer_size:
+            length = p.transfer_size
+        elif p.norandom:
+            length = buf_size
+        else:
+            length = rnd(32) % buf_size + 1
+        if not p.transfer_size:
+            length = (length >> align) << align or 1 << align
+        self.total_len += length
+        if p.norandom:
+            return length, 0, 0
+        src_off = (rnd(32) % (buf_size - length + 1)) >> align << align
+        dst_off = (rnd(32) % (buf_size - length + 1)) >> align << align
+        return length, src_off, dst_off
+
     def loop(self) -> Loop:
         """The thread's body (``dmatest_func``); a generator that yields when it waits for the engine. Its
         summary line is printed as it ends, and a thread that failed terminates its channel's work."""
@@ -324,28 +344,13 @@ class DmatestThread:
         flags = PrepFlags.CTRL_ACK if self.polled else PrepFlags.CTRL_ACK | PrepFlags.PREP_INTERRUPT
         src = np.zeros(buf_size, dtype=np.uint8)
         dst = np.zeros(buf_size, dtype=np.uint8)
-        rnd = self.rng.getrandbits
         filltime = comparetime = 0.0
         # The destination is mapped BIDIRECTIONAL "to force writeback/invalidate", as the kernel maps it.
         with self.plat.map(src, DataDirection.TO_DEVICE) as src_map, \
                 self.plat.map(dst, DataDirection.BIDIRECTIONAL) as dst_map:
             t_start = clock()
             while not self.stop.is_set() and not (p.iterations and self.total_tests >= p.iterations):
-                self.total_tests += 1
-                if p.transfer_size:
-                    length = p.transfer_size
-                elif p.norandom:
-                    length = buf_size
-                else:
-                    length = rnd(32) % buf_size + 1
-                if not p.transfer_size:
-                    length = (length >> align) << align or 1 << align
-                self.total_len += length
-                if p.norandom:
-                    src_off = dst_off = 0
-                else:
-                    src_off = (rnd(32) % (buf_size - length + 1)) >> align << align
-                    dst_off = (rnd(32) % (buf_size - length + 1)) >> align << align
+                length, src_off, dst_off = self._next_test(buf_size, align)
                 if not p.noverify:
                     t = clock()
                     init_srcs(src, src_off, length, self.is_memset)
