@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dmaengine import Cap, Channel, DataDirection, DmaError, Mapping, Platform, PrepFlags, Status
+from dmaengine import Cap, Channel, DataDirection, DmaError, Mapping, Platform, PrepFlags
 
-from ._runner import Loop, Wait, clock_of
-from .dmatest import DmatestParams, DmatestThread, _cookie_ended, _set_event
+from ._runner import Loop, clock_of
+from .dmatest import DmatestParams, DmatestThread
 
 __all__ = ["RaidDmatestThread", "min_odd", "raid_threads"]
 
@@ -53,12 +53,10 @@ class RaidDmatestThread(DmatestThread):  # same counters, draws and summary
         """``dmatest_func`` for DMA_XOR / DMA_PQ: a generator that yields when it waits for the engine
         (:meth:`DmatestThread.loop` runs it, then prints the summary)."""
         from .dmatest import (
-            DMA_SYNC_WAIT_S,
             PATTERN_COPY,
             PATTERN_DST,
             PATTERN_SRC,
             PR_FMT,
-            _terminate_sync,
             init_dsts,
             init_srcs,
             verify,
@@ -116,34 +114,8 @@ class RaidDmatestThread(DmatestThread):  # same counters, draws and summary
                     self._result("prep error", src_off, dst_off, length, -e.errno)
                     self.failed_tests += 1
                     continue
-                done = threading.Event()
-                if not self.polled:
-                    tx.callback = _set_event
-                    tx.callback_param = done
-                try:
-                    cookie = tx.submit()
-                except DmaError as e:
-                    self._result("submit error", src_off, dst_off, length, -e.errno)
-                    self.failed_tests += 1
-                    continue
-                chan.issue_pending()
-                if self.polled:  # dma_sync_wait's fixed wait, then dmaengine_terminate_sync, as for copies
-                    ended = yield Wait(_cookie_ended(chan, cookie), DMA_SYNC_WAIT_S, chan)
-                    status = chan.tx_status(cookie)[0] if ended else Status.ERROR
-                    _terminate_sync(chan)
-                    ok = status == Status.COMPLETE
-                else:
-                    ok = yield Wait(done.is_set, timeout, chan, done)
-                    status = chan.tx_status(cookie)[0]
-                if not ok:
-                    self._result("test timed out", src_off, dst_off, length, 0)
-                    self.failed_tests += 1
-                    continue
-                if status != Status.COMPLETE and not (
-                        dev.cap_mask & Cap.COMPLETION_NO_ORDER and status == Status.OUT_OF_ORDER):
-                    err = "completion error status" if status == Status.ERROR else "completion busy status"
-                    self._result(err, src_off, dst_off, length, 0)
-                    self.failed_tests += 1
+                completed = yield from self._run_one(tx, src_off, dst_off, length, timeout)
+                if not completed:
                     continue
                 if p.noverify:
                     self._verbose("test passed", src_off, dst_off, length, 0)

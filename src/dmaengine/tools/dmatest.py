@@ -25,7 +25,7 @@ import dataclasses
 import errno
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +35,7 @@ from dmaengine import (
     Channel,
     ConfigError,
     DataDirection,
+    Descriptor,
     DmaError,
     NoChannelError,
     Platform,
@@ -320,6 +321,43 @@ class DmatestThread:
         dst_off = (rnd(32) % (buf_size - length + 1)) >> align << align
         return length, src_off, dst_off
 
+    def _run_one(self, tx: Descriptor, src_off: int, dst_off: int, length: int,
+                 timeout: float | None) -> Generator[Wait, bool, bool]:
+        """Submit ``tx``, issue it and wait for its end as the kernel's dmatest does (polled: ``dma_sync_wait``'s
+        fixed wait, ERROR past it, then ``dmaengine_terminate_sync``; otherwise its callback, up to ``timeout``).
+        True when it completed; otherwise the failed test is reported and counted."""
+        chan = self.chan
+        done = threading.Event()
+        if not self.polled:
+            tx.callback = _set_event
+            tx.callback_param = done
+        try:
+            cookie = tx.submit()
+        except DmaError as e:
+            self._result("submit error", src_off, dst_off, length, -e.errno)
+            self.failed_tests += 1
+            return False
+        chan.issue_pending()
+        if self.polled:
+            ended = yield Wait(_cookie_ended(chan, cookie), DMA_SYNC_WAIT_S, chan)
+            status = chan.tx_status(cookie)[0] if ended else Status.ERROR
+            _terminate_sync(chan)
+            ok = status == Status.COMPLETE
+        else:
+            ok = yield Wait(done.is_set, timeout, chan, done)
+            status = chan.tx_status(cookie)[0]
+        if not ok:
+            self._result("test timed out", src_off, dst_off, length, 0)
+            self.failed_tests += 1
+            return False
+        if status != Status.COMPLETE and not (
+                chan.device.cap_mask & Cap.COMPLETION_NO_ORDER and status == Status.OUT_OF_ORDER):
+            err = "completion error status" if status == Status.ERROR else "completion busy status"
+            self._result(err, src_off, dst_off, length, 0)
+            self.failed_tests += 1
+            return False
+        return True
+
     def loop(self) -> Loop:
         """The thread's body (``dmatest_func``); a generator that yields when it waits for the engine. Its
         summary line is printed as it ends, and a thread that failed terminates its channel's work."""
@@ -366,35 +404,8 @@ class DmatestThread:
                     self._result("prep error", src_off, dst_off, length, -e.errno)
                     self.failed_tests += 1
                     continue
-                done = threading.Event()
-                if not self.polled:
-                    tx.callback = _set_event
-                    tx.callback_param = done
-                try:
-                    cookie = tx.submit()
-                except DmaError as e:
-                    self._result("submit error", src_off, dst_off, length, -e.errno)
-                    self.failed_tests += 1
-                    continue
-                self.chan.issue_pending()
-                if self.polled:
-                    # dma_sync_wait: its own fixed wait (ERROR past it), then dmaengine_terminate_sync.
-                    ended = yield Wait(_cookie_ended(self.chan, cookie), DMA_SYNC_WAIT_S, self.chan)
-                    status = self.chan.tx_status(cookie)[0] if ended else Status.ERROR
-                    _terminate_sync(self.chan)
-                    ok = status == Status.COMPLETE
-                else:
-                    ok = yield Wait(done.is_set, timeout, self.chan, done)
-                    status = self.chan.tx_status(cookie)[0]
-                if not ok:
-                    self._result("test timed out", src_off, dst_off, length, 0)
-                    self.failed_tests += 1
-                    continue
-                if status != Status.COMPLETE and not (
-                        dev.cap_mask & Cap.COMPLETION_NO_ORDER and status == Status.OUT_OF_ORDER):
-                    err = "completion error status" if status == Status.ERROR else "completion busy status"
-                    self._result(err, src_off, dst_off, length, 0)
-                    self.failed_tests += 1
+                completed = yield from self._run_one(tx, src_off, dst_off, length, timeout)
+                if not completed:
                     continue
                 if p.noverify:
                     self._verbose("test passed", src_off, dst_off, length, 0)
