@@ -34,6 +34,34 @@ static int get_i64(PyObject *obj, Py_buffer *view, const char *name)
     return 0;
 }
 
+/* The int64 arrays of a run of ops (destinations, sources, lengths), all of one length (a non-zero one when
+ * ``nonempty``), as buffers the caller releases; -1 with an exception set and nothing held otherwise. */
+static int get_ops(PyObject *dst_obj, PyObject *src_obj, PyObject *len_obj, Py_buffer *dst, Py_buffer *src,
+                   Py_buffer *len, const char *fn, int nonempty)
+{
+    if (get_i64(dst_obj, dst, "dst") < 0)
+        return -1;
+    if (get_i64(src_obj, src, "src") < 0) {
+        PyBuffer_Release(dst);
+        return -1;
+    }
+    if (get_i64(len_obj, len, "lengths") < 0) {
+        PyBuffer_Release(dst);
+        PyBuffer_Release(src);
+        return -1;
+    }
+    Py_ssize_t n = len->len / 8;
+    if ((nonempty && n == 0) || dst->len / 8 != n || src->len / 8 != n) {
+        PyErr_Format(PyExc_ValueError, "%s: dst, src and lengths must have one %slength", fn,
+                     nonempty ? "non-zero " : "");
+        PyBuffer_Release(dst);
+        PyBuffer_Release(src);
+        PyBuffer_Release(len);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *copy_ops(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -42,23 +70,10 @@ static PyObject *copy_ops(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO|LL:copy_ops", &dst_obj, &src_obj, &len_obj, &d_shift, &s_shift))
         return NULL;
     Py_buffer dst, src, len;
-    if (get_i64(dst_obj, &dst, "dst") < 0)
+    if (get_ops(dst_obj, src_obj, len_obj, &dst, &src, &len, "copy_ops", 0) < 0)
         return NULL;
-    if (get_i64(src_obj, &src, "src") < 0) {
-        PyBuffer_Release(&dst);
-        return NULL;
-    }
-    if (get_i64(len_obj, &len, "lengths") < 0) {
-        PyBuffer_Release(&dst);
-        PyBuffer_Release(&src);
-        return NULL;
-    }
     Py_ssize_t n = len.len / 8;
     PyObject *result = NULL;
-    if (dst.len / 8 != n || src.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "copy_ops: dst, src and lengths must have one length");
-        goto done;
-    }
     const int64_t *d = (const int64_t *)dst.buf, *s = (const int64_t *)src.buf, *l = (const int64_t *)len.buf;
     int64_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -95,23 +110,10 @@ static PyObject *span(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO:span", &dst_obj, &src_obj, &len_obj))
         return NULL;
     Py_buffer dst, src, len;
-    if (get_i64(dst_obj, &dst, "dst") < 0)
+    if (get_ops(dst_obj, src_obj, len_obj, &dst, &src, &len, "span", 1) < 0)
         return NULL;
-    if (get_i64(src_obj, &src, "src") < 0) {
-        PyBuffer_Release(&dst);
-        return NULL;
-    }
-    if (get_i64(len_obj, &len, "lengths") < 0) {
-        PyBuffer_Release(&dst);
-        PyBuffer_Release(&src);
-        return NULL;
-    }
     Py_ssize_t n = len.len / 8;
     PyObject *result = NULL;
-    if (n == 0 || dst.len / 8 != n || src.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "span: dst, src and lengths must have one non-zero length");
-        goto done;
-    }
     const int64_t *d = (const int64_t *)dst.buf, *s = (const int64_t *)src.buf, *l = (const int64_t *)len.buf;
     int64_t s_lo = s[0], s_hi = s[0] + l[0], d_lo = d[0], d_hi = d[0] + l[0];
     for (Py_ssize_t i = 1; i < n; i++) {
