@@ -214,6 +214,8 @@ class Dmac:
         self.burst_probe: Callable[[int, int, int, int], None] | None = None
         #: The lean per-period path of a lone cyclic flow (sim/_lane.py), wired by the SoC; None: plain events.
         self.lane: PeriodLane | None = None
+        #: No planned burst lands before this instant (a bound kept by :meth:`sync` and whoever sets a plan).
+        self._sync_ns = 0
 
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
@@ -316,10 +318,17 @@ class Dmac:
         now = self.kernel.now_ns
         if self._sched is not None:
             self._sched_take(now)
+        elif now < self._sync_ns:
+            return  # no planned burst lands before then
+        nxt = NEVER
         for ch in self.chans:
             plan = ch.plan
-            if plan is not None and now >= plan.next_land_ns:  # (none lands before next_land_ns)
-                self._materialize(ch, now)
+            if plan is not None:
+                if now >= plan.next_land_ns:  # (none lands before next_land_ns)
+                    self._materialize(ch, now)
+                if plan.next_land_ns < nxt:
+                    nxt = plan.next_land_ns
+        self._sync_ns = nxt
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
@@ -500,6 +509,7 @@ class Dmac:
             nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
                            plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
         ch.plan = nxt
+        self._sync_ns = 0  # a new plan: the next sync looks at it
         ch.state = _State.STEADY
         self.plans += 1
         end = nxt.end()
@@ -573,6 +583,7 @@ class Dmac:
         if plan is None:
             return False
         ch.plan = plan
+        self._sync_ns = 0  # a new plan: the next sync looks at it
         ch.state = _State.STEADY
         self.plans += 1
         end = plan.end()
@@ -826,6 +837,8 @@ class Dmac:
                 else:
                     plan.next_land_ns = 0
                     end = plan.end()
+                if plan.next_land_ns < self._sync_ns:
+                    self._sync_ns = plan.next_land_ns
                 if end is not None:
                     lane = self.lane
                     if lane is None:
