@@ -808,44 +808,41 @@ class Dmac:
         ch.item_idx = idx
         if item.irq and self.irq is not None:  # self._raise(...), inlined
             self.irq(ch.idx, Irq.PERIOD, Result.NOERROR, 0)
-        # _continue: the next period follows on, when nothing changed.
+        # _continue: the next period follows on, when nothing changed. (The other channels are idle or halted, as
+        # _continue found them when it planned the first period: anything that starts or resumes one drops this
+        # plan first, and the interrupt handler cannot, since it finds no plan to drop.)
         if ch.prog is prog and not ch.paused and not ch.abort_pending and items[idx].length == size \
-                and port.clock is plan.flow.clock and ch.checked is prog:
-            halted = _State.HALTED
-            for o in self.chans:
-                if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
-                    break
+                and port.clock is plan.flow.clock and ch.checked is prog and plan.last_burst_ns == plan.burst_ns:
+            x1 = plan.first_request_bytes + j * bb  # plan.follow_on(now), inlined
+            plan.first_request_bytes = x1
+            plan.start_ns = now
+            plan.materialized = 0
+            ch.plan = plan
+            ch.state = _State.STEADY
+            self.plans += 1
+            flow = plan.flow
+            clock = flow.clock
+            if type(flow) is Flow and type(clock) is TickClock and flow.limit is None:
+                # plan.end() and the first burst's landing (plan.land_ns(1)), inlined: Flow.time_of of the
+                # first and the last request
+                d = plan.burst_ns
+                tick0 = flow.ref_tick - 1 + clock.offset
+                ref, unit, num, den = flow.ref_count, flow.unit, clock.num, clock.den
+                epoch = clock.epoch_ns
+                plan.next_land_ns = epoch + ((tick0 - (ref - x1) // unit) * num) // den + d
+                end: int | None = epoch + ((tick0 - (ref - x1 - (j - 1) * bb) // unit) * num) // den + d
             else:
-                x1 = plan.first_request_bytes + j * bb  # plan.follow_on(now), inlined
-                plan.first_request_bytes = x1
-                plan.start_ns = now
-                plan.materialized = 0
-                ch.plan = plan
-                ch.state = _State.STEADY
-                self.plans += 1
-                flow = plan.flow
-                clock = flow.clock
-                if type(flow) is Flow and type(clock) is TickClock and flow.limit is None:
-                    # plan.end() and the first burst's landing (plan.land_ns(1)), inlined: Flow.time_of of the
-                    # first and the last request
-                    d = plan.burst_ns
-                    tick0 = flow.ref_tick - 1 + clock.offset
-                    ref, unit, num, den = flow.ref_count, flow.unit, clock.num, clock.den
-                    epoch = clock.epoch_ns
-                    plan.next_land_ns = epoch + ((tick0 - (ref - x1) // unit) * num) // den + d
-                    end: int | None = epoch + ((tick0 - (ref - x1 - (j - 1) * bb) // unit) * num) // den + d
+                plan.next_land_ns = 0
+                end = plan.end()
+            if plan.next_land_ns < self._sync_ns:
+                self._sync_ns = plan.next_land_ns
+            if end is not None:
+                lane = self.lane
+                if lane is None:
+                    ch.ev = self.kernel.at(end, ch.period_end, ch.item_label, PRIO_HW)
                 else:
-                    plan.next_land_ns = 0
-                    end = plan.end()
-                if plan.next_land_ns < self._sync_ns:
-                    self._sync_ns = plan.next_land_ns
-                if end is not None:
-                    lane = self.lane
-                    if lane is None:
-                        ch.ev = self.kernel.at(end, ch.period_end, ch.item_label, PRIO_HW)
-                    else:
-                        ch.ev = lane.schedule(ch, end, ch.period_end, ch.item_label)
-                return  # nothing waits for the bus, and no schedule can be made (the others are idle)
+                    ch.ev = lane.schedule(ch, end, ch.period_end, ch.item_label)
+            return  # nothing waits for the bus, and no schedule can be made (the others are idle)
         if not self._continue(ch, plan):
             self._request(ch)
         if self._waiting:
