@@ -7,6 +7,7 @@ Without the compiled core these tests are skipped; the rest of the suite runs ev
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -58,9 +59,9 @@ def _seen(s: BusSchedule) -> tuple[Any, ...]:
             list(s.item_ends), list(s.program_ends), [s.lane_segments(p) for p in range(n)])
 
 
-def _outcome(f: Callable[[], Any]) -> Any:
+def _outcome(f: Callable[..., Any], *args: Any) -> Any:
     try:
-        return ("ok", f())
+        return ("ok", f(*args))
     except Exception as exc:  # both ways must raise the same
         return ("raised", type(exc).__name__, str(exc))
 
@@ -156,7 +157,7 @@ def _apply(s: BusSchedule, op: tuple[Any, ...]) -> Any:
 
 
 @needs_core
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("BUS_NATIVE_EXAMPLES", "300")), deadline=None)
 @given(schedules())
 def test_the_compiled_loop_and_the_python_loop_agree(case: tuple[Callable[[], BusSchedule], list[Any]]) -> None:
     make, ops = case
@@ -172,7 +173,7 @@ def test_the_compiled_loop_and_the_python_loop_agree(case: tuple[Callable[[], Bu
     pure, native = _both(make)
     assert _seen(native) == _seen(pure)
     for op in ops:
-        assert _outcome(lambda: _apply(native, op)) == _outcome(lambda: _apply(pure, op)), op
+        assert _outcome(_apply, native, op) == _outcome(_apply, pure, op), op
 
 
 @needs_core

@@ -515,14 +515,14 @@ class BusSchedule:
         """The instants ahead, in the kernel's order: ``(time_ns, seq, kind, pos)``, kind 0 the end of the burst
         on the bus, 1 a request."""
         if self._c is not None:
-            return self._c.pending()  # type: ignore[no-any-return]
+            return self._c.pending()
         return sorted(self._heap, key=lambda e: e[1])
 
     def take_all(self, t: int, probe: bool = False) -> list[tuple[int, int, int, int, list[tuple[int, int, int]]]]:
         """:meth:`take` for every lane that has bursts landed by ``t`` not taken before: ``(pos, count, bytes,
         last landing ns, bursts)`` each (``bursts`` filled only with ``probe``)."""
         if self._c is not None:
-            return self._c.take_all(t, probe)  # type: ignore[no-any-return]
+            return self._c.take_all(t, probe)
         out = []
         taken = self._taken
         for pos, segs in enumerate(self.segments):
@@ -541,7 +541,7 @@ class BusSchedule:
         """Lane ``pos``'s bursts landed by ``t`` not taken before: ``(count, bytes, last landing ns)``; with
         ``bursts``, append each one's ``(request_ns, grant_ns, end_ns)``."""
         if self._c is not None:
-            return self._c.take(pos, t, bursts)  # type: ignore[no-any-return]
+            return self._c.take(pos, t, bursts)
         segs = self.segments[pos]
         si, done = self._taken[pos]
         count = nbytes = 0
@@ -569,5 +569,5 @@ class BusSchedule:
     def lane_segments(self, pos: int) -> list[Segment]:
         """Lane ``pos``'s bursts granted so far, as :data:`Segment` runs (taken or not)."""
         if self._c is not None:
-            return self._c.segments(pos)  # type: ignore[no-any-return]
+            return self._c.segments(pos)
         return list(self.segments[pos])
