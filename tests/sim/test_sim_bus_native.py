@@ -66,8 +66,29 @@ def _outcome(f: Callable[..., Any], *args: Any) -> Any:
         return ("raised", type(exc).__name__, str(exc))
 
 
+class _Make:
+    """Builds the schedule (its repr says how, for Hypothesis's report)."""
+
+    def __init__(self, lanes: list[Lane], args: tuple[int, ...], kw: dict[str, Any]) -> None:
+        self.lanes, self.args, self.kw = lanes, args, kw
+
+    def __call__(self) -> BusSchedule:
+        return BusSchedule(self.lanes, *self.args, **self.kw)
+
+    def __repr__(self) -> str:
+        def lane(ln: Lane) -> str:
+            f = ln.flow
+            flow = "None" if f is None else (f"{type(f).__name__}({type(f.clock).__name__}({f.clock.epoch_ns}, "
+                                             f"{f.clock.num}, {f.clock.den}, {f.clock.offset}), {f.ref_tick}, "
+                                             f"{f.ref_count}, {f.unit}, {f.limit})")
+            return (f"Lane({ln.idx}, {ln.bursts}, {ln.burst_bytes}, {ln.burst_ns}, {ln.last_bytes}, "
+                    f"{ln.last_burst_ns}, {flow}, {ln.request_bytes}, {ln.limit_bytes}, {ln.item_bursts}, "
+                    f"{ln.item_irq}, {ln.next_items}, ends_program={ln.ends_program})")
+        return f"BusSchedule([{', '.join(lane(ln) for ln in self.lanes)}], *{self.args}, **{self.kw})"
+
+
 @st.composite
-def schedules(draw: st.DrawFn) -> tuple[Callable[[], BusSchedule], list[tuple[Any, ...]]]:
+def schedules(draw: st.DrawFn) -> tuple[_Make, list[tuple[Any, ...]]]:
     """A random schedule (up to 8 lanes, memory to memory and peripheral, plain and odd flows, a start state) and
     a random sequence of operations on it."""
     n = draw(st.integers(1, 8))
@@ -121,8 +142,7 @@ def schedules(draw: st.DrawFn) -> tuple[Callable[[], BusSchedule], list[tuple[An
                   holder_request_ns=grant - draw(st.integers(0, 30)))
     last_grant = draw(st.sampled_from([-1, *idxs]))
 
-    def make() -> BusSchedule:
-        return BusSchedule(lanes, start, stop, busy, last_grant, start - 1, **kw)
+    make = _Make(lanes, (start, stop, busy, last_grant, start - 1), kw)
 
     ops: list[tuple[Any, ...]] = []
     for _ in range(draw(st.integers(0, 12))):
@@ -173,7 +193,10 @@ def test_the_compiled_loop_and_the_python_loop_agree(case: tuple[Callable[[], Bu
     pure, native = _both(make)
     assert _seen(native) == _seen(pure)
     for op in ops:
-        assert _outcome(_apply, native, op) == _outcome(_apply, pure, op), op
+        got = _outcome(_apply, native, op)
+        assert got == _outcome(_apply, pure, op), op
+        if got[0] == "raised":
+            break  # an inconsistent lane raised (both ways alike): what the schedule holds after it is unspecified
 
 
 @needs_core
