@@ -5,9 +5,10 @@
  * which is the specification (read it first: this file follows it line by line). The state is flat int64
  * arrays owned by the object; BusSchedule hands its start state over as a snapshot tuple (its _Snapshot
  * layout) and reads the state back with state(). A flow whose time_of is the plain arithmetic form (_arith) is
- * computed inline, any other is called back in Python. Values must fit in int64 (the constructor raises
- * OverflowError otherwise, and BusSchedule runs that schedule in Python); an instant computed past int64 raises
- * OverflowError.
+ * computed inline, any other is called back in Python. Values taken in must be within +-2**62 (sequence
+ * numbers 1.5 * 2**62): the constructor raises OverflowError otherwise, and BusSchedule runs that schedule in
+ * Python; so every instant the loop adds up fits in int64, and one computed past it (a flow's time_of, a byte
+ * count) raises OverflowError.
  */
 #include "native.h"
 
@@ -18,6 +19,8 @@
 #define BUS_NEVER ((int64_t)1 << 62)
 #define BUS_SNAPSHOT_EVENTS 64
 #define BUS_MAX_LANES 64
+#define BUS_BOUND BUS_NEVER                            /* the largest magnitude of a value taken in */
+#define BUS_SEQ_BOUND (BUS_NEVER + (BUS_NEVER >> 1))   /* ... of a sequence number */
 
 /* Per-lane constants. */
 enum { C_IDX, C_BURSTS, C_BB, C_BNS, C_LAST_BYTES, C_LAST_BNS, C_ENDS, C_PERIPH, C_ARITH, C_LIMIT, C_REF, C_UNIT,
@@ -410,10 +413,14 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
                     ST(o, pos, S_SINCE) = t;
                 }
                 else {
-                    int64_t b = CST(o, pos, C_BB);
-                    int64_t x = ST(o, pos, S_REQUEST) + b;
+                    int64_t b = CST(o, pos, C_BB), x, lim;
+                    if (__builtin_add_overflow(ST(o, pos, S_REQUEST), b, &x)
+                        || __builtin_add_overflow(ST(o, pos, S_LIMIT), b, &lim)) {
+                        PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
+                        return -1;
+                    }
                     ST(o, pos, S_REQUEST) = x;
-                    ST(o, pos, S_LIMIT) += b;
+                    ST(o, pos, S_LIMIT) = lim;
                     int64_t r;
                     int rc = flow_time(o, pos, x, &r);
                     if (rc < 0)
@@ -467,7 +474,12 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
             if (end < o->stop) {
                 if (end >= safe[p]) {
                     int64_t late;
-                    int rc = flow_time(o, p, ST(o, p, S_LIMIT) + 1, &late);
+                    int64_t x;
+                    if (__builtin_add_overflow(ST(o, p, S_LIMIT), 1, &x)) {
+                        PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
+                        return -1;
+                    }
+                    int rc = flow_time(o, p, x, &late);
                     if (rc < 0)
                         return -1;
                     safe[p] = rc ? late : BUS_NEVER;
@@ -495,7 +507,9 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
 
 /* --- construction -------------------------------------------------------------------------------------------- */
 
-static int get_i64(PyObject *v, int64_t *out, const char *what)
+/* An int within +-bound (BUS_BOUND, or BUS_SEQ_BOUND for a sequence number), else OverflowError: every sum of
+ * two values the loop forms then fits in int64 (a sequence number only grows by one per event). */
+static int get_bounded(PyObject *v, int64_t *out, const char *what, int64_t bound)
 {
     if (!PyLong_Check(v)) {
         PyErr_Format(PyExc_TypeError, "BusCore: %s must be an int, not %R", what, v);
@@ -504,8 +518,17 @@ static int get_i64(PyObject *v, int64_t *out, const char *what)
     long long x = PyLong_AsLongLong(v);
     if (x == -1 && PyErr_Occurred())
         return -1;
+    if (x > bound || x < -bound) {
+        PyErr_Format(PyExc_OverflowError, "BusCore: %s %R is out of range", what, v);
+        return -1;
+    }
     *out = x;
     return 0;
+}
+
+static int get_i64(PyObject *v, int64_t *out, const char *what)
+{
+    return get_bounded(v, out, what, BUS_BOUND);
 }
 
 /* A sequence of exactly n items, as a new reference to a tuple or list (PySequence_Fast). */
@@ -650,7 +673,7 @@ static int load_state(BusCore *o, PyObject *state)
     int64_t *scal[] = {&o->computed, &o->stop, NULL, &o->last_pos, &o->rr, &o->seq, &o->busy, &o->last_grant,
                        &o->last_grant_ns, NULL, &o->events, &o->jumps};
     for (int k = 0; k < 12; k++)
-        if (scal[k] != NULL && get_i64(it[k], scal[k], "a state value") < 0)
+        if (scal[k] != NULL && get_bounded(it[k], scal[k], "a state value", k == 5 ? BUS_SEQ_BOUND : BUS_BOUND) < 0)
             goto done;
     if (o->last_pos < -1 || o->last_pos >= o->n || o->rr < 0 || o->rr > o->n) {
         PyErr_Format(PyExc_ValueError, "BusCore: last_pos %lld or rr %lld out of range", (long long)o->last_pos,
@@ -677,7 +700,8 @@ static int load_state(BusCore *o, PyObject *state)
         int64_t v[4];
         int bad = e == NULL;
         for (int k = 0; k < 4 && !bad; k++)
-            bad = get_i64(PySequence_Fast_GET_ITEM(e, k), &v[k], "a heap value") < 0;
+            bad = get_bounded(PySequence_Fast_GET_ITEM(e, k), &v[k], "a heap value",
+                              k == 1 ? BUS_SEQ_BOUND : BUS_BOUND) < 0;
         Py_XDECREF(e);
         if (!bad && (v[2] < 0 || v[2] > 1 || v[3] < 0 || v[3] >= o->n)) {
             PyErr_Format(PyExc_ValueError, "BusCore: heap entry kind %lld / pos %lld out of range",
@@ -925,7 +949,8 @@ static int take(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *bursts, int64_t
 {
     SegList *sl = &o->segs[pos];
     Py_ssize_t si = sl->taken_si;
-    int64_t done = sl->taken_done, count = 0, nbytes = 0, last = -1;
+    int64_t done = sl->taken_done, last = -1;
+    __int128 count = 0, nbytes = 0;
     while (si < sl->n) {
         Seg *s = &sl->v[si];
         if (s->grant + done * s->stride + s->dur > t)
@@ -949,7 +974,7 @@ static int take(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *bursts, int64_t
             }
         }
         count += k - done;
-        nbytes += (k - done) * s->bytes;
+        nbytes += (__int128)(k - done) * s->bytes;
         last = s->grant + (k - 1) * s->stride + s->dur;
         if (k < s->count) {
             done = k;
@@ -958,10 +983,10 @@ static int take(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *bursts, int64_t
         si++;
         done = 0;
     }
+    if (fits(count, count_out) < 0 || fits(nbytes, bytes_out) < 0)
+        return -1;
     sl->taken_si = si;
     sl->taken_done = done;
-    *count_out = count;
-    *bytes_out = nbytes;
     *last_out = last;
     return 0;
 }

@@ -209,6 +209,8 @@ def test_a_value_past_64_bits_runs_the_schedule_in_python() -> None:
     assert _seen(native) == _seen(pure)
     huge = BusSchedule([lane], 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1 << 70)
     assert huge._c is None  # the sequence number does not fit: Python
+    big = Lane(0, 4, 64, (1 << 62) + 1, 64, 160)
+    assert BusSchedule([big], 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1)._c is None
     assert (huge.events, huge.jumps, huge.stop_ns) == (pure.events, pure.jumps, pure.stop_ns) == (3, 1, 640)
 
 
@@ -250,6 +252,11 @@ def test_the_compiled_core_refuses_malformed_state() -> None:
         core.BusCore([lane] * 65, state, [[]], -1, [], [])
     with pytest.raises(OverflowError):
         core.BusCore([(1 << 64, *lane[1:])], state, [[]], -1, [], [])
+    with pytest.raises(OverflowError, match=r"^BusCore: burst_ns 4611686018427387905 is out of range"):
+        core.BusCore([(*lane[:3], (1 << 62) + 1, *lane[4:])], state, [[]], -1, [], [])
+    core.BusCore([lane], [*state[:5], (1 << 62) + (1 << 61), *state[6:]], [[]], -1, [], [])  # a seq may be above
+    with pytest.raises(OverflowError, match=r"^BusCore: a state value \d+ is out of range"):
+        core.BusCore([lane], [*state[:5], (1 << 62) + (1 << 61) + 1, *state[6:]], [[]], -1, [], [])
     c = core.BusCore([lane], state, [[]], -1, [], [])
     with pytest.raises(IndexError, match=r"^BusCore: no lane 1"):
         c.take(1, 0)
