@@ -12,13 +12,18 @@ Scenarios (issue 14):
 
 Run: ``python benchmarks/bench_sim.py [scenario ...] [--runs N]``; with the compiled core and, when it exists,
 again with ``DMAENGINE_PURE_PYTHON=1`` (``--both``). Prints one line per scenario, PASS/FAIL, exit 1 on a miss.
+``--profile N`` (a diagnostic) runs each scenario once more under cProfile and prints its N costliest functions
+by own time, with their cumulative time.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
 import pathlib
+import pstats
 import statistics
 import subprocess
 import sys
@@ -176,12 +181,30 @@ SCENARIOS: dict[str, tuple[Callable[[list[str]], tuple[float, float]], float, st
 }
 
 
+def _profile(fn: Callable[[list[str]], tuple[float, float]], top: int) -> None:
+    """One more run of ``fn`` under cProfile: its ``top`` costliest functions by own time (a diagnostic; the
+    profiler's overhead inflates every figure)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    fn([])
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    lines = out.getvalue().splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
+    for ln in [*(ln for ln in lines[:start] if "function calls" in ln), *lines[start:]]:
+        if ln.strip():
+            print(f"          {ln.strip()}")
+
+
 def main() -> int:
     """Run the selected scenarios; PASS when each median ratio meets its bar and every result checks out."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     ap.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
     ap.add_argument("--both", action="store_true", help="also run with DMAENGINE_PURE_PYTHON=1")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="then profile one more run of each scenario and print its N costliest functions")
     args = ap.parse_args()
     names = args.scenarios or list(SCENARIOS)
     for name in names:
@@ -202,9 +225,12 @@ def main() -> int:
               f"(bar {bar:,.0f}x, {mode}) {'PASS' if ok else 'FAIL'}", flush=True)
         for p in problems[:3]:
             print(f"          check failed: {p}")
+        if args.profile > 0:
+            _profile(fn, args.profile)
     if args.both and core is not None:
         env = dict(os.environ, DMAENGINE_PURE_PYTHON="1")
-        rc = subprocess.call([sys.executable, __file__, *names, "--runs", str(args.runs)], env=env)
+        rc = subprocess.call([sys.executable, __file__, *names, "--runs", str(args.runs), "--profile",
+                              str(args.profile)], env=env)
         worst = max(worst, rc)
     return worst
 

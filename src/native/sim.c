@@ -1,8 +1,1146 @@
-/* The simulator's compiled hot path (sim/). Empty until a part needs it. */
+/* The simulator's compiled hot path (sim/): the shared-bus schedule's grant loop.
+ *
+ * BusCore is the state of one sim._bus.BusSchedule and the loop that runs it: the same events, grants,
+ * segments, item ends, program ends, stop instants, snapshots and replays as BusSchedule's pure-Python code,
+ * which is the specification (read it first: this file follows it line by line). The state is flat int64
+ * arrays owned by the object; BusSchedule hands its start state over as a snapshot tuple (its _Snapshot
+ * layout) and reads the state back with state(). A flow whose time_of is the plain arithmetic form (_arith) is
+ * computed inline, any other is called back in Python. Values taken in must be within +-2**62 (sequence
+ * numbers 1.5 * 2**62): the constructor raises OverflowError otherwise, and BusSchedule runs that schedule in
+ * Python; so every instant the loop adds up fits in int64, and one computed past it (a flow's time_of, a byte
+ * count) raises OverflowError.
+ */
 #include "native.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUS_NEVER ((int64_t)1 << 62)
+#define BUS_SNAPSHOT_EVENTS 64
+#define BUS_MAX_LANES 64
+#define BUS_BOUND BUS_NEVER                            /* the largest magnitude of a value taken in */
+#define BUS_SEQ_BOUND (BUS_NEVER + (BUS_NEVER >> 1))   /* ... of a sequence number */
+
+/* Per-lane constants. */
+enum { C_IDX, C_BURSTS, C_BB, C_BNS, C_LAST_BYTES, C_LAST_BNS, C_ENDS, C_PERIPH, C_ARITH, C_LIMIT, C_REF, C_UNIT,
+       C_TICK0, C_EPOCH, C_NUM, C_DEN, NCONST };
+/* Per-lane state, in the order of the snapshot tuple's lists. */
+enum { S_GRANTED, S_LANDED, S_REQUEST, S_LIMIT, S_SINCE, S_NEXT_END, S_IRQ, S_ITEM_K, NSTATE };
+/* A snapshot's scalars, then 4 int64 per heap entry, then NSTATE * n. */
+enum { P_AT, P_STOP, P_LAST_POS, P_RR, P_SEQ, P_BUSY, P_LAST_GRANT, P_LAST_GRANT_NS, P_WAITING, P_EVENTS, P_JUMPS,
+       P_NHEAP, NSNAP };
+
+typedef struct {
+    int64_t t, seq, kind, pos;
+} HeapEnt;
+
+typedef struct {
+    int64_t grant, count, stride, dur, bytes, req;
+} Seg;
+
+typedef struct {
+    Seg *v;
+    Py_ssize_t n, cap, taken_si, taken_done;
+} SegList;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    int64_t *c;           /* n * NCONST */
+    PyObject **time_of;   /* n: the flow's time_of, NULL for memory to memory */
+    int64_t **items;      /* n: 2 * nitems[p]: (bursts, irq) of the next items */
+    Py_ssize_t *nitems;
+    int64_t *s;           /* n * NSTATE */
+    HeapEnt *heap;
+    Py_ssize_t nheap, capheap;
+    SegList *segs;        /* n */
+    int64_t **snaps;
+    Py_ssize_t nsnaps, capsnaps;
+    PyObject *item_ends, *program_ends;  /* lists shared with the BusSchedule */
+    int64_t stop, rr, seq, busy, last_grant, last_grant_ns, events, jumps, last_pos, computed, last_event;
+    uint64_t waiting;
+} BusCore;
+
+static PyTypeObject BusCoreType;
+
+#define CST(o, p, k) ((o)->c[(p) * NCONST + (k)])
+#define ST(o, p, k) ((o)->s[(p) * NSTATE + (k)])
+
+/* --- arithmetic, as Python does it ------------------------------------------------------------------------ */
+
+static inline int64_t floordiv64(int64_t a, int64_t b)  /* a // b, b != 0, no INT64_MIN / -1 */
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static inline int64_t fmod64(int64_t a, int64_t b)  /* a % b, Python's sign */
+{
+    int64_t r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0)))
+        r += b;
+    return r;
+}
+
+static inline __int128 fdiv128(__int128 a, __int128 b)
+{
+    __int128 q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static int fits(__int128 v, int64_t *out)
+{
+    if (v > INT64_MAX || v < INT64_MIN) {
+        PyErr_SetString(PyExc_OverflowError, "bus schedule: an instant does not fit in 64 bits");
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* Lane pos's flow.time_of(x): 1 with *out, 0 for None, -1 with an exception. */
+static int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
+{
+    if (CST(o, pos, C_ARITH)) {
+        if (x > CST(o, pos, C_LIMIT))
+            return 0;
+        __int128 q = fdiv128((__int128)CST(o, pos, C_REF) - x, CST(o, pos, C_UNIT));
+        __int128 v = ((__int128)CST(o, pos, C_TICK0) - q);
+        if (v > INT64_MAX || v < INT64_MIN)
+            return fits(v, out);
+        v = fdiv128(v * CST(o, pos, C_NUM), CST(o, pos, C_DEN)) + CST(o, pos, C_EPOCH);
+        if (fits(v, out) < 0)
+            return -1;
+        return 1;
+    }
+    PyObject *r = PyObject_CallFunction(o->time_of[pos], "L", (long long)x);
+    if (r == NULL)
+        return -1;
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (!PyLong_Check(r)) {
+        PyErr_Format(PyExc_TypeError, "bus schedule: time_of returned %R, not an int or None", r);
+        Py_DECREF(r);
+        return -1;
+    }
+    long long v = PyLong_AsLongLong(r);
+    Py_DECREF(r);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *out = v;
+    return 1;
+}
+
+/* --- the heap: (t, seq, kind, pos) in tuple order ----------------------------------------------------------- */
+
+static inline int ent_lt(const HeapEnt *a, const HeapEnt *b)
+{
+    if (a->t != b->t)
+        return a->t < b->t;
+    if (a->seq != b->seq)
+        return a->seq < b->seq;
+    if (a->kind != b->kind)
+        return a->kind < b->kind;
+    return a->pos < b->pos;
+}
+
+static int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+{
+    if (o->nheap == o->capheap) {
+        Py_ssize_t cap = o->capheap ? 2 * o->capheap : 8;
+        HeapEnt *h = PyMem_Realloc(o->heap, (size_t)cap * sizeof(HeapEnt));
+        if (h == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->heap = h;
+        o->capheap = cap;
+    }
+    HeapEnt e = {t, seq, kind, pos};
+    Py_ssize_t i = o->nheap++;
+    while (i > 0) {
+        Py_ssize_t up = (i - 1) / 2;
+        if (!ent_lt(&e, &o->heap[up]))
+            break;
+        o->heap[i] = o->heap[up];
+        i = up;
+    }
+    o->heap[i] = e;
+    return 0;
+}
+
+static void heap_pop(BusCore *o)
+{
+    HeapEnt e = o->heap[--o->nheap];
+    Py_ssize_t n = o->nheap, i = 0;
+    if (n == 0)
+        return;
+    for (;;) {
+        Py_ssize_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        if (l + 1 < n && ent_lt(&o->heap[l + 1], &o->heap[l]))
+            l++;
+        if (!ent_lt(&o->heap[l], &e))
+            break;
+        o->heap[i] = o->heap[l];
+        i = l;
+    }
+    o->heap[i] = e;
+}
+
+static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int64_t stride, int64_t dur,
+                   int64_t bytes, int64_t req)
+{
+    SegList *sl = &o->segs[pos];
+    if (sl->n == sl->cap) {
+        Py_ssize_t cap = sl->cap ? 2 * sl->cap : 16;
+        Seg *v = PyMem_Realloc(sl->v, (size_t)cap * sizeof(Seg));
+        if (v == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        sl->v = v;
+        sl->cap = cap;
+    }
+    sl->v[sl->n++] = (Seg){grant, count, stride, dur, bytes, req};
+    return 0;
+}
+
+/* --- snapshots ---------------------------------------------------------------------------------------------- */
+
+static int snapshot(BusCore *o, int64_t at_ns)
+{
+    if (o->nsnaps == o->capsnaps) {
+        Py_ssize_t cap = o->capsnaps ? 2 * o->capsnaps : 16;
+        int64_t **v = PyMem_Realloc(o->snaps, (size_t)cap * sizeof(int64_t *));
+        if (v == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->snaps = v;
+        o->capsnaps = cap;
+    }
+    int64_t *p = PyMem_Malloc((size_t)(NSNAP + 4 * o->nheap + NSTATE * o->n) * sizeof(int64_t));
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    p[P_AT] = at_ns;
+    p[P_STOP] = o->stop;
+    p[P_LAST_POS] = o->last_pos;
+    p[P_RR] = o->rr;
+    p[P_SEQ] = o->seq;
+    p[P_BUSY] = o->busy;
+    p[P_LAST_GRANT] = o->last_grant;
+    p[P_LAST_GRANT_NS] = o->last_grant_ns;
+    p[P_WAITING] = (int64_t)o->waiting;
+    p[P_EVENTS] = o->events;
+    p[P_JUMPS] = o->jumps;
+    p[P_NHEAP] = o->nheap;
+    memcpy(p + NSNAP, o->heap, (size_t)o->nheap * sizeof(HeapEnt));
+    memcpy(p + NSNAP + 4 * o->nheap, o->s, (size_t)(NSTATE * o->n) * sizeof(int64_t));
+    o->snaps[o->nsnaps++] = p;
+    return 0;
+}
+
+/* --- the loop ------------------------------------------------------------------------------------------------ */
+
+/* BusSchedule._next_item. */
+static int next_item(BusCore *o, Py_ssize_t pos, int64_t g, int64_t end_ns)
+{
+    if (ST(o, pos, S_IRQ)) {
+        PyObject *e = Py_BuildValue("(Ln)", (long long)end_ns, pos);
+        if (e == NULL || PyList_Append(o->item_ends, e) < 0) {
+            Py_XDECREF(e);
+            return -1;
+        }
+        Py_DECREF(e);
+    }
+    int64_t k = ST(o, pos, S_ITEM_K);
+    if (k < 0 || k >= o->nitems[pos]) {
+        PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+        return -1;
+    }
+    ST(o, pos, S_IRQ) = o->items[pos][2 * k + 1];
+    ST(o, pos, S_NEXT_END) = g + o->items[pos][2 * k];
+    ST(o, pos, S_ITEM_K) = k + 1 < o->nitems[pos] ? k + 1 : 0;
+    return 0;
+}
+
+/* BusSchedule._jump: 1 taken, 0 not, -1 error. */
+static int jump(BusCore *o, int64_t t, Py_ssize_t pos)
+{
+    Py_ssize_t n = o->n;
+    int64_t tp = o->stop;
+    for (Py_ssize_t i = 0; i < o->nheap; i++)
+        if (o->heap[i].kind == 1 && o->heap[i].t < tp)
+            tp = o->heap[i].t;
+    int64_t bns = CST(o, pos, C_BNS);
+    Py_ssize_t parts[BUS_MAX_LANES];
+    Py_ssize_t k = 0;
+    parts[k++] = pos;
+    for (Py_ssize_t p = pos + 1; p < n; p++)
+        if (o->waiting >> p & 1)
+            parts[k++] = p;
+    for (Py_ssize_t p = 0; p < pos; p++)
+        if (o->waiting >> p & 1)
+            parts[k++] = p;
+    if (bns == 0) {
+        PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
+        return -1;
+    }
+    __int128 m = (__int128)fdiv128((__int128)tp - 1 - t, bns) + 1;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t p = parts[i];
+        if (CST(o, p, C_BNS) != bns)
+            return 0;
+        __int128 q = (__int128)CST(o, p, C_BURSTS) - ST(o, p, S_GRANTED) - 1;
+        __int128 cand = i == 0 ? (q + 1) * k - 1 : q * k + i - 1;
+        if (cand < m)
+            m = cand;
+    }
+    if (m < 2)
+        return 0;
+    int64_t mm = (int64_t)m;  /* m <= (tp - 1 - t) // bns + 1: it fits */
+    heap_pop(o);
+    o->events += mm;
+    o->jumps += 1;
+    int64_t stride = k * bns;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t p = parts[i];
+        int64_t g1 = i ? i : k;
+        if (mm >= g1) {
+            int64_t c = (mm - g1) / k + 1;
+            if (seg_add(o, p, t + (g1 - 1) * bns, c, stride, bns, CST(o, p, C_BB), i == 0 ? t : ST(o, p, S_SINCE))
+                < 0)
+                return -1;
+            ST(o, p, S_GRANTED) += c;
+        }
+        if (mm > i)
+            ST(o, p, S_LANDED) += (mm - i + k - 1) / k;
+    }
+    Py_ssize_t hold = parts[mm % k];
+    int64_t grant = t + (mm - 1) * bns;
+    o->waiting = 0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t p = parts[i];
+        if (p != hold) {
+            o->waiting |= (uint64_t)1 << p;
+            int64_t last = mm - 1 - fmod64(mm - 1 - i, k);
+            if (last >= 0)
+                ST(o, p, S_SINCE) = t + last * bns;
+        }
+    }
+    if (mm >= k)
+        ST(o, hold, S_SINCE) = t + (mm - k) * bns;
+    int64_t end = grant + bns;
+    o->busy = end;
+    o->last_grant = CST(o, hold, C_IDX);
+    o->last_grant_ns = grant;
+    o->last_pos = hold;
+    o->rr = hold + 1;
+    o->seq += 1;
+    if (heap_push(o, end, o->seq, 0, hold) < 0)
+        return -1;
+    return 1;
+}
+
+/* BusSchedule._loop. */
+static int run_loop(BusCore *o, int64_t max_events, int snapshots)
+{
+    Py_ssize_t n = o->n;
+    int64_t safe[BUS_MAX_LANES];
+    uint64_t periph = 0;
+    for (Py_ssize_t p = 0; p < n; p++) {
+        safe[p] = CST(o, p, C_PERIPH) ? 0 : BUS_NEVER;
+        if (CST(o, p, C_PERIPH))
+            periph |= (uint64_t)1 << p;
+    }
+    int64_t work = 0, next_snap = o->events, last_t = -1, computed = o->stop;
+    while (o->nheap) {
+        int64_t t = o->heap[0].t, kind = o->heap[0].kind;
+        Py_ssize_t pos = (Py_ssize_t)o->heap[0].pos;
+        if (t >= o->stop) {
+            computed = o->stop;
+            break;
+        }
+        if (t > last_t) {
+            if (work >= max_events) {
+                computed = t;
+                break;
+            }
+            if (snapshots && o->events >= next_snap) {
+                if (snapshot(o, t) < 0)
+                    return -1;
+                next_snap = o->events + BUS_SNAPSHOT_EVENTS;
+            }
+            last_t = t;
+        }
+        if (kind == 0) {
+            if (!CST(o, pos, C_PERIPH) && o->busy <= t && CST(o, pos, C_BNS) < o->stop - t && !(o->waiting & periph)) {
+                int r = jump(o, t, pos);
+                if (r < 0)
+                    return -1;
+                if (r) {
+                    work++;
+                    continue;
+                }
+            }
+            heap_pop(o);
+            o->events++;
+            work++;
+            int64_t nl = ++ST(o, pos, S_LANDED);
+            int64_t bursts = CST(o, pos, C_BURSTS);
+            if (nl >= bursts && CST(o, pos, C_ENDS)) {
+                PyObject *e = Py_BuildValue("(LnL)", (long long)t, pos, (long long)o->seq);
+                if (e == NULL || PyList_Append(o->program_ends, e) < 0) {
+                    Py_XDECREF(e);
+                    return -1;
+                }
+                Py_DECREF(e);
+            }
+            else if (nl < bursts) {
+                if (!CST(o, pos, C_PERIPH)) {
+                    o->waiting |= (uint64_t)1 << pos;
+                    ST(o, pos, S_SINCE) = t;
+                }
+                else {
+                    int64_t b = CST(o, pos, C_BB), x, lim;
+                    if (__builtin_add_overflow(ST(o, pos, S_REQUEST), b, &x)
+                        || __builtin_add_overflow(ST(o, pos, S_LIMIT), b, &lim)) {
+                        PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
+                        return -1;
+                    }
+                    ST(o, pos, S_REQUEST) = x;
+                    ST(o, pos, S_LIMIT) = lim;
+                    int64_t r;
+                    int rc = flow_time(o, pos, x, &r);
+                    if (rc < 0)
+                        return -1;
+                    if (rc) {
+                        if (r <= t) {
+                            o->waiting |= (uint64_t)1 << pos;
+                            ST(o, pos, S_SINCE) = t;
+                        }
+                        else {
+                            o->seq += 1;
+                            if (heap_push(o, r, o->seq, 1, pos) < 0)
+                                return -1;
+                            ST(o, pos, S_SINCE) = r;
+                        }
+                    }
+                }
+            }
+        }
+        else {
+            heap_pop(o);
+            o->events++;
+            work++;
+            o->waiting |= (uint64_t)1 << pos;
+        }
+        /* Arbitration: the bus is free, grant the waiting lane next after the last granted one. */
+        if (o->waiting && o->busy <= t) {
+            uint64_t m = o->rr >= 64 ? 0 : (o->waiting >> o->rr << o->rr);
+            if (!m)
+                m = o->waiting;
+            Py_ssize_t p = __builtin_ctzll(m);
+            o->waiting &= ~((uint64_t)1 << p);
+            int64_t g = ++ST(o, p, S_GRANTED);
+            int64_t nbytes, dur;
+            if (g < CST(o, p, C_BURSTS)) {
+                nbytes = CST(o, p, C_BB);
+                dur = CST(o, p, C_BNS);
+            }
+            else {
+                nbytes = CST(o, p, C_LAST_BYTES);
+                dur = CST(o, p, C_LAST_BNS);
+            }
+            int64_t end = t + dur;
+            o->busy = end;
+            o->rr = p + 1;
+            o->last_pos = p;
+            o->last_grant_ns = t;
+            o->seq += 1;
+            if (heap_push(o, end, o->seq, 0, p) < 0 || seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
+                return -1;
+            if (end < o->stop) {
+                if (end >= safe[p]) {
+                    int64_t late;
+                    int64_t x;
+                    if (__builtin_add_overflow(ST(o, p, S_LIMIT), 1, &x)) {
+                        PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
+                        return -1;
+                    }
+                    int rc = flow_time(o, p, x, &late);
+                    if (rc < 0)
+                        return -1;
+                    safe[p] = rc ? late : BUS_NEVER;
+                }
+                if (end >= safe[p])
+                    o->stop = end;
+                else if (g == ST(o, p, S_NEXT_END)) {
+                    if (g >= CST(o, p, C_BURSTS)) {
+                        if (!CST(o, p, C_ENDS))
+                            o->stop = end;
+                    }
+                    else if (next_item(o, p, g, end) < 0)
+                        return -1;
+                }
+            }
+        }
+    }
+    o->computed = computed < o->stop ? computed : o->stop;
+    if (last_t > o->last_event)
+        o->last_event = last_t;
+    if (o->last_pos >= 0)
+        o->last_grant = CST(o, o->last_pos, C_IDX);
+    return 0;
+}
+
+/* --- construction -------------------------------------------------------------------------------------------- */
+
+/* An int within +-bound (BUS_BOUND, or BUS_SEQ_BOUND for a sequence number), else OverflowError: every sum of
+ * two values the loop forms then fits in int64 (a sequence number only grows by one per event). */
+static int get_bounded(PyObject *v, int64_t *out, const char *what, int64_t bound)
+{
+    if (!PyLong_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "BusCore: %s must be an int, not %R", what, v);
+        return -1;
+    }
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (x > bound || x < -bound) {
+        PyErr_Format(PyExc_OverflowError, "BusCore: %s %R is out of range", what, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int get_i64(PyObject *v, int64_t *out, const char *what)
+{
+    return get_bounded(v, out, what, BUS_BOUND);
+}
+
+/* A sequence of exactly n items, as a new reference to a tuple or list (PySequence_Fast). */
+static PyObject *get_seq(PyObject *v, Py_ssize_t n, const char *what)
+{
+    PyObject *f = PySequence_Fast(v, what);
+    if (f == NULL)
+        return NULL;
+    if (n >= 0 && PySequence_Fast_GET_SIZE(f) != n) {
+        PyErr_Format(PyExc_ValueError, "BusCore: %s must have %zd items, not %zd", what, n,
+                     PySequence_Fast_GET_SIZE(f));
+        Py_DECREF(f);
+        return NULL;
+    }
+    return f;
+}
+
+static BusCore *core_alloc(Py_ssize_t n)
+{
+    BusCore *o = PyObject_GC_New(BusCore, &BusCoreType);
+    if (o == NULL)
+        return NULL;
+    o->n = n;
+    o->c = NULL;
+    o->time_of = NULL;
+    o->items = NULL;
+    o->nitems = NULL;
+    o->s = NULL;
+    o->heap = NULL;
+    o->nheap = o->capheap = 0;
+    o->segs = NULL;
+    o->snaps = NULL;
+    o->nsnaps = o->capsnaps = 0;
+    o->item_ends = o->program_ends = NULL;
+    o->stop = o->rr = o->seq = o->busy = o->last_grant = o->last_grant_ns = o->events = o->jumps = 0;
+    o->last_pos = -1;
+    o->computed = 0;
+    o->last_event = -1;
+    o->waiting = 0;
+    size_t k = n ? (size_t)n : 1;
+    o->c = PyMem_Calloc(k * NCONST, sizeof(int64_t));
+    o->time_of = PyMem_Calloc(k, sizeof(PyObject *));
+    o->items = PyMem_Calloc(k, sizeof(int64_t *));
+    o->nitems = PyMem_Calloc(k, sizeof(Py_ssize_t));
+    o->s = PyMem_Calloc(k * NSTATE, sizeof(int64_t));
+    o->segs = PyMem_Calloc(k, sizeof(SegList));
+    PyObject_GC_Track(o);
+    if (!o->c || !o->time_of || !o->items || !o->nitems || !o->s || !o->segs) {
+        Py_DECREF(o);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    return o;
+}
+
+/* The constants of lane p from (idx, bursts, burst_bytes, burst_ns, last_bytes, last_burst_ns, ends_program,
+ * arith or None, time_of or None, next_items). */
+static int load_lane(BusCore *o, Py_ssize_t p, PyObject *spec)
+{
+    static const char *names[] = {"idx", "bursts", "burst_bytes", "burst_ns", "last_bytes", "last_burst_ns"};
+    PyObject *f = get_seq(spec, 10, "a lane");
+    if (f == NULL)
+        return -1;
+    PyObject **it = PySequence_Fast_ITEMS(f);
+    int rc = -1;
+    for (int k = 0; k < 6; k++)
+        if (get_i64(it[k], &CST(o, p, k), names[k]) < 0)
+            goto done;
+    int ends = PyObject_IsTrue(it[6]);
+    if (ends < 0)
+        goto done;
+    CST(o, p, C_ENDS) = ends;
+    PyObject *ar = it[7], *to = it[8];
+    if (to != Py_None) {
+        if (!PyCallable_Check(to)) {
+            PyErr_Format(PyExc_TypeError, "BusCore: time_of must be callable or None, not %R", to);
+            goto done;
+        }
+        o->time_of[p] = Py_NewRef(to);
+        CST(o, p, C_PERIPH) = 1;
+    }
+    if (ar != Py_None) {
+        if (to == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "BusCore: a lane with arith needs its time_of");
+            goto done;
+        }
+        PyObject *a = get_seq(ar, 7, "arith");
+        if (a == NULL)
+            goto done;
+        int bad = 0;
+        for (int k = 0; k < 7 && !bad; k++)
+            bad = get_i64(PySequence_Fast_GET_ITEM(a, k), &CST(o, p, C_LIMIT + k), "an arith value") < 0;
+        Py_DECREF(a);
+        if (bad)
+            goto done;
+        /* A zero divisor is left to time_of (which raises as Python does). */
+        CST(o, p, C_ARITH) = CST(o, p, C_UNIT) != 0 && CST(o, p, C_DEN) != 0;
+    }
+    PyObject *nx = get_seq(it[9], -1, "next_items");
+    if (nx == NULL)
+        goto done;
+    Py_ssize_t ni = PySequence_Fast_GET_SIZE(nx);
+    o->items[p] = PyMem_Calloc(ni ? (size_t)(2 * ni) : 1, sizeof(int64_t));
+    if (o->items[p] == NULL) {
+        Py_DECREF(nx);
+        PyErr_NoMemory();
+        goto done;
+    }
+    o->nitems[p] = ni;
+    for (Py_ssize_t k = 0; k < ni; k++) {
+        PyObject *pair = get_seq(PySequence_Fast_GET_ITEM(nx, k), 2, "a next item");
+        if (pair == NULL) {
+            Py_DECREF(nx);
+            goto done;
+        }
+        int irq = -1;
+        int bad = get_i64(PySequence_Fast_GET_ITEM(pair, 0), &o->items[p][2 * k], "a next item's bursts") < 0
+                  || (irq = PyObject_IsTrue(PySequence_Fast_GET_ITEM(pair, 1))) < 0;
+        Py_DECREF(pair);
+        if (bad) {
+            Py_DECREF(nx);
+            goto done;
+        }
+        o->items[p][2 * k + 1] = irq;
+    }
+    Py_DECREF(nx);
+    rc = 0;
+done:
+    Py_DECREF(f);
+    return rc;
+}
+
+/* The state from a snapshot tuple: (at_ns, stop_ns, heap, last_pos, rr, seq, busy_until_ns, last_grant,
+ * last_grant_ns, waiting, events, jumps, granted, landed, request, limit, since_ns, next_end, irq, item_k). */
+static int load_state(BusCore *o, PyObject *state)
+{
+    PyObject *f = get_seq(state, 12 + NSTATE, "the state");
+    if (f == NULL)
+        return -1;
+    PyObject **it = PySequence_Fast_ITEMS(f);
+    int rc = -1;
+    int64_t *scal[] = {&o->computed, &o->stop, NULL, &o->last_pos, &o->rr, &o->seq, &o->busy, &o->last_grant,
+                       &o->last_grant_ns, NULL, &o->events, &o->jumps};
+    for (int k = 0; k < 12; k++)
+        if (scal[k] != NULL && get_bounded(it[k], scal[k], "a state value", k == 5 ? BUS_SEQ_BOUND : BUS_BOUND) < 0)
+            goto done;
+    if (o->last_pos < -1 || o->last_pos >= o->n || o->rr < 0 || o->rr > o->n) {
+        PyErr_Format(PyExc_ValueError, "BusCore: last_pos %lld or rr %lld out of range", (long long)o->last_pos,
+                     (long long)o->rr);
+        goto done;
+    }
+    if (!PyLong_Check(it[9])) {
+        PyErr_Format(PyExc_TypeError, "BusCore: waiting must be an int, not %R", it[9]);
+        goto done;
+    }
+    unsigned long long w = PyLong_AsUnsignedLongLong(it[9]);
+    if (w == (unsigned long long)-1 && PyErr_Occurred())
+        goto done;
+    if (o->n < 64 && (w >> o->n) != 0) {
+        PyErr_Format(PyExc_ValueError, "BusCore: waiting %R names a lane past %zd", it[9], o->n);
+        goto done;
+    }
+    o->waiting = w;
+    PyObject *h = get_seq(it[2], -1, "the heap");
+    if (h == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(h); i++) {
+        PyObject *e = get_seq(PySequence_Fast_GET_ITEM(h, i), 4, "a heap entry");
+        int64_t v[4];
+        int bad = e == NULL;
+        for (int k = 0; k < 4 && !bad; k++)
+            bad = get_bounded(PySequence_Fast_GET_ITEM(e, k), &v[k], "a heap value",
+                              k == 1 ? BUS_SEQ_BOUND : BUS_BOUND) < 0;
+        Py_XDECREF(e);
+        if (!bad && (v[2] < 0 || v[2] > 1 || v[3] < 0 || v[3] >= o->n)) {
+            PyErr_Format(PyExc_ValueError, "BusCore: heap entry kind %lld / pos %lld out of range",
+                         (long long)v[2], (long long)v[3]);
+            bad = 1;
+        }
+        if (bad || heap_push(o, v[0], v[1], v[2], v[3]) < 0) {
+            Py_DECREF(h);
+            goto done;
+        }
+    }
+    Py_DECREF(h);
+    for (int k = 0; k < NSTATE; k++) {
+        PyObject *l = get_seq(it[12 + k], o->n, "a per-lane state list");
+        if (l == NULL)
+            goto done;
+        int bad = 0;
+        for (Py_ssize_t p = 0; p < o->n && !bad; p++) {
+            PyObject *v = PySequence_Fast_GET_ITEM(l, p);
+            if (k == S_IRQ) {
+                int b = PyObject_IsTrue(v);
+                bad = b < 0;
+                ST(o, p, k) = b;
+            }
+            else
+                bad = get_i64(v, &ST(o, p, k), "a per-lane state value") < 0;
+        }
+        Py_DECREF(l);
+        if (bad)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_DECREF(f);
+    return rc;
+}
+
+static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)type;
+    static char *kw[] = {"lanes", "state", "segments", "last_event_ns", "item_ends", "program_ends", NULL};
+    PyObject *lanes, *state, *segments, *item_ends, *program_ends;
+    long long last_event;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOLO!O!:BusCore", kw, &lanes, &state, &segments, &last_event,
+                                     &PyList_Type, &item_ends, &PyList_Type, &program_ends))
+        return NULL;
+    PyObject *lf = get_seq(lanes, -1, "lanes");
+    if (lf == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(lf);
+    if (n > BUS_MAX_LANES) {
+        Py_DECREF(lf);
+        PyErr_Format(PyExc_ValueError, "BusCore: at most %d lanes, not %zd", BUS_MAX_LANES, n);
+        return NULL;
+    }
+    BusCore *o = core_alloc(n);
+    if (o == NULL) {
+        Py_DECREF(lf);
+        return NULL;
+    }
+    o->item_ends = Py_NewRef(item_ends);
+    o->program_ends = Py_NewRef(program_ends);
+    o->last_event = last_event;
+    for (Py_ssize_t p = 0; p < n; p++) {
+        if (load_lane(o, p, PySequence_Fast_GET_ITEM(lf, p)) < 0) {
+            Py_DECREF(lf);
+            Py_DECREF(o);
+            return NULL;
+        }
+    }
+    Py_DECREF(lf);
+    if (load_state(o, state) < 0)
+        goto fail;
+    PyObject *sf = get_seq(segments, n, "segments");
+    if (sf == NULL)
+        goto fail;
+    for (Py_ssize_t p = 0; p < n; p++) {
+        PyObject *sl = get_seq(PySequence_Fast_GET_ITEM(sf, p), -1, "a lane's segments");
+        int bad = sl == NULL;
+        for (Py_ssize_t i = 0; !bad && i < PySequence_Fast_GET_SIZE(sl); i++) {
+            PyObject *e = get_seq(PySequence_Fast_GET_ITEM(sl, i), 6, "a segment");
+            int64_t v[6];
+            bad = e == NULL;
+            for (int k = 0; k < 6 && !bad; k++)
+                bad = get_i64(PySequence_Fast_GET_ITEM(e, k), &v[k], "a segment value") < 0;
+            Py_XDECREF(e);
+            bad = bad || seg_add(o, p, v[0], v[1], v[2], v[3], v[4], v[5]) < 0;
+        }
+        Py_XDECREF(sl);
+        if (bad) {
+            Py_DECREF(sf);
+            goto fail;
+        }
+    }
+    Py_DECREF(sf);
+    return (PyObject *)o;
+fail:
+    Py_DECREF(o);
+    return NULL;
+}
+
+static int core_traverse(BusCore *o, visitproc visit, void *arg)
+{
+    Py_VISIT(o->item_ends);
+    Py_VISIT(o->program_ends);
+    if (o->time_of != NULL)
+        for (Py_ssize_t p = 0; p < o->n; p++)
+            Py_VISIT(o->time_of[p]);
+    return 0;
+}
+
+static int core_clear(BusCore *o)
+{
+    Py_CLEAR(o->item_ends);
+    Py_CLEAR(o->program_ends);
+    if (o->time_of != NULL)
+        for (Py_ssize_t p = 0; p < o->n; p++)
+            Py_CLEAR(o->time_of[p]);
+    return 0;
+}
+
+static void core_dealloc(BusCore *o)
+{
+    PyObject_GC_UnTrack(o);
+    core_clear(o);
+    for (Py_ssize_t p = 0; p < o->n; p++) {
+        if (o->items != NULL)
+            PyMem_Free(o->items[p]);
+        if (o->segs != NULL)
+            PyMem_Free(o->segs[p].v);
+    }
+    for (Py_ssize_t i = 0; i < o->nsnaps; i++)
+        PyMem_Free(o->snaps[i]);
+    PyMem_Free(o->snaps);
+    PyMem_Free(o->c);
+    PyMem_Free(o->time_of);
+    PyMem_Free(o->items);
+    PyMem_Free(o->nitems);
+    PyMem_Free(o->s);
+    PyMem_Free(o->heap);
+    PyMem_Free(o->segs);
+    PyObject_GC_Del(o);
+}
+
+/* --- methods ------------------------------------------------------------------------------------------------- */
+
+static PyObject *core_loop(BusCore *o, PyObject *args)
+{
+    long long max_events;
+    int snapshots;
+    if (!PyArg_ParseTuple(args, "Lp:loop", &max_events, &snapshots))
+        return NULL;
+    if (run_loop(o, max_events, snapshots) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *lane_list(BusCore *o, int k)
+{
+    PyObject *l = PyList_New(o->n);
+    if (l == NULL)
+        return NULL;
+    for (Py_ssize_t p = 0; p < o->n; p++) {
+        PyObject *v = PyLong_FromLongLong(ST(o, p, k));
+        if (v == NULL) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, p, v);
+    }
+    return l;
+}
+
+/* (waiting, busy_until_ns, stop_ns, computed_ns, events, jumps, last_grant, last_grant_ns, last_event_ns,
+ * granted, landed, since_ns, heap size). */
+static PyObject *core_state(BusCore *o, PyObject *unused)
+{
+    (void)unused;
+    PyObject *g = lane_list(o, S_GRANTED), *l = lane_list(o, S_LANDED), *s = lane_list(o, S_SINCE);
+    PyObject *r = NULL;
+    if (g && l && s)
+        r = Py_BuildValue("(KLLLLLLLLOOOn)", (unsigned long long)o->waiting, (long long)o->busy,
+                          (long long)o->stop, (long long)o->computed, (long long)o->events, (long long)o->jumps,
+                          (long long)o->last_grant, (long long)o->last_grant_ns, (long long)o->last_event, g, l, s,
+                          o->nheap);
+    Py_XDECREF(g);
+    Py_XDECREF(l);
+    Py_XDECREF(s);
+    return r;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const HeapEnt *x = a, *y = b;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static PyObject *core_pending(BusCore *o, PyObject *unused)
+{
+    (void)unused;
+    HeapEnt *v = PyMem_Malloc((size_t)(o->nheap ? o->nheap : 1) * sizeof(HeapEnt));
+    if (v == NULL)
+        return PyErr_NoMemory();
+    memcpy(v, o->heap, (size_t)o->nheap * sizeof(HeapEnt));
+    qsort(v, (size_t)o->nheap, sizeof(HeapEnt), cmp_seq);
+    PyObject *l = PyList_New(o->nheap);
+    for (Py_ssize_t i = 0; l != NULL && i < o->nheap; i++) {
+        PyObject *e = Py_BuildValue("(LLLL)", (long long)v[i].t, (long long)v[i].seq, (long long)v[i].kind,
+                                    (long long)v[i].pos);
+        if (e == NULL)
+            Py_CLEAR(l);
+        else
+            PyList_SET_ITEM(l, i, e);
+    }
+    PyMem_Free(v);
+    return l;
+}
+
+static PyObject *core_segments(BusCore *o, PyObject *arg)
+{
+    Py_ssize_t pos = PyNumber_AsSsize_t(arg, PyExc_IndexError);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        return NULL;
+    }
+    SegList *sl = &o->segs[pos];
+    PyObject *l = PyList_New(sl->n);
+    for (Py_ssize_t i = 0; l != NULL && i < sl->n; i++) {
+        Seg *s = &sl->v[i];
+        PyObject *e = Py_BuildValue("(LLLLLL)", (long long)s->grant, (long long)s->count, (long long)s->stride,
+                                    (long long)s->dur, (long long)s->bytes, (long long)s->req);
+        if (e == NULL)
+            Py_CLEAR(l);
+        else
+            PyList_SET_ITEM(l, i, e);
+    }
+    return l;
+}
+
+/* BusSchedule.take: 0 or -1 with an exception. */
+static int take(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *bursts, int64_t *count_out, int64_t *bytes_out,
+                int64_t *last_out)
+{
+    SegList *sl = &o->segs[pos];
+    Py_ssize_t si = sl->taken_si;
+    int64_t done = sl->taken_done, last = -1;
+    __int128 count = 0, nbytes = 0;
+    while (si < sl->n) {
+        Seg *s = &sl->v[si];
+        if (s->grant + done * s->stride + s->dur > t)
+            break;
+        int64_t k = s->count;
+        if (s->stride != 0) {
+            int64_t kk = floordiv64(t - s->grant - s->dur, s->stride) + 1;
+            if (kk < k)
+                k = kk;
+        }
+        if (bursts != NULL) {
+            for (int64_t j = done; j < k; j++) {
+                int64_t g = s->grant + j * s->stride;
+                PyObject *e = Py_BuildValue("(LLL)", (long long)(j == 0 ? s->req : g - s->stride + s->dur),
+                                            (long long)g, (long long)(g + s->dur));
+                if (e == NULL || PyList_Append(bursts, e) < 0) {
+                    Py_XDECREF(e);
+                    return -1;
+                }
+                Py_DECREF(e);
+            }
+        }
+        count += k - done;
+        nbytes += (__int128)(k - done) * s->bytes;
+        last = s->grant + (k - 1) * s->stride + s->dur;
+        if (k < s->count) {
+            done = k;
+            break;
+        }
+        si++;
+        done = 0;
+    }
+    if (fits(count, count_out) < 0 || fits(nbytes, bytes_out) < 0)
+        return -1;
+    sl->taken_si = si;
+    sl->taken_done = done;
+    *last_out = last;
+    return 0;
+}
+
+static PyObject *core_take(BusCore *o, PyObject *args)
+{
+    Py_ssize_t pos;
+    long long t;
+    PyObject *bursts = Py_None;
+    if (!PyArg_ParseTuple(args, "nL|O:take", &pos, &t, &bursts))
+        return NULL;
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        return NULL;
+    }
+    if (bursts != Py_None && !PyList_Check(bursts)) {
+        PyErr_Format(PyExc_TypeError, "BusCore: bursts must be a list or None, not %R", bursts);
+        return NULL;
+    }
+    int64_t count, nbytes, last;
+    if (take(o, pos, t, bursts == Py_None ? NULL : bursts, &count, &nbytes, &last) < 0)
+        return NULL;
+    return Py_BuildValue("(LLL)", (long long)count, (long long)nbytes, (long long)last);
+}
+
+static PyObject *core_take_all(BusCore *o, PyObject *args)
+{
+    long long t;
+    int probe = 0;
+    if (!PyArg_ParseTuple(args, "L|p:take_all", &t, &probe))
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t pos = 0; pos < o->n; pos++) {
+        SegList *sl = &o->segs[pos];
+        if (sl->taken_si == sl->n)
+            continue;
+        Seg *s = &sl->v[sl->taken_si];
+        if (s->grant + sl->taken_done * s->stride + s->dur > t)
+            continue;
+        PyObject *bursts = PyList_New(0);
+        int64_t count, nbytes, last;
+        if (bursts == NULL || take(o, pos, t, probe ? bursts : NULL, &count, &nbytes, &last) < 0) {
+            Py_XDECREF(bursts);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *e = Py_BuildValue("(nLLLN)", pos, (long long)count, (long long)nbytes, (long long)last, bursts);
+        if (e == NULL || PyList_Append(out, e) < 0) {
+            Py_XDECREF(e);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(e);
+    }
+    return out;
+}
+
+/* BusSchedule.replay: a new BusCore (item ends and program ends into the lists given), or None when no event
+ * has run (the state is the start state). */
+static PyObject *core_replay(BusCore *o, PyObject *args)
+{
+    long long stop_ns;
+    PyObject *item_ends, *program_ends;
+    if (!PyArg_ParseTuple(args, "LO!O!:replay", &stop_ns, &PyList_Type, &item_ends, &PyList_Type, &program_ends))
+        return NULL;
+    if (o->nsnaps == 0)
+        Py_RETURN_NONE;
+    int64_t *snap = o->snaps[0];
+    for (Py_ssize_t i = o->nsnaps - 1; i >= 0; i--) {
+        if (o->snaps[i][P_AT] <= stop_ns) {
+            snap = o->snaps[i];
+            break;
+        }
+    }
+    Py_ssize_t n = o->n;
+    BusCore *r = core_alloc(n);
+    if (r == NULL)
+        return NULL;
+    memcpy(r->c, o->c, (size_t)(NCONST * n) * sizeof(int64_t));
+    for (Py_ssize_t p = 0; p < n; p++) {
+        r->time_of[p] = Py_XNewRef(o->time_of[p]);
+        r->nitems[p] = o->nitems[p];
+        r->items[p] = PyMem_Malloc((size_t)(o->nitems[p] ? 2 * o->nitems[p] : 1) * sizeof(int64_t));
+        if (r->items[p] == NULL) {
+            Py_DECREF(r);
+            return PyErr_NoMemory();
+        }
+        memcpy(r->items[p], o->items[p], (size_t)(2 * o->nitems[p]) * sizeof(int64_t));
+    }
+    r->item_ends = Py_NewRef(item_ends);
+    r->program_ends = Py_NewRef(program_ends);
+    r->computed = snap[P_AT];
+    r->stop = stop_ns < snap[P_STOP] ? stop_ns : snap[P_STOP];
+    r->last_pos = snap[P_LAST_POS];
+    r->rr = snap[P_RR];
+    r->seq = snap[P_SEQ];
+    r->busy = snap[P_BUSY];
+    r->last_grant = snap[P_LAST_GRANT];
+    r->last_grant_ns = snap[P_LAST_GRANT_NS];
+    r->waiting = (uint64_t)snap[P_WAITING];
+    r->events = snap[P_EVENTS];
+    r->jumps = snap[P_JUMPS];
+    Py_ssize_t nh = (Py_ssize_t)snap[P_NHEAP];
+    r->heap = PyMem_Malloc((size_t)(nh ? nh : 1) * sizeof(HeapEnt));
+    if (r->heap == NULL) {
+        Py_DECREF(r);
+        return PyErr_NoMemory();
+    }
+    memcpy(r->heap, snap + NSNAP, (size_t)nh * sizeof(HeapEnt));
+    r->nheap = r->capheap = nh;
+    memcpy(r->s, snap + NSNAP + 4 * nh, (size_t)(NSTATE * n) * sizeof(int64_t));
+    r->last_event = -1;
+    if (run_loop(r, BUS_NEVER, 0) < 0) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    return (PyObject *)r;
+}
+
+static PyMethodDef core_methods[] = {
+    {"loop", (PyCFunction)core_loop, METH_VARARGS, "loop(max_events, snapshots): BusSchedule._loop."},
+    {"state", (PyCFunction)core_state, METH_NOARGS,
+     "(waiting, busy_until_ns, stop_ns, computed_ns, events, jumps, last_grant, last_grant_ns, last_event_ns, "
+     "granted, landed, since_ns, heap size)."},
+    {"pending", (PyCFunction)core_pending, METH_NOARGS, "BusSchedule.pending."},
+    {"segments", (PyCFunction)core_segments, METH_O, "segments(pos): lane pos's segments, as a list."},
+    {"take", (PyCFunction)core_take, METH_VARARGS, "take(pos, t, bursts=None): BusSchedule.take."},
+    {"take_all", (PyCFunction)core_take_all, METH_VARARGS, "take_all(t, probe=False): BusSchedule.take_all."},
+    {"replay", (PyCFunction)core_replay, METH_VARARGS,
+     "replay(stop_ns, item_ends, program_ends): BusSchedule.replay's new state, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject BusCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dmaengine._cnative.BusCore",
+    .tp_doc = "BusCore(lanes, state, segments, last_event_ns, item_ends, program_ends): the state and loop of a "
+              "sim._bus.BusSchedule (which builds it).",
+    .tp_basicsize = sizeof(BusCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = core_new,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_methods = core_methods,
+};
 
 int dmaengine_sim_init(PyObject *module)
 {
-    (void)module;
-    return 0;
+    if (PyType_Ready(&BusCoreType) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "BusCore", (PyObject *)&BusCoreType);
 }

@@ -12,7 +12,7 @@ from dmaengine.sim._periph import Flow
 def grants(sched: BusSchedule, pos: int) -> list[tuple[int, int]]:
     """``(grant_ns, end_ns)`` of every burst of lane ``pos``."""
     out = []
-    for grant, count, stride, burst_ns, _, _ in sched.segments[pos]:
+    for grant, count, stride, burst_ns, _, _ in sched.lane_segments(pos):
         out += [(grant + j * stride, grant + j * stride + burst_ns) for j in range(count)]
     return out
 
