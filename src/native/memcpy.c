@@ -821,9 +821,14 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
                 Py_XDECREF(a);
                 Py_XDECREF(ns1);
             }
-            if (!failed)
+            if (!failed) {
                 result = c;
-            else
+                /* The channel's lists hold it until it completes or is dropped: the collector could not free it
+                 * meanwhile, so it is not tracked (no gen0/gen1 traversal of every in-flight descriptor).
+                 * complete_batch and track() track it again when the engine lets go of it. */
+                if (PyObject_IS_GC(self) && PyObject_GC_IsTracked(self))
+                    PyObject_GC_UnTrack(self);
+            } else
                 Py_XDECREF(c);
         }
     }
@@ -1013,6 +1018,32 @@ done:
 
 /* --- completion ------------------------------------------------------------------------------------------- */
 
+/* Track a descriptor the compiled submit untracked (a no-op for one that is tracked or not a GC object). */
+static inline void track_one(PyObject *vd)
+{
+    if (PyObject_IS_GC(vd) && !PyObject_GC_IsTracked(vd))
+        PyObject_GC_Track(vd);
+}
+
+/* track(vds): the engine lets go of these descriptors without completing them (terminate, release): the
+ * collector tracks them again, as it did before submit. */
+static PyObject *track(PyObject *self, PyObject *vds)
+{
+    (void)self;
+    PyObject *it = PyObject_GetIter(vds);
+    if (it == NULL)
+        return NULL;
+    PyObject *vd;
+    while ((vd = PyIter_Next(it)) != NULL) {
+        track_one(vd);
+        Py_DECREF(vd);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* complete_batch(chan, vds): VirtChannel.vchan_cookie_complete_batch without its trace hook (the caller
  * checks that no trace records), for descriptors of the memory engine's type. Caller holds ``vc.lock``. */
 static PyObject *complete_batch(PyObject *self, PyObject *args)
@@ -1040,6 +1071,7 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *vd = PyList_GET_ITEM(vds, i);
+        track_one(vd);
         PyObject *c = vget(vd, S_COOKIE);
         if (c == NULL)
             goto done;
@@ -1225,6 +1257,8 @@ static PyMethodDef memcpy_methods[] = {
      "copy_many(ops, find, hot_src, hot_dst) -> (faults, hot_src, hot_dst), or None for ops it does not take."},
     {"complete_batch", complete_batch, METH_VARARGS,
      "complete_batch(chan, vds): vchan_cookie_complete_batch (no trace) for memory engine descriptors."},
+    {"track", track, METH_O,
+     "track(vds): the cycle collector tracks these descriptors again (the compiled submit untracks them)."},
     {"call_back", call_back, METH_VARARGS,
      "call_back(done, on_error): run the callbacks of completed descriptors in order."},
     {NULL, NULL, 0, NULL},

@@ -46,7 +46,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from typing import cast
 
@@ -419,7 +419,18 @@ class MemcpyChannel(VirtChannel):
         if core is not None and _wired and not tracing():
             core.complete_batch(self, vds)
         else:
+            if core is not None:
+                core.track(vds)  # submitted untraced: the compiled submit untracked them
             self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
+
+    def vchan_dma_desc_free_list(self, descs: Iterable[VirtDescriptor]) -> None:
+        """:meth:`VirtChannel.vchan_dma_desc_free_list`; with the compiled core, the dropped descriptors are
+        tracked by the cycle collector again (its submit untracks a descriptor while the channel holds it)."""
+        core = _native.core
+        if core is not None:
+            descs = list(descs)
+            core.track(descs)
+        VirtChannel.vchan_dma_desc_free_list(self, descs)
 
     def bottom_half(self) -> None:
         """:meth:`VirtChannel.bottom_half`; with the compiled core and no trace, its callback loop runs in C (a
