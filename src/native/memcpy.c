@@ -333,7 +333,7 @@ static struct {
     PyObject *tx_result;         /* TxResult */
     long long run_copy, min_cookie, max_cookie, errors_kept;
     /* interned attribute names */
-    PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release,
+    PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
         *s_waitq, *s_wake, *s_popitem, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
@@ -421,6 +421,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_lock, "lock");
     NAME(s_acquire, "acquire");
     NAME(s_release, "release");
+    NAME(s_locked, "locked");
     NAME(s_cookie, "cookie");
     NAME(s_desc_submitted, "desc_submitted");
     NAME(s_append, "append");
@@ -538,7 +539,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *chan;
     PyObject *fallback;
-    PyObject *dict, *dev, *acquire, *release, *append;
+    PyObject *dict, *dev, *acquire, *release, *locked, *append;
     vectorcallfunc vectorcall;
 } PrepObject;
 
@@ -666,6 +667,7 @@ static PyObject *prep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         || (lock = PyObject_GetAttr(chan, MF.s_lock)) == NULL
         || (p->acquire = PyObject_GetAttr(lock, MF.s_acquire)) == NULL
         || (p->release = PyObject_GetAttr(lock, MF.s_release)) == NULL
+        || (p->locked = PyObject_GetAttr(lock, MF.s_locked)) == NULL
         || (sub = PyObject_GetAttr(chan, MF.s_desc_submitted)) == NULL
         || (p->append = PyObject_GetAttr(sub, MF.s_append)) == NULL) {
         Py_XDECREF(lock);
@@ -687,6 +689,7 @@ static int prep_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(p->dev);
     Py_VISIT(p->acquire);
     Py_VISIT(p->release);
+    Py_VISIT(p->locked);
     Py_VISIT(p->append);
     return 0;
 }
@@ -700,6 +703,7 @@ static int prep_clear(PyObject *self)
     Py_CLEAR(p->dev);
     Py_CLEAR(p->acquire);
     Py_CLEAR(p->release);
+    Py_CLEAR(p->locked);
     Py_CLEAR(p->append);
     return 0;
 }
@@ -755,10 +759,84 @@ static PyTypeObject PrepType = {
 
 /* --- submit ----------------------------------------------------------------------------------------------- */
 
+/* Set slot i of obj to a new reference to v and hand back the old value (to release once it is safe to run
+ * arbitrary code: a user may have stored anything in a prepared descriptor). */
+static inline PyObject *slot_swap(PyObject *obj, int i, PyObject *v)
+{
+    PyObject **p = (PyObject **)((char *)obj + MF.off[i]);
+    PyObject *old = *p;
+    *p = Py_NewRef(v);
+    return old;
+}
+
+/* The body of the compiled submit, with the channel's lock held (or free and the GIL held: see desc_submit).
+ * Runs no Python code and allocates no object the collector tracks, so the GIL is held throughout; the old
+ * slot values go to old[] for the caller to release. Returns the new cookie, or NULL: with an exception set
+ * (failed), or without one when the submit is not this path's (a descriptor no longer PREPARED, a channel not
+ * accepting: the Python code raises). */
+static PyObject *submit_locked(PyObject *self, PrepObject *p, PyObject **old)
+{
+    int ok = slot_get(self, S_STATE) == MF.prepared ? dict_true(p->dict, MF.s_accepting) : 0;
+    if (ok <= 0)
+        return NULL;
+    PyObject *c = PyDict_GetItemWithError(p->dict, MF.s_cookie);
+    if (c == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_AttributeError, MF.s_cookie);
+        return NULL;
+    }
+    long long cookie = PyLong_AsLongLong(c);
+    if (cookie == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *ns = PyDict_GetItemWithError(p->dict, MF.s_n_submitted);
+    if (ns == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_AttributeError, MF.s_n_submitted);
+        return NULL;
+    }
+    long long nsub = PyLong_AsLongLong(ns);
+    if (nsub == -1 && PyErr_Occurred())
+        return NULL;
+    cookie += 1;
+    if (cookie > MF.max_cookie || cookie < MF.min_cookie)
+        cookie = MF.min_cookie;
+    c = PyLong_FromLongLong(cookie);
+    ns = c ? PyLong_FromLongLong(nsub + 1) : NULL;
+    if (ns == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {
+        Py_XDECREF(c);
+        Py_XDECREF(ns);
+        return NULL;
+    }
+    PyObject *a = PyObject_CallOneArg(p->append, self);
+    if (a == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns) < 0) {
+        Py_XDECREF(a);
+        Py_DECREF(c);
+        Py_DECREF(ns);
+        return NULL;
+    }
+    Py_DECREF(a);
+    Py_DECREF(ns);
+    old[0] = slot_swap(self, S_COOKIE, c);
+    old[1] = slot_swap(self, S_STATE, MF.submitted);
+    old[2] = slot_swap(self, S_RESULT, MF.noerror);
+    old[3] = slot_swap(self, S_RESIDUE, MF.zero);
+    /* The channel's lists hold it until it completes or is dropped: the collector could not free it meanwhile,
+     * so it is not tracked (no young collection traverses every in-flight descriptor). complete_batch and
+     * track() track it again when the engine lets go of it. */
+    if (PyObject_IS_GC(self) && PyObject_GC_IsTracked(self))
+        PyObject_GC_UnTrack(self);
+    return c;
+}
+
 /* MemcpyDescriptor.submit: MemcpyDescriptor.submit's Python code (Descriptor.submit with
  * VirtDescriptor.tx_submit inlined) for a PREPARED descriptor of one of the submit types on an accepting
  * channel that has a MemcpyPrep (its cached state), with no trace recording; anything else (a reused
- * descriptor, an error to raise, a race lost) is Descriptor.submit's. */
+ * descriptor, an error to raise, a race lost) is Descriptor.submit's.
+ *
+ * The channel's lock: when it is free, nothing is acquired. Every thread that takes it needs the GIL to touch
+ * the channel, and submit_locked keeps the GIL from start to end, so it runs as if it held the lock (a thread
+ * blocked in acquire that gets the lock meanwhile waits for the GIL before it touches anything). When the lock
+ * is held (a thread inside a ``with vc.lock`` block lost the GIL), it is acquired as usual. */
 static PyObject *desc_submit(PyObject *self, PyObject *unused)
 {
     (void)unused;
@@ -777,7 +855,7 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
     if (chan == NULL)
         return PyObject_CallOneArg(MF.py_submit, self);
     Py_INCREF(chan);
-    PyObject *result = NULL, *r = NULL;
+    PyObject *result = NULL, *r = NULL, *old[4] = {NULL, NULL, NULL, NULL};
     PyObject *po = PyObject_GetAttr(chan, MF.s_prep); /* the channel's MemcpyPrep, when it has one */
     if (po == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -790,63 +868,43 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
         goto out;
     }
     PrepObject *p = (PrepObject *)po;
-    r = PyObject_CallNoArgs(p->acquire);
+    int held = 1;
+#ifndef Py_GIL_DISABLED
+    r = PyObject_CallNoArgs(p->locked);
     if (r == NULL)
         goto out;
+    held = r == Py_False ? 0 : PyObject_IsTrue(r);
     Py_CLEAR(r);
-    /* Under the channel's lock: one of two racing submits wins; release may have begun. */
-    int ok = slot_get(self, S_STATE) == MF.prepared ? dict_true(p->dict, MF.s_accepting) : 0;
-    int failed = ok < 0;
-    if (ok > 0) {
-        PyObject *c = PyDict_GetItemWithError(p->dict, MF.s_cookie);
-        long long cookie = c ? PyLong_AsLongLong(c) : -1;
-        failed = c == NULL || (cookie == -1 && PyErr_Occurred());
-        if (!failed) {
-            cookie += 1;
-            if (cookie > MF.max_cookie || cookie < MF.min_cookie)
-                cookie = MF.min_cookie;
-            c = PyLong_FromLongLong(cookie);
-            failed = c == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0;
-            if (!failed) {
-                slot_set(self, S_COOKIE, c);
-                slot_set(self, S_STATE, MF.submitted);
-                slot_set(self, S_RESULT, MF.noerror);
-                slot_set(self, S_RESIDUE, MF.zero);
-                PyObject *a = PyObject_CallOneArg(p->append, self);
-                PyObject *ns = a ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
-                PyObject *ns1 = ns ? PyNumber_Add(ns, MF.one) : NULL;
-                failed = ns1 == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns1) < 0;
-                if (ns == NULL && a != NULL && !PyErr_Occurred())
-                    PyErr_SetObject(PyExc_AttributeError, MF.s_n_submitted);
-                Py_XDECREF(a);
-                Py_XDECREF(ns1);
-            }
-            if (!failed) {
-                result = c;
-                /* The channel's lists hold it until it completes or is dropped: the collector could not free it
-                 * meanwhile, so it is not tracked (no gen0/gen1 traversal of every in-flight descriptor).
-                 * complete_batch and track() track it again when the engine lets go of it. */
-                if (PyObject_IS_GC(self) && PyObject_GC_IsTracked(self))
-                    PyObject_GC_UnTrack(self);
-            } else
-                Py_XDECREF(c);
-        }
-    }
-    PyObject *exc_type, *exc_value, *exc_tb;
-    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    r = PyObject_CallNoArgs(p->release);
-    if (r == NULL) {
-        Py_XDECREF(exc_type);
-        Py_XDECREF(exc_value);
-        Py_XDECREF(exc_tb);
-        Py_CLEAR(result);
+    if (held < 0)
         goto out;
+#endif
+    if (!held) {
+        result = submit_locked(self, p, old);
+    } else {
+        r = PyObject_CallNoArgs(p->acquire);
+        if (r == NULL)
+            goto out;
+        Py_CLEAR(r);
+        /* Under the channel's lock: one of two racing submits wins; release may have begun. */
+        result = submit_locked(self, p, old);
+        PyObject *exc_type, *exc_value, *exc_tb;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        r = PyObject_CallNoArgs(p->release);
+        if (r == NULL) {
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc_value);
+            Py_XDECREF(exc_tb);
+            Py_CLEAR(result);
+            goto out;
+        }
+        Py_CLEAR(r);
+        PyErr_Restore(exc_type, exc_value, exc_tb);
     }
-    Py_CLEAR(r);
-    PyErr_Restore(exc_type, exc_value, exc_tb);
-    if (!ok && !failed)
+    if (result == NULL && !PyErr_Occurred())
         result = PyObject_CallOneArg(MF.py_submit, self); /* raises the error, as the Python code words it */
 out:
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(old[i]);
     Py_XDECREF(po);
 out_chan:
     Py_DECREF(chan);

@@ -1,4 +1,9 @@
-"""The compiled submit keeps in-flight descriptors out of the cycle collector (issue 8, small64).
+"""In-flight descriptors and the compiled submit (issue 8, small64).
+
+The compiled submit takes the channel's lock only when it is held (a free lock cannot be taken by another
+thread's Python code while the submit holds the GIL); a submit that finds it held waits for it.
+
+It also keeps in-flight descriptors out of the cycle collector.
 
 While the channel's lists hold a descriptor the collector could never free it, so the compiled submit untracks it
 (thousands in flight otherwise cost every young collection a traversal of each); whatever lets go of it again
@@ -9,6 +14,7 @@ Pure Python leaves the collector alone. The suite runs both ways (``make test``)
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 
@@ -76,3 +82,27 @@ def test_a_descriptor_in_a_cycle_is_collected_however_the_engine_lets_go_of_it(p
         assert dst.tolist() == src.tolist()
     else:
         assert not dst.any()
+
+
+def test_a_submit_waits_while_another_thread_holds_the_channel_lock(plat: Platform) -> None:
+    src, dst = np.arange(64, dtype=np.uint8), np.zeros(64, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        first = chan.prep_dma_memcpy(d.addr, s.addr, 32).submit()
+        tx = chan.prep_dma_memcpy(d.addr + 32, s.addr + 32, 32)
+        started = threading.Event()
+        got: list[int] = []
+
+        def submitter() -> None:
+            started.set()
+            got.append(tx.submit())
+
+        t = threading.Thread(target=submitter)
+        with chan.lock:  # type: ignore[attr-defined]
+            t.start()
+            started.wait(5.0)
+            assert tx.state.name == "PREPARED" and not got  # it cannot have gone past the lock
+        t.join(5.0)
+        assert got == [first + 1] and tx.cookie == first + 1 and tx.state.name == "SUBMITTED"
+        chan.issue_pending()
+        assert chan.sync_wait(got[0]) == Status.COMPLETE
+    assert dst.tolist() == src.tolist()
