@@ -336,7 +336,7 @@ static struct {
     PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
+        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
 } MF;
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -438,6 +438,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_waitq, "waitq");
     NAME(s_wake, "wake");
     NAME(s_popitem, "popitem");
+    NAME(s_popleft, "popleft");
     NAME(s_addr, "addr");
     NAME(s_end, "_end");
     NAME(s_mv, "_mv");
@@ -1107,8 +1108,8 @@ static PyObject *track(PyObject *self, PyObject *vds)
 static PyObject *complete_batch(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *chan, *vds;
-    if (!PyArg_ParseTuple(args, "OO!:complete_batch", &chan, &PyList_Type, &vds))
+    PyObject *chan, *vds, *issued = Py_None;
+    if (!PyArg_ParseTuple(args, "OO!|O:complete_batch", &chan, &PyList_Type, &vds, &issued))
         return NULL;
     if (!MF.ready) {
         PyErr_SetString(PyExc_RuntimeError, "complete_batch: memcpy_setup was not called");
@@ -1117,6 +1118,20 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     Py_ssize_t n = PyList_GET_SIZE(vds);
     if (n == 0)
         Py_RETURN_NONE;
+    if (issued != Py_None) { /* take them off the issued list first (they are its first n) */
+        PyObject *popleft = PyObject_GetAttr(issued, MF.s_popleft);
+        if (popleft == NULL)
+            return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *r = PyObject_CallNoArgs(popleft);
+            if (r == NULL) {
+                Py_DECREF(popleft);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        Py_DECREF(popleft);
+    }
     PyObject *errors = PyObject_GetAttr(chan, MF.s_errors);
     PyObject *completed = errors ? PyObject_GetAttr(chan, MF.s_desc_completed) : NULL;
     PyObject *append = completed ? PyObject_GetAttr(completed, MF.s_append) : NULL;
@@ -1124,6 +1139,7 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     if (append == NULL)
         goto done;
     long long nerr = 0;
+    int64_t fast_bytes = 0;
     nbytes = PyLong_FromLong(0);
     if (nbytes == NULL)
         goto done;
@@ -1149,11 +1165,21 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
             goto done;
         if (!bad) {
             PyObject *len = vget(vd, S_LENGTH);
-            PyObject *sum = len ? PyNumber_Add(nbytes, len) : NULL;
-            Py_XDECREF(len);
-            if (sum == NULL)
+            if (len == NULL)
                 goto done;
-            Py_SETREF(nbytes, sum);
+            /* Sum small lengths in C (no int object per descriptor); anything else as Python adds it. */
+            int64_t k = plain_int(len, (int64_t)1 << 62);
+            if (k >= 0 && fast_bytes < ((int64_t)1 << 62)) {
+                fast_bytes += k;
+            } else {
+                PyObject *sum = PyNumber_Add(nbytes, len);
+                if (sum == NULL) {
+                    Py_DECREF(len);
+                    goto done;
+                }
+                Py_SETREF(nbytes, sum);
+            }
+            Py_DECREF(len);
         }
         PyObject *cbr = vget(vd, S_CALLBACK_RESULT), *cb = cbr ? vget(vd, S_CALLBACK) : NULL;
         int has = cb != NULL && (cbr != Py_None || cb != Py_None);
@@ -1185,6 +1211,16 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         goto done;
     {
         PyObject *old = PyObject_GetAttr(chan, MF.s_n_bytes);
+        if (fast_bytes) {
+            PyObject *fb = PyLong_FromLongLong(fast_bytes);
+            PyObject *t = fb ? PyNumber_Add(nbytes, fb) : NULL;
+            Py_XDECREF(fb);
+            if (t == NULL) {
+                Py_XDECREF(old);
+                goto done;
+            }
+            Py_SETREF(nbytes, t);
+        }
         PyObject *sum = old ? PyNumber_Add(old, nbytes) : NULL;
         Py_XDECREF(old);
         int r = sum ? PyObject_SetAttr(chan, MF.s_n_bytes, sum) : -1;
@@ -1314,7 +1350,8 @@ static PyMethodDef memcpy_methods[] = {
     {"copy_many", copy_many, METH_VARARGS,
      "copy_many(ops, find, hot_src, hot_dst) -> (faults, hot_src, hot_dst), or None for ops it does not take."},
     {"complete_batch", complete_batch, METH_VARARGS,
-     "complete_batch(chan, vds): vchan_cookie_complete_batch (no trace) for memory engine descriptors."},
+     "complete_batch(chan, vds[, issued]): vchan_cookie_complete_batch (no trace) for memory engine descriptors, "
+     "after taking len(vds) descriptors off the left of issued (when given)."},
     {"track", track, METH_O,
      "track(vds): the cycle collector tracks these descriptors again (the compiled submit untracks them)."},
     {"call_back", call_back, METH_VARARGS,

@@ -368,10 +368,7 @@ class MemcpyChannel(VirtChannel):
             with self.lock:
                 self._inline = False
                 if self._gen == gen and ended:
-                    popleft = issued.popleft
-                    for _ in range(ended):
-                        popleft()
-                    self._complete(batch if ended == len(batch) else batch[:ended])
+                    self._complete(batch if ended == len(batch) else batch[:ended], issued)
                 self._busy_gen = -1
                 if self._ctl_waiters:
                     self._cv.notify_all()
@@ -412,13 +409,18 @@ class MemcpyChannel(VirtChannel):
         else:
             self.__dict__.pop("prep_dma_memcpy", None)
 
-    def _complete(self, vds: list[MemcpyDescriptor]) -> None:
-        """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records. Caller
-        holds ``vc.lock``."""
+    def _complete(self, vds: list[MemcpyDescriptor], issued: deque[VirtDescriptor] | None = None) -> None:
+        """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records; first
+        takes as many descriptors off the left of ``issued`` (they are ``vds``) when given. Caller holds
+        ``vc.lock``."""
         core = _native.core
         if core is not None and _wired and not tracing():
-            core.complete_batch(self, vds)
+            core.complete_batch(self, vds, issued)
         else:
+            if issued is not None:
+                popleft = issued.popleft
+                for _ in range(len(vds)):
+                    popleft()
             if core is not None:
                 core.track(vds)  # submitted untraced: the compiled submit untracked them
             self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
@@ -537,10 +539,7 @@ class MemcpyChannel(VirtChannel):
             # Complete this batch and take the next one under the same lock hold.
             with lock:
                 if self._gen == gen and ended:
-                    popleft = issued.popleft
-                    for _ in range(ended):
-                        popleft()
-                    complete(batch if ended == len(batch) else batch[:ended])
+                    complete(batch if ended == len(batch) else batch[:ended], issued)
                 batch = None if self._stop else take()
             if batch is None and last <= POLL_AFTER_BATCH and _yield is not None:
                 _yield()  # let a polling waiter see the completion now, before this thread's bookkeeping
@@ -567,6 +566,18 @@ class MemcpyChannel(VirtChannel):
         return self._work_untraced(batch, gen, space)
 
     def _work_untraced(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
+        if _native.core is not None:  # a batch of small copies only: one C call, no look at each op here
+            if self._gen != gen or self._hw_paused:
+                return 0
+            done = space.copy_small(batch)
+            if done is not None:
+                faults = done[0]
+                if faults is not None:
+                    for vd, f in zip(batch, faults):
+                        if f is not None:
+                            vd.result = _fault_result(f, vd)
+                            vd.residue = vd.length
+                return len(batch)
         srcs = [vd.src for vd in batch]
         n = len(srcs)
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
