@@ -106,3 +106,42 @@ def test_a_submit_waits_while_another_thread_holds_the_channel_lock(plat: Platfo
         chan.issue_pending()
         assert chan.sync_wait(got[0]) == Status.COMPLETE
     assert dst.tolist() == src.tolist()
+
+
+def test_copy_small_takes_a_run_of_small_copies_whole_or_leaves_it(plat: Platform) -> None:
+    """AddressSpace.copy_small: ``(faults,)`` for a run of the engine's small single copies (compiled core), None
+    (nothing moved) for anything else or without the core; then the worker's per-op path runs."""
+    src, dst = np.arange(256, dtype=np.uint8), np.zeros(256, np.uint8)
+    space = plat.address_space
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        small = [chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * (3 - i), 64) for i in range(4)]
+        fill = chan.prep_dma_memset(d.addr, 9, 64)
+        assert space.copy_small([*small, fill]) is None and not dst.any()
+        bad = chan.prep_dma_memcpy(d.addr, 1 << 40, 64)
+        got = space.copy_small([*small, bad])
+        if _native.core is None:
+            assert got is None and not dst.any()
+            return
+        assert got is not None and got[0] is not None
+        assert [f is None for f in got[0]] == [True] * 4 + [False]
+        assert dst.reshape(4, 64).tolist() == src.reshape(4, 64)[::-1].tolist()
+        assert space.copy_small(small) == (None,)
+
+
+def test_complete_batch_takes_the_batch_off_the_issued_list_first(plat: Platform) -> None:
+    src, dst = np.arange(128, dtype=np.uint8), np.zeros(128, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        chan.pause()  # the worker keeps off: this test completes the batch itself
+        txs = [chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64) for i in range(2)]
+        cookies = [tx.submit() for tx in txs]
+        chan.issue_pending()
+        with chan.lock:  # type: ignore[attr-defined]
+            issued = chan.desc_issued  # type: ignore[attr-defined]
+            assert list(issued) == txs
+            chan._complete(txs[:1], issued)  # type: ignore[attr-defined]
+            assert list(issued) == txs[1:]
+        assert chan.tx_status(cookies[0])[0] == Status.COMPLETE
+        assert chan.tx_status(cookies[1])[0] == Status.PAUSED
+        assert chan.completed_cookie == cookies[0]  # type: ignore[attr-defined]
+        chan.resume()
+        assert chan.sync_wait(cookies[1]) == Status.COMPLETE
