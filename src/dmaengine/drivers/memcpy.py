@@ -324,7 +324,10 @@ class MemcpyChannel(VirtChannel):
           loop of waits on many ended cookies costs well under a microsecond each);
         - otherwise the submitted work is issued and, when the worker is idle and the first issued descriptors
           are small (see :meth:`cookie_status`), done on the calling thread before any thread is woken; the
-          worker is woken for whatever is left. Then, if the cookie has not ended, the generic wait.
+          worker is woken for whatever is left. A waiter whose timeout leaves it a second per
+          :data:`WAIT_INLINE_BYTES_PER_S` bytes (1 GB) also does larger work this way, up to and including its
+          own cookie (:data:`CHUNK` at most): it would only block meanwhile. Then, if the cookie has not ended,
+          the generic wait.
         """
         if (cookie.__class__ is int and self._plain_wait and _trace_vars["recorder"] is None and self.client_count
                 and (timeout is None or (timeout.__class__ is float and timeout >= 0.0)) and not in_bottom_half()):
