@@ -145,3 +145,32 @@ def test_complete_batch_takes_the_batch_off_the_issued_list_first(plat: Platform
         assert chan.completed_cookie == cookies[0]  # type: ignore[attr-defined]
         chan.resume()
         assert chan.sync_wait(cookies[1]) == Status.COMPLETE
+
+
+class _Truthy:
+    """A truth value that is not a bool (the lock-free submit leaves it to the Python code)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("last", [2**31 - 1, 2**70, -5])
+def test_a_cookie_out_of_range_wraps_to_the_first_as_the_python_code_wraps_it(plat: Platform, last: int) -> None:
+    src, dst = np.arange(64, dtype=np.uint8), np.zeros(64, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        chan.cookie = last  # type: ignore[attr-defined]
+        chan.completed_cookie = last  # type: ignore[attr-defined]
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+        assert tx.submit() == 1 and chan.cookie == 1  # type: ignore[attr-defined]
+        chan.terminate_sync()
+
+
+def test_odd_channel_fields_leave_the_submit_to_the_python_code(plat: Platform) -> None:
+    src, dst = np.arange(64, dtype=np.uint8), np.zeros(64, np.uint8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        chan._accepting = _Truthy()  # type: ignore[attr-defined]
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+        cookie = tx.submit()
+        assert tx.state.name == "SUBMITTED" and chan.sync_wait(cookie) == Status.COMPLETE
+        chan._accepting = True  # type: ignore[attr-defined]
+    assert dst.tolist() == src.tolist()

@@ -145,8 +145,7 @@ def _copy_threads(plat: Platform) -> list[str]:
 
 
 @pytest.mark.parametrize("timeout", [None, math.inf, 60.0])
-def test_a_waiter_with_time_to_spare_does_large_work_up_to_its_cookie_itself(plat: Platform,
-                                                                            timeout: float | None) -> None:
+def test_a_waiter_with_time_to_spare_does_its_own_large_copy_itself(plat: Platform, timeout: float | None) -> None:
     n = 1 << 20
     src, dst = np.arange(2 * n, dtype=np.uint32).view(np.uint8)[: 2 * n].copy(), np.zeros(2 * n, np.uint8)
     seen = _copy_threads(plat)
@@ -183,3 +182,15 @@ def test_a_waiter_whose_timeout_is_short_leaves_large_work_to_the_worker(plat: P
         assert chan.tx_status(cookie)[0] == Status.COMPLETE
         assert seen == [f"{chan.name}-worker"]
     assert (dst == 7).all()
+
+
+def test_a_waiter_behind_large_work_leaves_it_all_to_the_worker(plat: Platform) -> None:
+    n = 1 << 20
+    src, dst = np.arange(2 * n, dtype=np.uint32).view(np.uint8)[: 2 * n].copy(), np.zeros(2 * n, np.uint8)
+    seen = _copy_threads(plat)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        cookies = [chan.prep_dma_memcpy(d.addr + i * n, s.addr + i * n, n).submit() for i in range(2)]
+        assert chan.sync_wait(cookies[1], None) == Status.COMPLETE
+        assert chan.tx_status(cookies[0])[0] == Status.COMPLETE
+        assert seen and set(seen) == {f"{chan.name}-worker"}
+    assert np.array_equal(dst, src)

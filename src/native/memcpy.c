@@ -9,6 +9,7 @@
  */
 #include "native.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -777,30 +778,21 @@ static inline PyObject *slot_swap(PyObject *obj, int i, PyObject *v)
  * accepting: the Python code raises). */
 static PyObject *submit_locked(PyObject *self, PrepObject *p, PyObject **old)
 {
-    int ok = slot_get(self, S_STATE) == MF.prepared ? dict_true(p->dict, MF.s_accepting) : 0;
-    if (ok <= 0)
+    if (slot_get(self, S_STATE) != MF.prepared)
         return NULL;
-    PyObject *c = PyDict_GetItemWithError(p->dict, MF.s_cookie);
-    if (c == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetObject(PyExc_AttributeError, MF.s_cookie);
+    /* Only exact values, read without running any Python code (a __bool__ or __index__ could let another
+     * thread in); anything else is the Python code's. */
+    PyObject *acc = PyDict_GetItemWithError(p->dict, MF.s_accepting);
+    PyObject *c = acc == Py_True ? PyDict_GetItemWithError(p->dict, MF.s_cookie) : NULL;
+    PyObject *ns = c != NULL ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
+    if (ns == NULL || !PyLong_CheckExact(c) || !PyLong_CheckExact(ns))
+        return NULL; /* an exception set (a failed look-up) or not: the caller tells */
+    int of1 = 0, of2 = 0;
+    long long cookie = PyLong_AsLongLongAndOverflow(c, &of1), nsub = PyLong_AsLongLongAndOverflow(ns, &of2);
+    if (of1 || of2 || nsub == LLONG_MAX)
         return NULL;
-    }
-    long long cookie = PyLong_AsLongLong(c);
-    if (cookie == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *ns = PyDict_GetItemWithError(p->dict, MF.s_n_submitted);
-    if (ns == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetObject(PyExc_AttributeError, MF.s_n_submitted);
-        return NULL;
-    }
-    long long nsub = PyLong_AsLongLong(ns);
-    if (nsub == -1 && PyErr_Occurred())
-        return NULL;
-    cookie += 1;
-    if (cookie > MF.max_cookie || cookie < MF.min_cookie)
-        cookie = MF.min_cookie;
+    /* cookie + 1, wrapped to MIN_COOKIE past MAX_COOKIE (as the Python code), without overflowing */
+    cookie = cookie >= MF.max_cookie || cookie < MF.min_cookie - 1 ? MF.min_cookie : cookie + 1;
     c = PyLong_FromLongLong(cookie);
     ns = c ? PyLong_FromLongLong(nsub + 1) : NULL;
     if (ns == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {

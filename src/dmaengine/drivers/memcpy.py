@@ -113,11 +113,11 @@ POLL_AFTER_BATCH = 8
 #: A waiter does issued work itself (on an idle channel) when the first descriptors add up to at most this many
 #: bytes: copying 64 KiB costs less than the two thread hand-offs (~13 µs) it saves. 0 disables it.
 INLINE_BYTES = 64 * 1024
-#: A blocking waiter (``sync_wait``) on a channel whose worker is idle also does larger issued work itself, up to
-#: and including its own cookie, when its timeout leaves it a second per this many bytes (CHUNK at most; a
-#: timeout of None leaves CHUNK): it would only block meanwhile, and the two thread hand-offs it saves cost
-#: 0.2-0.5 ms on a loaded machine (2% of a 256 MiB copy). Memory moves at 5-20 GB/s, so the timeout is kept
-#: with a wide margin. 0 disables it.
+#: A blocking waiter (``sync_wait``) on a channel whose worker is idle also does its own descriptor itself, whatever
+#: its size, when only small work (INLINE_BYTES) is ahead of it and its timeout leaves it a second per this many
+#: bytes (CHUNK at most; a timeout of None leaves CHUNK): it would only block meanwhile, and the two thread
+#: hand-offs it saves cost 0.2-0.5 ms on a loaded machine (1-2% of a 256 MiB copy). Memory moves at 5-20 GB/s,
+#: so the timeout is kept with a wide margin. 0 disables it.
 WAIT_INLINE_BYTES_PER_S = 1_000_000_000
 
 _yield = getattr(os, "sched_yield", None)  # releases the GIL and the CPU, returns at once when nobody waits
@@ -325,9 +325,9 @@ class MemcpyChannel(VirtChannel):
         - otherwise the submitted work is issued and, when the worker is idle and the first issued descriptors
           are small (see :meth:`cookie_status`), done on the calling thread before any thread is woken; the
           worker is woken for whatever is left. A waiter whose timeout leaves it a second per
-          :data:`WAIT_INLINE_BYTES_PER_S` bytes (1 GB) also does larger work this way, up to and including its
-          own cookie (:data:`CHUNK` at most): it would only block meanwhile. Then, if the cookie has not ended,
-          the generic wait.
+          :data:`WAIT_INLINE_BYTES_PER_S` bytes (1 GB) also does its own descriptor this way, whatever its size
+          (:data:`CHUNK` at most), when only small work is ahead of it: it would only block meanwhile. Then, if
+          the cookie has not ended, the generic wait.
         """
         if (cookie.__class__ is int and self._plain_wait and _trace_vars["recorder"] is None and self.client_count
                 and (timeout is None or (timeout.__class__ is float and timeout >= 0.0)) and not in_bottom_half()):
@@ -351,8 +351,9 @@ class MemcpyChannel(VirtChannel):
     def _run_inline(self, limit: int = INLINE_BYTES, upto: int | None = None) -> bool:
         """Run the first issued descriptors on the calling thread if the worker is idle and they are small (at
         most :data:`INLINE_BYTES` in all); True when it ran some. Never from a bottom half (a callback's thread is
-        the device's). A blocking waiter passes a larger ``limit`` and its cookie as ``upto``: it then runs the
-        descriptors up to and including ``upto`` while they add up to at most ``limit`` bytes."""
+        the device's). A blocking waiter passes a larger ``limit`` and its cookie as ``upto``: when only small
+        work (INLINE_BYTES in all) is ahead of its own descriptor, it runs that and its own, which may take the
+        total up to ``limit`` bytes."""
         if in_bottom_half():
             return False
         issued = self.desc_issued
@@ -367,8 +368,8 @@ class MemcpyChannel(VirtChannel):
                 if n.__class__ is not int:  # whatever it holds, the worker ends it
                     break
                 nbytes += n
-                if k == BATCH or (nbytes > INLINE_BYTES and (reached or nbytes > limit)):
-                    break
+                if k == BATCH or (nbytes > INLINE_BYTES and (reached or nbytes > limit or vd.cookie != upto)):
+                    break  # past the small head, only the waiter's own descriptor
                 k += 1
                 if vd.cookie == upto:
                     reached = True
