@@ -114,7 +114,8 @@ POLL_AFTER_BATCH = 8
 #: bytes: copying 64 KiB costs less than the two thread hand-offs (~13 µs) it saves. 0 disables it.
 INLINE_BYTES = 64 * 1024
 #: A blocking waiter (``sync_wait``) on a channel whose worker is idle also does its own descriptor itself, whatever
-#: its size, when only small work (INLINE_BYTES) is ahead of it and its timeout leaves it a second per this many
+#: its size, when it is the last issued one, only small work (INLINE_BYTES) is ahead of it (work queued behind it
+#: stays the worker's: a running waiter keeps the worker off) and its timeout leaves it a second per this many
 #: bytes (CHUNK at most; a timeout of None leaves CHUNK): it would only block meanwhile, and the two thread
 #: hand-offs it saves cost 0.2-0.5 ms on a loaded machine (1-2% of a 256 MiB copy). Memory moves at 5-20 GB/s,
 #: so the timeout is kept with a wide margin. 0 disables it.
@@ -326,8 +327,8 @@ class MemcpyChannel(VirtChannel):
           are small (see :meth:`cookie_status`), done on the calling thread before any thread is woken; the
           worker is woken for whatever is left. A waiter whose timeout leaves it a second per
           :data:`WAIT_INLINE_BYTES_PER_S` bytes (1 GB) also does its own descriptor this way, whatever its size
-          (:data:`CHUNK` at most), when only small work is ahead of it: it would only block meanwhile. Then, if
-          the cookie has not ended, the generic wait.
+          (:data:`CHUNK` at most), when it is the last issued one and only small work is ahead of it: it would
+          only block meanwhile. Then, if the cookie has not ended, the generic wait.
         """
         if (cookie.__class__ is int and self._plain_wait and _trace_vars["recorder"] is None and self.client_count
                 and (timeout is None or (timeout.__class__ is float and timeout >= 0.0)) and not in_bottom_half()):
@@ -351,9 +352,10 @@ class MemcpyChannel(VirtChannel):
     def _run_inline(self, limit: int = INLINE_BYTES, upto: int | None = None) -> bool:
         """Run the first issued descriptors on the calling thread if the worker is idle and they are small (at
         most :data:`INLINE_BYTES` in all); True when it ran some. Never from a bottom half (a callback's thread is
-        the device's). A blocking waiter passes a larger ``limit`` and its cookie as ``upto``: when only small
-        work (INLINE_BYTES in all) is ahead of its own descriptor, it runs that and its own, which may take the
-        total up to ``limit`` bytes."""
+        the device's). A blocking waiter passes a larger ``limit`` and its cookie as ``upto``: when its own
+        descriptor is the last issued one and only small work (INLINE_BYTES in all) is ahead of it, it runs
+        that and its own, which may take the total up to ``limit`` bytes (work queued behind it stays the
+        worker's, which a waiter that runs would keep off meanwhile)."""
         if in_bottom_half():
             return False
         issued = self.desc_issued
@@ -363,13 +365,15 @@ class MemcpyChannel(VirtChannel):
             nbytes = 0
             k = 0
             reached = upto is None
+            last = issued[-1]
             for vd in issued:
                 n = vd.length
                 if n.__class__ is not int:  # whatever it holds, the worker ends it
                     break
                 nbytes += n
-                if k == BATCH or (nbytes > INLINE_BYTES and (reached or nbytes > limit or vd.cookie != upto)):
-                    break  # past the small head, only the waiter's own descriptor
+                if k == BATCH or (nbytes > INLINE_BYTES
+                                  and (reached or nbytes > limit or vd.cookie != upto or vd is not last)):
+                    break  # past the small head, only the waiter's own descriptor, and only with nothing behind it
                 k += 1
                 if vd.cookie == upto:
                     reached = True
