@@ -337,7 +337,7 @@ static struct {
     PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
+        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
 } MF;
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -440,6 +440,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_wake, "wake");
     NAME(s_popitem, "popitem");
     NAME(s_popleft, "popleft");
+    NAME(s_extend, "extend");
     NAME(s_addr, "addr");
     NAME(s_end, "_end");
     NAME(s_mv, "_mv");
@@ -578,13 +579,13 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
     PyObject *flags = nargs == 4 ? args[3] : MF.zero;
     if (!PyLong_CheckExact(dst) || !PyLong_CheckExact(src) || !PyLong_CheckExact(length) || !PyLong_CheckExact(flags))
         return prep_fallback(p, args, nargsf, kwnames);
-    int of1 = 0, of2 = 0, of3 = 0;
-    long long d = PyLong_AsLongLongAndOverflow(dst, &of1), s = PyLong_AsLongLongAndOverflow(src, &of2),
-              n = PyLong_AsLongLongAndOverflow(length, &of3);
-    if (of1 || of2 || of3 || d < 0 || s < 0 || n <= 0) {
-        PyErr_Clear();
+    /* exact ints in [0, 2**63 - 1) (the length > 0), read from their digits when small; anything else (an
+     * address of 2**63 - 1 included) is the checked prep's, which builds the same or raises */
+    if (plain_int(dst, INT64_MAX) < 0 || plain_int(src, INT64_MAX) < 0 || plain_int(length, INT64_MAX) <= 0)
         return prep_fallback(p, args, nargsf, kwnames);
-    }
+    long long n = PyLong_AsLongLong(length);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
     PyObject *pf = PyDict_GetItemWithError(MF.flags_cache, flags); /* borrowed */
     if (pf == NULL) {
         if (PyErr_Occurred())
@@ -1126,7 +1127,7 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     }
     PyObject *errors = PyObject_GetAttr(chan, MF.s_errors);
     PyObject *completed = errors ? PyObject_GetAttr(chan, MF.s_desc_completed) : NULL;
-    PyObject *append = completed ? PyObject_GetAttr(completed, MF.s_append) : NULL;
+    PyObject *append = completed ? PyObject_GetAttr(completed, MF.s_append) : NULL, *with_cb = NULL;
     PyObject *ret = NULL, *cookie = NULL, *nbytes = NULL;
     if (append == NULL)
         goto done;
@@ -1180,11 +1181,17 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         if (cb == NULL)
             goto done;
         if (has) {
-            PyObject *a = PyObject_CallOneArg(append, vd);
-            if (a == NULL)
+            if (with_cb == NULL && (with_cb = PyList_New(0)) == NULL)
                 goto done;
-            Py_DECREF(a);
+            if (PyList_Append(with_cb, vd) < 0)
+                goto done;
         }
+    }
+    if (with_cb != NULL) { /* the bottom half's share, in one call */
+        PyObject *a = PyObject_CallMethodOneArg(completed, MF.s_extend, with_cb);
+        if (a == NULL)
+            goto done;
+        Py_DECREF(a);
     }
     if (PyObject_SetAttr(chan, MF.s_completed_cookie, cookie) < 0)
         goto done;
@@ -1246,6 +1253,7 @@ done:
     Py_XDECREF(cookie);
     Py_XDECREF(nbytes);
     Py_XDECREF(append);
+    Py_XDECREF(with_cb);
     Py_XDECREF(completed);
     Py_XDECREF(errors);
     return ret;
