@@ -363,20 +363,25 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
 
-def run(quick: bool = False) -> list[Row]:
-    """Run the measurements on a fresh platform with a two-channel engine; returns the rows."""
+#: The rows by name (``--rows``), in the order ``run`` measures them.
+ROWS: dict[str, Callable[[dmaengine.Platform, int, bool], Row]] = {
+    "copy256m": lambda plat, reps, quick: bench_copy256m(plat, reps),
+    "burst64": lambda plat, reps, quick: bench_burst64(plat, reps, 20_480),
+    "small64": lambda plat, reps, quick: bench_small64(plat, reps, 20_480),
+    "rtt4k": lambda plat, reps, quick: bench_rtt4k(plat, reps, 300 if quick else 1_000),
+    "rtt4k_work": lambda plat, reps, quick: bench_rtt4k(plat, reps, 300 if quick else 1_000, other_work=True),
+    "sg256": lambda plat, reps, quick: bench_sg256(plat, reps),
+    "2chan": lambda plat, reps, quick: bench_two_channels(plat, reps),
+}
+
+
+def run(quick: bool = False, rows: list[str] | None = None) -> list[Row]:
+    """Run the measurements (``rows``: names from :data:`ROWS`, all by default) on a fresh platform with a
+    two-channel engine; returns the rows."""
     reps = 3 if quick else 5
     with dmaengine.Platform() as plat:
         plat.register_device(MemcpyEngine(channels=2))
-        return [
-            bench_copy256m(plat, reps),
-            bench_burst64(plat, reps, 20_480),
-            bench_small64(plat, reps, 20_480),
-            bench_rtt4k(plat, reps, 300 if quick else 1_000),
-            bench_rtt4k(plat, reps, 300 if quick else 1_000, other_work=True),
-            bench_sg256(plat, reps),
-            bench_two_channels(plat, reps),
-        ]
+        return [ROWS[name](plat, reps, quick) for name in (rows or list(ROWS))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,8 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and operations")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--rows", default="", metavar="NAMES",
+                    help=f"comma-separated rows to run alone (of {', '.join(ROWS)}); all by default")
     args = ap.parse_args(argv)
-    rows = run(quick=args.quick)
+    names = [r for r in args.rows.split(",") if r]
+    bad = [r for r in names if r not in ROWS]
+    if bad:
+        ap.error(f"unknown row {bad[0]!r}; choose from {', '.join(ROWS)}")
+    rows = run(quick=args.quick, rows=names)
     core = "compiled core" if _native.core is not None else "pure Python"
     print(f"bench_memcpy: threaded memory engine ({core}) vs baselines measured in the same run")
     print(format_table(rows))

@@ -128,3 +128,70 @@ def test_while_a_trace_records_the_wait_is_the_generic_one(plat: Platform) -> No
         kinds = [e.kind for e in rec.events if e.chan is chan]
         assert kinds[:3] == ["prep", "submit", "issue"] and "complete" in kinds
         assert np.array_equal(dst, src)
+
+
+def _copy_threads(plat: Platform) -> list[str]:
+    """Record the thread that moves each run of large copies (AddressSpace.copy_large)."""
+    space = plat.address_space
+    real = space.copy_large
+    seen: list[str] = []
+
+    def copy_large(ops: object) -> object:
+        seen.append(threading.current_thread().name)
+        return real(ops)  # type: ignore[arg-type]
+
+    space.copy_large = copy_large  # type: ignore[method-assign]
+    return seen
+
+
+@pytest.mark.parametrize("timeout", [None, math.inf, 60.0])
+def test_a_waiter_with_time_to_spare_does_its_own_large_copy_itself(plat: Platform, timeout: float | None) -> None:
+    n = 1 << 20
+    src, dst = np.arange(2 * n, dtype=np.uint32).view(np.uint8)[: 2 * n].copy(), np.zeros(2 * n, np.uint8)
+    seen = _copy_threads(plat)
+    done: list[tuple[str, int]] = []
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        for i in range(2):  # each the last issued descriptor when its waiter comes
+            tx = chan.prep_dma_memcpy(d.addr + i * n, s.addr + i * n, n)
+            tx.callback = lambda i: done.append((threading.current_thread().name, i))
+            tx.callback_param = i
+            assert chan.sync_wait(tx.submit(), timeout) == Status.COMPLETE
+        assert seen == [threading.current_thread().name] * 2  # on the waiter's thread
+        chan.synchronize()
+    assert np.array_equal(dst, src)
+    assert [i for _, i in done] == [0, 1]  # callbacks in order, in the bottom half, never on the waiter
+    assert all(name != threading.current_thread().name for name, _ in done)
+
+
+def test_a_waiter_whose_timeout_is_short_leaves_large_work_to_the_worker(plat: Platform) -> None:
+    n = 1 << 20  # more than the 100 kB that 100 µs leaves at WAIT_INLINE_BYTES_PER_S (1 GB/s)
+    src, dst = np.full(n, 7, np.uint8), np.zeros(n, np.uint8)
+    seen = _copy_threads(plat)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        ended = threading.Event()
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, n)
+        tx.callback = lambda _: ended.set()
+        cookie = tx.submit()
+        try:
+            chan.sync_wait(cookie, 1e-4)
+        except TimeoutError:
+            pass
+        assert ended.wait(5.0)  # not a second sync_wait: with time to spare, it could take the copy itself
+        assert chan.tx_status(cookie)[0] == Status.COMPLETE
+        assert seen == [f"{chan.name}-worker"]
+    assert (dst == 7).all()
+
+
+@pytest.mark.parametrize("wait_for", [0, 1])
+def test_large_work_with_other_large_work_around_it_is_the_workers(plat: Platform, wait_for: int) -> None:
+    """Behind large work (1) or with work queued behind it (0), a waiter leaves large work to the worker: a
+    waiter that ran would keep the worker off the rest."""
+    n = 1 << 20
+    src, dst = np.arange(2 * n, dtype=np.uint32).view(np.uint8)[: 2 * n].copy(), np.zeros(2 * n, np.uint8)
+    seen = _copy_threads(plat)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        cookies = [chan.prep_dma_memcpy(d.addr + i * n, s.addr + i * n, n).submit() for i in range(2)]
+        assert chan.sync_wait(cookies[wait_for], None) == Status.COMPLETE
+        assert chan.sync_wait(cookies[1], 1e-9 if wait_for else 5.0) == Status.COMPLETE
+        assert seen[0] == f"{chan.name}-worker"
+    assert np.array_equal(dst, src)

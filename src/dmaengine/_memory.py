@@ -370,6 +370,20 @@ class AddressSpace:
             self.unpin(sm)
             self.unpin(dm)
 
+    def copy_small(self, ops: list[Any]) -> tuple[list[Exception | None] | None] | None:
+        """:meth:`copy_many` for a run that the compiled core takes whole (every op one of the memory engine's
+        small single copies): ``(faults,)`` as :meth:`copy_many` returns ``faults``, or None (nothing done)
+        without the core or when an op is not such a copy. Spares the caller a look at every op first."""
+        core = _native.core
+        if core is None:
+            return None
+        with self._lock:
+            done = core.copy_many(ops, self._find, self._hot_src, self._hot_dst)
+            if done is None:
+                return None
+            faults, self._hot_src, self._hot_dst = done
+            return (faults,)
+
     def copy_many(self, ops: Sequence[CopyOp]) -> list[Exception | None] | None:
         """Engine copies ``op.length`` bytes from ``op.src`` to ``op.dst`` for each op in order (every ``src`` an
         int), under one lock acquisition, each like :meth:`copy` but

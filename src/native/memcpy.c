@@ -9,6 +9,7 @@
  */
 #include "native.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -333,10 +334,10 @@ static struct {
     PyObject *tx_result;         /* TxResult */
     long long run_copy, min_cookie, max_cookie, errors_kept;
     /* interned attribute names */
-    PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release,
+    PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
+        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
 } MF;
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -421,6 +422,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_lock, "lock");
     NAME(s_acquire, "acquire");
     NAME(s_release, "release");
+    NAME(s_locked, "locked");
     NAME(s_cookie, "cookie");
     NAME(s_desc_submitted, "desc_submitted");
     NAME(s_append, "append");
@@ -437,6 +439,8 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_waitq, "waitq");
     NAME(s_wake, "wake");
     NAME(s_popitem, "popitem");
+    NAME(s_popleft, "popleft");
+    NAME(s_extend, "extend");
     NAME(s_addr, "addr");
     NAME(s_end, "_end");
     NAME(s_mv, "_mv");
@@ -538,7 +542,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *chan;
     PyObject *fallback;
-    PyObject *dict, *dev, *acquire, *release, *append;
+    PyObject *dict, *dev, *acquire, *release, *locked, *append;
     vectorcallfunc vectorcall;
 } PrepObject;
 
@@ -575,13 +579,13 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
     PyObject *flags = nargs == 4 ? args[3] : MF.zero;
     if (!PyLong_CheckExact(dst) || !PyLong_CheckExact(src) || !PyLong_CheckExact(length) || !PyLong_CheckExact(flags))
         return prep_fallback(p, args, nargsf, kwnames);
-    int of1 = 0, of2 = 0, of3 = 0;
-    long long d = PyLong_AsLongLongAndOverflow(dst, &of1), s = PyLong_AsLongLongAndOverflow(src, &of2),
-              n = PyLong_AsLongLongAndOverflow(length, &of3);
-    if (of1 || of2 || of3 || d < 0 || s < 0 || n <= 0) {
-        PyErr_Clear();
+    /* exact ints in [0, 2**63 - 1) (the length > 0), read from their digits when small; anything else (an
+     * address of 2**63 - 1 included) is the checked prep's, which builds the same or raises */
+    if (plain_int(dst, INT64_MAX) < 0 || plain_int(src, INT64_MAX) < 0 || plain_int(length, INT64_MAX) <= 0)
         return prep_fallback(p, args, nargsf, kwnames);
-    }
+    long long n = PyLong_AsLongLong(length);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
     PyObject *pf = PyDict_GetItemWithError(MF.flags_cache, flags); /* borrowed */
     if (pf == NULL) {
         if (PyErr_Occurred())
@@ -666,6 +670,7 @@ static PyObject *prep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         || (lock = PyObject_GetAttr(chan, MF.s_lock)) == NULL
         || (p->acquire = PyObject_GetAttr(lock, MF.s_acquire)) == NULL
         || (p->release = PyObject_GetAttr(lock, MF.s_release)) == NULL
+        || (p->locked = PyObject_GetAttr(lock, MF.s_locked)) == NULL
         || (sub = PyObject_GetAttr(chan, MF.s_desc_submitted)) == NULL
         || (p->append = PyObject_GetAttr(sub, MF.s_append)) == NULL) {
         Py_XDECREF(lock);
@@ -687,6 +692,7 @@ static int prep_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(p->dev);
     Py_VISIT(p->acquire);
     Py_VISIT(p->release);
+    Py_VISIT(p->locked);
     Py_VISIT(p->append);
     return 0;
 }
@@ -700,6 +706,7 @@ static int prep_clear(PyObject *self)
     Py_CLEAR(p->dev);
     Py_CLEAR(p->acquire);
     Py_CLEAR(p->release);
+    Py_CLEAR(p->locked);
     Py_CLEAR(p->append);
     return 0;
 }
@@ -755,10 +762,75 @@ static PyTypeObject PrepType = {
 
 /* --- submit ----------------------------------------------------------------------------------------------- */
 
+/* Set slot i of obj to a new reference to v and hand back the old value (to release once it is safe to run
+ * arbitrary code: a user may have stored anything in a prepared descriptor). */
+static inline PyObject *slot_swap(PyObject *obj, int i, PyObject *v)
+{
+    PyObject **p = (PyObject **)((char *)obj + MF.off[i]);
+    PyObject *old = *p;
+    *p = Py_NewRef(v);
+    return old;
+}
+
+/* The body of the compiled submit, with the channel's lock held (or free and the GIL held: see desc_submit).
+ * Runs no Python code and allocates no object the collector tracks, so the GIL is held throughout; the old
+ * slot values go to old[] for the caller to release. Returns the new cookie, or NULL: with an exception set
+ * (failed), or without one when the submit is not this path's (a descriptor no longer PREPARED, a channel not
+ * accepting: the Python code raises). */
+static PyObject *submit_locked(PyObject *self, PrepObject *p, PyObject **old)
+{
+    if (slot_get(self, S_STATE) != MF.prepared)
+        return NULL;
+    /* Only exact values, read without running any Python code (a __bool__ or __index__ could let another
+     * thread in); anything else is the Python code's. */
+    PyObject *acc = PyDict_GetItemWithError(p->dict, MF.s_accepting);
+    PyObject *c = acc == Py_True ? PyDict_GetItemWithError(p->dict, MF.s_cookie) : NULL;
+    PyObject *ns = c != NULL ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
+    if (ns == NULL || !PyLong_CheckExact(c) || !PyLong_CheckExact(ns))
+        return NULL; /* an exception set (a failed look-up) or not: the caller tells */
+    int of1 = 0, of2 = 0;
+    long long cookie = PyLong_AsLongLongAndOverflow(c, &of1), nsub = PyLong_AsLongLongAndOverflow(ns, &of2);
+    if (of1 || of2 || nsub == LLONG_MAX)
+        return NULL;
+    /* cookie + 1, wrapped to MIN_COOKIE past MAX_COOKIE (as the Python code), without overflowing */
+    cookie = cookie >= MF.max_cookie || cookie < MF.min_cookie - 1 ? MF.min_cookie : cookie + 1;
+    c = PyLong_FromLongLong(cookie);
+    ns = c ? PyLong_FromLongLong(nsub + 1) : NULL;
+    if (ns == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {
+        Py_XDECREF(c);
+        Py_XDECREF(ns);
+        return NULL;
+    }
+    PyObject *a = PyObject_CallOneArg(p->append, self);
+    if (a == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns) < 0) {
+        Py_XDECREF(a);
+        Py_DECREF(c);
+        Py_DECREF(ns);
+        return NULL;
+    }
+    Py_DECREF(a);
+    Py_DECREF(ns);
+    old[0] = slot_swap(self, S_COOKIE, c);
+    old[1] = slot_swap(self, S_STATE, MF.submitted);
+    old[2] = slot_swap(self, S_RESULT, MF.noerror);
+    old[3] = slot_swap(self, S_RESIDUE, MF.zero);
+    /* The channel's lists hold it until it completes or is dropped: the collector could not free it meanwhile,
+     * so it is not tracked (no young collection traverses every in-flight descriptor). complete_batch and
+     * track() track it again when the engine lets go of it. */
+    if (PyObject_IS_GC(self) && PyObject_GC_IsTracked(self))
+        PyObject_GC_UnTrack(self);
+    return c;
+}
+
 /* MemcpyDescriptor.submit: MemcpyDescriptor.submit's Python code (Descriptor.submit with
  * VirtDescriptor.tx_submit inlined) for a PREPARED descriptor of one of the submit types on an accepting
  * channel that has a MemcpyPrep (its cached state), with no trace recording; anything else (a reused
- * descriptor, an error to raise, a race lost) is Descriptor.submit's. */
+ * descriptor, an error to raise, a race lost) is Descriptor.submit's.
+ *
+ * The channel's lock: when it is free, nothing is acquired. Every thread that takes it needs the GIL to touch
+ * the channel, and submit_locked keeps the GIL from start to end, so it runs as if it held the lock (a thread
+ * blocked in acquire that gets the lock meanwhile waits for the GIL before it touches anything). When the lock
+ * is held (a thread inside a ``with vc.lock`` block lost the GIL), it is acquired as usual. */
 static PyObject *desc_submit(PyObject *self, PyObject *unused)
 {
     (void)unused;
@@ -777,7 +849,7 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
     if (chan == NULL)
         return PyObject_CallOneArg(MF.py_submit, self);
     Py_INCREF(chan);
-    PyObject *result = NULL, *r = NULL;
+    PyObject *result = NULL, *r = NULL, *old[4] = {NULL, NULL, NULL, NULL};
     PyObject *po = PyObject_GetAttr(chan, MF.s_prep); /* the channel's MemcpyPrep, when it has one */
     if (po == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -790,58 +862,43 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
         goto out;
     }
     PrepObject *p = (PrepObject *)po;
-    r = PyObject_CallNoArgs(p->acquire);
+    int held = 1;
+#ifndef Py_GIL_DISABLED
+    r = PyObject_CallNoArgs(p->locked);
     if (r == NULL)
         goto out;
+    held = r == Py_False ? 0 : PyObject_IsTrue(r);
     Py_CLEAR(r);
-    /* Under the channel's lock: one of two racing submits wins; release may have begun. */
-    int ok = slot_get(self, S_STATE) == MF.prepared ? dict_true(p->dict, MF.s_accepting) : 0;
-    int failed = ok < 0;
-    if (ok > 0) {
-        PyObject *c = PyDict_GetItemWithError(p->dict, MF.s_cookie);
-        long long cookie = c ? PyLong_AsLongLong(c) : -1;
-        failed = c == NULL || (cookie == -1 && PyErr_Occurred());
-        if (!failed) {
-            cookie += 1;
-            if (cookie > MF.max_cookie || cookie < MF.min_cookie)
-                cookie = MF.min_cookie;
-            c = PyLong_FromLongLong(cookie);
-            failed = c == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0;
-            if (!failed) {
-                slot_set(self, S_COOKIE, c);
-                slot_set(self, S_STATE, MF.submitted);
-                slot_set(self, S_RESULT, MF.noerror);
-                slot_set(self, S_RESIDUE, MF.zero);
-                PyObject *a = PyObject_CallOneArg(p->append, self);
-                PyObject *ns = a ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
-                PyObject *ns1 = ns ? PyNumber_Add(ns, MF.one) : NULL;
-                failed = ns1 == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns1) < 0;
-                if (ns == NULL && a != NULL && !PyErr_Occurred())
-                    PyErr_SetObject(PyExc_AttributeError, MF.s_n_submitted);
-                Py_XDECREF(a);
-                Py_XDECREF(ns1);
-            }
-            if (!failed)
-                result = c;
-            else
-                Py_XDECREF(c);
-        }
-    }
-    PyObject *exc_type, *exc_value, *exc_tb;
-    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    r = PyObject_CallNoArgs(p->release);
-    if (r == NULL) {
-        Py_XDECREF(exc_type);
-        Py_XDECREF(exc_value);
-        Py_XDECREF(exc_tb);
-        Py_CLEAR(result);
+    if (held < 0)
         goto out;
+#endif
+    if (!held) {
+        result = submit_locked(self, p, old);
+    } else {
+        r = PyObject_CallNoArgs(p->acquire);
+        if (r == NULL)
+            goto out;
+        Py_CLEAR(r);
+        /* Under the channel's lock: one of two racing submits wins; release may have begun. */
+        result = submit_locked(self, p, old);
+        PyObject *exc_type, *exc_value, *exc_tb;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        r = PyObject_CallNoArgs(p->release);
+        if (r == NULL) {
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc_value);
+            Py_XDECREF(exc_tb);
+            Py_CLEAR(result);
+            goto out;
+        }
+        Py_CLEAR(r);
+        PyErr_Restore(exc_type, exc_value, exc_tb);
     }
-    Py_CLEAR(r);
-    PyErr_Restore(exc_type, exc_value, exc_tb);
-    if (!ok && !failed)
+    if (result == NULL && !PyErr_Occurred())
         result = PyObject_CallOneArg(MF.py_submit, self); /* raises the error, as the Python code words it */
 out:
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(old[i]);
     Py_XDECREF(po);
 out_chan:
     Py_DECREF(chan);
@@ -1013,13 +1070,39 @@ done:
 
 /* --- completion ------------------------------------------------------------------------------------------- */
 
+/* Track a descriptor the compiled submit untracked (a no-op for one that is tracked or not a GC object). */
+static inline void track_one(PyObject *vd)
+{
+    if (PyObject_IS_GC(vd) && !PyObject_GC_IsTracked(vd))
+        PyObject_GC_Track(vd);
+}
+
+/* track(vds): the engine lets go of these descriptors without completing them (terminate, release): the
+ * collector tracks them again, as it did before submit. */
+static PyObject *track(PyObject *self, PyObject *vds)
+{
+    (void)self;
+    PyObject *it = PyObject_GetIter(vds);
+    if (it == NULL)
+        return NULL;
+    PyObject *vd;
+    while ((vd = PyIter_Next(it)) != NULL) {
+        track_one(vd);
+        Py_DECREF(vd);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* complete_batch(chan, vds): VirtChannel.vchan_cookie_complete_batch without its trace hook (the caller
  * checks that no trace records), for descriptors of the memory engine's type. Caller holds ``vc.lock``. */
 static PyObject *complete_batch(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *chan, *vds;
-    if (!PyArg_ParseTuple(args, "OO!:complete_batch", &chan, &PyList_Type, &vds))
+    PyObject *chan, *vds, *issued = Py_None;
+    if (!PyArg_ParseTuple(args, "OO!|O:complete_batch", &chan, &PyList_Type, &vds, &issued))
         return NULL;
     if (!MF.ready) {
         PyErr_SetString(PyExc_RuntimeError, "complete_batch: memcpy_setup was not called");
@@ -1028,18 +1111,34 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     Py_ssize_t n = PyList_GET_SIZE(vds);
     if (n == 0)
         Py_RETURN_NONE;
+    if (issued != Py_None) { /* take them off the issued list first (they are its first n) */
+        PyObject *popleft = PyObject_GetAttr(issued, MF.s_popleft);
+        if (popleft == NULL)
+            return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *r = PyObject_CallNoArgs(popleft);
+            if (r == NULL) {
+                Py_DECREF(popleft);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        Py_DECREF(popleft);
+    }
     PyObject *errors = PyObject_GetAttr(chan, MF.s_errors);
     PyObject *completed = errors ? PyObject_GetAttr(chan, MF.s_desc_completed) : NULL;
-    PyObject *append = completed ? PyObject_GetAttr(completed, MF.s_append) : NULL;
+    PyObject *append = completed ? PyObject_GetAttr(completed, MF.s_append) : NULL, *with_cb = NULL;
     PyObject *ret = NULL, *cookie = NULL, *nbytes = NULL;
     if (append == NULL)
         goto done;
     long long nerr = 0;
+    int64_t fast_bytes = 0;
     nbytes = PyLong_FromLong(0);
     if (nbytes == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *vd = PyList_GET_ITEM(vds, i);
+        track_one(vd);
         PyObject *c = vget(vd, S_COOKIE);
         if (c == NULL)
             goto done;
@@ -1059,11 +1158,21 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
             goto done;
         if (!bad) {
             PyObject *len = vget(vd, S_LENGTH);
-            PyObject *sum = len ? PyNumber_Add(nbytes, len) : NULL;
-            Py_XDECREF(len);
-            if (sum == NULL)
+            if (len == NULL)
                 goto done;
-            Py_SETREF(nbytes, sum);
+            /* Sum small lengths in C (no int object per descriptor); anything else as Python adds it. */
+            int64_t k = plain_int(len, (int64_t)1 << 62);
+            if (k >= 0 && fast_bytes < ((int64_t)1 << 62)) {
+                fast_bytes += k;
+            } else {
+                PyObject *sum = PyNumber_Add(nbytes, len);
+                if (sum == NULL) {
+                    Py_DECREF(len);
+                    goto done;
+                }
+                Py_SETREF(nbytes, sum);
+            }
+            Py_DECREF(len);
         }
         PyObject *cbr = vget(vd, S_CALLBACK_RESULT), *cb = cbr ? vget(vd, S_CALLBACK) : NULL;
         int has = cb != NULL && (cbr != Py_None || cb != Py_None);
@@ -1072,11 +1181,17 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         if (cb == NULL)
             goto done;
         if (has) {
-            PyObject *a = PyObject_CallOneArg(append, vd);
-            if (a == NULL)
+            if (with_cb == NULL && (with_cb = PyList_New(0)) == NULL)
                 goto done;
-            Py_DECREF(a);
+            if (PyList_Append(with_cb, vd) < 0)
+                goto done;
         }
+    }
+    if (with_cb != NULL) { /* the bottom half's share, in one call */
+        PyObject *a = PyObject_CallMethodOneArg(completed, MF.s_extend, with_cb);
+        if (a == NULL)
+            goto done;
+        Py_DECREF(a);
     }
     if (PyObject_SetAttr(chan, MF.s_completed_cookie, cookie) < 0)
         goto done;
@@ -1095,6 +1210,16 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         goto done;
     {
         PyObject *old = PyObject_GetAttr(chan, MF.s_n_bytes);
+        if (fast_bytes) {
+            PyObject *fb = PyLong_FromLongLong(fast_bytes);
+            PyObject *t = fb ? PyNumber_Add(nbytes, fb) : NULL;
+            Py_XDECREF(fb);
+            if (t == NULL) {
+                Py_XDECREF(old);
+                goto done;
+            }
+            Py_SETREF(nbytes, t);
+        }
         PyObject *sum = old ? PyNumber_Add(old, nbytes) : NULL;
         Py_XDECREF(old);
         int r = sum ? PyObject_SetAttr(chan, MF.s_n_bytes, sum) : -1;
@@ -1128,6 +1253,7 @@ done:
     Py_XDECREF(cookie);
     Py_XDECREF(nbytes);
     Py_XDECREF(append);
+    Py_XDECREF(with_cb);
     Py_XDECREF(completed);
     Py_XDECREF(errors);
     return ret;
@@ -1224,7 +1350,10 @@ static PyMethodDef memcpy_methods[] = {
     {"copy_many", copy_many, METH_VARARGS,
      "copy_many(ops, find, hot_src, hot_dst) -> (faults, hot_src, hot_dst), or None for ops it does not take."},
     {"complete_batch", complete_batch, METH_VARARGS,
-     "complete_batch(chan, vds): vchan_cookie_complete_batch (no trace) for memory engine descriptors."},
+     "complete_batch(chan, vds[, issued]): vchan_cookie_complete_batch (no trace) for memory engine descriptors, "
+     "after taking len(vds) descriptors off the left of issued (when given)."},
+    {"track", track, METH_O,
+     "track(vds): the cycle collector tracks these descriptors again (the compiled submit untracks them)."},
     {"call_back", call_back, METH_VARARGS,
      "call_back(done, on_error): run the callbacks of completed descriptors in order."},
     {NULL, NULL, 0, NULL},
