@@ -9,7 +9,7 @@ import numpy as np
 from dmaengine import ConfigError
 
 from .. import _check
-from ._i2s import SampledRx
+from ._i2s import SampledRx, _BlockSource
 from ._periph import Peripheral
 
 __all__ = ["Adc"]
@@ -44,7 +44,12 @@ class Adc(Peripheral):
         self.sample_width = sample_width
         self.freq_hz = freq_hz
         self._dtype = np.dtype({1: "u1", 2: "<u2", 4: "<u4"}[sample_width])
-        self.waveform: Waveform = waveform if waveform is not None else self._sine
+        #: The default waveform (one bound method, so that :meth:`_source` can tell it from another).
+        self._default: Waveform = self._sine
+        self.waveform: Waveform = waveform if waveform is not None else self._default
+        #: The default sine's samples, computed a block at a time, for the parameters in ``_blocks_for``.
+        self._blocks = _BlockSource(self._codes, sample_width)
+        self._blocks_for: tuple[object, ...] = ()
         self.rx = SampledRx(self, fifo_depth, threshold, sample_width, rate_hz, self._source)
 
     def _sine(self, n: np.ndarray) -> np.ndarray:
@@ -58,8 +63,17 @@ class Adc(Peripheral):
         codes = np.asarray(self.waveform(np.arange(first, first + count, dtype=np.int64)), dtype=np.int64)
         return (codes & ((1 << self.bits) - 1)).astype(self._dtype)
 
-    def _source(self, first: int, count: int) -> bytes:
+    def _codes(self, first: int, count: int) -> bytes:
         return self.expected(first, count).tobytes()
+
+    def _source(self, first: int, count: int) -> bytes:
+        if self.waveform is not self._default:  # a caller's waveform is called as asked, never ahead
+            return self._codes(first, count)
+        key = (self.freq_hz, self.rate_hz, self.bits, self._dtype)
+        if key != self._blocks_for:  # the sine's parameters changed: its computed blocks are stale
+            self._blocks = _BlockSource(self._codes, self._dtype.itemsize)
+            self._blocks_for = key
+        return self._blocks(first, count)
 
     @property
     def overruns(self) -> int:

@@ -21,20 +21,48 @@ __all__ = ["I2s", "SampledRx", "sine_frames"]
 FrameSource = Callable[[int, int], bytes]
 
 
+#: Frames a computed source works out at once (and keeps): a call for a few frames slices them, it does not pay
+#: numpy's fixed cost per call again.
+_BLOCK_FRAMES = 4096
+
+
+class _BlockSource:
+    """A frame source computed a block at a time: ``compute(first, count)`` gives the bytes of ``count`` frames of
+    ``frame_bytes`` each, frame by frame (a frame's bytes do not depend on which block computed it); calls for
+    consecutive frames, as a sampling port makes them, slice the block they fall in."""
+
+    __slots__ = ("_block", "_first", "_stop", "compute", "frame_bytes")
+
+    def __init__(self, compute: FrameSource, frame_bytes: int) -> None:
+        self.compute = compute
+        self.frame_bytes = frame_bytes
+        self._block = b""
+        self._first = self._stop = 0
+
+    def __call__(self, first: int, count: int) -> bytes:
+        stop = first + count
+        if first < self._first or stop > self._stop:
+            self._block = self.compute(first, max(count, _BLOCK_FRAMES))
+            self._first, self._stop = first, first + max(count, _BLOCK_FRAMES)
+        fb = self.frame_bytes
+        a = (first - self._first) * fb
+        return self._block[a : a + count * fb]
+
+
 def sine_frames(freq_hz: float, rate_hz: int, channels: int, sample_width: int, amplitude: float = 0.25
                 ) -> FrameSource:
     """A frame source playing a sine on every channel (exactly reproducible from the frame index)."""
     dtype = np.dtype({1: "u1", 2: "<i2", 4: "<i4"}[sample_width])
     full = {1: 127, 2: 32767, 4: 2**31 - 1}[sample_width]
 
-    def source(first: int, count: int) -> bytes:
+    def compute(first: int, count: int) -> bytes:
         n = np.arange(first, first + count, dtype=np.float64)
         v = np.rint(amplitude * full * np.sin(2 * np.pi * freq_hz * n / rate_hz))
         if sample_width == 1:
             v = v + 128
         return np.repeat(v.astype(dtype)[:, None], channels, axis=1).tobytes()
 
-    return source
+    return _BlockSource(compute, channels * sample_width)
 
 
 class SampledRx(RxPort):
@@ -80,7 +108,19 @@ class _I2sTx(TxPort):
     def _ticks(self, n: int, unbounded: bool) -> None:
         u = self.unit
         fifo = self.fifo
-        k = min(n, len(fifo) // u)
+        ku = n * u
+        have = len(fifo)
+        if have >= ku:  # every frame plays from the FIFO (the steady case)
+            if have == ku:
+                self.owner._played.append(bytes(fifo))
+                fifo.clear()
+            else:
+                self.owner._played.append(bytes(fifo[:ku]))
+                del fifo[:ku]
+            self.drained += ku
+            self.ticks_done += n
+            return
+        k = have // u
         o = self.owner
         if k:
             ku = k * u
@@ -163,7 +203,8 @@ class I2s(Peripheral):
 
         def source(first: int, count: int) -> bytes:
             chunk = pcm[first * fb : (first + count) * fb]
-            return chunk + bytes(count * fb - len(chunk))
+            short = count * fb - len(chunk)
+            return chunk + bytes(short) if short else chunk
 
         return source
 
