@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmaengine.sim import Adc, I2s, sine_frames
+from dmaengine.sim._capture import ByteCapture
 from dmaengine.sim._i2s import _BLOCK_FRAMES
 from dmaengine.sim._kernel import TickClock
 
@@ -177,3 +178,28 @@ def test_fifo_pop_is_exact_and_refuses_an_overdraw() -> None:
     with pytest.raises(AssertionError, match=r"^i2s0\.rx: DMA read of 3 bytes from a FIFO holding 2$"):
         rx._pop(3)
     assert rx.fifo == b"ab" and rx.popped == 12
+
+
+def test_byte_capture_keeps_bytearray_chunks_and_reads_bytes() -> None:
+    cap = ByteCapture(10)
+    cap.append(bytearray(b"abcd"))
+    assert type(cap.data()) is bytes and cap.data() == b"abcd"
+    cap.append(bytearray(b"efghij"))
+    cap.append(b"kl")  # over the bound: the oldest two bytes go
+    assert (cap.data(), cap.start, cap.total, cap.dropped) == (b"cdefghijkl", 2, 12, 2)
+    cap.append(bytearray(b"mnop"))
+    assert type(cap.take()) is bytes and (cap.data(), cap.total, cap.dropped) == (b"", 16, 6)
+
+
+def test_codec_capture_bound_on_the_steady_path() -> None:
+    """The codec's steady ticks keep their frames in the capture as ByteCapture.append would."""
+    codec = I2s("i2s0", capture=10)
+    tx = codec.tx
+    assert tx is not None
+    tx.fifo += bytes(range(1, 25))
+    tx._start(0)
+    tx._ticks(2, False)  # 8 bytes kept, within the bound: the inlined append
+    tx._ticks(1, False)  # 12 bytes: over the bound, the oldest 2 go
+    assert (codec._played.data(), codec._played.dropped, codec._played.total) == (bytes(range(3, 13)), 2, 12)
+    tx._ticks(3, False)  # exactly the FIFO, over the bound
+    assert (codec._played.data(), codec._played.dropped, codec._played.total) == (bytes(range(15, 25)), 14, 24)

@@ -34,7 +34,7 @@ class ByteCapture:
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes | bytearray] = deque()
         self._kept = 0
         self.total = 0
         self.dropped = 0
@@ -44,8 +44,8 @@ class ByteCapture:
         """The stream index of the first byte kept."""
         return self.total - self._kept
 
-    def append(self, data: bytes) -> None:
-        """Keep ``data`` (bytes, not copied again)."""
+    def append(self, data: bytes | bytearray) -> None:
+        """Keep ``data`` (bytes, or a bytearray nobody else holds; not copied again)."""
         n = len(data)
         self.total += n
         limit = self.limit
@@ -77,11 +77,13 @@ class ByteCapture:
     def data(self) -> bytes:
         """The bytes kept, in order."""
         chunks = self._chunks
-        if len(chunks) > 1:
+        if not chunks:
+            return b""
+        if len(chunks) > 1 or type(chunks[0]) is not bytes:
             joined = b"".join(chunks)
             chunks.clear()
             chunks.append(joined)
-        return chunks[0] if chunks else b""
+        return chunks[0]  # type: ignore[return-value]
 
     def take(self) -> bytes:
         """The bytes kept, which are then forgotten."""

@@ -130,11 +130,19 @@ class _I2sTx(TxPort):
         have = len(fifo)
         if have >= ku:  # every frame plays from the FIFO (the steady case)
             if have == ku:
-                self.owner._played.append(bytes(fifo))
+                played: bytes | bytearray = bytes(fifo)
                 fifo.clear()
             else:
-                self.owner._played.append(bytes(fifo[:ku]))
+                played = fifo[:ku]  # a copy already (ByteCapture keeps bytes-like chunks)
                 del fifo[:ku]
+            cap = self.owner._played
+            limit = cap.limit
+            if limit is None or cap._kept + ku <= limit:  # ByteCapture.append, inlined: nothing to let go
+                cap._chunks.append(played)
+                cap._kept += ku
+                cap.total += ku
+            else:
+                cap.append(played)
             self.drained += ku
             self.ticks_done += n
             return
