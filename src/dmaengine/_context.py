@@ -133,7 +133,7 @@ class BottomHalf:
     def run(self) -> None:
         """The tasklet body: serve every channel that asked, in the order they asked."""
         lock, q, queued = self._lock, self._queue, self._queued
-        while True:
+        while q:  # (read without the lock: a channel queued after this test schedules the tasklet again)
             with lock:
                 if not q:
                     return

@@ -31,8 +31,8 @@ from dmaengine import ConfigError, Result, TransferDirection
 from dmaengine.provider import DmaFault
 
 from ._bus import BusSchedule, Lane
-from ._kernel import PRIO_HW, Event
-from ._periph import Port, RxPort, TxPort
+from ._kernel import PRIO_HW, Event, TickClock
+from ._periph import Flow, Port, RxPort, TxPort
 from ._plan import ItemPlan
 
 if TYPE_CHECKING:
@@ -125,8 +125,8 @@ class _State(enum.Enum):
 
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "next_prog", "paused", "plan", "prog", "request_ns", "state", "steady_end",
-                 "views")
+                 "item_off", "next_prog", "paused", "period_end", "plan", "prog", "request_ns", "state",
+                 "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -136,6 +136,9 @@ class _HwChannel:
         self.views: list[np.ndarray] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
+        #: The end of a lone cyclic flow's period planned as the continuation of the one before (set by the
+        #: controller: :meth:`Dmac._period_end`).
+        self.period_end: Callable[[], None] = lambda: None
         self.item_label = f"item{idx}"
         self.prog: Program | None = None
         self.next_prog: Program | None = None
@@ -178,6 +181,7 @@ class Dmac:
         self.chans = [_HwChannel(i) for i in range(channels)]
         for c in self.chans:
             c.steady_end = functools.partial(self._steady_end, c)
+            c.period_end = functools.partial(self._period_end, c)
         self.irq: IrqHandler | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
@@ -210,6 +214,8 @@ class Dmac:
         self.burst_probe: Callable[[int, int, int, int], None] | None = None
         #: The lean per-period path of a lone cyclic flow (sim/_lane.py), wired by the SoC; None: plain events.
         self.lane: PeriodLane | None = None
+        #: No planned burst lands before this instant (a bound kept by :meth:`sync` and whoever sets a plan).
+        self._sync_ns = 0
 
     # --- timing -------------------------------------------------------------------------------------------
     def burst_ns(self, beats: int) -> int:
@@ -312,9 +318,17 @@ class Dmac:
         now = self.kernel.now_ns
         if self._sched is not None:
             self._sched_take(now)
+        elif now < self._sync_ns:
+            return  # no planned burst lands before then
+        nxt = NEVER
         for ch in self.chans:
-            if ch.plan is not None:
-                self._materialize(ch, now)
+            plan = ch.plan
+            if plan is not None:
+                if now >= plan.next_land_ns:  # (none lands before next_land_ns)
+                    self._materialize(ch, now)
+                if plan.next_land_ns < nxt:
+                    nxt = plan.next_land_ns
+        self._sync_ns = nxt
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
@@ -476,7 +490,7 @@ class Dmac:
         for o in self.chans:
             if (o.prog is not None or o.abort_pending) and o is not ch and o.state is not halted:
                 return False
-        if ch.checked is not prog:  # every item's memory once, until a mapping goes away (memory_changed)
+        if ch.checked is not prog or ch.views is None:  # every item's memory once, until a mapping goes away
             space = self.soc.address_space
             try:
                 if prog.direction is M2D:
@@ -495,15 +509,17 @@ class Dmac:
             nxt = ItemPlan(0, item.length, plan.burst_bytes, plan.burst_ns, now, flow,
                            plan.first_request_bytes + plan.bursts * plan.burst_bytes, plan.burst_ns)
         ch.plan = nxt
+        self._sync_ns = 0  # a new plan: the next sync looks at it
         ch.state = _State.STEADY
         self.plans += 1
         end = nxt.end()
         if end is not None:
             lane = self.lane
+            fn = ch.period_end if nxt is plan and prog.cyclic else ch.steady_end
             if lane is None:
-                ch.ev = self.kernel.at(end, ch.steady_end, ch.item_label, PRIO_HW)
+                ch.ev = self.kernel.at(end, fn, ch.item_label, PRIO_HW)
             else:
-                ch.ev = lane.schedule(ch, end, ch.steady_end, ch.item_label)
+                ch.ev = lane.schedule(ch, end, fn, ch.item_label)
         return True
 
     def _raise(self, ch: _HwChannel, kind: Irq, result: Result, residue: int) -> None:
@@ -567,6 +583,7 @@ class Dmac:
         if plan is None:
             return False
         ch.plan = plan
+        self._sync_ns = 0  # a new plan: the next sync looks at it
         ch.state = _State.STEADY
         self.plans += 1
         end = plan.end()
@@ -642,9 +659,12 @@ class Dmac:
     def _materialize(self, ch: _HwChannel, t: int) -> None:
         plan = ch.plan
         assert plan is not None
+        if t < plan.next_land_ns:
+            return  # no burst lands before then
         j = plan.done(t)
         m = plan.materialized
         if j <= m:
+            plan.next_land_ns = plan.land_ns(m + 1)
             return
         bb, size = plan.burst_bytes, plan.item_bytes
         b0, b1 = m * bb, j * bb  # plan.nbytes(m), plan.nbytes(j), inlined
@@ -683,6 +703,7 @@ class Dmac:
                 probe(ch.idx, start, start, start + plan.duration_ns(k))
         self.bursts += j - m
         plan.materialized = j
+        plan.next_land_ns = plan.land_ns(j + 1)
         ch.item_off = plan.item_offset + b1
         ch.done += n
 
@@ -720,6 +741,110 @@ class Dmac:
             self._reset(ch)
         else:
             self._after_burst(ch, plan)
+        if self._waiting:
+            self._arbitrate()
+        self._try_schedule()
+
+    def _period_end(self, ch: _HwChannel) -> None:
+        """:meth:`_steady_end` of a lone cyclic flow's period planned by :meth:`_continue` as the continuation of
+        the one before (its plan follows on, whole bursts from the item's start): the same steps, inlined, with
+        nothing looked up twice; then the next period, planned the same way, when nothing changed. Anything
+        unusual goes the general way (same result)."""
+        plan = ch.plan
+        prog = ch.prog
+        if (plan is None or prog is None or not prog.cyclic or ch.abort_pending or plan.item_offset
+                or plan.flow is None
+                or plan.item_bytes != plan.full_bursts * plan.burst_bytes or ch.checked is not prog
+                or ch.views is None or prog.port is None or self.burst_probe is not None):
+            self._steady_end(ch)
+            return
+        ch.ev = None
+        now = self.kernel.now_ns
+        # _materialize, at the plan's end: every burst is done (the end event is the last burst's end).
+        bb, size = plan.burst_bytes, plan.item_bytes
+        m = plan.materialized
+        j = plan.bursts
+        idx = ch.item_idx
+        b0 = m * bb
+        n = size - b0
+        port = prog.port
+        views = ch.views
+        assert views is not None and port is not None
+        if prog.direction is M2D:
+            assert isinstance(port, TxPort)
+            if n:  # port.steady_write, inlined
+                port.fifo += views[idx][b0:size].tobytes()
+                port.written += n
+                clock = port.clock
+                if clock is not None:
+                    c = ((now - clock.epoch_ns + 1) * clock.den + clock.num - 1) // clock.num - clock.offset
+                    c = (c if c > 0 else 0) - port.ticks_done
+                    if c > 0:
+                        port._ticks(c, False)
+        else:
+            assert isinstance(port, RxPort)
+            if n:
+                views[idx][b0:size] = np.frombuffer(port.steady_read(now, n), dtype=np.uint8)
+        self.bursts += j - m
+        plan.materialized = j
+        plan.next_land_ns = NEVER
+        # The end event: its last burst was the last grant.
+        s = now - plan.burst_ns
+        if s > self._last_grant_ns:
+            self._last_grant_ns = s
+            self._last_grant = ch.idx
+        ch.plan = None
+        self._busy_until = now
+        # _after_burst: the item ends.
+        items = prog.items
+        item = items[idx]
+        idx += 1
+        ch.item_off = 0
+        if idx == len(items):
+            idx = 0
+            ch.done = 0
+        else:
+            ch.done += n
+        ch.item_idx = idx
+        if item.irq and self.irq is not None:  # self._raise(...), inlined
+            self.irq(ch.idx, Irq.PERIOD, Result.NOERROR, 0)
+        # _continue: the next period follows on, when nothing changed. (The other channels are idle or halted, as
+        # _continue found them when it planned the first period: anything that starts or resumes one drops this
+        # plan first, and the interrupt handler cannot, since it finds no plan to drop.)
+        if ch.prog is prog and not ch.paused and not ch.abort_pending and items[idx].length == size \
+                and port.clock is plan.flow.clock and ch.checked is prog and plan.last_burst_ns == plan.burst_ns:
+            x1 = plan.first_request_bytes + j * bb  # plan.follow_on(now), inlined
+            plan.first_request_bytes = x1
+            plan.start_ns = now
+            plan.materialized = 0
+            ch.plan = plan
+            ch.state = _State.STEADY
+            self.plans += 1
+            flow = plan.flow
+            clock = flow.clock
+            if type(flow) is Flow and type(clock) is TickClock and flow.limit is None:
+                # plan.end() and the first burst's landing (plan.land_ns(1)), inlined: Flow.time_of of the
+                # first and the last request
+                d = plan.burst_ns
+                tick0 = flow.ref_tick - 1 + clock.offset
+                ref, unit, num, den = flow.ref_count, flow.unit, clock.num, clock.den
+                epoch = clock.epoch_ns
+                plan.next_land_ns = epoch + ((tick0 - (ref - x1) // unit) * num) // den + d
+                end: int | None = epoch + ((tick0 - (ref - x1 - (j - 1) * bb) // unit) * num) // den + d
+            else:
+                plan.next_land_ns = 0
+                end = plan.end()
+            if plan.next_land_ns < self._sync_ns:
+                self._sync_ns = plan.next_land_ns
+            if end is not None:
+                lane = self.lane
+                if lane is None:
+                    ch.ev = self.kernel.at(end, ch.period_end, ch.item_label, PRIO_HW)
+                else:
+                    ch.ev = lane.schedule(ch, end, ch.period_end, ch.item_label)
+            return  # nothing waits for the bus, and no schedule can be made (the others are idle)
+        if not self._continue(ch, plan):
+            self._request(ch)
         if self._waiting:
             self._arbitrate()
         self._try_schedule()
@@ -924,8 +1049,9 @@ class Dmac:
                     spans.append((it.dst + o, size, True, pos))
         except DmaFault:
             return False
-        if prog.cyclic:
+        if prog.cyclic and ch.checked is not prog:
             ch.checked = prog
+            ch.views = None  # resolved by _continue when it needs them (not those of an earlier program)
         return True
 
     def _sched_arm(self) -> None:

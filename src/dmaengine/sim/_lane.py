@@ -26,6 +26,7 @@ One lane per controller; one postponed event per kernel at a time (two controlle
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 from dmaengine.provider import tracing
@@ -74,9 +75,20 @@ class PeriodLane:
         other = k.postponed
         if ((other is not None and other is not self) or k.trace is not None or k.probe is not None or tl.killed
                 or (tl.hold and end_ns <= k.now_ns + latency)  # a bottom half held in line must run before this end
-                or tracing() or not k.free_between(end_ns, due)):
+                or tracing()):
             return k.at(end_ns, fn, label, PRIO_HW)
-        ev = k.at(due, self._run, label, PRIO_HW)
+        heap = k._heap
+        if len(heap) > 16:  # k.free_between(end_ns, due), inlined: with many events queued, not worth asking
+            return k.at(end_ns, fn, label, PRIO_HW)
+        for t, _, _, e in heap:
+            if end_ns <= t <= due and not e.cancelled:
+                return k.at(end_ns, fn, label, PRIO_HW)
+        if due <= k.watch_ns or due < k.now_ns:
+            ev = k.at(due, self._run, label, PRIO_HW)
+        else:  # k.at(due, self._run, label, PRIO_HW), inlined: nothing watches that instant
+            seq = next(k._seq)
+            ev = Event(due, self._run, label, PRIO_HW, seq)
+            heappush(k._heap, (due, PRIO_HW, seq, ev))
         self._ev, self._end_ns, self._due_ns, self._fn, self._label, self._owner = ev, end_ns, due, fn, label, owner
         self.postponed_end_ns = end_ns
         k.postponed = self
@@ -142,7 +154,10 @@ class PeriodLane:
         """The postponed event: the period's end as of ``end_ns``, then its bottom half in line."""
         k = self.kernel
         due, fn = self._due_ns, self._fn
-        self._release()
+        self._ev = None  # self._release(), inlined
+        self.postponed_end_ns = _NEVER
+        self._owner = None
+        k.postponed = None
         if not k.back_to_back:  # run a step at a time: a waiter looks after this event, at the end's instant
             k.now_ns = self._end_ns
             fn()  # (its bottom half is queued, as it would have been)
@@ -157,8 +172,10 @@ class PeriodLane:
             tl.hold = False
         seq = tl.held_seq
         tl.held_seq = -1
-        t = k.peek()
-        if t is not None and t <= due:
+        heap = k._heap
+        while heap and heap[0][3].cancelled:  # k.peek(), inlined
+            heappop(heap)
+        if heap and heap[0][0] <= due:
             # The end scheduled something due by then (the next period's end, when the window is longer than a
             # period): the clock stays at the end, and the bottom half takes its place in the queue.
             if seq >= 0:

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._periph import Flow
 
-__all__ = ["ItemPlan"]
+__all__ = ["NEVER", "ItemPlan"]
+
+#: An instant after every other.
+NEVER = 1 << 62
 
 
 class ItemPlan:
@@ -28,7 +31,7 @@ class ItemPlan:
     """
 
     __slots__ = ("burst_bytes", "burst_ns", "bursts", "first_request_bytes", "flow", "full_bursts", "item_bytes",
-                 "item_offset", "last_burst_ns", "materialized", "start_ns")
+                 "item_offset", "last_burst_ns", "materialized", "next_land_ns", "start_ns")
 
     def __init__(self, item_offset: int, item_bytes: int, burst_bytes: int, burst_ns: int, start_ns: int,
                  flow: Flow | None, first_request_bytes: int, last_burst_ns: int) -> None:
@@ -43,6 +46,9 @@ class ItemPlan:
         self.bursts = self.full_bursts + (1 if item_bytes % burst_bytes else 0)
         self.last_burst_ns = last_burst_ns
         self.materialized = 0
+        #: When burst ``materialized + 1`` lands (0: not known yet; :data:`NEVER`: never), kept by the controller
+        #: so that a look before it costs one comparison.
+        self.next_land_ns = 0
 
     def follow_on(self, start_ns: int) -> None:
         """Become the plan of the next item of the same length on the same flow (a cyclic ring's next period),
@@ -51,6 +57,7 @@ class ItemPlan:
         self.start_ns = start_ns
         self.item_offset = 0
         self.materialized = 0
+        self.next_land_ns = 0
 
     def done(self, t: int) -> int:
         """Bursts finished by ``t``."""
@@ -84,6 +91,13 @@ class ItemPlan:
     def duration_ns(self, j: int) -> int:
         """How long burst ``j`` holds the bus."""
         return self.burst_ns if j <= self.full_bursts else self.last_burst_ns
+
+    def land_ns(self, j: int) -> int:
+        """When burst ``j`` (1-based) lands; :data:`NEVER` if never (past the last, or a flow that stops)."""
+        if j > self.bursts:
+            return NEVER
+        s = self.start(j)
+        return NEVER if s is None else s + self.duration_ns(j)
 
     def end(self) -> int | None:
         """When the last burst ends; None if never."""

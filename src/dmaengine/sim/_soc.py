@@ -95,7 +95,7 @@ class SimTasklet:
             k = self._soc.kernel
             self._scheduled += 1
             if self.hold:
-                self.held_seq = k.reserve_seq()
+                self.held_seq = next(k._seq)  # k.reserve_seq(), inlined
                 self._ev = _HELD
                 return
             self._ev = k.at(k.now_ns + self.latency_ns, self._run, self.name, PRIO_BH)
