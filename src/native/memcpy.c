@@ -815,8 +815,9 @@ static PyObject *submit_locked(PyObject *self, PrepObject *p, PyObject **old)
     old[2] = slot_swap(self, S_RESULT, MF.noerror);
     old[3] = slot_swap(self, S_RESIDUE, MF.zero);
     /* The channel's lists hold it until it completes or is dropped: the collector could not free it meanwhile,
-     * so it is not tracked (no young collection traverses every in-flight descriptor). complete_batch and
-     * track() track it again when the engine lets go of it. */
+     * so it is not tracked (no young collection traverses every in-flight descriptor). complete_batch (or, for
+     * one with a callback, call_back once it has called it back) and track() track it again when the engine
+     * lets go of it. */
     if (PyObject_IS_GC(self) && PyObject_GC_IsTracked(self))
         PyObject_GC_UnTrack(self);
     return c;
@@ -1138,7 +1139,6 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *vd = PyList_GET_ITEM(vds, i);
-        track_one(vd);
         PyObject *c = vget(vd, S_COOKIE);
         if (c == NULL)
             goto done;
@@ -1180,11 +1180,13 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
         Py_XDECREF(cb);
         if (cb == NULL)
             goto done;
-        if (has) {
+        if (has) { /* stays untracked until the bottom half has called it back (call_back tracks it) */
             if (with_cb == NULL && (with_cb = PyList_New(0)) == NULL)
                 goto done;
             if (PyList_Append(with_cb, vd) < 0)
                 goto done;
+        } else {
+            track_one(vd);
         }
     }
     if (with_cb != NULL) { /* the bottom half's share, in one call */
@@ -1250,6 +1252,10 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     }
     ret = Py_NewRef(Py_None);
 done:
+    if (ret == NULL) { /* failed part way: the collector sees them all again, as before submit */
+        for (Py_ssize_t i = 0; i < n; i++)
+            track_one(PyList_GET_ITEM(vds, i));
+    }
     Py_XDECREF(cookie);
     Py_XDECREF(nbytes);
     Py_XDECREF(append);
@@ -1278,6 +1284,9 @@ static PyObject *call_back(PyObject *self, PyObject *args)
         return NULL;
     PyObject *vd;
     while ((vd = PyIter_Next(it)) != NULL) {
+        /* complete_batch left it untracked while it waited for its callback (no young collection traverses
+         * the descriptors waiting for the bottom half); the collector sees it again from here on */
+        track_one(vd);
         PyObject *r = NULL;
         PyObject *cbr = vget(vd, S_CALLBACK_RESULT), *param = cbr ? vget(vd, S_CALLBACK_PARAM) : NULL;
         if (param == NULL) {
@@ -1322,6 +1331,12 @@ static PyObject *call_back(PyObject *self, PyObject *args)
             Py_XDECREF(tb);
             if (r == NULL) {
                 Py_DECREF(vd);
+                PyErr_Fetch(&et, &ev, &tb);
+                while ((vd = PyIter_Next(it)) != NULL) { /* the rest go uncalled: tracked again all the same */
+                    track_one(vd);
+                    Py_DECREF(vd);
+                }
+                PyErr_Restore(et, ev, tb);
                 Py_DECREF(it);
                 return NULL;
             }

@@ -461,6 +461,9 @@ class MemcpyChannel(VirtChannel):
         callback that raises is logged and counted at once, and the next one runs)."""
         core = _native.core
         if core is None or not _wired or tracing():
+            if core is not None:
+                with self.lock:  # the compiled completion left them untracked until called back
+                    core.track(self.desc_completed)
             VirtChannel.bottom_half(self)
             return
         with self.lock:
