@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Flow", "Peripheral", "Port", "RxPort", "TxPort"]
 
+_INF = float("inf")
+
 
 class Flow:
     """Bytes drained (TX) or filled (RX) by a port up to an instant, assuming its FIFO never runs dry or full."""
@@ -187,7 +189,7 @@ class RxPort(Port):
 
     def _supply(self) -> float:
         """Ticks of data still to come (infinite for a sampling peripheral)."""
-        return float("inf")
+        return _INF
 
     def dma_enable(self, t: int) -> None:
         """A DMA channel started serving this port: a sampling peripheral starts its clock."""
@@ -230,7 +232,7 @@ class RxPort(Port):
         if self.clock is None:
             return None
         supply = self._supply()
-        limit = None if supply == float("inf") else self.entered + int(supply) * self.unit
+        limit = None if supply == _INF else self.entered + int(supply) * self.unit
         return Flow(self.clock, self.ticks_done, self.entered, self.unit, limit)
 
 
