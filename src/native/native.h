@@ -12,7 +12,7 @@
 #include <Python.h>
 
 /* Each returns 0, or -1 with an exception set. */
-int dmaengine_sim_init(PyObject *module);     /* sim.c: the simulator's planner and event heap */
+int dmaengine_sim_init(PyObject *module);     /* sim.c: the shared-bus schedule (BusCore) */
 int dmaengine_memcpy_init(PyObject *module);  /* memcpy.c: the memory engine's descriptor ring and worker */
 int dmaengine_raid6_init(PyObject *module);   /* raid6.c: RAID-6 P+Q and xor without the GIL */
 
