@@ -574,6 +574,66 @@ class AddressSpace:
         return status
 
 
+    def copy_uniform(self, dst: np.ndarray, src: np.ndarray, length: int) -> np.ndarray | None:
+        """:meth:`copy_burst` of ops that all move ``length`` bytes (``dst`` and ``src`` int64 arrays of one
+        length, every address in [0, 2**62), ``length`` an int in [1, :data:`GIL_COPY`]): the same result, in
+        order, with less work when every source lies in one mapping and every destination in one mapping (the
+        common run of small copies between two buffers): then the ops are one numpy gather when they commute
+        (no op reads bytes another writes, no two write the same bytes), else one memoryview assignment each.
+        ValueError (nothing done) for an address outside [0, 2**62) or a length out of range."""
+        if length.__class__ is not int or not 0 < length <= GIL_COPY:
+            raise ValueError(f"copy_uniform: length must be an int in 1..{GIL_COPY}, not {length!r}")
+        s_lo, s_hi = int(src.min()), int(src.max())
+        d_lo, d_hi = int(dst.min()), int(dst.max())
+        if s_lo < 0 or d_lo < 0 or s_hi >= _MAX_BURST_ADDR or d_hi >= _MAX_BURST_ADDR:
+            raise ValueError(f"copy_uniform: addresses must lie in [0, 2**62), not {min(s_lo, d_lo):#x}.."
+                             f"{max(s_hi, d_hi):#x}")
+        if _native.core is None:
+            s_hi += length
+            d_hi += length
+            with self._lock:
+                sm = self._holder(s_lo, s_hi, False)
+                dm = self._holder(d_lo, d_hi, True) if sm is not None else None
+                if sm is not None and dm is not None:
+                    so = src - sm.addr
+                    do = dst - dm.addr
+                    # What is read and what is written, as host addresses (two mappings may share memory).
+                    r_lo, r_hi = sm._ptr + s_lo - sm.addr, sm._ptr + s_hi - sm.addr
+                    w_lo, w_hi = dm._ptr + d_lo - dm.addr, dm._ptr + d_hi - dm.addr
+                    if len(do) < 8 or (r_lo < w_hi and w_lo < r_hi) or not _disjoint(do, length):
+                        smv, dmv = sm._mv, dm._mv  # order matters (or too few to gather): one by one
+                        for a, b in zip(so.tolist(), do.tolist()):
+                            dmv[b : b + length] = smv[a : a + length]
+                        return None
+                    _rows(dm, length)[do] = _rows(sm, length)[so]
+                    return None
+        return self.copy_burst(dst, src, np.full(len(dst), length, np.int64))
+
+
+_MAX_BURST_ADDR = 1 << 62  # addresses of a burst stay below this: no sum the burst forms overflows int64
+
+
+_VOIDS: dict[int, np.dtype[np.void]] = {}  # np.dtype(f"V{n}") by n
+
+
+def _rows(m: Mapping, n: int) -> np.ndarray:
+    """Every ``n``-byte window of ``m``'s buffer as one element of an ``n``-byte opaque dtype (stride 1): element
+    k is bytes [k, k + n). A gather over it moves each element as one block (four times faster than rows of
+    uint8)."""
+    dt = _VOIDS.get(n)
+    if dt is None:
+        dt = _VOIDS[n] = np.dtype(f"V{n}")
+    return np.ndarray((m.length - n + 1,), dt, m._mv, 0, (1,))
+
+
+def _disjoint(do: np.ndarray, n: int) -> bool:
+    """True when no two of the ``n``-byte ranges that start at ``do`` overlap (ascending starts, the common
+    order, need no sort)."""
+    if (np.diff(do) >= n).all():
+        return True
+    return bool((np.diff(np.sort(do)) >= n).all())
+
+
 def _copy_rows(sm: Mapping, dm: Mapping, so: np.ndarray, do: np.ndarray, lengths: np.ndarray) -> bool:
     """Pure Python's fast burst: when every op has one length, no op reads bytes another writes and no two ops
     write the same bytes, the ops commute, and two numpy gathers over sliding-window views do them all. False
@@ -585,12 +645,9 @@ def _copy_rows(sm: Mapping, dm: Mapping, so: np.ndarray, do: np.ndarray, lengths
     d_lo, d_hi = dm._ptr + int(do.min()), dm._ptr + int(do.max()) + n
     if s_lo < d_hi and d_lo < s_hi:  # what is read and what is written may overlap: order matters
         return False
-    if len(do) > 1 and not (np.diff(np.sort(do)) >= n).all():
+    if len(do) > 1 and not _disjoint(do, n):
         return False
-    # Every n-byte window of each buffer as a row (strides (1, 1)): row k is bytes [k, k + n).
-    src_rows = np.ndarray((sm.length - n + 1, n), np.uint8, sm._mv, 0, (1, 1))
-    dst_rows = np.ndarray((dm.length - n + 1, n), np.uint8, dm._mv, 0, (1, 1))
-    dst_rows[do] = src_rows[so]
+    _rows(dm, n)[do] = _rows(sm, n)[so]
     return True
 
 

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
+import sys
 import threading
 import time
 import weakref
@@ -63,6 +65,7 @@ from dmaengine import (
     Status,
     SumCheckResult,
     TransferDirection,
+    TxResult,
     TxState,
     _native,
     is_complete,
@@ -132,6 +135,7 @@ _ABORTED = Result.ABORTED
 
 
 _SUBMITTED = DescState.SUBMITTED
+_DONE = DescState.DONE
 # What the per-descriptor fast path reads from the framework (the compiled core gets the same).
 _consts = _native.memcpy_consts()
 _trace_vars: dict[str, object] = _consts["trace_dict"]
@@ -139,6 +143,35 @@ _flags_cache: dict[int, PrepFlags] = _consts["flags_cache"]
 _py_submit: Callable[[VirtDescriptor], int] = _consts["submit"]
 _MIN_COOKIE: int = _consts["MIN_COOKIE"]
 _MAX_COOKIE: int = _consts["MAX_COOKIE"]
+
+#: The most spare descriptors a channel keeps for its one-call prep in pure Python (see
+#: :meth:`MemcpyChannel._bottom_half_py`): about the small copies a client prepares in one GIL slice (5 ms).
+DESC_POOL = 4096
+# Whether nobody but the bottom half holds a descriptor is read from its reference count, where that count is
+# exact: CPython with a GIL, before 3.14 (whose borrowed references leave some out). Elsewhere no pool.
+_getrefcount: Callable[[object], int] | None = (
+    sys.getrefcount if sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+    and getattr(sys, "_is_gil_enabled", lambda: True)() else None)
+
+
+def _loop_refs() -> int:
+    """The reference count of an object that only a deque holds, read inside a ``for`` loop over that deque, as
+    :meth:`MemcpyChannel._bottom_half_py` reads it (the deque, the loop variable, the call's argument)."""
+    if _getrefcount is None:
+        return -1
+    refs = _getrefcount
+    done = deque([object()])
+    for vd in done:
+        return refs(vd)
+    return -1
+
+
+_LOOP_REFS = _loop_refs()
+#: struct.Struct(f"{3 * k}n") by k: packs a run's destinations, sources and lengths as int64
+#: (MemcpyChannel._copy_run_as_burst). "n" (ssize_t, where it has 64 bits) converts an int faster than "q" and
+#: refuses a float or None the same way.
+_packers: dict[int, struct.Struct] = {}
+_PACK_INT = "n" if struct.calcsize("n") == 8 else "q"
 
 
 def _fault_result(f: Exception, vd: VirtDescriptor) -> Result:
@@ -299,6 +332,7 @@ class MemcpyChannel(VirtChannel):
         self._thread: threading.Thread | None = None
         self._fast_prep: Callable[..., MemcpyDescriptor] | None = None
         self._plain_wait = False  # sync_wait may take its short cuts (start() decides)
+        self._pool: list[MemcpyDescriptor] | None = None  # pure Python's spare small copies (start() decides)
 
     def cookie_status(self, cookie: int) -> Status:
         """:meth:`vchan_tx_status`'s status without its lock: cookies only move forward and each read is atomic,
@@ -412,7 +446,12 @@ class MemcpyChannel(VirtChannel):
             # Channel.prep_dma_memcpy's.
             slow = Channel.prep_dma_memcpy.__get__(self)
             core = _native.core
-            self._fast_prep = core.MemcpyPrep(self, slow) if core is not None else _fast_prep(self, slow)
+            if core is not None:
+                self._fast_prep = core.MemcpyPrep(self, slow)
+            else:
+                if _getrefcount is not None and not self.device.desc_metadata_modes:
+                    self._pool = []  # a pooled descriptor never had metadata attached: none can be
+                self._fast_prep = _fast_prep(self, slow, self._pool)
             _fast_chans.add(self)
             self.use_fast_prep(_trace_vars["recorder"] is None)
         cls = type(self)
@@ -436,7 +475,16 @@ class MemcpyChannel(VirtChannel):
         takes as many descriptors off the left of ``issued`` (they are ``vds``) when given. Caller holds
         ``vc.lock``."""
         core = _native.core
-        if core is not None and _wired and not tracing():
+        if core is None:
+            if tracing():
+                if issued is not None:
+                    popleft = issued.popleft
+                    for _ in range(len(vds)):
+                        popleft()
+                self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
+            else:
+                self._complete_batch(vds, issued)
+        elif _wired and not tracing():
             core.complete_batch(self, vds, issued)
         else:
             if issued is not None:
@@ -446,6 +494,45 @@ class MemcpyChannel(VirtChannel):
             if core is not None:
                 core.track(vds)  # submitted untraced: the compiled submit untracked them
             self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
+
+    def _complete_batch(self, vds: list[MemcpyDescriptor], issued: deque[VirtDescriptor] | None) -> None:
+        """Pure Python's :meth:`_complete` while no trace records: :meth:`vchan_cookie_complete_batch`, in as few
+        passes over the batch as it takes; a batch with a failed descriptor is that method's. Caller holds
+        ``vc.lock``."""
+        k = len(vds)
+        if not k:
+            return
+        if issued is not None:
+            if len(issued) == k:
+                issued.clear()
+            else:
+                popleft = issued.popleft
+                for _ in range(k):
+                    popleft()
+        if [vd.result for vd in vds].count(_NOERROR) != k:
+            self.vchan_cookie_complete_batch(vds)  # type: ignore[arg-type]
+            return
+        last = vds[-1].cookie
+        nbytes = 0
+        calls = 0
+        for vd in vds:
+            vd.cookie = 0
+            vd.state = _DONE
+            nbytes += vd.length
+            if vd.callback is not None or vd.callback_result is not None:
+                calls += 1
+        self.completed_cookie = last
+        completed = self.desc_completed
+        if calls == k:
+            completed.extend(vds)
+        elif calls:
+            completed.extend([vd for vd in vds if vd.callback is not None or vd.callback_result is not None])
+        self.n_memcpy += k
+        self.n_bytes += nbytes
+        self.n_completed += k
+        if completed:
+            self.device.schedule_bottom_half(self)
+        self.waitq.wake()
 
     def vchan_dma_desc_free_list(self, descs: Iterable[VirtDescriptor]) -> None:
         """:meth:`VirtChannel.vchan_dma_desc_free_list`; with the compiled core, the dropped descriptors are
@@ -460,6 +547,9 @@ class MemcpyChannel(VirtChannel):
         """:meth:`VirtChannel.bottom_half`; with the compiled core and no trace, its callback loop runs in C (a
         callback that raises is logged and counted at once, and the next one runs)."""
         core = _native.core
+        if core is None and not tracing():
+            self._bottom_half_py()
+            return
         if core is None or not _wired or tracing():
             if core is not None:
                 with self.lock:  # the compiled completion left them untracked until called back
@@ -476,6 +566,56 @@ class MemcpyChannel(VirtChannel):
             self._call_back(cyc)
         if done:
             core.call_back(done, self._callback_raised)
+        if done or cyc is not None:
+            self.waitq.wake()  # a waiter may test what the callbacks did
+
+    def free_chan_resources(self) -> None:
+        """:meth:`VirtChannel.free_chan_resources`, and the pool of spare descriptors goes too."""
+        VirtChannel.free_chan_resources(self)
+        pool = self._pool
+        if pool:
+            pool.clear()
+
+    def _bottom_half_py(self) -> None:
+        """Pure Python's :meth:`bottom_half` while no trace records: :meth:`VirtChannel.bottom_half`'s loop, and
+        each small copy that nobody but this loop holds any more once it has been called back goes to the
+        channel's pool of descriptors (:data:`DESC_POOL`), its callback fields cleared, for the channel's
+        one-call prep to use again: a stream of small copies then allocates no descriptor in steady state, and
+        the cycle collector has nothing new to look at."""
+        with self.lock:
+            cyc = self.cyclic
+            self.cyclic = None
+            done = self.desc_completed
+            if done:
+                self.desc_completed = deque()
+        if cyc is not None:
+            self._call_back(cyc)
+        if done:
+            pool = self._pool
+            if pool is None or len(pool) >= DESC_POOL:
+                pool = None
+            cls = MemcpyDescriptor
+            refs = _getrefcount
+            for vd in done:
+                try:
+                    cbr = vd.callback_result
+                    if cbr is not None:
+                        cbr(vd.callback_param, TxResult(vd.result, vd.residue))
+                    else:
+                        cb = vd.callback
+                        if cb is not None:
+                            cb(vd.callback_param)
+                except BaseException:  # even SystemExit or KeyboardInterrupt: the rest of the batch is still called
+                    self.n_callback_errors += 1
+                    log.exception("%s: callback of %r raised", self.name, vd)
+                # Held by ``done`` and this loop only (the count ``_LOOP_REFS`` measured): nobody else can reach it.
+                if pool is not None and vd.__class__ is cls and refs(vd) == _LOOP_REFS:  # type: ignore[misc]
+                    vd.callback = None
+                    vd.callback_param = None
+                    vd.callback_result = None
+                    pool.append(vd)
+                    if len(pool) >= DESC_POOL:
+                        pool = None
         if done or cyc is not None:
             self.waitq.wake()  # a waiter may test what the callbacks did
 
@@ -605,11 +745,14 @@ class MemcpyChannel(VirtChannel):
                 return len(batch)
         srcs = [vd.src for vd in batch]
         n = len(srcs)
+        if n >= ARRAY_RUN and _native.core is None:  # pure Python: a run of small copies as arrays
+            if self._gen != gen or self._hw_paused:
+                return 0
+            if self._copy_run_as_burst(batch, srcs, space):  # (it declines a run with anything else in it)
+                return n
         if None not in srcs:  # the common case: every descriptor is a small copy, one call for them all
             if self._gen != gen or self._hw_paused:
                 return 0
-            if n >= ARRAY_RUN and _native.core is None and self._copy_run_as_burst(batch, srcs, space):
-                return n
             faults = space.copy_many(batch)
             if faults is not None:
                 for vd, f in zip(batch, faults):
@@ -663,25 +806,36 @@ class MemcpyChannel(VirtChannel):
     @staticmethod
     def _copy_run_as_burst(run: list[MemcpyDescriptor], srcs: list[int | None], space: AddressSpace) -> bool:
         """Pure Python's way with a long run of small single copies: their addresses go to the address space as
-        arrays (``copy_burst``: one vectorised resolution, and one numpy gather when the copies commute), where
-        ``copy_many`` would take them one by one; a faulted op ends READ_FAILED or WRITE_FAILED as there. False
-        (nothing done) when a field is not a plain int in range: ``copy_many`` then takes the run."""
+        arrays (one resolution for the run, and one numpy gather when the copies commute), where ``copy_many``
+        would take them one by one; a faulted op ends READ_FAILED or WRITE_FAILED as there. A run of one length
+        (the common one) goes to ``copy_uniform``, any other to ``copy_burst``. False (nothing done) when a field
+        is not a plain int in range: ``copy_many`` then takes the run."""
+        k = len(run)
+        lens = [vd.length for vd in run]
+        dsts = [vd.dst for vd in run]
+        packer = _packers.get(k)
+        if packer is None:
+            packer = _packers[k] = struct.Struct(f"{3 * k}{_PACK_INT}")
+        try:  # every field a plain int in range (struct refuses a float, None, a str), in one call
+            a = np.frombuffer(packer.pack(*dsts, *srcs, *lens), np.int64)
+        except Exception:  # struct.error, or whatever a field's __index__ raises: copy_many takes the run
+            return False
+        d, s_, n = a[:k], a[k : 2 * k], a[2 * k :]
+        n0 = lens[0]
         try:
-            d = np.array([vd.dst for vd in run])
-            s_ = np.array(srcs)
-            n = np.array([vd.length for vd in run])
-        except (OverflowError, ValueError, TypeError):
+            if lens.count(n0) == k:
+                status = space.copy_uniform(d, s_, n0)
+            else:
+                if int(n.min()) <= 0 or min(int(d.min()), int(s_.min())) < 0 \
+                        or max(int(d.max()), int(s_.max())) >= _MAX_ADDR or int(n.max()) > RUN_COPY:
+                    return False
+                status = space.copy_burst(d, s_, n)
+        except ValueError:  # copy_uniform's refusal of an address or a length out of range: nothing done
             return False
-        if d.ndim != 1 or d.dtype != np.int64 or s_.dtype != np.int64 or n.dtype != np.int64:
-            return False
-        if int(n.min()) <= 0 or min(int(d.min()), int(s_.min())) < 0 or max(int(d.max()), int(s_.max())) >= _MAX_ADDR \
-                or int(n.max()) > RUN_COPY:
-            return False
-        status = space.copy_burst(d, s_, n)
         if status is not None:
-            for k in np.flatnonzero(status).tolist():
-                vd = run[k]
-                vd.result = Result(int(status[k]))
+            for j in np.flatnonzero(status).tolist():
+                vd = run[j]
+                vd.result = Result(int(status[j]))
                 vd.residue = vd.length
         return True
 
@@ -778,16 +932,19 @@ class MemcpyChannel(VirtChannel):
         return Result.NOERROR
 
 
-def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
+def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor],
+               pool: list[MemcpyDescriptor] | None = None) -> Callable[..., MemcpyDescriptor]:
     """The channel's one-call ``prep_dma_memcpy``: what :meth:`Channel.prep_dma_memcpy` and
     :meth:`MemcpyEngine.device_prep_dma_memcpy` do for a copy of exact ints with cached flags on a live channel
     whose device passed the device checks before, in one call; anything else is ``slow``'s (the checked path and
     its messages). It tests nothing for tracing: while a trace records, the channel uses
     :meth:`Channel.prep_dma_memcpy` (see :func:`_on_trace`). The compiled core's ``MemcpyPrep`` does the same in
-    C; this is its specification."""
+    C; this is its specification. With a ``pool`` (the channel's spare descriptors, which its bottom half fills),
+    a descriptor is taken from it when there is one: every field is set all the same."""
     new = MemcpyDescriptor.__new__
     cls = MemcpyDescriptor
     cache = _flags_cache
+    pop = pool.pop if pool is not None else None
 
     def prep_dma_memcpy(dst: int, src: int, length: int, flags: int = 0) -> MemcpyDescriptor:
         if (dst.__class__ is int and src.__class__ is int and length.__class__ is int and flags.__class__ is int
@@ -795,7 +952,13 @@ def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Ca
                 and chan._memcpy_plain is chan.device):
             pf = cache.get(flags)
             if pf is not None:
-                vd = new(cls)
+                if pool:
+                    try:
+                        vd = pop()  # type: ignore[misc]
+                    except IndexError:  # another thread took the last one
+                        vd = new(cls)
+                else:
+                    vd = new(cls)
                 vd.chan = chan
                 vd.cookie = 0
                 vd.flags = pf
