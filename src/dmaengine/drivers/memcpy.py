@@ -101,6 +101,9 @@ CHUNK = 1024 * 1024 * 1024
 MAX_CHANNELS = 1024
 #: Most descriptors a worker takes from the issued list at once.
 BATCH = 256
+#: The same in pure Python, where a batch of small copies costs a few numpy calls whatever its size: fewer,
+#: larger batches spread that cost thinner (a batch of 2048 copies of RUN_COPY bytes is 32 MiB, a few ms).
+PURE_BATCH = 2048
 #: Single copies up to this size go through the address space in runs (one lock for the run): the copy is a
 #: memoryview assignment, cheaper than its own lock and lookup. A run holds at most BATCH of them (4 MiB).
 RUN_COPY = 16 * 1024
@@ -146,7 +149,7 @@ _MAX_COOKIE: int = _consts["MAX_COOKIE"]
 
 #: The most spare descriptors a channel keeps for its one-call prep in pure Python (see
 #: :meth:`MemcpyChannel._bottom_half_py`): about the small copies a client prepares in one GIL slice (5 ms).
-DESC_POOL = 4096
+DESC_POOL = 8192
 # Whether nobody but the bottom half holds a descriptor is read from its reference count, where that count is
 # exact: CPython with a GIL, before 3.14 (whose borrowed references leave some out). Elsewhere no pool.
 _getrefcount: Callable[[object], int] | None = (
@@ -678,7 +681,8 @@ class MemcpyChannel(VirtChannel):
         if self._ctl_waiters and self._busy_gen != self._gen:
             self._cv.notify_all()  # synchronize() waits for the worker to leave the old generation
         self._busy_gen = self._gen
-        return cast("list[MemcpyDescriptor]", list(issued) if len(issued) <= BATCH else list(islice(issued, BATCH)))
+        limit = BATCH if _native.core is not None else PURE_BATCH
+        return cast("list[MemcpyDescriptor]", list(issued) if len(issued) <= limit else list(islice(issued, limit)))
 
     def _run(self) -> None:
         lock, issued = self.lock, self.desc_issued
