@@ -333,11 +333,13 @@ static struct {
     PyObject *py_submit;         /* Descriptor.submit, the specification and the fallback */
     PyObject *tx_result;         /* TxResult */
     long long run_copy, min_cookie, max_cookie, errors_kept;
+    ternaryfunc slot_call;       /* the tp_call of a class that defines __call__ in Python (CPython's slot_tp_call) */
+    PyObject *last_prep;         /* a weak reference to the MemcpyPrep of the channel that submitted last, or NULL */
     /* interned attribute names */
     PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
+        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep, *s_call;
 } MF;
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -402,6 +404,18 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     CONST(py_submit, "submit");
     CONST(tx_result, "TxResult");
 #undef CONST
+    {
+        PyObject *probe = get_const(consts, "call_probe"); /* a class that defines __call__ in Python */
+        if (probe == NULL)
+            return NULL;
+        if (!PyType_Check(probe)) {
+            Py_DECREF(probe);
+            PyErr_SetString(PyExc_TypeError, "memcpy_setup: call_probe must be a class");
+            return NULL;
+        }
+        MF.slot_call = ((PyTypeObject *)probe)->tp_call;
+        Py_DECREF(probe);
+    }
     Py_XSETREF(MF.zero, PyLong_FromLong(0));
     Py_XSETREF(MF.one, PyLong_FromLong(1));
     Py_XSETREF(MF.empty, PyTuple_New(0));
@@ -446,6 +460,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_mv, "_mv");
     NAME(s_ptr, "_ptr");
     NAME(s_prep, "prep_dma_memcpy");
+    NAME(s_call, "__call__");
 #undef NAME
     MF.ready = 1;
     Py_RETURN_NONE;
@@ -544,6 +559,8 @@ typedef struct {
     PyObject *fallback;
     PyObject *dict, *dev, *acquire, *release, *locked, *append;
     vectorcallfunc vectorcall;
+    PyObject *weakreflist;
+    long long n_submitted; /* the submits counted here; the channel's ``n_submitted`` adds them (drivers/memcpy.py) */
 } PrepObject;
 
 static PyTypeObject PrepType;
@@ -714,6 +731,8 @@ static int prep_clear(PyObject *self)
 static void prep_dealloc(PyObject *self)
 {
     PyObject_GC_UnTrack(self);
+    if (((PrepObject *)self)->weakreflist != NULL)
+        PyObject_ClearWeakRefs(self);
     prep_clear(self);
     Py_TYPE(self)->tp_free(self);
 }
@@ -742,6 +761,9 @@ static PyGetSetDef prep_getset[] = {
 
 static PyMemberDef prep_members[] = {
     {"__vectorcalloffset__", T_PYSSIZET, offsetof(PrepObject, vectorcall), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PrepObject, weakreflist), READONLY, NULL},
+    {"n_submitted", T_LONGLONG, offsetof(PrepObject, n_submitted), READONLY,
+     "How many descriptors the compiled submit has queued on the channel (its n_submitted adds them)."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -756,6 +778,7 @@ static PyTypeObject PrepType = {
     .tp_clear = prep_clear,
     .tp_call = prep_call,
     .tp_vectorcall_offset = offsetof(PrepObject, vectorcall),
+    .tp_weaklistoffset = offsetof(PrepObject, weakreflist),
     .tp_getset = prep_getset,
     .tp_members = prep_members,
 };
@@ -785,31 +808,26 @@ static PyObject *submit_locked(PyObject *self, PrepObject *p, PyObject **old)
      * thread in); anything else is the Python code's. */
     PyObject *acc = PyDict_GetItemWithError(p->dict, MF.s_accepting);
     PyObject *c = acc == Py_True ? PyDict_GetItemWithError(p->dict, MF.s_cookie) : NULL;
-    PyObject *ns = c != NULL ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
-    if (ns == NULL || !PyLong_CheckExact(c) || !PyLong_CheckExact(ns))
+    if (c == NULL || !PyLong_CheckExact(c) || p->n_submitted == LLONG_MAX)
         return NULL; /* an exception set (a failed look-up) or not: the caller tells */
-    int of1 = 0, of2 = 0;
-    long long cookie = PyLong_AsLongLongAndOverflow(c, &of1), nsub = PyLong_AsLongLongAndOverflow(ns, &of2);
-    if (of1 || of2 || nsub == LLONG_MAX)
+    int of1 = 0;
+    long long cookie = PyLong_AsLongLongAndOverflow(c, &of1);
+    if (of1)
         return NULL;
     /* cookie + 1, wrapped to MIN_COOKIE past MAX_COOKIE (as the Python code), without overflowing */
     cookie = cookie >= MF.max_cookie || cookie < MF.min_cookie - 1 ? MF.min_cookie : cookie + 1;
     c = PyLong_FromLongLong(cookie);
-    ns = c ? PyLong_FromLongLong(nsub + 1) : NULL;
-    if (ns == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {
+    if (c == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {
         Py_XDECREF(c);
-        Py_XDECREF(ns);
         return NULL;
     }
     PyObject *a = PyObject_CallOneArg(p->append, self);
-    if (a == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns) < 0) {
-        Py_XDECREF(a);
+    if (a == NULL) {
         Py_DECREF(c);
-        Py_DECREF(ns);
         return NULL;
     }
     Py_DECREF(a);
-    Py_DECREF(ns);
+    p->n_submitted++; /* vc.n_submitted += 1: the channel's n_submitted adds this count */
     old[0] = slot_swap(self, S_COOKIE, c);
     old[1] = slot_swap(self, S_STATE, MF.submitted);
     old[2] = slot_swap(self, S_RESULT, MF.noerror);
@@ -851,16 +869,28 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
         return PyObject_CallOneArg(MF.py_submit, self);
     Py_INCREF(chan);
     PyObject *result = NULL, *r = NULL, *old[4] = {NULL, NULL, NULL, NULL};
-    PyObject *po = PyObject_GetAttr(chan, MF.s_prep); /* the channel's MemcpyPrep, when it has one */
-    if (po == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            goto out_chan;
-        PyErr_Clear();
-    }
-    if (po == NULL || !Py_IS_TYPE(po, &PrepType) || ((PrepObject *)po)->chan != chan
-        || ((PrepObject *)po)->dict == NULL) {
-        result = PyObject_CallOneArg(MF.py_submit, self);
-        goto out;
+    /* The channel's MemcpyPrep (each channel of the engine has one from its start on): the one remembered from
+     * the last submit when it is this channel's, else the channel's prep_dma_memcpy when it is one. */
+    PyObject *po = MF.last_prep != NULL ? PyWeakref_GetObject(MF.last_prep) : NULL; /* borrowed */
+    if (po != NULL && Py_IS_TYPE(po, &PrepType) && ((PrepObject *)po)->chan == chan
+        && ((PrepObject *)po)->dict != NULL) {
+        Py_INCREF(po);
+    } else {
+        po = PyObject_GetAttr(chan, MF.s_prep);
+        if (po == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                goto out_chan;
+            PyErr_Clear();
+        }
+        if (po == NULL || !Py_IS_TYPE(po, &PrepType) || ((PrepObject *)po)->chan != chan
+            || ((PrepObject *)po)->dict == NULL) {
+            result = PyObject_CallOneArg(MF.py_submit, self);
+            goto out;
+        }
+        PyObject *ref = PyWeakref_NewRef(po, NULL);
+        if (ref == NULL)
+            goto out;
+        Py_XSETREF(MF.last_prep, ref);
     }
     PrepObject *p = (PrepObject *)po;
     int held = 1;
@@ -983,38 +1013,46 @@ static PyObject *copy_many(PyObject *self, PyObject *args)
     if (!MF.ready)
         Py_RETURN_NONE;
     Py_ssize_t n = PyList_GET_SIZE(ops);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *op = PyList_GET_ITEM(ops, i);
-        if (!PyObject_TypeCheck(op, MF.desc_type))
-            Py_RETURN_NONE;
-        PyObject *d = slot_get(op, S_DST), *s = slot_get(op, S_SRC), *l = slot_get(op, S_LENGTH);
-        if (plain_int(d, (int64_t)1 << 62) < 0 || plain_int(s, (int64_t)1 << 62) < 0
-            || plain_int(l, (int64_t)1 << 62) < 1)
-            Py_RETURN_NONE;
-    }
-    Hot hs, hd;
-    if (hot_from_tuple(&hs, hs_t) < 0 || hot_from_tuple(&hd, hd_t) < 0)
-        return NULL;
+    /* The values are read once, before any Python code runs (``find`` may run some): dp, sp and lp hold the
+     * addresses and lengths of the ops, then (from index k <= i on) the pointers of the resolved ones. */
     int64_t *dp = PyMem_Malloc(sizeof(int64_t) * 3 * (size_t)(n ? n : 1));
     if (dp == NULL)
         return PyErr_NoMemory();
     int64_t *sp = dp + n, *lp = dp + 2 * n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyList_GET_ITEM(ops, i);
+        if (!PyObject_TypeCheck(op, MF.desc_type)) {
+            PyMem_Free(dp);
+            Py_RETURN_NONE;
+        }
+        /* exact ints in range, read from their digits (no PyLong_AsLongLong, slow for a two-digit int) */
+        dp[i] = plain_int(slot_get(op, S_DST), (int64_t)1 << 62);
+        sp[i] = plain_int(slot_get(op, S_SRC), (int64_t)1 << 62);
+        lp[i] = plain_int(slot_get(op, S_LENGTH), (int64_t)1 << 62);
+        if (dp[i] < 0 || sp[i] < 0 || lp[i] < 1) {
+            PyMem_Free(dp);
+            Py_RETURN_NONE;
+        }
+    }
+    Hot hs, hd;
+    if (hot_from_tuple(&hs, hs_t) < 0 || hot_from_tuple(&hd, hd_t) < 0) {
+        PyMem_Free(dp);
+        return NULL;
+    }
     Py_ssize_t k = 0;
     int64_t total = 0;
     PyObject *faults = NULL, *result = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *op = PyList_GET_ITEM(ops, i);
-        PyObject *d = slot_get(op, S_DST), *s = slot_get(op, S_SRC), *l = slot_get(op, S_LENGTH);
-        long long dst = PyLong_AsLongLong(d), src = PyLong_AsLongLong(s), len = PyLong_AsLongLong(l);
+        long long dst = dp[i], src = sp[i], len = lp[i];
         int bad = 0;
         if (!(hs.lo <= src && src + len <= hs.hi)) {
-            PyObject *m = PyObject_CallFunction(find, "OOO", s, l, Py_False);
+            PyObject *m = PyObject_CallFunction(find, "LLO", src, len, Py_False);
             if (m == NULL || hot_from_map(&hs, m) < 0)
                 bad = 1;
             Py_XDECREF(m);
         }
         if (!bad && !(hd.lo <= dst && dst + len <= hd.hi)) {
-            PyObject *m = PyObject_CallFunction(find, "OOO", d, l, Py_True);
+            PyObject *m = PyObject_CallFunction(find, "LLO", dst, len, Py_True);
             if (m == NULL || hot_from_map(&hd, m) < 0)
                 bad = 1;
             Py_XDECREF(m);
@@ -1265,6 +1303,25 @@ done:
     return ret;
 }
 
+/* cb(param). An instance of a class that defines __call__ as a Python function is called as CPython's
+ * slot_tp_call calls it (the function looked up on the type, called with the instance first), but without the
+ * argument tuple that the generic call builds for a type without vectorcall. */
+static PyObject *call_one(PyObject *cb, PyObject *param)
+{
+    PyTypeObject *t = Py_TYPE(cb);
+    if (t->tp_call != NULL && t->tp_call == MF.slot_call) {
+        PyObject *f = _PyType_Lookup(t, MF.s_call); /* borrowed */
+        if (f != NULL && PyFunction_Check(f)) {
+            Py_INCREF(f); /* the call may replace the class attribute */
+            PyObject *args[2] = {cb, param};
+            PyObject *r = PyObject_Vectorcall(f, args, 2, NULL);
+            Py_DECREF(f);
+            return r;
+        }
+    }
+    return PyObject_CallOneArg(cb, param);
+}
+
 /* call_back(done, on_error): the bottom half's loop over completed descriptors (VirtChannel.bottom_half, no
  * trace): callback_result(callback_param, TxResult(result, residue)) when set, else callback(callback_param).
  * A callback that raises does not stop the loop: on_error(vd, exception) is called at once (it logs and
@@ -1311,7 +1368,7 @@ static PyObject *call_back(PyObject *self, PyObject *args)
             Py_DECREF(cbr);
             PyObject *cb = vget(vd, S_CALLBACK);
             if (cb != NULL && cb != Py_None)
-                r = PyObject_CallOneArg(cb, param);
+                r = call_one(cb, param);
             else if (cb != NULL)
                 r = Py_NewRef(Py_None);
             Py_XDECREF(cb);

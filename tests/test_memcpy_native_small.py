@@ -1,0 +1,218 @@
+"""The small-copy path of the memory engine with and without the compiled core (issue 8, small64).
+
+With the compiled core a channel's submit count lives in its ``MemcpyPrep`` (a C integer), the compiled submit
+remembers the last channel's ``MemcpyPrep`` (weakly), the bottom half calls an instance of a class that defines
+``__call__`` in Python without the generic call's argument tuple, and the worker reads the addresses of small
+copies once, before any Python code runs. Each must be invisible: the same counters, cookies, bytes and calls as
+pure Python, which these tests pin with exact values. The suite runs both ways (``make test``).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import weakref
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from dmaengine import Cap, Platform, Status, _native
+from dmaengine.drivers.memcpy import MemcpyEngine
+
+
+@pytest.fixture
+def plat() -> Iterator[Platform]:
+    with Platform() as p:
+        p.register_device(MemcpyEngine(channels=2))
+        yield p
+
+
+def _bufs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(64 * n, dtype=np.uint64).astype(np.uint8), np.zeros(64 * n, np.uint8)
+
+
+class _Counter:
+    """A callback object whose class defines ``__call__`` in Python (as the benchmark's is)."""
+
+    def __init__(self) -> None:
+        self.args: list[object] = []
+
+    def __call__(self, arg: object) -> None:
+        self.args.append(arg)
+
+
+def test_n_submitted_counts_every_submit_on_every_path(plat: Platform) -> None:
+    src, dst = _bufs(8)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        assert chan.n_submitted == 0
+        cookies = [chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64).submit() for i in range(5)]
+        assert chan.n_submitted == 5
+        assert chan.stats.submitted == 5
+        # the checked (Python) prep and a fill go through the generic submit
+        cookies.append(chan.prep_dma_memset(d.addr + 64 * 5, 7, 64).submit())
+        cookies.append(chan.prep_dma_memcpy(d.addr + 64 * 6, s.addr + 64 * 6, 64, 1).submit())  # PREP_INTERRUPT
+        assert chan.n_submitted == 7
+        chan.n_submitted = 100  # a plain attribute to its users: what is set is what is read back
+        assert chan.n_submitted == 100
+        cookies.append(chan.prep_dma_memcpy(d.addr + 64 * 7, s.addr + 64 * 7, 64).submit())
+        assert chan.n_submitted == 101
+        assert cookies == list(range(cookies[0], cookies[0] + 8))
+        chan.issue_pending()
+        assert chan.sync_wait(cookies[-1]) == Status.COMPLETE
+        assert chan.stats.submitted == 101
+        assert chan.stats.completed == 8
+
+
+def test_submits_alternating_between_channels_get_each_channels_cookies(plat: Platform) -> None:
+    src, dst = _bufs(32)
+    with (plat.request_channel(Cap.MEMCPY) as a, plat.request_channel(Cap.MEMCPY) as b, plat.map(src) as s,
+          plat.map(dst) as d):
+        got: dict[str, list[int]] = {"a": [], "b": []}
+        for i in range(32):
+            name, chan = ("a", a) if i % 3 else ("b", b)
+            got[name].append(chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64).submit())
+        assert got["a"] == list(range(got["a"][0], got["a"][0] + len(got["a"])))
+        assert got["b"] == list(range(got["b"][0], got["b"][0] + len(got["b"])))
+        assert (a.n_submitted, b.n_submitted) == (len(got["a"]), len(got["b"]))
+        for chan, name in ((a, "a"), (b, "b")):
+            chan.issue_pending()
+            assert chan.sync_wait(got[name][-1]) == Status.COMPLETE
+        assert dst.tolist() == src.tolist()
+
+
+def test_a_dead_channels_remembered_prep_is_not_used() -> None:
+    """The compiled submit remembers the last channel's MemcpyPrep weakly: once that platform is gone, another
+    channel (perhaps at the same address) submits as usual."""
+    src, dst = _bufs(4)
+    for _ in range(3):
+        with Platform() as p:
+            p.register_device(MemcpyEngine(channels=1))
+            with p.request_channel(Cap.MEMCPY) as chan, p.map(src) as s, p.map(dst) as d:
+                cookies = [chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64).submit() for i in range(4)]
+                assert cookies == [2, 3, 4, 5]
+                assert chan.n_submitted == 4
+                chan.issue_pending()
+                assert chan.sync_wait(cookies[-1]) == Status.COMPLETE
+            ref = weakref.ref(chan)
+            del chan
+        gc.collect()
+        assert ref() is None
+        assert dst.tolist() == src.tolist()
+        dst[:] = 0
+
+
+def test_a_callable_object_is_called_with_its_param_in_order(plat: Platform) -> None:
+    src, dst = _bufs(300)
+    cb = _Counter()
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        for i in range(300):
+            tx = chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64)
+            tx.callback = cb
+            tx.callback_param = i
+            cookie = tx.submit()
+        chan.issue_pending()
+        assert chan.sync_wait(cookie) == Status.COMPLETE
+        chan.synchronize()
+    assert cb.args == list(range(300))
+    assert dst.tolist() == src.tolist()
+
+
+class _Swapping:
+    """A callback class whose ``__call__`` replaces itself on the class while it runs."""
+
+    calls: list[str] = []
+
+    def __call__(self, arg: object) -> None:
+        type(self).calls.append(f"first {arg}")
+        type(self).__call__ = _Swapping._second  # type: ignore[method-assign]
+
+    def _second(self, arg: object) -> None:
+        type(self).calls.append(f"second {arg}")
+
+
+class _StaticCall:
+    """``__call__`` as a staticmethod (not a plain function): called as Python calls it."""
+
+    calls: list[object] = []
+
+    @staticmethod
+    def __call__(arg: object) -> None:  # type: ignore[override]
+        _StaticCall.calls.append(arg)
+
+
+class _Raising:
+    def __call__(self, arg: object) -> None:
+        raise ValueError(f"callback {arg} raised")
+
+
+class _IntCallable(int):
+    """A subclass of a C type that defines ``__call__`` in Python."""
+
+    def __call__(self, arg: object) -> None:
+        _StaticCall.calls.append(("int", int(self), arg))
+
+
+def _run_callbacks(plat: Platform, cbs: list[object]) -> None:
+    src, dst = _bufs(len(cbs))
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        for i, cb in enumerate(cbs):
+            tx = chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64)
+            tx.callback = cb  # type: ignore[assignment]
+            tx.callback_param = i
+            cookie = tx.submit()
+        chan.issue_pending()
+        assert chan.sync_wait(cookie) == Status.COMPLETE
+        chan.synchronize()
+        assert chan.n_callback_errors == sum(isinstance(cb, _Raising) for cb in cbs)
+    assert dst.tolist() == src.tolist()
+
+
+def test_a_callback_class_that_replaces_its_call_while_called(plat: Platform) -> None:
+    _Swapping.calls = []
+    saved = _Swapping.__call__
+    try:
+        _run_callbacks(plat, [_Swapping(), _Swapping(), _Swapping()])
+    finally:
+        _Swapping.__call__ = saved  # type: ignore[method-assign]
+    assert _Swapping.calls == ["first 0", "second 1", "second 2"]
+
+
+def test_callback_objects_of_every_kind(plat: Platform, caplog: pytest.LogCaptureFixture) -> None:
+    _StaticCall.calls = []
+    seen: list[object] = []
+    cbs: list[object] = [_StaticCall(), _Raising(), _IntCallable(7), seen.append, _Raising(), _StaticCall()]
+    with caplog.at_level(logging.ERROR, logger="dmaengine"):
+        _run_callbacks(plat, cbs)
+    assert _StaticCall.calls == [0, ("int", 7, 2), 5]
+    assert seen == [3]
+    raised = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], ValueError)]
+    assert [str(r.exc_info[1]) for r in raised if r.exc_info] == ["callback 1 raised", "callback 4 raised"]
+
+
+def test_a_fault_among_small_copies_ends_only_that_descriptor(plat: Platform) -> None:
+    """The worker reads every small copy's addresses before it resolves any: a fault is that op's alone."""
+    src, dst = _bufs(40)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        cookies = []
+        for i in range(40):
+            sa = s.addr + 64 * i if i != 17 else 1 << 50  # no mapping there
+            da = d.addr + 64 * i if i != 29 else 1 << 51
+            cookies.append(chan.prep_dma_memcpy(da, sa, 64).submit())
+        chan.issue_pending()
+        assert chan.sync_wait(cookies[-1]) == Status.COMPLETE
+        status = [chan.tx_status(c)[0] for c in cookies]
+        assert [i for i, st in enumerate(status) if st != Status.COMPLETE] == [17, 29]
+        assert chan.stats.errors == 2
+        assert chan.stats.memcpy_count == 38
+    want = src.copy()
+    want[64 * 17: 64 * 18] = 0
+    want[64 * 29: 64 * 30] = 0
+    assert dst.tolist() == want.tolist()
+
+
+def test_the_compiled_pieces_are_wired_when_the_core_is_loaded() -> None:
+    from dmaengine.drivers import memcpy
+
+    assert memcpy._wired is (_native.core is not None)
+    assert isinstance(memcpy.MemcpyChannel.__dict__.get("n_submitted"), property) is (_native.core is not None)
