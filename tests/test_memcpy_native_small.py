@@ -216,3 +216,65 @@ def test_the_compiled_pieces_are_wired_when_the_core_is_loaded() -> None:
 
     assert memcpy._wired is (_native.core is not None)
     assert isinstance(memcpy.MemcpyChannel.__dict__.get("n_submitted"), property) is (_native.core is not None)
+
+
+def test_a_captured_prep_and_submit_see_a_trace_start_and_stop(plat: Platform) -> None:
+    """The compiled prep and submit remember what they read of the trace module only while nothing in it
+    changed: a recorder installed after ``prep = chan.prep_dma_memcpy`` is seen at the next call."""
+    from dmaengine import trace
+
+    src, dst = _bufs(4)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        prep = chan.prep_dma_memcpy
+        submit = type(prep(d.addr, s.addr, 64)).submit
+        first = submit(prep(d.addr, s.addr, 64))  # warm: both have read "no recorder"
+        with trace.record() as rec:
+            tx = prep(d.addr + 64, s.addr + 64, 64)
+            cookie = submit(tx)
+            assert chan.sync_wait(cookie) == Status.COMPLETE
+            chan.synchronize()
+        last = submit(prep(d.addr + 128, s.addr + 128, 64))
+        assert chan.sync_wait(last) == Status.COMPLETE
+    assert (first, cookie, last) == (2, 3, 4)
+    kinds = [(e.kind, e.cookie) for e in rec.events if e.kind in ("prep", "submit")]
+    # pure Python's one-call prep and submit test nothing for tracing (a trace swaps them out of the channel and
+    # the class, not out of a local); the compiled ones hand a traced call to the generic, traced code
+    assert kinds == ([("prep", 0), ("submit", 3)] if _native.core is not None else [])
+
+
+def test_a_release_between_prep_and_submit_is_seen_by_a_warm_submit(plat: Platform) -> None:
+    from dmaengine import StateError
+
+    src, dst = _bufs(4)
+    with plat.map(src) as s, plat.map(dst) as d:
+        chan = plat.request_channel(Cap.MEMCPY)
+        cookie = chan.prep_dma_memcpy(d.addr, s.addr, 64).submit()  # warm: the submit read "accepting"
+        tx = chan.prep_dma_memcpy(d.addr + 64, s.addr + 64, 64)
+        chan.release()
+        with pytest.raises(StateError):
+            tx.submit()
+        with pytest.raises(StateError):
+            chan.prep_dma_memcpy(d.addr + 128, s.addr + 128, 64)
+        assert chan.n_submitted == 1
+        chan2 = plat.request_channel(Cap.MEMCPY)
+        try:
+            assert chan2 is chan
+            c2 = chan.prep_dma_memcpy(d.addr + 192, s.addr + 192, 64).submit()
+            assert c2 == cookie + 1
+            assert chan.sync_wait(c2) == Status.COMPLETE
+        finally:
+            chan2.release()
+
+
+def test_a_cookie_set_by_python_between_submits_is_the_one_counted_from(plat: Platform) -> None:
+    src, dst = _bufs(4)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        a = chan.prep_dma_memcpy(d.addr, s.addr, 64).submit()
+        chan.cookie = 1000  # as a Python submit on another path would move it
+        b = chan.prep_dma_memcpy(d.addr + 64, s.addr + 64, 64).submit()
+        chan.cookie = 2**31 - 1  # MAX_COOKIE: the next one wraps
+        c = chan.prep_dma_memcpy(d.addr + 128, s.addr + 128, 64).submit()
+        e = chan.prep_dma_memcpy(d.addr + 192, s.addr + 192, 64).submit()
+        assert (a, b, c, e) == (2, 1001, 1, 2)
+        assert chan.cookie == 2
+        chan.terminate_sync()
