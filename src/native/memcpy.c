@@ -337,6 +337,7 @@ static struct {
     int trace_on;
     uint64_t flags_version;      /* flags_cache's version when last_flags -> last_pf was read */
     PyObject *last_flags, *last_pf;
+    PyTypeObject *lock_type;     /* _thread.lock when its layout is LockMirror's (checked), else NULL */
     ternaryfunc slot_call;       /* the tp_call of a class that defines __call__ in Python (CPython's slot_tp_call) */
     PyObject *last_prep;         /* a weak reference to the MemcpyPrep of the channel that submitted last, or NULL */
     /* interned attribute names */
@@ -472,8 +473,46 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_prep, "prep_dma_memcpy");
     NAME(s_call, "__call__");
 #undef NAME
+    MF.lock_type = lock_type_checked();
     MF.ready = 1;
     Py_RETURN_NONE;
+}
+
+/* CPython's _thread.lock object as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its
+ * ``locked`` field is what lock.locked() returns. memcpy_setup checks the layout on a real lock (its size, and
+ * the field through an acquire and a release) and reads the field only when it matched; otherwise the compiled
+ * submit calls locked(). */
+typedef struct {
+    PyObject_HEAD
+    void *lock_lock;
+    PyObject *in_weakreflist;
+    char locked;
+} LockMirror;
+
+static PyTypeObject *lock_type_checked(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *mod = PyImport_ImportModule("_thread");
+    PyObject *lock = mod ? PyObject_CallMethod(mod, "allocate_lock", NULL) : NULL;
+    Py_XDECREF(mod);
+    if (lock == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyTypeObject *t = Py_TYPE(lock);
+    int ok = t->tp_basicsize == (Py_ssize_t)sizeof(LockMirror) && ((LockMirror *)lock)->locked == 0;
+    PyObject *r = ok ? PyObject_CallMethod(lock, "acquire", NULL) : NULL;
+    ok = r == Py_True && ((LockMirror *)lock)->locked == 1;
+    Py_XDECREF(r);
+    r = ok ? PyObject_CallMethod(lock, "release", NULL) : NULL;
+    ok = r != NULL && ((LockMirror *)lock)->locked == 0;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    Py_DECREF(lock);
+    return ok ? t : NULL;
+#else
+    return NULL;
+#endif
 }
 
 /* Set slot i of obj to a new reference to v (the old value, if any, is released). */
@@ -483,6 +522,12 @@ static inline void slot_set(PyObject *obj, int i, PyObject *v)
     PyObject *old = *p;
     *p = Py_NewRef(v);
     Py_XDECREF(old);
+}
+
+/* Set slot i of a new object (every slot still NULL, as tp_alloc leaves it) to a new reference to v. */
+static inline void slot_init(PyObject *obj, int i, PyObject *v)
+{
+    *(PyObject **)((char *)obj + MF.off[i]) = Py_NewRef(v);
 }
 
 static inline PyObject *slot_get(PyObject *obj, int i) /* borrowed; NULL when unset */
@@ -583,7 +628,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *chan;
     PyObject *fallback;
-    PyObject *dict, *dev, *acquire, *release, *locked, *append;
+    PyObject *dict, *dev, *acquire, *release, *locked, *append, *lock;
     vectorcallfunc vectorcall;
     PyObject *weakreflist;
     long long n_submitted; /* the submits counted here; the channel's ``n_submitted`` adds them (drivers/memcpy.py) */
@@ -681,28 +726,28 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
             Py_DECREF(segs);
         return NULL;
     }
-    slot_set(vd, S_CHAN, p->chan);
-    slot_set(vd, S_COOKIE, MF.zero);
-    slot_set(vd, S_FLAGS, pf);
-    slot_set(vd, S_CALLBACK, Py_None);
-    slot_set(vd, S_CALLBACK_PARAM, Py_None);
-    slot_set(vd, S_CALLBACK_RESULT, Py_None);
-    slot_set(vd, S_STATE, MF.prepared);
-    slot_set(vd, S_LENGTH, length);
-    slot_set(vd, S_RESULT, MF.noerror);
-    slot_set(vd, S_RESIDUE, MF.zero);
-    slot_set(vd, S_DONE_COOKIE, MF.zero);
-    slot_set(vd, S_VALUE, MF.zero);
-    slot_set(vd, S_DONE, MF.zero);
+    slot_init(vd, S_CHAN, p->chan);
+    slot_init(vd, S_COOKIE, MF.zero);
+    slot_init(vd, S_FLAGS, pf);
+    slot_init(vd, S_CALLBACK, Py_None);
+    slot_init(vd, S_CALLBACK_PARAM, Py_None);
+    slot_init(vd, S_CALLBACK_RESULT, Py_None);
+    slot_init(vd, S_STATE, MF.prepared);
+    slot_init(vd, S_LENGTH, length);
+    slot_init(vd, S_RESULT, MF.noerror);
+    slot_init(vd, S_RESIDUE, MF.zero);
+    slot_init(vd, S_DONE_COOKIE, MF.zero);
+    slot_init(vd, S_VALUE, MF.zero);
+    slot_init(vd, S_DONE, MF.zero);
     if (segs != MF.empty) {
-        slot_set(vd, S_SEGS, segs);
+        slot_init(vd, S_SEGS, segs);
         Py_DECREF(segs);
-        slot_set(vd, S_DST, MF.zero);
-        slot_set(vd, S_SRC, Py_None);
+        slot_init(vd, S_DST, MF.zero);
+        slot_init(vd, S_SRC, Py_None);
     } else {
-        slot_set(vd, S_SEGS, MF.empty);
-        slot_set(vd, S_DST, dst);
-        slot_set(vd, S_SRC, src);
+        slot_init(vd, S_SEGS, MF.empty);
+        slot_init(vd, S_DST, dst);
+        slot_init(vd, S_SRC, src);
     }
     return vd;
 }
@@ -734,6 +779,7 @@ static PyObject *prep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         || (p->acquire = PyObject_GetAttr(lock, MF.s_acquire)) == NULL
         || (p->release = PyObject_GetAttr(lock, MF.s_release)) == NULL
         || (p->locked = PyObject_GetAttr(lock, MF.s_locked)) == NULL
+        || (p->lock = Py_NewRef(lock)) == NULL
         || (sub = PyObject_GetAttr(chan, MF.s_desc_submitted)) == NULL
         || (p->append = PyObject_GetAttr(sub, MF.s_append)) == NULL) {
         Py_XDECREF(lock);
@@ -756,6 +802,7 @@ static int prep_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(p->acquire);
     Py_VISIT(p->release);
     Py_VISIT(p->locked);
+    Py_VISIT(p->lock);
     Py_VISIT(p->append);
     return 0;
 }
@@ -770,6 +817,7 @@ static int prep_clear(PyObject *self)
     Py_CLEAR(p->acquire);
     Py_CLEAR(p->release);
     Py_CLEAR(p->locked);
+    Py_CLEAR(p->lock);
     Py_CLEAR(p->append);
     return 0;
 }
@@ -958,13 +1006,17 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
     PrepObject *p = (PrepObject *)po;
     int held = 1;
 #ifndef Py_GIL_DISABLED
-    r = PyObject_CallNoArgs(p->locked);
-    if (r == NULL)
-        goto out;
-    held = r == Py_False ? 0 : PyObject_IsTrue(r);
-    Py_CLEAR(r);
-    if (held < 0)
-        goto out;
+    if (MF.lock_type != NULL && p->lock != NULL && Py_IS_TYPE(p->lock, MF.lock_type)) {
+        held = ((LockMirror *)p->lock)->locked != 0; /* what locked() returns, without the call */
+    } else {
+        r = PyObject_CallNoArgs(p->locked);
+        if (r == NULL)
+            goto out;
+        held = r == Py_False ? 0 : PyObject_IsTrue(r);
+        Py_CLEAR(r);
+        if (held < 0)
+            goto out;
+    }
 #endif
     if (!held) {
         result = submit_locked(self, p, old);
