@@ -278,3 +278,33 @@ def test_a_cookie_set_by_python_between_submits_is_the_one_counted_from(plat: Pl
         assert (a, b, c, e) == (2, 1001, 1, 2)
         assert chan.cookie == 2
         chan.terminate_sync()
+
+
+@pytest.mark.parametrize("take", [1, 3, 4])
+def test_completing_a_batch_takes_exactly_it_off_the_issued_list(plat: Platform, take: int) -> None:
+    """All of the issued list (cleared in one call by the compiled completion) or its head (popped)."""
+    src, dst = _bufs(4)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        chan.pause()  # the worker keeps off: this test completes the batch itself
+        txs = [chan.prep_dma_memcpy(d.addr + 64 * i, s.addr + 64 * i, 64) for i in range(4)]
+        cookies = [tx.submit() for tx in txs]
+        chan.issue_pending()
+        with chan.lock:  # type: ignore[attr-defined]
+            issued = chan.desc_issued  # type: ignore[attr-defined]
+            if take == 3:
+                issued.pop()  # the batch is then the whole list, one shorter than what was submitted
+            chan._complete(txs[:take], issued)  # type: ignore[attr-defined]
+            assert list(issued) == txs[take:3 if take == 3 else 4]
+        assert [chan.tx_status(c)[0] for c in cookies[:take]] == [Status.COMPLETE] * take
+        assert chan.completed_cookie == cookies[take - 1]  # type: ignore[attr-defined]
+        assert chan.stats.completed == take
+        chan.terminate_sync()
+
+
+def test_the_compiled_submit_reads_the_lock_field_where_the_layout_is_known() -> None:
+    import sys
+
+    if _native.core is None:
+        pytest.skip("the compiled core is not loaded")
+    known = sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3, 12))
+    assert _native.core.memcpy_reads_lock_field() is known

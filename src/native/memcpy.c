@@ -344,8 +344,10 @@ static struct {
     PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep, *s_call;
+        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep, *s_call, *s_clear;
 } MF;
+
+static PyTypeObject *lock_type_checked(void);
 
 static PyObject *get_const(PyObject *consts, const char *name)
 {
@@ -472,6 +474,7 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_ptr, "_ptr");
     NAME(s_prep, "prep_dma_memcpy");
     NAME(s_call, "__call__");
+    NAME(s_clear, "clear");
 #undef NAME
     MF.lock_type = lock_type_checked();
     MF.ready = 1;
@@ -1265,7 +1268,15 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     Py_ssize_t n = PyList_GET_SIZE(vds);
     if (n == 0)
         Py_RETURN_NONE;
-    if (issued != Py_None) { /* take them off the issued list first (they are its first n) */
+    Py_ssize_t left = issued != Py_None ? PyObject_Length(issued) : 0;
+    if (left < 0)
+        return NULL;
+    if (issued != Py_None && left == n) { /* the whole issued list: cleared in one call */
+        PyObject *r = PyObject_CallMethodNoArgs(issued, MF.s_clear);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    } else if (issued != Py_None) { /* take them off the issued list first (they are its first n) */
         PyObject *popleft = PyObject_GetAttr(issued, MF.s_popleft);
         if (popleft == NULL)
             return NULL;
@@ -1522,7 +1533,17 @@ static PyObject *call_back(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *reads_lock_field(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(MF.lock_type != NULL);
+}
+
 static PyMethodDef memcpy_methods[] = {
+    {"memcpy_reads_lock_field", reads_lock_field, METH_NOARGS,
+     "memcpy_reads_lock_field() -> True when the compiled submit reads a channel lock's locked field itself "
+     "(_thread.lock laid out as checked at memcpy_setup), False when it calls locked()."},
     {"copy_ops", copy_ops, METH_VARARGS,
      "copy_ops(dst, src, lengths[, dst_shift, src_shift]): memmove(dst[i] + dst_shift, src[i] + src_shift, "
      "lengths[i]) in order; int64 arrays of pointers and byte counts already checked by the caller."},
