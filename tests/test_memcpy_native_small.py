@@ -308,3 +308,56 @@ def test_the_compiled_submit_reads_the_lock_field_where_the_layout_is_known() ->
         pytest.skip("the compiled core is not loaded")
     known = sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3, 12))
     assert _native.core.memcpy_reads_lock_field() is known
+
+
+def test_descriptors_are_freed_whole_however_they_are_made(plat: Platform) -> None:
+    """With the compiled core MemcpyDescriptor has its own dealloc (subclasses keep CPython's, which ends in it):
+    every object a descriptor holds is released, a subclass's ``__del__`` runs, and a chain of 200,000
+    descriptors (each the callback_param of the next) frees without deep recursion."""
+    from dmaengine.drivers.memcpy import BurstDescriptor, MemcpyDescriptor
+
+    if _native.core is not None:
+        assert _native.core.memcpy_fast_dealloc() is True
+    freed: list[str] = []
+
+    class Marker:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __del__(self) -> None:
+            freed.append(self.name)
+
+    class Mine(MemcpyDescriptor):
+        __slots__ = ("extra",)
+
+        def __del__(self) -> None:
+            freed.append("mine")
+
+    src, dst = _bufs(2)
+    with plat.request_channel(Cap.MEMCPY) as chan, plat.map(src) as s, plat.map(dst) as d:
+        tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+        tx.callback = Marker("callback")  # type: ignore[assignment]
+        tx.callback_param = Marker("param")
+        del tx
+        assert sorted(freed) == ["callback", "param"]
+        freed.clear()
+        mine = Mine(chan, [], 0)  # type: ignore[arg-type]
+        mine.extra = Marker("extra")
+        mine.callback_param = Marker("mine param")
+        del mine
+        assert sorted(freed) == ["extra", "mine", "mine param"]
+        freed.clear()
+        burst = chan.prep_dma_memcpy_burst(np.array([d.addr], np.int64), np.array([s.addr], np.int64), 64)
+        assert type(burst) is BurstDescriptor
+        burst.callback_param = Marker("burst param")
+        del burst
+        assert freed == ["burst param"]
+        head: object = Marker("tail")
+        for _ in range(200_000):
+            tx = chan.prep_dma_memcpy(d.addr, s.addr, 64)
+            tx.callback_param = head
+            head = tx
+        del tx
+        freed.clear()
+        del head
+        assert freed == ["tail"]
