@@ -81,12 +81,12 @@ typedef struct {
     int readonly;
     Py_ssize_t off;
 } ACache;
-#define ACACHE_SIZE 1024
+#define ACACHE_SIZE 4096
 static ACache acache[ACACHE_SIZE];
 
 static ACache *alookup(PyTypeObject *tp, PyObject *name)
 {
-    size_t h = (((uintptr_t)tp >> 4) * 31u ^ ((uintptr_t)name >> 4)) & (ACACHE_SIZE - 1);
+    size_t h = ((size_t)tp->tp_version_tag * 2654435761u ^ (size_t)((PyASCIIObject *)name)->hash) & (ACACHE_SIZE - 1);
     ACache *c = &acache[h];
     if (c->tp == tp && c->name == name && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)
         && c->version == tp->tp_version_tag)
@@ -212,6 +212,11 @@ static int add_attr(PyObject *o, PyObject *name, long long d)
     PyObject *v = fget(o, name);
     if (v == NULL)
         return -1;
+    long long x;
+    if (as_ll(v, &x) && d > -LIMIT && d < LIMIT) {  /* both well inside int64: no generic add */
+        Py_DECREF(v);
+        return set_ll(o, name, x + d);
+    }
     PyObject *dv = PyLong_FromLongLong(d);
     if (dv == NULL) {
         Py_DECREF(v);
@@ -795,6 +800,21 @@ fail: {
     }
 }
 
+/* Event(time_ns, fn, label, priority, seq), its __init__ (sim/_kernel.py) done here: the same six slots. */
+static PyObject *new_event(PyObject *time_ns, PyObject *fn, PyObject *label, PyObject *priority, PyObject *seq)
+{
+    PyTypeObject *tp = (PyTypeObject *)K[K_EVENT];
+    PyObject *ev = tp->tp_alloc(tp, 0);
+    if (ev == NULL)
+        return NULL;
+    if (fset(ev, s_time_ns, time_ns) < 0 || fset(ev, s_fn, fn) < 0 || fset(ev, s_label, label) < 0
+        || fset(ev, s_priority, priority) < 0 || fset(ev, s_seq, seq) < 0 || fset(ev, s_cancelled, Py_False) < 0) {
+        Py_DECREF(ev);
+        return NULL;
+    }
+    return ev;
+}
+
 /* PeriodLane.schedule of the next period's end, its plain case inline; else the Python method. */
 static int lane_schedule(Ev *e)
 {
@@ -841,9 +861,10 @@ static int lane_schedule(Ev *e)
     PyObject *duev = PyLong_FromLongLong(e->due2);
     PyObject *prio = PyLong_FromLong(0);
     PyObject *ev = (run && duev && prio)
-        ? PyObject_CallFunctionObjArgs(K[K_EVENT], duev, run, label, prio, seq, NULL) : NULL;
+        ? new_event(duev, run, label, prio, seq) : NULL;
     PyObject *ent = ev ? PyTuple_Pack(4, duev, prio, seq, ev) : NULL;
-    PyObject *x = ent ? PyObject_CallFunctionObjArgs(K[K_HEAPPUSH], e->heap, ent, NULL) : NULL;
+    PyObject *pargs[2] = {e->heap, ent};
+    PyObject *x = ent ? PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL) : NULL;
     int r = x == NULL ? -1 : 0;
     Py_XDECREF(x);
     Py_XDECREF(ent);

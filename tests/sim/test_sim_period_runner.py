@@ -46,6 +46,7 @@ def _scenario(mode: str, *, period_frames: int = 256, periods: int = 4, action: 
     tx = chan.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, period, M2D)
     calls: list[tuple[int, int]] = []
     seen: list[Any] = []
+    acted: list[int] = []
     mc = soc.request_channel(Cap.MEMCPY)
     src = np.arange(16384, dtype=np.uint8)
     dst = np.zeros_like(src)
@@ -60,6 +61,7 @@ def _scenario(mode: str, *, period_frames: int = 256, periods: int = 4, action: 
         k = n % periods
         ring[k * period : (k + 1) * period] = n % 256
         if n == action_at:
+            acted.append(n)
             if action == "pause":
                 chan.pause()
             elif action == "terminate":
@@ -95,10 +97,10 @@ def _scenario(mode: str, *, period_frames: int = 256, periods: int = 4, action: 
         seen.append((soc.now_ns, chan.tx_status(cookie)[1].residue, len(calls), codec.frames_played,
                      codec.underruns))
     soc.run(until=until_s)
-    if action == "pause":
+    if action == "pause" and acted:
         chan.resume()
         soc.run(until=until_s + 0.03)
-    if action == "stop":
+    if action == "stop" and acted:
         codec.start()
         soc.run(until=until_s + 0.03)
     errors = chan.device.channels[chan.chan_id].n_callback_errors  # type: ignore[attr-defined]
