@@ -26,7 +26,6 @@ from dmaengine import (
     SlaveConfig,
     Status,
     TransferDirection,
-    TxResult,
     TxState,
     is_complete,
 )
@@ -177,8 +176,7 @@ def _period_runner() -> Callable[[Any, int], bool] | None:
         import collections
         import heapq
 
-        from dmaengine import _context, _trace
-        from dmaengine.virt import VirtChannel as _Virt
+        from dmaengine import virt
 
         from . import _soc  # (imported here: it imports this module)
         from ._capture import ByteCapture
@@ -190,15 +188,13 @@ def _period_runner() -> Callable[[Any, int], bool] | None:
         from ._plan import ItemPlan
 
         core.period_setup({
+            **virt.period_consts(),
             "Event": Event, "PeriodLane": PeriodLane, "HwChannel": _HwChannel, "Dmac": Dmac,
             "period_end": Dmac._period_end, "irq": SimDmaDevice._irq, "ItemPlan": ItemPlan, "Flow": Flow,
             "TickClock": TickClock, "I2sTx": _I2sTx, "ByteCapture": ByteCapture, "M2D": M2D,
             "STEADY": _State.STEADY, "PERIOD": _PERIOD, "NOERROR": Result.NOERROR,
-            "vchan_cyclic_callback": _Virt.vchan_cyclic_callback, "bottom_half": _Virt.bottom_half,
-            "schedule_bottom_half": DmaDevice.schedule_bottom_half, "run_bottom_half": _context.BottomHalf.run,
-            "BottomHalf": _context.BottomHalf, "SimTasklet": _soc.SimTasklet, "HELD": _soc._HELD,
-            "WaitQueue": _context.WaitQueue, "TxResult": TxResult, "trace": _trace, "local": _context._local,
-            "log": log, "heappush": heapq.heappush, "heappop": heapq.heappop, "deque": collections.deque,
+            "SimTasklet": _soc.SimTasklet, "HELD": _soc._HELD,
+            "heappush": heapq.heappush, "heappop": heapq.heappop, "deque": collections.deque,
         })
         _RUNNER = core.period_run
     return _RUNNER
