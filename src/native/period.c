@@ -532,7 +532,7 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     PyObject *chans;
     GET(chans, e->driver, channels);
     NEED(PyList_CheckExact(chans) && e->ch_idx >= 0 && e->ch_idx < PyList_GET_SIZE(chans));
-    e->chan = PyList_GET_ITEM(chans, e->ch_idx);
+    e->chan = keep(e, Py_NewRef(PyList_GET_ITEM(chans, e->ch_idx)));  /* (held: the callback may replace it) */
     NEED(type_has(e->chan, s_vchan_cyclic_callback, K[K_CYCLIC_CB]) && type_has(e->chan, s_bottom_half, K[K_BOTTOM_HALF]));
     GET(e->vd, e->chan, running);
     if (e->vd != Py_None)
@@ -823,11 +823,12 @@ static int lane_schedule(Ev *e)
     int plain = is_attr(kern, s_postponed, Py_None) && peek_ll(kern, s_watch_ns, &watch)
                 && peek_ll(kern, s_now_ns, &now) && is_attr(e->tl, s_killed, Py_False)
                 && !(e->end2 <= now + e->latency) && nheap <= 16 && !(e->due2 <= watch) && !(e->due2 < now);
-    for (Py_ssize_t i = 0; plain && i < nheap; i++) {
+    for (Py_ssize_t i = 0; plain && i < nheap && i < PyList_GET_SIZE(e->heap); i++) {
         PyObject *ent = PyList_GET_ITEM(e->heap, i);
         long long t;
-        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !as_ll(PyTuple_GET_ITEM(ent, 0), &t)) {
-            plain = 0;
+        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !as_ll(PyTuple_GET_ITEM(ent, 0), &t)
+            || !Py_IS_TYPE(PyTuple_GET_ITEM(ent, 3), (PyTypeObject *)K[K_EVENT])) {
+            plain = 0;  /* (an entry only Python understands: its own code decides) */
             break;
         }
         if (e->end2 <= t && t <= e->due2 && !is_attr(PyTuple_GET_ITEM(ent, 3), s_cancelled, Py_True))
@@ -1047,6 +1048,8 @@ static int run_event(Ev *e)
             r = -1;
         else
             memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)e->buf.buf + e->b0, (size_t)e->n);
+        PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
+        e->have_buf = 0;
         if (r == 0)
             r = add_attr(e->port, s_written, e->n);
         if (r == 0 && e->c > 0)
@@ -1144,7 +1147,7 @@ static int run_event(Ev *e)
             break;
         PyObject *top = PyList_GET_ITEM(e->heap, 0);
         PyObject *tev = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4 ? PyTuple_GET_ITEM(top, 3) : NULL;
-        if (tev == NULL || !is_attr(tev, s_cancelled, Py_True))
+        if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !is_attr(tev, s_cancelled, Py_True))
             break;
         x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
         if (x == NULL) {

@@ -257,3 +257,27 @@ def test_a_lane_whose_state_was_tampered_with_runs_in_python() -> None:
         setattr(lane, field, value)
         assert core is not None
         assert core.period_run(soc.kernel, 1 << 40) is False
+
+
+def _with_junk_in_the_queue(mode: str) -> tuple[Any, ...]:
+    soc = _soc(mode)
+    codec = soc.peripheral("i2s0")
+    chan = soc.request_chan("i2s0", "tx")
+    chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=8))
+    ring = np.arange(4096, dtype=np.uint8)
+    tx = chan.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, 1024, M2D)
+    calls: list[int] = []
+    tx.callback = lambda _: calls.append(soc.now_ns)
+    tx.submit()
+    chan.issue_pending()
+    soc.run(until=0.01)
+    soc.kernel._heap.append((10**12, 0, 10**12, object()))  # type: ignore[arg-type]  # never due in this run
+    soc.run(until=0.1)
+    return calls, codec.played, soc.kernel.events_run
+
+
+def test_an_entry_only_python_understands_leaves_the_step_to_python() -> None:
+    """A queue entry that is not an Event (hostile): the runner's scan of the window hands that step to the
+    Python method, which gives the same result."""
+    runner, python = _with_junk_in_the_queue("runner"), _with_junk_in_the_queue("python")
+    assert runner == python and len(runner[0]) == 18
