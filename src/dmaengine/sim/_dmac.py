@@ -206,6 +206,8 @@ class Dmac:
         self._deferred: list[tuple[int, int, _HwChannel, int]] = []
         self._took: BusSchedule | None = None  # the schedule and instant of the last _sched_take
         self._took_ns = -1
+        #: No two lanes of the schedule serve one port (an interrupt moves its own lane's bytes only).
+        self._sched_lone_ports = True
         #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
@@ -972,6 +974,8 @@ class Dmac:
             self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
         self._sched = sched
         self._sched_chans = chans
+        ports = [ch.prog.port for ch in chans if ch.prog is not None and ch.prog.port is not None]
+        self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
         self._sched_irqs = 0
         self._sched_dones = 0
         self.plans += 1
@@ -1049,9 +1053,21 @@ class Dmac:
                     spans.append((it.dst + o, size, True, pos))
         except DmaFault:
             return False
-        if prog.cyclic and ch.checked is not prog:
-            ch.checked = prog
-            ch.views = None  # resolved by _continue when it needs them (not those of an earlier program)
+        if ch.checked is not prog and prog.direction is not M2M:
+            # Every item's memory, resolved once for the program (until a mapping goes away): the schedule's
+            # bytes move through these views (and _continue's, for a ring).
+            try:
+                if prog.direction is M2D:
+                    views = [space.resolve(it.src, it.length, False) for it in items]  # type: ignore[arg-type]
+                else:
+                    views = [space.resolve(it.dst, it.length, True) for it in items]
+            except DmaFault:  # (an item's part already moved is gone): resolved burst run by burst run
+                if prog.cyclic:
+                    ch.checked = prog
+                    ch.views = None
+            else:
+                ch.checked = prog
+                ch.views = views
         return True
 
     def _sched_arm(self) -> None:
@@ -1077,7 +1093,10 @@ class Dmac:
         now = self.kernel.now_ns
         ends = sched.item_ends
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
-            self._sched_take(now)
+            if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:
+                self._sched_take(now)  # several interrupts at once
+            else:
+                self._sched_take_lane(ends[self._sched_irqs][1], now)
             while self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
                 ch = self._sched_chans[ends[self._sched_irqs][1]]
                 self._sched_irqs += 1
@@ -1089,7 +1108,7 @@ class Dmac:
         if self._sched_dones < len(dones) and dones[self._sched_dones][0] == now:
             _, pos, cut = dones[self._sched_dones]
             self._sched_dones += 1
-            self._sched_take(now)
+            self._sched_take_lane(pos, now)
             ch = self._sched_chans[pos]
             self.plans += 1  # one more item planned in closed form
             self._end_program(ch)
@@ -1123,40 +1142,66 @@ class Dmac:
         self._took_ns = t
         self._took = sched
         probe = self.burst_probe
-        space = self.soc.address_space
         chans = self._sched_chans
+        move = self._sched_move
         for pos, count, n, last, bursts in sched.take_all(t, probe is not None):
             ch = chans[pos]
-            prog = ch.prog
-            assert prog is not None
-            items = prog.items
-            item = items[ch.item_idx]
-            off = ch.item_off
-            port = prog.port
-            d = prog.direction
-            if d is M2M:
-                if item.src is None:
-                    space.fill(item.dst + off, item.value, n)
-                else:
-                    space.copy(item.dst + off, item.src + off, n)
-                ch.item_off = off + n
-                ch.done += n
-            elif off + n < item.length:  # within one item
-                if d is M2D:
-                    assert item.src is not None and isinstance(port, TxPort)
-                    port.steady_write(last, space.resolve(item.src + off, n, False).tobytes())
-                else:
-                    assert isinstance(port, RxPort)
-                    space.resolve(item.dst + off, n, True)[:] = np.frombuffer(port.steady_read(last, n),
-                                                                              dtype=np.uint8)
-                ch.item_off = off + n
-                ch.done += n
-            else:
-                self._take_items(ch, n, last)
+            move(ch, n, last)
             self.bursts += count
             if probe is not None:
                 for request_ns, grant_ns, end_ns in bursts:
                     probe(ch.idx, request_ns, grant_ns, end_ns)
+
+    def _sched_take_lane(self, pos: int, t: int) -> None:
+        """:meth:`_sched_take` of lane ``pos`` alone (its interrupt is raised at ``t``: whatever its handler may
+        look at is that channel's memory and port, which no other lane writes; the others move when client code
+        looks). Every lane when a probe draws bursts (in the order they land) or lanes share a port."""
+        sched = self._sched
+        assert sched is not None
+        if self.burst_probe is not None or not self._sched_lone_ports:
+            self._sched_take(t)
+            return
+        if t == self._took_ns and sched is self._took:
+            return
+        count, n, last = sched.take(pos, t)
+        if count:
+            self._sched_move(self._sched_chans[pos], n, last)
+            self.bursts += count
+
+    def _sched_move(self, ch: _HwChannel, n: int, last: int) -> None:
+        """Move ``n`` bytes of channel ``ch``'s scheduled bursts, the last of which landed at ``last``."""
+        prog = ch.prog
+        assert prog is not None
+        items = prog.items
+        item = items[ch.item_idx]
+        off = ch.item_off
+        d = prog.direction
+        if d is M2M:
+            space = self.soc.address_space
+            if item.src is None:
+                space.fill(item.dst + off, item.value, n)
+            else:
+                space.copy(item.dst + off, item.src + off, n)
+            ch.item_off = off + n
+            ch.done += n
+        elif off + n < item.length:  # within one item
+            views = ch.views if ch.checked is prog else None  # every item's memory, resolved once
+            port = prog.port
+            if d is M2D:
+                assert item.src is not None and isinstance(port, TxPort)
+                if views is not None:
+                    port.steady_write(last, views[ch.item_idx][off:off + n].tobytes())
+                else:
+                    port.steady_write(last, self.soc.address_space.resolve(item.src + off, n, False).tobytes())
+            else:
+                assert isinstance(port, RxPort)
+                view = (views[ch.item_idx][off:off + n] if views is not None
+                        else self.soc.address_space.resolve(item.dst + off, n, True))
+                view[:] = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
+            ch.item_off = off + n
+            ch.done += n
+        else:
+            self._take_items(ch, n, last)
 
     def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
         """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its
@@ -1165,32 +1210,46 @@ class Dmac:
         assert prog is not None
         items = prog.items
         port = prog.port
-        space = self.soc.address_space
-        pieces: list[tuple[Item, int, int]] = []
+        views = ch.views if ch.checked is prog else None  # every item's memory, resolved once
+        pieces: list[tuple[int, int, int]] = []  # (item index, offset, bytes)
         rest = n
+        idx, off, done = ch.item_idx, ch.item_off, ch.done
         while rest:
-            item = items[ch.item_idx]
-            k = min(rest, item.length - ch.item_off)
-            pieces.append((item, ch.item_off, k))
+            length = items[idx].length
+            k = length - off
+            if rest < k:
+                k = rest
+            pieces.append((idx, off, k))
             rest -= k
-            ch.item_off += k
-            ch.done += k
-            if ch.item_off == item.length:
-                ch.item_idx += 1
-                ch.item_off = 0
-                if ch.item_idx == len(items):
-                    ch.item_idx = 0
-                    ch.done = 0
+            off += k
+            done += k
+            if off == length:
+                idx += 1
+                off = 0
+                if idx == len(items):
+                    idx = 0
+                    done = 0
+        ch.item_idx, ch.item_off, ch.done = idx, off, done
+        if views is None:
+            space = self.soc.address_space
+            write = prog.direction is not M2D
+            get = []
+            for i, o, k in pieces:
+                it = items[i]
+                addr = it.dst if write else it.src
+                assert addr is not None
+                get.append((space.resolve(addr + o, k, write), 0, k))
+        else:
+            get = [(views[i], o, k) for i, o, k in pieces]
         if prog.direction is M2D:
             assert isinstance(port, TxPort)
-            data = b"".join(space.resolve(it.src + o, k, False).tobytes() for it, o, k in pieces)  # type: ignore[operator]
-            port.steady_write(last, data)
+            port.steady_write(last, b"".join(v[o:o + k].tobytes() for v, o, k in get))
         else:
             assert isinstance(port, RxPort)
             buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
             at = 0
-            for it, o, k in pieces:
-                space.resolve(it.dst + o, k, True)[:] = buf[at:at + k]
+            for v, o, k in get:
+                v[o:o + k] = buf[at:at + k]
                 at += k
 
     def _sched_settle(self) -> None:
