@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -125,8 +125,8 @@ class _State(enum.Enum):
 
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "next_prog", "paused", "period_end", "plan", "prog", "request_ns", "state",
-                 "steady_end", "views")
+                 "item_off", "next_prog", "paused", "period_end", "plan", "prog", "request_ns", "rest_spans",
+                 "skels", "state", "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -134,6 +134,10 @@ class _HwChannel:
         self.checked: Program | None = None
         #: Its items' memory, resolved when it was checked (valid while ``checked`` is the running program).
         self.views: list[np.ndarray] | None = None
+        #: What Dmac._lane builds of its lane whatever the instant, per item of one program (Dmac._skeleton), and
+        #: the spans of a checked ring's other items per ``(item_idx, pos)`` of one program (Dmac._lane_memory).
+        self.skels: tuple[Program, dict[int, Any]] | None = None
+        self.rest_spans: tuple[Program, dict[tuple[int, int], list[tuple[int, int, bool, int]]]] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
         #: The end of a lone cyclic flow's period planned as the continuation of the one before (set by the
@@ -987,23 +991,27 @@ class Dmac:
         if it cannot be planned (a peripheral's flow stopped, a burst that is not whole)."""
         prog = ch.prog
         assert prog is not None
-        item = prog.items[ch.item_idx]
-        rem = item.length - ch.item_off
+        idx = ch.item_idx
+        skels = ch.skels
+        if skels is None or skels[0] is not prog:
+            skels = ch.skels = (prog, {})
+        sk = skels[1].get(idx)
+        if sk is None:
+            sk = skels[1][idx] = self._skeleton(prog, idx)
+        rem = prog.items[idx].length - ch.item_off
         if prog.direction is M2M:
-            src = item.src
-            if src is not None and src < item.dst + item.length and item.dst < src + item.length:
+            if sk is False:
                 return None  # overlapping: copied burst by burst, as the hardware would
-            word, burst = self.bus_width_bytes, self.mem_burst
-            bb = word * burst
+            bb, burst_ns, ends_program = sk
             bursts = -(-rem // bb)
             last = rem - (bursts - 1) * bb
-            return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)),
-                        ends_program=not prog.cyclic and ch.item_idx + 1 == len(prog.items))
+            return Lane(ch.idx, bursts, bb, burst_ns, last, self.burst_ns(-(-last // self.bus_width_bytes)),
+                        ends_program=ends_program)
         port = prog.port
         if port is None:
             return None
-        bb = prog.width * prog.burst
-        need = max(port.threshold, bb)
+        bb, nxt, more, irq = sk
+        need = port.threshold if port.threshold > bb else bb
         if rem % bb or need > port.depth:
             return None
         port.advance(now)
@@ -1011,21 +1019,35 @@ class Dmac:
         if flow is None:
             return None
         d = self.burst_ns(prog.burst)
-        items = prog.items
-        idx = ch.item_idx
         cur = rem // bb
-        after = items[idx + 1:] + items[:idx + 1] if prog.cyclic else items[idx + 1:]
-        nxt: tuple[tuple[int, bool], ...] = ()
-        bursts = cur
-        if all(it.length % bb == 0 and it.length for it in after):
-            nxt = tuple((it.length // bb, it.irq) for it in after)
-            bursts = NEVER if prog.cyclic else cur + sum(n for n, _ in nxt)
+        bursts = cur if more is None else more if more == NEVER else cur + more
         if isinstance(port, TxPort):
             return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.written + need - port.depth, port.written, cur,
-                        item.irq, nxt)
+                        irq, nxt)
         assert isinstance(port, RxPort)
-        return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth, cur, item.irq,
-                    nxt)
+        return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth, cur, irq, nxt)
+
+    def _skeleton(self, prog: Program, idx: int) -> Any:
+        """What :meth:`_lane` builds of a channel's lane at item ``idx`` of ``prog`` whatever the instant (kept
+        per program in ``_HwChannel.skels``): memory to memory, False (overlapping) or ``(burst_bytes, burst_ns,
+        ends_program)``; else ``(burst_bytes, next_items, more, irq)``, ``more`` the bursts of the items after it
+        (None: not all whole bursts; NEVER: a ring)."""
+        item = prog.items[idx]
+        if prog.direction is M2M:
+            src = item.src
+            if src is not None and src < item.dst + item.length and item.dst < src + item.length:
+                return False
+            return (self.bus_width_bytes * self.mem_burst, self.burst_ns(self.mem_burst),
+                    not prog.cyclic and idx + 1 == len(prog.items))
+        items = prog.items
+        bb = prog.width * prog.burst
+        after = items[idx + 1:] + items[:idx + 1] if prog.cyclic else items[idx + 1:]
+        nxt: tuple[tuple[int, bool], ...] = ()
+        more: int | None = None
+        if bb and all(it.length % bb == 0 and it.length for it in after):
+            nxt = tuple((it.length // bb, it.irq) for it in after)
+            more = NEVER if prog.cyclic else sum(n for n, _ in nxt)
+        return bb, nxt, more, item.irq
 
     def _lane_memory(self, ch: _HwChannel, spans: list[tuple[int, int, bool, int]], pos: int) -> bool:
         """Is the memory lane ``pos`` (channel ``ch``) may touch in the schedule mapped, in the right direction?
@@ -1035,21 +1057,40 @@ class Dmac:
         space = self.soc.address_space
         items = prog.items
         off = ch.item_off
-        todo = [(items[ch.item_idx], off)]
+        idx = ch.item_idx
+        if prog.cyclic and ch.checked is prog:  # a ring checked whole, until a mapping goes away
+            cache = ch.rest_spans
+            if cache is None or cache[0] is not prog:
+                cache = ch.rest_spans = (prog, {})
+            rest = cache[1].get((idx, pos))
+            if rest is None:
+                out: list[tuple[int, int, bool, int]] = []
+                for it in items[:idx] + items[idx + 1:]:
+                    if it.src is not None and prog.direction is not D2M:
+                        out.append((it.src, it.length, False, pos))
+                    if prog.direction is not M2D:
+                        out.append((it.dst, it.length, True, pos))
+                rest = cache[1][idx, pos] = out
+            it = items[idx]
+            size = it.length - off
+            if it.src is not None and prog.direction is not D2M:
+                spans.append((it.src + off, size, False, pos))
+            if prog.direction is not M2D:
+                spans.append((it.dst + off, size, True, pos))
+            spans += rest
+            return True
+        todo = [(items[idx], off)]
         if prog.direction is not M2M:
-            rest = items[:ch.item_idx] + items[ch.item_idx + 1:] if prog.cyclic else items[ch.item_idx + 1:]
-            todo += [(it, 0) for it in rest]
-        checked = prog.cyclic and ch.checked is prog  # a ring checked whole, until a mapping goes away
+            rest_items = items[:idx] + items[idx + 1:] if prog.cyclic else items[idx + 1:]
+            todo += [(it, 0) for it in rest_items]
         try:
             for it, o in todo:
                 size = it.length - o
                 if it.src is not None and prog.direction is not D2M:
-                    if not checked:
-                        space.check(it.src + o, size, False)
+                    space.check(it.src + o, size, False)
                     spans.append((it.src + o, size, False, pos))
                 if prog.direction is not M2D:
-                    if not checked:
-                        space.check(it.dst + o, size, True)
+                    space.check(it.dst + o, size, True)
                     spans.append((it.dst + o, size, True, pos))
         except DmaFault:
             return False
