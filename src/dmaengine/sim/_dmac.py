@@ -125,8 +125,8 @@ class _State(enum.Enum):
 
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "next_prog", "paused", "period_end", "plan", "prog", "request_ns", "rest_spans",
-                 "skels", "state", "steady_end", "views")
+                 "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
+                 "rest_spans", "skels", "state", "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -134,6 +134,9 @@ class _HwChannel:
         self.checked: Program | None = None
         #: Its items' memory, resolved when it was checked (valid while ``checked`` is the running program).
         self.views: list[np.ndarray] | None = None
+        #: The same as memoryviews (a schedule's moves slice and assign them for less than numpy's arrays cost),
+        #: set with ``views``.
+        self.mvs: list[memoryview] | None = None
         #: What Dmac._lane builds of its lane whatever the instant, per item of one program (Dmac._skeleton), and
         #: the spans of a checked ring's other items per ``(item_idx, pos)`` of one program (Dmac._lane_memory).
         self.skels: tuple[Program, dict[int, Any]] | None = None
@@ -507,6 +510,7 @@ class Dmac:
                 return False
             ch.checked = prog
             ch.views = views
+            ch.mvs = [v.data for v in views]
         now = self.kernel.now_ns
         if plan.item_offset == 0 and plan.item_bytes == item.length and plan.last_burst_ns == plan.burst_ns:
             plan.follow_on(now)
@@ -1105,10 +1109,11 @@ class Dmac:
             except DmaFault:  # (an item's part already moved is gone): resolved burst run by burst run
                 if prog.cyclic:
                     ch.checked = prog
-                    ch.views = None
+                    ch.views = ch.mvs = None
             else:
                 ch.checked = prog
                 ch.views = views
+                ch.mvs = [v.data for v in views]
         return True
 
     def _sched_arm(self) -> None:
@@ -1226,19 +1231,23 @@ class Dmac:
             ch.item_off = off + n
             ch.done += n
         elif off + n < item.length:  # within one item
-            views = ch.views if ch.checked is prog else None  # every item's memory, resolved once
+            mvs = ch.mvs if ch.checked is prog else None  # every item's memory, resolved once
             port = prog.port
             if d is M2D:
                 assert item.src is not None and isinstance(port, TxPort)
-                if views is not None:
-                    port.steady_write(last, views[ch.item_idx][off:off + n].tobytes())
+                if mvs is not None:
+                    port.steady_write(last, mvs[ch.item_idx][off:off + n].tobytes())
                 else:
                     port.steady_write(last, self.soc.address_space.resolve(item.src + off, n, False).tobytes())
             else:
                 assert isinstance(port, RxPort)
-                view = (views[ch.item_idx][off:off + n] if views is not None
-                        else self.soc.address_space.resolve(item.dst + off, n, True))
-                view[:] = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
+                data = port.steady_read(last, n)
+                if mvs is not None and type(data) is bytes:
+                    mvs[ch.item_idx][off:off + n] = data
+                else:
+                    view = (self.soc.address_space.resolve(item.dst + off, n, True) if mvs is None
+                            else np.asarray(mvs[ch.item_idx][off:off + n]))
+                    view[:] = np.frombuffer(data, dtype=np.uint8)
             ch.item_off = off + n
             ch.done += n
         else:
@@ -1251,7 +1260,7 @@ class Dmac:
         assert prog is not None
         items = prog.items
         port = prog.port
-        views = ch.views if ch.checked is prog else None  # every item's memory, resolved once
+        mvs = ch.mvs if ch.checked is prog else None  # every item's memory, resolved once
         pieces: list[tuple[int, int, int]] = []  # (item index, offset, bytes)
         rest = n
         idx, off, done = ch.item_idx, ch.item_off, ch.done
@@ -1271,7 +1280,8 @@ class Dmac:
                     idx = 0
                     done = 0
         ch.item_idx, ch.item_off, ch.done = idx, off, done
-        if views is None:
+        get: list[tuple[memoryview, int, int]]
+        if mvs is None:
             space = self.soc.address_space
             write = prog.direction is not M2D
             get = []
@@ -1279,15 +1289,15 @@ class Dmac:
                 it = items[i]
                 addr = it.dst if write else it.src
                 assert addr is not None
-                get.append((space.resolve(addr + o, k, write), 0, k))
+                get.append((space.resolve(addr + o, k, write).data, 0, k))
         else:
-            get = [(views[i], o, k) for i, o, k in pieces]
+            get = [(mvs[i], o, k) for i, o, k in pieces]
         if prog.direction is M2D:
             assert isinstance(port, TxPort)
-            port.steady_write(last, b"".join(v[o:o + k].tobytes() for v, o, k in get))
+            port.steady_write(last, b"".join([v[o:o + k] for v, o, k in get]))
         else:
             assert isinstance(port, RxPort)
-            buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
+            buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8).data
             at = 0
             for v, o, k in get:
                 v[o:o + k] = buf[at:at + k]
