@@ -60,15 +60,36 @@ NEVER = 1 << 62
 
 
 def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
-    """No channel writes memory that another reads or writes: ``spans`` are ``(addr, size, write, lane)``."""
+    """No channel writes memory that another reads or writes: ``spans`` are ``(addr, size, write, lane)``.
+
+    One sweep in address order: a span clashes with an earlier one of another lane that reaches past its start
+    (a write with any such span, a read with such a write). Of the spans seen, the two furthest ends reached by
+    different lanes are kept (over all spans, and over writes): the furthest of another lane is one of them."""
     spans.sort()
-    reach: list[tuple[int, bool, int]] = []  # (end, write, lane) of spans seen so far that may still overlap
+    end1 = end2 = wend1 = wend2 = -1  # furthest end, furthest of another lane than end1's; the same for writes
+    lane1 = wlane1 = -1
     for a, size, write, i in spans:
-        reach = [r for r in reach if r[0] > a]
-        for _, w, j in reach:
-            if (w or write) and j != i:
+        if write:
+            if (end1 if lane1 != i else end2) > a:
                 return False
-        reach.append((a + size, write, i))
+        elif (wend1 if wlane1 != i else wend2) > a:
+            return False
+        e = a + size
+        if i == lane1:
+            if e > end1:
+                end1 = e
+        elif e > end1:
+            end2, end1, lane1 = end1, e, i
+        elif e > end2:
+            end2 = e
+        if write:
+            if i == wlane1:
+                if e > wend1:
+                    wend1 = e
+            elif e > wend1:
+                wend2, wend1, wlane1 = wend1, e, i
+            elif e > wend2:
+                wend2 = e
     return True
 
 
