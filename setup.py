@@ -6,6 +6,8 @@ Python, which stays the specification and the fallback (see src/dmaengine/_nativ
 
 from __future__ import annotations
 
+import os
+import sysconfig
 from glob import glob
 
 from setuptools import Extension, setup
@@ -26,6 +28,16 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:
             self.warn(f"dmaengine: compiled core not built ({exc}); the pure-Python code will be used")
+            _drop_stale(self.get_ext_fullpath(ext.name))
+
+
+def _drop_stale(built: str) -> None:
+    """A failed build must not leave an older compiled core in place (an editable install would import it and the
+    tests would run against code that is not the source): remove it, so that the pure-Python code runs."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    for path in {built, *glob(os.path.join("src", "dmaengine", "_cnative*" + suffix))}:
+        if os.path.exists(path):
+            os.remove(path)
 
 
 setup(

@@ -49,4 +49,14 @@ def memcpy_consts() -> dict[str, Any]:
         "MIN_COOKIE": _cookie.MIN_COOKIE,
         "MAX_COOKIE": _cookie.MAX_COOKIE,
         "ERRORS_KEPT": virt._ERRORS_KEPT,
+        "call_probe": _CallProbe,
     }
+
+
+class _CallProbe:
+    """A class that defines ``__call__`` in Python: the compiled core reads from it which C function CPython
+    calls such an instance with, to call a callback object of such a class without the generic call's
+    argument tuple (the same function, with the same arguments)."""
+
+    def __call__(self) -> None:
+        pass

@@ -354,3 +354,18 @@ class VirtChannel(Channel):
         except BaseException:  # see bottom_half
             self.n_callback_errors += 1
             log.exception("%s: callback of %r raised", self.name, vd)
+
+
+def period_consts() -> dict[str, object]:
+    """What the simulator's compiled period runner (src/native/period.c) follows of the framework: virt-dma's
+    cyclic slot and bottom half, the device's bottom-half object and its queue, the wait queue, the bottom-half
+    mark and the trace hook. ``sim/_driver.py`` adds its own parts and hands them to ``core.period_setup``."""
+    from . import _context
+    from ._device import DmaDevice
+
+    return {
+        "vchan_cyclic_callback": VirtChannel.vchan_cyclic_callback, "bottom_half": VirtChannel.bottom_half,
+        "schedule_bottom_half": DmaDevice.schedule_bottom_half, "run_bottom_half": _context.BottomHalf.run,
+        "BottomHalf": _context.BottomHalf, "WaitQueue": _context.WaitQueue, "TxResult": TxResult, "trace": _trace,
+        "local": _context._local, "log": log,
+    }

@@ -333,12 +333,22 @@ static struct {
     PyObject *py_submit;         /* Descriptor.submit, the specification and the fallback */
     PyObject *tx_result;         /* TxResult */
     long long run_copy, min_cookie, max_cookie, errors_kept;
+    uint64_t trace_version;      /* trace_dict's version when trace_on was read (see DICT_VERSION) */
+    int trace_on;
+    uint64_t flags_version;      /* flags_cache's version when last_flags -> last_pf was read */
+    PyObject *last_flags, *last_pf;
+    PyTypeObject *lock_type;     /* _thread.lock when its layout is LockMirror's (checked), else NULL */
+    ternaryfunc slot_call;       /* the tp_call of a class that defines __call__ in Python (CPython's slot_tp_call) */
+    PyObject *last_prep;         /* a weak reference to the MemcpyPrep of the channel that submitted last, or NULL */
     /* interned attribute names */
     PyObject *s_client_count, *s_memcpy_plain, *s_device, *s_accepting, *s_lock, *s_acquire, *s_release, *s_locked,
         *s_cookie, *s_desc_submitted, *s_append, *s_n_submitted, *s_recorder, *s_errors, *s_desc_completed,
         *s_completed_cookie, *s_n_errors, *s_n_memcpy, *s_n_bytes, *s_n_completed, *s_schedule_bottom_half,
-        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep;
+        *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep, *s_call, *s_clear;
 } MF;
+
+static PyTypeObject *lock_type_checked(void);
+static int install_dealloc(PyTypeObject *type, destructor subtype_dealloc);
 
 static PyObject *get_const(PyObject *consts, const char *name)
 {
@@ -399,9 +409,30 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     CONST(noerror, "NOERROR");
     CONST(flags_cache, "flags_cache");
     CONST(trace_dict, "trace_dict");
+    if (!PyDict_CheckExact(MF.flags_cache) || !PyDict_CheckExact(MF.trace_dict)) {
+        PyErr_SetString(PyExc_TypeError, "memcpy_setup: flags_cache and trace_dict must be dicts");
+        return NULL;
+    }
+    MF.trace_version = 0;
+    MF.flags_version = 0;
     CONST(py_submit, "submit");
     CONST(tx_result, "TxResult");
 #undef CONST
+    {
+        PyObject *probe = get_const(consts, "call_probe"); /* a class that defines __call__ in Python */
+        if (probe == NULL)
+            return NULL;
+        if (!PyType_Check(probe)) {
+            Py_DECREF(probe);
+            PyErr_SetString(PyExc_TypeError, "memcpy_setup: call_probe must be a class");
+            return NULL;
+        }
+        MF.slot_call = ((PyTypeObject *)probe)->tp_call;
+        destructor subtype_dealloc = ((PyTypeObject *)probe)->tp_dealloc;
+        Py_DECREF(probe);
+        if (install_dealloc((PyTypeObject *)desc_type, subtype_dealloc) < 0)
+            return NULL;
+    }
     Py_XSETREF(MF.zero, PyLong_FromLong(0));
     Py_XSETREF(MF.one, PyLong_FromLong(1));
     Py_XSETREF(MF.empty, PyTuple_New(0));
@@ -446,9 +477,122 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_mv, "_mv");
     NAME(s_ptr, "_ptr");
     NAME(s_prep, "prep_dma_memcpy");
+    NAME(s_call, "__call__");
+    NAME(s_clear, "clear");
 #undef NAME
+    MF.lock_type = lock_type_checked();
     MF.ready = 1;
     Py_RETURN_NONE;
+}
+
+/* CPython's _thread.lock object as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its
+ * ``locked`` field is what lock.locked() returns. memcpy_setup checks the layout on a real lock (its size, and
+ * the field through an acquire and a release) and reads the field only when it matched; otherwise the compiled
+ * submit calls locked(). */
+typedef struct {
+    PyObject_HEAD
+    void *lock_lock;
+    PyObject *in_weakreflist;
+    char locked;
+} LockMirror;
+
+static PyTypeObject *lock_type_checked(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *mod = PyImport_ImportModule("_thread");
+    PyObject *lock = mod ? PyObject_CallMethod(mod, "allocate_lock", NULL) : NULL;
+    Py_XDECREF(mod);
+    if (lock == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyTypeObject *t = Py_TYPE(lock);
+    int ok = t->tp_basicsize == (Py_ssize_t)sizeof(LockMirror) && ((LockMirror *)lock)->locked == 0;
+    PyObject *r = ok ? PyObject_CallMethod(lock, "acquire", NULL) : NULL;
+    ok = r == Py_True && ((LockMirror *)lock)->locked == 1;
+    Py_XDECREF(r);
+    r = ok ? PyObject_CallMethod(lock, "release", NULL) : NULL;
+    ok = r != NULL && ((LockMirror *)lock)->locked == 0;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    Py_DECREF(lock);
+    return ok ? t : NULL;
+#else
+    return NULL;
+#endif
+}
+
+/* --- freeing a descriptor --------------------------------------------------------------------------------
+ *
+ * A MemcpyDescriptor is freed by desc_dealloc instead of CPython's generic subtype_dealloc, which walks the
+ * member table of each class of the MRO for every descriptor (~400 instructions of ~5,500 per small64 op). It
+ * does what subtype_dealloc does for these classes, in the same order: untrack, the trashcan (a long chain of
+ * descriptors frees without deep recursion), weak references, every object slot of the classes up to object
+ * (their offsets collected once, as subtype_dealloc's clear_slots picks them), tp_free, and the reference to the
+ * class. install_dealloc puts it in only when that is all there is to do: every class from MemcpyDescriptor up
+ * to object a heap type freed by subtype_dealloc, with no __del__ / tp_finalize, no __dict__, and object last.
+ * A subclass (BurstDescriptor, or a user's, perhaps with a __del__) keeps subtype_dealloc, which runs its own
+ * part (finalizer, its slots) and then calls its base's tp_dealloc, this one, which frees the rest (CPython
+ * leaves the class's reference to a heap base's tp_dealloc, as here). */
+#define DEALLOC_MAX_SLOTS 64
+static struct {
+    int on;
+    Py_ssize_t n;
+    Py_ssize_t off[DEALLOC_MAX_SLOTS];
+} DD;
+
+static void desc_dealloc(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_TRASHCAN_BEGIN(self, desc_dealloc)
+    if (type->tp_weaklistoffset && *(PyObject **)((char *)self + type->tp_weaklistoffset) != NULL)
+        PyObject_ClearWeakRefs(self);
+    for (Py_ssize_t i = 0; i < DD.n; i++) {
+        PyObject **p = (PyObject **)((char *)self + DD.off[i]);
+        PyObject *o = *p;
+        if (o != NULL) {
+            *p = NULL;
+            Py_DECREF(o);
+        }
+    }
+    type->tp_free(self);
+    Py_DECREF(type);
+    Py_TRASHCAN_END
+}
+
+static int install_dealloc(PyTypeObject *type, destructor subtype_dealloc)
+{
+    if (DD.on)
+        return 0;
+    Py_ssize_t n = 0;
+    PyTypeObject *base = type;
+    while (base != NULL && base->tp_dealloc == subtype_dealloc) {
+        if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_finalize != NULL || base->tp_del != NULL
+            || base->tp_dictoffset != 0)
+            return 0; /* something more to do: subtype_dealloc stays */
+        for (PyMemberDef *m = base->tp_members; m != NULL && m->name != NULL; m++) {
+            if (m->type == Py_T_OBJECT_EX && !(m->flags & READONLY)) {
+                if (n == DEALLOC_MAX_SLOTS)
+                    return 0;
+                DD.off[n++] = m->offset;
+            }
+        }
+        base = base->tp_base;
+    }
+    if (base != &PyBaseObject_Type || type->tp_free == NULL)
+        return 0;
+    DD.n = n;
+    DD.on = 1;
+    type->tp_dealloc = desc_dealloc;
+    return 0;
+}
+
+static PyObject *fast_dealloc(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(DD.on);
 }
 
 /* Set slot i of obj to a new reference to v (the old value, if any, is released). */
@@ -458,6 +602,12 @@ static inline void slot_set(PyObject *obj, int i, PyObject *v)
     PyObject *old = *p;
     *p = Py_NewRef(v);
     Py_XDECREF(old);
+}
+
+/* Set slot i of a new object (every slot still NULL, as tp_alloc leaves it) to a new reference to v. */
+static inline void slot_init(PyObject *obj, int i, PyObject *v)
+{
+    *(PyObject **)((char *)obj + MF.off[i]) = Py_NewRef(v);
 }
 
 static inline PyObject *slot_get(PyObject *obj, int i) /* borrowed; NULL when unset */
@@ -488,13 +638,29 @@ static int vset(PyObject *vd, int i, PyObject *v)
     return PyObject_SetAttrString(vd, slot_names[i], v);
 }
 
+/* A dict's version (PEP 509): it changes whenever anything in the dict does, so a value read from a dict stays
+ * good while the version is the one it was read at. The hot path keeps what it read of the trace module, the
+ * prep flags cache and the channel's attributes against their dicts' versions instead of looking them up on every
+ * call (each look-up cost ~180 instructions, a third of submit). 0 (never a dict's version) where the field is
+ * deprecated (3.12 on): everything is looked up each time. */
+#if PY_VERSION_HEX < 0x030C0000
+#define DICT_VERSION(d) (((PyDictObject *)(d))->ma_version_tag)
+#else
+#define DICT_VERSION(d) ((uint64_t)0)
+#endif
+
 /* 1 when a trace recorder is installed, 0 when not, -1 on error. */
 static inline int tracing(void)
 {
+    uint64_t v = DICT_VERSION(MF.trace_dict);
+    if (v != 0 && v == MF.trace_version)
+        return MF.trace_on;
     PyObject *rec = PyDict_GetItemWithError(MF.trace_dict, MF.s_recorder);
     if (rec == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    return rec != Py_None;
+    MF.trace_on = rec != Py_None;
+    MF.trace_version = v;
+    return MF.trace_on;
 }
 
 /* obj.name as a C long long (an exact int), or -1 with an exception set. */
@@ -542,8 +708,16 @@ typedef struct {
     PyObject_HEAD
     PyObject *chan;
     PyObject *fallback;
-    PyObject *dict, *dev, *acquire, *release, *locked, *append;
+    PyObject *dict, *dev, *acquire, *release, *locked, *append, *lock;
     vectorcallfunc vectorcall;
+    PyObject *weakreflist;
+    long long n_submitted; /* the submits counted here; the channel's ``n_submitted`` adds them (drivers/memcpy.py) */
+    /* What was read of the channel's attributes (its dict), good while the dict's version is the one noted:
+     * prep_ok (client_count true and _memcpy_plain the device) at prep_version; accepting (_accepting is True)
+     * and the cookie at sub_version (sub_ok: cookie is an exact int that fits, as cookie_ll). */
+    uint64_t prep_version, sub_version;
+    int prep_ok, sub_ok;
+    long long cookie_ll;
 } PrepObject;
 
 static PyTypeObject PrepType;
@@ -586,24 +760,38 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
     long long n = PyLong_AsLongLong(length);
     if (n == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *pf = PyDict_GetItemWithError(MF.flags_cache, flags); /* borrowed */
-    if (pf == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        return prep_fallback(p, args, nargsf, kwnames);
+    PyObject *pf; /* borrowed */
+    uint64_t fv = DICT_VERSION(MF.flags_cache);
+    if (fv != 0 && fv == MF.flags_version && flags == MF.last_flags) {
+        pf = MF.last_pf;
+    } else {
+        pf = PyDict_GetItemWithError(MF.flags_cache, flags);
+        if (pf == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            return prep_fallback(p, args, nargsf, kwnames);
+        }
+        Py_XSETREF(MF.last_flags, Py_NewRef(flags));
+        Py_XSETREF(MF.last_pf, Py_NewRef(pf));
+        MF.flags_version = fv;
     }
     int tr = tracing();
     if (tr < 0)
         return NULL;
     if (tr)
         return prep_fallback(p, args, nargsf, kwnames);
-    int live = dict_true(p->dict, MF.s_client_count);
-    if (live <= 0)
-        return live < 0 ? NULL : prep_fallback(p, args, nargsf, kwnames);
-    PyObject *plain = PyDict_GetItemWithError(p->dict, MF.s_memcpy_plain);
-    if (plain == NULL && PyErr_Occurred())
-        return NULL;
-    if (plain != p->dev)
+    uint64_t cv = DICT_VERSION(p->dict);
+    if (cv == 0 || cv != p->prep_version) {
+        int live = dict_true(p->dict, MF.s_client_count);
+        if (live < 0)
+            return NULL;
+        PyObject *plain = live ? PyDict_GetItemWithError(p->dict, MF.s_memcpy_plain) : NULL;
+        if (plain == NULL && PyErr_Occurred())
+            return NULL;
+        p->prep_ok = live && plain == p->dev;
+        p->prep_version = cv; /* read before the look-ups: a change they made shows as a new version */
+    }
+    if (!p->prep_ok)
         return prep_fallback(p, args, nargsf, kwnames);
     PyObject *segs = MF.empty;
     if (n > MF.run_copy) { /* a large copy: one segment, as MemcpyEngine.device_prep_dma_memcpy makes it */
@@ -618,28 +806,28 @@ static PyObject *prep_vectorcall(PyObject *self, PyObject *const *args, size_t n
             Py_DECREF(segs);
         return NULL;
     }
-    slot_set(vd, S_CHAN, p->chan);
-    slot_set(vd, S_COOKIE, MF.zero);
-    slot_set(vd, S_FLAGS, pf);
-    slot_set(vd, S_CALLBACK, Py_None);
-    slot_set(vd, S_CALLBACK_PARAM, Py_None);
-    slot_set(vd, S_CALLBACK_RESULT, Py_None);
-    slot_set(vd, S_STATE, MF.prepared);
-    slot_set(vd, S_LENGTH, length);
-    slot_set(vd, S_RESULT, MF.noerror);
-    slot_set(vd, S_RESIDUE, MF.zero);
-    slot_set(vd, S_DONE_COOKIE, MF.zero);
-    slot_set(vd, S_VALUE, MF.zero);
-    slot_set(vd, S_DONE, MF.zero);
+    slot_init(vd, S_CHAN, p->chan);
+    slot_init(vd, S_COOKIE, MF.zero);
+    slot_init(vd, S_FLAGS, pf);
+    slot_init(vd, S_CALLBACK, Py_None);
+    slot_init(vd, S_CALLBACK_PARAM, Py_None);
+    slot_init(vd, S_CALLBACK_RESULT, Py_None);
+    slot_init(vd, S_STATE, MF.prepared);
+    slot_init(vd, S_LENGTH, length);
+    slot_init(vd, S_RESULT, MF.noerror);
+    slot_init(vd, S_RESIDUE, MF.zero);
+    slot_init(vd, S_DONE_COOKIE, MF.zero);
+    slot_init(vd, S_VALUE, MF.zero);
+    slot_init(vd, S_DONE, MF.zero);
     if (segs != MF.empty) {
-        slot_set(vd, S_SEGS, segs);
+        slot_init(vd, S_SEGS, segs);
         Py_DECREF(segs);
-        slot_set(vd, S_DST, MF.zero);
-        slot_set(vd, S_SRC, Py_None);
+        slot_init(vd, S_DST, MF.zero);
+        slot_init(vd, S_SRC, Py_None);
     } else {
-        slot_set(vd, S_SEGS, MF.empty);
-        slot_set(vd, S_DST, dst);
-        slot_set(vd, S_SRC, src);
+        slot_init(vd, S_SEGS, MF.empty);
+        slot_init(vd, S_DST, dst);
+        slot_init(vd, S_SRC, src);
     }
     return vd;
 }
@@ -671,6 +859,7 @@ static PyObject *prep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         || (p->acquire = PyObject_GetAttr(lock, MF.s_acquire)) == NULL
         || (p->release = PyObject_GetAttr(lock, MF.s_release)) == NULL
         || (p->locked = PyObject_GetAttr(lock, MF.s_locked)) == NULL
+        || (p->lock = Py_NewRef(lock)) == NULL
         || (sub = PyObject_GetAttr(chan, MF.s_desc_submitted)) == NULL
         || (p->append = PyObject_GetAttr(sub, MF.s_append)) == NULL) {
         Py_XDECREF(lock);
@@ -693,6 +882,7 @@ static int prep_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(p->acquire);
     Py_VISIT(p->release);
     Py_VISIT(p->locked);
+    Py_VISIT(p->lock);
     Py_VISIT(p->append);
     return 0;
 }
@@ -707,6 +897,7 @@ static int prep_clear(PyObject *self)
     Py_CLEAR(p->acquire);
     Py_CLEAR(p->release);
     Py_CLEAR(p->locked);
+    Py_CLEAR(p->lock);
     Py_CLEAR(p->append);
     return 0;
 }
@@ -714,6 +905,8 @@ static int prep_clear(PyObject *self)
 static void prep_dealloc(PyObject *self)
 {
     PyObject_GC_UnTrack(self);
+    if (((PrepObject *)self)->weakreflist != NULL)
+        PyObject_ClearWeakRefs(self);
     prep_clear(self);
     Py_TYPE(self)->tp_free(self);
 }
@@ -742,6 +935,9 @@ static PyGetSetDef prep_getset[] = {
 
 static PyMemberDef prep_members[] = {
     {"__vectorcalloffset__", T_PYSSIZET, offsetof(PrepObject, vectorcall), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PrepObject, weakreflist), READONLY, NULL},
+    {"n_submitted", T_LONGLONG, offsetof(PrepObject, n_submitted), READONLY,
+     "How many descriptors the compiled submit has queued on the channel (its n_submitted adds them)."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -756,6 +952,7 @@ static PyTypeObject PrepType = {
     .tp_clear = prep_clear,
     .tp_call = prep_call,
     .tp_vectorcall_offset = offsetof(PrepObject, vectorcall),
+    .tp_weaklistoffset = offsetof(PrepObject, weakreflist),
     .tp_getset = prep_getset,
     .tp_members = prep_members,
 };
@@ -783,33 +980,45 @@ static PyObject *submit_locked(PyObject *self, PrepObject *p, PyObject **old)
         return NULL;
     /* Only exact values, read without running any Python code (a __bool__ or __index__ could let another
      * thread in); anything else is the Python code's. */
-    PyObject *acc = PyDict_GetItemWithError(p->dict, MF.s_accepting);
-    PyObject *c = acc == Py_True ? PyDict_GetItemWithError(p->dict, MF.s_cookie) : NULL;
-    PyObject *ns = c != NULL ? PyDict_GetItemWithError(p->dict, MF.s_n_submitted) : NULL;
-    if (ns == NULL || !PyLong_CheckExact(c) || !PyLong_CheckExact(ns))
-        return NULL; /* an exception set (a failed look-up) or not: the caller tells */
-    int of1 = 0, of2 = 0;
-    long long cookie = PyLong_AsLongLongAndOverflow(c, &of1), nsub = PyLong_AsLongLongAndOverflow(ns, &of2);
-    if (of1 || of2 || nsub == LLONG_MAX)
+    uint64_t cv = DICT_VERSION(p->dict);
+    if (cv == 0 || cv != p->sub_version) {
+        p->sub_ok = 0;
+        PyObject *acc = PyDict_GetItemWithError(p->dict, MF.s_accepting);
+        PyObject *c = acc == Py_True ? PyDict_GetItemWithError(p->dict, MF.s_cookie) : NULL;
+        if (c == NULL || !PyLong_CheckExact(c))
+            return NULL; /* an exception set (a failed look-up) or not: the caller tells */
+        int of1 = 0;
+        p->cookie_ll = PyLong_AsLongLongAndOverflow(c, &of1);
+        if (of1)
+            return NULL;
+        p->sub_ok = 1;
+        p->sub_version = cv;
+    }
+    if (!p->sub_ok || p->n_submitted == LLONG_MAX)
         return NULL;
+    long long cookie = p->cookie_ll;
     /* cookie + 1, wrapped to MIN_COOKIE past MAX_COOKIE (as the Python code), without overflowing */
     cookie = cookie >= MF.max_cookie || cookie < MF.min_cookie - 1 ? MF.min_cookie : cookie + 1;
-    c = PyLong_FromLongLong(cookie);
-    ns = c ? PyLong_FromLongLong(nsub + 1) : NULL;
-    if (ns == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {
+    PyObject *c = PyLong_FromLongLong(cookie);
+    if (c == NULL || PyDict_SetItem(p->dict, MF.s_cookie, c) < 0) {
         Py_XDECREF(c);
-        Py_XDECREF(ns);
+        p->sub_version = 0;
         return NULL;
     }
+    /* This thread changed only the cookie (the GIL held throughout): what was read stays good at the new
+     * version. */
+    p->cookie_ll = cookie;
+    uint64_t nv = DICT_VERSION(p->dict);
+    if (p->prep_version == cv)
+        p->prep_version = nv;
+    p->sub_version = nv;
     PyObject *a = PyObject_CallOneArg(p->append, self);
-    if (a == NULL || PyDict_SetItem(p->dict, MF.s_n_submitted, ns) < 0) {
-        Py_XDECREF(a);
+    if (a == NULL) {
         Py_DECREF(c);
-        Py_DECREF(ns);
         return NULL;
     }
     Py_DECREF(a);
-    Py_DECREF(ns);
+    p->n_submitted++; /* vc.n_submitted += 1: the channel's n_submitted adds this count */
     old[0] = slot_swap(self, S_COOKIE, c);
     old[1] = slot_swap(self, S_STATE, MF.submitted);
     old[2] = slot_swap(self, S_RESULT, MF.noerror);
@@ -851,27 +1060,43 @@ static PyObject *desc_submit(PyObject *self, PyObject *unused)
         return PyObject_CallOneArg(MF.py_submit, self);
     Py_INCREF(chan);
     PyObject *result = NULL, *r = NULL, *old[4] = {NULL, NULL, NULL, NULL};
-    PyObject *po = PyObject_GetAttr(chan, MF.s_prep); /* the channel's MemcpyPrep, when it has one */
-    if (po == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            goto out_chan;
-        PyErr_Clear();
-    }
-    if (po == NULL || !Py_IS_TYPE(po, &PrepType) || ((PrepObject *)po)->chan != chan
-        || ((PrepObject *)po)->dict == NULL) {
-        result = PyObject_CallOneArg(MF.py_submit, self);
-        goto out;
+    /* The channel's MemcpyPrep (each channel of the engine has one from its start on): the one remembered from
+     * the last submit when it is this channel's, else the channel's prep_dma_memcpy when it is one. */
+    PyObject *po = MF.last_prep != NULL ? PyWeakref_GetObject(MF.last_prep) : NULL; /* borrowed */
+    if (po != NULL && Py_IS_TYPE(po, &PrepType) && ((PrepObject *)po)->chan == chan
+        && ((PrepObject *)po)->dict != NULL) {
+        Py_INCREF(po);
+    } else {
+        po = PyObject_GetAttr(chan, MF.s_prep);
+        if (po == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                goto out_chan;
+            PyErr_Clear();
+        }
+        if (po == NULL || !Py_IS_TYPE(po, &PrepType) || ((PrepObject *)po)->chan != chan
+            || ((PrepObject *)po)->dict == NULL) {
+            result = PyObject_CallOneArg(MF.py_submit, self);
+            goto out;
+        }
+        PyObject *ref = PyWeakref_NewRef(po, NULL);
+        if (ref == NULL)
+            goto out;
+        Py_XSETREF(MF.last_prep, ref);
     }
     PrepObject *p = (PrepObject *)po;
     int held = 1;
 #ifndef Py_GIL_DISABLED
-    r = PyObject_CallNoArgs(p->locked);
-    if (r == NULL)
-        goto out;
-    held = r == Py_False ? 0 : PyObject_IsTrue(r);
-    Py_CLEAR(r);
-    if (held < 0)
-        goto out;
+    if (MF.lock_type != NULL && p->lock != NULL && Py_IS_TYPE(p->lock, MF.lock_type)) {
+        held = ((LockMirror *)p->lock)->locked != 0; /* what locked() returns, without the call */
+    } else {
+        r = PyObject_CallNoArgs(p->locked);
+        if (r == NULL)
+            goto out;
+        held = r == Py_False ? 0 : PyObject_IsTrue(r);
+        Py_CLEAR(r);
+        if (held < 0)
+            goto out;
+    }
 #endif
     if (!held) {
         result = submit_locked(self, p, old);
@@ -983,38 +1208,46 @@ static PyObject *copy_many(PyObject *self, PyObject *args)
     if (!MF.ready)
         Py_RETURN_NONE;
     Py_ssize_t n = PyList_GET_SIZE(ops);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *op = PyList_GET_ITEM(ops, i);
-        if (!PyObject_TypeCheck(op, MF.desc_type))
-            Py_RETURN_NONE;
-        PyObject *d = slot_get(op, S_DST), *s = slot_get(op, S_SRC), *l = slot_get(op, S_LENGTH);
-        if (plain_int(d, (int64_t)1 << 62) < 0 || plain_int(s, (int64_t)1 << 62) < 0
-            || plain_int(l, (int64_t)1 << 62) < 1)
-            Py_RETURN_NONE;
-    }
-    Hot hs, hd;
-    if (hot_from_tuple(&hs, hs_t) < 0 || hot_from_tuple(&hd, hd_t) < 0)
-        return NULL;
+    /* The values are read once, before any Python code runs (``find`` may run some): dp, sp and lp hold the
+     * addresses and lengths of the ops, then (from index k <= i on) the pointers of the resolved ones. */
     int64_t *dp = PyMem_Malloc(sizeof(int64_t) * 3 * (size_t)(n ? n : 1));
     if (dp == NULL)
         return PyErr_NoMemory();
     int64_t *sp = dp + n, *lp = dp + 2 * n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyList_GET_ITEM(ops, i);
+        if (!PyObject_TypeCheck(op, MF.desc_type)) {
+            PyMem_Free(dp);
+            Py_RETURN_NONE;
+        }
+        /* exact ints in range, read from their digits (no PyLong_AsLongLong, slow for a two-digit int) */
+        dp[i] = plain_int(slot_get(op, S_DST), (int64_t)1 << 62);
+        sp[i] = plain_int(slot_get(op, S_SRC), (int64_t)1 << 62);
+        lp[i] = plain_int(slot_get(op, S_LENGTH), (int64_t)1 << 62);
+        if (dp[i] < 0 || sp[i] < 0 || lp[i] < 1) {
+            PyMem_Free(dp);
+            Py_RETURN_NONE;
+        }
+    }
+    Hot hs, hd;
+    if (hot_from_tuple(&hs, hs_t) < 0 || hot_from_tuple(&hd, hd_t) < 0) {
+        PyMem_Free(dp);
+        return NULL;
+    }
     Py_ssize_t k = 0;
     int64_t total = 0;
     PyObject *faults = NULL, *result = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *op = PyList_GET_ITEM(ops, i);
-        PyObject *d = slot_get(op, S_DST), *s = slot_get(op, S_SRC), *l = slot_get(op, S_LENGTH);
-        long long dst = PyLong_AsLongLong(d), src = PyLong_AsLongLong(s), len = PyLong_AsLongLong(l);
+        long long dst = dp[i], src = sp[i], len = lp[i];
         int bad = 0;
         if (!(hs.lo <= src && src + len <= hs.hi)) {
-            PyObject *m = PyObject_CallFunction(find, "OOO", s, l, Py_False);
+            PyObject *m = PyObject_CallFunction(find, "LLO", src, len, Py_False);
             if (m == NULL || hot_from_map(&hs, m) < 0)
                 bad = 1;
             Py_XDECREF(m);
         }
         if (!bad && !(hd.lo <= dst && dst + len <= hd.hi)) {
-            PyObject *m = PyObject_CallFunction(find, "OOO", d, l, Py_True);
+            PyObject *m = PyObject_CallFunction(find, "LLO", dst, len, Py_True);
             if (m == NULL || hot_from_map(&hd, m) < 0)
                 bad = 1;
             Py_XDECREF(m);
@@ -1112,7 +1345,15 @@ static PyObject *complete_batch(PyObject *self, PyObject *args)
     Py_ssize_t n = PyList_GET_SIZE(vds);
     if (n == 0)
         Py_RETURN_NONE;
-    if (issued != Py_None) { /* take them off the issued list first (they are its first n) */
+    Py_ssize_t left = issued != Py_None ? PyObject_Length(issued) : 0;
+    if (left < 0)
+        return NULL;
+    if (issued != Py_None && left == n) { /* the whole issued list: cleared in one call */
+        PyObject *r = PyObject_CallMethodNoArgs(issued, MF.s_clear);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    } else if (issued != Py_None) { /* take them off the issued list first (they are its first n) */
         PyObject *popleft = PyObject_GetAttr(issued, MF.s_popleft);
         if (popleft == NULL)
             return NULL;
@@ -1265,6 +1506,25 @@ done:
     return ret;
 }
 
+/* cb(param). An instance of a class that defines __call__ as a Python function is called as CPython's
+ * slot_tp_call calls it (the function looked up on the type, called with the instance first), but without the
+ * argument tuple that the generic call builds for a type without vectorcall. */
+static PyObject *call_one(PyObject *cb, PyObject *param)
+{
+    PyTypeObject *t = Py_TYPE(cb);
+    if (t->tp_call != NULL && t->tp_call == MF.slot_call) {
+        PyObject *f = _PyType_Lookup(t, MF.s_call); /* borrowed */
+        if (f != NULL && PyFunction_Check(f)) {
+            Py_INCREF(f); /* the call may replace the class attribute */
+            PyObject *args[2] = {cb, param};
+            PyObject *r = PyObject_Vectorcall(f, args, 2, NULL);
+            Py_DECREF(f);
+            return r;
+        }
+    }
+    return PyObject_CallOneArg(cb, param);
+}
+
 /* call_back(done, on_error): the bottom half's loop over completed descriptors (VirtChannel.bottom_half, no
  * trace): callback_result(callback_param, TxResult(result, residue)) when set, else callback(callback_param).
  * A callback that raises does not stop the loop: on_error(vd, exception) is called at once (it logs and
@@ -1311,7 +1571,7 @@ static PyObject *call_back(PyObject *self, PyObject *args)
             Py_DECREF(cbr);
             PyObject *cb = vget(vd, S_CALLBACK);
             if (cb != NULL && cb != Py_None)
-                r = PyObject_CallOneArg(cb, param);
+                r = call_one(cb, param);
             else if (cb != NULL)
                 r = Py_NewRef(Py_None);
             Py_XDECREF(cb);
@@ -1350,7 +1610,19 @@ static PyObject *call_back(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *reads_lock_field(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(MF.lock_type != NULL);
+}
+
 static PyMethodDef memcpy_methods[] = {
+    {"memcpy_fast_dealloc", fast_dealloc, METH_NOARGS,
+     "memcpy_fast_dealloc() -> True when MemcpyDescriptor instances are freed by the compiled dealloc."},
+    {"memcpy_reads_lock_field", reads_lock_field, METH_NOARGS,
+     "memcpy_reads_lock_field() -> True when the compiled submit reads a channel lock's locked field itself "
+     "(_thread.lock laid out as checked at memcpy_setup), False when it calls locked()."},
     {"copy_ops", copy_ops, METH_VARARGS,
      "copy_ops(dst, src, lengths[, dst_shift, src_shift]): memmove(dst[i] + dst_shift, src[i] + src_shift, "
      "lengths[i]) in order; int64 arrays of pointers and byte counts already checked by the caller."},

@@ -15,5 +15,6 @@
 int dmaengine_sim_init(PyObject *module);     /* sim.c: the shared-bus schedule (BusCore) */
 int dmaengine_memcpy_init(PyObject *module);  /* memcpy.c: the memory engine's descriptor ring and worker */
 int dmaengine_raid6_init(PyObject *module);   /* raid6.c: RAID-6 P+Q and xor without the GIL */
+int dmaengine_period_init(PyObject *module);  /* period.c: a lone cyclic flow's periods (period_run) */
 
 #endif

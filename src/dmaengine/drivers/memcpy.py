@@ -48,7 +48,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -412,7 +412,9 @@ class MemcpyChannel(VirtChannel):
             # Channel.prep_dma_memcpy's.
             slow = Channel.prep_dma_memcpy.__get__(self)
             core = _native.core
+            n = self.n_submitted  # a new MemcpyPrep counts from 0 (see _n_submitted)
             self._fast_prep = core.MemcpyPrep(self, slow) if core is not None else _fast_prep(self, slow)
+            self.n_submitted = n
             _fast_chans.add(self)
             self.use_fast_prep(_trace_vars["recorder"] is None)
         cls = type(self)
@@ -973,7 +975,26 @@ def _wire_core() -> bool:
     core.memcpy_setup(MemcpyDescriptor, (MemcpyDescriptor, BurstDescriptor), slots,
                       {**_native.memcpy_consts(), "RUN_COPY": RUN_COPY})
     MemcpyDescriptor.submit = core.submit_descriptor(MemcpyDescriptor)  # type: ignore[method-assign]
+    MemcpyChannel.n_submitted = property(  # type: ignore[assignment]
+        _n_submitted, _set_n_submitted, doc=_n_submitted.__doc__)
     return True
+
+
+def _n_submitted(chan: MemcpyChannel) -> int:
+    """How many descriptors were submitted on the channel: the compiled submit counts its own in the channel's
+    ``MemcpyPrep`` (a C integer, no int object per submit); the rest are counted here."""
+    fast: Any = chan.__dict__.get("_fast_prep")
+    own: int = chan.__dict__.get("_n_submitted_py", 0)
+    return own + int(fast.n_submitted) if type(fast) is _MemcpyPrep else own
+
+
+def _set_n_submitted(chan: MemcpyChannel, value: int) -> None:
+    fast: Any = chan.__dict__.get("_fast_prep")
+    chan.__dict__["_n_submitted_py"] = (value - int(fast.n_submitted)
+                                        if type(fast) is _MemcpyPrep else value)
+
+
+_MemcpyPrep: Any = getattr(_native.core, "MemcpyPrep", None)
 
 
 _wired = _wire_core()

@@ -29,6 +29,7 @@ from dmaengine import (
     TxState,
     is_complete,
 )
+from dmaengine._native import core
 from dmaengine.provider import Channel, DmaDevice, pair_sg, trace_event, tracing
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
@@ -165,6 +166,43 @@ def _program_fault(prog: Any) -> str | None:
     return None
 
 
+def _period_runner() -> Callable[[Any, int], bool] | None:
+    """The compiled period runner (src/native/period.c), told once which classes and functions it follows; None
+    without the compiled core. It follows the code of several layers (the kernel, the lane, the controller's
+    period end, this driver's interrupt, virt-dma's cyclic slot and bottom half, the SoC's tasklet), so this is
+    where they meet."""
+    global _RUNNER
+    if _RUNNER is None and core is not None:
+        import collections
+        import heapq
+
+        from dmaengine import virt
+
+        from . import _soc  # (imported here: it imports this module)
+        from ._capture import ByteCapture
+        from ._dmac import _HwChannel, _State
+        from ._i2s import _I2sTx
+        from ._kernel import Event, TickClock
+        from ._lane import PeriodLane
+        from ._periph import Flow
+        from ._plan import ItemPlan
+
+        core.period_setup({
+            **virt.period_consts(),
+            "Event": Event, "PeriodLane": PeriodLane, "HwChannel": _HwChannel, "Dmac": Dmac,
+            "period_end": Dmac._period_end, "irq": SimDmaDevice._irq, "ItemPlan": ItemPlan, "Flow": Flow,
+            "TickClock": TickClock, "I2sTx": _I2sTx, "ByteCapture": ByteCapture, "M2D": M2D,
+            "STEADY": _State.STEADY, "PERIOD": _PERIOD, "NOERROR": Result.NOERROR,
+            "SimTasklet": _soc.SimTasklet, "HELD": _soc._HELD,
+            "heappush": heapq.heappush, "heappop": heapq.heappop, "deque": collections.deque,
+        })
+        _RUNNER = core.period_run
+    return _RUNNER
+
+
+_RUNNER: Callable[[Any, int], bool] | None = None
+
+
 class SimDmaDevice(DmaDevice):
     """The driver of the simulated controller: SLAVE, CYCLIC, MEMCPY, MEMCPY_SG, MEMSET, INTERLEAVE, XOR, PQ, and
     REPEAT with LOAD_EOT for interleaved transfers.
@@ -212,6 +250,7 @@ class SimDmaDevice(DmaDevice):
         #: Holds the SoC for the calling thread around each op that drives the hardware (``Soc.exclusive``).
         self.guard: Callable[[str], AbstractContextManager[None]] = guard or (lambda what: contextlib.nullcontext())
         hw.irq = self._irq
+        hw.kernel.period_runner = _period_runner()
         self._widths = frozenset(w for w in BusWidth if w and w <= hw.bus_width_bytes and not w & (w - 1))
 
     def device_caps(self, chan: Channel, caps: SlaveCaps) -> SlaveCaps:

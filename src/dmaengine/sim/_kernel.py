@@ -61,6 +61,11 @@ class Kernel:
         #: events run one :meth:`step` at a time (a waiter may look after each). A postponed event runs what
         #: follows it in line only in the first case.
         self.back_to_back = False
+        #: The compiled period runner (``period_run`` of src/native/period.c), wired by the controller's driver
+        #: when the compiled core is there; None: every event runs in Python. While a lane holds a postponed period
+        #: end (sim/_lane.py), :meth:`run_until` hands it the queue: it runs that event and the lane's next ones,
+        #: as the Python code of each layer would, and returns False when the next event is not its case.
+        self.period_runner: Callable[[Kernel, int], bool] | None = None
 
     def at(self, time_ns: int, fn: Callable[[], None], label: str = "", priority: int = PRIO_APP) -> Event:
         """Run ``fn`` at ``time_ns`` (not before now); at one instant, by ``priority`` then in order of calls."""
@@ -161,6 +166,8 @@ class Kernel:
                     break
                 if self.trace is not None or self.probe is not None:
                     self.step()
+                    continue
+                if self.postponed is not None and self.period_runner is not None and self.period_runner(self, time_ns):
                     continue
                 pop(heap)  # step(), inlined: this loop runs once per event of a long run
                 self.now_ns = t

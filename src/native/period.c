@@ -1,0 +1,1297 @@
+/* The simulator's compiled period runner (sim/): a lone cyclic flow's periods, one after the other, in C.
+ *
+ * period_run(kernel, limit_ns) is what Kernel.run_until calls while a PeriodLane holds a postponed period end
+ * (sim/_lane.py): it runs that event, and the next ones while they are the lane's, as the pure-Python path
+ * would, one call for all of them. The pure-Python path is the specification; this file follows it step by step,
+ * in this order:
+ *
+ *   Kernel.run_until (pop, now, events_run) -> PeriodLane._run -> Dmac._period_end (the period's bytes into the
+ *   port's FIFO, the codec's steady ticks, the plan carried over, the interrupt: SimDmaDevice._irq ->
+ *   VirtChannel.vchan_cyclic_callback -> DmaDevice.schedule_bottom_half -> BottomHalf.schedule ->
+ *   SimTasklet.schedule, held) -> PeriodLane.schedule (the next period's end) -> SimTasklet._run (Soc.sync,
+ *   the bottom-half mark) -> BottomHalf.run -> VirtChannel.bottom_half (the cyclic slot, the client's callback,
+ *   the wait queue's wake).
+ *
+ * Before it changes anything for an event it checks that every object on that path is the exact class whose
+ * code it follows (no subclass, no other controller or driver), that nothing records (trace, waveform probe,
+ * trace recorder, burst probe), and that every number fits in int64 with room (all arithmetic is checked); else
+ * it returns and Kernel.run_until runs the event in Python. Inside an event, a step that is not the plain case
+ * (a FIFO that underruns, a capture at its bound, a watched instant, a crowded queue, a callback_result, more
+ * channels queued on the bottom half, another thread's claim) calls the Python method that does that step,
+ * exactly where the pure path calls it. The client's callback runs at its instant with every observable as in
+ * Python.
+ */
+#include "native.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include <structmember.h>
+
+#define NEVER_NS ((long long)1 << 62)
+#define LIMIT ((long long)1 << 61)   /* every value taken in must be within +-LIMIT */
+
+/* --- what period_setup hands over --------------------------------------------------------------------- */
+enum {
+    K_EVENT, K_LANE, K_HWCHAN, K_DMAC, K_PERIOD_END, K_IRQ, K_PLAN, K_FLOW, K_CLOCK, K_I2STX, K_CAPTURE, K_M2D,
+    K_STEADY, K_PERIOD, K_NOERROR, K_CYCLIC_CB, K_BOTTOM_HALF, K_SCHED_BH, K_RUN_BH, K_BH, K_TASKLET, K_HELD,
+    K_WAITQ, K_TXRESULT, K_TRACE, K_LOCAL, K_LOG, K_HEAPPUSH, K_HEAPPOP, K_DEQUE, NK
+};
+static const char *const k_names[NK] = {
+    "Event", "PeriodLane", "HwChannel", "Dmac", "period_end", "irq", "ItemPlan", "Flow", "TickClock", "I2sTx",
+    "ByteCapture", "M2D", "STEADY", "PERIOD", "NOERROR", "vchan_cyclic_callback", "bottom_half",
+    "schedule_bottom_half", "run_bottom_half", "BottomHalf", "SimTasklet", "HELD", "WaitQueue", "TxResult",
+    "trace", "local", "log", "heappush", "heappop", "deque",
+};
+static PyObject *K[NK];
+static int k_ready = 0;
+
+/* --- interned attribute names --------------------------------------------------------------------------- */
+#define NAMES(X) \
+    X(_heap) X(trace) X(probe) X(back_to_back) X(postponed) X(_ev) X(_owner) X(_fn) X(_end_ns) X(_due_ns) \
+    X(tasklet) X(killed) X(hold) X(latency_ns) X(period_end) X(func) X(args) X(plan) X(prog) X(cyclic) \
+    X(abort_pending) X(item_offset) X(flow) X(item_bytes) X(full_bursts) X(burst_bytes) X(checked) X(views) \
+    X(port) X(burst_probe) X(direction) X(irq) X(materialized) X(bursts) X(item_idx) X(clock) X(epoch_ns) \
+    X(num) X(den) X(offset) X(ticks_done) X(fifo) X(unit) X(owner) X(_played) X(limit) X(_kept) X(_chunks) \
+    X(total) X(written) X(drained) X(items) X(length) X(paused) X(last_burst_ns) X(burst_ns) X(ref_tick) \
+    X(ref_count) X(first_request_bytes) X(channels) X(running) X(job) X(lock) X(device) X(bh) X(_queue) \
+    X(_queued) X(_lock) X(_scheduled) X(held_seq) X(_seq) X(now_ns) X(events_run) X(dispatching) X(kernel) \
+    X(lane) X(ev) X(idx) X(next_land_ns) X(_last_grant_ns) X(_last_grant) X(_busy_until) X(item_off) X(done) \
+    X(state) X(plans) X(_sync_ns) X(start_ns) X(item_label) X(watch_ns) X(postponed_end_ns) X(_label) X(_run) \
+    X(merged) X(queue_held) X(_soc) X(controllers) X(_sched) X(sync) X(settle) X(_running) \
+    X(_done) X(depth) X(desc_completed) X(callback_result) X(callback) X(callback_param) X(result) \
+    X(residue) X(n_callback_errors) X(name) X(waitq) X(waiters) X(wake) X(run) X(acquire) X(release) \
+    X(append) X(popleft) X(discard) X(_ticks) X(schedule) X(cancelled) X(time_ns) X(fn) X(label) X(priority) \
+    X(seq) X(exception) X(failures) X(bottom_half) X(recorder) X(vchan_cyclic_callback) \
+    X(schedule_bottom_half)
+#define DECL(n) static PyObject *s_##n;
+NAMES(DECL)
+#undef DECL
+
+/* --- attribute access: a slot or the instance dict directly, else the generic path ---------------------- */
+
+/* What o's class says about ``name``, cached by (class, name) while the class is unchanged (its version tag):
+ * A_SLOT (a __slots__ member at ``off``), A_DICT (nothing in the class: the instance dict), or A_OTHER. */
+enum { A_OTHER, A_SLOT, A_DICT };
+typedef struct {
+    PyTypeObject *tp;
+    PyObject *name;
+    unsigned int version;
+    int kind;
+    int readonly;
+    Py_ssize_t off;
+} ACache;
+#define ACACHE_SIZE 4096
+static ACache acache[ACACHE_SIZE];
+
+static ACache *alookup(PyTypeObject *tp, PyObject *name)
+{
+    size_t h = ((size_t)tp->tp_version_tag * 2654435761u ^ (size_t)((PyASCIIObject *)name)->hash) & (ACACHE_SIZE - 1);
+    ACache *c = &acache[h];
+    if (c->tp == tp && c->name == name && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)
+        && c->version == tp->tp_version_tag)
+        return c;
+    c->tp = NULL;
+    c->kind = A_OTHER;
+    PyObject *descr = _PyType_Lookup(tp, name);
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
+        return c;  /* (not cached: tp stays NULL) */
+    if (descr == NULL)
+        c->kind = A_DICT;
+    else if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX) {
+            c->kind = A_SLOT;
+            c->off = m->offset;
+            c->readonly = (m->flags & READONLY) != 0;
+        }
+    }
+    c->tp = tp;
+    c->name = name;  /* interned, immortal enough: the module keeps a reference */
+    c->version = tp->tp_version_tag;
+    return c;
+}
+
+/* o.name as a new reference, or NULL with an exception: what PyObject_GetAttr gives, without its generic
+ * lookup when ``name`` is a __slots__ member of o's class or a plain entry of o's instance dict. */
+static PyObject *fget(PyObject *o, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_getattro == PyObject_GenericGetAttr) {
+        ACache *c = alookup(tp, name);
+        if (c->kind == A_SLOT) {
+            PyObject *v = *(PyObject **)((char *)o + c->off);
+            if (v != NULL)
+                return Py_NewRef(v);
+        } else if (c->kind == A_DICT) {
+            PyObject **dp = _PyObject_GetDictPtr(o);
+            if (dp != NULL && *dp != NULL) {
+                PyObject *v = PyDict_GetItemWithError(*dp, name);
+                if (v != NULL)
+                    return Py_NewRef(v);
+                if (PyErr_Occurred())
+                    return NULL;
+            }
+        }
+    }
+    return PyObject_GetAttr(o, name);
+}
+
+/* o.name = v (PyObject_SetAttr, a slot or the instance dict directly when it can). */
+static int fset(PyObject *o, PyObject *name, PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_setattro == PyObject_GenericSetAttr && v != NULL) {
+        ACache *c = alookup(tp, name);
+        if (c->kind == A_SLOT && !c->readonly) {
+            PyObject **slot = (PyObject **)((char *)o + c->off);
+            PyObject *old = *slot;
+            *slot = Py_NewRef(v);
+            Py_XDECREF(old);
+            return 0;
+        }
+        if (c->kind == A_DICT) {
+            PyObject **dp = _PyObject_GetDictPtr(o);
+            if (dp != NULL && *dp != NULL && PyDict_CheckExact(*dp))
+                return PyDict_SetItem(*dp, name, v);
+        }
+    }
+    return PyObject_SetAttr(o, name, v);
+}
+
+/* --- small helpers -------------------------------------------------------------------------------------- */
+
+/* An attribute as a new reference, or NULL with the exception cleared (a pre-check: Python will raise it). */
+static PyObject *peek(PyObject *o, PyObject *name)
+{
+    PyObject *v = fget(o, name);
+    if (v == NULL)
+        PyErr_Clear();
+    return v;
+}
+
+/* An exact int within +-LIMIT into *out: 1; else 0, no exception. */
+static int as_ll(PyObject *v, long long *out)
+{
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (x == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (x > LIMIT || x < -LIMIT)
+        return 0;
+    *out = x;
+    return 1;
+}
+
+/* An attribute that must be an exact int within +-LIMIT: 1, or 0 (no exception). */
+static int peek_ll(PyObject *o, PyObject *name, long long *out)
+{
+    PyObject *v = peek(o, name);
+    int ok = as_ll(v, out);
+    Py_XDECREF(v);
+    return ok;
+}
+
+static int set_ll(PyObject *o, PyObject *name, long long x)
+{
+    PyObject *v = PyLong_FromLongLong(x);
+    if (v == NULL)
+        return -1;
+    int r = fset(o, name, v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* o.name += d (an exact int in Python: any size, as Python's own +=). */
+static int add_attr(PyObject *o, PyObject *name, long long d)
+{
+    PyObject *v = fget(o, name);
+    if (v == NULL)
+        return -1;
+    long long x;
+    if (as_ll(v, &x) && d > -LIMIT && d < LIMIT) {  /* both well inside int64: no generic add */
+        Py_DECREF(v);
+        return set_ll(o, name, x + d);
+    }
+    PyObject *dv = PyLong_FromLongLong(d);
+    if (dv == NULL) {
+        Py_DECREF(v);
+        return -1;
+    }
+    PyObject *s = PyNumber_Add(v, dv);
+    Py_DECREF(v);
+    Py_DECREF(dv);
+    if (s == NULL)
+        return -1;
+    int r = fset(o, name, s);
+    Py_DECREF(s);
+    return r;
+}
+
+/* Python's a // b for b > 0. */
+static long long floordiv(long long a, long long b)
+{
+    long long q = a / b;
+    if ((a % b != 0) && (a < 0))
+        q -= 1;
+    return q;
+}
+
+/* Checked arithmetic: every step stays within +-LIMIT or *bad is set. */
+static long long ck(long long x, int *bad)
+{
+    if (x > LIMIT || x < -LIMIT)
+        *bad = 1;
+    return x;
+}
+static long long mul(long long a, long long b, int *bad)
+{
+    long long r;
+    if (__builtin_mul_overflow(a, b, &r)) {
+        *bad = 1;
+        return 0;
+    }
+    return ck(r, bad);
+}
+
+static int is_attr(PyObject *o, PyObject *name, PyObject *want)
+{
+    PyObject *v = peek(o, name);
+    int r = v == want;
+    Py_XDECREF(v);
+    return r;
+}
+
+/* A bound method of exactly ``func``: its self (borrowed from the method ``m``), else NULL. */
+static PyObject *bound_self(PyObject *m, PyObject *func)
+{
+    if (m != NULL && PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func)
+        return PyMethod_GET_SELF(m);
+    return NULL;
+}
+
+/* The class of ``o`` finds ``func`` under ``name`` (a method not overridden by a subclass). */
+static int type_has(PyObject *o, PyObject *name, PyObject *func)
+{
+    return _PyType_Lookup(Py_TYPE(o), name) == func;
+}
+
+static int call_noargs(PyObject *o, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(o, name);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The exception set now, normalized, its traceback attached (a new reference; NULL: none), cleared. */
+static PyObject *take_exc(void)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL)
+        return NULL;
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v == NULL) {
+        v = Py_NewRef(Py_None);
+    }
+    if (tb != NULL && v != Py_None)
+        PyException_SetTraceback(v, tb);
+    Py_XDECREF(tb);
+    Py_DECREF(t);
+    return v;
+}
+
+/* Set ``v`` (from take_exc; the reference is stolen) as the exception again. */
+static void put_exc(PyObject *v)
+{
+    if (v == Py_None) {
+        Py_DECREF(v);
+        PyErr_SetString(PyExc_SystemError, "an exception was lost");
+        return;
+    }
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(v)), v, PyException_GetTraceback(v));
+}
+
+/* log.exception(fmt, a, b) as inside ``except``: the exception set now is the one handled; it is cleared. */
+static void log_exception(const char *fmt, PyObject *a, PyObject *b)
+{
+    PyObject *exc = take_exc();
+    PyObject *prev = PyErr_GetHandledException();
+    PyErr_SetHandledException(exc);
+    PyObject *r = b == NULL ? PyObject_CallMethod(K[K_LOG], "exception", "sO", fmt, a)
+                            : PyObject_CallMethod(K[K_LOG], "exception", "sOO", fmt, a, b);
+    if (r == NULL)
+        PyErr_WriteUnraisable(K[K_LOG]);
+    Py_XDECREF(r);
+    PyErr_SetHandledException(prev);
+    Py_XDECREF(prev);
+    Py_XDECREF(exc);
+}
+
+static int recording(void)
+{
+    PyObject *r = fget(K[K_TRACE], s_recorder);
+    if (r == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int on = r != Py_None;
+    Py_DECREF(r);
+    return on;
+}
+
+/* --- one event ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    /* borrowed from the references held in ``refs`` */
+    PyObject *kern, *heap, *lane, *ev, *ch, *fn, *tl, *dmac, *plan, *prog, *views, *view, *port, *clock, *fifo,
+        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc;
+    PyObject *refs[40];
+    int nrefs;
+    long long t, end, due, latency, m, j, bb, size, idx, idx2, b0, n, c, u, x1, nl, end2, due2, s, ch_idx,
+        burst_ns;
+    int wrap, irq_on;
+    Py_buffer buf;
+    int have_buf;
+} Ev;
+
+static PyObject *keep(Ev *e, PyObject *o)
+{
+    if (o != NULL)
+        e->refs[e->nrefs++] = o;
+    return o;
+}
+
+static void ev_free(Ev *e)
+{
+    for (int i = 0; i < e->nrefs; i++)
+        Py_DECREF(e->refs[i]);
+    e->nrefs = 0;
+    if (e->have_buf) {
+        PyBuffer_Release(&e->buf);
+        e->have_buf = 0;
+    }
+}
+
+#define GET(dst, o, name) do { if ((dst = keep(e, peek((o), s_##name))) == NULL) return 0; } while (0)
+#define NEED(cond) do { if (!(cond)) return 0; } while (0)
+
+/* Is the top of the queue the lane's event, in the plain case this file covers? Fills ``e``; 1 yes, 0 no
+ * (nothing changed but cancelled entries popped off the top, as run_until does). -1: an error. */
+static int precheck(Ev *e, PyObject *kern, long long limit)
+{
+    e->kern = kern;
+    GET(e->heap, kern, _heap);
+    NEED(PyList_CheckExact(e->heap));
+    for (;;) {
+        if (PyList_GET_SIZE(e->heap) == 0)
+            return 0;
+        PyObject *top = PyList_GET_ITEM(e->heap, 0);
+        NEED(PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4);
+        PyObject *ev = PyTuple_GET_ITEM(top, 3);
+        NEED(Py_IS_TYPE(ev, (PyTypeObject *)K[K_EVENT]));
+        PyObject *cancelled = peek(ev, s_cancelled);
+        int c = cancelled == Py_True;
+        NEED(cancelled != NULL);
+        Py_DECREF(cancelled);
+        if (!c) {
+            NEED(as_ll(PyTuple_GET_ITEM(top, 0), &e->t));
+            e->ev = keep(e, Py_NewRef(ev));
+            break;
+        }
+        PyObject *r = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    NEED(e->t <= limit);
+    NEED(is_attr(kern, s_trace, Py_None) && is_attr(kern, s_probe, Py_None) && is_attr(kern, s_back_to_back, Py_True));
+    NEED(!recording());
+    GET(e->lane, kern, postponed);
+    NEED(Py_IS_TYPE(e->lane, (PyTypeObject *)K[K_LANE]));
+    NEED(is_attr(e->lane, s__ev, e->ev));
+    GET(e->ch, e->lane, _owner);
+    NEED(Py_IS_TYPE(e->ch, (PyTypeObject *)K[K_HWCHAN]));
+    GET(e->fn, e->lane, _fn);
+    NEED(is_attr(e->ch, s_period_end, e->fn));
+    PyObject *func, *args;
+    GET(func, e->fn, func);
+    GET(args, e->fn, args);
+    e->dmac = bound_self(func, K[K_PERIOD_END]);
+    NEED(e->dmac != NULL && Py_IS_TYPE(e->dmac, (PyTypeObject *)K[K_DMAC]));
+    NEED(PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) == 1 && PyTuple_GET_ITEM(args, 0) == e->ch);
+    NEED(is_attr(e->dmac, s_lane, e->lane) && is_attr(e->dmac, s_kernel, kern) && is_attr(e->dmac, s_burst_probe, Py_None));
+    NEED(is_attr(e->dmac, s__sched, Py_None));
+    NEED(peek_ll(e->lane, s__end_ns, &e->end) && peek_ll(e->lane, s__due_ns, &e->due) && e->due == e->t);
+    GET(e->tl, e->lane, tasklet);
+    NEED(Py_IS_TYPE(e->tl, (PyTypeObject *)K[K_TASKLET]));
+    NEED(is_attr(e->tl, s_killed, Py_False) && is_attr(e->tl, s_hold, Py_False) && is_attr(e->tl, s__ev, Py_None));
+    NEED(peek_ll(e->tl, s_latency_ns, &e->latency));
+    /* _period_end's own test, then _continue's */
+    GET(e->plan, e->ch, plan);
+    NEED(Py_IS_TYPE(e->plan, (PyTypeObject *)K[K_PLAN]));
+    GET(e->prog, e->ch, prog);
+    NEED(is_attr(e->prog, s_cyclic, Py_True) && is_attr(e->ch, s_abort_pending, Py_False)
+         && is_attr(e->ch, s_paused, Py_False));
+    long long item_offset, full, last_ns, flow_limit_none;
+    NEED(peek_ll(e->plan, s_item_offset, &item_offset) && item_offset == 0);
+    PyObject *flow;
+    GET(flow, e->plan, flow);
+    NEED(Py_IS_TYPE(flow, (PyTypeObject *)K[K_FLOW]));
+    NEED(peek_ll(e->plan, s_item_bytes, &e->size) && peek_ll(e->plan, s_full_bursts, &full)
+         && peek_ll(e->plan, s_burst_bytes, &e->bb) && e->bb > 0 && e->size >= 0);
+    int bad = 0;
+    NEED(e->size == mul(full, e->bb, &bad) && !bad);
+    NEED(is_attr(e->ch, s_checked, e->prog));
+    GET(e->views, e->ch, views);
+    NEED(PyList_CheckExact(e->views));
+    GET(e->port, e->prog, port);
+    NEED(Py_IS_TYPE(e->port, (PyTypeObject *)K[K_I2STX]));
+    NEED(is_attr(e->prog, s_direction, K[K_M2D]));
+    PyObject *irq;
+    GET(irq, e->dmac, irq);
+    e->driver = bound_self(irq, K[K_IRQ]);
+    NEED(e->driver != NULL);
+    NEED(peek_ll(e->plan, s_materialized, &e->m) && peek_ll(e->plan, s_bursts, &e->j) && e->m >= 0 && e->m <= e->j);
+    NEED(peek_ll(e->ch, s_item_idx, &e->idx) && e->idx >= 0 && e->idx < PyList_GET_SIZE(e->views));
+    e->b0 = mul(e->m, e->bb, &bad);
+    NEED(!bad && e->b0 <= e->size);
+    e->n = e->size - e->b0;
+    e->view = PyList_GET_ITEM(e->views, e->idx);
+    if (e->n) {
+        if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        e->have_buf = 1;
+        NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
+    }
+    /* the port and its clock */
+    GET(e->clock, e->port, clock);
+    NEED(Py_IS_TYPE(e->clock, (PyTypeObject *)K[K_CLOCK]));
+    NEED(is_attr(flow, s_clock, e->clock));
+    long long epoch, num, den, off, done, ref_tick, ref, unit;
+    NEED(peek_ll(e->clock, s_epoch_ns, &epoch) && peek_ll(e->clock, s_num, &num) && peek_ll(e->clock, s_den, &den)
+         && peek_ll(e->clock, s_offset, &off) && num > 0 && den > 0);
+    NEED(peek_ll(e->port, s_ticks_done, &done) && peek_ll(e->port, s_unit, &e->u) && e->u > 0);
+    GET(e->fifo, e->port, fifo);
+    NEED(PyByteArray_CheckExact(e->fifo));
+    PyObject *owner;
+    GET(owner, e->port, owner);
+    GET(e->cap, owner, _played);
+    /* the ticks due by the end: port.clock.count(now) - ticks_done */
+    long long now = e->end;
+    long long c = ck(floordiv(ck(mul(ck(now - epoch + 1, &bad), den, &bad) + num - 1, &bad), num) - off, &bad);
+    e->c = (c > 0 ? c : 0) - done;
+    NEED(!bad);
+    (void)mul(e->c > 0 ? e->c : 0, e->u, &bad);
+    NEED(!bad);
+    /* the item ends; the next one */
+    GET(e->items, e->prog, items);
+    NEED(PyList_CheckExact(e->items) && e->idx < PyList_GET_SIZE(e->items));
+    e->item = PyList_GET_ITEM(e->items, e->idx);
+    e->idx2 = e->idx + 1;
+    e->wrap = e->idx2 == PyList_GET_SIZE(e->items);
+    if (e->wrap)
+        e->idx2 = 0;
+    long long len2;
+    NEED(peek_ll(PyList_GET_ITEM(e->items, e->idx2), s_length, &len2) && len2 == e->size);
+    PyObject *item_irq = peek(e->item, s_irq);
+    NEED(item_irq != NULL);
+    e->irq_on = PyObject_IsTrue(item_irq);
+    Py_DECREF(item_irq);
+    NEED(e->irq_on >= 0);
+    NEED(peek_ll(e->plan, s_last_burst_ns, &last_ns) && peek_ll(e->plan, s_burst_ns, &e->burst_ns)
+         && last_ns == e->burst_ns);
+    NEED(peek_ll(e->ch, s_idx, &e->ch_idx));
+    /* the next period: Flow.time_of of its first and last request */
+    PyObject *fl = peek(flow, s_limit);
+    flow_limit_none = fl == Py_None;
+    Py_XDECREF(fl);
+    NEED(flow_limit_none);
+    long long frb;
+    NEED(peek_ll(flow, s_ref_tick, &ref_tick) && peek_ll(flow, s_ref_count, &ref) && peek_ll(flow, s_unit, &unit)
+         && unit > 0 && peek_ll(e->plan, s_first_request_bytes, &frb));
+    e->x1 = ck(frb + mul(e->j, e->bb, &bad), &bad);
+    long long tick0 = ck(ref_tick - 1 + off, &bad);
+    e->nl = ck(epoch + floordiv(mul(ck(tick0 - floordiv(ck(ref - e->x1, &bad), unit), &bad), num, &bad), den)
+               + e->burst_ns, &bad);
+    long long last_req = ck(ref - e->x1 - mul(e->j - 1, e->bb, &bad), &bad);
+    e->end2 = ck(epoch + floordiv(mul(ck(tick0 - floordiv(last_req, unit), &bad), num, &bad), den) + e->burst_ns,
+                 &bad);
+    e->due2 = ck(e->end2 + e->latency, &bad);
+    e->s = ck(now - e->burst_ns, &bad);
+    NEED(!bad && e->nl >= now && e->end2 >= now);
+    /* the interrupt's path: the driver's channel, its descriptor, the bottom half */
+    PyObject *chans;
+    GET(chans, e->driver, channels);
+    NEED(PyList_CheckExact(chans) && e->ch_idx >= 0 && e->ch_idx < PyList_GET_SIZE(chans));
+    e->chan = keep(e, Py_NewRef(PyList_GET_ITEM(chans, e->ch_idx)));  /* (held: the callback may replace it) */
+    NEED(type_has(e->chan, s_vchan_cyclic_callback, K[K_CYCLIC_CB]) && type_has(e->chan, s_bottom_half, K[K_BOTTOM_HALF]));
+    GET(e->vd, e->chan, running);
+    if (e->vd != Py_None)
+        NEED(is_attr(e->vd, s_job, Py_None));
+    GET(e->device, e->chan, device);
+    NEED(type_has(e->device, s_schedule_bottom_half, K[K_SCHED_BH]));
+    GET(e->bh, e->device, bh);
+    NEED(Py_IS_TYPE(e->bh, (PyTypeObject *)K[K_BH]) && is_attr(e->bh, s_tasklet, e->tl));
+    PyObject *q, *qd, *tfn;
+    GET(q, e->bh, _queue);
+    NEED(Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE]) && PyObject_Length(q) == 0);
+    GET(qd, e->bh, _queued);
+    NEED(PySet_CheckExact(qd) && PySet_GET_SIZE(qd) == 0);
+    GET(tfn, e->tl, _fn);
+    NEED(bound_self(tfn, K[K_RUN_BH]) == e->bh);
+    GET(e->soc, e->tl, _soc);
+    NEED(is_attr(e->soc, s_kernel, kern) && is_attr(e->lane, s_kernel, kern));
+    return 1;
+}
+
+/* The bottom half's Soc.sync: 0, or -1 with an exception set (the tasklet logs it). */
+static int soc_sync(Ev *e, long long now)
+{
+    PyObject *owner = fget(e->soc, s__owner);
+    if (owner == NULL)
+        return -1;
+    PyObject *me = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (me == NULL) {
+        Py_DECREF(owner);
+        return -1;
+    }
+    int mine = PyObject_RichCompareBool(owner, me, Py_EQ);
+    Py_DECREF(owner);
+    Py_DECREF(me);
+    if (mine < 0)
+        return -1;
+    if (!mine)
+        return call_noargs(e->soc, s_sync);
+    PyObject *ctrls = fget(e->soc, s_controllers);
+    if (ctrls == NULL)
+        return -1;
+    if (!PyList_CheckExact(ctrls)) {
+        Py_DECREF(ctrls);
+        return call_noargs(e->soc, s_sync);
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ctrls); i++) {
+        PyObject *d = PyList_GET_ITEM(ctrls, i);
+        Py_INCREF(d);
+        int r = 0;
+        PyObject *lane = fget(d, s_lane);
+        if (lane == NULL)
+            r = -1;
+        else if (lane != Py_None) {
+            PyObject *pe = fget(lane, s_postponed_end_ns);
+            if (pe == NULL)
+                r = -1;
+            else {
+                PyObject *nowv = PyLong_FromLongLong(now);
+                int le = nowv == NULL ? -1 : PyObject_RichCompareBool(pe, nowv, Py_LE);
+                if (le > 0) {
+                    PyObject *x = PyObject_CallMethodOneArg(lane, s_settle, nowv);
+                    le = x == NULL ? -1 : 0;
+                    Py_XDECREF(x);
+                }
+                Py_XDECREF(nowv);
+                Py_DECREF(pe);
+                r = le < 0 ? -1 : 0;
+            }
+        }
+        Py_XDECREF(lane);
+        if (r == 0) {  /* d.sync(): one comparison while no schedule and no planned landing by now */
+            long long sync_ns;
+            int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)
+                        && peek_ll(d, s__sync_ns, &sync_ns) && now < sync_ns;
+            if (!plain)
+                r = call_noargs(d, s_sync);
+        }
+        Py_DECREF(d);
+        if (r < 0) {
+            Py_DECREF(ctrls);
+            return -1;
+        }
+    }
+    Py_DECREF(ctrls);
+    return 0;
+}
+
+/* The bottom half of the channel: VirtChannel.bottom_half, its cyclic case; the rest in Python. */
+static int chan_bottom_half(Ev *e)
+{
+    PyObject *chan = e->chan;
+    PyObject *done = fget(chan, s_desc_completed);
+    if (done == NULL)
+        return -1;
+    int any = PyObject_IsTrue(done);
+    Py_DECREF(done);
+    if (any < 0)
+        return -1;
+    if (any || recording())
+        return call_noargs(chan, s_bottom_half);
+    PyObject *lock = fget(chan, s_lock);
+    if (lock == NULL)
+        return -1;
+    if (call_noargs(lock, s_acquire) < 0) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    PyObject *cyc = fget(chan, s_cyclic);
+    int r = cyc == NULL ? -1 : fset(chan, s_cyclic, Py_None);
+    if (call_noargs(lock, s_release) < 0)
+        r = -1;
+    Py_DECREF(lock);
+    if (r < 0) {
+        Py_XDECREF(cyc);
+        return -1;
+    }
+    if (cyc == Py_None) {
+        Py_DECREF(cyc);
+        return 0;
+    }
+    /* the client's callback (an exception, even a BaseException, is logged and counted) */
+    PyObject *res = NULL;
+    PyObject *cbr = fget(cyc, s_callback_result);
+    if (cbr != NULL && cbr != Py_None) {
+        PyObject *param = fget(cyc, s_callback_param);
+        PyObject *result = fget(cyc, s_result);
+        PyObject *residue = fget(cyc, s_residue);
+        PyObject *txr = (result && residue) ? PyObject_CallFunctionObjArgs(K[K_TXRESULT], result, residue, NULL)
+                                            : NULL;
+        if (param && txr)
+            res = PyObject_CallFunctionObjArgs(cbr, param, txr, NULL);
+        Py_XDECREF(param);
+        Py_XDECREF(result);
+        Py_XDECREF(residue);
+        Py_XDECREF(txr);
+    } else if (cbr != NULL) {
+        PyObject *cb = fget(cyc, s_callback);
+        if (cb != NULL && cb != Py_None) {
+            PyObject *param = fget(cyc, s_callback_param);
+            if (param != NULL)
+                res = PyObject_CallOneArg(cb, param);
+            Py_XDECREF(param);
+        } else if (cb != NULL)
+            res = Py_NewRef(Py_None);
+        Py_XDECREF(cb);
+    }
+    Py_XDECREF(cbr);
+    if (res == NULL) {
+        PyObject *exc = take_exc();
+        int a = add_attr(chan, s_n_callback_errors, 1);
+        PyObject *err2 = a < 0 ? take_exc() : NULL;
+        PyObject *nm = fget(chan, s_name);
+        if (nm == NULL)
+            nm = Py_NewRef(Py_None);
+        PyErr_Clear();
+        put_exc(exc);
+        log_exception("%s: callback of %r raised", nm, cyc);
+        Py_DECREF(nm);
+        if (err2 != NULL) {
+            Py_DECREF(cyc);
+            put_exc(err2);
+            return -1;
+        }
+    }
+    Py_XDECREF(res);
+    Py_DECREF(cyc);
+    /* self.waitq.wake(): one count while nobody waits */
+    PyObject *wq = fget(chan, s_waitq);
+    if (wq == NULL)
+        return -1;
+    long long waiters;
+    if (Py_IS_TYPE(wq, (PyTypeObject *)K[K_WAITQ]) && peek_ll(wq, s_waiters, &waiters) && waiters == 0)
+        r = add_attr(wq, s__seq, 1);
+    else
+        r = call_noargs(wq, s_wake);
+    Py_DECREF(wq);
+    return r;
+}
+
+/* SimTasklet._run of the held run, with BottomHalf.run inline for the one channel queued. */
+static int tasklet_run(Ev *e, long long now)
+{
+    PyObject *tl = e->tl;
+    if (fset(tl, s__ev, Py_None) < 0)
+        return -1;
+    PyObject *run_id = fget(tl, s__scheduled);
+    if (run_id == NULL)
+        return -1;
+    /* Soc.sync and the flag are before the tasklet's try: an error there propagates */
+    if (soc_sync(e, now) < 0 || fset(tl, s__running, Py_True) < 0) {
+        Py_DECREF(run_id);
+        return -1;
+    }
+    int r;
+    if (add_attr(K[K_LOCAL], s_depth, 1) < 0) {
+        Py_DECREF(run_id);
+        goto fail;
+    }
+    /* BottomHalf.run: the channel the interrupt queued, then (in Python) any other one asked meanwhile */
+    PyObject *bh = e->bh;
+    PyObject *q = fget(bh, s__queue);
+    PyObject *qd = fget(bh, s__queued);
+    PyObject *lk = fget(bh, s__lock);
+    r = (q && qd && lk) ? 0 : -1;
+    if (r == 0 && PyObject_Length(q) == 1) {
+        r = call_noargs(lk, s_acquire);
+        if (r == 0) {
+            PyObject *got = PyObject_CallMethodNoArgs(q, s_popleft);
+            PyObject *key = PyLong_FromVoidPtr(got);
+            if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
+                r = -1;
+            Py_XDECREF(key);
+            if (call_noargs(lk, s_release) < 0)
+                r = -1;
+            if (r == 0 && got != e->chan) {
+                /* not the channel the interrupt queued: BottomHalf.run would serve it; do exactly that */
+                PyObject *x = PyObject_CallMethodNoArgs(got, s_bottom_half);
+                if (x == NULL) {
+                    add_attr(bh, s_failures, 1);
+                    PyObject *nm = fget(got, s_name);
+                    log_exception("bottom half of %s failed", nm ? nm : Py_None, NULL);
+                    Py_XDECREF(nm);
+                }
+                Py_XDECREF(x);
+            } else if (r == 0 && chan_bottom_half(e) < 0) {
+                add_attr(bh, s_failures, 1);
+                PyObject *nm = fget(e->chan, s_name);
+                log_exception("bottom half of %s failed", nm ? nm : Py_None, NULL);
+                Py_XDECREF(nm);
+            }
+            Py_XDECREF(got);
+        }
+    }
+    if (r == 0 && PyObject_Length(q) > 0)
+        r = call_noargs(bh, s_run);
+    Py_XDECREF(q);
+    Py_XDECREF(qd);
+    Py_XDECREF(lk);
+    {
+        PyObject *exc = r < 0 ? take_exc() : NULL;
+        int r2 = add_attr(K[K_LOCAL], s_depth, -1);
+        if (exc != NULL) {
+            if (r2 < 0)
+                PyErr_Clear();
+            put_exc(exc);
+        } else if (r2 < 0)
+            r = -1;
+    }
+    if (r < 0) {
+        PyObject *nm = fget(tl, s_name);
+        log_exception("bottom half %s failed", nm ? nm : Py_None, NULL);
+        Py_XDECREF(nm);
+    }
+    r = fset(tl, s__running, Py_False);
+    if (r == 0)
+        r = fset(tl, s__done, run_id);
+    Py_DECREF(run_id);
+    return r;
+fail: {
+        PyObject *nm = fget(tl, s_name);
+        log_exception("bottom half %s failed", nm ? nm : Py_None, NULL);
+        Py_XDECREF(nm);
+        r = fset(tl, s__running, Py_False);
+        return r;
+    }
+}
+
+/* Event(time_ns, fn, label, priority, seq), its __init__ (sim/_kernel.py) done here: the same six slots. */
+static PyObject *new_event(PyObject *time_ns, PyObject *fn, PyObject *label, PyObject *priority, PyObject *seq)
+{
+    PyTypeObject *tp = (PyTypeObject *)K[K_EVENT];
+    PyObject *ev = tp->tp_alloc(tp, 0);
+    if (ev == NULL)
+        return NULL;
+    if (fset(ev, s_time_ns, time_ns) < 0 || fset(ev, s_fn, fn) < 0 || fset(ev, s_label, label) < 0
+        || fset(ev, s_priority, priority) < 0 || fset(ev, s_seq, seq) < 0 || fset(ev, s_cancelled, Py_False) < 0) {
+        Py_DECREF(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+/* PeriodLane.schedule of the next period's end, its plain case inline; else the Python method. */
+static int lane_schedule(Ev *e)
+{
+    PyObject *kern = e->kern, *lane = e->lane;
+    long long watch, now, nheap = PyList_GET_SIZE(e->heap);
+    int plain = is_attr(kern, s_postponed, Py_None) && peek_ll(kern, s_watch_ns, &watch)
+                && peek_ll(kern, s_now_ns, &now) && is_attr(e->tl, s_killed, Py_False)
+                && !(e->end2 <= now + e->latency) && nheap <= 16 && !(e->due2 <= watch) && !(e->due2 < now);
+    for (Py_ssize_t i = 0; plain && i < nheap && i < PyList_GET_SIZE(e->heap); i++) {
+        PyObject *ent = PyList_GET_ITEM(e->heap, i);
+        long long t;
+        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !as_ll(PyTuple_GET_ITEM(ent, 0), &t)
+            || !Py_IS_TYPE(PyTuple_GET_ITEM(ent, 3), (PyTypeObject *)K[K_EVENT])) {
+            plain = 0;  /* (an entry only Python understands: its own code decides) */
+            break;
+        }
+        if (e->end2 <= t && t <= e->due2 && !is_attr(PyTuple_GET_ITEM(ent, 3), s_cancelled, Py_True))
+            plain = 0;
+    }
+    PyObject *label = fget(e->ch, s_item_label);
+    if (label == NULL)
+        return -1;
+    if (!plain) {
+        PyObject *endv = PyLong_FromLongLong(e->end2);
+        PyObject *ev = endv ? PyObject_CallMethodObjArgs(lane, s_schedule, e->ch, endv, e->fn, label, NULL) : NULL;
+        Py_XDECREF(endv);
+        Py_DECREF(label);
+        if (ev == NULL)
+            return -1;
+        int r = fset(e->ch, s_ev, ev);
+        Py_DECREF(ev);
+        return r;
+    }
+    /* seq = next(k._seq); Event(due, self._run, label, PRIO_HW, seq); heappush */
+    PyObject *seqit = fget(kern, s__seq);
+    PyObject *seq = seqit ? PyIter_Next(seqit) : NULL;
+    Py_XDECREF(seqit);
+    if (seq == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the kernel's sequence ended");
+        Py_DECREF(label);
+        return -1;
+    }
+    PyObject *run = fget(lane, s__run);
+    PyObject *duev = PyLong_FromLongLong(e->due2);
+    PyObject *prio = PyLong_FromLong(0);
+    PyObject *ev = (run && duev && prio)
+        ? new_event(duev, run, label, prio, seq) : NULL;
+    PyObject *ent = ev ? PyTuple_Pack(4, duev, prio, seq, ev) : NULL;
+    PyObject *pargs[2] = {e->heap, ent};
+    PyObject *x = ent ? PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL) : NULL;
+    int r = x == NULL ? -1 : 0;
+    Py_XDECREF(x);
+    Py_XDECREF(ent);
+    Py_XDECREF(run);
+    Py_XDECREF(prio);
+    Py_XDECREF(seq);
+    if (r == 0)
+        r = fset(lane, s__ev, ev);
+    if (r == 0)
+        r = set_ll(lane, s__end_ns, e->end2);
+    if (r == 0)
+        r = fset(lane, s__due_ns, duev);
+    if (r == 0)
+        r = fset(lane, s__fn, e->fn);
+    if (r == 0)
+        r = fset(lane, s__label, label);
+    if (r == 0)
+        r = fset(lane, s__owner, e->ch);
+    if (r == 0)
+        r = set_ll(lane, s_postponed_end_ns, e->end2);
+    if (r == 0)
+        r = fset(kern, s_postponed, lane);
+    if (r == 0 && e->due2 > watch)
+        r = fset(kern, s_watch_ns, duev);
+    if (r == 0)
+        r = fset(e->ch, s_ev, ev);
+    Py_XDECREF(duev);
+    Py_XDECREF(ev);
+    Py_DECREF(label);
+    return r;
+}
+
+/* The interrupt: SimDmaDevice._irq(idx, PERIOD, NOERROR, 0), its cyclic case (checked by precheck). */
+static int period_irq(Ev *e)
+{
+    PyObject *chan = e->chan;
+    PyObject *lock = fget(chan, s_lock);
+    if (lock == NULL)
+        return -1;
+    if (call_noargs(lock, s_acquire) < 0) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    int r = 0;
+    PyObject *vd = fget(chan, s_running);
+    if (vd == NULL)
+        r = -1;
+    else if (vd != Py_None) {
+        /* vchan_cyclic_callback(vd): the slot, then DmaDevice.schedule_bottom_half -> BottomHalf.schedule */
+        r = fset(chan, s_cyclic, vd);
+        PyObject *bh = e->bh;
+        PyObject *key = r == 0 ? PyLong_FromVoidPtr(chan) : NULL;
+        PyObject *blk = key ? fget(bh, s__lock) : NULL;
+        PyObject *qd = blk ? fget(bh, s__queued) : NULL;
+        PyObject *q = qd ? fget(bh, s__queue) : NULL;
+        if (q == NULL || call_noargs(blk, s_acquire) < 0)
+            r = -1;
+        else {
+            int in = PySet_Contains(qd, key);
+            if (in < 0)
+                r = -1;
+            else if (!in) {
+                PyObject *x = PySet_Add(qd, key) < 0 ? NULL : PyObject_CallMethodOneArg(q, s_append, chan);
+                if (x == NULL)
+                    r = -1;
+                Py_XDECREF(x);
+            }
+            if (call_noargs(blk, s_release) < 0)
+                r = -1;
+            if (r == 0 && !in && is_attr(e->tl, s__ev, Py_None) && is_attr(e->tl, s_killed, Py_False)) {
+                /* SimTasklet.schedule while held: a sequence number kept, not queued */
+                r = add_attr(e->tl, s__scheduled, 1);
+                PyObject *seqit = r == 0 ? fget(e->kern, s__seq) : NULL;
+                PyObject *seq = seqit ? PyIter_Next(seqit) : NULL;
+                if (seq == NULL || fset(e->tl, s_held_seq, seq) < 0
+                    || fset(e->tl, s__ev, K[K_HELD]) < 0)
+                    r = -1;
+                Py_XDECREF(seq);
+                Py_XDECREF(seqit);
+            }
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(blk);
+        Py_XDECREF(qd);
+        Py_XDECREF(q);
+    }
+    Py_XDECREF(vd);
+    PyObject *exc = r < 0 ? take_exc() : NULL;
+    if (call_noargs(lock, s_release) < 0) {
+        if (exc)
+            PyErr_Clear();
+        r = -1;
+    }
+    if (exc)
+        put_exc(exc);
+    Py_DECREF(lock);
+    return r;
+}
+
+/* The codec plays ``e->c`` ticks: _I2sTx._ticks(c, False), its steady case; else the Python method. */
+static int codec_ticks(Ev *e)
+{
+    long long c = e->c, ku = c * e->u;
+    Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo);
+    long long limit = 0, kept = 0;
+    PyObject *lim = Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE]) ? peek(e->cap, s_limit) : NULL;
+    int fits = lim != NULL && (lim == Py_None || as_ll(lim, &limit)) && peek_ll(e->cap, s__kept, &kept)
+               && (lim == Py_None || kept + ku <= limit);
+    Py_XDECREF(lim);
+    if (have < ku) {
+        PyObject *cv = PyLong_FromLongLong(c);
+        PyObject *x = cv ? PyObject_CallMethodObjArgs(e->port, s__ticks, cv, Py_False, NULL) : NULL;
+        Py_XDECREF(cv);
+        if (x == NULL)
+            return -1;
+        Py_DECREF(x);
+        return 0;
+    }
+    PyObject *played;
+    if (have == ku) {
+        played = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(e->fifo), have);
+        if (played == NULL || PyByteArray_Resize(e->fifo, 0) < 0) {
+            Py_XDECREF(played);
+            return -1;
+        }
+    } else {
+        played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(e->fifo), ku);
+        if (played == NULL || PySequence_DelSlice(e->fifo, 0, ku) < 0) {
+            Py_XDECREF(played);
+            return -1;
+        }
+    }
+    int r;
+    if (fits) {  /* ByteCapture.append, inlined while within its bound */
+        PyObject *chunks = fget(e->cap, s__chunks);
+        PyObject *x = chunks ? PyObject_CallMethodOneArg(chunks, s_append, played) : NULL;
+        r = x == NULL ? -1 : 0;
+        Py_XDECREF(x);
+        Py_XDECREF(chunks);
+        if (r == 0)
+            r = add_attr(e->cap, s__kept, ku);
+        if (r == 0)
+            r = add_attr(e->cap, s_total, ku);
+    } else {
+        PyObject *x = PyObject_CallMethodOneArg(e->cap, s_append, played);
+        r = x == NULL ? -1 : 0;
+        Py_XDECREF(x);
+    }
+    Py_DECREF(played);
+    if (r == 0)
+        r = add_attr(e->port, s_drained, ku);
+    if (r == 0)
+        r = add_attr(e->port, s_ticks_done, c);
+    return r;
+}
+
+/* One lane event, from run_until's pop to the end of its bottom half. 0, or -1 with an exception set. */
+static int run_event(Ev *e)
+{
+    PyObject *kern = e->kern, *lane = e->lane, *ch = e->ch, *plan = e->plan, *dmac = e->dmac, *tl = e->tl;
+    /* Kernel.run_until */
+    PyObject *x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+    if (x == NULL)
+        return -1;
+    Py_DECREF(x);
+    if (set_ll(kern, s_now_ns, e->t) < 0 || add_attr(kern, s_events_run, 1) < 0)
+        return -1;
+    /* PeriodLane._run */
+    if (fset(lane, s__ev, Py_None) < 0 || set_ll(lane, s_postponed_end_ns, NEVER_NS) < 0
+        || fset(lane, s__owner, Py_None) < 0 || fset(kern, s_postponed, Py_None) < 0
+        || fset(tl, s_hold, Py_True) < 0 || set_ll(kern, s_now_ns, e->end) < 0)
+        return -1;
+    int r = 0;
+    /* Dmac._period_end: the last bursts' bytes into the FIFO, the ticks due by now */
+    if (fset(ch, s_ev, Py_None) < 0)
+        r = -1;
+    if (r == 0 && e->n) {
+        Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
+        if (PyByteArray_Resize(e->fifo, old + e->n) < 0)
+            r = -1;
+        else
+            memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)e->buf.buf + e->b0, (size_t)e->n);
+        PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
+        e->have_buf = 0;
+        if (r == 0)
+            r = add_attr(e->port, s_written, e->n);
+        if (r == 0 && e->c > 0)
+            r = codec_ticks(e);
+    }
+    if (r == 0)
+        r = add_attr(dmac, s_bursts, e->j - e->m);
+    if (r == 0)
+        r = set_ll(plan, s_materialized, e->j);
+    if (r == 0)
+        r = set_ll(plan, s_next_land_ns, NEVER_NS);
+    if (r == 0) {
+        PyObject *v = fget(dmac, s__last_grant_ns);
+        PyObject *sv = PyLong_FromLongLong(e->s);
+        int gt = (v && sv) ? PyObject_RichCompareBool(sv, v, Py_GT) : -1;
+        if (gt < 0)
+            r = -1;
+        else if (gt) {
+            r = fset(dmac, s__last_grant_ns, sv);
+            if (r == 0)
+                r = set_ll(dmac, s__last_grant, e->ch_idx);
+        }
+        Py_XDECREF(v);
+        Py_XDECREF(sv);
+    }
+    if (r == 0)
+        r = fset(ch, s_plan, Py_None);
+    if (r == 0)
+        r = set_ll(dmac, s__busy_until, e->end);
+    /* _after_burst: the item ends */
+    if (r == 0)
+        r = set_ll(ch, s_item_off, 0);
+    if (r == 0)
+        r = e->wrap ? set_ll(ch, s_done, 0) : add_attr(ch, s_done, e->n);
+    if (r == 0)
+        r = set_ll(ch, s_item_idx, e->idx2);
+    if (r == 0 && e->irq_on)
+        r = period_irq(e);
+    /* _continue: the next period follows on */
+    if (r == 0)
+        r = set_ll(plan, s_first_request_bytes, e->x1);
+    if (r == 0)
+        r = set_ll(plan, s_start_ns, e->end);
+    if (r == 0)
+        r = set_ll(plan, s_materialized, 0);
+    if (r == 0)
+        r = fset(ch, s_plan, plan);
+    if (r == 0)
+        r = fset(ch, s_state, K[K_STEADY]);
+    if (r == 0)
+        r = add_attr(dmac, s_plans, 1);
+    if (r == 0)
+        r = set_ll(plan, s_next_land_ns, e->nl);
+    if (r == 0) {
+        PyObject *v = fget(dmac, s__sync_ns);
+        PyObject *nv = PyLong_FromLongLong(e->nl);
+        int lt = (v && nv) ? PyObject_RichCompareBool(nv, v, Py_LT) : -1;
+        if (lt < 0)
+            r = -1;
+        else if (lt)
+            r = fset(dmac, s__sync_ns, nv);
+        Py_XDECREF(v);
+        Py_XDECREF(nv);
+    }
+    if (r == 0)
+        r = lane_schedule(e);
+    /* back in PeriodLane._run (its try/finally: hold off whatever happened) */
+    {
+        PyObject *exc = r < 0 ? take_exc() : NULL;
+        int r2 = fset(tl, s_hold, Py_False);
+        if (exc) {
+            if (r2 < 0)
+                PyErr_Clear();
+            put_exc(exc);
+            return -1;
+        }
+        if (r2 < 0)
+            return -1;
+    }
+    long long seq;
+    PyObject *seqv = fget(tl, s_held_seq);
+    if (seqv == NULL)
+        return -1;
+    if (!as_ll(seqv, &seq)) {
+        Py_DECREF(seqv);
+        PyErr_SetString(PyExc_TypeError, "held_seq must be an int");
+        return -1;
+    }
+    if (set_ll(tl, s_held_seq, -1) < 0) {
+        Py_DECREF(seqv);
+        return -1;
+    }
+    for (;;) {  /* k.peek() */
+        if (PyList_GET_SIZE(e->heap) == 0)
+            break;
+        PyObject *top = PyList_GET_ITEM(e->heap, 0);
+        PyObject *tev = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4 ? PyTuple_GET_ITEM(top, 3) : NULL;
+        if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !is_attr(tev, s_cancelled, Py_True))
+            break;
+        x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        if (x == NULL) {
+            Py_DECREF(seqv);
+            return -1;
+        }
+        Py_DECREF(x);
+    }
+    if (PyList_GET_SIZE(e->heap)) {
+        PyObject *top = PyList_GET_ITEM(e->heap, 0);
+        PyObject *tv = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) >= 1 ? PyTuple_GET_ITEM(top, 0) : NULL;
+        PyObject *duev = PyLong_FromLongLong(e->due);
+        int le = (tv && duev) ? PyObject_RichCompareBool(tv, duev, Py_LE) : -1;
+        if (le != 0) {
+            int rr = le;
+            if (le > 0 && seq >= 0) {
+                x = PyObject_CallMethodObjArgs(tl, s_queue_held, duev, seqv, NULL);
+                rr = x == NULL ? -1 : 0;
+                Py_XDECREF(x);
+            }
+            Py_XDECREF(duev);
+            Py_DECREF(seqv);
+            return rr < 0 ? -1 : 0;
+        }
+        Py_DECREF(duev);
+    }
+    Py_DECREF(seqv);
+    if (set_ll(kern, s_now_ns, e->due) < 0)
+        return -1;
+    if (seq >= 0) {
+        if (add_attr(lane, s_merged, 1) < 0)
+            return -1;
+        if (is_attr(tl, s__ev, K[K_HELD]))  /* run_now */
+            return tasklet_run(e, e->due);
+    }
+    return 0;
+}
+
+/* period_run(kernel, limit_ns) -> bool */
+static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "period_run takes 2 arguments (kernel, limit_ns), not %zd", nargs);
+        return NULL;
+    }
+    long long limit;
+    if (!PyLong_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "limit_ns must be an int, not %R", args[1]);
+        return NULL;
+    }
+    int overflow = 0;
+    limit = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow > 0 || limit > LIMIT)
+        limit = LIMIT;
+    if (overflow < 0)
+        Py_RETURN_FALSE;
+    if (!k_ready)
+        Py_RETURN_FALSE;
+    PyObject *kern = args[0];
+    int ran = 0;
+    for (;;) {
+        Ev e;
+        memset(&e, 0, sizeof e);
+        int ok = precheck(&e, kern, limit);
+        if (ok <= 0) {
+            ev_free(&e);
+            if (ok < 0)
+                return NULL;
+            break;
+        }
+        if (fset(kern, s_dispatching, Py_True) < 0) {
+            ev_free(&e);
+            return NULL;
+        }
+        int r = run_event(&e);
+        PyObject *exc = r < 0 ? take_exc() : NULL;
+        int r2 = fset(kern, s_dispatching, Py_False);
+        ev_free(&e);
+        if (exc) {
+            if (r2 < 0)
+                PyErr_Clear();
+            put_exc(exc);
+            return NULL;
+        }
+        if (r2 < 0)
+            return NULL;
+        ran++;
+    }
+    return PyBool_FromLong(ran > 0);
+}
+
+/* period_setup(consts: dict): the classes and functions whose code this file follows (sim/_driver.py). */
+static PyObject *period_setup(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyDict_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "period_setup takes a dict, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    PyObject *got[NK];
+    for (int i = 0; i < NK; i++) {
+        got[i] = PyDict_GetItemString(arg, k_names[i]);
+        if (got[i] == NULL) {
+            PyErr_Format(PyExc_KeyError, "period_setup: %s missing", k_names[i]);
+            return NULL;
+        }
+    }
+    static const int types[] = {K_EVENT, K_LANE, K_HWCHAN, K_DMAC, K_PLAN, K_FLOW, K_CLOCK, K_I2STX, K_CAPTURE,
+                                K_BH, K_TASKLET, K_WAITQ, K_DEQUE};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!PyType_Check(got[types[i]])) {
+            PyErr_Format(PyExc_TypeError, "period_setup: %s must be a class, not %R", k_names[types[i]],
+                         got[types[i]]);
+            return NULL;
+        }
+    for (int i = 0; i < NK; i++) {
+        Py_XSETREF(K[i], Py_NewRef(got[i]));
+    }
+    k_ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef period_methods[] = {
+    {"period_run", (PyCFunction)(void (*)(void))period_run, METH_FASTCALL,
+     "period_run(kernel, limit_ns) -> bool: run the lane's period events due by limit_ns (sim/_lane.py) while "
+     "they are the plain case; False when the next event is not one (run it in Python)."},
+    {"period_setup", period_setup, METH_O, "period_setup(consts): what period_run follows (sim/_driver.py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+int dmaengine_period_init(PyObject *module)
+{
+#define INTERN(n) if ((s_##n = PyUnicode_InternFromString(#n)) == NULL) return -1;
+    NAMES(INTERN)
+#undef INTERN
+    for (PyMethodDef *d = period_methods; d->ml_name != NULL; d++) {
+        PyObject *f = PyCFunction_NewEx(d, NULL, NULL);
+        if (f == NULL || PyModule_AddObject(module, d->ml_name, f) < 0) {
+            Py_XDECREF(f);
+            return -1;
+        }
+    }
+    return 0;
+}
