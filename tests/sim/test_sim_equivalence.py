@@ -11,6 +11,7 @@ Bounded in CI; ``DMAENGINE_SOAK_SCALE=N`` runs N times more examples (see tests/
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Any
 
 import numpy as np
@@ -51,14 +52,21 @@ def _soc(fast: bool, cfg: dict[str, Any]) -> Soc:
 
 
 def simulate(fast: bool, cfg: dict[str, Any], pflows: list[dict[str, Any]], mflows: list[dict[str, Any]],
-             oplist: list[tuple[int, str, int]]) -> tuple[Any, ...]:
+             oplist: list[tuple[int, str, int]], probe: bool = True) -> tuple[Any, ...]:
+    """One random mix; ``probe``: record every burst's landing (the planner's probe), else (nothing drawn, as
+    a user runs it) a digest of every buffer at each callback instead."""
     soc = _soc(fast, cfg)
     hw = soc.dmac.hw
     # Every burst's landing: those the planner computed (its probe) and those simulated one by one.
     landings: list[tuple[int, int]] = []
-    hw.burst_probe = lambda idx, request_ns, grant_ns, end_ns: landings.append((idx, end_ns))
+    if probe:
+        hw.burst_probe = lambda idx, request_ns, grant_ns, end_ns: landings.append((idx, end_ns))
     calls: list[tuple[Any, ...]] = []
     flows: list[dict[str, Any]] = []  # {name, chan, cookies, map, buf}
+
+    def look() -> int | None:
+        """What client code sees of every buffer at a callback (without a probe)."""
+        return None if probe else zlib.crc32(b"".join(f["buf"].tobytes() for f in flows))
     schedule: list[tuple[int, int, str, Any]] = []
     seen_ports = set()
     for i, f in enumerate(pflows):
@@ -74,7 +82,7 @@ def simulate(fast: bool, cfg: dict[str, Any], pflows: list[dict[str, Any]], mflo
     schedule.sort(key=lambda x: (x[0], x[1]))
 
     def cb(name: str) -> Any:
-        return lambda _, r: calls.append((name, soc.now_ns, r.result, r.residue))
+        return lambda _, r: calls.append((name, soc.now_ns, r.result, r.residue, look()))
 
     def start_port(i: int, f: dict[str, Any]) -> None:
         pname, kind = f["port"]
@@ -97,7 +105,7 @@ def simulate(fast: bool, cfg: dict[str, Any], pflows: list[dict[str, Any]], mflo
         name = f"{pname}.{kind}"
         if f["cyclic"]:
             d = chan.prep_dma_cyclic(m.addr, n, period, direction)
-            d.callback = lambda _, name=name: calls.append((name, "period", soc.now_ns))
+            d.callback = lambda _, name=name: calls.append((name, "period", soc.now_ns, look()))
         else:
             d = chan.prep_slave_single(m.addr, n, direction)
             d.callback_result = cb(name)
@@ -191,16 +199,34 @@ def test_fast_equals_burst_by_burst_on_random_mixes(cfg: dict[str, Any], pflows:
     event(f"round-robin runs used: {fast[-1][1] > 0}")
 
 
-def busy_soc(fast: bool, sim_ms: int = 30) -> tuple[Any, ...]:
+@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                          HealthCheck.data_too_large])
+@given(cfg=config, pflows=st.lists(port_flow, max_size=7), mflows=st.lists(mem_flow, max_size=3), oplist=ops)
+def test_fast_equals_burst_by_burst_without_a_probe(cfg: dict[str, Any], pflows: list[dict[str, Any]],
+                                                    mflows: list[dict[str, Any]],
+                                                    oplist: list[tuple[int, str, int]]) -> None:
+    """As above with no burst probe (a probe makes a schedule's interrupt move every lane's bytes; without one it
+    moves its own lane's only, the others when client code looks): every buffer, as each callback sees it."""
+    fast = simulate(True, cfg, pflows, mflows, oplist, probe=False)
+    slow = simulate(False, cfg, pflows, mflows, oplist, probe=False)
+    assert fast[:-1] == slow[:-1]
+
+
+def busy_soc(fast: bool, sim_ms: int = 30, probe: bool = True) -> tuple[Any, ...]:
     """The benchmark's busy SoC (full-duplex I2S, ADC, UART RX fed every 10 ms, a UART TX log, a 64 KiB memcpy
-    every 10 ms), ``sim_ms`` long, with ``tx_status`` queries at odd instants."""
+    every 10 ms), ``sim_ms`` long, with ``tx_status`` queries at odd instants; ``probe``: record every burst's
+    landing, else a digest of every buffer at each callback."""
     soc = Soc(fast=fast)
     hw = soc.dmac.hw
     landings: list[tuple[int, int]] = []
-    hw.burst_probe = lambda idx, request_ns, grant_ns, end_ns: landings.append((idx, end_ns))
+    if probe:
+        hw.burst_probe = lambda idx, request_ns, grant_ns, end_ns: landings.append((idx, end_ns))
     codec, adc, uart0 = soc.peripheral("i2s0"), soc.peripheral("adc0"), soc.peripheral("uart0")
-    calls: list[tuple[str, int]] = []
+    calls: list[tuple[Any, ...]] = []
     chans, cookies, bufs = [], [], []
+
+    def look() -> int | None:
+        return None if probe else zlib.crc32(b"".join(b.tobytes() for b in bufs))
 
     def cyclic(name: str, kind: str, width: BusWidth, burst: int, ring: int, period: int) -> None:
         p = soc.peripheral(name)
@@ -212,7 +238,7 @@ def busy_soc(fast: bool, sim_ms: int = 30) -> tuple[Any, ...]:
             chan.slave_config(SlaveConfig(src_addr=p.rx_fifo_addr, src_addr_width=width, src_maxburst=burst))
             buf = np.zeros(ring, dtype=np.uint8)
         d = chan.prep_dma_cyclic(soc.map(buf).addr, ring, period, M2D if kind == "tx" else D2M)
-        d.callback = lambda _, name=f"{name}.{kind}": calls.append((name, soc.now_ns))
+        d.callback = lambda _, name=f"{name}.{kind}": calls.append((name, soc.now_ns, look()))
         chans.append(chan)
         cookies.append(d.submit())
         bufs.append(buf)
@@ -229,6 +255,7 @@ def busy_soc(fast: bool, sim_ms: int = 30) -> tuple[Any, ...]:
     mc = soc.request_channel(Cap.MEMCPY)
     src = (np.arange(64 * 1024) % 249).astype(np.uint8)
     dst = np.zeros_like(src)
+    bufs.append(dst)
     ms, md = soc.map(src), soc.map(dst)
     for c in chans:
         c.issue_pending()
@@ -237,7 +264,7 @@ def busy_soc(fast: bool, sim_ms: int = 30) -> tuple[Any, ...]:
         soc.run(until=k / 100)
         uart0.feed(b"hello, world\n")  # type: ignore[attr-defined]
         d = mc.prep_dma_memcpy(md.addr, ms.addr, src.nbytes)
-        d.callback = lambda _: calls.append(("memcpy", soc.now_ns))
+        d.callback = lambda _: calls.append(("memcpy", soc.now_ns, look()))
         chans.append(mc)
         cookies.append(d.submit())
         mc.issue_pending()
@@ -261,3 +288,12 @@ def test_the_busy_soc_is_scheduled_and_exact() -> None:
     assert plans > 10 and runs > 0 and slow[-1][:2] == (0, 0)
     assert events * 10 < slow[-1][2]  # not an event per burst
     assert len(fast[-2]) > 1500  # bursts landed in 30 ms
+
+
+@pytest.mark.parametrize("sim_ms", [30, 60])
+def test_the_busy_soc_without_a_probe_is_exact(sim_ms: int) -> None:
+    """The busy SoC as a user runs it (no burst probe: a schedule's interrupt moves its own lane's bytes, the
+    others move when client code looks): every buffer as each callback sees it, statuses, peripheral outputs."""
+    fast, slow = busy_soc(True, sim_ms, probe=False), busy_soc(False, sim_ms, probe=False)
+    assert fast[:-1] == slow[:-1]
+    assert fast[-1][0] > 10 and slow[-1][:2] == (0, 0)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -60,15 +60,36 @@ NEVER = 1 << 62
 
 
 def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
-    """No channel writes memory that another reads or writes: ``spans`` are ``(addr, size, write, lane)``."""
+    """No channel writes memory that another reads or writes: ``spans`` are ``(addr, size, write, lane)``.
+
+    One sweep in address order: a span clashes with an earlier one of another lane that reaches past its start
+    (a write with any such span, a read with such a write). Of the spans seen, the two furthest ends reached by
+    different lanes are kept (over all spans, and over writes): the furthest of another lane is one of them."""
     spans.sort()
-    reach: list[tuple[int, bool, int]] = []  # (end, write, lane) of spans seen so far that may still overlap
+    end1 = end2 = wend1 = wend2 = -1  # furthest end, furthest of another lane than end1's; the same for writes
+    lane1 = wlane1 = -1
     for a, size, write, i in spans:
-        reach = [r for r in reach if r[0] > a]
-        for _, w, j in reach:
-            if (w or write) and j != i:
+        if write:
+            if (end1 if lane1 != i else end2) > a:
                 return False
-        reach.append((a + size, write, i))
+        elif (wend1 if wlane1 != i else wend2) > a:
+            return False
+        e = a + size
+        if i == lane1:
+            if e > end1:
+                end1 = e
+        elif e > end1:
+            end2, end1, lane1 = end1, e, i
+        elif e > end2:
+            end2 = e
+        if write:
+            if i == wlane1:
+                if e > wend1:
+                    wend1 = e
+            elif e > wend1:
+                wend2, wend1, wlane1 = wend1, e, i
+            elif e > wend2:
+                wend2 = e
     return True
 
 
@@ -125,8 +146,8 @@ class _State(enum.Enum):
 
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "next_prog", "paused", "period_end", "plan", "prog", "request_ns", "state",
-                 "steady_end", "views")
+                 "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
+                 "rest_spans", "skels", "state", "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -134,6 +155,13 @@ class _HwChannel:
         self.checked: Program | None = None
         #: Its items' memory, resolved when it was checked (valid while ``checked`` is the running program).
         self.views: list[np.ndarray] | None = None
+        #: The same as memoryviews (a schedule's moves slice and assign them for less than numpy's arrays cost),
+        #: set with ``views``.
+        self.mvs: list[memoryview] | None = None
+        #: What Dmac._lane builds of its lane whatever the instant, per item of one program (Dmac._skeleton), and
+        #: the spans of a checked ring's other items per ``(item_idx, pos)`` of one program (Dmac._lane_memory).
+        self.skels: tuple[Program, dict[int, Any]] | None = None
+        self.rest_spans: tuple[Program, dict[tuple[int, int], list[tuple[int, int, bool, int]]]] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
         #: The end of a lone cyclic flow's period planned as the continuation of the one before (set by the
@@ -206,6 +234,8 @@ class Dmac:
         self._deferred: list[tuple[int, int, _HwChannel, int]] = []
         self._took: BusSchedule | None = None  # the schedule and instant of the last _sched_take
         self._took_ns = -1
+        #: No two lanes of the schedule serve one port (an interrupt moves its own lane's bytes only).
+        self._sched_lone_ports = True
         #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
         self.runs = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
@@ -501,6 +531,7 @@ class Dmac:
                 return False
             ch.checked = prog
             ch.views = views
+            ch.mvs = [v.data for v in views]
         now = self.kernel.now_ns
         if plan.item_offset == 0 and plan.item_bytes == item.length and plan.last_burst_ns == plan.burst_ns:
             plan.follow_on(now)
@@ -972,6 +1003,8 @@ class Dmac:
             self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
         self._sched = sched
         self._sched_chans = chans
+        ports = [ch.prog.port for ch in chans if ch.prog is not None and ch.prog.port is not None]
+        self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
         self._sched_irqs = 0
         self._sched_dones = 0
         self.plans += 1
@@ -983,23 +1016,27 @@ class Dmac:
         if it cannot be planned (a peripheral's flow stopped, a burst that is not whole)."""
         prog = ch.prog
         assert prog is not None
-        item = prog.items[ch.item_idx]
-        rem = item.length - ch.item_off
+        idx = ch.item_idx
+        skels = ch.skels
+        if skels is None or skels[0] is not prog:
+            skels = ch.skels = (prog, {})
+        sk = skels[1].get(idx)
+        if sk is None:
+            sk = skels[1][idx] = self._skeleton(prog, idx)
+        rem = prog.items[idx].length - ch.item_off
         if prog.direction is M2M:
-            src = item.src
-            if src is not None and src < item.dst + item.length and item.dst < src + item.length:
+            if sk is False:
                 return None  # overlapping: copied burst by burst, as the hardware would
-            word, burst = self.bus_width_bytes, self.mem_burst
-            bb = word * burst
+            bb, burst_ns, ends_program = sk
             bursts = -(-rem // bb)
             last = rem - (bursts - 1) * bb
-            return Lane(ch.idx, bursts, bb, self.burst_ns(burst), last, self.burst_ns(-(-last // word)),
-                        ends_program=not prog.cyclic and ch.item_idx + 1 == len(prog.items))
+            return Lane(ch.idx, bursts, bb, burst_ns, last, self.burst_ns(-(-last // self.bus_width_bytes)),
+                        ends_program=ends_program)
         port = prog.port
         if port is None:
             return None
-        bb = prog.width * prog.burst
-        need = max(port.threshold, bb)
+        bb, nxt, more, irq = sk
+        need = port.threshold if port.threshold > bb else bb
         if rem % bb or need > port.depth:
             return None
         port.advance(now)
@@ -1007,21 +1044,35 @@ class Dmac:
         if flow is None:
             return None
         d = self.burst_ns(prog.burst)
-        items = prog.items
-        idx = ch.item_idx
         cur = rem // bb
-        after = items[idx + 1:] + items[:idx + 1] if prog.cyclic else items[idx + 1:]
-        nxt: tuple[tuple[int, bool], ...] = ()
-        bursts = cur
-        if all(it.length % bb == 0 and it.length for it in after):
-            nxt = tuple((it.length // bb, it.irq) for it in after)
-            bursts = NEVER if prog.cyclic else cur + sum(n for n, _ in nxt)
+        bursts = cur if more is None else more if more == NEVER else cur + more
         if isinstance(port, TxPort):
             return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.written + need - port.depth, port.written, cur,
-                        item.irq, nxt)
+                        irq, nxt)
         assert isinstance(port, RxPort)
-        return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth, cur, item.irq,
-                    nxt)
+        return Lane(ch.idx, bursts, bb, d, bb, d, flow, port.popped + need, port.popped + port.depth, cur, irq, nxt)
+
+    def _skeleton(self, prog: Program, idx: int) -> Any:
+        """What :meth:`_lane` builds of a channel's lane at item ``idx`` of ``prog`` whatever the instant (kept
+        per program in ``_HwChannel.skels``): memory to memory, False (overlapping) or ``(burst_bytes, burst_ns,
+        ends_program)``; else ``(burst_bytes, next_items, more, irq)``, ``more`` the bursts of the items after it
+        (None: not all whole bursts; NEVER: a ring)."""
+        item = prog.items[idx]
+        if prog.direction is M2M:
+            src = item.src
+            if src is not None and src < item.dst + item.length and item.dst < src + item.length:
+                return False
+            return (self.bus_width_bytes * self.mem_burst, self.burst_ns(self.mem_burst),
+                    not prog.cyclic and idx + 1 == len(prog.items))
+        items = prog.items
+        bb = prog.width * prog.burst
+        after = items[idx + 1:] + items[:idx + 1] if prog.cyclic else items[idx + 1:]
+        nxt: tuple[tuple[int, bool], ...] = ()
+        more: int | None = None
+        if bb and all(it.length % bb == 0 and it.length for it in after):
+            nxt = tuple((it.length // bb, it.irq) for it in after)
+            more = NEVER if prog.cyclic else sum(n for n, _ in nxt)
+        return bb, nxt, more, item.irq
 
     def _lane_memory(self, ch: _HwChannel, spans: list[tuple[int, int, bool, int]], pos: int) -> bool:
         """Is the memory lane ``pos`` (channel ``ch``) may touch in the schedule mapped, in the right direction?
@@ -1031,27 +1082,59 @@ class Dmac:
         space = self.soc.address_space
         items = prog.items
         off = ch.item_off
-        todo = [(items[ch.item_idx], off)]
+        idx = ch.item_idx
+        if prog.cyclic and ch.checked is prog:  # a ring checked whole, until a mapping goes away
+            cache = ch.rest_spans
+            if cache is None or cache[0] is not prog:
+                cache = ch.rest_spans = (prog, {})
+            rest = cache[1].get((idx, pos))
+            if rest is None:
+                out: list[tuple[int, int, bool, int]] = []
+                for it in items[:idx] + items[idx + 1:]:
+                    if it.src is not None and prog.direction is not D2M:
+                        out.append((it.src, it.length, False, pos))
+                    if prog.direction is not M2D:
+                        out.append((it.dst, it.length, True, pos))
+                rest = cache[1][idx, pos] = out
+            it = items[idx]
+            size = it.length - off
+            if it.src is not None and prog.direction is not D2M:
+                spans.append((it.src + off, size, False, pos))
+            if prog.direction is not M2D:
+                spans.append((it.dst + off, size, True, pos))
+            spans += rest
+            return True
+        todo = [(items[idx], off)]
         if prog.direction is not M2M:
-            rest = items[:ch.item_idx] + items[ch.item_idx + 1:] if prog.cyclic else items[ch.item_idx + 1:]
-            todo += [(it, 0) for it in rest]
-        checked = prog.cyclic and ch.checked is prog  # a ring checked whole, until a mapping goes away
+            rest_items = items[:idx] + items[idx + 1:] if prog.cyclic else items[idx + 1:]
+            todo += [(it, 0) for it in rest_items]
         try:
             for it, o in todo:
                 size = it.length - o
                 if it.src is not None and prog.direction is not D2M:
-                    if not checked:
-                        space.check(it.src + o, size, False)
+                    space.check(it.src + o, size, False)
                     spans.append((it.src + o, size, False, pos))
                 if prog.direction is not M2D:
-                    if not checked:
-                        space.check(it.dst + o, size, True)
+                    space.check(it.dst + o, size, True)
                     spans.append((it.dst + o, size, True, pos))
         except DmaFault:
             return False
-        if prog.cyclic and ch.checked is not prog:
-            ch.checked = prog
-            ch.views = None  # resolved by _continue when it needs them (not those of an earlier program)
+        if ch.checked is not prog and prog.direction is not M2M:
+            # Every item's memory, resolved once for the program (until a mapping goes away): the schedule's
+            # bytes move through these views (and _continue's, for a ring).
+            try:
+                if prog.direction is M2D:
+                    views = [space.resolve(it.src, it.length, False) for it in items]  # type: ignore[arg-type]
+                else:
+                    views = [space.resolve(it.dst, it.length, True) for it in items]
+            except DmaFault:  # (an item's part already moved is gone): resolved burst run by burst run
+                if prog.cyclic:
+                    ch.checked = prog
+                    ch.views = ch.mvs = None
+            else:
+                ch.checked = prog
+                ch.views = views
+                ch.mvs = [v.data for v in views]
         return True
 
     def _sched_arm(self) -> None:
@@ -1077,7 +1160,10 @@ class Dmac:
         now = self.kernel.now_ns
         ends = sched.item_ends
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
-            self._sched_take(now)
+            if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:
+                self._sched_take(now)  # several interrupts at once
+            else:
+                self._sched_take_lane(ends[self._sched_irqs][1], now)
             while self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
                 ch = self._sched_chans[ends[self._sched_irqs][1]]
                 self._sched_irqs += 1
@@ -1089,7 +1175,7 @@ class Dmac:
         if self._sched_dones < len(dones) and dones[self._sched_dones][0] == now:
             _, pos, cut = dones[self._sched_dones]
             self._sched_dones += 1
-            self._sched_take(now)
+            self._sched_take_lane(pos, now)
             ch = self._sched_chans[pos]
             self.plans += 1  # one more item planned in closed form
             self._end_program(ch)
@@ -1123,40 +1209,70 @@ class Dmac:
         self._took_ns = t
         self._took = sched
         probe = self.burst_probe
-        space = self.soc.address_space
         chans = self._sched_chans
+        move = self._sched_move
         for pos, count, n, last, bursts in sched.take_all(t, probe is not None):
             ch = chans[pos]
-            prog = ch.prog
-            assert prog is not None
-            items = prog.items
-            item = items[ch.item_idx]
-            off = ch.item_off
-            port = prog.port
-            d = prog.direction
-            if d is M2M:
-                if item.src is None:
-                    space.fill(item.dst + off, item.value, n)
-                else:
-                    space.copy(item.dst + off, item.src + off, n)
-                ch.item_off = off + n
-                ch.done += n
-            elif off + n < item.length:  # within one item
-                if d is M2D:
-                    assert item.src is not None and isinstance(port, TxPort)
-                    port.steady_write(last, space.resolve(item.src + off, n, False).tobytes())
-                else:
-                    assert isinstance(port, RxPort)
-                    space.resolve(item.dst + off, n, True)[:] = np.frombuffer(port.steady_read(last, n),
-                                                                              dtype=np.uint8)
-                ch.item_off = off + n
-                ch.done += n
-            else:
-                self._take_items(ch, n, last)
+            move(ch, n, last)
             self.bursts += count
             if probe is not None:
                 for request_ns, grant_ns, end_ns in bursts:
                     probe(ch.idx, request_ns, grant_ns, end_ns)
+
+    def _sched_take_lane(self, pos: int, t: int) -> None:
+        """:meth:`_sched_take` of lane ``pos`` alone (its interrupt is raised at ``t``: whatever its handler may
+        look at is that channel's memory and port, which no other lane writes; the others move when client code
+        looks). Every lane when a probe draws bursts (in the order they land) or lanes share a port."""
+        sched = self._sched
+        assert sched is not None
+        if self.burst_probe is not None or not self._sched_lone_ports:
+            self._sched_take(t)
+            return
+        if t == self._took_ns and sched is self._took:
+            return
+        count, n, last = sched.take(pos, t)
+        if count:
+            self._sched_move(self._sched_chans[pos], n, last)
+            self.bursts += count
+
+    def _sched_move(self, ch: _HwChannel, n: int, last: int) -> None:
+        """Move ``n`` bytes of channel ``ch``'s scheduled bursts, the last of which landed at ``last``."""
+        prog = ch.prog
+        assert prog is not None
+        items = prog.items
+        item = items[ch.item_idx]
+        off = ch.item_off
+        d = prog.direction
+        if d is M2M:
+            space = self.soc.address_space
+            if item.src is None:
+                space.fill(item.dst + off, item.value, n)
+            else:
+                space.copy(item.dst + off, item.src + off, n)
+            ch.item_off = off + n
+            ch.done += n
+        elif off + n < item.length:  # within one item
+            mvs = ch.mvs if ch.checked is prog else None  # every item's memory, resolved once
+            port = prog.port
+            if d is M2D:
+                assert item.src is not None and isinstance(port, TxPort)
+                if mvs is not None:
+                    port.steady_write(last, mvs[ch.item_idx][off:off + n].tobytes())
+                else:
+                    port.steady_write(last, self.soc.address_space.resolve(item.src + off, n, False).tobytes())
+            else:
+                assert isinstance(port, RxPort)
+                data = port.steady_read(last, n)
+                if mvs is not None and type(data) is bytes:
+                    mvs[ch.item_idx][off:off + n] = data
+                else:
+                    view = (self.soc.address_space.resolve(item.dst + off, n, True) if mvs is None
+                            else np.asarray(mvs[ch.item_idx][off:off + n]))
+                    view[:] = np.frombuffer(data, dtype=np.uint8)
+            ch.item_off = off + n
+            ch.done += n
+        else:
+            self._take_items(ch, n, last)
 
     def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
         """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its
@@ -1165,32 +1281,47 @@ class Dmac:
         assert prog is not None
         items = prog.items
         port = prog.port
-        space = self.soc.address_space
-        pieces: list[tuple[Item, int, int]] = []
+        mvs = ch.mvs if ch.checked is prog else None  # every item's memory, resolved once
+        pieces: list[tuple[int, int, int]] = []  # (item index, offset, bytes)
         rest = n
+        idx, off, done = ch.item_idx, ch.item_off, ch.done
         while rest:
-            item = items[ch.item_idx]
-            k = min(rest, item.length - ch.item_off)
-            pieces.append((item, ch.item_off, k))
+            length = items[idx].length
+            k = length - off
+            if rest < k:
+                k = rest
+            pieces.append((idx, off, k))
             rest -= k
-            ch.item_off += k
-            ch.done += k
-            if ch.item_off == item.length:
-                ch.item_idx += 1
-                ch.item_off = 0
-                if ch.item_idx == len(items):
-                    ch.item_idx = 0
-                    ch.done = 0
+            off += k
+            done += k
+            if off == length:
+                idx += 1
+                off = 0
+                if idx == len(items):
+                    idx = 0
+                    done = 0
+        ch.item_idx, ch.item_off, ch.done = idx, off, done
+        get: list[tuple[memoryview, int, int]]
+        if mvs is None:
+            space = self.soc.address_space
+            write = prog.direction is not M2D
+            get = []
+            for i, o, k in pieces:
+                it = items[i]
+                addr = it.dst if write else it.src
+                assert addr is not None
+                get.append((space.resolve(addr + o, k, write).data, 0, k))
+        else:
+            get = [(mvs[i], o, k) for i, o, k in pieces]
         if prog.direction is M2D:
             assert isinstance(port, TxPort)
-            data = b"".join(space.resolve(it.src + o, k, False).tobytes() for it, o, k in pieces)  # type: ignore[operator]
-            port.steady_write(last, data)
+            port.steady_write(last, b"".join([v[o:o + k] for v, o, k in get]))
         else:
             assert isinstance(port, RxPort)
-            buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8)
+            buf = np.frombuffer(port.steady_read(last, n), dtype=np.uint8).data
             at = 0
-            for it, o, k in pieces:
-                space.resolve(it.dst + o, k, True)[:] = buf[at:at + k]
+            for v, o, k in get:
+                v[o:o + k] = buf[at:at + k]
                 at += k
 
     def _sched_settle(self) -> None:
