@@ -561,18 +561,28 @@ class MemcpyChannel(VirtChannel):
                     core.track(self.desc_completed)
             VirtChannel.bottom_half(self)
             return
+        period, done = self._take_completed()
+        if done:
+            core.call_back(done, self._callback_raised)
+        if done or period:
+            self.waitq.wake()  # a waiter may test what the callbacks did
+
+    def _take_completed(self) -> tuple[bool, deque[VirtDescriptor] | None]:
+        """The first part of both bottom halves: takes the completed list (None when empty) and the cyclic
+        descriptor's pending period under the lock, and calls that period back. Returns whether there was a
+        period and the list; the caller calls the list back and wakes the waiters when either was there."""
         with self.lock:
             cyc = self.cyclic
             self.cyclic = None
-            done = self.desc_completed
+            done: deque[VirtDescriptor] | None = self.desc_completed
             if done:
                 self.desc_completed = deque()
-        if cyc is not None:
-            self._call_back(cyc)
-        if done:
-            core.call_back(done, self._callback_raised)
-        if done or cyc is not None:
-            self.waitq.wake()  # a waiter may test what the callbacks did
+            else:
+                done = None
+        if cyc is None:
+            return False, done
+        self._call_back(cyc)
+        return True, done
 
     def free_chan_resources(self) -> None:
         """:meth:`VirtChannel.free_chan_resources`, and the pool of spare descriptors goes too."""
@@ -587,14 +597,7 @@ class MemcpyChannel(VirtChannel):
         channel's pool of descriptors (:data:`DESC_POOL`), its callback fields cleared, for the channel's
         one-call prep to use again: a stream of small copies then allocates no descriptor in steady state, and
         the cycle collector has nothing new to look at."""
-        with self.lock:
-            cyc = self.cyclic
-            self.cyclic = None
-            done = self.desc_completed
-            if done:
-                self.desc_completed = deque()
-        if cyc is not None:
-            self._call_back(cyc)
+        period, done = self._take_completed()
         if done:
             pool = self._pool
             if pool is None or len(pool) >= DESC_POOL:
@@ -621,7 +624,7 @@ class MemcpyChannel(VirtChannel):
                     pool.append(vd)
                     if len(pool) >= DESC_POOL:
                         pool = None
-        if done or cyc is not None:
+        if done or period:
             self.waitq.wake()  # a waiter may test what the callbacks did
 
     def _callback_raised(self, vd: VirtDescriptor, exc: BaseException) -> None:
