@@ -128,7 +128,9 @@ def test_events_of_another_controller_inside_the_window_put_the_period_end_back(
     fast, ref_seen = seen
     assert fast[:6] == ref_seen[:6]
     assert len(fast[0]) == 15 and len(fast[2]) == 352 and len(fast[4]) == 6
-    assert fast[6][0] == 0 and fast[6][1] == len(fast[0]) - 1 - 6 and ref_seen[6] == [0, 0]  # 6 put back
+    # 5 put back: the copy whose fetch ends 1 ns before the first window joins the console's schedule when it
+    # starts (Dmac.start), so none of its bursts is an event inside that window; the other 5 copies' events are.
+    assert fast[6][0] == 0 and fast[6][1] == len(fast[0]) - 1 - 5 and ref_seen[6] == [0, 0]
 
 
 def _two_cyclic(fast: bool) -> tuple[Any, ...]:

@@ -145,8 +145,8 @@ class _State(enum.Enum):
 
 
 class _HwChannel:
-    __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "idx", "item_idx", "item_label",
-                 "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
+    __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "fetch_ns", "idx", "item_idx",
+                 "item_label", "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
                  "rest_spans", "skels", "state", "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
@@ -181,6 +181,9 @@ class _HwChannel:
         self.burst_bytes = 0
         #: When the channel last started waiting for the bus.
         self.request_ns = 0
+        #: The instant of its descriptor fetch while a schedule holds it as its lane's first request (-1: none;
+        #: see :meth:`Dmac.start`).
+        self.fetch_ns = -1
 
 
 IrqHandler = Callable[[int, Irq, Result, int], None]
@@ -225,6 +228,7 @@ class Dmac:
         self._sched: BusSchedule | None = None
         self._sched_chans: list[_HwChannel] = []
         self._sched_ev: Event | None = None
+        self._raising = 0  # interrupt handlers running (nested)
         self._sched_irqs = 0  # period interrupts of the schedule raised so far
         self._sched_dones = 0  # program ends of the schedule run so far
         #: While a schedule's program end raises its interrupt: the schedule's sequence number up to which its
@@ -278,7 +282,14 @@ class Dmac:
         ch.state = _State.FETCH
         self._others_changed(ch)
         k = self.kernel
-        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, lambda: self._fetched(ch), f"fetch{idx}", PRIO_HW)
+        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
+        if prog.direction is M2M and self.fast and self.fetch_latency_ns and not self._raising \
+                and k.trace is None and k.probe is None and (self._busy_until > k.now_ns or not self._waiting):
+            # A copy joins the channels already on the bus: planned with them now, its fetch the first request of
+            # its lane (what the fetch does to a copy), instead of burst by burst until it and a new schedule then.
+            # Not from an interrupt handler (the hardware event that raised it is not over), nor with a trace or a
+            # waveform (they show the fetch as an event).
+            self._try_schedule(ch)
 
     def aborting(self, idx: int) -> bool:
         """True while an aborted channel's last burst is still on the bus."""
@@ -555,7 +566,11 @@ class Dmac:
 
     def _raise(self, ch: _HwChannel, kind: Irq, result: Result, residue: int) -> None:
         if self.irq is not None:
-            self.irq(ch.idx, kind, result, residue)
+            self._raising += 1  # (a handler runs in the middle of a hardware event: see start)
+            try:
+                self.irq(ch.idx, kind, result, residue)
+            finally:
+                self._raising -= 1
 
     def _fault(self, ch: _HwChannel, result: Result) -> None:
         prog = ch.prog
@@ -912,13 +927,17 @@ class Dmac:
                 self._drop(o)
 
     # --- shared-bus schedules ------------------------------------------------------------------------------
-    def _try_schedule(self) -> None:
+    def _try_schedule(self, fetching: _HwChannel | None = None) -> None:
         """After a hardware event: plan every channel that contends for the bus together, in one
         :class:`BusSchedule`, computed a chunk at a time: the bursts, grants and landings of all of them, cyclic
         periods included (one event per period interrupt), until the first instant that needs the controller
         itself (a program's or memory-to-memory item's end, a FIFO that would not be steady, another channel's
         fetch). The schedule's channels are in state ``SCHED``; anything that could change the timing settles it
-        at the current instant (:meth:`_sched_settle`)."""
+        at the current instant (:meth:`_sched_settle`).
+
+        ``fetching``: a memory-to-memory channel just started (:meth:`start`), whose descriptor fetch is its lane's
+        first request (for a copy, the fetch does just what its request line would: ask for the bus) instead of
+        the instant the schedule must end before; nothing is planned unless other channels are on the bus."""
         if not self.fast or self._sched is not None:
             return
         now = self.kernel.now_ns
@@ -928,7 +947,7 @@ class Dmac:
         stop = NEVER
         for ch in self.chans:  # another channel's fetch: the schedule ends before it
             st = ch.state
-            if st is state.FETCH:
+            if st is state.FETCH and ch is not fetching:
                 ev = ch.ev
                 assert ev is not None
                 stop = min(stop, ev.time_ns)
@@ -954,7 +973,7 @@ class Dmac:
             st = ch.state
             if st is state.HALTED or (st is state.WAITREQ and ch.ev is None):
                 continue  # its request line stays low until it resumes or its port changes (both settle)
-            if st is state.FETCH:
+            if st is state.FETCH and ch is not fetching:
                 continue
             if ch.abort_pending or ch.paused or st is state.STEADY:
                 return
@@ -979,6 +998,8 @@ class Dmac:
         if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
                                                                              lanes[holder].bursts <= 1):
             return  # nothing to plan, or the burst on the bus ends its item
+        if fetching is not None and len(lanes) - (fetching in chans) < 1:
+            return  # no other channel on the bus: the fetch goes on as a kernel event
         h_req = chans[holder].request_ns if holder >= 0 else 0
         sched = BusSchedule(lanes, now, stop, self._busy_until, self._last_grant, self._last_grant_ns, holder,
                             holder_end, holder_seq, self._last_grant_ns, h_req, tuple(waiting), tuple(pending),
@@ -999,6 +1020,8 @@ class Dmac:
                 ch.ev.cancel()
                 ch.ev = None
             ch.state = state.SCHED
+        if fetching is not None and fetching.state is state.SCHED:
+            fetching.fetch_ns = now + self.fetch_latency_ns
         if waiting:
             self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
         self._sched = sched
@@ -1336,6 +1359,9 @@ class Dmac:
             self._sched_ev = None
         self._sched = None
         chans, self._sched_chans = self._sched_chans, []
+        fetch_ns = [ch.fetch_ns for ch in chans]
+        for ch in chans:
+            ch.fetch_ns = -1
         # Every event computed has run (nothing ahead, every program end raised: the state is final), or the rest
         # is recomputed up to now.
         final = sched.finished and sched.last_event_ns <= now and self._sched_dones == len(sched.program_ends)
@@ -1360,7 +1386,10 @@ class Dmac:
                 self._waiting.append(ch)
         for t, seq, kind, pos in st.pending():
             ch = chans[pos]
-            if kind == 0:
+            if fetch_ns[pos] == t and kind == 1:  # its fetch (its lane's first request, see start): not run yet
+                kind = 2
+                ch.state = state.FETCH
+            elif kind == 0:
                 lane = st.lanes[pos]
                 ch.state = state.BURST
                 ch.burst_bytes = lane.burst_bytes if st.granted[pos] < lane.bursts else lane.last_bytes
@@ -1393,11 +1422,13 @@ class Dmac:
 
     def _pending_event(self, t: int, kind: int, ch: _HwChannel) -> None:
         """A settled schedule's instant ``t`` of channel ``ch`` as a kernel event: kind 0 its burst's end, 1 its
-        request."""
+        request, 2 its descriptor fetch."""
         if kind == 0:
             ch.ev = self.kernel.at(t, functools.partial(self._burst_end, ch), f"burst{ch.idx}", PRIO_HW)
-        else:
+        elif kind == 1:
             ch.ev = self.kernel.at(t, functools.partial(self._dreq, ch), f"dreq{ch.idx}", PRIO_HW)
+        else:
+            ch.ev = self.kernel.at(t, functools.partial(self._fetched, ch), f"fetch{ch.idx}", PRIO_HW)
 
     def _schedule_deferred(self) -> None:
         """The instants a settle put off during a program end's interrupt (see :attr:`_done_cut`), in order."""
