@@ -55,6 +55,8 @@ PLAN_BACKOFF_MAX_NS = 10_000_000
 #: events at a time.
 SCHED_MIN_EVENTS = 4
 SCHED_CHUNK_EVENTS = 128
+#: Chunks a schedule computes at once while none holds an interrupt (see Dmac._sched_arm).
+SCHED_AHEAD_CHUNKS = 4
 #: An instant after every other.
 NEVER = 1 << 62
 
@@ -1161,14 +1163,20 @@ class Dmac:
         return True
 
     def _sched_arm(self) -> None:
-        """Schedule the schedule's next event: the next period interrupt, or the end of what is computed."""
+        """Schedule the schedule's next event: the next period interrupt or program end, or the end of what is
+        computed. Until one is computed, the schedule is computed further now (up to ``SCHED_AHEAD_CHUNKS``
+        chunks), not from an event at the end of each chunk."""
         sched = self._sched
         assert sched is not None
-        t = sched.computed_ns - 1 if sched.computed_ns < NEVER else NEVER
         ends = sched.item_ends
+        dones = sched.program_ends
+        for _ in range(SCHED_AHEAD_CHUNKS):
+            if self._sched_irqs < len(ends) or self._sched_dones < len(dones) or sched.computed_ns >= sched.stop_ns:
+                break
+            sched.extend(SCHED_CHUNK_EVENTS)
+        t = sched.computed_ns - 1 if sched.computed_ns < NEVER else NEVER
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] < t:
             t = ends[self._sched_irqs][0]
-        dones = sched.program_ends
         if self._sched_dones < len(dones) and dones[self._sched_dones][0] < t:
             t = dones[self._sched_dones][0]
         if t < NEVER:
