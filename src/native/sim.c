@@ -109,6 +109,12 @@ static int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
     if (CST(o, pos, C_ARITH)) {
         if (x > CST(o, pos, C_LIMIT))
             return 0;
+        int64_t unit = CST(o, pos, C_UNIT), den = CST(o, pos, C_DEN), d, t0, m;
+        if (unit > 0 && den > 0 && !__builtin_sub_overflow(CST(o, pos, C_REF), x, &d)
+                && !__builtin_sub_overflow(CST(o, pos, C_TICK0), floordiv64(d, unit), &t0)
+                && !__builtin_mul_overflow(t0, CST(o, pos, C_NUM), &m)
+                && !__builtin_add_overflow(floordiv64(m, den), CST(o, pos, C_EPOCH), out))
+            return 1;  /* the same arithmetic in 64 bits, when nothing overflows (else in 128, below) */
         __int128 q = fdiv128((__int128)CST(o, pos, C_REF) - x, CST(o, pos, C_UNIT));
         __int128 v = ((__int128)CST(o, pos, C_TICK0) - q);
         if (v > INT64_MAX || v < INT64_MIN)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
@@ -350,3 +350,37 @@ def test_a_busy_soc_is_the_same_with_the_compiled_loop_and_without() -> None:
     assert sum(s.jumps for s in native_built) > 0 and any(s.item_ends for s in native_built)
     reference, _ = _busy_soc(fast=False)
     assert reference[1:] == pure[1:]  # the burst-by-burst model: the same callbacks, bytes, residues
+
+
+@needs_core
+@settings(max_examples=int(os.environ.get("BUS_NATIVE_EXAMPLES", "300")), deadline=None)
+@example(epoch=-5, num=1 << 42, den=(1 << 36) + 3, offset=1, ref_tick=1 << 24, ref_count=7, unit=4, burst_bytes=8,
+         burst_ns=50)  # ticks * num past 2**63: 128 bits
+@example(epoch=0, num=10_000_000_000, den=115_200, offset=1, ref_tick=0, ref_count=0, unit=1, burst_bytes=1,
+         burst_ns=20)  # a UART's clock: 64 bits
+@given(epoch=st.integers(-(1 << 40), 1 << 40), num=st.integers(1, 1 << 42), den=st.integers(1, 1 << 42),
+       offset=st.integers(-3, 3), ref_tick=st.integers(0, 1 << 24), ref_count=st.integers(0, 1 << 30),
+       unit=st.integers(1, 64), burst_bytes=st.integers(1, 64), burst_ns=st.integers(1, 2_000))
+def test_flow_instants_in_64_bits_and_past_them_agree_with_python(epoch: int, num: int, den: int, offset: int,
+                                                                   ref_tick: int, ref_count: int, unit: int,
+                                                                   burst_bytes: int, burst_ns: int) -> None:
+    """The compiled loop's request instants (``flow_time``: 64-bit arithmetic when nothing overflows, else 128-bit):
+    a peripheral lane on flows whose products need 64 bits or more (a tick count times ``num`` past 2**63 falls back
+    to 128 bits), against Python's integers."""
+    flow = Flow(TickClock(epoch, num, den, offset), ref_tick, ref_count, unit, None)
+    first = flow.time_of(ref_count + burst_bytes)
+    assert first is not None
+    limit = ref_count + 4096
+    late = flow.time_of(limit + 41 * burst_bytes + 1)  # the furthest instant the loop computes (the steady bound)
+    assume(late is not None and -(1 << 62) < first - 2 and late < 1 << 62)  # past 64 bits the compiled loop raises
+    other = Lane(9, 40, 64, 160, 64, 160)  # a copy contending with it
+    lane = Lane(2, 40, burst_bytes, burst_ns, burst_bytes, burst_ns, flow, ref_count + burst_bytes, limit)
+    make = _Make([lane, other], (first - 1, NEVER, first - 1, -1, first - 2),
+                 {"pending": ((0, first, 1),), "waiting": ((1, first - 1),)})
+    saved = _native.core
+    try:
+        _native.core = None
+        pure = _outcome(lambda: _seen(make()))
+    finally:
+        _native.core = saved
+    assert _outcome(lambda: _seen(make())) == pure
