@@ -372,7 +372,7 @@ def test_flow_instants_in_64_bits_and_past_them_agree_with_python(epoch: int, nu
     assert first is not None
     limit = ref_count + 4096
     late = flow.time_of(limit + 41 * burst_bytes + 1)  # the furthest instant the loop computes (the steady bound)
-    assume(late is not None and -(1 << 62) < first - 2 and late < 1 << 62)  # past 64 bits the compiled loop raises
+    assume(late is not None and first - 2 > -(1 << 62) and late < 1 << 62)  # past 64 bits the compiled loop raises
     other = Lane(9, 40, 64, 160, 64, 160)  # a copy contending with it
     lane = Lane(2, 40, burst_bytes, burst_ns, burst_bytes, burst_ns, flow, ref_count + burst_bytes, limit)
     make = _Make([lane, other], (first - 1, NEVER, first - 1, -1, first - 2),
