@@ -286,12 +286,23 @@ class Dmac:
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
         if prog.direction is M2M and self.fast and self.fetch_latency_ns and not self._raising \
-                and k.trace is None and k.probe is None and (self._busy_until > k.now_ns or not self._waiting):
+                and k.trace is None and k.probe is None and (self._busy_until > k.now_ns or not self._waiting) \
+                and self._others_on_bus(ch):
             # A copy joins the channels already on the bus: planned with them now, its fetch the first request of
             # its lane (what the fetch does to a copy), instead of burst by burst until it and a new schedule then.
             # Not from an interrupt handler (the hardware event that raised it is not over), nor with a trace or a
             # waveform (they show the fetch as an event).
             self._try_schedule(ch)
+
+    def _others_on_bus(self, ch: _HwChannel) -> bool:
+        """Does a channel other than ``ch`` want the bus (a burst on it, waiting for it, or a request ahead)?"""
+        waitreq, fetch, halted = _State.WAITREQ, _State.FETCH, _State.HALTED
+        for o in self.chans:
+            st = o.state
+            if o is not ch and o.prog is not None and st is not fetch and st is not halted \
+                    and (st is not waitreq or o.ev is not None):
+                return True
+        return False
 
     def aborting(self, idx: int) -> bool:
         """True while an aborted channel's last burst is still on the bus."""
