@@ -22,6 +22,56 @@
 /* Below this many bytes in all, keep the GIL: releasing and taking it back costs more than the copies. */
 #define RELEASE_GIL_BYTES (256 * 1024)
 
+/* memmove of n bytes for n up to 64 without a call: every byte is loaded before any is stored (two overlapping
+ * halves of the largest power of two not above n), so overlapping ops move as memmove moves them. */
+static inline void move_upto64(char *d, const char *s, size_t n)
+{
+    if (n >= 32) {
+        uint64_t a[4], b[4];
+        memcpy(a, s, 32);
+        memcpy(b, s + n - 32, 32);
+        memcpy(d, a, 32);
+        memcpy(d + n - 32, b, 32);
+    } else if (n >= 16) {
+        uint64_t a[2], b[2];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n) {
+        char a = s[0], b = s[n / 2], c = s[n - 1];
+        d[0] = a;
+        d[n / 2] = b;
+        d[n - 1] = c;
+    }
+}
+
+/* memmove(d[i] + d_shift, s[i] + s_shift, l[i]) for every i, in order (lengths checked >= 0 by the caller). */
+static void move_ops(const int64_t *d, const int64_t *s, const int64_t *l, Py_ssize_t n, int64_t d_shift,
+                     int64_t s_shift)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *dp = (char *)(intptr_t)(d[i] + d_shift);
+        const char *sp = (const char *)(intptr_t)(s[i] + s_shift);
+        if (l[i] <= 64)
+            move_upto64(dp, sp, (size_t)l[i]);
+        else
+            memmove(dp, sp, (size_t)l[i]);
+    }
+}
+
 static int get_i64(PyObject *obj, Py_buffer *view, const char *name)
 {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
@@ -86,12 +136,10 @@ static PyObject *copy_ops(PyObject *self, PyObject *args)
     }
     if (total >= RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++)
-            memmove((void *)(intptr_t)(d[i] + d_shift), (const void *)(intptr_t)(s[i] + s_shift), (size_t)l[i]);
+        move_ops(d, s, l, n, d_shift, s_shift);
         Py_END_ALLOW_THREADS
     } else {
-        for (Py_ssize_t i = 0; i < n; i++)
-            memmove((void *)(intptr_t)(d[i] + d_shift), (const void *)(intptr_t)(s[i] + s_shift), (size_t)l[i]);
+        move_ops(d, s, l, n, d_shift, s_shift);
     }
     result = Py_NewRef(Py_None);
 done:
@@ -128,6 +176,65 @@ static PyObject *span(PyObject *self, PyObject *args)
             d_hi = d[i] + l[i];
     }
     result = Py_BuildValue("(LLLL)", (long long)s_lo, (long long)s_hi, (long long)d_lo, (long long)d_hi);
+done:
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&len);
+    return result;
+}
+
+/* copy_in(dst, src, lengths, src_lo, src_hi, dst_lo, dst_hi, dst_shift, src_shift) -> None, or the burst's
+ * (src_lo, src_hi, dst_lo, dst_hi): the burst's ops copied as copy_ops(dst, src, lengths, dst_shift, src_shift)
+ * does when every source lies in [src_lo, src_hi) and every destination in [dst_lo, dst_hi) (the mappings the
+ * caller last copied between, checked for their direction, under the address space's lock, which it holds);
+ * otherwise nothing is copied and the burst's extents (as span) come back for the caller to resolve. int64
+ * arrays of one non-zero length. One call where span and copy_ops took two (and six buffer requests). */
+static PyObject *copy_in(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dst_obj, *src_obj, *len_obj;
+    long long hs_lo, hs_hi, hd_lo, hd_hi, d_shift, s_shift;
+    if (!PyArg_ParseTuple(args, "OOOLLLLLL:copy_in", &dst_obj, &src_obj, &len_obj, &hs_lo, &hs_hi, &hd_lo, &hd_hi,
+                          &d_shift, &s_shift))
+        return NULL;
+    Py_buffer dst, src, len;
+    if (get_ops(dst_obj, src_obj, len_obj, &dst, &src, &len, "copy_in", 1) < 0)
+        return NULL;
+    Py_ssize_t n = len.len / 8;
+    PyObject *result = NULL;
+    const int64_t *d = (const int64_t *)dst.buf, *s = (const int64_t *)src.buf, *l = (const int64_t *)len.buf;
+    int64_t s_lo = s[0], s_hi = s[0], d_lo = d[0], d_hi = d[0], total = 0;
+    int neg = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t se, de; /* an end past INT64_MAX (arrays changed by hand) saturates: no mapping holds it */
+        if (__builtin_add_overflow(s[i], l[i], &se))
+            se = INT64_MAX;
+        if (__builtin_add_overflow(d[i], l[i], &de))
+            de = INT64_MAX;
+        neg |= l[i] <= 0;
+        if (__builtin_add_overflow(total, l[i], &total))
+            total = INT64_MAX;
+        if (s[i] < s_lo)
+            s_lo = s[i];
+        if (se > s_hi)
+            s_hi = se;
+        if (d[i] < d_lo)
+            d_lo = d[i];
+        if (de > d_hi)
+            d_hi = de;
+    }
+    if (neg || !(hs_lo <= s_lo && s_hi <= hs_hi && hd_lo <= d_lo && d_hi <= hd_hi)) {
+        result = Py_BuildValue("(LLLL)", (long long)s_lo, (long long)s_hi, (long long)d_lo, (long long)d_hi);
+        goto done;
+    }
+    if (total >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        move_ops(d, s, l, n, d_shift, s_shift);
+        Py_END_ALLOW_THREADS
+    } else {
+        move_ops(d, s, l, n, d_shift, s_shift);
+    }
+    result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&dst);
     PyBuffer_Release(&src);
@@ -203,6 +310,140 @@ static inline int64_t plain_int(PyObject *v, int64_t limit)
     return (int64_t)x;
 }
 
+/* An exact int of at most two 30-bit digits (below 2**60) read from its digits, or -1 for anything else (NULL, a
+ * subclass, a negative or larger int: the general loop's plain_int reads those). */
+static inline int64_t small_int(PyObject *v)
+{
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+    if (v == NULL || Py_TYPE(v) != &PyLong_Type)
+        return -1;
+    Py_ssize_t size = Py_SIZE(v);
+    const digit *dg = ((PyLongObject *)v)->ob_digit;
+    if (size == 1)
+        return (int64_t)dg[0];
+    if (size == 2)
+        return ((int64_t)dg[1] << 30) | (int64_t)dg[0];
+    return size == 0 ? 0 : -1;
+#else
+    return plain_int(v, (int64_t)1 << 60);
+#endif
+}
+
+/* The pairing of two scatterlists (arrays of ``nd`` and ``ns`` entries of the exact type ``owner``, whose fields
+ * are at ``a_off`` and ``l_off``) into pieces written to od / os_ / on (room for nd + ns - 1 of each): the number of
+ * pieces, their total in *total_out; -1 (nothing said) when an entry is not exactly ``owner`` holding plain ints
+ * (address in [0, max_addr), length in [1, max_addr)), when a piece is longer than ``max_piece`` or starts at
+ * max_addr or beyond, or when the totals differ. Two lists whose entries pair one to one (the common case) take
+ * a shorter loop first: four reads, two compares and three stores an entry pair. */
+static Py_ssize_t pair_into(PyObject *const *dv, Py_ssize_t nd, PyObject *const *sv, Py_ssize_t ns, PyTypeObject *owner,
+                            Py_ssize_t a_off, Py_ssize_t l_off, int64_t *od, int64_t *os_, int64_t *on,
+                            int64_t max_piece, int64_t max_addr, int64_t *total_out)
+{
+    if (nd == 0 || ns == 0)
+        return -1;
+    int64_t total = 0;
+    if (nd == ns && max_addr >= ((int64_t)1 << 60)) {
+        Py_ssize_t i;
+        for (i = 0; i < nd; i++) {
+            PyObject *e = dv[i], *f = sv[i];
+            if (Py_TYPE(e) != owner || Py_TYPE(f) != owner)
+                return -1;
+            int64_t dl = small_int(SLOT(e, l_off)), sl = small_int(SLOT(f, l_off));
+            int64_t da = small_int(SLOT(e, a_off)), sa = small_int(SLOT(f, a_off));
+            /* not one to one, or a field this loop does not read: the general loop decides */
+            if (dl != sl || dl < 1 || dl > max_piece || (da | sa) < 0)
+                break;
+            od[i] = da;
+            os_[i] = sa;
+            on[i] = dl;
+            total += dl;
+        }
+        if (i == nd) {
+            *total_out = total;
+            return nd;
+        }
+        total = 0;
+    }
+    Py_ssize_t i = 0, j = 0, k = 0;
+    int64_t da = 0, dl = 0, sa = 0, sl = 0; /* what is left of the current entries */
+    int need_d = 1, need_s = 1;
+    for (;;) {
+        if (need_d) {
+            if (i == nd)
+                break;
+            PyObject *e = dv[i++];
+            if (Py_TYPE(e) != owner)
+                return -1;
+            da = plain_int(SLOT(e, a_off), max_addr);
+            dl = plain_int(SLOT(e, l_off), max_addr);
+            if (da < 0 || dl < 1)
+                return -1;
+            need_d = 0;
+        }
+        if (need_s) {
+            if (j == ns)
+                break;
+            PyObject *e = sv[j++];
+            if (Py_TYPE(e) != owner)
+                return -1;
+            sa = plain_int(SLOT(e, a_off), max_addr);
+            sl = plain_int(SLOT(e, l_off), max_addr);
+            if (sa < 0 || sl < 1)
+                return -1;
+            need_s = 0;
+        }
+        int64_t n = dl < sl ? dl : sl;
+        if (n > max_piece || da >= max_addr || sa >= max_addr)
+            return -1;
+        od[k] = da;
+        os_[k] = sa;
+        on[k] = n;
+        k++;
+        total += n;
+        da += n;
+        sa += n;
+        dl -= n;
+        sl -= n;
+        need_d = dl == 0;
+        need_s = sl == 0;
+    }
+    /* Both lists must end together: the same total. */
+    if (!(need_d && need_s && i == nd && j == ns))
+        return -1;
+    *total_out = total;
+    return k;
+}
+
+/* The shared body of sg_pieces and sg_pair: the pieces written to ``out``, their total in *total; -1 when the
+ * pairing is not this path's, -2 with an exception set. */
+static Py_ssize_t pair_args(PyObject *args, const char *fmt, int64_t *total)
+{
+    PyObject *dsl, *ssl, *addr_descr, *len_descr, *out_obj;
+    long long max_piece, max_addr;
+    if (!PyArg_ParseTuple(args, fmt, &dsl, &ssl, &addr_descr, &len_descr, &out_obj, &max_piece, &max_addr))
+        return -2;
+    PyTypeObject *owner = NULL, *owner2 = NULL;
+    Py_ssize_t a_off = slot_offset(addr_descr, &owner), l_off = slot_offset(len_descr, &owner2);
+    if (a_off < 0 || l_off < 0)
+        return -2;
+    if (!(PyList_CheckExact(dsl) || PyTuple_CheckExact(dsl)) || !(PyList_CheckExact(ssl) || PyTuple_CheckExact(ssl)))
+        return -1;
+    Py_ssize_t nd = PySequence_Fast_GET_SIZE(dsl), ns = PySequence_Fast_GET_SIZE(ssl);
+    Py_buffer out;
+    if (get_i64(out_obj, &out, "out") < 0)
+        return -2;
+    if (out.len / 8 != 3 * (nd + ns)) {
+        PyBuffer_Release(&out);
+        PyErr_Format(PyExc_ValueError, "%s: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64", strchr(fmt, ':') + 1);
+        return -2;
+    }
+    int64_t *od = (int64_t *)out.buf;
+    Py_ssize_t k = pair_into(PySequence_Fast_ITEMS(dsl), nd, PySequence_Fast_ITEMS(ssl), ns, owner, a_off, l_off, od,
+                             od + (nd + ns), od + 2 * (nd + ns), max_piece, max_addr, total);
+    PyBuffer_Release(&out);
+    return k;
+}
+
 /* sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> count, or -1.
  *
  * The pairing of two scatterlists (lists or tuples of SgEntry: ``addr_slot`` and ``length_slot`` are the
@@ -215,90 +456,23 @@ static inline int64_t plain_int(PyObject *v, int64_t limit)
 static PyObject *sg_pieces(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *dsl, *ssl, *addr_descr, *len_descr, *out_obj;
-    long long max_piece, max_addr;
-    if (!PyArg_ParseTuple(args, "OOOOOLL:sg_pieces", &dsl, &ssl, &addr_descr, &len_descr, &out_obj, &max_piece,
-                          &max_addr))
+    int64_t total = 0;
+    Py_ssize_t k = pair_args(args, "OOOOOLL:sg_pieces", &total);
+    return k == -2 ? NULL : PyLong_FromSsize_t(k);
+}
+
+/* sg_pair(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> (count, total bytes), or None:
+ * sg_pieces with the pieces' total (what a burst's ``length`` is) from the same pass. */
+static PyObject *sg_pair(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int64_t total = 0;
+    Py_ssize_t k = pair_args(args, "OOOOOLL:sg_pair", &total);
+    if (k == -2)
         return NULL;
-    PyTypeObject *owner = NULL, *owner2 = NULL;
-    Py_ssize_t a_off = slot_offset(addr_descr, &owner), l_off = slot_offset(len_descr, &owner2);
-    if (a_off < 0 || l_off < 0)
-        return NULL;
-    if (!(PyList_CheckExact(dsl) || PyTuple_CheckExact(dsl)) || !(PyList_CheckExact(ssl) || PyTuple_CheckExact(ssl)))
-        return PyLong_FromLong(-1);
-    Py_ssize_t nd = PySequence_Fast_GET_SIZE(dsl), ns = PySequence_Fast_GET_SIZE(ssl);
-    Py_buffer out;
-    if (get_i64(out_obj, &out, "out") < 0)
-        return NULL;
-    if (out.len / 8 != 3 * (nd + ns)) {
-        PyBuffer_Release(&out);
-        PyErr_SetString(PyExc_ValueError, "sg_pieces: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64");
-        return NULL;
-    }
-    int64_t *od = (int64_t *)out.buf, *os_ = od + (nd + ns), *on = od + 2 * (nd + ns);
-    PyObject **dv = PySequence_Fast_ITEMS(dsl), **sv = PySequence_Fast_ITEMS(ssl);
-    Py_ssize_t k = -1;
-    if (nd == 0 || ns == 0)
-        goto done;
-    Py_ssize_t i = 0, j = 0;
-    int64_t da = 0, dl = 0, sa = 0, sl = 0; /* what is left of the current entries */
-    int need_d = 1, need_s = 1;
-    k = 0;
-    for (;;) {
-        if (need_d) {
-            if (i == nd)
-                break;
-            PyObject *e = dv[i++];
-            if (Py_TYPE(e) != owner) {
-                k = -1;
-                goto done;
-            }
-            da = plain_int(SLOT(e, a_off), max_addr);
-            dl = plain_int(SLOT(e, l_off), max_addr);
-            if (da < 0 || dl < 1) {
-                k = -1;
-                goto done;
-            }
-            need_d = 0;
-        }
-        if (need_s) {
-            if (j == ns)
-                break;
-            PyObject *e = sv[j++];
-            if (Py_TYPE(e) != owner) {
-                k = -1;
-                goto done;
-            }
-            sa = plain_int(SLOT(e, a_off), max_addr);
-            sl = plain_int(SLOT(e, l_off), max_addr);
-            if (sa < 0 || sl < 1) {
-                k = -1;
-                goto done;
-            }
-            need_s = 0;
-        }
-        int64_t n = dl < sl ? dl : sl;
-        if (n > max_piece || da >= max_addr || sa >= max_addr) {
-            k = -1;
-            goto done;
-        }
-        od[k] = da;
-        os_[k] = sa;
-        on[k] = n;
-        k++;
-        da += n;
-        sa += n;
-        dl -= n;
-        sl -= n;
-        need_d = dl == 0;
-        need_s = sl == 0;
-    }
-    /* Both lists must end together: the same total. */
-    if (!(need_d && need_s && i == nd && j == ns))
-        k = -1;
-done:
-    PyBuffer_Release(&out);
-    return PyLong_FromSsize_t(k);
+    if (k < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nL)", k, (long long)total);
 }
 
 
@@ -1628,8 +1802,13 @@ static PyMethodDef memcpy_methods[] = {
      "lengths[i]) in order; int64 arrays of pointers and byte counts already checked by the caller."},
     {"total", total, METH_O, "total(lengths) -> the sum of an int64 array."},
     {"span", span, METH_VARARGS, "span(dst, src, lengths) -> (src_lo, src_hi, dst_lo, dst_hi) of a burst."},
+    {"copy_in", copy_in, METH_VARARGS,
+     "copy_in(dst, src, lengths, src_lo, src_hi, dst_lo, dst_hi, dst_shift, src_shift) -> None when copied inside "
+     "those bounds, else the burst's span (nothing copied)."},
     {"sg_pieces", sg_pieces, METH_VARARGS,
      "sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> pieces written, or -1."},
+    {"sg_pair", sg_pair, METH_VARARGS,
+     "sg_pair(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> (pieces, total), or None."},
     {"memcpy_setup", memcpy_setup, METH_VARARGS,
      "memcpy_setup(desc_type, submit_types, slots, consts): wire the compiled per-descriptor path (once)."},
     {"submit_descriptor", submit_descriptor, METH_O,

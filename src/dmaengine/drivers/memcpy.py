@@ -334,6 +334,7 @@ class MemcpyChannel(VirtChannel):
         self._gen = 0
         self._thread: threading.Thread | None = None
         self._fast_prep: Callable[..., MemcpyDescriptor] | None = None
+        self._fast_sg_prep: Callable[..., MemcpyDescriptor] | None = None
         self._plain_wait = False  # sync_wait may take its short cuts (start() decides)
         self._pool: list[MemcpyDescriptor] | None = None  # pure Python's spare small copies (start() decides)
 
@@ -457,6 +458,12 @@ class MemcpyChannel(VirtChannel):
                     self._pool = []  # a pooled descriptor never had metadata attached: none can be
                 self._fast_prep = _fast_prep(self, slow, self._pool)
             self.n_submitted = n
+        if (_native.core is not None and type(self).prep_dma_memcpy_sg is Channel.prep_dma_memcpy_sg
+                and type(self.device).device_prep_dma_memcpy_sg_pieces
+                is MemcpyEngine.device_prep_dma_memcpy_sg_pieces
+                and _and(self.device.cap_mask, Cap.MEMCPY_SG)):
+            self._fast_sg_prep = _fast_sg_prep(self, Channel.prep_dma_memcpy_sg.__get__(self))
+        if self._fast_prep is not None or self._fast_sg_prep is not None:
             _fast_chans.add(self)
             self.use_fast_prep(_trace_vars["recorder"] is None)
         cls = type(self)
@@ -467,13 +474,13 @@ class MemcpyChannel(VirtChannel):
         self._thread.start()
 
     def use_fast_prep(self, on: bool) -> None:
-        """Make the one-call prep of copies this channel's ``prep_dma_memcpy`` (``on``), or
-        :meth:`Channel.prep_dma_memcpy` (while a trace records)."""
-        fast = self._fast_prep
-        if on and fast is not None:
-            self.__dict__["prep_dma_memcpy"] = fast
-        else:
-            self.__dict__.pop("prep_dma_memcpy", None)
+        """Make the one-call preps this channel's ``prep_dma_memcpy`` and ``prep_dma_memcpy_sg`` (``on``), or
+        :meth:`Channel.prep_dma_memcpy` and :meth:`Channel.prep_dma_memcpy_sg` (while a trace records)."""
+        for name, fast in (("prep_dma_memcpy", self._fast_prep), ("prep_dma_memcpy_sg", self._fast_sg_prep)):
+            if on and fast is not None:
+                self.__dict__[name] = fast
+            else:
+                self.__dict__.pop(name, None)
 
     def _complete(self, vds: list[MemcpyDescriptor], issued: deque[VirtDescriptor] | None = None) -> None:
         """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records; first
@@ -740,6 +747,17 @@ class MemcpyChannel(VirtChannel):
         return self._work_untraced(batch, gen, space)
 
     def _work_untraced(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
+        if len(batch) == 1 and batch[0].__class__ is BurstDescriptor:  # one burst (a waiter's scatterlist copy)
+            if self._gen != gen or self._hw_paused:
+                return 0
+            vd = cast(BurstDescriptor, batch[0])
+            try:
+                vd.result = self._burst(vd, space)
+            except Exception as e:  # values no prep accepts (arrays changed by hand): it ends, the engine goes on
+                vd.result = _fault_result(e, vd)
+                vd.residue = vd.length
+            vd.done = 0
+            return 1
         if _native.core is not None:  # a batch of small copies only: one C call, no look at each op here
             if self._gen != gen or self._hw_paused:
                 return 0
@@ -994,6 +1012,80 @@ def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor],
 
     prep_dma_memcpy.__doc__ = Channel.prep_dma_memcpy.__doc__
     return prep_dma_memcpy
+
+
+#: prep_dma_memcpy_sg takes the burst path when every piece of the pairing is at most this many bytes (as
+#: ``_burst.SG_FAST_SEGMENT``, which tests/test_memcpy_sg.py compares).
+SG_FAST_SEGMENT = 16 * 1024
+_and = int.__and__
+# SgEntry's member descriptors, which the compiled pairing reads at their slot offsets.
+_SG_ADDR: Any = SgEntry.__dict__["addr"]
+_SG_LENGTH: Any = SgEntry.__dict__["length"]
+_SG_LISTS = (list, tuple)
+
+
+def _fast_sg_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
+    """The channel's one-call ``prep_dma_memcpy_sg`` with the compiled core: what
+    :meth:`Channel.prep_dma_memcpy_sg` builds for two lists (or tuples) of SgEntry that pair into small pieces,
+    with cached flags, on a live channel whose device still has the capability mask it had at start and no
+    copy alignment: the pairing and its total in one C pass (``_cnative.sg_pair``, whose specification is
+    ``_burst.sg_pieces``) and the burst built as :meth:`BurstDescriptor.pieces` builds it. Anything else is
+    ``slow``'s (the checked path and its messages). It tests nothing for tracing: while a trace records, the
+    channel uses :meth:`Channel.prep_dma_memcpy_sg` (see :func:`_on_trace`)."""
+    core = _native.core
+    assert core is not None
+    pair = core.sg_pair
+    dev = chan.device
+    mask = dev.cap_mask
+    cache = _flags_cache
+    new = BurstDescriptor.__new__
+    cls = BurstDescriptor
+    empty = np.empty
+    zeros = np.zeros
+    i64, u8 = np.int64, np.uint8
+    lists = _SG_LISTS
+    a_slot, l_slot = _SG_ADDR, _SG_LENGTH
+
+    def prep_dma_memcpy_sg(dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> MemcpyDescriptor:
+        if (dst_sgl.__class__ in lists and src_sgl.__class__ in lists and flags.__class__ is int
+                and chan.client_count and dev.cap_mask is mask and not dev.copy_align):
+            pf = cache.get(flags)
+            if pf is not None:
+                size = len(dst_sgl) + len(src_sgl)
+                out = empty((3, size), i64)
+                got = pair(dst_sgl, src_sgl, a_slot, l_slot, out, SG_FAST_SEGMENT, _MAX_ADDR)
+                if got is not None:
+                    k, length = got
+                    if k != size:
+                        out = out[:, :k]
+                    d, s, n = out[0], out[1], out[2]  # (unpacking would raise and format an IndexError)
+                    vd = new(cls)
+                    vd.chan = chan
+                    vd.cookie = 0
+                    vd.flags = pf
+                    vd.callback = None
+                    vd.callback_param = None
+                    vd.callback_result = None
+                    vd.state = _PREPARED
+                    vd.length = length
+                    vd.result = _NOERROR
+                    vd.residue = 0
+                    vd.done_cookie = 0
+                    vd.segs = ()
+                    vd.value = 0
+                    vd.done = 0
+                    vd.dst = 0
+                    vd.src = None
+                    vd.dst_addrs = d
+                    vd.src_addrs = s
+                    vd.lengths = n
+                    vd.one_transfer = True
+                    vd.op_status = zeros(k, u8)
+                    return vd
+        return slow(dst_sgl, src_sgl, flags)
+
+    prep_dma_memcpy_sg.__doc__ = Channel.prep_dma_memcpy_sg.__doc__
+    return prep_dma_memcpy_sg
 
 
 class MemcpyEngine(DmaDevice):
