@@ -750,13 +750,13 @@ class MemcpyChannel(VirtChannel):
         if len(batch) == 1 and batch[0].__class__ is BurstDescriptor:  # one burst (a waiter's scatterlist copy)
             if self._gen != gen or self._hw_paused:
                 return 0
-            vd = cast(BurstDescriptor, batch[0])
+            burst = cast(BurstDescriptor, batch[0])
             try:
-                vd.result = self._burst(vd, space)
+                burst.result = self._burst(burst, space)
             except Exception as e:  # values no prep accepts (arrays changed by hand): it ends, the engine goes on
-                vd.result = _fault_result(e, vd)
-                vd.residue = vd.length
-            vd.done = 0
+                burst.result = _fault_result(e, burst)
+                burst.residue = burst.length
+            burst.done = 0
             return 1
         if _native.core is not None:  # a batch of small copies only: one C call, no look at each op here
             if self._gen != gen or self._hw_paused:
