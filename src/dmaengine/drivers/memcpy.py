@@ -337,6 +337,7 @@ class MemcpyChannel(VirtChannel):
         self._fast_sg_prep: Callable[..., MemcpyDescriptor] | None = None
         self._plain_wait = False  # sync_wait may take its short cuts (start() decides)
         self._pool: list[MemcpyDescriptor] | None = None  # pure Python's spare small copies (start() decides)
+        self._space: AddressSpace | None = None  # the platform's address space (start() reads it)
 
     def cookie_status(self, cookie: int) -> Status:
         """:meth:`vchan_tx_status`'s status without its lock: cookies only move forward and each read is atomic,
@@ -373,16 +374,18 @@ class MemcpyChannel(VirtChannel):
             if not self.desc_submitted and is_complete(cookie, self.completed_cookie, self.cookie) is _COMPLETE:
                 return Status.ERROR if self.cookie_failed(cookie) else _COMPLETE
             if INLINE_BYTES and self._busy_gen < 0 and not self._inline:
-                with self.lock:
-                    if self.vchan_issue_pending() and (self._busy_gen >= 0 or self._inline):
-                        self.wake_worker()  # someone runs already: only wake, as issue_pending does
                 rate = WAIT_INLINE_BYTES_PER_S
                 limit = (0 if not rate else CHUNK if timeout is None or timeout * rate >= CHUNK
                          else int(timeout * rate))
-                if not self._run_inline(limit, cookie) if limit > INLINE_BYTES else not self._run_inline():
-                    with self.lock:
-                        if self.desc_issued:
-                            self.wake_worker()
+                # Issue, and take the head of the issued list to run here, under one lock hold; whatever is not
+                # taken (someone runs already, or it is not small) is the worker's, woken for it.
+                with self.lock:
+                    batch = ((self._take_inline(limit, cookie) if limit > INLINE_BYTES else self._take_inline())
+                             if self.vchan_issue_pending() else None)
+                    if batch is None and self.desc_issued:
+                        self.wake_worker()
+                if batch is not None:
+                    self._run_taken(batch)
                 if is_complete(cookie, self.completed_cookie, self.cookie) is _COMPLETE:
                     return Status.ERROR if self.cookie_failed(cookie) else _COMPLETE
         return Channel.sync_wait(self, cookie, timeout)
@@ -396,34 +399,50 @@ class MemcpyChannel(VirtChannel):
         worker's, which a waiter that runs would keep off meanwhile)."""
         if in_bottom_half():
             return False
-        issued = self.desc_issued
         with self.lock:
-            if self._busy_gen >= 0 or self._inline or self._hw_paused or self._stop or not issued:
-                return False
-            nbytes = 0
-            k = 0
-            reached = upto is None
-            last = issued[-1]
-            for vd in issued:
-                n = vd.length
-                if n.__class__ is not int:  # whatever it holds, the worker ends it
-                    break
-                nbytes += n
-                if k == BATCH or (nbytes > INLINE_BYTES
-                                  and (reached or nbytes > limit or vd.cookie != upto or vd is not last)):
-                    break  # past the small head, only the waiter's own descriptor, and only with nothing behind it
-                k += 1
-                if vd.cookie == upto:
-                    reached = True
-            if not k:
-                return False
-            batch = cast("list[MemcpyDescriptor]", list(islice(issued, k)))
-            gen = self._gen
-            self._busy_gen = gen
-            self._inline = True
+            batch = self._take_inline(limit, upto)
+        if batch is None:
+            return False
+        self._run_taken(batch)
+        return True
+
+    def _take_inline(self, limit: int = INLINE_BYTES, upto: int | None = None) -> list[MemcpyDescriptor] | None:
+        """The head of the issued list that :meth:`_run_inline` runs (see there), marked as run by the caller
+        (``_busy_gen`` and ``_inline`` set), or None (nothing marked). The caller runs it with
+        :meth:`_run_taken`, outside bottom halves. Caller holds ``vc.lock``."""
+        issued = self.desc_issued
+        if self._busy_gen >= 0 or self._inline or self._hw_paused or self._stop or not issued:
+            return None
+        nbytes = 0
+        k = 0
+        reached = upto is None
+        last = issued[-1]
+        for vd in issued:
+            n = vd.length
+            if n.__class__ is not int:  # whatever it holds, the worker ends it
+                break
+            nbytes += n
+            if k == BATCH or (nbytes > INLINE_BYTES
+                              and (reached or nbytes > limit or vd.cookie != upto or vd is not last)):
+                break  # past the small head, only the waiter's own descriptor, and only with nothing behind it
+            k += 1
+            if vd.cookie == upto:
+                reached = True
+        if not k:
+            return None
+        batch = cast("list[MemcpyDescriptor]", [last] if k == 1 == len(issued) else list(islice(issued, k)))
+        self._busy_gen = self._gen
+        self._inline = True
+        return batch
+
+    def _run_taken(self, batch: list[MemcpyDescriptor]) -> None:
+        """Run a batch that :meth:`_take_inline` took, complete what ended through the bottom half, and hand
+        whatever is left (or came meanwhile) to the worker."""
+        gen = self._busy_gen
+        issued = self.desc_issued
         ended = 0
         try:
-            ended = self._work_guarded(batch, gen, self.device.platform.address_space)
+            ended = self._work_guarded(batch, gen, self._space or self.device.platform.address_space)
         finally:
             with self.lock:
                 self._inline = False
@@ -434,7 +453,6 @@ class MemcpyChannel(VirtChannel):
                     self._cv.notify_all()
                 if issued and not self._hw_paused:
                     self.wake_worker()  # what is left (or came meanwhile) is the worker's
-        return True
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
         assert isinstance(vd, (MemcpyDescriptor, RaidDescriptor))
@@ -470,6 +488,7 @@ class MemcpyChannel(VirtChannel):
         self._plain_wait = (cls.issue_pending is Channel.issue_pending
                             and cls.cookie_status is MemcpyChannel.cookie_status
                             and type(self.device).device_issue_pending is MemcpyEngine.device_issue_pending)
+        self._space = self.device.platform.address_space
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-worker", daemon=True)
         self._thread.start()
 
