@@ -193,6 +193,17 @@ def test_copy_in_copies_only_inside_the_bounds_it_is_given() -> None:
         assert got is not None
     got = core.copy_in(d, np.array([192, (1 << 63) - 8, 64], np.int64), n, 0, 1 << 62, 0, 1 << 62, dp, sp)
     assert got is not None and got[1] == (1 << 63) - 1
+    # The bounds and shifts are read as ints of any size the C long long holds (digits inline, or __index__).
+    dst[:] = 0
+    assert core.copy_in(d, s, n, np.int64(0), 256, -(1 << 62) - 5, (1 << 63) - 1, dp, sp) is None
+    assert dst[:192].tolist() == np.concatenate([src[192:], src[:128]]).tolist()
+    for bad in (1 << 63, -(1 << 63) - 1, 1 << 90):
+        with pytest.raises(OverflowError):
+            core.copy_in(d, s, n, 0, bad, 0, 256, dp, sp)
+    with pytest.raises(TypeError, match="an int is required"):
+        core.copy_in(d, s, n, 0, 256.0, 0, 256, dp, sp)
+    with pytest.raises(TypeError, match="exactly 9 arguments"):
+        core.copy_in(d, s, n, 0, 256, 0, 256, dp)
     with pytest.raises(ValueError, match="one non-zero length"):
         core.copy_in(d[:0], s[:0], n[:0], 0, 256, 0, 256, dp, sp)
     with pytest.raises(ValueError, match="one non-zero length"):

@@ -72,6 +72,8 @@ static void move_ops(const int64_t *d, const int64_t *s, const int64_t *l, Py_ss
     }
 }
 
+static int arg_ll(PyObject *v, long long *out);
+
 static int get_i64(PyObject *obj, Py_buffer *view, const char *name)
 {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
@@ -189,13 +191,17 @@ done:
  * caller last copied between, checked for their direction, under the address space's lock, which it holds);
  * otherwise nothing is copied and the burst's extents (as span) come back for the caller to resolve. int64
  * arrays of one non-zero length. One call where span and copy_ops took two (and six buffer requests). */
-static PyObject *copy_in(PyObject *self, PyObject *args)
+static PyObject *copy_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    PyObject *dst_obj, *src_obj, *len_obj;
+    if (nargs != 9) {
+        PyErr_Format(PyExc_TypeError, "copy_in() takes exactly 9 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *dst_obj = args[0], *src_obj = args[1], *len_obj = args[2];
     long long hs_lo, hs_hi, hd_lo, hd_hi, d_shift, s_shift;
-    if (!PyArg_ParseTuple(args, "OOOLLLLLL:copy_in", &dst_obj, &src_obj, &len_obj, &hs_lo, &hs_hi, &hd_lo, &hd_hi,
-                          &d_shift, &s_shift))
+    if (arg_ll(args[3], &hs_lo) < 0 || arg_ll(args[4], &hs_hi) < 0 || arg_ll(args[5], &hd_lo) < 0
+        || arg_ll(args[6], &hd_hi) < 0 || arg_ll(args[7], &d_shift) < 0 || arg_ll(args[8], &s_shift) < 0)
         return NULL;
     Py_buffer dst, src, len;
     if (get_ops(dst_obj, src_obj, len_obj, &dst, &src, &len, "copy_in", 1) < 0)
@@ -310,6 +316,34 @@ static inline int64_t plain_int(PyObject *v, int64_t limit)
     return (int64_t)x;
 }
 
+/* Argument i of a compiled helper as a long long: an exact int of up to three 30-bit digits that fits is read
+ * from its digits (PyLong_AsLongLong takes a slow path for every int of two digits or more, ~150 instructions),
+ * anything else as PyLong_AsLongLong reads it (its __index__, its OverflowError). 0, or -1 with an exception. */
+static int arg_ll(PyObject *v, long long *out)
+{
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+    if (PyLong_CheckExact(v)) {
+        Py_ssize_t size = Py_SIZE(v), a = size < 0 ? -size : size;
+        const digit *dg = ((PyLongObject *)v)->ob_digit;
+        if (a <= 3 && (a < 3 || dg[2] < 8)) {
+            long long x = a == 0 ? 0 : (long long)dg[0];
+            if (a >= 2)
+                x |= (long long)dg[1] << 30;
+            if (a == 3)
+                x |= (long long)dg[2] << 60;
+            *out = size < 0 ? -x : x;
+            return 0;
+        }
+    }
+#endif
+    if (!PyLong_Check(v) && !PyIndex_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "an int is required, not %.200s", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    *out = PyLong_AsLongLong(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
 /* An exact int of at most two 30-bit digits (below 2**60) read from its digits, or -1 for anything else (NULL, a
  * subclass, a negative or larger int: the general loop's plain_int reads those). */
 static inline int64_t small_int(PyObject *v)
@@ -414,16 +448,20 @@ static Py_ssize_t pair_into(PyObject *const *dv, Py_ssize_t nd, PyObject *const 
     return k;
 }
 
-/* The shared body of sg_pieces and sg_pair: the pieces written to ``out``, their total in *total; -1 when the
- * pairing is not this path's, -2 with an exception set. */
-static Py_ssize_t pair_args(PyObject *args, const char *fmt, int64_t *total)
+/* The shared body of sg_pieces and sg_pair (``fn``, called with ``args``): the pieces written to ``out``, their
+ * total in *total; -1 when the pairing is not this path's, -2 with an exception set. */
+static Py_ssize_t pair_args(PyObject *const *args, Py_ssize_t nargs, const char *fn, int64_t *total)
 {
-    PyObject *dsl, *ssl, *addr_descr, *len_descr, *out_obj;
+    if (nargs != 7) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 7 arguments (%zd given)", fn, nargs);
+        return -2;
+    }
+    PyObject *dsl = args[0], *ssl = args[1], *out_obj = args[4];
     long long max_piece, max_addr;
-    if (!PyArg_ParseTuple(args, fmt, &dsl, &ssl, &addr_descr, &len_descr, &out_obj, &max_piece, &max_addr))
+    if (arg_ll(args[5], &max_piece) < 0 || arg_ll(args[6], &max_addr) < 0)
         return -2;
     PyTypeObject *owner = NULL, *owner2 = NULL;
-    Py_ssize_t a_off = slot_offset(addr_descr, &owner), l_off = slot_offset(len_descr, &owner2);
+    Py_ssize_t a_off = slot_offset(args[2], &owner), l_off = slot_offset(args[3], &owner2);
     if (a_off < 0 || l_off < 0)
         return -2;
     if (!(PyList_CheckExact(dsl) || PyTuple_CheckExact(dsl)) || !(PyList_CheckExact(ssl) || PyTuple_CheckExact(ssl)))
@@ -434,7 +472,7 @@ static Py_ssize_t pair_args(PyObject *args, const char *fmt, int64_t *total)
         return -2;
     if (out.len / 8 != 3 * (nd + ns)) {
         PyBuffer_Release(&out);
-        PyErr_Format(PyExc_ValueError, "%s: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64", strchr(fmt, ':') + 1);
+        PyErr_Format(PyExc_ValueError, "%s: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64", fn);
         return -2;
     }
     int64_t *od = (int64_t *)out.buf;
@@ -453,21 +491,21 @@ static Py_ssize_t pair_args(PyObject *args, const char *fmt, int64_t *total)
  * in [0, max_addr), length in [1, max_addr)), when a piece is longer than ``max_piece`` or starts at max_addr or
  * beyond, or when the totals differ: the caller then takes the general, checked path. The pure-Python
  * specification is _burst.sg_pieces. */
-static PyObject *sg_pieces(PyObject *self, PyObject *args)
+static PyObject *sg_pieces(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
     int64_t total = 0;
-    Py_ssize_t k = pair_args(args, "OOOOOLL:sg_pieces", &total);
+    Py_ssize_t k = pair_args(args, nargs, "sg_pieces", &total);
     return k == -2 ? NULL : PyLong_FromSsize_t(k);
 }
 
 /* sg_pair(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> (count, total bytes), or None:
  * sg_pieces with the pieces' total (what a burst's ``length`` is) from the same pass. */
-static PyObject *sg_pair(PyObject *self, PyObject *args)
+static PyObject *sg_pair(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
     int64_t total = 0;
-    Py_ssize_t k = pair_args(args, "OOOOOLL:sg_pair", &total);
+    Py_ssize_t k = pair_args(args, nargs, "sg_pair", &total);
     if (k == -2)
         return NULL;
     if (k < 0)
@@ -1802,12 +1840,12 @@ static PyMethodDef memcpy_methods[] = {
      "lengths[i]) in order; int64 arrays of pointers and byte counts already checked by the caller."},
     {"total", total, METH_O, "total(lengths) -> the sum of an int64 array."},
     {"span", span, METH_VARARGS, "span(dst, src, lengths) -> (src_lo, src_hi, dst_lo, dst_hi) of a burst."},
-    {"copy_in", copy_in, METH_VARARGS,
+    {"copy_in", (PyCFunction)(void (*)(void))copy_in, METH_FASTCALL,
      "copy_in(dst, src, lengths, src_lo, src_hi, dst_lo, dst_hi, dst_shift, src_shift) -> None when copied inside "
      "those bounds, else the burst's span (nothing copied)."},
-    {"sg_pieces", sg_pieces, METH_VARARGS,
+    {"sg_pieces", (PyCFunction)(void (*)(void))sg_pieces, METH_FASTCALL,
      "sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> pieces written, or -1."},
-    {"sg_pair", sg_pair, METH_VARARGS,
+    {"sg_pair", (PyCFunction)(void (*)(void))sg_pair, METH_FASTCALL,
      "sg_pair(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> (pieces, total), or None."},
     {"memcpy_setup", memcpy_setup, METH_VARARGS,
      "memcpy_setup(desc_type, submit_types, slots, consts): wire the compiled per-descriptor path (once)."},
