@@ -202,8 +202,51 @@ INLINE int peek_ll(PyObject *o, PyObject *name, long long *out)
     return ok;
 }
 
+/* The int object that o.name holds, borrowed, when it is a __slots__ member or an instance dict entry (NULL:
+ * not one, or not set; no exception). */
+INLINE PyObject *held(PyObject *o, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    ACache *c = alookup(tp, name);
+    if (c->kind == A_SLOT && !c->readonly)
+        return *(PyObject **)((char *)o + c->off);
+    if (c->kind == A_DICT) {
+        PyObject **dp = _PyObject_GetDictPtr(o);
+        if (dp != NULL && *dp != NULL && PyDict_CheckExact(*dp)) {
+            PyObject *v = PyDict_GetItemWithError(*dp, name);
+            if (v == NULL)
+                PyErr_Clear();
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* o.name = x. A counter or an instant is a new int object each time in Python; here, when the int that o.name
+ * holds is referenced by nothing else (its count is 1: only that slot or dict entry holds it, so no code can
+ * hold it, compare its identity or see it change) and x takes as many digits (1 or 2: above the small ints,
+ * below 2**60), the new value is written into that object's digits: no allocation, no free, no dict write.
+ * CPython 3.11's int layout (ob_size digits of PyLong_SHIFT bits, positive); other versions and a build
+ * without the GIL always make a new int. */
 static int set_ll(PyObject *o, PyObject *name, long long x)
 {
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+    if (x > 256 && x < ((long long)1 << (2 * PyLong_SHIFT))) {
+        PyObject *old = held(o, name);
+        if (old != NULL && PyLong_CheckExact(old) && Py_REFCNT(old) == 1) {
+            Py_ssize_t nd = x < ((long long)1 << PyLong_SHIFT) ? 1 : 2;
+            if (Py_SIZE(old) == nd) {
+                PyLongObject *lo = (PyLongObject *)old;
+                lo->ob_digit[0] = (digit)(x & PyLong_MASK);
+                if (nd == 2)
+                    lo->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
+                return 0;
+            }
+        }
+    }
+#endif
     PyObject *v = PyLong_FromLongLong(x);
     if (v == NULL)
         return -1;

@@ -96,3 +96,41 @@ def test_the_runner_takes_the_locks_as_the_python_path(counting: bool) -> None:
         ((a1, r1), (a2, r2)) = runner[5]
         assert a1 == r1 and a2 == r2 and a1 >= 2 * 37 and a2 >= 2 * 37
     assert runner[6] is (core is not None)  # the runner ran (with the compiled core)
+
+
+def _counters(runner: bool) -> list[tuple[int, ...]]:
+    """What a callback keeps of the counters the runner updates (its own references to those int objects)."""
+    soc = Soc()
+    if not runner:
+        soc.kernel.period_runner = None
+    codec: Any = soc.peripheral("i2s0")
+    chan = soc.request_chan("i2s0", "tx")
+    chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=8))
+    ring = np.arange(16384, dtype=np.uint8)
+    tx = chan.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, 4096, M2D)
+    hw: Any = soc.dmac.hw  # type: ignore[attr-defined]
+    kept: list[tuple[int, ...]] = []
+    port = codec.tx
+
+    def cb(_: object) -> None:
+        k = soc.kernel
+        kept.append((k.now_ns, k.events_run, port.written, port.drained, port.ticks_done, hw.bursts, hw.plans,
+                     hw._busy_until, hw._sync_ns))
+
+    tx.callback = cb
+    tx.submit()
+    chan.issue_pending()
+    soc.run(until=1.2)  # past 2**30 ns: instants of one and of two 30-bit digits
+    return kept
+
+
+def test_ints_a_callback_keeps_do_not_change_under_it() -> None:
+    """The runner may write a counter's new value into the int object that only the counter holds; one that a
+    callback keeps is another reference, so it gets a new int and the kept one stays as it was."""
+    runner, python = _counters(True), _counters(False)
+    assert runner == python
+    assert len(runner) == 56
+    for a, b in zip(runner, runner[1:]):
+        assert a[0] < b[0] and a[1] < b[1] and a[2] < b[2] and a[3] < b[3] and a[4] < b[4]
+    assert runner[0][:5] == (20_980_426, 5, 4096, 4032, 1008)
+    assert runner[-1][0] == 1_194_313_760 > 2**30
