@@ -675,14 +675,21 @@ static int soc_sync(Ev *e, long long now)
     PyObject *owner = fget(e->soc, s__owner);
     if (owner == NULL)
         return -1;
-    PyObject *me = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    if (me == NULL) {
-        Py_DECREF(owner);
-        return -1;
+    unsigned long ident = PyThread_get_thread_ident();
+    int mine;
+    if (PyLong_CheckExact(owner)) {  /* (the usual case: no int made to compare) */
+        unsigned long v = PyLong_AsUnsignedLong(owner);
+        if (v == (unsigned long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            mine = 0;
+        } else
+            mine = v == ident;
+    } else {
+        PyObject *me = PyLong_FromUnsignedLong(ident);
+        mine = me == NULL ? -1 : PyObject_RichCompareBool(owner, me, Py_EQ);
+        Py_XDECREF(me);
     }
-    int mine = PyObject_RichCompareBool(owner, me, Py_EQ);
     Py_DECREF(owner);
-    Py_DECREF(me);
     if (mine < 0)
         return -1;
     if (!mine)
@@ -706,8 +713,15 @@ static int soc_sync(Ev *e, long long now)
             if (pe == NULL)
                 r = -1;
             else {
-                PyObject *nowv = PyLong_FromLongLong(now);
-                int le = nowv == NULL ? -1 : PyObject_RichCompareBool(pe, nowv, Py_LE);
+                long long pe_ns;
+                PyObject *nowv = NULL;
+                int le = as_ll(pe, &pe_ns) ? pe_ns <= now : -2;
+                if (le != 0)
+                    nowv = PyLong_FromLongLong(now);
+                if (le == -2)
+                    le = nowv == NULL ? -1 : PyObject_RichCompareBool(pe, nowv, Py_LE);
+                if (le > 0 && nowv == NULL)
+                    le = -1;
                 if (le > 0) {
                     PyObject *x = PyObject_CallMethodOneArg(lane, s_settle, nowv);
                     le = x == NULL ? -1 : 0;
