@@ -6,6 +6,7 @@ compared) and without it (the Python path against itself)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -130,7 +131,7 @@ def test_ints_a_callback_keeps_do_not_change_under_it() -> None:
     runner, python = _counters(True), _counters(False)
     assert runner == python
     assert len(runner) == 56
-    for a, b in zip(runner, runner[1:]):
+    for a, b in itertools.pairwise(runner):
         assert a[0] < b[0] and a[1] < b[1] and a[2] < b[2] and a[3] < b[3] and a[4] < b[4]
     assert runner[0][:5] == (20_980_426, 5, 4096, 4032, 1008)
     assert runner[-1][0] == 1_194_313_760 > 2**30
