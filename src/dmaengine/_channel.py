@@ -53,6 +53,7 @@ _FREED = DescState.FREED
 _IN_PROGRESS = Status.IN_PROGRESS
 _CTRL_REUSE = PrepFlags.CTRL_REUSE
 _CTRL_ACK = PrepFlags.CTRL_ACK
+_MEMCPY = int(Cap.MEMCPY)
 
 _and = int.__and__  # ``Cap & Cap`` builds an enum member (~0.5 µs); this tests the bits of a mask as an int
 
@@ -462,13 +463,18 @@ class Channel(RaidChannelOps):
             and length > 0
             and self._memcpy_plain is dev
         ):
-            self._need(Cap.MEMCPY)
-            dst = _check.addr("dst", dst)
-            src = _check.addr("src", src)
-            length = _check.length("length", length)
-            self._check_align("address or length", dev.copy_align, dst, src, length)
-            # The device checks passed; remember when they always will (no alignment rule) for the fast path.
-            self._memcpy_plain = None if dev.copy_align else dev
+            if (self.client_count and dst.__class__ is int and src.__class__ is int and length.__class__ is int
+                    and dst >= 0 and src >= 0 and length > 0 and not dev.copy_align
+                    and _and(dev.cap_mask, _MEMCPY)):
+                self._memcpy_plain = dev  # the checks below would pass: the first prep of a channel, inlined
+            else:
+                self._need(Cap.MEMCPY)
+                dst = _check.addr("dst", dst)
+                src = _check.addr("src", src)
+                length = _check.length("length", length)
+                self._check_align("address or length", dev.copy_align, dst, src, length)
+                # The device checks passed; remember when they always will (no alignment rule) for the fast path.
+                self._memcpy_plain = None if dev.copy_align else dev
         pf = _prep_flags_cache.get(flags) if flags.__class__ is int else None  # prep_flags(), inlined
         if pf is None:
             pf = prep_flags(flags)
@@ -552,7 +558,8 @@ class Channel(RaidChannelOps):
     # --- running ------------------------------------------------------------------------------------------
     def issue_pending(self) -> None:
         """``dma_async_issue_pending``: start the submitted descriptors."""
-        self._live()
+        if not self.client_count:
+            self._live()  # raises
         if _trace.recorder is not None:
             _trace.emit("issue", self)
         self.device.device_issue_pending(self)
@@ -576,6 +583,12 @@ class Channel(RaidChannelOps):
         status = self.cookie_status
         return lambda: status(cookie) != _IN_PROGRESS
 
+    def _issue_for_wait(self) -> None:
+        """What :meth:`sync_wait` does before it waits: :meth:`issue_pending`. A driver may skip the call where it
+        would provably do nothing (the simulated controller's driver does, when nothing is submitted and nothing
+        issued waits for the hardware)."""
+        self.issue_pending()
+
     def sync_wait(self, cookie: int, timeout: float | None = 5.0) -> Status:
         """``dma_sync_wait``: issue pending, wait until ``cookie`` is not IN_PROGRESS; TimeoutError past timeout.
 
@@ -587,7 +600,7 @@ class Channel(RaidChannelOps):
         if in_bottom_half():
             raise StateError(f"{self.name}: sync_wait from a callback would block the bottom half")
         done = self._done(cookie)
-        self.issue_pending()  # last before waiting: the worker can start as soon as this thread yields
+        self._issue_for_wait()  # last before waiting: the worker can start as soon as this thread yields
         if not self.device.platform.wait_for(done, limit, self.waitq):
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s")
         return self.cookie_status(cookie)

@@ -45,6 +45,8 @@ M2M = TransferDirection.MEM_TO_MEM
 M2D = TransferDirection.MEM_TO_DEV
 D2M = TransferDirection.DEV_TO_MEM
 _PERIOD = Irq.PERIOD
+_NO_FLAGS = PrepFlags(0)
+_MD_NONE = DescMetadataMode.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +70,17 @@ class SimDescriptor(VirtDescriptor):
 
     __slots__ = ("job", "md_buf", "md_client", "md_len", "program")
 
-    def __init__(self, chan: SimChannel, program: Program, job: RaidJob | None = None) -> None:
-        super().__init__(chan, program.total)
+    def __init__(self, chan: SimChannel, program: Program, job: RaidJob | None = None,
+                 flags: PrepFlags = _NO_FLAGS) -> None:
+        VirtDescriptor.__init__(self, chan, program.total, flags)
         self.program = program
         self.job = job
         self.md_client: Any = None
         self.md_buf: bytearray | None = None
         self.md_len = 0
+        # Read by ``metadata_mode`` at every start and end: set, it is found without an AttributeError raised
+        # and caught (the base class leaves it unset until the first metadata call).
+        self._metadata_mode = _MD_NONE
 
     def metadata_attach(self, data: Any) -> None:
         """DESC_METADATA_CLIENT: keep the client's buffer (sent for MEM_TO_DEV, filled otherwise)."""
@@ -129,6 +135,28 @@ class SimChannel(VirtChannel):
         super().__init__()
         self.dreq_line: int | None = None
         self.running: SimDescriptor | None = None
+
+    def _done(self, cookie: int) -> Callable[[], bool]:
+        """What ``sync_wait`` tests after every event: ``cookie_status(cookie) != IN_PROGRESS`` (complete, failed
+        or paused), read without the lock and without building a status: a Soc runs on one thread, and the
+        waiter tests it between events, never during one."""
+
+        def done() -> bool:
+            if self.paused:
+                return True
+            last, used = self.completed_cookie, self.cookie  # is_complete(), inlined
+            if last <= used:
+                return cookie <= last or cookie > used
+            return cookie <= last and cookie > used
+
+        return done
+
+    def _issue_for_wait(self) -> None:
+        """``sync_wait``'s issue_pending, skipped where it would do nothing: nothing submitted, and the hardware
+        runs the first issued descriptor or none is issued (a trace recorder still gets its "issue" event, a
+        released channel its StateError)."""
+        if self.desc_submitted or (self.running is None and self.desc_issued) or not self.client_count or tracing():
+            self.issue_pending()
 
     def cookie_status(self, cookie: int) -> Status:
         """The status ``tx_status`` gives for ``cookie``, without its residue: waiters poll it after every event,
@@ -323,7 +351,8 @@ class SimDmaDevice(DmaDevice):
 
     def device_prep_dma_memcpy(self, chan: Channel, dst: int, src: int, length: int,
                                flags: PrepFlags) -> SimDescriptor:
-        return self._desc(chan, Program([Item(src, dst, length, True)], M2M), flags)
+        assert isinstance(chan, SimChannel)
+        return SimDescriptor(chan, Program([Item(src, dst, length, True)], M2M), None, flags)  # _desc, inlined
 
     def device_prep_dma_memcpy_sg(self, chan: Channel, dst_sgl: list[SgEntry], src_sgl: list[SgEntry],
                                   flags: PrepFlags) -> SimDescriptor:
@@ -373,16 +402,15 @@ class SimDmaDevice(DmaDevice):
 
         A descriptor whose program the controller cannot fetch, or whose start fails for any reason, ends at
         once with READ_FAILED (the descriptor fetch failed) and the next one starts: the SoC goes on."""
-        while True:
-            vd = chan.vchan_next_desc()
-            if vd is None:
-                return
+        issued = chan.desc_issued
+        while issued:
+            vd = issued[0]  # vchan_next_desc(), inlined
             assert isinstance(vd, SimDescriptor)
             why = _program_fault(vd.program)
             if why is None:
                 chan.running = vd
                 try:
-                    if vd.metadata_mode and vd.program.direction is M2D:
+                    if vd.program.direction is M2D and vd.metadata_mode:
                         self._send_metadata(vd)
                     if vd.job is not None:
                         vd.job.map()  # xor / pq scratch: mapped while the program runs (sim/_raid.py)
@@ -404,7 +432,9 @@ class SimDmaDevice(DmaDevice):
     def device_issue_pending(self, chan: Channel) -> None:
         assert isinstance(chan, SimChannel)
         with self.guard("issue_pending"), chan.lock:
-            if chan.vchan_issue_pending() and chan.running is None:
+            if chan.desc_submitted:
+                chan.vchan_issue_pending()
+            if chan.running is None and chan.desc_issued:
                 self._start_next(chan)
 
     def _irq(self, idx: int, kind: Irq, result: Result, residue: int) -> None:
