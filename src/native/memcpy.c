@@ -559,7 +559,6 @@ static struct {
         *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep, *s_call, *s_clear;
 } MF;
 
-static PyTypeObject *lock_type_checked(void);
 static int install_dealloc(PyTypeObject *type, destructor subtype_dealloc);
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -692,47 +691,13 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_call, "__call__");
     NAME(s_clear, "clear");
 #undef NAME
-    MF.lock_type = lock_type_checked();
+    MF.lock_type = dmaengine_lock_type_checked();
     MF.ready = 1;
     Py_RETURN_NONE;
 }
 
-/* CPython's _thread.lock object as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its
- * ``locked`` field is what lock.locked() returns. memcpy_setup checks the layout on a real lock (its size, and
- * the field through an acquire and a release) and reads the field only when it matched; otherwise the compiled
- * submit calls locked(). */
-typedef struct {
-    PyObject_HEAD
-    void *lock_lock;
-    PyObject *in_weakreflist;
-    char locked;
-} LockMirror;
-
-static PyTypeObject *lock_type_checked(void)
-{
-#if PY_VERSION_HEX < 0x030D0000
-    PyObject *mod = PyImport_ImportModule("_thread");
-    PyObject *lock = mod ? PyObject_CallMethod(mod, "allocate_lock", NULL) : NULL;
-    Py_XDECREF(mod);
-    if (lock == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    PyTypeObject *t = Py_TYPE(lock);
-    int ok = t->tp_basicsize == (Py_ssize_t)sizeof(LockMirror) && ((LockMirror *)lock)->locked == 0;
-    PyObject *r = ok ? PyObject_CallMethod(lock, "acquire", NULL) : NULL;
-    ok = r == Py_True && ((LockMirror *)lock)->locked == 1;
-    Py_XDECREF(r);
-    r = ok ? PyObject_CallMethod(lock, "release", NULL) : NULL;
-    ok = r != NULL && ((LockMirror *)lock)->locked == 0;
-    Py_XDECREF(r);
-    PyErr_Clear();
-    Py_DECREF(lock);
-    return ok ? t : NULL;
-#else
-    return NULL;
-#endif
-}
+/* The submit reads a channel lock's ``locked`` field (LockMirror, native.h) only where
+ * dmaengine_lock_type_checked found the layout it expects; otherwise it calls locked(). */
 
 /* --- freeing a descriptor --------------------------------------------------------------------------------
  *

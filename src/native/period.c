@@ -340,43 +340,9 @@ static int call_noargs(PyObject *o, PyObject *name)
     return 0;
 }
 
-/* CPython's _thread.lock as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API; the same mirror as
- * src/native/memcpy.c's): its ``locked`` field is what lock.locked() returns. period_setup checks the layout on a
- * real lock (its size, and the field through an acquire and a release); when it does not match, or on a build
- * without the GIL, every lock is acquired and released by its methods. */
-typedef struct {
-    PyObject_HEAD
-    void *lock_lock;
-    PyObject *in_weakreflist;
-    char locked;
-} LockMirror;
+/* A plain lock's ``locked`` field (LockMirror, native.h) is read only where dmaengine_lock_type_checked found
+ * the layout it expects (set at period_setup); otherwise every lock is acquired and released by its methods. */
 static PyTypeObject *lock_type = NULL;
-
-static PyTypeObject *lock_type_checked(void)
-{
-#if PY_VERSION_HEX < 0x030D0000 && !defined(Py_GIL_DISABLED)
-    PyObject *mod = PyImport_ImportModule("_thread");
-    PyObject *lock = mod ? PyObject_CallMethod(mod, "allocate_lock", NULL) : NULL;
-    Py_XDECREF(mod);
-    if (lock == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    PyTypeObject *t = Py_TYPE(lock);
-    int ok = t->tp_basicsize == (Py_ssize_t)sizeof(LockMirror) && ((LockMirror *)lock)->locked == 0;
-    PyObject *r = ok ? PyObject_CallMethod(lock, "acquire", NULL) : NULL;
-    ok = r == Py_True && ((LockMirror *)lock)->locked == 1;
-    Py_XDECREF(r);
-    r = ok ? PyObject_CallMethod(lock, "release", NULL) : NULL;
-    ok = r != NULL && ((LockMirror *)lock)->locked == 0;
-    Py_XDECREF(r);
-    PyErr_Clear();
-    Py_DECREF(lock);
-    return ok ? t : NULL;
-#else
-    return NULL;
-#endif
-}
 
 /* ``with lock:``, its enter. A free _thread.lock is not taken: every thread that takes it needs the GIL to touch
  * what it guards, and the sections below keep the GIL from enter to exit (no Python code runs in them, no old
@@ -1421,7 +1387,7 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
         Py_XSETREF(K[i], Py_NewRef(got[i]));
     }
     if (lock_type == NULL)
-        lock_type = lock_type_checked();
+        lock_type = dmaengine_lock_type_checked();
     if (count_type == NULL) {
         PyObject *mod = PyImport_ImportModule("itertools");
         PyObject *c = mod ? PyObject_CallMethod(mod, "count", NULL) : NULL;
