@@ -520,7 +520,12 @@ class AddressSpace:
             # extents decide for all ops at once.
             core = _native.core
             if core is not None:
-                s_lo, s_hi, d_lo, d_hi = core.span(dst, src, lengths)
+                # Inside the mappings the last copies used (live: unmap forgets them), copied in the same call.
+                hs, hd = self._hot_src, self._hot_dst
+                span = core.copy_in(dst, src, lengths, hs[0], hs[1], hd[0], hd[1], hd[3] - hd[0], hs[3] - hs[0])
+                if span is None:
+                    return None
+                s_lo, s_hi, d_lo, d_hi = span
             else:
                 s_lo, s_hi = int(src.min()), int((src + lengths).max())
                 d_lo, d_hi = int(dst.min()), int((dst + lengths).max())
@@ -528,6 +533,8 @@ class AddressSpace:
             dm = self._holder(d_lo, d_hi, True) if sm is not None else None
             if sm is not None and dm is not None:
                 if core is not None:
+                    self._hot_src = (sm.addr, sm._end, sm._mv, sm._ptr)
+                    self._hot_dst = (dm.addr, dm._end, dm._mv, dm._ptr)
                     core.copy_ops(dst, src, lengths, dm._ptr - dm.addr, sm._ptr - sm.addr)
                     return None
                 so = src - sm.addr

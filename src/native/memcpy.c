@@ -22,6 +22,58 @@
 /* Below this many bytes in all, keep the GIL: releasing and taking it back costs more than the copies. */
 #define RELEASE_GIL_BYTES (256 * 1024)
 
+/* memmove of n bytes for n up to 64 without a call: every byte is loaded before any is stored (two overlapping
+ * halves of the largest power of two not above n), so overlapping ops move as memmove moves them. */
+static inline void move_upto64(char *d, const char *s, size_t n)
+{
+    if (n >= 32) {
+        uint64_t a[4], b[4];
+        memcpy(a, s, 32);
+        memcpy(b, s + n - 32, 32);
+        memcpy(d, a, 32);
+        memcpy(d + n - 32, b, 32);
+    } else if (n >= 16) {
+        uint64_t a[2], b[2];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n) {
+        char a = s[0], b = s[n / 2], c = s[n - 1];
+        d[0] = a;
+        d[n / 2] = b;
+        d[n - 1] = c;
+    }
+}
+
+/* memmove(d[i] + d_shift, s[i] + s_shift, l[i]) for every i, in order (lengths checked >= 0 by the caller). */
+static void move_ops(const int64_t *d, const int64_t *s, const int64_t *l, Py_ssize_t n, int64_t d_shift,
+                     int64_t s_shift)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *dp = (char *)(intptr_t)(d[i] + d_shift);
+        const char *sp = (const char *)(intptr_t)(s[i] + s_shift);
+        if (l[i] <= 64)
+            move_upto64(dp, sp, (size_t)l[i]);
+        else
+            memmove(dp, sp, (size_t)l[i]);
+    }
+}
+
+static int arg_ll(PyObject *v, long long *out);
+
 static int get_i64(PyObject *obj, Py_buffer *view, const char *name)
 {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
@@ -86,12 +138,10 @@ static PyObject *copy_ops(PyObject *self, PyObject *args)
     }
     if (total >= RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++)
-            memmove((void *)(intptr_t)(d[i] + d_shift), (const void *)(intptr_t)(s[i] + s_shift), (size_t)l[i]);
+        move_ops(d, s, l, n, d_shift, s_shift);
         Py_END_ALLOW_THREADS
     } else {
-        for (Py_ssize_t i = 0; i < n; i++)
-            memmove((void *)(intptr_t)(d[i] + d_shift), (const void *)(intptr_t)(s[i] + s_shift), (size_t)l[i]);
+        move_ops(d, s, l, n, d_shift, s_shift);
     }
     result = Py_NewRef(Py_None);
 done:
@@ -128,6 +178,69 @@ static PyObject *span(PyObject *self, PyObject *args)
             d_hi = d[i] + l[i];
     }
     result = Py_BuildValue("(LLLL)", (long long)s_lo, (long long)s_hi, (long long)d_lo, (long long)d_hi);
+done:
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&len);
+    return result;
+}
+
+/* copy_in(dst, src, lengths, src_lo, src_hi, dst_lo, dst_hi, dst_shift, src_shift) -> None, or the burst's
+ * (src_lo, src_hi, dst_lo, dst_hi): the burst's ops copied as copy_ops(dst, src, lengths, dst_shift, src_shift)
+ * does when every source lies in [src_lo, src_hi) and every destination in [dst_lo, dst_hi) (the mappings the
+ * caller last copied between, checked for their direction, under the address space's lock, which it holds);
+ * otherwise nothing is copied and the burst's extents (as span) come back for the caller to resolve. int64
+ * arrays of one non-zero length. One call where span and copy_ops took two (and six buffer requests). */
+static PyObject *copy_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 9) {
+        PyErr_Format(PyExc_TypeError, "copy_in() takes exactly 9 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *dst_obj = args[0], *src_obj = args[1], *len_obj = args[2];
+    long long hs_lo, hs_hi, hd_lo, hd_hi, d_shift, s_shift;
+    if (arg_ll(args[3], &hs_lo) < 0 || arg_ll(args[4], &hs_hi) < 0 || arg_ll(args[5], &hd_lo) < 0
+        || arg_ll(args[6], &hd_hi) < 0 || arg_ll(args[7], &d_shift) < 0 || arg_ll(args[8], &s_shift) < 0)
+        return NULL;
+    Py_buffer dst, src, len;
+    if (get_ops(dst_obj, src_obj, len_obj, &dst, &src, &len, "copy_in", 1) < 0)
+        return NULL;
+    Py_ssize_t n = len.len / 8;
+    PyObject *result = NULL;
+    const int64_t *d = (const int64_t *)dst.buf, *s = (const int64_t *)src.buf, *l = (const int64_t *)len.buf;
+    int64_t s_lo = s[0], s_hi = s[0], d_lo = d[0], d_hi = d[0], total = 0;
+    int neg = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t se, de; /* an end past INT64_MAX (arrays changed by hand) saturates: no mapping holds it */
+        if (__builtin_add_overflow(s[i], l[i], &se))
+            se = INT64_MAX;
+        if (__builtin_add_overflow(d[i], l[i], &de))
+            de = INT64_MAX;
+        neg |= l[i] <= 0;
+        if (__builtin_add_overflow(total, l[i], &total))
+            total = INT64_MAX;
+        if (s[i] < s_lo)
+            s_lo = s[i];
+        if (se > s_hi)
+            s_hi = se;
+        if (d[i] < d_lo)
+            d_lo = d[i];
+        if (de > d_hi)
+            d_hi = de;
+    }
+    if (neg || !(hs_lo <= s_lo && s_hi <= hs_hi && hd_lo <= d_lo && d_hi <= hd_hi)) {
+        result = Py_BuildValue("(LLLL)", (long long)s_lo, (long long)s_hi, (long long)d_lo, (long long)d_hi);
+        goto done;
+    }
+    if (total >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        move_ops(d, s, l, n, d_shift, s_shift);
+        Py_END_ALLOW_THREADS
+    } else {
+        move_ops(d, s, l, n, d_shift, s_shift);
+    }
+    result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&dst);
     PyBuffer_Release(&src);
@@ -203,89 +316,124 @@ static inline int64_t plain_int(PyObject *v, int64_t limit)
     return (int64_t)x;
 }
 
-/* sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> count, or -1.
- *
- * The pairing of two scatterlists (lists or tuples of SgEntry: ``addr_slot`` and ``length_slot`` are the
- * class's member descriptors, ``SgEntry.addr`` and ``SgEntry.length``) into pieces written to the rows of
- * ``out``, a C-contiguous int64 array of shape (3, len(dst_sgl) + len(src_sgl)): destination addresses, source
- * addresses and lengths. -1 (nothing said) when an entry is not exactly an SgEntry holding plain ints (address
- * in [0, max_addr), length in [1, max_addr)), when a piece is longer than ``max_piece`` or starts at max_addr or
- * beyond, or when the totals differ: the caller then takes the general, checked path. The pure-Python
- * specification is _burst.sg_pieces. */
-static PyObject *sg_pieces(PyObject *self, PyObject *args)
+/* Argument i of a compiled helper as a long long: an exact int of up to three 30-bit digits that fits is read
+ * from its digits (PyLong_AsLongLong takes a slow path for every int of two digits or more, ~150 instructions),
+ * anything else as PyLong_AsLongLong reads it (its __index__, its OverflowError). 0, or -1 with an exception. */
+static int arg_ll(PyObject *v, long long *out)
 {
-    (void)self;
-    PyObject *dsl, *ssl, *addr_descr, *len_descr, *out_obj;
-    long long max_piece, max_addr;
-    if (!PyArg_ParseTuple(args, "OOOOOLL:sg_pieces", &dsl, &ssl, &addr_descr, &len_descr, &out_obj, &max_piece,
-                          &max_addr))
-        return NULL;
-    PyTypeObject *owner = NULL, *owner2 = NULL;
-    Py_ssize_t a_off = slot_offset(addr_descr, &owner), l_off = slot_offset(len_descr, &owner2);
-    if (a_off < 0 || l_off < 0)
-        return NULL;
-    if (!(PyList_CheckExact(dsl) || PyTuple_CheckExact(dsl)) || !(PyList_CheckExact(ssl) || PyTuple_CheckExact(ssl)))
-        return PyLong_FromLong(-1);
-    Py_ssize_t nd = PySequence_Fast_GET_SIZE(dsl), ns = PySequence_Fast_GET_SIZE(ssl);
-    Py_buffer out;
-    if (get_i64(out_obj, &out, "out") < 0)
-        return NULL;
-    if (out.len / 8 != 3 * (nd + ns)) {
-        PyBuffer_Release(&out);
-        PyErr_SetString(PyExc_ValueError, "sg_pieces: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64");
-        return NULL;
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+    if (PyLong_CheckExact(v)) {
+        Py_ssize_t size = Py_SIZE(v), a = size < 0 ? -size : size;
+        const digit *dg = ((PyLongObject *)v)->ob_digit;
+        if (a <= 3 && (a < 3 || dg[2] < 8)) {
+            long long x = a == 0 ? 0 : (long long)dg[0];
+            if (a >= 2)
+                x |= (long long)dg[1] << 30;
+            if (a == 3)
+                x |= (long long)dg[2] << 60;
+            *out = size < 0 ? -x : x;
+            return 0;
+        }
     }
-    int64_t *od = (int64_t *)out.buf, *os_ = od + (nd + ns), *on = od + 2 * (nd + ns);
-    PyObject **dv = PySequence_Fast_ITEMS(dsl), **sv = PySequence_Fast_ITEMS(ssl);
-    Py_ssize_t k = -1;
+#endif
+    if (!PyLong_Check(v) && !PyIndex_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "an int is required, not %.200s", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    *out = PyLong_AsLongLong(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* An exact int of at most two 30-bit digits (below 2**60) read from its digits, or -1 for anything else (NULL, a
+ * subclass, a negative or larger int: the general loop's plain_int reads those). */
+static inline int64_t small_int(PyObject *v)
+{
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+    if (v == NULL || Py_TYPE(v) != &PyLong_Type)
+        return -1;
+    Py_ssize_t size = Py_SIZE(v);
+    const digit *dg = ((PyLongObject *)v)->ob_digit;
+    if (size == 1)
+        return (int64_t)dg[0];
+    if (size == 2)
+        return ((int64_t)dg[1] << 30) | (int64_t)dg[0];
+    return size == 0 ? 0 : -1;
+#else
+    return plain_int(v, (int64_t)1 << 60);
+#endif
+}
+
+/* The pairing of two scatterlists (arrays of ``nd`` and ``ns`` entries of the exact type ``owner``, whose fields
+ * are at ``a_off`` and ``l_off``) into pieces written to od / os_ / on (room for nd + ns - 1 of each): the number of
+ * pieces, their total in *total_out; -1 (nothing said) when an entry is not exactly ``owner`` holding plain ints
+ * (address in [0, max_addr), length in [1, max_addr)), when a piece is longer than ``max_piece`` or starts at
+ * max_addr or beyond, or when the totals differ. Two lists whose entries pair one to one (the common case) take
+ * a shorter loop first: four reads, two compares and three stores an entry pair. */
+static Py_ssize_t pair_into(PyObject *const *dv, Py_ssize_t nd, PyObject *const *sv, Py_ssize_t ns, PyTypeObject *owner,
+                            Py_ssize_t a_off, Py_ssize_t l_off, int64_t *od, int64_t *os_, int64_t *on,
+                            int64_t max_piece, int64_t max_addr, int64_t *total_out)
+{
     if (nd == 0 || ns == 0)
-        goto done;
-    Py_ssize_t i = 0, j = 0;
+        return -1;
+    int64_t total = 0;
+    if (nd == ns && max_addr >= ((int64_t)1 << 60)) {
+        Py_ssize_t i;
+        for (i = 0; i < nd; i++) {
+            PyObject *e = dv[i], *f = sv[i];
+            if (Py_TYPE(e) != owner || Py_TYPE(f) != owner)
+                return -1;
+            int64_t dl = small_int(SLOT(e, l_off)), sl = small_int(SLOT(f, l_off));
+            int64_t da = small_int(SLOT(e, a_off)), sa = small_int(SLOT(f, a_off));
+            /* not one to one, or a field this loop does not read: the general loop decides */
+            if (dl != sl || dl < 1 || dl > max_piece || (da | sa) < 0)
+                break;
+            od[i] = da;
+            os_[i] = sa;
+            on[i] = dl;
+            total += dl;
+        }
+        if (i == nd) {
+            *total_out = total;
+            return nd;
+        }
+        total = 0;
+    }
+    Py_ssize_t i = 0, j = 0, k = 0;
     int64_t da = 0, dl = 0, sa = 0, sl = 0; /* what is left of the current entries */
     int need_d = 1, need_s = 1;
-    k = 0;
     for (;;) {
         if (need_d) {
             if (i == nd)
                 break;
             PyObject *e = dv[i++];
-            if (Py_TYPE(e) != owner) {
-                k = -1;
-                goto done;
-            }
+            if (Py_TYPE(e) != owner)
+                return -1;
             da = plain_int(SLOT(e, a_off), max_addr);
             dl = plain_int(SLOT(e, l_off), max_addr);
-            if (da < 0 || dl < 1) {
-                k = -1;
-                goto done;
-            }
+            if (da < 0 || dl < 1)
+                return -1;
             need_d = 0;
         }
         if (need_s) {
             if (j == ns)
                 break;
             PyObject *e = sv[j++];
-            if (Py_TYPE(e) != owner) {
-                k = -1;
-                goto done;
-            }
+            if (Py_TYPE(e) != owner)
+                return -1;
             sa = plain_int(SLOT(e, a_off), max_addr);
             sl = plain_int(SLOT(e, l_off), max_addr);
-            if (sa < 0 || sl < 1) {
-                k = -1;
-                goto done;
-            }
+            if (sa < 0 || sl < 1)
+                return -1;
             need_s = 0;
         }
         int64_t n = dl < sl ? dl : sl;
-        if (n > max_piece || da >= max_addr || sa >= max_addr) {
-            k = -1;
-            goto done;
-        }
+        if (n > max_piece || da >= max_addr || sa >= max_addr)
+            return -1;
         od[k] = da;
         os_[k] = sa;
         on[k] = n;
         k++;
+        total += n;
         da += n;
         sa += n;
         dl -= n;
@@ -295,10 +443,74 @@ static PyObject *sg_pieces(PyObject *self, PyObject *args)
     }
     /* Both lists must end together: the same total. */
     if (!(need_d && need_s && i == nd && j == ns))
-        k = -1;
-done:
+        return -1;
+    *total_out = total;
+    return k;
+}
+
+/* The shared body of sg_pieces and sg_pair (``fn``, called with ``args``): the pieces written to ``out``, their
+ * total in *total; -1 when the pairing is not this path's, -2 with an exception set. */
+static Py_ssize_t pair_args(PyObject *const *args, Py_ssize_t nargs, const char *fn, int64_t *total)
+{
+    if (nargs != 7) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 7 arguments (%zd given)", fn, nargs);
+        return -2;
+    }
+    PyObject *dsl = args[0], *ssl = args[1], *out_obj = args[4];
+    long long max_piece, max_addr;
+    if (arg_ll(args[5], &max_piece) < 0 || arg_ll(args[6], &max_addr) < 0)
+        return -2;
+    PyTypeObject *owner = NULL, *owner2 = NULL;
+    Py_ssize_t a_off = slot_offset(args[2], &owner), l_off = slot_offset(args[3], &owner2);
+    if (a_off < 0 || l_off < 0)
+        return -2;
+    if (!(PyList_CheckExact(dsl) || PyTuple_CheckExact(dsl)) || !(PyList_CheckExact(ssl) || PyTuple_CheckExact(ssl)))
+        return -1;
+    Py_ssize_t nd = PySequence_Fast_GET_SIZE(dsl), ns = PySequence_Fast_GET_SIZE(ssl);
+    Py_buffer out;
+    if (get_i64(out_obj, &out, "out") < 0)
+        return -2;
+    if (out.len / 8 != 3 * (nd + ns)) {
+        PyBuffer_Release(&out);
+        PyErr_Format(PyExc_ValueError, "%s: out must hold 3 x (len(dst_sgl) + len(src_sgl)) int64", fn);
+        return -2;
+    }
+    int64_t *od = (int64_t *)out.buf;
+    Py_ssize_t k = pair_into(PySequence_Fast_ITEMS(dsl), nd, PySequence_Fast_ITEMS(ssl), ns, owner, a_off, l_off, od,
+                             od + (nd + ns), od + 2 * (nd + ns), max_piece, max_addr, total);
     PyBuffer_Release(&out);
-    return PyLong_FromSsize_t(k);
+    return k;
+}
+
+/* sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> count, or -1.
+ *
+ * The pairing of two scatterlists (lists or tuples of SgEntry: ``addr_slot`` and ``length_slot`` are the
+ * class's member descriptors, ``SgEntry.addr`` and ``SgEntry.length``) into pieces written to the rows of
+ * ``out``, a C-contiguous int64 array of shape (3, len(dst_sgl) + len(src_sgl)): destination addresses, source
+ * addresses and lengths. -1 (nothing said) when an entry is not exactly an SgEntry holding plain ints (address
+ * in [0, max_addr), length in [1, max_addr)), when a piece is longer than ``max_piece`` or starts at max_addr or
+ * beyond, or when the totals differ: the caller then takes the general, checked path. The pure-Python
+ * specification is _burst.sg_pieces. */
+static PyObject *sg_pieces(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    int64_t total = 0;
+    Py_ssize_t k = pair_args(args, nargs, "sg_pieces", &total);
+    return k == -2 ? NULL : PyLong_FromSsize_t(k);
+}
+
+/* sg_pair(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> (count, total bytes), or None:
+ * sg_pieces with the pieces' total (what a burst's ``length`` is) from the same pass. */
+static PyObject *sg_pair(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    int64_t total = 0;
+    Py_ssize_t k = pair_args(args, nargs, "sg_pair", &total);
+    if (k == -2)
+        return NULL;
+    if (k < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nL)", k, (long long)total);
 }
 
 
@@ -347,7 +559,6 @@ static struct {
         *s_waitq, *s_wake, *s_popitem, *s_popleft, *s_extend, *s_addr, *s_end, *s_mv, *s_ptr, *s_prep, *s_call, *s_clear;
 } MF;
 
-static PyTypeObject *lock_type_checked(void);
 static int install_dealloc(PyTypeObject *type, destructor subtype_dealloc);
 
 static PyObject *get_const(PyObject *consts, const char *name)
@@ -480,47 +691,13 @@ static PyObject *memcpy_setup(PyObject *self, PyObject *args)
     NAME(s_call, "__call__");
     NAME(s_clear, "clear");
 #undef NAME
-    MF.lock_type = lock_type_checked();
+    MF.lock_type = dmaengine_lock_type_checked();
     MF.ready = 1;
     Py_RETURN_NONE;
 }
 
-/* CPython's _thread.lock object as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its
- * ``locked`` field is what lock.locked() returns. memcpy_setup checks the layout on a real lock (its size, and
- * the field through an acquire and a release) and reads the field only when it matched; otherwise the compiled
- * submit calls locked(). */
-typedef struct {
-    PyObject_HEAD
-    void *lock_lock;
-    PyObject *in_weakreflist;
-    char locked;
-} LockMirror;
-
-static PyTypeObject *lock_type_checked(void)
-{
-#if PY_VERSION_HEX < 0x030D0000
-    PyObject *mod = PyImport_ImportModule("_thread");
-    PyObject *lock = mod ? PyObject_CallMethod(mod, "allocate_lock", NULL) : NULL;
-    Py_XDECREF(mod);
-    if (lock == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    PyTypeObject *t = Py_TYPE(lock);
-    int ok = t->tp_basicsize == (Py_ssize_t)sizeof(LockMirror) && ((LockMirror *)lock)->locked == 0;
-    PyObject *r = ok ? PyObject_CallMethod(lock, "acquire", NULL) : NULL;
-    ok = r == Py_True && ((LockMirror *)lock)->locked == 1;
-    Py_XDECREF(r);
-    r = ok ? PyObject_CallMethod(lock, "release", NULL) : NULL;
-    ok = r != NULL && ((LockMirror *)lock)->locked == 0;
-    Py_XDECREF(r);
-    PyErr_Clear();
-    Py_DECREF(lock);
-    return ok ? t : NULL;
-#else
-    return NULL;
-#endif
-}
+/* The submit reads a channel lock's ``locked`` field (LockMirror, native.h) only where
+ * dmaengine_lock_type_checked found the layout it expects; otherwise it calls locked(). */
 
 /* --- freeing a descriptor --------------------------------------------------------------------------------
  *
@@ -1628,8 +1805,13 @@ static PyMethodDef memcpy_methods[] = {
      "lengths[i]) in order; int64 arrays of pointers and byte counts already checked by the caller."},
     {"total", total, METH_O, "total(lengths) -> the sum of an int64 array."},
     {"span", span, METH_VARARGS, "span(dst, src, lengths) -> (src_lo, src_hi, dst_lo, dst_hi) of a burst."},
-    {"sg_pieces", sg_pieces, METH_VARARGS,
+    {"copy_in", (PyCFunction)(void (*)(void))copy_in, METH_FASTCALL,
+     "copy_in(dst, src, lengths, src_lo, src_hi, dst_lo, dst_hi, dst_shift, src_shift) -> None when copied inside "
+     "those bounds, else the burst's span (nothing copied)."},
+    {"sg_pieces", (PyCFunction)(void (*)(void))sg_pieces, METH_FASTCALL,
      "sg_pieces(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> pieces written, or -1."},
+    {"sg_pair", (PyCFunction)(void (*)(void))sg_pair, METH_FASTCALL,
+     "sg_pair(dst_sgl, src_sgl, addr_slot, length_slot, out, max_piece, max_addr) -> (pieces, total), or None."},
     {"memcpy_setup", memcpy_setup, METH_VARARGS,
      "memcpy_setup(desc_type, submit_types, slots, consts): wire the compiled per-descriptor path (once)."},
     {"submit_descriptor", submit_descriptor, METH_O,

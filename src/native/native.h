@@ -17,4 +17,17 @@ int dmaengine_memcpy_init(PyObject *module);  /* memcpy.c: the memory engine's d
 int dmaengine_raid6_init(PyObject *module);   /* raid6.c: RAID-6 P+Q and xor without the GIL */
 int dmaengine_period_init(PyObject *module);  /* period.c: a lone cyclic flow's periods (period_run) */
 
+/* CPython's _thread.lock as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its ``locked``
+ * field is what lock.locked() returns. dmaengine_lock_type_checked (module.c) checks the layout on a real lock
+ * (its size, and the field through an acquire and a release) and returns the lock type when it matched, NULL
+ * otherwise (another version, a build without the GIL, a layout that differs): then the callers use the
+ * lock's methods. */
+typedef struct {
+    PyObject_HEAD
+    void *lock_lock;
+    PyObject *in_weakreflist;
+    char locked;
+} LockMirror;
+PyTypeObject *dmaengine_lock_type_checked(void);
+
 #endif

@@ -334,8 +334,10 @@ class MemcpyChannel(VirtChannel):
         self._gen = 0
         self._thread: threading.Thread | None = None
         self._fast_prep: Callable[..., MemcpyDescriptor] | None = None
+        self._fast_sg_prep: Callable[..., MemcpyDescriptor] | None = None
         self._plain_wait = False  # sync_wait may take its short cuts (start() decides)
         self._pool: list[MemcpyDescriptor] | None = None  # pure Python's spare small copies (start() decides)
+        self._space: AddressSpace | None = None  # the platform's address space (start() reads it)
 
     def cookie_status(self, cookie: int) -> Status:
         """:meth:`vchan_tx_status`'s status without its lock: cookies only move forward and each read is atomic,
@@ -372,16 +374,18 @@ class MemcpyChannel(VirtChannel):
             if not self.desc_submitted and is_complete(cookie, self.completed_cookie, self.cookie) is _COMPLETE:
                 return Status.ERROR if self.cookie_failed(cookie) else _COMPLETE
             if INLINE_BYTES and self._busy_gen < 0 and not self._inline:
-                with self.lock:
-                    if self.vchan_issue_pending() and (self._busy_gen >= 0 or self._inline):
-                        self.wake_worker()  # someone runs already: only wake, as issue_pending does
                 rate = WAIT_INLINE_BYTES_PER_S
                 limit = (0 if not rate else CHUNK if timeout is None or timeout * rate >= CHUNK
                          else int(timeout * rate))
-                if not self._run_inline(limit, cookie) if limit > INLINE_BYTES else not self._run_inline():
-                    with self.lock:
-                        if self.desc_issued:
-                            self.wake_worker()
+                # Issue, and take the head of the issued list to run here, under one lock hold; whatever is not
+                # taken (someone runs already, or it is not small) is the worker's, woken for it.
+                with self.lock:
+                    batch = ((self._take_inline(limit, cookie) if limit > INLINE_BYTES else self._take_inline())
+                             if self.vchan_issue_pending() else None)
+                    if batch is None and self.desc_issued:
+                        self.wake_worker()
+                if batch is not None:
+                    self._run_taken(batch)
                 if is_complete(cookie, self.completed_cookie, self.cookie) is _COMPLETE:
                     return Status.ERROR if self.cookie_failed(cookie) else _COMPLETE
         return Channel.sync_wait(self, cookie, timeout)
@@ -395,34 +399,50 @@ class MemcpyChannel(VirtChannel):
         worker's, which a waiter that runs would keep off meanwhile)."""
         if in_bottom_half():
             return False
-        issued = self.desc_issued
         with self.lock:
-            if self._busy_gen >= 0 or self._inline or self._hw_paused or self._stop or not issued:
-                return False
-            nbytes = 0
-            k = 0
-            reached = upto is None
-            last = issued[-1]
-            for vd in issued:
-                n = vd.length
-                if n.__class__ is not int:  # whatever it holds, the worker ends it
-                    break
-                nbytes += n
-                if k == BATCH or (nbytes > INLINE_BYTES
-                                  and (reached or nbytes > limit or vd.cookie != upto or vd is not last)):
-                    break  # past the small head, only the waiter's own descriptor, and only with nothing behind it
-                k += 1
-                if vd.cookie == upto:
-                    reached = True
-            if not k:
-                return False
-            batch = cast("list[MemcpyDescriptor]", list(islice(issued, k)))
-            gen = self._gen
-            self._busy_gen = gen
-            self._inline = True
+            batch = self._take_inline(limit, upto)
+        if batch is None:
+            return False
+        self._run_taken(batch)
+        return True
+
+    def _take_inline(self, limit: int = INLINE_BYTES, upto: int | None = None) -> list[MemcpyDescriptor] | None:
+        """The head of the issued list that :meth:`_run_inline` runs (see there), marked as run by the caller
+        (``_busy_gen`` and ``_inline`` set), or None (nothing marked). The caller runs it with
+        :meth:`_run_taken`, outside bottom halves. Caller holds ``vc.lock``."""
+        issued = self.desc_issued
+        if self._busy_gen >= 0 or self._inline or self._hw_paused or self._stop or not issued:
+            return None
+        nbytes = 0
+        k = 0
+        reached = upto is None
+        last = issued[-1]
+        for vd in issued:
+            n = vd.length
+            if n.__class__ is not int:  # whatever it holds, the worker ends it
+                break
+            nbytes += n
+            if k == BATCH or (nbytes > INLINE_BYTES
+                              and (reached or nbytes > limit or vd.cookie != upto or vd is not last)):
+                break  # past the small head, only the waiter's own descriptor, and only with nothing behind it
+            k += 1
+            if vd.cookie == upto:
+                reached = True
+        if not k:
+            return None
+        batch = cast("list[MemcpyDescriptor]", [last] if k == 1 == len(issued) else list(islice(issued, k)))
+        self._busy_gen = self._gen
+        self._inline = True
+        return batch
+
+    def _run_taken(self, batch: list[MemcpyDescriptor]) -> None:
+        """Run a batch that :meth:`_take_inline` took, complete what ended through the bottom half, and hand
+        whatever is left (or came meanwhile) to the worker."""
+        gen = self._busy_gen
+        issued = self.desc_issued
         ended = 0
         try:
-            ended = self._work_guarded(batch, gen, self.device.platform.address_space)
+            ended = self._work_guarded(batch, gen, self._space or self.device.platform.address_space)
         finally:
             with self.lock:
                 self._inline = False
@@ -433,7 +453,6 @@ class MemcpyChannel(VirtChannel):
                     self._cv.notify_all()
                 if issued and not self._hw_paused:
                     self.wake_worker()  # what is left (or came meanwhile) is the worker's
-        return True
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
         assert isinstance(vd, (MemcpyDescriptor, RaidDescriptor))
@@ -457,23 +476,30 @@ class MemcpyChannel(VirtChannel):
                     self._pool = []  # a pooled descriptor never had metadata attached: none can be
                 self._fast_prep = _fast_prep(self, slow, self._pool)
             self.n_submitted = n
+        if (_native.core is not None and type(self).prep_dma_memcpy_sg is Channel.prep_dma_memcpy_sg
+                and type(self.device).device_prep_dma_memcpy_sg_pieces
+                is MemcpyEngine.device_prep_dma_memcpy_sg_pieces
+                and _and(self.device.cap_mask, Cap.MEMCPY_SG)):
+            self._fast_sg_prep = _fast_sg_prep(self, Channel.prep_dma_memcpy_sg.__get__(self))
+        if self._fast_prep is not None or self._fast_sg_prep is not None:
             _fast_chans.add(self)
             self.use_fast_prep(_trace_vars["recorder"] is None)
         cls = type(self)
         self._plain_wait = (cls.issue_pending is Channel.issue_pending
                             and cls.cookie_status is MemcpyChannel.cookie_status
                             and type(self.device).device_issue_pending is MemcpyEngine.device_issue_pending)
+        self._space = self.device.platform.address_space
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-worker", daemon=True)
         self._thread.start()
 
     def use_fast_prep(self, on: bool) -> None:
-        """Make the one-call prep of copies this channel's ``prep_dma_memcpy`` (``on``), or
-        :meth:`Channel.prep_dma_memcpy` (while a trace records)."""
-        fast = self._fast_prep
-        if on and fast is not None:
-            self.__dict__["prep_dma_memcpy"] = fast
-        else:
-            self.__dict__.pop("prep_dma_memcpy", None)
+        """Make the one-call preps this channel's ``prep_dma_memcpy`` and ``prep_dma_memcpy_sg`` (``on``), or
+        :meth:`Channel.prep_dma_memcpy` and :meth:`Channel.prep_dma_memcpy_sg` (while a trace records)."""
+        for name, fast in (("prep_dma_memcpy", self._fast_prep), ("prep_dma_memcpy_sg", self._fast_sg_prep)):
+            if on and fast is not None:
+                self.__dict__[name] = fast
+            else:
+                self.__dict__.pop(name, None)
 
     def _complete(self, vds: list[MemcpyDescriptor], issued: deque[VirtDescriptor] | None = None) -> None:
         """:meth:`vchan_cookie_complete_batch`, compiled when the core is there and no trace records; first
@@ -740,6 +766,17 @@ class MemcpyChannel(VirtChannel):
         return self._work_untraced(batch, gen, space)
 
     def _work_untraced(self, batch: list[MemcpyDescriptor], gen: int, space: AddressSpace) -> int:
+        if len(batch) == 1 and batch[0].__class__ is BurstDescriptor:  # one burst (a waiter's scatterlist copy)
+            if self._gen != gen or self._hw_paused:
+                return 0
+            burst = cast(BurstDescriptor, batch[0])
+            try:
+                burst.result = self._burst(burst, space)
+            except Exception as e:  # values no prep accepts (arrays changed by hand): it ends, the engine goes on
+                burst.result = _fault_result(e, burst)
+                burst.residue = burst.length
+            burst.done = 0
+            return 1
         if _native.core is not None:  # a batch of small copies only: one C call, no look at each op here
             if self._gen != gen or self._hw_paused:
                 return 0
@@ -994,6 +1031,80 @@ def _fast_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor],
 
     prep_dma_memcpy.__doc__ = Channel.prep_dma_memcpy.__doc__
     return prep_dma_memcpy
+
+
+#: prep_dma_memcpy_sg takes the burst path when every piece of the pairing is at most this many bytes (as
+#: ``_burst.SG_FAST_SEGMENT``, which tests/test_memcpy_sg.py compares).
+SG_FAST_SEGMENT = 16 * 1024
+_and = int.__and__
+# SgEntry's member descriptors, which the compiled pairing reads at their slot offsets.
+_SG_ADDR: Any = SgEntry.__dict__["addr"]
+_SG_LENGTH: Any = SgEntry.__dict__["length"]
+_SG_LISTS = (list, tuple)
+
+
+def _fast_sg_prep(chan: MemcpyChannel, slow: Callable[..., MemcpyDescriptor]) -> Callable[..., MemcpyDescriptor]:
+    """The channel's one-call ``prep_dma_memcpy_sg`` with the compiled core: what
+    :meth:`Channel.prep_dma_memcpy_sg` builds for two lists (or tuples) of SgEntry that pair into small pieces,
+    with cached flags, on a live channel whose device still has the capability mask it had at start and no
+    copy alignment: the pairing and its total in one C pass (``_cnative.sg_pair``, whose specification is
+    ``_burst.sg_pieces``) and the burst built as :meth:`BurstDescriptor.pieces` builds it. Anything else is
+    ``slow``'s (the checked path and its messages). It tests nothing for tracing: while a trace records, the
+    channel uses :meth:`Channel.prep_dma_memcpy_sg` (see :func:`_on_trace`)."""
+    core = _native.core
+    assert core is not None
+    pair = core.sg_pair
+    dev = chan.device
+    mask = dev.cap_mask
+    cache = _flags_cache
+    new = BurstDescriptor.__new__
+    cls = BurstDescriptor
+    empty = np.empty
+    zeros = np.zeros
+    i64, u8 = np.int64, np.uint8
+    lists = _SG_LISTS
+    a_slot, l_slot = _SG_ADDR, _SG_LENGTH
+
+    def prep_dma_memcpy_sg(dst_sgl: Sequence[SgEntry], src_sgl: Sequence[SgEntry], flags: int = 0) -> MemcpyDescriptor:
+        if (dst_sgl.__class__ in lists and src_sgl.__class__ in lists and flags.__class__ is int
+                and chan.client_count and dev.cap_mask is mask and not dev.copy_align):
+            pf = cache.get(flags)
+            if pf is not None:
+                size = len(dst_sgl) + len(src_sgl)
+                out = empty((3, size), i64)
+                got = pair(dst_sgl, src_sgl, a_slot, l_slot, out, SG_FAST_SEGMENT, _MAX_ADDR)
+                if got is not None:
+                    k, length = got
+                    if k != size:
+                        out = out[:, :k]
+                    d, s, n = out[0], out[1], out[2]  # (unpacking would raise and format an IndexError)
+                    vd = new(cls)
+                    vd.chan = chan
+                    vd.cookie = 0
+                    vd.flags = pf
+                    vd.callback = None
+                    vd.callback_param = None
+                    vd.callback_result = None
+                    vd.state = _PREPARED
+                    vd.length = length
+                    vd.result = _NOERROR
+                    vd.residue = 0
+                    vd.done_cookie = 0
+                    vd.segs = ()
+                    vd.value = 0
+                    vd.done = 0
+                    vd.dst = 0
+                    vd.src = None
+                    vd.dst_addrs = d
+                    vd.src_addrs = s
+                    vd.lengths = n
+                    vd.one_transfer = True
+                    vd.op_status = zeros(k, u8)
+                    return vd
+        return slow(dst_sgl, src_sgl, flags)
+
+    prep_dma_memcpy_sg.__doc__ = Channel.prep_dma_memcpy_sg.__doc__
+    return prep_dma_memcpy_sg
 
 
 class MemcpyEngine(DmaDevice):

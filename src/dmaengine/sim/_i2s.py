@@ -109,6 +109,7 @@ class SampledRx(RxPort):
 class _I2sTx(TxPort):
     """The codec plays one frame per tick from the first byte written on; an empty FIFO plays silence."""
 
+    __slots__ = ()
     owner: I2s
 
     def _start(self, t: int) -> None:

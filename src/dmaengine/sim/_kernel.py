@@ -39,6 +39,9 @@ class Event:
 class Kernel:
     """A deterministic event queue: heap entries ``(time_ns, priority, seq, event)``."""
 
+    __slots__ = ("_heap", "_seq", "back_to_back", "dispatching", "events_run", "now_ns", "period_runner", "postponed",
+                 "probe", "trace", "watch_ns", "watchers")
+
     def __init__(self, trace: bool = False) -> None:
         self.now_ns = 0
         self._heap: list[tuple[int, int, int, Event]] = []

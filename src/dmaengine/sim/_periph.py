@@ -55,6 +55,7 @@ def _check_pos(name: str, value: int) -> int:
 class Port:
     """A FIFO with a DMA request line. ``unit`` is the bytes the peripheral moves per tick."""
 
+    __slots__ = ("clock", "depth", "fifo", "fifo_addr", "line", "name", "owner", "threshold", "ticks_done", "unit")
     direction: TransferDirection
 
     def __init__(self, owner: Peripheral, kind: str, depth: int, threshold: int, unit: int) -> None:
@@ -111,6 +112,7 @@ class TxPort(Port):
     bytes from ``fifo``, add them to ``drained``, add ``n`` to ``ticks_done`` (or set ``clock`` to None to idle).
     """
 
+    __slots__ = ("drained", "written")
     direction = TransferDirection.MEM_TO_DEV
 
     def __init__(self, owner: Peripheral, depth: int, threshold: int, unit: int) -> None:
