@@ -72,6 +72,19 @@ static void move_ops(const int64_t *d, const int64_t *s, const int64_t *l, Py_ss
     }
 }
 
+/* move_ops, without the GIL when the ops move RELEASE_GIL_BYTES or more in all (``total``). */
+static void move_ops_gil(const int64_t *d, const int64_t *s, const int64_t *l, Py_ssize_t n, int64_t d_shift,
+                         int64_t s_shift, int64_t total)
+{
+    if (total >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        move_ops(d, s, l, n, d_shift, s_shift);
+        Py_END_ALLOW_THREADS
+    } else {
+        move_ops(d, s, l, n, d_shift, s_shift);
+    }
+}
+
 static int arg_ll(PyObject *v, long long *out);
 
 static int get_i64(PyObject *obj, Py_buffer *view, const char *name)
@@ -136,13 +149,7 @@ static PyObject *copy_ops(PyObject *self, PyObject *args)
         }
         total += l[i];
     }
-    if (total >= RELEASE_GIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS
-        move_ops(d, s, l, n, d_shift, s_shift);
-        Py_END_ALLOW_THREADS
-    } else {
-        move_ops(d, s, l, n, d_shift, s_shift);
-    }
+    move_ops_gil(d, s, l, n, d_shift, s_shift, total);
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&dst);
@@ -233,13 +240,7 @@ static PyObject *copy_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         result = Py_BuildValue("(LLLL)", (long long)s_lo, (long long)s_hi, (long long)d_lo, (long long)d_hi);
         goto done;
     }
-    if (total >= RELEASE_GIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS
-        move_ops(d, s, l, n, d_shift, s_shift);
-        Py_END_ALLOW_THREADS
-    } else {
-        move_ops(d, s, l, n, d_shift, s_shift);
-    }
+    move_ops_gil(d, s, l, n, d_shift, s_shift, total);
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&dst);
