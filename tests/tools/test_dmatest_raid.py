@@ -25,6 +25,7 @@ def run(plat: Platform, **kw: object) -> tuple[list, list[str]]:
         with lock:
             lines.append(line)
 
+    kw.setdefault("timeout_ms", 60_000)  # not the kernel's 3 s: a loaded shared machine must not fail a copy
     try:
         threads = run_dmatest(plat, DmatestParams(**kw), log=log)  # type: ignore[arg-type]
     finally:
