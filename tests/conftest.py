@@ -20,6 +20,18 @@ def pytest_report_header(config: object) -> str:
     return "dmaengine compiled core: " + ("loaded" if _native.core is not None else "absent: pure Python")
 
 
+@pytest.fixture
+def plat() -> Iterator[object]:
+    """A platform with a one-channel memory engine, closed after the test (close joins the worker, so it must
+    return). A test module that needs another platform defines its own ``plat``."""
+    from dmaengine import Platform
+    from dmaengine.drivers.memcpy import MemcpyEngine
+
+    with Platform() as p:
+        p.register_device(MemcpyEngine(channels=1))
+        yield p
+
+
 @pytest.fixture(autouse=True)
 def _every_trace_nests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Walk every trace the test records (each :class:`dmaengine.trace.Trace` started, and every trace file the

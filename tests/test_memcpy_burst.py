@@ -7,7 +7,6 @@ Exact bytes, statuses and results; the suite runs with and without the compiled 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,17 +15,11 @@ from hypothesis import strategies as st
 
 from dmaengine import Cap, ConfigError, DataDirection, Platform, Result, SgEntry, Status, TxResult, _native
 from dmaengine.drivers import memcpy as memcpy_mod
-from dmaengine.drivers.memcpy import BurstDescriptor, MemcpyEngine
+from dmaengine.drivers.memcpy import BurstDescriptor
 from dmaengine.provider import AddressSpace, pair_sg
 
 MIB = 1024 * 1024
 
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def pattern(n: int, seed: int = 1) -> np.ndarray:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from dmaengine import Cap, Platform, Status, _native
-from dmaengine.drivers.memcpy import MemcpyEngine
 
 
 class _Holder:
@@ -31,12 +29,6 @@ class _Holder:
 
     tx: object = None
 
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def _cyclic(chan: object, dst: int, src: int) -> tuple[object, weakref.ref[_Holder]]:

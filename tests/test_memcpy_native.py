@@ -6,27 +6,18 @@ input space is wide); the rest of the suite runs the engine both ways (``make te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmaengine import Cap, DataDirection, Platform, Result, SgEntry, Status, _burst, _native
-from dmaengine.drivers.memcpy import MemcpyEngine
 from dmaengine.provider import AddressSpace, DmaFault, pair_sg
 
 MIB = 1024 * 1024
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
 
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def _pieces_both(dsl: list[SgEntry], ssl: list[SgEntry]) -> list[object]:

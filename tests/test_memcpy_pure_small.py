@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,12 +26,6 @@ pure_only = pytest.mark.skipif(_native.core is not None, reason="pure Python's p
 SLOTS = ("chan", "cookie", "flags", "callback", "callback_param", "callback_result", "state", "length", "result",
          "residue", "done_cookie", "segs", "value", "done", "dst", "src")
 
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def _reference(bufs: list[bytearray], ops: list[tuple[int, int, int, int]], n: int) -> None:

@@ -6,23 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from dmaengine import Cap, Platform, Result, Status, TxResult
 from dmaengine._context import WaitQueue
-from dmaengine.drivers.memcpy import MemcpyEngine
 
 BIG = 3 * 1024 * 1024 + 5  # more than a waiter does itself: the worker runs it
 
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:  # close() must return: it joins the worker
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def pattern(n: int, seed: int = 1) -> np.ndarray:

@@ -9,7 +9,6 @@ the behaviour tests run both ways (``make test`` runs the suite with and without
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -31,7 +30,7 @@ from dmaengine import (
     trace,
 )
 from dmaengine.drivers import memcpy as memcpy_mod
-from dmaengine.drivers.memcpy import BurstDescriptor, MemcpyEngine
+from dmaengine.drivers.memcpy import BurstDescriptor
 from dmaengine.provider import AddressSpace, Channel, pair_sg
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
@@ -40,12 +39,6 @@ _FIELDS = ("chan", "cookie", "flags", "callback", "callback_param", "callback_re
            "residue", "done_cookie", "segs", "value", "done", "dst", "src", "one_transfer")
 _ARRAYS = ("dst_addrs", "src_addrs", "lengths", "op_status")
 
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def pattern(n: int, seed: int = 1) -> np.ndarray:

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from dmaengine import Cap, ConfigError, DataDirection, Platform, StateError, Status, trace
 from dmaengine._context import bottom_half, in_bottom_half
-from dmaengine.drivers.memcpy import MemcpyEngine
-
-
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    with Platform() as p:
-        p.register_device(MemcpyEngine(channels=1))
-        yield p
 
 
 def test_the_bottom_half_mark_starts_at_zero_on_every_thread_and_nests() -> None:

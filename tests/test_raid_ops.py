@@ -32,13 +32,6 @@ Q_RES = SumCheckFlags.SUM_CHECK_Q_RESULT
 L = 4096
 
 
-@pytest.fixture
-def plat() -> Iterator[Platform]:
-    p = Platform()
-    p.register_device(MemcpyEngine(channels=1))
-    yield p
-    p.close()
-
 
 @pytest.fixture
 def chan(plat: Platform) -> Iterator[Channel]:
