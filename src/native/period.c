@@ -78,6 +78,14 @@ NAMES(DECL)
 
 /* --- attribute access: a slot or the instance dict directly, else the generic path ---------------------- */
 
+/* Set whenever this file calls into code that may be Python (a method, a property, a logger, a generic getattr)
+ * other than the client's callback, which is bracketed by the memo's snapshot (see "the memo" below). An event
+ * in which it was set leaves no memo: the next precheck is the full one. */
+static int py_ran;
+#define PY_RAN() (py_ran = 1)
+static PyObject *K_local_obj = NULL;  /* the bottom-half mark's threading.local: its generic get/set run no
+                                         Python while its class is unchanged (its version tag is watched) */
+
 /* What o's class says about ``name``, cached by (class, name) while the class is unchanged (its version tag):
  * A_SLOT (a __slots__ member at ``off``), A_DICT (nothing in the class: the instance dict), or A_OTHER. */
 enum { A_OTHER, A_SLOT, A_DICT };
@@ -142,6 +150,8 @@ static PyObject *fget(PyObject *o, PyObject *name)
             }
         }
     }
+    if (o != K_local_obj)
+        PY_RAN();
     return PyObject_GetAttr(o, name);
 }
 
@@ -164,6 +174,8 @@ static int fset(PyObject *o, PyObject *name, PyObject *v)
                 return PyDict_SetItem(*dp, name, v);
         }
     }
+    if (o != K_local_obj)
+        PY_RAN();
     return PyObject_SetAttr(o, name, v);
 }
 
@@ -331,7 +343,7 @@ static int type_has(PyObject *o, PyObject *name, PyObject *func)
     return _PyType_Lookup(Py_TYPE(o), name) == func;
 }
 
-static int call_noargs(PyObject *o, PyObject *name)
+static int call_noargs_(PyObject *o, PyObject *name)
 {
     PyObject *r = PyObject_CallMethodNoArgs(o, name);
     if (r == NULL)
@@ -348,6 +360,7 @@ static PyTypeObject *lock_type = NULL;
  * what it guards, and the sections below keep the GIL from enter to exit (no Python code runs in them, no old
  * value is freed in them, nothing releases the GIL), so they run as if they held it. A lock that is held, or is
  * not a plain _thread.lock, is acquired by its method. *took: whether lock_exit must release it. */
+#define call_noargs(o, n) (PY_RAN(), call_noargs_((o), (n)))
 static int lock_enter(PyObject *lock, int *took)
 {
     if (lock_type != NULL && Py_IS_TYPE(lock, lock_type) && ((LockMirror *)lock)->locked == 0) {
@@ -405,6 +418,7 @@ static void put_exc(PyObject *v)
 /* log.exception(fmt, a, b) as inside ``except``: the exception set now is the one handled; it is cleared. */
 static void log_exception(const char *fmt, PyObject *a, PyObject *b)
 {
+    PY_RAN();
     PyObject *exc = take_exc();
     PyObject *prev = PyErr_GetHandledException();
     PyErr_SetHandledException(exc);
@@ -420,6 +434,13 @@ static void log_exception(const char *fmt, PyObject *a, PyObject *b)
 
 static int recording(void)
 {
+    if (PyModule_CheckExact(K[K_TRACE])) {  /* (a module's attribute is its dict's entry: no Python runs) */
+        PyObject *r = PyDict_GetItemWithError(PyModule_GetDict(K[K_TRACE]), s_recorder);
+        if (r != NULL)
+            return r != Py_None;
+        PyErr_Clear();
+        return 1;
+    }
     PyObject *r = fget(K[K_TRACE], s_recorder);
     if (r == NULL) {
         PyErr_Clear();
@@ -435,7 +456,7 @@ static int recording(void)
 typedef struct {
     /* borrowed from the references held in ``refs`` */
     PyObject *kern, *heap, *lane, *ev, *ch, *fn, *tl, *dmac, *plan, *prog, *views, *view, *port, *clock, *fifo,
-        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc;
+        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc, *flow, *owner, *chans, *q, *qd, *irq;
     PyObject *refs[40];
     int nrefs;
     long long t, end, due, latency, m, j, bb, size, idx, idx2, b0, n, c, u, x1, nl, end2, due2, s, ch_idx,
@@ -461,6 +482,37 @@ static void ev_free(Ev *e)
         PyBuffer_Release(&e->buf);
         e->have_buf = 0;
     }
+}
+
+/* The ticks the codec plays by the period's end: port.clock.count(end) - ticks_done, into e->c (checked). */
+static int ticks_due(Ev *e, long long epoch, long long num, long long den, long long off, long long done)
+{
+    int bad = 0;
+    long long now = e->end;
+    long long c = ck(floordiv(ck(mul(ck(now - epoch + 1, &bad), den, &bad) + num - 1, &bad), num) - off, &bad);
+    e->c = (c > 0 ? c : 0) - done;
+    if (bad)
+        return 0;
+    (void)mul(e->c > 0 ? e->c : 0, e->u, &bad);
+    return !bad;
+}
+
+/* The next period (Flow.time_of of its first and last request): e->x1, nl, end2, due2, s (checked). */
+static int next_period(Ev *e, long long epoch, long long num, long long den, long long off, long long ref_tick,
+                       long long ref, long long unit, long long frb)
+{
+    int bad = 0;
+    long long now = e->end;
+    e->x1 = ck(frb + mul(e->j, e->bb, &bad), &bad);
+    long long tick0 = ck(ref_tick - 1 + off, &bad);
+    e->nl = ck(epoch + floordiv(mul(ck(tick0 - floordiv(ck(ref - e->x1, &bad), unit), &bad), num, &bad), den)
+               + e->burst_ns, &bad);
+    long long last_req = ck(ref - e->x1 - mul(e->j - 1, e->bb, &bad), &bad);
+    e->end2 = ck(epoch + floordiv(mul(ck(tick0 - floordiv(last_req, unit), &bad), num, &bad), den) + e->burst_ns,
+                 &bad);
+    e->due2 = ck(e->end2 + e->latency, &bad);
+    e->s = ck(now - e->burst_ns, &bad);
+    return !bad && e->nl >= now && e->end2 >= now;
 }
 
 #define GET(dst, o, name) do { if ((dst = keep(e, peek((o), s_##name))) == NULL) return 0; } while (0)
@@ -527,6 +579,7 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     NEED(peek_ll(e->plan, s_item_offset, &item_offset) && item_offset == 0);
     PyObject *flow;
     GET(flow, e->plan, flow);
+    e->flow = flow;
     NEED(Py_IS_TYPE(flow, (PyTypeObject *)K[K_FLOW]));
     NEED(peek_ll(e->plan, s_item_bytes, &e->size) && peek_ll(e->plan, s_full_bursts, &full)
          && peek_ll(e->plan, s_burst_bytes, &e->bb) && e->bb > 0 && e->size >= 0);
@@ -538,9 +591,8 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     GET(e->port, e->prog, port);
     NEED(Py_IS_TYPE(e->port, (PyTypeObject *)K[K_I2STX]));
     NEED(is_attr(e->prog, s_direction, K[K_M2D]));
-    PyObject *irq;
-    GET(irq, e->dmac, irq);
-    e->driver = bound_self(irq, K[K_IRQ]);
+    GET(e->irq, e->dmac, irq);
+    e->driver = bound_self(e->irq, K[K_IRQ]);
     NEED(e->driver != NULL);
     NEED(peek_ll(e->plan, s_materialized, &e->m) && peek_ll(e->plan, s_bursts, &e->j) && e->m >= 0 && e->m <= e->j);
     NEED(peek_ll(e->ch, s_item_idx, &e->idx) && e->idx >= 0 && e->idx < PyList_GET_SIZE(e->views));
@@ -569,13 +621,9 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     PyObject *owner;
     GET(owner, e->port, owner);
     GET(e->cap, owner, _played);
+    e->owner = owner;
     /* the ticks due by the end: port.clock.count(now) - ticks_done */
-    long long now = e->end;
-    long long c = ck(floordiv(ck(mul(ck(now - epoch + 1, &bad), den, &bad) + num - 1, &bad), num) - off, &bad);
-    e->c = (c > 0 ? c : 0) - done;
-    NEED(!bad);
-    (void)mul(e->c > 0 ? e->c : 0, e->u, &bad);
-    NEED(!bad);
+    NEED(ticks_due(e, epoch, num, den, off, done));
     /* the item ends; the next one */
     GET(e->items, e->prog, items);
     NEED(PyList_CheckExact(e->items) && e->idx < PyList_GET_SIZE(e->items));
@@ -602,19 +650,11 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     long long frb;
     NEED(peek_ll(flow, s_ref_tick, &ref_tick) && peek_ll(flow, s_ref_count, &ref) && peek_ll(flow, s_unit, &unit)
          && unit > 0 && peek_ll(e->plan, s_first_request_bytes, &frb));
-    e->x1 = ck(frb + mul(e->j, e->bb, &bad), &bad);
-    long long tick0 = ck(ref_tick - 1 + off, &bad);
-    e->nl = ck(epoch + floordiv(mul(ck(tick0 - floordiv(ck(ref - e->x1, &bad), unit), &bad), num, &bad), den)
-               + e->burst_ns, &bad);
-    long long last_req = ck(ref - e->x1 - mul(e->j - 1, e->bb, &bad), &bad);
-    e->end2 = ck(epoch + floordiv(mul(ck(tick0 - floordiv(last_req, unit), &bad), num, &bad), den) + e->burst_ns,
-                 &bad);
-    e->due2 = ck(e->end2 + e->latency, &bad);
-    e->s = ck(now - e->burst_ns, &bad);
-    NEED(!bad && e->nl >= now && e->end2 >= now);
+    NEED(next_period(e, epoch, num, den, off, ref_tick, ref, unit, frb));
     /* the interrupt's path: the driver's channel, its descriptor, the bottom half */
     PyObject *chans;
     GET(chans, e->driver, channels);
+    e->chans = chans;
     NEED(PyList_CheckExact(chans) && e->ch_idx >= 0 && e->ch_idx < PyList_GET_SIZE(chans));
     e->chan = keep(e, Py_NewRef(PyList_GET_ITEM(chans, e->ch_idx)));  /* (held: the callback may replace it) */
     NEED(type_has(e->chan, s_vchan_cyclic_callback, K[K_CYCLIC_CB]) && type_has(e->chan, s_bottom_half, K[K_BOTTOM_HALF]));
@@ -630,10 +670,397 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     NEED(Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE]) && PyObject_Length(q) == 0);
     GET(qd, e->bh, _queued);
     NEED(PySet_CheckExact(qd) && PySet_GET_SIZE(qd) == 0);
+    e->q = q;
+    e->qd = qd;
     GET(tfn, e->tl, _fn);
     NEED(bound_self(tfn, K[K_RUN_BH]) == e->bh);
     GET(e->soc, e->tl, _soc);
     NEED(is_attr(e->soc, s_kernel, kern) && is_attr(e->lane, s_kernel, kern));
+    return 1;
+}
+
+/* --- the memo: a period after a plain one skips what cannot have changed ----------------------------------
+ *
+ * The full precheck above is a pure function of the objects it reads. After it passed, a period whose steps were
+ * all the plain case (no Python ran but the client's callback: py_ran stays 0, no garbage collection ran) leaves
+ * the objects as the precheck wants them, except for the callback, which may change anything. So the callback is
+ * bracketed: just before it runs, a snapshot of what the precheck depends on is taken; just after, it is compared.
+ * What is compared: the version tag of every class on the path (a class attribute set, a method monkeypatched),
+ * the version of every instance dict (PEP 509: any write to the dict), and the slot area of every __slots__ (or C)
+ * object (a memcmp of its pointers). The objects themselves are held by the memo, so no other object can take an
+ * address it compares. Ints are not trusted by address: every int the period needs is read again (quick below).
+ * Anything different, or anything that ran Python, and the next period does the full precheck, exactly as before.
+ * CPython 3.11 only (dict versions, the int layout); elsewhere the full precheck runs every period. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+#define HAVE_MEMO 1
+#else
+#define HAVE_MEMO 0
+#endif
+
+static int memo_on = HAVE_MEMO;       /* period_memo(False) turns it off (tests compare both) */
+static long long n_full, n_quick;     /* prechecks done in full / from the memo (period_stats) */
+static Py_ssize_t gc_runs;            /* collections started (gc.callbacks): a finalizer may have run Python */
+
+#define SNAP_OBJS 32
+#define SNAP_BYTES 8192
+typedef struct {
+    int n_tp, n_dict, n_area;
+    PyTypeObject *tp[SNAP_OBJS];
+    unsigned int tag[SNAP_OBJS];
+    PyObject *downer[SNAP_OBJS];
+    PyObject *dict[SNAP_OBJS];        /* a reference held (NULL: the object had no dict yet) */
+    uint64_t ver[SNAP_OBJS];
+    int nkeys[SNAP_OBJS];
+    PyObject *key[SNAP_OBJS][6], *val[SNAP_OBJS][6];  /* what precheck found under these keys (held by the memo) */
+    PyObject *aobj[SNAP_OBJS];
+    Py_ssize_t alen[SNAP_OBJS], aat[SNAP_OBJS];
+    char save[SNAP_BYTES];
+    char isint[SNAP_BYTES / sizeof(PyObject *)];  /* a slot that held an int: quick() reads it again, not compared */
+    Py_ssize_t used;
+    int armed, ok;
+} Snap;
+
+/* the ints quick() reads again each period, by their slot's address */
+enum {
+    Q_LANE_EV, Q_LANE_END, Q_LANE_DUE, Q_TL_LAT, Q_PLAN_IOFF, Q_PLAN_IBYTES, Q_PLAN_FULL, Q_PLAN_BB, Q_PLAN_M,
+    Q_PLAN_J, Q_CH_ITEMIDX, Q_PLAN_LAST, Q_PLAN_BNS, Q_CH_IDX, Q_PLAN_FRB, Q_CLK_EPOCH, Q_CLK_NUM, Q_CLK_DEN,
+    Q_CLK_OFF, Q_PORT_DONE, Q_PORT_UNIT, Q_FLOW_LIMIT, Q_FLOW_REFT, Q_FLOW_REFC, Q_FLOW_UNIT, NQ
+};
+static const struct { size_t at; PyObject **name; } qf[NQ] = {
+    {offsetof(Ev, lane), &s__ev}, {offsetof(Ev, lane), &s__end_ns}, {offsetof(Ev, lane), &s__due_ns},
+    {offsetof(Ev, tl), &s_latency_ns}, {offsetof(Ev, plan), &s_item_offset}, {offsetof(Ev, plan), &s_item_bytes},
+    {offsetof(Ev, plan), &s_full_bursts}, {offsetof(Ev, plan), &s_burst_bytes}, {offsetof(Ev, plan), &s_materialized},
+    {offsetof(Ev, plan), &s_bursts}, {offsetof(Ev, ch), &s_item_idx}, {offsetof(Ev, plan), &s_last_burst_ns},
+    {offsetof(Ev, plan), &s_burst_ns}, {offsetof(Ev, ch), &s_idx}, {offsetof(Ev, plan), &s_first_request_bytes},
+    {offsetof(Ev, clock), &s_epoch_ns}, {offsetof(Ev, clock), &s_num}, {offsetof(Ev, clock), &s_den},
+    {offsetof(Ev, clock), &s_offset}, {offsetof(Ev, port), &s_ticks_done}, {offsetof(Ev, port), &s_unit},
+    {offsetof(Ev, flow), &s_limit}, {offsetof(Ev, flow), &s_ref_tick}, {offsetof(Ev, flow), &s_ref_count},
+    {offsetof(Ev, flow), &s_unit},
+};
+
+typedef struct {
+    int valid;           /* the next period may use quick() */
+    int planned;         /* base, snap's lists and qa are set */
+    Ev base;             /* the objects of the path (references held in base.refs) */
+    PyObject **qa[NQ];
+    PyTypeObject *item_tp;
+    Py_ssize_t item_len_off, item_irq_off;
+    Snap snap;
+} Memo;
+
+static Snap *cur_snap = NULL;  /* the running period's snapshot, for chan_bottom_half's bracket (NULL: none) */
+
+static void snap_add_type(Snap *sn, PyTypeObject *tp)
+{
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE))
+        return;  /* (a static type cannot change) */
+    for (int i = 0; i < sn->n_tp; i++)
+        if (sn->tp[i] == tp)
+            return;
+    if (sn->n_tp < SNAP_OBJS)
+        sn->tp[sn->n_tp++] = tp;
+    else
+        sn->n_tp = SNAP_OBJS + 1;  /* too many: never valid */
+}
+
+/* Watch ``o``: its class, its instance dict (a change of version is accepted when the entries precheck read,
+ * ``keys``, still hold the same objects, ``vals``), its slot area (but the slots that hold ints). 0: cannot. */
+static int snap_add(Snap *sn, PyObject *o, int nkeys, PyObject *const *keys, PyObject *const *vals)
+{
+    if (o == NULL || o == Py_None)
+        return 1;
+    PyTypeObject *tp = Py_TYPE(o);
+    snap_add_type(sn, tp);
+    if (tp->tp_dictoffset != 0 || PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
+        PyObject **dp = _PyObject_GetDictPtr(o);
+        if (dp == NULL || sn->n_dict >= SNAP_OBJS)
+            return 0;
+        if (*dp != NULL && !PyDict_CheckExact(*dp))
+            return 0;
+        sn->downer[sn->n_dict] = o;
+        sn->dict[sn->n_dict] = Py_XNewRef(*dp);
+        sn->nkeys[sn->n_dict] = nkeys;
+        for (int k = 0; k < nkeys; k++) {
+            sn->key[sn->n_dict][k] = keys[k];
+            sn->val[sn->n_dict][k] = vals[k];
+        }
+        sn->n_dict++;
+    }
+    Py_ssize_t len = tp->tp_basicsize - (Py_ssize_t)sizeof(PyObject);
+    if (tp->tp_itemsize == 0 && len > 0) {
+        if (sn->n_area >= SNAP_OBJS || sn->used + len > SNAP_BYTES)
+            return 0;
+        sn->aobj[sn->n_area] = o;
+        sn->alen[sn->n_area] = len;
+        sn->aat[sn->n_area] = sn->used;
+        for (Py_ssize_t w = 0; w < len / (Py_ssize_t)sizeof(PyObject *); w++) {
+            PyObject *x = ((PyObject **)((char *)o + sizeof(PyObject)))[w];
+            sn->isint[sn->used / sizeof(PyObject *) + w] = x != NULL && PyLong_CheckExact(x)
+                                                          && PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE);
+        }
+        sn->used += len;
+        sn->n_area++;
+    }
+    return 1;
+}
+
+static void snap_clear(Snap *sn)
+{
+    for (int i = 0; i < sn->n_dict; i++)
+        Py_CLEAR(sn->dict[i]);
+    sn->n_tp = sn->n_dict = sn->n_area = 0;
+    sn->used = 0;
+    sn->armed = sn->ok = 0;
+}
+
+#if HAVE_MEMO
+/* Before the callback: what it could change. */
+static void snap_take(Snap *sn)
+{
+    sn->armed = 0;
+    if (sn->n_tp > SNAP_OBJS || py_ran)
+        return;
+    for (int i = 0; i < sn->n_tp; i++) {
+        if (!PyType_HasFeature(sn->tp[i], Py_TPFLAGS_VALID_VERSION_TAG))
+            return;
+        sn->tag[i] = sn->tp[i]->tp_version_tag;
+    }
+    for (int i = 0; i < sn->n_dict; i++) {
+        PyObject **dp = _PyObject_GetDictPtr(sn->downer[i]);
+        if (dp == NULL || *dp != sn->dict[i])
+            return;
+        sn->ver[i] = sn->dict[i] == NULL ? 0 : ((PyDictObject *)sn->dict[i])->ma_version_tag;
+    }
+    for (int i = 0; i < sn->n_area; i++)
+        memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
+    sn->armed = 1;
+}
+
+/* After the callback: 1 when nothing it could change has changed. */
+static int snap_same(Snap *sn)
+{
+    for (int i = 0; i < sn->n_tp; i++)
+        if (!PyType_HasFeature(sn->tp[i], Py_TPFLAGS_VALID_VERSION_TAG) || sn->tp[i]->tp_version_tag != sn->tag[i])
+            return 0;
+    for (int i = 0; i < sn->n_dict; i++) {
+        PyObject **dp = _PyObject_GetDictPtr(sn->downer[i]);
+        if (dp == NULL || *dp != sn->dict[i])
+            return 0;
+        if (sn->dict[i] != NULL && ((PyDictObject *)sn->dict[i])->ma_version_tag != sn->ver[i]) {
+            if (sn->nkeys[i] < 0)
+                return 0;
+            for (int k = 0; k < sn->nkeys[i]; k++) {  /* (no Python: exact dict, interned str keys) */
+                PyObject *v = PyDict_GetItemWithError(sn->dict[i], sn->key[i][k]);
+                if (v != sn->val[i][k]) {
+                    PyErr_Clear();
+                    return 0;
+                }
+            }
+            /* the same entries: the new version is the one to compare next time */
+            sn->ver[i] = ((PyDictObject *)sn->dict[i])->ma_version_tag;
+        }
+    }
+    for (int i = 0; i < sn->n_area; i++) {
+        PyObject *const *now = (PyObject *const *)((char *)sn->aobj[i] + sizeof(PyObject));
+        PyObject *const *was = (PyObject *const *)(sn->save + sn->aat[i]);
+        const char *isint = sn->isint + sn->aat[i] / sizeof(PyObject *);
+        Py_ssize_t nw = sn->alen[i] / (Py_ssize_t)sizeof(PyObject *);
+        for (Py_ssize_t w = 0; w < nw; w++)
+            if (now[w] != was[w] && !isint[w])
+                return 0;
+        if (sn->alen[i] % (Py_ssize_t)sizeof(PyObject *)
+            && memcmp((const char *)(now + nw), (const char *)(was + nw),
+                      (size_t)(sn->alen[i] % (Py_ssize_t)sizeof(PyObject *))) != 0)
+            return 0;
+    }
+    return 1;
+}
+#else
+static void snap_take(Snap *sn) { sn->armed = 0; }
+static int snap_same(Snap *sn) { (void)sn; return 0; }
+#endif
+
+/* Python code the runner calls itself (the controller's sync) in a bracket, as the callback: 1 taken. */
+static int bracket_begin(void)
+{
+    if (cur_snap == NULL || py_ran)
+        return 0;
+    snap_take(cur_snap);
+    return cur_snap->armed;
+}
+
+static void bracket_end(int taken)
+{
+    if (!taken || !snap_same(cur_snap))
+        PY_RAN();
+}
+
+static void memo_clear(Memo *M)
+{
+    if (M->planned)
+        ev_free(&M->base);
+    snap_clear(&M->snap);
+    M->valid = M->planned = 0;
+}
+
+/* After a full precheck that passed: hold its objects and plan what to watch. 0: no memo (not an error). */
+static int memo_take(Memo *M, Ev *e)
+{
+    memo_clear(M);
+    if (!memo_on || !HAVE_MEMO)
+        return 0;
+    M->base = *e;
+    M->base.have_buf = 0;
+    for (int i = 0; i < e->nrefs; i++)
+        Py_INCREF(e->refs[i]);
+    M->planned = 1;
+    for (int i = 0; i < NQ; i++) {
+        PyObject *o = *(PyObject **)((char *)e + qf[i].at);
+        PyTypeObject *tp = Py_TYPE(o);
+        ACache *c = alookup(tp, *qf[i].name);
+        if (tp->tp_getattro != PyObject_GenericGetAttr || c->kind != A_SLOT)
+            goto no;
+        M->qa[i] = (PyObject **)((char *)o + c->off);
+    }
+    M->item_tp = Py_TYPE(e->item);
+    ACache *c = alookup(M->item_tp, s_length);
+    if (M->item_tp->tp_getattro != PyObject_GenericGetAttr || c->kind != A_SLOT)
+        goto no;
+    M->item_len_off = c->off;
+    c = alookup(M->item_tp, s_irq);
+    if (c->kind != A_SLOT)
+        goto no;
+    M->item_irq_off = c->off;
+    Snap *sn = &M->snap;
+    PyObject *watch[] = {e->kern, e->lane, e->ch, e->fn, e->tl, e->plan, e->prog, e->flow, e->port, e->clock,
+                         e->cap, e->vd, e->bh};
+    for (size_t i = 0; i < sizeof watch / sizeof watch[0]; i++)
+        if (!snap_add(sn, watch[i], -1, NULL, NULL))
+            goto no;
+    /* the dict objects: the entries precheck read */
+    PyObject *dk[] = {s_lane, s_kernel, s_burst_probe, s__sched, s_irq};
+    PyObject *dv[] = {e->lane, e->kern, Py_None, Py_None, e->irq};
+    PyObject *ck1[] = {s_running, s_device}, *cv1[] = {e->vd, e->device};
+    if (!snap_add(sn, e->dmac, 5, dk, dv) || !snap_add(sn, e->driver, 1, &s_channels, &e->chans)
+        || !snap_add(sn, e->chan, 2, ck1, cv1) || !snap_add(sn, e->device, 1, &s_bh, &e->bh)
+        || !snap_add(sn, e->soc, 1, &s_kernel, &e->kern) || !snap_add(sn, e->owner, 1, &s__played, &e->cap)
+        || !snap_add(sn, K[K_TRACE], 1, &s_recorder, &dv[2]))
+        goto no;
+    snap_add_type(sn, M->item_tp);
+    snap_add_type(sn, Py_TYPE(e->ev));
+    if (K_local_obj != NULL)
+        snap_add_type(sn, Py_TYPE(K_local_obj));
+    return 1;
+no:
+    memo_clear(M);
+    return 0;
+}
+
+/* An exact int read from its digits (CPython 3.11's layout), else as_ll. */
+INLINE int rd(PyObject *v, long long *out)
+{
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    Py_ssize_t sz = Py_SIZE(v);
+    const digit *d = ((PyLongObject *)v)->ob_digit;
+    if (sz == 0 || sz == 1) {
+        *out = sz ? (long long)d[0] : 0;
+        return 1;
+    }
+    if (sz == 2) {
+        *out = (long long)d[0] | ((long long)d[1] << PyLong_SHIFT);
+        return 1;
+    }
+#endif
+    return as_ll(v, out);
+}
+
+/* precheck, from the memo: the objects are the ones the last full precheck found (nothing that could change
+ * them has changed since); what changes from period to period is read again and checked as precheck checks it.
+ * 1 yes, 0 no (then the full precheck decides), -1 an error. */
+static int quick(Memo *M, Ev *e, long long limit)
+{
+    *e = M->base;
+    e->nrefs = 0;
+    e->have_buf = 0;
+    e->view = e->item = NULL;
+    for (;;) {  /* (as precheck: cancelled entries off the top) */
+        if (PyList_GET_SIZE(e->heap) == 0)
+            return 0;
+        PyObject *top = PyList_GET_ITEM(e->heap, 0);
+        NEED(PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4);
+        PyObject *ev = PyTuple_GET_ITEM(top, 3);
+        NEED(Py_IS_TYPE(ev, (PyTypeObject *)K[K_EVENT]));
+        PyObject *cancelled = peek(ev, s_cancelled);
+        int c = cancelled == Py_True;
+        NEED(cancelled != NULL);
+        Py_DECREF(cancelled);
+        if (!c) {
+            NEED(rd(PyTuple_GET_ITEM(top, 0), &e->t));
+            e->ev = keep(e, Py_NewRef(ev));
+            break;
+        }
+        PyObject *r = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    NEED(e->t <= limit && *M->qa[Q_LANE_EV] == e->ev && *M->qa[Q_FLOW_LIMIT] == Py_None);
+    long long v[NQ];
+    for (int i = Q_LANE_END; i < NQ; i++)
+        if (i != Q_FLOW_LIMIT)
+            NEED(rd(*M->qa[i], &v[i]));
+    e->end = v[Q_LANE_END];
+    e->due = v[Q_LANE_DUE];
+    e->latency = v[Q_TL_LAT];
+    e->size = v[Q_PLAN_IBYTES];
+    e->bb = v[Q_PLAN_BB];
+    e->m = v[Q_PLAN_M];
+    e->j = v[Q_PLAN_J];
+    e->idx = v[Q_CH_ITEMIDX];
+    e->burst_ns = v[Q_PLAN_BNS];
+    e->ch_idx = v[Q_CH_IDX];
+    e->u = v[Q_PORT_UNIT];
+    NEED(e->due == e->t && v[Q_PLAN_IOFF] == 0 && e->bb > 0 && e->size >= 0);
+    int bad = 0;
+    NEED(e->size == mul(v[Q_PLAN_FULL], e->bb, &bad) && !bad);
+    NEED(PyList_CheckExact(e->views) && e->m >= 0 && e->m <= e->j && e->idx >= 0
+         && e->idx < PyList_GET_SIZE(e->views));
+    e->b0 = mul(e->m, e->bb, &bad);
+    NEED(!bad && e->b0 <= e->size);
+    e->n = e->size - e->b0;
+    e->view = PyList_GET_ITEM(e->views, e->idx);
+    if (e->n) {
+        if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        e->have_buf = 1;
+        NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
+    }
+    NEED(v[Q_CLK_NUM] > 0 && v[Q_CLK_DEN] > 0 && e->u > 0);
+    NEED(ticks_due(e, v[Q_CLK_EPOCH], v[Q_CLK_NUM], v[Q_CLK_DEN], v[Q_CLK_OFF], v[Q_PORT_DONE]));
+    NEED(PyList_CheckExact(e->items) && e->idx < PyList_GET_SIZE(e->items));
+    e->item = PyList_GET_ITEM(e->items, e->idx);
+    e->idx2 = e->idx + 1;
+    e->wrap = e->idx2 == PyList_GET_SIZE(e->items);
+    if (e->wrap)
+        e->idx2 = 0;
+    PyObject *item2 = PyList_GET_ITEM(e->items, e->idx2);
+    NEED(Py_IS_TYPE(e->item, M->item_tp) && Py_IS_TYPE(item2, M->item_tp));
+    long long len2;
+    NEED(rd(*(PyObject **)((char *)item2 + M->item_len_off), &len2) && len2 == e->size);
+    PyObject *irq = *(PyObject **)((char *)e->item + M->item_irq_off);
+    NEED(irq == Py_True || irq == Py_False);
+    e->irq_on = irq == Py_True;
+    NEED(v[Q_PLAN_LAST] == e->burst_ns && v[Q_FLOW_UNIT] > 0);
+    NEED(next_period(e, v[Q_CLK_EPOCH], v[Q_CLK_NUM], v[Q_CLK_DEN], v[Q_CLK_OFF], v[Q_FLOW_REFT], v[Q_FLOW_REFC],
+                     v[Q_FLOW_UNIT], v[Q_PLAN_FRB]));
+    NEED(PyList_CheckExact(e->chans) && e->ch_idx >= 0 && e->ch_idx < PyList_GET_SIZE(e->chans)
+         && PyList_GET_ITEM(e->chans, e->ch_idx) == e->chan);
+    NEED(Py_IS_TYPE(e->q, (PyTypeObject *)K[K_DEQUE]) && PyObject_Length(e->q) == 0);
+    NEED(PySet_CheckExact(e->qd) && PySet_GET_SIZE(e->qd) == 0);
     return 1;
 }
 
@@ -691,6 +1118,7 @@ static int soc_sync(Ev *e, long long now)
                 if (le > 0 && nowv == NULL)
                     le = -1;
                 if (le > 0) {
+                    PY_RAN();
                     PyObject *x = PyObject_CallMethodOneArg(lane, s_settle, nowv);
                     le = x == NULL ? -1 : 0;
                     Py_XDECREF(x);
@@ -706,7 +1134,11 @@ static int soc_sync(Ev *e, long long now)
             int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)
                         && peek_ll(d, s__sync_ns, &sync_ns) && now < sync_ns;
             if (!plain)
-                r = call_noargs(d, s_sync);
+            {
+                int br = bracket_begin();  /* (our own Python: the plan's bursts landed by now move) */
+                r = call_noargs_(d, s_sync);
+                bracket_end(br);
+            }
         }
         Py_DECREF(d);
         if (r < 0) {
@@ -759,6 +1191,7 @@ static int chan_bottom_half(Ev *e)
         PyObject *param = fget(cyc, s_callback_param);
         PyObject *result = fget(cyc, s_result);
         PyObject *residue = fget(cyc, s_residue);
+        PY_RAN();  /* (TxResult and callback_result: not the memo's bracketed case) */
         PyObject *txr = (result && residue) ? PyObject_CallFunctionObjArgs(K[K_TXRESULT], result, residue, NULL)
                                             : NULL;
         if (param && txr)
@@ -771,8 +1204,11 @@ static int chan_bottom_half(Ev *e)
         PyObject *cb = fget(cyc, s_callback);
         if (cb != NULL && cb != Py_None) {
             PyObject *param = fget(cyc, s_callback_param);
-            if (param != NULL)
+            if (param != NULL) {
+                if (cur_snap != NULL)
+                    snap_take(cur_snap);  /* (the memo's bracket: see "the memo") */
                 res = PyObject_CallOneArg(cb, param);
+            }
             Py_XDECREF(param);
         } else if (cb != NULL)
             res = Py_NewRef(Py_None);
@@ -798,6 +1234,8 @@ static int chan_bottom_half(Ev *e)
     }
     Py_XDECREF(res);
     Py_DECREF(cyc);
+    if (cur_snap != NULL && cur_snap->armed && !snap_same(cur_snap))
+        PY_RAN();
     /* self.waitq.wake(): one count while nobody waits */
     PyObject *wq = fget(chan, s_waitq);
     if (wq == NULL)
@@ -849,6 +1287,7 @@ static int tasklet_run(Ev *e, long long now)
                 r = -1;
             if (r == 0 && got != e->chan) {
                 /* not the channel the interrupt queued: BottomHalf.run would serve it; do exactly that */
+                PY_RAN();
                 PyObject *x = PyObject_CallMethodNoArgs(got, s_bottom_half);
                 if (x == NULL) {
                     add_attr(bh, s_failures, 1);
@@ -939,6 +1378,7 @@ static int lane_schedule(Ev *e)
         return -1;
     if (!plain) {
         PyObject *endv = PyLong_FromLongLong(e->end2);
+        PY_RAN();
         PyObject *ev = endv ? PyObject_CallMethodObjArgs(lane, s_schedule, e->ch, endv, e->fn, label, NULL) : NULL;
         Py_XDECREF(endv);
         Py_DECREF(label);
@@ -958,7 +1398,9 @@ static int lane_schedule(Ev *e)
         Py_DECREF(label);
         return -1;
     }
-    PyObject *run = fget(lane, s__run);
+    /* lane._run: a plain function of the lane's class is bound here (no generic getattr: nothing else can run) */
+    PyObject *runf = _PyType_Lookup(Py_TYPE(lane), s__run);
+    PyObject *run = runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
     PyObject *duev = PyLong_FromLongLong(e->due2);
     PyObject *prio = PyLong_FromLong(0);
     PyObject *ev = (run && duev && prio)
@@ -1094,6 +1536,7 @@ static int codec_ticks(Ev *e)
     Py_XDECREF(lim);
     if (have < ku) {
         PyObject *cv = PyLong_FromLongLong(c);
+        PY_RAN();
         PyObject *x = cv ? PyObject_CallMethodObjArgs(e->port, s__ticks, cv, Py_False, NULL) : NULL;
         Py_XDECREF(cv);
         if (x == NULL)
@@ -1118,6 +1561,8 @@ static int codec_ticks(Ev *e)
     int r;
     if (fits) {  /* ByteCapture.append, inlined while within its bound */
         PyObject *chunks = fget(e->cap, s__chunks);
+        if (chunks != NULL && !PyList_CheckExact(chunks) && !Py_IS_TYPE(chunks, (PyTypeObject *)K[K_DEQUE]))
+            PY_RAN();
         PyObject *x = chunks ? PyObject_CallMethodOneArg(chunks, s_append, played) : NULL;
         r = x == NULL ? -1 : 0;
         Py_XDECREF(x);
@@ -1127,6 +1572,7 @@ static int codec_ticks(Ev *e)
         if (r == 0)
             r = add_attr(e->cap, s_total, ku);
     } else {
+        PY_RAN();
         PyObject *x = PyObject_CallMethodOneArg(e->cap, s_append, played);
         r = x == NULL ? -1 : 0;
         Py_XDECREF(x);
@@ -1281,6 +1727,7 @@ static int run_event(Ev *e)
         if (le != 0) {
             int rr = le;
             if (le > 0 && seq >= 0) {
+                PY_RAN();
                 x = PyObject_CallMethodObjArgs(tl, s_queue_held, duev, seqv, NULL);
                 rr = x == NULL ? -1 : 0;
                 Py_XDECREF(x);
@@ -1328,35 +1775,102 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_RETURN_FALSE;
     PyObject *kern = args[0];
     int ran = 0;
+    /* (a callback may call period_run again: the outer call's state is put back, and it keeps no memo) */
+    Snap *outer_snap = cur_snap;
+    Memo *M = PyMem_Calloc(1, sizeof(Memo));
+    if (M == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = NULL;
     for (;;) {
         Ev e;
-        memset(&e, 0, sizeof e);
-        int ok = precheck(&e, kern, limit);
-        if (ok <= 0) {
-            ev_free(&e);
-            if (ok < 0)
-                return NULL;
-            break;
+        int ok = 0;
+        if (M->valid && M->base.kern == kern) {
+            ok = quick(M, &e, limit);
+            if (ok > 0)
+                n_quick++;
+            else {
+                ev_free(&e);
+                memo_clear(M);
+                if (ok < 0)
+                    goto out;
+            }
+        }
+        if (ok == 0) {
+            memo_clear(M);
+            memset(&e, 0, sizeof e);
+            ok = precheck(&e, kern, limit);
+            if (ok <= 0) {
+                ev_free(&e);
+                if (ok < 0)
+                    goto out;
+                break;
+            }
+            n_full++;
+            memo_take(M, &e);
         }
         if (fset(kern, s_dispatching, Py_True) < 0) {
             ev_free(&e);
-            return NULL;
+            goto out;
         }
+        py_ran = 0;
+        Py_ssize_t gc0 = gc_runs;
+        M->snap.armed = M->snap.ok = 0;
+        cur_snap = M->planned ? &M->snap : NULL;
         int r = run_event(&e);
+        cur_snap = NULL;
         PyObject *exc = r < 0 ? take_exc() : NULL;
         int r2 = fset(kern, s_dispatching, Py_False);
         ev_free(&e);
+        M->valid = M->planned && r == 0 && r2 == 0 && !py_ran && gc_runs == gc0;
+        if (!M->valid)
+            memo_clear(M);
         if (exc) {
             if (r2 < 0)
                 PyErr_Clear();
             put_exc(exc);
-            return NULL;
+            goto out;
         }
         if (r2 < 0)
-            return NULL;
+            goto out;
         ran++;
     }
-    return PyBool_FromLong(ran > 0);
+    result = PyBool_FromLong(ran > 0);
+out:
+    memo_clear(M);
+    PyMem_Free(M);
+    cur_snap = outer_snap;
+    PY_RAN();
+    return result;
+}
+
+/* gc.callbacks: a collection may run finalizers (Python): the running period keeps no memo. */
+static PyObject *period_gc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    (void)args;
+    (void)nargs;
+    gc_runs++;
+    Py_RETURN_NONE;
+}
+
+/* period_memo(on: bool) -> bool (the previous setting): whether period_run may skip the full precheck. */
+static PyObject *period_memo(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    int was = memo_on;
+    memo_on = on && HAVE_MEMO;
+    return PyBool_FromLong(was);
+}
+
+/* period_stats() -> (full, quick): prechecks done in full and from the memo since the module loaded. */
+static PyObject *period_stats(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return Py_BuildValue("(LL)", n_full, n_quick);
 }
 
 /* period_setup(consts: dict): the classes and functions whose code this file follows (sim/_driver.py). */
@@ -1386,6 +1900,27 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
     for (int i = 0; i < NK; i++) {
         Py_XSETREF(K[i], Py_NewRef(got[i]));
     }
+    K_local_obj = K[K_LOCAL];
+    static PyMethodDef gc_def = {"period_gc", (PyCFunction)(void (*)(void))period_gc, METH_FASTCALL,
+                                 "counts collections for dmaengine's period runner (src/native/period.c)"};
+    static int gc_hooked = 0;
+    if (!gc_hooked) {
+        PyObject *gc = PyImport_ImportModule("gc");
+        PyObject *cbs = gc ? PyObject_GetAttrString(gc, "callbacks") : NULL;
+        PyObject *f = cbs ? PyCFunction_NewEx(&gc_def, NULL, NULL) : NULL;
+        if (f == NULL || !PyList_Check(cbs) || PyList_Append(cbs, f) < 0) {
+            Py_XDECREF(f);
+            Py_XDECREF(cbs);
+            Py_XDECREF(gc);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "period_setup: gc.callbacks is not a list");
+            return NULL;
+        }
+        Py_DECREF(f);
+        Py_DECREF(cbs);
+        Py_DECREF(gc);
+        gc_hooked = 1;
+    }
     if (lock_type == NULL)
         lock_type = dmaengine_lock_type_checked();
     if (count_type == NULL) {
@@ -1406,6 +1941,10 @@ static PyMethodDef period_methods[] = {
      "period_run(kernel, limit_ns) -> bool: run the lane's period events due by limit_ns (sim/_lane.py) while "
      "they are the plain case; False when the next event is not one (run it in Python)."},
     {"period_setup", period_setup, METH_O, "period_setup(consts): what period_run follows (sim/_driver.py)."},
+    {"period_memo", period_memo, METH_O,
+     "period_memo(on) -> bool: let period_run skip the full precheck after a plain period (CPython 3.11; the "
+     "default there); returns the previous setting."},
+    {"period_stats", period_stats, METH_NOARGS, "period_stats() -> (full, quick): prechecks done so far."},
     {NULL, NULL, 0, NULL},
 };
 
