@@ -71,7 +71,7 @@ static int k_ready = 0;
     X(residue) X(n_callback_errors) X(name) X(waitq) X(waiters) X(wake) X(run) X(acquire) X(release) \
     X(append) X(popleft) X(discard) X(_ticks) X(schedule) X(cancelled) X(time_ns) X(fn) X(label) X(priority) \
     X(seq) X(exception) X(failures) X(bottom_half) X(recorder) X(vchan_cyclic_callback) \
-    X(schedule_bottom_half)
+    X(schedule_bottom_half) X(chans)
 #define DECL(n) static PyObject *s_##n;
 NAMES(DECL)
 #undef DECL
@@ -738,17 +738,21 @@ static const struct { size_t at; PyObject **name; } qf[NQ] = {
     {offsetof(Ev, flow), &s_unit},
 };
 
-typedef struct {
+struct Memo {
     int valid;           /* the next period may use quick() */
     int planned;         /* base, snap's lists and qa are set */
     Ev base;             /* the objects of the path (references held in base.refs) */
     PyObject **qa[NQ];
+    PyObject **qa_nl;    /* plan.next_land_ns */
+    Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
     PyTypeObject *item_tp;
     Py_ssize_t item_len_off, item_irq_off;
     Snap snap;
-} Memo;
+};
 
-static Snap *cur_snap = NULL;  /* the running period's snapshot, for chan_bottom_half's bracket (NULL: none) */
+typedef struct Memo Memo;
+static Snap *cur_snap = NULL;  /* the running period's snapshot, for the brackets (NULL: none) */
+static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_sync reads its slots) */
 
 static void snap_add_type(Snap *sn, PyTypeObject *tp)
 {
@@ -922,6 +926,14 @@ static int memo_take(Memo *M, Ev *e)
             goto no;
         M->qa[i] = (PyObject **)((char *)o + c->off);
     }
+    ACache *cp = alookup(Py_TYPE(e->plan), s_next_land_ns);
+    if (cp->kind != A_SLOT)
+        goto no;
+    M->qa_nl = (PyObject **)((char *)e->plan + cp->off);
+    cp = alookup(Py_TYPE(e->ch), s_plan);
+    if (cp->kind != A_SLOT)
+        goto no;
+    M->ch_plan_off = cp->off;
     M->item_tp = Py_TYPE(e->item);
     ACache *c = alookup(M->item_tp, s_length);
     if (M->item_tp->tp_getattro != PyObject_GenericGetAttr || c->kind != A_SLOT)
@@ -1064,6 +1076,137 @@ static int quick(Memo *M, Ev *e, long long limit)
     return 1;
 }
 
+static int codec_ticks(Ev *e);
+
+/* The instant burst ``k`` (1-based) of the plan lands: ItemPlan.land_ns with Flow.time_of (no limit) and
+ * TickClock.time. ``v`` holds the memo's ints (quick's order). */
+static long long land_at(const long long *v, long long frb, long long k, int *bad)
+{
+    if (k > v[Q_PLAN_J])
+        return NEVER_NS;
+    long long mb = ck(frb + mul(k - 1, v[Q_PLAN_BB], bad), bad);
+    long long kk = -floordiv(ck(-(mb - v[Q_FLOW_REFC]), bad), v[Q_FLOW_UNIT]);
+    long long tick = ck(v[Q_FLOW_REFT] + kk - 1 + v[Q_CLK_OFF], bad);
+    long long s = ck(v[Q_CLK_EPOCH] + floordiv(mul(tick, v[Q_CLK_NUM], bad), v[Q_CLK_DEN]), bad);
+    return ck(s + (k <= v[Q_PLAN_FULL] ? v[Q_PLAN_BNS] : v[Q_PLAN_LAST]), bad);
+}
+
+/* Dmac.sync at ``now`` (the bottom half's Soc.sync, a planned landing due), its plain case: the lone plan's bursts
+ * landed by now move into the codec's FIFO (Dmac._materialize, TxPort.steady_write, Port.advance), in Python's
+ * order. Only right after this period's own steps (no Python ran: the memo's objects and slots are the ones
+ * precheck found). 1 done, 0 not the plain case (the caller calls d.sync()), -1 an error. */
+static int dmac_sync(Ev *e, PyObject *d, long long now)
+{
+    Memo *M = cur_memo;
+    if (M == NULL || py_ran || d != e->dmac || e->irq_on < 0)
+        return 0;
+    PyObject *chans = fget(d, s_chans);
+    if (chans == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = PyList_CheckExact(chans);
+    for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(chans); i++) {
+        PyObject *c = PyList_GET_ITEM(chans, i);
+        PyObject *plan = Py_IS_TYPE(c, (PyTypeObject *)K[K_HWCHAN]) ? *(PyObject **)((char *)c + M->ch_plan_off)
+                                                                    : NULL;
+        ok = plan != NULL && (plan == Py_None || (c == e->ch && plan == e->plan));
+    }
+    Py_DECREF(chans);
+    if (!ok)
+        return 0;
+    long long v[NQ], nl, ioff, item_idx;
+    for (int i = Q_LANE_END; i < NQ; i++)
+        if (i != Q_FLOW_LIMIT && !rd(*M->qa[i], &v[i]))
+            return 0;
+    if (*M->qa[Q_FLOW_LIMIT] != Py_None || !rd(*M->qa_nl, &nl) || !rd(*M->qa[Q_PLAN_IOFF], &ioff)
+        || !rd(*M->qa[Q_CH_ITEMIDX], &item_idx) || v[Q_PLAN_BB] <= 0 || v[Q_FLOW_UNIT] <= 0 || v[Q_CLK_NUM] <= 0
+        || v[Q_CLK_DEN] <= 0 || v[Q_PORT_UNIT] <= 0)
+        return 0;
+    int bad = 0;
+    long long frb = v[Q_PLAN_FRB], m = v[Q_PLAN_M], bursts = v[Q_PLAN_J], bb = v[Q_PLAN_BB], size = v[Q_PLAN_IBYTES];
+    long long newnl = nl, j = 0, b0 = 0, b1 = 0;
+    if (now >= nl) {
+        /* plan.done(now): Flow.count(now - burst_ns) */
+        long long x = ck(now - v[Q_PLAN_BNS], &bad);
+        long long cc = ck(floordiv(ck(mul(ck(x - v[Q_CLK_EPOCH] + 1, &bad), v[Q_CLK_DEN], &bad) + v[Q_CLK_NUM] - 1,
+                                      &bad), v[Q_CLK_NUM]) - v[Q_CLK_OFF], &bad);
+        if (cc < 0)
+            cc = 0;
+        long long cnt = ck(v[Q_FLOW_REFC] + mul(v[Q_FLOW_UNIT], ck(cc - v[Q_FLOW_REFT], &bad), &bad), &bad);
+        if (cnt >= frb) {
+            j = floordiv(cnt - frb, bb) + 1;
+            if (j > bursts)
+                j = bursts;
+        }
+        if (j <= m)
+            newnl = land_at(v, frb, m + 1, &bad);
+        else {
+            b0 = mul(m, bb, &bad);
+            b1 = mul(j, bb, &bad);
+            if (b1 > size) {
+                b1 = size;
+                if (b0 > size)
+                    b0 = size;
+            }
+            newnl = land_at(v, frb, j + 1, &bad);
+        }
+    }
+    if (bad)
+        return 0;
+    long long n = b1 - b0;
+    if (j > m) {
+        /* port.steady_write(now, views[item_idx][off:off + n].tobytes()): the bytes, then Port.advance(now) */
+        long long off = ioff + b0;
+        if (n > 0) {
+            if (!PyList_CheckExact(e->views) || item_idx < 0 || item_idx >= PyList_GET_SIZE(e->views) || off < 0)
+                return 0;
+            Py_buffer b;
+            if (PyObject_GetBuffer(PyList_GET_ITEM(e->views, item_idx), &b, PyBUF_ND | PyBUF_FORMAT) < 0) {
+                PyErr_Clear();
+                return 0;
+            }
+            if (b.itemsize != 1 || b.ndim != 1 || b.len < off + n || !PyBuffer_IsContiguous(&b, 'C')) {
+                PyBuffer_Release(&b);
+                return 0;
+            }
+            Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
+            int r = PyByteArray_Resize(e->fifo, old + n);
+            if (r == 0)
+                memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)b.buf + off, (size_t)n);
+            PyBuffer_Release(&b);
+            if (r < 0)
+                return -1;
+        }
+        if (add_attr(e->port, s_written, n) < 0)
+            return -1;
+        long long done;
+        if (!rd(*M->qa[Q_PORT_DONE], &done)) {
+            PyErr_SetString(PyExc_TypeError, "ticks_done must be an int");
+            return -1;
+        }
+        long long save_end = e->end, save_c = e->c;
+        e->end = now;
+        int t_ok = ticks_due(e, v[Q_CLK_EPOCH], v[Q_CLK_NUM], v[Q_CLK_DEN], v[Q_CLK_OFF], done);
+        e->end = save_end;
+        int r = 0;
+        if (!t_ok) {
+            PyErr_SetString(PyExc_OverflowError, "the codec's ticks are out of range");
+            r = -1;
+        } else if (e->c > 0)
+            r = codec_ticks(e);
+        e->c = save_c;
+        if (r < 0)
+            return -1;
+        if (add_attr(d, s_bursts, j - m) < 0 || set_ll(e->plan, s_materialized, j) < 0
+            || set_ll(e->plan, s_next_land_ns, newnl) < 0 || set_ll(e->ch, s_item_off, ioff + b1) < 0
+            || add_attr(e->ch, s_done, n) < 0)
+            return -1;
+    } else if (newnl != nl && set_ll(e->plan, s_next_land_ns, newnl) < 0)
+        return -1;
+    return set_ll(d, s__sync_ns, newnl) < 0 ? -1 : 1;
+}
+
 /* The bottom half's Soc.sync: 0, or -1 with an exception set (the tasklet logs it). */
 static int soc_sync(Ev *e, long long now)
 {
@@ -1133,6 +1276,13 @@ static int soc_sync(Ev *e, long long now)
             long long sync_ns;
             int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)
                         && peek_ll(d, s__sync_ns, &sync_ns) && now < sync_ns;
+            if (!plain && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)) {
+                int k = dmac_sync(e, d, now);  /* its plain case in C */
+                if (k != 0) {
+                    plain = 1;
+                    r = k < 0 ? -1 : 0;
+                }
+            }
             if (!plain)
             {
                 int br = bracket_begin();  /* (our own Python: the plan's bursts landed by now move) */
@@ -1777,6 +1927,7 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     int ran = 0;
     /* (a callback may call period_run again: the outer call's state is put back, and it keeps no memo) */
     Snap *outer_snap = cur_snap;
+    Memo *outer_memo = cur_memo;
     Memo *M = PyMem_Calloc(1, sizeof(Memo));
     if (M == NULL)
         return PyErr_NoMemory();
@@ -1816,8 +1967,10 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_ssize_t gc0 = gc_runs;
         M->snap.armed = M->snap.ok = 0;
         cur_snap = M->planned ? &M->snap : NULL;
+        cur_memo = M->planned ? M : NULL;
         int r = run_event(&e);
         cur_snap = NULL;
+        cur_memo = NULL;
         PyObject *exc = r < 0 ? take_exc() : NULL;
         int r2 = fset(kern, s_dispatching, Py_False);
         ev_free(&e);
@@ -1839,6 +1992,7 @@ out:
     memo_clear(M);
     PyMem_Free(M);
     cur_snap = outer_snap;
+    cur_memo = outer_memo;
     PY_RAN();
     return result;
 }
