@@ -699,6 +699,7 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
 
 static int memo_on = HAVE_MEMO;       /* period_memo(False) turns it off (tests compare both) */
 static long long n_full, n_quick;     /* prechecks done in full / from the memo (period_stats) */
+static long long n_sync;              /* Dmac.sync done in C (dmac_sync) */
 static Py_ssize_t gc_runs;            /* collections started (gc.callbacks): a finalizer may have run Python */
 
 #define SNAP_OBJS 32
@@ -708,6 +709,7 @@ typedef struct {
     PyTypeObject *tp[SNAP_OBJS];
     unsigned int tag[SNAP_OBJS];
     PyObject *downer[SNAP_OBJS];
+    PyObject **dptr[SNAP_OBJS];       /* where the owner keeps its dict (fixed for the object's life) */
     PyObject *dict[SNAP_OBJS];        /* a reference held (NULL: the object had no dict yet) */
     uint64_t ver[SNAP_OBJS];
     int nkeys[SNAP_OBJS];
@@ -782,6 +784,7 @@ static int snap_add(Snap *sn, PyObject *o, int nkeys, PyObject *const *keys, PyO
         if (*dp != NULL && !PyDict_CheckExact(*dp))
             return 0;
         sn->downer[sn->n_dict] = o;
+        sn->dptr[sn->n_dict] = dp;
         sn->dict[sn->n_dict] = Py_XNewRef(*dp);
         sn->nkeys[sn->n_dict] = nkeys;
         for (int k = 0; k < nkeys; k++) {
@@ -830,8 +833,7 @@ static void snap_take(Snap *sn)
         sn->tag[i] = sn->tp[i]->tp_version_tag;
     }
     for (int i = 0; i < sn->n_dict; i++) {
-        PyObject **dp = _PyObject_GetDictPtr(sn->downer[i]);
-        if (dp == NULL || *dp != sn->dict[i])
+        if (*sn->dptr[i] != sn->dict[i])
             return;
         sn->ver[i] = sn->dict[i] == NULL ? 0 : ((PyDictObject *)sn->dict[i])->ma_version_tag;
     }
@@ -847,8 +849,7 @@ static int snap_same(Snap *sn)
         if (!PyType_HasFeature(sn->tp[i], Py_TPFLAGS_VALID_VERSION_TAG) || sn->tp[i]->tp_version_tag != sn->tag[i])
             return 0;
     for (int i = 0; i < sn->n_dict; i++) {
-        PyObject **dp = _PyObject_GetDictPtr(sn->downer[i]);
-        if (dp == NULL || *dp != sn->dict[i])
+        if (*sn->dptr[i] != sn->dict[i])
             return 0;
         if (sn->dict[i] != NULL && ((PyDictObject *)sn->dict[i])->ma_version_tag != sn->ver[i]) {
             if (sn->nkeys[i] < 0)
@@ -1204,7 +1205,10 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
             return -1;
     } else if (newnl != nl && set_ll(e->plan, s_next_land_ns, newnl) < 0)
         return -1;
-    return set_ll(d, s__sync_ns, newnl) < 0 ? -1 : 1;
+    if (set_ll(d, s__sync_ns, newnl) < 0)
+        return -1;
+    n_sync++;
+    return 1;
 }
 
 /* The bottom half's Soc.sync: 0, or -1 with an exception set (the tasklet logs it). */
@@ -1399,6 +1403,50 @@ static int chan_bottom_half(Ev *e)
     return r;
 }
 
+/* The calling thread's dict of the bottom-half mark (a threading.local), fetched once per period_run call (one
+ * thread); NULL: not fetched yet. */
+static PyObject *cur_ldict = NULL;
+
+/* ``_local.depth += d`` (the bottom-half mark): in the thread's dict directly while the class keeps ``depth`` as a
+ * plain int class attribute (no descriptor: what local_getattro/local_setattro do then); else the generic way. */
+static int local_add(long long d)
+{
+    PyObject *lo = K[K_LOCAL];
+    PyObject *dv = _PyType_Lookup(Py_TYPE(lo), s_depth);
+    if (dv == NULL || !PyLong_CheckExact(dv))
+        return add_attr(lo, s_depth, d);
+    if (cur_ldict == NULL) {
+        PyObject *ld = PyObject_GetAttrString(lo, "__dict__");
+        if (ld == NULL || !PyDict_CheckExact(ld)) {
+            Py_XDECREF(ld);
+            PyErr_Clear();
+            return add_attr(lo, s_depth, d);
+        }
+        cur_ldict = ld;
+    }
+    PyObject *v = PyDict_GetItemWithError(cur_ldict, s_depth);
+    if (v == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        v = dv;
+    }
+    long long x;
+    PyObject *nv;
+    if (rd(v, &x) && x > -LIMIT && x < LIMIT)
+        nv = PyLong_FromLongLong(x + d);
+    else {
+        PY_RAN();  /* (not an int: its __add__ may be Python) */
+        PyObject *dd = PyLong_FromLongLong(d);
+        nv = dd ? PyNumber_Add(v, dd) : NULL;
+        Py_XDECREF(dd);
+    }
+    if (nv == NULL)
+        return -1;
+    int r = PyDict_SetItem(cur_ldict, s_depth, nv);
+    Py_DECREF(nv);
+    return r;
+}
+
 /* SimTasklet._run of the held run, with BottomHalf.run inline for the one channel queued. */
 static int tasklet_run(Ev *e, long long now)
 {
@@ -1414,7 +1462,7 @@ static int tasklet_run(Ev *e, long long now)
         return -1;
     }
     int r;
-    if (add_attr(K[K_LOCAL], s_depth, 1) < 0) {
+    if (local_add(1) < 0) {
         Py_DECREF(run_id);
         goto fail;
     }
@@ -1462,7 +1510,7 @@ static int tasklet_run(Ev *e, long long now)
     Py_XDECREF(lk);
     {
         PyObject *exc = r < 0 ? take_exc() : NULL;
-        int r2 = add_attr(K[K_LOCAL], s_depth, -1);
+        int r2 = local_add(-1);
         if (exc != NULL) {
             if (r2 < 0)
                 PyErr_Clear();
@@ -1928,6 +1976,8 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     /* (a callback may call period_run again: the outer call's state is put back, and it keeps no memo) */
     Snap *outer_snap = cur_snap;
     Memo *outer_memo = cur_memo;
+    PyObject *outer_ldict = cur_ldict;
+    cur_ldict = NULL;
     Memo *M = PyMem_Calloc(1, sizeof(Memo));
     if (M == NULL)
         return PyErr_NoMemory();
@@ -1993,6 +2043,8 @@ out:
     PyMem_Free(M);
     cur_snap = outer_snap;
     cur_memo = outer_memo;
+    Py_XDECREF(cur_ldict);
+    cur_ldict = outer_ldict;
     PY_RAN();
     return result;
 }
@@ -2019,12 +2071,13 @@ static PyObject *period_memo(PyObject *self, PyObject *arg)
     return PyBool_FromLong(was);
 }
 
-/* period_stats() -> (full, quick): prechecks done in full and from the memo since the module loaded. */
+/* period_stats() -> (full, quick, sync): prechecks done in full and from the memo, and the controller's syncs done
+ * in C (dmac_sync), since the module loaded. */
 static PyObject *period_stats(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    return Py_BuildValue("(LL)", n_full, n_quick);
+    return Py_BuildValue("(LLL)", n_full, n_quick, n_sync);
 }
 
 /* period_setup(consts: dict): the classes and functions whose code this file follows (sim/_driver.py). */
@@ -2098,7 +2151,7 @@ static PyMethodDef period_methods[] = {
     {"period_memo", period_memo, METH_O,
      "period_memo(on) -> bool: let period_run skip the full precheck after a plain period (CPython 3.11; the "
      "default there); returns the previous setting."},
-    {"period_stats", period_stats, METH_NOARGS, "period_stats() -> (full, quick): prechecks done so far."},
+    {"period_stats", period_stats, METH_NOARGS, "period_stats() -> (full, quick, sync): prechecks done in full and from the memo, controller syncs done in C."},
     {NULL, NULL, 0, NULL},
 };
 

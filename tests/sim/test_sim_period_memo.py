@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dmaengine import BusWidth, SlaveConfig, TransferDirection
+from dmaengine import BusWidth, SlaveConfig, TransferDirection, _context
 from dmaengine._native import core
 from dmaengine.sim import Soc
 from dmaengine.virt import VirtChannel
@@ -41,7 +41,7 @@ def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
     ring = (np.arange(period * 4) % 251).astype(np.uint8)
     m = soc.map(ring)
     tx = chan.prep_dma_cyclic(m.addr, ring.nbytes, period, M2D)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, ...]] = []
     patched: list[int] = []
     orig = VirtChannel.vchan_cyclic_callback
 
@@ -50,7 +50,8 @@ def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
         orig(self, vd)
 
     def cb(_: object) -> None:
-        calls.append((soc.now_ns, chan.tx_status(cookie)[1].residue))
+        calls.append((soc.now_ns, chan.tx_status(cookie)[1].residue, len(codec.tx.fifo), codec.tx.written,
+                      _context._local.depth))
         n = len(calls)
         ring[(n % 4) * period : (n % 4 + 1) * period] = n % 256
         if n != at:
@@ -91,6 +92,7 @@ def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
             soc.run(until=0.08)
     finally:
         VirtChannel.vchan_cyclic_callback = orig  # type: ignore[method-assign]
+    assert _context._local.depth == 0
     return (calls, codec.played, codec.underruns, codec.frames_played, soc.now_ns,
             chan.tx_status(cookie)[1].residue, len(patched) > 0)
 
@@ -108,10 +110,11 @@ def test_a_change_between_periods_is_seen_as_without_the_memo(action: str, memo_
 
 
 def test_the_memo_is_used_and_a_patched_class_is_seen(memo_restored: None) -> None:
-    full0, quick0 = core.period_stats()
+    full0, quick0, sync0 = core.period_stats()
     calls, *_, patched = _run("memo", "none")
-    full1, quick1 = core.period_stats()
+    full1, quick1, sync1 = core.period_stats()
     assert quick1 - quick0 > len(calls) // 2  # most periods skip the full precheck
+    assert sync1 - sync0 > len(calls) // 2  # and move the next period's first bursts in C at the bottom half
     assert not patched
     # a method monkeypatched by the callback is called from the next period on, as on the Python path
     assert _run("memo", "class")[-1] is True
@@ -121,5 +124,4 @@ def test_the_memo_is_used_and_a_patched_class_is_seen(memo_restored: None) -> No
 def test_period_memo_and_stats_refuse_nothing_odd(memo_restored: None) -> None:
     assert core.period_memo(0) is True
     assert core.period_memo(1) is False
-    full, quick = core.period_stats()
-    assert isinstance(full, int) and isinstance(quick, int)
+    assert all(isinstance(n, int) for n in core.period_stats())
