@@ -868,6 +868,8 @@ static int snap_same(Snap *sn)
     for (int i = 0; i < sn->n_area; i++) {
         PyObject *const *now = (PyObject *const *)((char *)sn->aobj[i] + sizeof(PyObject));
         PyObject *const *was = (PyObject *const *)(sn->save + sn->aat[i]);
+        if (memcmp(now, was, (size_t)sn->alen[i]) == 0)
+            continue;  /* (the usual case: one call; else word by word, an int slot may differ) */
         const char *isint = sn->isint + sn->aat[i] / sizeof(PyObject *);
         Py_ssize_t nw = sn->alen[i] / (Py_ssize_t)sizeof(PyObject *);
         for (Py_ssize_t w = 0; w < nw; w++)
@@ -1824,8 +1826,10 @@ static int run_event(Ev *e)
         r = set_ll(plan, s_next_land_ns, NEVER_NS);
     if (r == 0) {
         PyObject *v = fget(dmac, s__last_grant_ns);
-        PyObject *sv = PyLong_FromLongLong(e->s);
-        int gt = (v && sv) ? PyObject_RichCompareBool(sv, v, Py_GT) : -1;
+        long long lg;
+        PyObject *sv = v != NULL && rd(v, &lg) && e->s <= lg ? NULL : PyLong_FromLongLong(e->s);
+        int gt = sv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
+                            : (v ? PyObject_RichCompareBool(sv, v, Py_GT) : -1);
         if (gt < 0)
             r = -1;
         else if (gt) {
@@ -1866,8 +1870,10 @@ static int run_event(Ev *e)
         r = set_ll(plan, s_next_land_ns, e->nl);
     if (r == 0) {
         PyObject *v = fget(dmac, s__sync_ns);
-        PyObject *nv = PyLong_FromLongLong(e->nl);
-        int lt = (v && nv) ? PyObject_RichCompareBool(nv, v, Py_LT) : -1;
+        long long sy;
+        PyObject *nv = v != NULL && rd(v, &sy) && e->nl >= sy ? NULL : PyLong_FromLongLong(e->nl);
+        int lt = nv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
+                            : (v ? PyObject_RichCompareBool(nv, v, Py_LT) : -1);
         if (lt < 0)
             r = -1;
         else if (lt)
@@ -1920,8 +1926,10 @@ static int run_event(Ev *e)
     if (PyList_GET_SIZE(e->heap)) {
         PyObject *top = PyList_GET_ITEM(e->heap, 0);
         PyObject *tv = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) >= 1 ? PyTuple_GET_ITEM(top, 0) : NULL;
-        PyObject *duev = PyLong_FromLongLong(e->due);
-        int le = (tv && duev) ? PyObject_RichCompareBool(tv, duev, Py_LE) : -1;
+        long long tt;
+        int known = tv != NULL && rd(tv, &tt);
+        PyObject *duev = known && tt > e->due ? NULL : PyLong_FromLongLong(e->due);
+        int le = known && tt > e->due ? 0 : (tv && duev) ? PyObject_RichCompareBool(tv, duev, Py_LE) : -1;
         if (le != 0) {
             int rr = le;
             if (le > 0 && seq >= 0) {
@@ -1934,7 +1942,7 @@ static int run_event(Ev *e)
             Py_DECREF(seqv);
             return rr < 0 ? -1 : 0;
         }
-        Py_DECREF(duev);
+        Py_XDECREF(duev);
     }
     Py_DECREF(seqv);
     if (set_ll(kern, s_now_ns, e->due) < 0)
