@@ -745,6 +745,7 @@ struct Memo {
     int planned;         /* base, snap's lists and qa are set */
     Ev base;             /* the objects of the path (references held in base.refs) */
     PyObject **qa[NQ];
+    PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
     PyObject **qa_nl;    /* plan.next_land_ns */
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
     PyTypeObject *item_tp;
@@ -753,6 +754,9 @@ struct Memo {
 };
 
 typedef struct Memo Memo;
+/* An entry the memo keeps (chan.lock, ...): valid while no Python ran in this period (it held at the last bracket
+ * or at the full precheck, and nothing but this file's own steps, which do not write it, ran since). */
+#define CACHED(f) (cur_memo != NULL && !py_ran && cur_memo->f != NULL)
 static Snap *cur_snap = NULL;  /* the running period's snapshot, for the brackets (NULL: none) */
 static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_sync reads its slots) */
 
@@ -906,6 +910,10 @@ static void memo_clear(Memo *M)
 {
     if (M->planned)
         ev_free(&M->base);
+    Py_CLEAR(M->c_lock);
+    Py_CLEAR(M->c_waitq);
+    Py_CLEAR(M->c_ctrls);
+    Py_CLEAR(M->c_chans);
     snap_clear(&M->snap);
     M->valid = M->planned = 0;
 }
@@ -952,13 +960,23 @@ static int memo_take(Memo *M, Ev *e)
     for (size_t i = 0; i < sizeof watch / sizeof watch[0]; i++)
         if (!snap_add(sn, watch[i], -1, NULL, NULL))
             goto no;
-    /* the dict objects: the entries precheck read */
-    PyObject *dk[] = {s_lane, s_kernel, s_burst_probe, s__sched, s_irq};
-    PyObject *dv[] = {e->lane, e->kern, Py_None, Py_None, e->irq};
-    PyObject *ck1[] = {s_running, s_device}, *cv1[] = {e->vd, e->device};
-    if (!snap_add(sn, e->dmac, 5, dk, dv) || !snap_add(sn, e->driver, 1, &s_channels, &e->chans)
-        || !snap_add(sn, e->chan, 2, ck1, cv1) || !snap_add(sn, e->device, 1, &s_bh, &e->bh)
-        || !snap_add(sn, e->soc, 1, &s_kernel, &e->kern) || !snap_add(sn, e->owner, 1, &s__played, &e->cap)
+    /* the dict objects: the entries precheck read, and four the period reads (kept while they hold) */
+    M->c_lock = peek(e->chan, s_lock);
+    M->c_waitq = peek(e->chan, s_waitq);
+    M->c_ctrls = peek(e->soc, s_controllers);
+    M->c_chans = peek(e->dmac, s_chans);
+    if (M->c_lock == NULL || M->c_waitq == NULL || M->c_ctrls == NULL || M->c_chans == NULL
+        || alookup(Py_TYPE(e->chan), s_lock)->kind != A_DICT || alookup(Py_TYPE(e->chan), s_waitq)->kind != A_DICT
+        || alookup(Py_TYPE(e->soc), s_controllers)->kind != A_DICT
+        || alookup(Py_TYPE(e->dmac), s_chans)->kind != A_DICT)
+        goto no;  /* (instance dict entries only: anything else is read each time) */
+    PyObject *dk[] = {s_lane, s_kernel, s_burst_probe, s__sched, s_irq, s_chans};
+    PyObject *dv[] = {e->lane, e->kern, Py_None, Py_None, e->irq, M->c_chans};
+    PyObject *ck1[] = {s_running, s_device, s_lock, s_waitq}, *cv1[] = {e->vd, e->device, M->c_lock, M->c_waitq};
+    PyObject *sk[] = {s_kernel, s_controllers}, *sv[] = {e->kern, M->c_ctrls};
+    if (!snap_add(sn, e->dmac, 6, dk, dv) || !snap_add(sn, e->driver, 1, &s_channels, &e->chans)
+        || !snap_add(sn, e->chan, 4, ck1, cv1) || !snap_add(sn, e->device, 1, &s_bh, &e->bh)
+        || !snap_add(sn, e->soc, 2, sk, sv) || !snap_add(sn, e->owner, 1, &s__played, &e->cap)
         || !snap_add(sn, K[K_TRACE], 1, &s_recorder, &dv[2]))
         goto no;
     snap_add_type(sn, M->item_tp);
@@ -1103,7 +1121,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
     Memo *M = cur_memo;
     if (M == NULL || py_ran || d != e->dmac || e->irq_on < 0)
         return 0;
-    PyObject *chans = fget(d, s_chans);
+    PyObject *chans = M->c_chans != NULL ? Py_NewRef(M->c_chans) : fget(d, s_chans);
     if (chans == NULL) {
         PyErr_Clear();
         return 0;
@@ -1238,7 +1256,7 @@ static int soc_sync(Ev *e, long long now)
         return -1;
     if (!mine)
         return call_noargs(e->soc, s_sync);
-    PyObject *ctrls = fget(e->soc, s_controllers);
+    PyObject *ctrls = CACHED(c_ctrls) ? Py_NewRef(cur_memo->c_ctrls) : fget(e->soc, s_controllers);
     if (ctrls == NULL)
         return -1;
     if (!PyList_CheckExact(ctrls)) {
@@ -1319,7 +1337,7 @@ static int chan_bottom_half(Ev *e)
         return -1;
     if (any || recording())
         return call_noargs(chan, s_bottom_half);
-    PyObject *lock = fget(chan, s_lock);
+    PyObject *lock = CACHED(c_lock) ? Py_NewRef(cur_memo->c_lock) : fget(chan, s_lock);
     if (lock == NULL)
         return -1;
     int took = 1;
@@ -1393,7 +1411,7 @@ static int chan_bottom_half(Ev *e)
     if (cur_snap != NULL && cur_snap->armed && !snap_same(cur_snap))
         PY_RAN();
     /* self.waitq.wake(): one count while nobody waits */
-    PyObject *wq = fget(chan, s_waitq);
+    PyObject *wq = CACHED(c_waitq) ? Py_NewRef(cur_memo->c_waitq) : fget(chan, s_waitq);
     if (wq == NULL)
         return -1;
     long long waiters;
@@ -1644,7 +1662,7 @@ static int lane_schedule(Ev *e)
 static int period_irq(Ev *e)
 {
     PyObject *chan = e->chan;
-    PyObject *lock = fget(chan, s_lock);
+    PyObject *lock = CACHED(c_lock) ? Py_NewRef(cur_memo->c_lock) : fget(chan, s_lock);
     if (lock == NULL)
         return -1;
     /* (no lock is left out where Python code could run inside: a property, a sequence that is not a count) */

@@ -6,6 +6,7 @@ exactly as without the memo: each case runs with the memo, without it (``period_
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,6 +75,9 @@ def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
             VirtChannel.vchan_cyclic_callback = wrapped  # type: ignore[method-assign]
         elif action == "latency":
             soc.dmac.hw.lane.tasklet.latency_ns = 3_000  # type: ignore[attr-defined]
+        elif action == "lock":  # a lock object the runner cannot see into: acquired and released by its methods
+            vc = chan.device.channels[chan.chan_id]  # type: ignore[attr-defined]
+            vc.lock = threading.RLock()
         elif action == "item":
             hw = soc.dmac.hw  # type: ignore[attr-defined]
             prog = hw.chans[chan.chan_id].prog
@@ -97,7 +101,7 @@ def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
             chan.tx_status(cookie)[1].residue, len(patched) > 0)
 
 
-ACTIONS = ["none", "pause", "terminate", "reprep", "stop", "app", "class", "latency", "item"]
+ACTIONS = ["none", "pause", "terminate", "reprep", "stop", "app", "class", "latency", "item", "lock"]
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -105,7 +109,7 @@ def test_a_change_between_periods_is_seen_as_without_the_memo(action: str, memo_
     memo = _run("memo", action)
     assert memo == _run("nomemo", action)
     assert memo == _run("python", action)
-    if action not in ("class", "latency", "item"):
+    if action not in ("class", "latency", "item", "lock"):
         assert memo[:-1] == _run("reference", action)[:-1]
 
 
