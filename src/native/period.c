@@ -195,6 +195,19 @@ static int as_ll(PyObject *v, long long *out)
 {
     if (v == NULL || !PyLong_CheckExact(v))
         return 0;
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+    {  /* up to two 30-bit digits read directly (CPython 3.11's layout): well within +-LIMIT */
+        Py_ssize_t sz = Py_SIZE(v);
+        const digit *dg = ((PyLongObject *)v)->ob_digit;
+        if (sz >= -2 && sz <= 2) {
+            long long x = sz == 0 ? 0 : (long long)dg[0];
+            if (sz == 2 || sz == -2)
+                x |= (long long)dg[1] << PyLong_SHIFT;
+            *out = sz < 0 ? -x : x;
+            return 1;
+        }
+    }
+#endif
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (overflow || (x == -1 && PyErr_Occurred())) {
