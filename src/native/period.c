@@ -293,6 +293,8 @@ static int add_attr(PyObject *o, PyObject *name, long long d)
         Py_DECREF(v);
         return set_ll(o, name, x + d);
     }
+    if (!PyLong_CheckExact(v))
+        PY_RAN();  /* (its __add__ may be Python) */
     PyObject *dv = PyLong_FromLongLong(d);
     if (dv == NULL) {
         Py_DECREF(v);
@@ -889,8 +891,8 @@ static int snap_same(Snap *sn)
             continue;  /* (the usual case: one call; else word by word, an int slot may differ) */
         const char *isint = sn->isint + sn->aat[i] / sizeof(PyObject *);
         Py_ssize_t nw = sn->alen[i] / (Py_ssize_t)sizeof(PyObject *);
-        for (Py_ssize_t w = 0; w < nw; w++)
-            if (now[w] != was[w] && !isint[w])
+        for (Py_ssize_t w = 0; w < nw; w++)  /* (an int slot may hold another int, nothing else) */
+            if (now[w] != was[w] && !(isint[w] && now[w] != NULL && PyLong_CheckExact(now[w])))
                 return 0;
         if (sn->alen[i] % (Py_ssize_t)sizeof(PyObject *)
             && memcmp((const char *)(now + nw), (const char *)(was + nw),
