@@ -27,7 +27,6 @@ from dmaengine import (
     Status,
     TransferDirection,
     TxState,
-    is_complete,
 )
 from dmaengine._native import core
 from dmaengine.provider import Channel, DmaDevice, pair_sg, trace_event, tracing
@@ -47,6 +46,7 @@ D2M = TransferDirection.DEV_TO_MEM
 _PERIOD = Irq.PERIOD
 _NO_FLAGS = PrepFlags(0)
 _MD_NONE = DescMetadataMode.NONE
+_COMPLETE, _ERROR, _PAUSED, _IN_PROGRESS = Status.COMPLETE, Status.ERROR, Status.PAUSED, Status.IN_PROGRESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,19 +153,19 @@ class SimChannel(VirtChannel):
 
     def _issue_for_wait(self) -> None:
         """``sync_wait``'s issue_pending, skipped where it would do nothing: nothing submitted, and the hardware
-        runs the first issued descriptor or none is issued (a trace recorder still gets its "issue" event, a
-        released channel its StateError)."""
-        if self.desc_submitted or (self.running is None and self.desc_issued) or not self.client_count or tracing():
+        runs the first issued descriptor or none is issued (a released channel still gets its StateError; with
+        a trace recorder ``sync_wait`` calls issue_pending itself, for its "issue" event)."""
+        if self.desc_submitted or (self.running is None and self.desc_issued) or not self.client_count:
             self.issue_pending()
 
     def cookie_status(self, cookie: int) -> Status:
         """The status ``tx_status`` gives for ``cookie``, without its residue: waiters poll it after every event,
         and the residue would make the controller account the running program's bursts each time."""
         with self.lock:
-            status = is_complete(cookie, self.completed_cookie, self.cookie)
-            if status is Status.COMPLETE:
-                return Status.ERROR if cookie in self._errors else status
-        return Status.PAUSED if self.paused else status
+            last, used = self.completed_cookie, self.cookie  # is_complete(), inlined
+            if ((cookie <= last or cookie > used) if last <= used else (cookie <= last and cookie > used)):
+                return _ERROR if cookie in self._errors else _COMPLETE
+        return _PAUSED if self.paused else _IN_PROGRESS
 
     def desc_residue(self, vd: VirtDescriptor) -> int:
         """Burst-granular: the bytes the running program has not moved yet (this pass, for cyclic)."""
@@ -277,6 +277,10 @@ class SimDmaDevice(DmaDevice):
         self._decode = decode
         #: Holds the SoC for the calling thread around each op that drives the hardware (``Soc.exclusive``).
         self.guard: Callable[[str], AbstractContextManager[None]] = guard or (lambda what: contextlib.nullcontext())
+        # The same hold without a context manager, when the guard offers it (the Soc's does): ``claim(what)``
+        # True when it took the hold, ``release()`` to give it back (issue_pending runs once per transfer).
+        self._claim: Callable[[str], bool] | None = getattr(guard, "claim", None)
+        self._release: Callable[[], None] | None = getattr(guard, "release", None)
         hw.irq = self._irq
         hw.kernel.period_runner = _period_runner()
         self._widths = frozenset(w for w in BusWidth if w and w <= hw.bus_width_bytes and not w & (w - 1))
@@ -431,11 +435,29 @@ class SimDmaDevice(DmaDevice):
 
     def device_issue_pending(self, chan: Channel) -> None:
         assert isinstance(chan, SimChannel)
-        with self.guard("issue_pending"), chan.lock:
-            if chan.desc_submitted:
-                chan.vchan_issue_pending()
-            if chan.running is None and chan.desc_issued:
-                self._start_next(chan)
+        claim, release = self._claim, self._release
+        if claim is None or release is None:
+            with self.guard("issue_pending"), chan.lock:
+                self._issue(chan)
+            return
+        took = claim("issue_pending")  # ``with self.guard(...)`` without the context manager's frames
+        try:
+            with chan.lock:
+                if chan.desc_submitted:  # self._issue(chan), inlined
+                    chan.vchan_issue_pending()
+                if chan.running is None and chan.desc_issued:
+                    self._start_next(chan)
+        finally:
+            if took:
+                release()
+
+    def _issue(self, chan: SimChannel) -> None:
+        """Issue what is submitted and start the hardware if it is idle. Caller holds the guard and
+        ``chan.lock``."""
+        if chan.desc_submitted:
+            chan.vchan_issue_pending()
+        if chan.running is None and chan.desc_issued:
+            self._start_next(chan)
 
     def _irq(self, idx: int, kind: Irq, result: Result, residue: int) -> None:
         """The interrupt handler: a hardware event, no lock held on entry."""

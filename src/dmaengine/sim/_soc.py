@@ -41,6 +41,7 @@ def _ns(seconds: float, name: str) -> int:
 
 
 _timeout_ns = _check.timeout_ns
+_get_ident = threading.get_ident
 
 
 class _Hold:
@@ -59,6 +60,23 @@ class _Hold:
     def __exit__(self, *exc: object) -> None:
         if self._took:
             self._soc._unclaim()
+
+
+class _Guard:
+    """The sim driver's ``guard`` (see :class:`~._driver.SimDmaDevice`): called with what it guards, the context
+    manager :meth:`Soc.exclusive` returns; ``claim(what)`` and ``release()`` are the same hold without the context
+    manager, for the driver's hot paths (``issue_pending``): ``claim`` is True when it took the SoC (then give it
+    back with ``release``), False when the thread holds it already; StateError when another thread does."""
+
+    __slots__ = ("_soc", "claim", "release")
+
+    def __init__(self, soc: Soc) -> None:
+        self._soc = soc
+        self.claim: Callable[[str], bool] = soc._claim
+        self.release: Callable[[], None] = soc._unclaim
+
+    def __call__(self, what: str) -> _Hold:
+        return _Hold(self._soc, what)
 
 
 class SimTasklet:
@@ -223,7 +241,6 @@ class Soc(Platform):
                 raise ConfigError(f"peripherals must be an iterable of Peripheral or None, not {peripherals!r}")
             peripherals = list(peripherals)
         self.kernel = Kernel(trace)
-        self._stepping = threading.Lock()
         self._stepper: int | None = None
         # The thread-ownership guard: the thread inside a SoC call holds _owner_lock; another thread that calls
         # in meanwhile gets a StateError and changes nothing.
@@ -238,7 +255,7 @@ class Soc(Platform):
         hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast, bus_width_bytes, max_burst)
         self.controllers.append(hw)
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
-        self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0), guard=self.exclusive)
+        self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0), guard=_Guard(self))
         self.register_device(self.dmac)
         hw.lane = PeriodLane(self.kernel, self.dmac.tasklet)  # type: ignore[arg-type]
         self._board_init(ControllerDesc(NodeInfo("/soc/dma-controller@40100000", ("dma0",)), channels, None,
@@ -281,7 +298,7 @@ class Soc(Platform):
             hw = Dmac(soc, c.channels, c.bus_bytes_per_s, c.fetch_latency_ns, fast, c.bus_width_bytes, c.max_burst)
             soc.controllers.append(hw)
             soc._decoders.append({})
-            drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node), guard=soc.exclusive)
+            drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node), guard=_Guard(soc))
             soc.register_device(drv)
             hw.lane = PeriodLane(soc.kernel, drv.tasklet)  # type: ignore[arg-type]
             soc.dmacs.append(drv)
@@ -393,25 +410,32 @@ class Soc(Platform):
 
     def sync(self) -> None:
         """Bring memory and peripherals up to now (bytes of planned bursts); done before client code runs."""
-        took = self._owner != threading.get_ident() and self._claim("sync")
+        if self._owner == _get_ident():
+            self._sync_held()
+            return
+        took = self._claim("sync")
         try:
-            now = self.kernel.now_ns
-            for d in self.controllers:
-                lane = d.lane
-                if lane is not None and lane.postponed_end_ns <= now:
-                    lane.settle(now)
-                d.sync()
+            self._sync_held()
         finally:
             if took:
                 self._unclaim()
 
+    def _sync_held(self) -> None:
+        """:meth:`sync` for the thread that holds the SoC."""
+        now = self.kernel.now_ns
+        for d in self.controllers:
+            lane = d.lane
+            if lane is not None and lane.postponed_end_ns <= now:
+                lane.settle(now)
+            d.sync()
+
     def _claim(self, what: str) -> bool:
         """Make the calling thread the one using the SoC: True when this call took it (give it back with
         :meth:`_unclaim`), False when the thread holds it already; StateError when another thread holds it."""
-        me = threading.get_ident()
+        me = _get_ident()
         if self._owner == me:
             return False
-        if not self._owner_lock.acquire(blocking=False):
+        if not self._owner_lock.acquire(False):
             raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
         self._owner = me
         return True
@@ -428,13 +452,16 @@ class Soc(Platform):
 
     def _advance(self, what: str, step: Callable[[], bool]) -> bool:
         """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""
-        me = threading.get_ident()
+        me = _get_ident()
         if self._stepper == me:
             raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
-        took = self._claim(what)
+        took = self._owner != me  # self._claim(what), inlined (every run and wait passes here)
+        if took:
+            if not self._owner_lock.acquire(False):
+                raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
+            self._owner = me
         try:
-            self._stepping.acquire()  # free: the claim above keeps every other thread out
-            self._stepper = me
+            self._stepper = me  # (the claim keeps every other thread out: no lock needed for this mark)
             wave = self._wave
             try:
                 if wave is not None:
@@ -442,13 +469,13 @@ class Soc(Platform):
                 return step()
             finally:
                 self._stepper = None
-                self._stepping.release()
                 if wave is not None and wave.recording:
                     wave.settle()
-                self.sync()
+                self._sync_held()
         finally:
             if took:
-                self._unclaim()
+                self._owner = None  # self._unclaim(), inlined
+                self._owner_lock.release()
 
     def _run_until(self, t: int) -> bool:
         self.kernel.run_until(t)
@@ -495,23 +522,11 @@ class Soc(Platform):
         is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded: a second
         thread that tries to run it meanwhile gets a StateError."""
         k = self.kernel
-        limit = _timeout_ns(timeout)
+        limit = None if timeout is None else _timeout_ns(timeout)
         if pred():
             return True
         deadline = None if limit is None else k.now_ns + limit
-
-        def step() -> bool:
-            while True:
-                t = k.peek()
-                if t is None or (deadline is not None and t > deadline):
-                    if deadline is not None and deadline > k.now_ns:
-                        k.now_ns = deadline
-                    return False
-                k.step()
-                if pred():
-                    return True
-
-        return self._advance("waiting", step)
+        return self._advance("waiting", functools.partial(k.run_until_true, pred, deadline))
 
     # --- peripherals --------------------------------------------------------------------------------------
     def add_peripheral(self, p: Peripheral) -> Peripheral:
