@@ -58,22 +58,22 @@ class _Hold:
         self._took = self._soc._claim(self._what)
 
     def __exit__(self, *exc: object) -> None:
-        if self._took:
-            self._soc._unclaim()
+        self._soc._release(self._took)
 
 
 class _Guard:
     """The sim driver's ``guard`` (see :class:`~._driver.SimDmaDevice`): called with what it guards, the context
-    manager :meth:`Soc.exclusive` returns; ``claim(what)`` and ``release()`` are the same hold without the context
-    manager, for the driver's hot paths (``issue_pending``): ``claim`` is True when it took the SoC (then give it
-    back with ``release``), False when the thread holds it already; StateError when another thread does."""
+    manager :meth:`Soc.exclusive` returns; ``claim(what)`` and ``release(took)`` are the same hold without the
+    context manager, for the driver's hot paths (``issue_pending``): ``claim`` is True when it took the SoC,
+    False when the thread holds it already, StateError when another thread does; ``release`` ends the block,
+    given what ``claim`` returned (the SoC is given back when it was taken)."""
 
     __slots__ = ("_soc", "claim", "release")
 
     def __init__(self, soc: Soc) -> None:
         self._soc = soc
         self.claim: Callable[[str], bool] = soc._claim
-        self.release: Callable[[], None] = soc._unclaim
+        self.release: Callable[[bool], None] = soc._release
 
     def __call__(self, what: str) -> _Hold:
         return _Hold(self._soc, what)
@@ -179,6 +179,7 @@ class _SimAddressSpace(AddressSpace):
         super().unmap(m)
         for d in self._soc.controllers:
             d.memory_changed()
+        self._soc._synced_ns = -1  # the next sync looks again, even at this instant
 
 
 def default_peripherals() -> list[Peripheral]:
@@ -242,6 +243,9 @@ class Soc(Platform):
             peripherals = list(peripherals)
         self.kernel = Kernel(trace)
         self._stepper: int | None = None
+        # The instant of the last sync and the kernel's events_run then (see _sync_held); -1: none.
+        self._synced_ns = -1
+        self._synced_events = -1
         # The thread-ownership guard: the thread inside a SoC call holds _owner_lock; another thread that calls
         # in meanwhile gets a StateError and changes nothing.
         self._owner_lock = threading.Lock()
@@ -421,13 +425,19 @@ class Soc(Platform):
                 self._unclaim()
 
     def _sync_held(self) -> None:
-        """:meth:`sync` for the thread that holds the SoC."""
-        now = self.kernel.now_ns
+        """:meth:`sync` for the thread that holds the SoC. A second sync at the instant of the last, with no event
+        run and no block that held the SoC ended since (nothing can have changed), is one test."""
+        k = self.kernel
+        now = k.now_ns
+        if now == self._synced_ns and k.events_run == self._synced_events:
+            return
         for d in self.controllers:
             lane = d.lane
             if lane is not None and lane.postponed_end_ns <= now:
                 lane.settle(now)
             d.sync()
+        self._synced_ns = k.now_ns
+        self._synced_events = k.events_run
 
     def _claim(self, what: str) -> bool:
         """Make the calling thread the one using the SoC: True when this call took it (give it back with
@@ -443,6 +453,14 @@ class Soc(Platform):
     def _unclaim(self) -> None:
         self._owner = None
         self._owner_lock.release()
+
+    def _release(self, took: bool) -> None:
+        """The end of a block that held the SoC (:meth:`exclusive`, the driver's ops): what it did to the hardware
+        may want a :meth:`sync` even at this instant; give the SoC back when ``took`` (what :meth:`_claim` said)."""
+        self._synced_ns = -1
+        if took:
+            self._owner = None
+            self._owner_lock.release()
 
     def exclusive(self, what: str) -> _Hold:
         """A context manager that holds the SoC for the calling thread during its block: a call from another
