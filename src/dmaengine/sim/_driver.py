@@ -199,9 +199,18 @@ def _program_fault(prog: Any) -> str | None:
     its owner may have changed after prep, and a bad one ends that descriptor, not the SoC."""
     if not isinstance(prog, Program) or not isinstance(prog.items, list) or not prog.items:
         return f"not a program with items: {prog!r}"
-    if prog.width.__class__ is not int or prog.burst.__class__ is not int or prog.width < 1 or prog.burst < 1:
-        return f"width {prog.width!r} and burst {prog.burst!r} must be ints >= 1"
-    for i, it in enumerate(prog.items):
+    width, burst, items = prog.width, prog.burst, prog.items
+    if width.__class__ is not int or burst.__class__ is not int or width < 1 or burst < 1:
+        return f"width {width!r} and burst {burst!r} must be ints >= 1"
+    if len(items) == 1:  # one item (a memcpy or memset): the loop below without its enumerate
+        it = items[0]
+        src = it.src
+        length, dst, value = it.length, it.dst, it.value
+        if (length.__class__ is int and length >= 1 and dst.__class__ is int and dst >= 0
+                and (src is None or (src.__class__ is int and src >= 0)) and it.irq.__class__ is bool
+                and value.__class__ is int and 0 <= value <= 255):
+            return None
+    for i, it in enumerate(items):
         src = it.src
         if (it.length.__class__ is not int or it.length < 1 or it.dst.__class__ is not int or it.dst < 0
                 or (src is not None and (src.__class__ is not int or src < 0)) or it.irq.__class__ is not bool
