@@ -277,3 +277,31 @@ def test_cookie_status_is_tx_status_without_residue(last: int, used: int, cookie
     if failed:
         chan._errors[cookie] = 1  # type: ignore[assignment]
     assert chan.cookie_status(cookie) is chan.tx_status(cookie)[0]
+
+
+def test_the_bottom_half_mark_the_tasklet_reuses_is_one_reusable_object() -> None:
+    """``SimTasklet._run`` enters the object ``bottom_half()`` returns, fetched once: it must be that one object,
+    and re-enterable (nested too)."""
+    from dmaengine._context import in_bottom_half
+    from dmaengine.provider import bottom_half
+    from dmaengine.sim._soc import _BH_MARK
+
+    assert bottom_half() is _BH_MARK
+    assert not in_bottom_half()
+    for _ in range(2):
+        with _BH_MARK:
+            with _BH_MARK:
+                assert in_bottom_half()
+            assert in_bottom_half()
+        assert not in_bottom_half()
+    soc = Soc()
+    chan = soc.request_channel(Cap.MEMCPY)
+    src = np.full(N, 5, dtype=np.uint8)
+    dst = np.zeros(N, dtype=np.uint8)
+    seen: list[tuple[bool, int]] = []
+    tx = chan.prep_dma_memcpy(soc.map(dst).addr, soc.map(src).addr, N)
+    tx.callback = lambda _: seen.append((in_bottom_half(), soc.now_ns))
+    tx.submit()
+    chan.issue_pending()
+    soc.run_until_idle()
+    assert seen == [(True, END_NS + 1000)] and not in_bottom_half()
