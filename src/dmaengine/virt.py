@@ -81,6 +81,11 @@ class VirtDescriptor(Descriptor):
 class VirtChannel(Channel):
     """A channel with virt-dma's lists: submitted, issued, completed, terminated, and the cyclic slot."""
 
+    # The two the cyclic path reads and writes every period, in slots (the compiled period runner reads them at a
+    # fixed offset, not by a dict lookup); the rest stays in the instance dict (``Channel`` has one, so a subclass
+    # may still set any attribute, and the memcpy core reads ``cookie`` and ``client_count`` from that dict).
+    __slots__ = ("cyclic", "desc_completed")
+
     def __init__(self) -> None:
         super().__init__()
         self.lock = threading.Lock()

@@ -148,6 +148,8 @@ class SimDescriptor(VirtDescriptor):
 class SimChannel(VirtChannel):
     """A channel of the simulated controller; ``dreq_line`` is set by the slave-map filter."""
 
+    __slots__ = ("running",)  # (read by the period runner every period; see VirtChannel.__slots__)
+
     def __init__(self) -> None:
         super().__init__()
         self.dreq_line: int | None = None

@@ -219,6 +219,9 @@ class Soc(Platform):
     """
 
     realtime = False
+    # The thread-ownership mark, read by the period runner every period: a slot (the rest of the SoC stays in
+    # the instance dict that Platform gives, so a subclass or a user may still set any attribute).
+    __slots__ = ("_owner",)
 
     def __init__(self, *, channels: int = 8, bus_bytes_per_s: int = 400_000_000, fetch_latency_ns: int = 100,
                  bh_latency_ns: int = 1_000, peripherals: Iterable[Peripheral] | None = None, fast: bool = True,
