@@ -9,8 +9,7 @@ import weakref
 import numpy as np
 import pytest
 
-from dmaengine import BusWidth, DataDirection, SlaveConfig, TransferDirection
-from dmaengine import _native
+from dmaengine import BusWidth, DataDirection, SlaveConfig, TransferDirection, _native
 from dmaengine.sim import Soc
 from dmaengine.sim._driver import SimChannel
 from dmaengine.virt import VirtChannel
