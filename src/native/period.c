@@ -107,6 +107,12 @@ INLINE ACache *alookup(PyTypeObject *tp, PyObject *name)
     if (c->tp == tp && c->name == name && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)
         && c->version == tp->tp_version_tag)
         return c;
+    ACache *c2 = &acache[h ^ 1];  /* two ways: two hot pairs that share a line do not evict each other */
+    if (c2->tp == tp && c2->name == name && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)
+        && c2->version == tp->tp_version_tag)
+        return c2;
+    if (c->tp != NULL)
+        *c2 = *c;  /* (the older pair moves to the other way; the one there is dropped) */
     c->tp = NULL;
     c->kind = A_OTHER;
     PyObject *descr = _PyType_Lookup(tp, name);
