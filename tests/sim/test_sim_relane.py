@@ -170,3 +170,62 @@ def test_feeds_and_copies_at_other_instants_are_exact(offset_ns: int) -> None:
                           st.integers(1, 90)), min_size=1, max_size=14))
 def test_random_feeds_copies_and_looks_are_exact(events: list[tuple[int, str, int]]) -> None:
     _same(events)
+
+
+def copies_together(fast: bool, action: str, offset_ns: int, count: int = 5, nbytes: int = 4096) -> tuple[Any, ...]:
+    """``count`` copies started at one instant on their own channels (their first fetch makes one schedule of
+    them all); ``offset_ns`` after the start, ``action`` on the second channel (``look``, ``describe``, ``pause``
+    and resume 300 ns later, ``terminate``), then looks at odd instants."""
+    soc = Soc(fast=fast)
+    hw = soc.dmac.hw
+    chans = [soc.request_channel(Cap.MEMCPY) for _ in range(count)]
+    srcs = [(np.arange(nbytes) * (i + 3) % 251).astype(np.uint8) for i in range(count)]
+    dsts = [np.zeros(nbytes, dtype=np.uint8) for _ in range(count)]
+    calls: list[tuple[int, int, int]] = []
+    soc.run(until=0.000_05)
+    cookies = []
+    for i, (c, s, d) in enumerate(zip(chans, srcs, dsts)):
+        desc = c.prep_dma_memcpy(soc.map(d).addr, soc.map(s).addr, nbytes)
+        desc.callback = lambda _, i=i: calls.append((i, soc.now_ns, _digest(dsts)))
+        cookies.append(desc.submit())
+    start = soc.now_ns
+    for c in chans:
+        c.issue_pending()
+    looks: list[tuple[Any, ...]] = []
+    soc.run(until=(start + offset_ns) / 1e9)
+    c1 = chans[1]
+    if action == "look":
+        looks.append((soc.now_ns, c1.tx_status(cookies[1])))
+    elif action == "describe":
+        looks.append((soc.now_ns, [hw.describe(i) for i in range(count)]))
+    elif action == "pause":
+        c1.pause()
+        soc.run(until=(soc.now_ns + 300) / 1e9)
+        looks.append((soc.now_ns, c1.tx_status(cookies[1])))
+        c1.resume()
+    elif action == "terminate":
+        c1.terminate_sync()
+    for q in (1, 99, 100, 101, 161, 2_003, 20_011):
+        soc.run(until=max(soc.now_ns, start + offset_ns + 300 + q) / 1e9)
+        looks.append((soc.now_ns, [c.tx_status(ck) for c, ck in zip(chans, cookies)]))
+    soc.run(until=0.001)
+    return calls, looks, [d.tobytes() for d in dsts], soc.kernel.events_run
+
+
+@pytest.mark.parametrize("action", ["look", "describe", "pause", "terminate"])
+@pytest.mark.parametrize("offset_ns", [0, 99, 100, 101, 5_000])
+def test_copies_started_together_are_one_schedule_from_their_fetches_and_exact(action: str, offset_ns: int) -> None:
+    fast = copies_together(True, action, offset_ns)
+    ref = copies_together(False, action, offset_ns)
+    assert fast[:3] == ref[:3]
+    assert fast[3] < ref[3]
+
+
+def test_copies_started_together_fetch_once() -> None:
+    """Eight copies at one instant: one fetch event (the first; the other seven are its schedule's first
+    requests), one event per program end, and the bottom halves (the callbacks of ends close together run in
+    one)."""
+    fast = copies_together(True, "none", 0, count=8)
+    ref = copies_together(False, "none", 0, count=8)
+    assert fast[:3] == ref[:3]
+    assert fast[3] == 11  # 18 before: seven more fetch events

@@ -965,9 +965,17 @@ class Dmac:
             return
         state = _State
         stop = NEVER
+        k = self.kernel
+        # A copy's fetch (what it does: ask for the bus) can be its lane's first request, as for ``fetching``: the
+        # copies started at one instant are one schedule from their fetches. Not with a trace or a waveform (they
+        # show the fetch as an event), nor with no fetch latency.
+        join = self.fetch_latency_ns and k.trace is None and k.probe is None
         for ch in self.chans:  # another channel's fetch: the schedule ends before it
             st = ch.state
             if st is state.FETCH and ch is not fetching:
+                prog = ch.prog
+                if join and prog is not None and prog.direction is M2M:
+                    continue
                 ev = ch.ev
                 assert ev is not None
                 stop = min(stop, ev.time_ns)
@@ -980,6 +988,7 @@ class Dmac:
             return
         lanes: list[Lane] = []
         chans: list[_HwChannel] = []
+        fetches: list[tuple[_HwChannel, int]] = []
         waiting: list[tuple[int, int]] = []
         pending: list[tuple[int, int, int]] = []
         holder = -1
@@ -993,7 +1002,7 @@ class Dmac:
             st = ch.state
             if st is state.HALTED or (st is state.WAITREQ and ch.ev is None):
                 continue  # its request line stays low until it resumes or its port changes (both settle)
-            if st is state.FETCH and ch is not fetching:
+            if st is state.FETCH and ch is not fetching and not (join and prog.direction is M2M):
                 continue
             if ch.abort_pending or ch.paused or st is state.STEADY:
                 return
@@ -1013,6 +1022,8 @@ class Dmac:
                     holder, holder_end, holder_seq = pos, ev.time_ns, ev.seq
                 else:
                     pending.append((pos, ev.time_ns, ev.seq))
+                    if st is state.FETCH:
+                        fetches.append((ch, ev.time_ns))
             lanes.append(lane)
             chans.append(ch)
         if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
@@ -1040,8 +1051,8 @@ class Dmac:
                 ch.ev.cancel()
                 ch.ev = None
             ch.state = state.SCHED
-        if fetching is not None and fetching.state is state.SCHED:
-            fetching.fetch_ns = now + self.fetch_latency_ns
+        for ch, t in fetches:
+            ch.fetch_ns = t
         if waiting:
             self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
         self._sched = sched
