@@ -1294,7 +1294,9 @@ class Dmac:
         self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
         self.plans += 1
         self.relanes += 1
-        self._sched_arm()
+        # Computed ahead from a wake at this instant, once client code is done, not here: another change at this
+        # instant (new RX data, then a copy's start) would throw away what this computed.
+        self._sched_ev = self.kernel.at(now, self._sched_wake, "bus", PRIO_HW)
         return True
 
     def _sched_arm(self) -> None:
