@@ -957,7 +957,9 @@ class Dmac:
 
         ``fetching``: a memory-to-memory channel just started (:meth:`start`), whose descriptor fetch is its lane's
         first request (for a copy, the fetch does just what its request line would: ask for the bus) instead of
-        the instant the schedule must end before; nothing is planned unless other channels are on the bus."""
+        the instant the schedule must end before; nothing is planned unless other channels are on the bus. Any
+        other copy waiting for its fetch is a lane the same way (copies started at one instant are one schedule
+        from the first fetch), except with a trace, a waveform or no fetch latency."""
         if not self.fast or self._sched is not None:
             return
         now = self.kernel.now_ns
@@ -1214,9 +1216,10 @@ class Dmac:
 
     def _sched_port_changed(self, port: Port) -> bool:
         """:meth:`port_changed` while a schedule runs: when the one channel that serves ``port`` is a lane of the
-        schedule with nothing on the bus, waiting or asked for (an RX ring whose data ran out, fed again), its
-        lane takes the port's new flow in place (:meth:`_sched_relane`), its next request where the request
-        line will rise, as burst by burst. False (nothing changed) otherwise: the caller settles."""
+        schedule with nothing on the bus and not waiting for it (an RX ring fed again, its data run out or still
+        arriving), its lane takes the port's new flow in place (:meth:`_sched_relane`), its next request where
+        the request line will rise (a request ahead is asked again, as burst by burst cancels the request line's
+        event and schedules it again). False (nothing changed) otherwise: the caller settles."""
         k = self.kernel
         if k.trace is not None or k.probe is not None:
             return False
