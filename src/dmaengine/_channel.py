@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _burst, _check, _trace
-from ._context import WaitQueue, in_bottom_half
+from ._context import WaitQueue, _local, in_bottom_half
 from ._enums import Cap, DescMetadataMode, PrepFlags, Status, TransferDirection
 from ._errors import ENOTSUPP, ConfigError, NotSupportedError, StateError
 from ._raidops import RaidChannelOps
@@ -584,9 +584,10 @@ class Channel(RaidChannelOps):
         return lambda: status(cookie) != _IN_PROGRESS
 
     def _issue_for_wait(self) -> None:
-        """What :meth:`sync_wait` does before it waits: :meth:`issue_pending`. A driver may skip the call where it
-        would provably do nothing (the simulated controller's driver does, when nothing is submitted and nothing
-        issued waits for the hardware)."""
+        """What :meth:`sync_wait` does before it waits when no trace records (with one, it calls
+        :meth:`issue_pending`, whose "issue" event the trace gets): :meth:`issue_pending`. A driver may skip the
+        call where it would provably do nothing (the simulated controller's driver does, when nothing is
+        submitted and nothing issued waits for the hardware); a released channel must still raise."""
         self.issue_pending()
 
     def sync_wait(self, cookie: int, timeout: float | None = 5.0) -> Status:
@@ -596,12 +597,19 @@ class Channel(RaidChannelOps):
         seconds (on the platform's clock), a negative or nan value is a ConfigError."""
         if cookie.__class__ is not int:
             cookie = _check.index("cookie", cookie)
-        limit = _check.timeout("timeout", timeout)
-        if in_bottom_half():
+        limit = None if timeout is None else _check.timeout("timeout", timeout)
+        if _local.depth > 0:  # in_bottom_half(), inlined
             raise StateError(f"{self.name}: sync_wait from a callback would block the bottom half")
         done = self._done(cookie)
-        self._issue_for_wait()  # last before waiting: the worker can start as soon as this thread yields
-        if not self.device.platform.wait_for(done, limit, self.waitq):
+        if _trace.recorder is None:
+            self._issue_for_wait()  # last before waiting: the worker can start as soon as this thread yields
+        else:
+            self.issue_pending()  # the trace gets its "issue" event
+        ref = self.device._platform  # self.device.platform, inlined
+        plat = ref() if ref is not None else None
+        if plat is None:
+            raise StateError(f"{self.name}: the channel's device is not registered on a platform")
+        if not plat.wait_for(done, limit, self.waitq):
             raise TimeoutError(f"{self.name}: cookie {cookie} not complete after {timeout} s")
         return self.cookie_status(cookie)
 

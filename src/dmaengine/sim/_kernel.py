@@ -36,6 +36,10 @@ class Event:
         return False
 
 
+_new_event = object.__new__
+_heappush = heapq.heappush
+
+
 class Kernel:
     """A deterministic event queue: heap entries ``(time_ns, priority, seq, event)``."""
 
@@ -77,8 +81,14 @@ class Kernel:
         if time_ns <= self.watch_ns:
             self.watch_ns = max([w(time_ns) for w in self.watchers], default=-1)
         seq = next(self._seq)
-        ev = Event(time_ns, fn, label, priority, seq)
-        heapq.heappush(self._heap, (time_ns, priority, seq, ev))
+        ev = _new_event(Event)  # Event(time_ns, fn, label, priority, seq) without its __init__ frame: the same slots
+        ev.time_ns = time_ns
+        ev.fn = fn
+        ev.label = label
+        ev.priority = priority
+        ev.seq = seq
+        ev.cancelled = False
+        _heappush(self._heap, (time_ns, priority, seq, ev))
         return ev
 
     def watch(self, until_ns: int) -> None:
@@ -152,6 +162,36 @@ class Kernel:
             finally:
                 self.dispatching = False
             return True
+        return False
+
+    def run_until_true(self, pred: Callable[[], bool], deadline_ns: int | None) -> bool:
+        """Run events one at a time, as :meth:`step` does (a waiter looks after each), until ``pred()`` holds after
+        one (True), or until no live event is left at or before ``deadline_ns`` (None: no deadline; False, and
+        the clock then stands at the deadline if that is later). ``pred`` is not asked before the first event."""
+        heap = self._heap
+        pop = heapq.heappop
+        while heap:
+            t, _, _, ev = heap[0]
+            if ev.cancelled:
+                pop(heap)
+                continue
+            if deadline_ns is not None and t > deadline_ns:
+                break
+            if self.trace is not None or self.probe is not None:
+                self.step()
+            else:
+                pop(heap)  # step(), inlined: this loop runs once per event a waiter waits through
+                self.now_ns = t
+                self.events_run += 1
+                self.dispatching = True
+                try:
+                    ev.fn()
+                finally:
+                    self.dispatching = False
+            if pred():
+                return True
+        if deadline_ns is not None and deadline_ns > self.now_ns:
+            self.now_ns = deadline_ns
         return False
 
     def run_until(self, time_ns: int) -> None:

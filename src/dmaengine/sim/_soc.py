@@ -41,6 +41,9 @@ def _ns(seconds: float, name: str) -> int:
 
 
 _timeout_ns = _check.timeout_ns
+_get_ident = threading.get_ident
+#: What ``bottom_half()`` returns: one reusable mark (entered once per bottom half, without the call that fetches it).
+_BH_MARK = bottom_half()
 
 
 class _Hold:
@@ -57,8 +60,25 @@ class _Hold:
         self._took = self._soc._claim(self._what)
 
     def __exit__(self, *exc: object) -> None:
-        if self._took:
-            self._soc._unclaim()
+        self._soc._release(self._took)
+
+
+class _Guard:
+    """The sim driver's ``guard`` (see :class:`~._driver.SimDmaDevice`): called with what it guards, the context
+    manager :meth:`Soc.exclusive` returns; ``claim(what)`` and ``release(took)`` are the same hold without the
+    context manager, for the driver's hot paths (``issue_pending``): ``claim`` is True when it took the SoC,
+    False when the thread holds it already, StateError when another thread does; ``release`` ends the block,
+    given what ``claim`` returned (the SoC is given back when it was taken)."""
+
+    __slots__ = ("_soc", "claim", "release")
+
+    def __init__(self, soc: Soc) -> None:
+        self._soc = soc
+        self.claim: Callable[[str], bool] = soc._claim
+        self.release: Callable[[bool], None] = soc._release
+
+    def __call__(self, what: str) -> _Hold:
+        return _Hold(self._soc, what)
 
 
 class SimTasklet:
@@ -116,7 +136,7 @@ class SimTasklet:
         self._soc.sync()
         self._running = True
         try:
-            with bottom_half():
+            with _BH_MARK:  # bottom_half()
                 self._fn()
         except Exception:  # a bottom half never stops the simulation
             log.exception("bottom half %s failed", self.name)
@@ -161,6 +181,7 @@ class _SimAddressSpace(AddressSpace):
         super().unmap(m)
         for d in self._soc.controllers:
             d.memory_changed()
+        self._soc._synced_ns = -1  # the next sync looks again, even at this instant
 
 
 def default_peripherals() -> list[Peripheral]:
@@ -223,8 +244,10 @@ class Soc(Platform):
                 raise ConfigError(f"peripherals must be an iterable of Peripheral or None, not {peripherals!r}")
             peripherals = list(peripherals)
         self.kernel = Kernel(trace)
-        self._stepping = threading.Lock()
         self._stepper: int | None = None
+        # The instant of the last sync and the kernel's events_run then (see _sync_held); -1: none.
+        self._synced_ns = -1
+        self._synced_events = -1
         # The thread-ownership guard: the thread inside a SoC call holds _owner_lock; another thread that calls
         # in meanwhile gets a StateError and changes nothing.
         self._owner_lock = threading.Lock()
@@ -238,7 +261,7 @@ class Soc(Platform):
         hw = Dmac(self, channels, bus_bytes_per_s, fetch_latency_ns, fast, bus_width_bytes, max_burst)
         self.controllers.append(hw)
         #: The controller's driver (a :class:`dmaengine.provider.DmaDevice`), registered as ``dma0``.
-        self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0), guard=self.exclusive)
+        self.dmac = SimDmaDevice(hw, functools.partial(self._decode, 0), guard=_Guard(self))
         self.register_device(self.dmac)
         hw.lane = PeriodLane(self.kernel, self.dmac.tasklet)  # type: ignore[arg-type]
         self._board_init(ControllerDesc(NodeInfo("/soc/dma-controller@40100000", ("dma0",)), channels, None,
@@ -281,7 +304,7 @@ class Soc(Platform):
             hw = Dmac(soc, c.channels, c.bus_bytes_per_s, c.fetch_latency_ns, fast, c.bus_width_bytes, c.max_burst)
             soc.controllers.append(hw)
             soc._decoders.append({})
-            drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node), guard=soc.exclusive)
+            drv = SimDmaDevice(hw, functools.partial(soc._decode, i), _dev_name(c.node), guard=_Guard(soc))
             soc.register_device(drv)
             hw.lane = PeriodLane(soc.kernel, drv.tasklet)  # type: ignore[arg-type]
             soc.dmacs.append(drv)
@@ -393,25 +416,38 @@ class Soc(Platform):
 
     def sync(self) -> None:
         """Bring memory and peripherals up to now (bytes of planned bursts); done before client code runs."""
-        took = self._owner != threading.get_ident() and self._claim("sync")
+        if self._owner == _get_ident():
+            self._sync_held()
+            return
+        took = self._claim("sync")
         try:
-            now = self.kernel.now_ns
-            for d in self.controllers:
-                lane = d.lane
-                if lane is not None and lane.postponed_end_ns <= now:
-                    lane.settle(now)
-                d.sync()
+            self._sync_held()
         finally:
             if took:
                 self._unclaim()
 
+    def _sync_held(self) -> None:
+        """:meth:`sync` for the thread that holds the SoC. A second sync at the instant of the last, with no event
+        run and no block that held the SoC ended since (nothing can have changed), is one test."""
+        k = self.kernel
+        now = k.now_ns
+        if now == self._synced_ns and k.events_run == self._synced_events:
+            return
+        for d in self.controllers:
+            lane = d.lane
+            if lane is not None and lane.postponed_end_ns <= now:
+                lane.settle(now)
+            d.sync()
+        self._synced_ns = k.now_ns
+        self._synced_events = k.events_run
+
     def _claim(self, what: str) -> bool:
         """Make the calling thread the one using the SoC: True when this call took it (give it back with
         :meth:`_unclaim`), False when the thread holds it already; StateError when another thread holds it."""
-        me = threading.get_ident()
+        me = _get_ident()
         if self._owner == me:
             return False
-        if not self._owner_lock.acquire(blocking=False):
+        if not self._owner_lock.acquire(False):
             raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
         self._owner = me
         return True
@@ -419,6 +455,14 @@ class Soc(Platform):
     def _unclaim(self) -> None:
         self._owner = None
         self._owner_lock.release()
+
+    def _release(self, took: bool) -> None:
+        """The end of a block that held the SoC (:meth:`exclusive`, the driver's ops): what it did to the hardware
+        may want a :meth:`sync` even at this instant; give the SoC back when ``took`` (what :meth:`_claim` said)."""
+        self._synced_ns = -1
+        if took:
+            self._owner = None
+            self._owner_lock.release()
 
     def exclusive(self, what: str) -> _Hold:
         """A context manager that holds the SoC for the calling thread during its block: a call from another
@@ -428,13 +472,16 @@ class Soc(Platform):
 
     def _advance(self, what: str, step: Callable[[], bool]) -> bool:
         """Run ``step`` holding the SoC: one thread at a time may run a simulation, and not from inside it."""
-        me = threading.get_ident()
+        me = _get_ident()
         if self._stepper == me:
             raise StateError(f"{what} from inside the simulation (a callback or an event) would re-enter it")
-        took = self._claim(what)
+        took = self._owner != me  # self._claim(what), inlined (every run and wait passes here)
+        if took:
+            if not self._owner_lock.acquire(False):
+                raise StateError(f"{what}: the SoC is being run by another thread (a Soc is single-threaded)")
+            self._owner = me
         try:
-            self._stepping.acquire()  # free: the claim above keeps every other thread out
-            self._stepper = me
+            self._stepper = me  # (the claim keeps every other thread out: no lock needed for this mark)
             wave = self._wave
             try:
                 if wave is not None:
@@ -442,13 +489,13 @@ class Soc(Platform):
                 return step()
             finally:
                 self._stepper = None
-                self._stepping.release()
                 if wave is not None and wave.recording:
                     wave.settle()
-                self.sync()
+                self._sync_held()
         finally:
             if took:
-                self._unclaim()
+                self._owner = None  # self._unclaim(), inlined
+                self._owner_lock.release()
 
     def _run_until(self, t: int) -> bool:
         self.kernel.run_until(t)
@@ -495,23 +542,11 @@ class Soc(Platform):
         is left (False; with a timeout the clock then stands at the deadline). A Soc is single-threaded: a second
         thread that tries to run it meanwhile gets a StateError."""
         k = self.kernel
-        limit = _timeout_ns(timeout)
+        limit = None if timeout is None else _timeout_ns(timeout)
         if pred():
             return True
         deadline = None if limit is None else k.now_ns + limit
-
-        def step() -> bool:
-            while True:
-                t = k.peek()
-                if t is None or (deadline is not None and t > deadline):
-                    if deadline is not None and deadline > k.now_ns:
-                        k.now_ns = deadline
-                    return False
-                k.step()
-                if pred():
-                    return True
-
-        return self._advance("waiting", step)
+        return self._advance("waiting", functools.partial(k.run_until_true, pred, deadline))
 
     # --- peripherals --------------------------------------------------------------------------------------
     def add_peripheral(self, p: Peripheral) -> Peripheral:
