@@ -1052,17 +1052,12 @@ static PyObject *core_take_all(BusCore *o, PyObject *args)
     return out;
 }
 
-/* BusSchedule.replay: a new BusCore (item ends and program ends into the lists given), or None when no event
- * has run (the state is the start state). */
-static PyObject *core_replay(BusCore *o, PyObject *args)
+/* A new BusCore in the state after every event before stop_ns (no later than o->computed), run from the last
+ * snapshot at or before it, or from o's state as it is when it has none (no event has run); its item ends and
+ * program ends go into the lists given, its segments hold only the bursts granted since that state. */
+static BusCore *replay_core(BusCore *o, int64_t stop_ns, PyObject *item_ends, PyObject *program_ends)
 {
-    long long stop_ns;
-    PyObject *item_ends, *program_ends;
-    if (!PyArg_ParseTuple(args, "LO!O!:replay", &stop_ns, &PyList_Type, &item_ends, &PyList_Type, &program_ends))
-        return NULL;
-    if (o->nsnaps == 0)
-        Py_RETURN_NONE;
-    int64_t *snap = o->snaps[0];
+    int64_t *snap = o->nsnaps ? o->snaps[0] : NULL;
     for (Py_ssize_t i = o->nsnaps - 1; i >= 0; i--) {
         if (o->snaps[i][P_AT] <= stop_ns) {
             snap = o->snaps[i];
@@ -1080,38 +1075,233 @@ static PyObject *core_replay(BusCore *o, PyObject *args)
         r->items[p] = PyMem_Malloc((size_t)(o->nitems[p] ? 2 * o->nitems[p] : 1) * sizeof(int64_t));
         if (r->items[p] == NULL) {
             Py_DECREF(r);
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            return NULL;
         }
         memcpy(r->items[p], o->items[p], (size_t)(2 * o->nitems[p]) * sizeof(int64_t));
     }
     r->item_ends = Py_NewRef(item_ends);
     r->program_ends = Py_NewRef(program_ends);
-    r->computed = snap[P_AT];
-    r->stop = stop_ns < snap[P_STOP] ? stop_ns : snap[P_STOP];
-    r->last_pos = snap[P_LAST_POS];
-    r->rr = snap[P_RR];
-    r->seq = snap[P_SEQ];
-    r->busy = snap[P_BUSY];
-    r->last_grant = snap[P_LAST_GRANT];
-    r->last_grant_ns = snap[P_LAST_GRANT_NS];
-    r->waiting = (uint64_t)snap[P_WAITING];
-    r->events = snap[P_EVENTS];
-    r->jumps = snap[P_JUMPS];
-    Py_ssize_t nh = (Py_ssize_t)snap[P_NHEAP];
+    Py_ssize_t nh;
+    const HeapEnt *heap;
+    const int64_t *lanes;
+    if (snap != NULL) {
+        r->computed = snap[P_AT];
+        r->stop = stop_ns < snap[P_STOP] ? stop_ns : snap[P_STOP];
+        r->last_pos = snap[P_LAST_POS];
+        r->rr = snap[P_RR];
+        r->seq = snap[P_SEQ];
+        r->busy = snap[P_BUSY];
+        r->last_grant = snap[P_LAST_GRANT];
+        r->last_grant_ns = snap[P_LAST_GRANT_NS];
+        r->waiting = (uint64_t)snap[P_WAITING];
+        r->events = snap[P_EVENTS];
+        r->jumps = snap[P_JUMPS];
+        nh = (Py_ssize_t)snap[P_NHEAP];
+        heap = (const HeapEnt *)(snap + NSNAP);
+        lanes = snap + NSNAP + 4 * nh;
+    }
+    else {
+        r->computed = o->computed;
+        r->stop = stop_ns < o->stop ? stop_ns : o->stop;
+        r->last_pos = o->last_pos;
+        r->rr = o->rr;
+        r->seq = o->seq;
+        r->busy = o->busy;
+        r->last_grant = o->last_grant;
+        r->last_grant_ns = o->last_grant_ns;
+        r->waiting = o->waiting;
+        r->events = o->events;
+        r->jumps = o->jumps;
+        nh = o->nheap;
+        heap = o->heap;
+        lanes = o->s;
+    }
     r->heap = PyMem_Malloc((size_t)(nh ? nh : 1) * sizeof(HeapEnt));
     if (r->heap == NULL) {
         Py_DECREF(r);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
-    memcpy(r->heap, snap + NSNAP, (size_t)nh * sizeof(HeapEnt));
+    memcpy(r->heap, heap, (size_t)nh * sizeof(HeapEnt));
     r->nheap = r->capheap = nh;
-    memcpy(r->s, snap + NSNAP + 4 * nh, (size_t)(NSTATE * n) * sizeof(int64_t));
+    memcpy(r->s, lanes, (size_t)(NSTATE * n) * sizeof(int64_t));
     r->last_event = -1;
     if (run_loop(r, BUS_NEVER, 0) < 0) {
         Py_DECREF(r);
         return NULL;
     }
+    return r;
+}
+
+/* BusSchedule.replay: a new BusCore (item ends and program ends into the lists given), or None when no event
+ * has run (the state is the start state). */
+static PyObject *core_replay(BusCore *o, PyObject *args)
+{
+    long long stop_ns;
+    PyObject *item_ends, *program_ends;
+    if (!PyArg_ParseTuple(args, "LO!O!:replay", &stop_ns, &PyList_Type, &item_ends, &PyList_Type, &program_ends))
+        return NULL;
+    if (o->nsnaps == 0)
+        Py_RETURN_NONE;
+    return (PyObject *)replay_core(o, stop_ns, item_ends, program_ends);
+}
+
+/* BusSchedule.relane (its Python code is the specification): a new BusCore, or None. ``lane`` is the lane's
+ * constants as the constructor takes them, ``lane_state`` its (request_bytes, limit_bytes, item_bursts,
+ * item_irq). */
+static PyObject *core_relane(BusCore *o, PyObject *args)
+{
+    long long now_ll, stop_ll;
+    Py_ssize_t pos;
+    PyObject *spec, *lane_state, *req, *item_ends, *program_ends;
+    if (!PyArg_ParseTuple(args, "LnOOOLO!O!:relane", &now_ll, &pos, &spec, &lane_state, &req, &stop_ll,
+                          &PyList_Type, &item_ends, &PyList_Type, &program_ends))
+        return NULL;
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        return NULL;
+    }
+    if (now_ll >= BUS_BOUND || now_ll < -BUS_BOUND || stop_ll > BUS_BOUND || stop_ll < -BUS_BOUND) {
+        PyErr_Format(PyExc_OverflowError, "BusCore: relane at %lld up to %lld is out of range", now_ll, stop_ll);
+        return NULL;
+    }
+    int64_t now = now_ll, stop = stop_ll, request = 0, vals[4];
+    int has_req = req != Py_None;
+    if (has_req && get_i64(req, &request, "request_ns") < 0)
+        return NULL;
+    PyObject *ls = get_seq(lane_state, 4, "a lane's state");
+    if (ls == NULL)
+        return NULL;
+    int bad = 0;
+    for (int k = 0; k < 3 && !bad; k++)
+        bad = get_i64(PySequence_Fast_GET_ITEM(ls, k), &vals[k], "a lane state value") < 0;
+    if (!bad) {
+        int b = PyObject_IsTrue(PySequence_Fast_GET_ITEM(ls, 3));
+        bad = b < 0;
+        vals[3] = b;
+    }
+    Py_DECREF(ls);
+    if (bad)
+        return NULL;
+    BusCore *check = core_alloc(1);  /* the lane checked whole before anything else */
+    if (check == NULL)
+        return NULL;
+    int bad_lane = load_lane(check, 0, spec) < 0;
+    Py_DECREF(check);
+    if (bad_lane)
+        return NULL;
+    if (now + 1 > o->computed || (has_req && request <= now))
+        Py_RETURN_NONE;
+    BusCore *r = replay_core(o, now + 1, item_ends, program_ends);
+    if (r == NULL)
+        return NULL;
+    int idle = !(r->waiting >> pos & 1), ahead = 0;
+    for (Py_ssize_t i = 0; i < r->nheap && idle; i++) {
+        if (r->heap[i].pos == pos) {
+            idle = r->heap[i].kind != 0;
+            ahead = 1;
+        }
+    }
+    if (!idle) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    if (ahead) {  /* its request ahead: the new one takes its place (the others pushed again, in key order) */
+        Py_ssize_t nh = r->nheap;
+        HeapEnt *old = r->heap;
+        r->heap = PyMem_Malloc((size_t)(nh ? nh : 1) * sizeof(HeapEnt));
+        if (r->heap == NULL) {
+            r->heap = old;
+            PyErr_NoMemory();
+            goto fail;
+        }
+        r->nheap = 0;
+        r->capheap = nh ? nh : 1;
+        for (Py_ssize_t i = 0; i < nh; i++)
+            if (old[i].pos != pos)
+                (void)heap_push(r, old[i].t, old[i].seq, old[i].kind, old[i].pos);  /* within its capacity */
+        PyMem_Free(old);
+    }
+    /* Lane pos afresh. */
+    PyMem_Free(r->items[pos]);
+    r->items[pos] = NULL;
+    r->nitems[pos] = 0;
+    Py_CLEAR(r->time_of[pos]);
+    memset(&CST(r, pos, 0), 0, NCONST * sizeof(int64_t));
+    if (load_lane(r, pos, spec) < 0)
+        goto fail;
+    ST(r, pos, S_GRANTED) = ST(r, pos, S_LANDED) = 0;
+    ST(r, pos, S_REQUEST) = vals[0];
+    ST(r, pos, S_LIMIT) = vals[1];
+    ST(r, pos, S_SINCE) = 0;
+    ST(r, pos, S_NEXT_END) = vals[2];
+    ST(r, pos, S_IRQ) = vals[3];
+    ST(r, pos, S_ITEM_K) = 0;
+    for (Py_ssize_t p = 0; p < r->n; p++) {
+        r->segs[p].n = 0;
+        r->segs[p].taken_si = r->segs[p].taken_done = 0;
+    }
+    if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
+            || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
+        goto fail;
+    r->stop = stop;
+    for (Py_ssize_t i = 0; i < r->nheap; i++) {
+        if (r->heap[i].kind != 0)
+            continue;
+        /* The burst on the bus (granted last), landing at t: its segment, and the loop's check of a grant. */
+        int64_t t = r->heap[i].t;
+        Py_ssize_t h = (Py_ssize_t)r->heap[i].pos;
+        int64_t g = ST(r, h, S_GRANTED), nbytes, dur;
+        if (g < CST(r, h, C_BURSTS)) {
+            nbytes = CST(r, h, C_BB);
+            dur = CST(r, h, C_BNS);
+        }
+        else {
+            nbytes = CST(r, h, C_LAST_BYTES);
+            dur = CST(r, h, C_LAST_BNS);
+        }
+        if (seg_add(r, h, r->last_grant_ns, 1, 0, dur, nbytes, ST(r, h, S_SINCE)) < 0)
+            goto fail;
+        if (t < r->stop) {
+            int late = 0;
+            if (CST(r, h, C_PERIPH)) {
+                int64_t x, when;
+                if (__builtin_add_overflow(ST(r, h, S_LIMIT), 1, &x)) {
+                    PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
+                    goto fail;
+                }
+                int rc = flow_time(r, h, x, &when);
+                if (rc < 0)
+                    goto fail;
+                late = rc && t >= when;
+            }
+            if (late)
+                r->stop = t;
+            else if (g == ST(r, h, S_NEXT_END)) {
+                if (g >= CST(r, h, C_BURSTS)) {
+                    if (!CST(r, h, C_ENDS))
+                        r->stop = t;
+                }
+                else if (next_item(r, h, g, t) < 0)
+                    goto fail;
+            }
+        }
+        break;
+    }
+    if (has_req) {
+        r->seq += 1;
+        if (heap_push(r, request, r->seq, 1, pos) < 0)
+            goto fail;
+        ST(r, pos, S_SINCE) = request;
+    }
+    r->computed = now + 1 < r->stop ? now + 1 : r->stop;
+    if (snapshot(r, r->computed) < 0)
+        goto fail;
     return (PyObject *)r;
+fail:
+    Py_DECREF(r);
+    return NULL;
 }
 
 static PyMethodDef core_methods[] = {
@@ -1125,6 +1315,9 @@ static PyMethodDef core_methods[] = {
     {"take_all", (PyCFunction)core_take_all, METH_VARARGS, "take_all(t, probe=False): BusSchedule.take_all."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,
      "replay(stop_ns, item_ends, program_ends): BusSchedule.replay's new state, or None."},
+    {"relane", (PyCFunction)core_relane, METH_VARARGS,
+     "relane(now_ns, pos, lane, lane_state, request_ns, stop_ns, item_ends, program_ends): BusSchedule.relane's "
+     "new state, or None."},
     {NULL, NULL, 0, NULL},
 };
 

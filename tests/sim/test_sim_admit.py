@@ -150,8 +150,9 @@ def test_random_copies_joining_the_audio_schedule(action: str, offset_ns: int, n
 
 
 def test_a_copy_alone_is_not_folded_and_concurrent_starts_keep_their_fetch_events() -> None:
-    """With no other channel on the bus the fetch stays a kernel event (then a plan of its own); of copies started
-    together, each fetch ends the schedule before it, as before."""
+    """With no other channel on the bus the fetch stays a kernel event (then a plan of its own); copies started
+    together wait for their fetches, and the first fetch makes one schedule of them all (the others' fetches its
+    first requests)."""
     soc = Soc()
     hw = soc.dmac.hw
     chans = [soc.request_channel(Cap.MEMCPY) for _ in range(3)]

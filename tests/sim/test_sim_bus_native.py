@@ -89,6 +89,35 @@ class _Make:
         return f"BusSchedule([{', '.join(lane(ln) for ln in self.lanes)}], *{self.args}, **{self.kw})"
 
 
+def _draw_lane(draw: st.DrawFn, idx: int, shared_ns: int) -> Lane:
+    """A random lane of channel ``idx``: memory to memory, or a peripheral's (plain and odd flows)."""
+    if draw(st.booleans()):  # memory to memory
+        bb = draw(st.sampled_from([16, 32, 64]))
+        bns = shared_ns if draw(st.integers(0, 3)) else draw(st.integers(1, 200))
+        bursts = draw(st.integers(1, 300))
+        last = draw(st.integers(1, bb))
+        return Lane(idx, bursts, bb, bns, last, max(1, bns * last // bb), ends_program=draw(st.booleans()))
+    clock_type = _OddClock if draw(st.integers(0, 5)) == 0 else TickClock
+    clock = clock_type(draw(st.integers(-500, 2000)), draw(st.integers(20, 3000)), draw(st.integers(1, 3)),
+                       draw(st.integers(0, 5)))
+    flow_type = _OddFlow if draw(st.integers(0, 5)) == 0 else Flow
+    ref_count = draw(st.integers(0, 100))
+    flow = flow_type(clock, draw(st.integers(0, 10)), ref_count, draw(st.integers(1, 4)),
+                     draw(st.one_of(st.none(), st.integers(ref_count, ref_count + 20_000))))
+    bb = draw(st.sampled_from([1, 4, 8, 16, 32]))
+    bns = draw(st.integers(1, 120))
+    limit_bytes = ref_count + draw(st.integers(0, 256))
+    request_bytes = limit_bytes - draw(st.integers(0, 128))
+    item_bursts = draw(st.integers(1, 40))
+    nxt = tuple(draw(st.lists(st.tuples(st.integers(1, 40), st.booleans()), max_size=4)))
+    cyclic = bool(nxt) and draw(st.booleans())
+    bursts = NEVER if cyclic else item_bursts + sum(b for b, _ in nxt)
+    if not nxt and draw(st.booleans()):
+        bursts = draw(st.integers(1, 60))  # an item end that cannot come, or one past the program
+    return Lane(idx, bursts, bb, bns, bb, bns, flow, request_bytes, limit_bytes, item_bursts, draw(st.booleans()),
+                nxt)
+
+
 @st.composite
 def schedules(draw: st.DrawFn) -> tuple[_Make, list[tuple[Any, ...]]]:
     """A random schedule (up to 8 lanes, memory to memory and peripheral, plain and odd flows, a start state) and
@@ -96,35 +125,7 @@ def schedules(draw: st.DrawFn) -> tuple[_Make, list[tuple[Any, ...]]]:
     n = draw(st.integers(1, 8))
     idxs = sorted(draw(st.lists(st.integers(0, 31), min_size=n, max_size=n, unique=True)))
     shared_ns = draw(st.sampled_from([40, 80, 160]))
-    lanes: list[Lane] = []
-    for idx in idxs:
-        if draw(st.booleans()):  # memory to memory
-            bb = draw(st.sampled_from([16, 32, 64]))
-            bns = shared_ns if draw(st.integers(0, 3)) else draw(st.integers(1, 200))
-            bursts = draw(st.integers(1, 300))
-            last = draw(st.integers(1, bb))
-            lanes.append(Lane(idx, bursts, bb, bns, last, max(1, bns * last // bb),
-                              ends_program=draw(st.booleans())))
-            continue
-        clock_type = _OddClock if draw(st.integers(0, 5)) == 0 else TickClock
-        clock = clock_type(draw(st.integers(-500, 2000)), draw(st.integers(20, 3000)), draw(st.integers(1, 3)),
-                           draw(st.integers(0, 5)))
-        flow_type = _OddFlow if draw(st.integers(0, 5)) == 0 else Flow
-        ref_count = draw(st.integers(0, 100))
-        flow = flow_type(clock, draw(st.integers(0, 10)), ref_count, draw(st.integers(1, 4)),
-                         draw(st.one_of(st.none(), st.integers(ref_count, ref_count + 20_000))))
-        bb = draw(st.sampled_from([1, 4, 8, 16, 32]))
-        bns = draw(st.integers(1, 120))
-        limit_bytes = ref_count + draw(st.integers(0, 256))
-        request_bytes = limit_bytes - draw(st.integers(0, 128))
-        item_bursts = draw(st.integers(1, 40))
-        nxt = tuple(draw(st.lists(st.tuples(st.integers(1, 40), st.booleans()), max_size=4)))
-        cyclic = bool(nxt) and draw(st.booleans())
-        bursts = NEVER if cyclic else item_bursts + sum(b for b, _ in nxt)
-        if not nxt and draw(st.booleans()):
-            bursts = draw(st.integers(1, 60))  # an item end that cannot come, or one past the program
-        lanes.append(Lane(idx, bursts, bb, bns, bb, bns, flow, request_bytes, limit_bytes, item_bursts,
-                          draw(st.booleans()), nxt))
+    lanes = [_draw_lane(draw, idx, shared_ns) for idx in idxs]
     start = draw(st.integers(0, 1000))
     stop = draw(st.one_of(st.just(NEVER), st.integers(start + 1, start + 200_000)))
     roles = [draw(st.sampled_from(["idle", "wait", "pend"])) for _ in lanes]
@@ -199,6 +200,112 @@ def test_the_compiled_loop_and_the_python_loop_agree(case: tuple[Callable[[], Bu
         assert got == _outcome(_apply, pure, op), op
         if got[0] == "raised":
             break  # an inconsistent lane raised (both ways alike): what the schedule holds after it is unspecified
+
+
+@st.composite
+def relane_cases(draw: st.DrawFn) -> tuple[_Make, list[tuple[Any, ...]]]:
+    """A random schedule and operations on it, among them lanes replaced in place (:meth:`BusSchedule.relane`:
+    a new lane for one channel at a random instant, with or without a request ahead, up to a random stop)."""
+    make, _ = draw(schedules())
+    n = len(make.lanes)
+    ops: list[tuple[Any, ...]] = []
+    for _ in range(draw(st.integers(1, 10))):
+        kind = draw(st.sampled_from(["relane", "relane", "extend", "take_all", "replay"]))
+        if kind == "relane":
+            pos = draw(st.integers(0, n - 1))
+            lane = _draw_lane(draw, make.lanes[pos].idx, draw(st.sampled_from([40, 80, 160])))
+            req = draw(st.one_of(st.none(), st.integers(0, 3000)))
+            stop = draw(st.one_of(st.none(), st.integers(0, 100_000)))
+            ops.append(("relane", draw(st.integers(0, 1 << 16)), pos, lane, req, stop))
+        elif kind == "extend":
+            ops.append(("extend", draw(st.integers(1, 400))))
+        elif kind == "take_all":
+            ops.append(("take_all", make.args[0] + draw(st.integers(0, 100_000)), draw(st.booleans())))
+        else:
+            ops.append(("replay", draw(st.integers(0, 1 << 16))))
+    return make, ops
+
+
+def _relane(s: BusSchedule, op: tuple[Any, ...]) -> BusSchedule | None:
+    """Relane at an instant up to one past what is computed (that one: None), the request and stop after it."""
+    _, at, pos, lane, req, stop = op
+    now = s.start_ns - 1 + at % max(1, min(s.computed_ns, s.start_ns + (1 << 20)) - s.start_ns + 2)
+    return s.relane(now, pos, lane, None if req is None else now + req, NEVER if stop is None else now + stop)
+
+
+@needs_core
+@settings(max_examples=int(os.environ.get("BUS_NATIVE_EXAMPLES", "300")), deadline=None)
+@given(relane_cases())
+def test_a_lane_replaced_in_place_is_the_same_compiled_and_in_python(
+        case: tuple[Callable[[], BusSchedule], list[Any]]) -> None:
+    make, ops = case
+    saved = _native.core
+    try:
+        _native.core = None
+        built = _outcome(make)
+    finally:
+        _native.core = saved
+    if built[0] == "raised":
+        return
+    pure, native = _both(make)
+    for op in ops:
+        if op[0] == "relane":
+            got = _outcome(_relane, native, op)
+            want = _outcome(_relane, pure, op)
+            if got[0] == "ok" and want[0] == "ok":
+                assert (got[1] is None) == (want[1] is None), op
+                if got[1] is None:
+                    continue
+                native, pure = got[1], want[1]
+                assert native._c is not None and pure._c is None
+                assert _seen(native) == _seen(pure), op
+                continue
+            assert got == want, op
+            break
+        got = _outcome(_apply, native, op)
+        assert got == _outcome(_apply, pure, op), op
+        if got[0] == "raised":
+            break
+
+
+@needs_core
+def test_the_compiled_relane_refuses_hostile_input() -> None:
+    """Malformed arguments raise (naming the bad value) and leave the schedule as it was; nothing crashes."""
+    lanes = [Lane(0, 40, 64, 160, 64, 160), Lane(3, 1, 64, 160, 64, 160, ends_program=True)]
+    sched = BusSchedule(lanes, 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1,
+                        pending=((1, 50, 2),), max_events=30)
+    c = sched._c
+    assert c is not None and sched.computed_ns > 1000 and sched.program_ends == [(320, 1, NEVER + 1)]
+    before = _seen(sched)
+    spec = (3, 10, 64, 160, 64, 160, True, None, None, ())
+    state = (0, 0, 10, False)
+    with pytest.raises(IndexError, match=r"^BusCore: no lane 2"):
+        c.relane(100, 2, spec, state, 200, NEVER, [], [])
+    with pytest.raises(IndexError, match=r"^BusCore: no lane -1"):
+        c.relane(100, -1, spec, state, 200, NEVER, [], [])
+    with pytest.raises(TypeError, match=r"^BusCore: idx must be an int, not 'x'"):
+        c.relane(100, 1, ("x", *spec[1:]), state, 200, NEVER, [], [])
+    with pytest.raises(ValueError, match=r"^BusCore: a lane must have 10 items, not 3"):
+        c.relane(100, 1, spec[:3], state, 200, NEVER, [], [])
+    with pytest.raises(ValueError, match=r"^BusCore: a lane's state must have 4 items, not 1"):
+        c.relane(100, 1, spec, (0,), 200, NEVER, [], [])
+    with pytest.raises(TypeError, match=r"^BusCore: request_ns must be an int, not 2.5"):
+        c.relane(100, 1, spec, state, 2.5, NEVER, [], [])
+    with pytest.raises(TypeError, match=r"^BusCore: time_of must be callable or None, not 3"):
+        c.relane(100, 1, (*spec[:8], 3, ()), state, 200, NEVER, [], [])
+    with pytest.raises(OverflowError, match=r"^BusCore: relane at"):
+        c.relane(NEVER, 1, spec, state, None, NEVER, [], [])
+    with pytest.raises(OverflowError, match=r"^BusCore: request_ns \d+ is out of range"):
+        c.relane(100, 1, spec, state, NEVER + 1, NEVER, [], [])
+    with pytest.raises(TypeError):
+        c.relane(100, 1, spec, state, 200, NEVER, (), [])
+    assert c.relane(100, 1, spec, state, 100, NEVER, [], []) is None  # a request not after now
+    assert c.relane(sched.computed_ns, 1, spec, state, None, NEVER, [], []) is None  # not computed past now
+    assert c.relane(100, 0, spec, state, None, NEVER, [], []) is None  # lane 0 is on the bus then
+    assert _seen(sched) == before
+    assert sched.relane(400, 1, Lane(3, 10, 64, 160, 64, 160, ends_program=True), 500, NEVER) is not None
+    assert sched.relane(400, 1, Lane(3, 10, (1 << 62) + 1, 160, 64, 160), 500, NEVER) is None  # past 64 bits
+    assert _seen(sched) == before
 
 
 @needs_core

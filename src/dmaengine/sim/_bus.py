@@ -59,6 +59,13 @@ def _arith(flow: Flow | None) -> tuple[int, int, int, int, int, int, int] | None
     return limit, flow.ref_count, flow.unit, flow.ref_tick - 1 + clock.offset, clock.epoch_ns, clock.num, clock.den
 
 
+def _spec(ln: Lane) -> tuple[Any, ...]:
+    """What the compiled core takes of a lane (its constants)."""
+    flow = ln.flow
+    return (ln.idx, ln.bursts, ln.burst_bytes, ln.burst_ns, ln.last_bytes, ln.last_burst_ns, ln.ends_program,
+            _arith(flow), None if flow is None else flow.time_of, ln.next_items)
+
+
 class Lane:
     """One channel's part in a schedule: the rest of its program, in bursts.
 
@@ -178,8 +185,7 @@ class BusSchedule:
         if core is not None and n <= core.BUS_MAX_LANES:
             try:
                 self._c = core.BusCore(
-                    [(ln.idx, ln.bursts, ln.burst_bytes, ln.burst_ns, ln.last_bytes, ln.last_burst_ns, ln.ends_program,
-                      _arith(ln.flow), None if ln.flow is None else ln.flow.time_of, ln.next_items) for ln in lanes],
+                    [_spec(ln) for ln in lanes],
                     (self.computed_ns, self.stop_ns, self._heap, self._last_pos, self._rr, self._seq,
                      self.busy_until_ns, self.last_grant, self.last_grant_ns, self.waiting, self.events, self.jumps,
                      self.granted, self.landed, self.request, self.limit, self.since_ns, self._next_end, self._irq,
@@ -280,6 +286,101 @@ class BusSchedule:
         new._item_k = list(item_k)
         new._loop(NEVER, False)
         return new
+
+    def relane(self, now_ns: int, pos: int, lane: Lane, request_ns: int | None, stop_ns: int) -> BusSchedule | None:
+        """The schedule from ``now_ns`` on with lane ``pos`` replaced by ``lane`` (a channel that starts a program,
+        or whose port's flow changed), without settling the others: the state after every event before
+        ``now_ns + 1`` (as :meth:`replay` gives it), then lane ``pos`` afresh (nothing granted or landed, its
+        request and limit counts, its first item and interrupt bit from ``lane``) with its request at
+        ``request_ns`` (ordered after every instant already scheduled, as a kernel event scheduled now would be;
+        None: no request ahead), computed up to ``stop_ns``. Nothing after ``now_ns`` is computed yet
+        (:attr:`computed_ns` is ``now_ns + 1``: :meth:`extend`).
+
+        The new schedule holds none of the bursts landed by ``now_ns`` (the caller has taken them) and no item or
+        program end up to it (the caller has raised them); a burst on the bus at ``now_ns`` lands in it, checked as
+        the loop checks a grant (it may stop the schedule or end an item). A request of lane ``pos`` ahead is
+        dropped: ``request_ns`` takes its place (as a request line's event cancelled and scheduled again). None
+        when lane ``pos`` has a burst on the bus or waits for the bus at ``now_ns``, when ``request_ns`` is not
+        after ``now_ns``, when the schedule is not computed past ``now_ns``, or (compiled) when a value does not fit in
+        64 bits: then nothing changed, and the caller settles as before."""
+        lanes = list(self.lanes)
+        lanes[pos] = lane
+        if pos < 0 or now_ns + 1 > self.computed_ns or (request_ns is not None and request_ns <= now_ns):
+            return None
+        if self._c is not None:
+            item_ends: list[tuple[int, int]] = []
+            program_ends: list[tuple[int, int, int]] = []
+            try:
+                c = self._c.relane(now_ns, pos, _spec(lane), (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
+                                                               lane.item_irq), request_ns, stop_ns, item_ends,
+                                   program_ends)
+            except OverflowError:
+                return None
+            if c is None:
+                return None
+            new = object.__new__(BusSchedule)
+            new.lanes = lanes
+            new.start_ns = self.start_ns
+            new.item_ends = item_ends
+            new.program_ends = program_ends
+            new._c = c
+            new._sync()
+            return new
+        if not self._snaps:  # no event has run: from the state as it is (the start state)
+            self._snapshot(self.computed_ns)
+            r = self.replay(now_ns + 1)
+            self._snaps = []
+        else:
+            r = self.replay(now_ns + 1)
+        if r.waiting >> pos & 1 or any(e[3] == pos and e[2] == 0 for e in r._heap):
+            return None
+        if any(e[3] == pos for e in r._heap):  # its request ahead: the new one takes its place
+            r._heap = [e for e in r._heap if e[3] != pos]
+            heapq.heapify(r._heap)
+        r.lanes = lanes
+        r.granted[pos] = r.landed[pos] = 0
+        r.request[pos] = lane.request_bytes
+        r.limit[pos] = lane.limit_bytes
+        r.since_ns[pos] = 0
+        r._next_end[pos] = lane.item_bursts
+        r._irq[pos] = lane.item_irq
+        r._item_k[pos] = 0
+        r.segments = [[] for _ in lanes]
+        r._taken = [(0, 0)] * len(lanes)
+        r.item_ends = []
+        r.program_ends = []
+        r.stop_ns = stop_ns
+        for t, _, kind, h in r._heap:
+            if kind == 0:  # the burst on the bus (granted last), landing at t
+                ln = lanes[h]
+                g = r.granted[h]
+                nbytes, dur = (ln.burst_bytes, ln.burst_ns) if g < ln.bursts else (ln.last_bytes, ln.last_burst_ns)
+                r.segments[h].append((r.last_grant_ns, 1, 0, dur, nbytes, r.since_ns[h]))
+                if t < stop_ns:  # as the loop checks a grant
+                    ar = _arith(ln.flow)
+                    late: int | None = NEVER
+                    if ln.flow is not None:
+                        x = r.limit[h] + 1
+                        if ar is None:
+                            late = ln.flow.time_of(x)
+                        else:
+                            late = None if x > ar[0] else ar[4] + ((ar[3] - (ar[1] - x) // ar[2]) * ar[5]) // ar[6]
+                    if late is not None and t >= late:
+                        r.stop_ns = t
+                    elif g == r._next_end[h]:
+                        if g >= ln.bursts:
+                            if not ln.ends_program:
+                                r.stop_ns = t
+                        else:
+                            r._next_item(h, g, t)
+        if request_ns is not None:
+            r._seq += 1
+            heapq.heappush(r._heap, (request_ns, r._seq, 1, pos))
+            r.since_ns[pos] = request_ns
+        r.computed_ns = min(now_ns + 1, r.stop_ns)
+        r._snaps = []
+        r._snapshot(r.computed_ns)
+        return r
 
     def extend(self, max_events: int) -> None:
         """Compute about ``max_events`` more events (whole instants), up to :attr:`stop_ns` at most."""

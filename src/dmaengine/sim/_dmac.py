@@ -230,6 +230,8 @@ class Dmac:
         self._sched: BusSchedule | None = None
         self._sched_chans: list[_HwChannel] = []
         self._sched_ev: Event | None = None
+        #: The memory the schedule's lanes may touch, ``(addr, size, write, pos)`` (see :meth:`_sched_relane`).
+        self._sched_spans: list[tuple[int, int, bool, int]] = []
         self._raising = 0  # interrupt handlers running (nested)
         self._sched_irqs = 0  # period interrupts of the schedule raised so far
         self._sched_dones = 0  # program ends of the schedule run so far
@@ -242,8 +244,10 @@ class Dmac:
         self._took_ns = -1
         #: No two lanes of the schedule serve one port (an interrupt moves its own lane's bytes only).
         self._sched_lone_ports = True
-        #: Round-robin stretches of memory-to-memory bursts computed in one step (for tests and curiosity).
+        #: Round-robin stretches of memory-to-memory bursts computed in one step, and lanes of a running schedule
+        #: replaced in place (:meth:`_sched_relane`) (for tests and curiosity).
         self.runs = 0
+        self.relanes = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
         #: its bytes move: at its end burst by burst, later for the planned ones (a schedule's or a lone flow's
         #: plan; sim/_wave.py draws them). None (the default): nothing is called.
@@ -271,9 +275,12 @@ class Dmac:
     # --- driver interface -----------------------------------------------------------------------------------
     def start(self, idx: int, prog: Program) -> None:
         """Load ``prog`` into channel ``idx``; it runs after the descriptor fetch latency."""
-        if self._sched is not None:
-            self._sched_settle()
         ch = self.chans[idx]
+        if self._sched is not None:
+            if prog.direction is M2M and ch.prog is None and not ch.abort_pending and self.fetch_latency_ns \
+                    and self._sched_admit(ch, prog):
+                return
+            self._sched_settle()
         if ch.abort_pending:
             ch.next_prog = prog
             return
@@ -386,7 +393,7 @@ class Dmac:
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
-        if self._sched is not None:
+        if self._sched is not None and not self._sched_port_changed(port):
             self._sched_settle()
         for ch in self.chans:
             prog = ch.prog
@@ -950,7 +957,9 @@ class Dmac:
 
         ``fetching``: a memory-to-memory channel just started (:meth:`start`), whose descriptor fetch is its lane's
         first request (for a copy, the fetch does just what its request line would: ask for the bus) instead of
-        the instant the schedule must end before; nothing is planned unless other channels are on the bus."""
+        the instant the schedule must end before; nothing is planned unless other channels are on the bus. Any
+        other copy waiting for its fetch is a lane the same way (copies started at one instant are one schedule
+        from the first fetch), except with a trace, a waveform or no fetch latency."""
         if not self.fast or self._sched is not None:
             return
         now = self.kernel.now_ns
@@ -958,9 +967,17 @@ class Dmac:
             return
         state = _State
         stop = NEVER
+        k = self.kernel
+        # A copy's fetch (what it does: ask for the bus) can be its lane's first request, as for ``fetching``: the
+        # copies started at one instant are one schedule from their fetches. Not with a trace or a waveform (they
+        # show the fetch as an event), nor with no fetch latency.
+        join = self.fetch_latency_ns and k.trace is None and k.probe is None
         for ch in self.chans:  # another channel's fetch: the schedule ends before it
             st = ch.state
             if st is state.FETCH and ch is not fetching:
+                prog = ch.prog
+                if join and prog is not None and prog.direction is M2M:
+                    continue
                 ev = ch.ev
                 assert ev is not None
                 stop = min(stop, ev.time_ns)
@@ -973,6 +990,7 @@ class Dmac:
             return
         lanes: list[Lane] = []
         chans: list[_HwChannel] = []
+        fetches: list[tuple[_HwChannel, int]] = []
         waiting: list[tuple[int, int]] = []
         pending: list[tuple[int, int, int]] = []
         holder = -1
@@ -986,7 +1004,7 @@ class Dmac:
             st = ch.state
             if st is state.HALTED or (st is state.WAITREQ and ch.ev is None):
                 continue  # its request line stays low until it resumes or its port changes (both settle)
-            if st is state.FETCH and ch is not fetching:
+            if st is state.FETCH and ch is not fetching and not (join and prog.direction is M2M):
                 continue
             if ch.abort_pending or ch.paused or st is state.STEADY:
                 return
@@ -1006,6 +1024,8 @@ class Dmac:
                     holder, holder_end, holder_seq = pos, ev.time_ns, ev.seq
                 else:
                     pending.append((pos, ev.time_ns, ev.seq))
+                    if st is state.FETCH:
+                        fetches.append((ch, ev.time_ns))
             lanes.append(lane)
             chans.append(ch)
         if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
@@ -1033,12 +1053,13 @@ class Dmac:
                 ch.ev.cancel()
                 ch.ev = None
             ch.state = state.SCHED
-        if fetching is not None and fetching.state is state.SCHED:
-            fetching.fetch_ns = now + self.fetch_latency_ns
+        for ch, t in fetches:
+            ch.fetch_ns = t
         if waiting:
             self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
         self._sched = sched
         self._sched_chans = chans
+        self._sched_spans = spans
         ports = [ch.prog.port for ch in chans if ch.prog is not None and ch.prog.port is not None]
         self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
         self._sched_irqs = 0
@@ -1171,6 +1192,114 @@ class Dmac:
                 ch.checked = prog
                 ch.views = views
                 ch.mvs = [v.data for v in views]
+        return True
+
+    def _sched_admit(self, ch: _HwChannel, prog: Program) -> bool:
+        """:meth:`start` of a copy on channel ``ch`` while a schedule runs and ``ch`` is one of its lanes (its
+        last program ended in it): the lane takes the new program in place (:meth:`_sched_relane`), its
+        descriptor fetch its first request (what the fetch does to a copy: ask for the bus). False (nothing
+        changed) where the schedule cannot take it so: the caller settles and starts it as before."""
+        k = self.kernel
+        if not self.fast or self._raising or k.trace is not None or k.probe is not None or ch.state is not _State.IDLE:
+            return False
+        now = k.now_ns
+        self._sched_take(now)  # (before the channel holds its new program)
+        ch.prog = prog
+        ch.item_idx = ch.item_off = ch.done = 0
+        fetch_ns = now + self.fetch_latency_ns
+        if self._sched_relane(ch, fetch_ns):
+            ch.state = _State.SCHED
+            ch.fetch_ns = fetch_ns
+            return True
+        ch.prog = None
+        return False
+
+    def _sched_port_changed(self, port: Port) -> bool:
+        """:meth:`port_changed` while a schedule runs: when the one channel that serves ``port`` is a lane of the
+        schedule with nothing on the bus and not waiting for it (an RX ring fed again, its data run out or still
+        arriving), its lane takes the port's new flow in place (:meth:`_sched_relane`), its next request where
+        the request line will rise (a request ahead is asked again, as burst by burst cancels the request line's
+        event and schedules it again). False (nothing changed) otherwise: the caller settles."""
+        k = self.kernel
+        if k.trace is not None or k.probe is not None:
+            return False
+        chan = None
+        for ch in self.chans:
+            prog = ch.prog
+            if prog is not None and prog.port is port:
+                if chan is not None or ch.state is not _State.SCHED or ch.paused:
+                    return False
+                chan = ch
+        if chan is None:
+            return False
+        prog = chan.prog
+        assert prog is not None
+        now = k.now_ns
+        self._sched_take(now)  # (the port's FIFO as of now)
+        port.advance(now)
+        n, _ = self._burst_len(chan)
+        need = max(port.threshold, n)
+        t = port.time_when_room(need) if isinstance(port, TxPort) else port.time_when_level(need)  # type: ignore[attr-defined]
+        if t == -1:
+            return False  # the request line is up now: burst by burst it waits for the bus at once
+        return self._sched_relane(chan, t)
+
+    def _sched_relane(self, ch: _HwChannel, request_ns: int | None) -> bool:
+        """Channel ``ch``'s lane of the running schedule, built afresh (its new program, or its port's new flow),
+        takes the place of the old one without settling the others (:meth:`BusSchedule.relane`): the others go on
+        from the state at now, the lane asks for the bus at ``request_ns`` (None: not yet), and the schedule is
+        computed from now with it. What a settle and a new schedule would give, without the kernel events and the
+        other lanes built again. False, nothing changed, where that cannot be done (the lane is on the bus or
+        waits for it, an interrupt or program end at now is not raised yet, the memory is not apart, a fetch
+        outside the schedule is due now, ...): the caller settles."""
+        sched = self._sched
+        assert sched is not None
+        if self._raising or self._done_cut is not None or self.burst_probe is not None or self._waiting:
+            return False
+        try:
+            pos = self._sched_chans.index(ch)
+        except ValueError:
+            return False
+        now = self.kernel.now_ns
+        ends, dones = sched.item_ends, sched.program_ends
+        if (self._sched_irqs < len(ends) and ends[self._sched_irqs][0] <= now) \
+                or (self._sched_dones < len(dones) and dones[self._sched_dones][0] <= now):
+            return False  # an interrupt at now not raised yet (its event is behind the caller's)
+        stop = NEVER
+        for o in self.chans:  # another channel's fetch: the schedule ends before it
+            if o.state is _State.FETCH:
+                ev = o.ev
+                assert ev is not None
+                if ev.time_ns < stop:
+                    stop = ev.time_ns
+        if stop <= now + 1:
+            return False
+        self._sched_take(now)
+        lane = self._lane(ch, now)
+        if lane is None:
+            return False
+        spans = [s for s in self._sched_spans if s[3] != pos]
+        if not self._lane_memory(ch, spans, pos) or not _apart(spans):
+            return False
+        new = sched.relane(now, pos, lane, request_ns, stop)
+        if new is None:
+            return False
+        if self._sched_ev is not None:
+            self._sched_ev.cancel()
+            self._sched_ev = None
+        self._sched = new
+        self._sched_spans = spans
+        self._sched_irqs = 0
+        self._sched_dones = 0
+        self._took = None
+        self._took_ns = -1
+        ports = [c.prog.port for c in self._sched_chans if c.prog is not None and c.prog.port is not None]
+        self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
+        self.plans += 1
+        self.relanes += 1
+        # Computed ahead from a wake at this instant, once client code is done, not here: another change at this
+        # instant (new RX data, then a copy's start) would throw away what this computed.
+        self._sched_ev = self.kernel.at(now, self._sched_wake, "bus", PRIO_HW)
         return True
 
     def _sched_arm(self) -> None:
