@@ -44,6 +44,10 @@ M2M = TransferDirection.MEM_TO_MEM
 M2D = TransferDirection.MEM_TO_DEV
 D2M = TransferDirection.DEV_TO_MEM
 _PERIOD = Irq.PERIOD
+_DONE = Irq.DONE
+#: PREP_REPEAT as a plain int, tested with int's own ``&`` (an IntFlag ``&`` is a Python-level call per program end)
+_REPEAT = int(PrepFlags.PREP_REPEAT)
+_int_and = int.__and__
 _NO_FLAGS = PrepFlags(0)
 _PREPARED = DescState.PREPARED
 _NOERROR = Result.NOERROR
@@ -504,12 +508,12 @@ class SimDmaDevice(DmaDevice):
                     return
                 chan.vchan_cyclic_callback(vd)
                 return
-            if kind is Irq.DONE and vd.flags & PrepFlags.PREP_REPEAT and not self._replaced(chan, vd):
+            if kind is _DONE and _int_and(vd.flags, _REPEAT) and not self._replaced(chan, vd):
                 chan.vchan_cyclic_callback(vd)  # one pass ended: a callback, and the same program again
                 self.hw.start(idx, vd.program)
                 return
             if job is not None:
-                if kind is Irq.DONE and job.result is not None:
+                if kind is _DONE and job.result is not None:
                     job.check()
                 job.release()
             chan.desc_issued.remove(vd)
