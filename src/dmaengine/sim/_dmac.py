@@ -1422,7 +1422,7 @@ class Dmac:
                 space.copy(item.dst + off, item.src + off, n)
             ch.item_off = off + n
             ch.done += n
-        elif off + n < item.length:  # within one item
+        elif off + n <= item.length:  # within one item (to its end at most: the next item then, as _take_items)
             mvs = ch.mvs if ch.checked is prog else None  # every item's memory, resolved once
             port = prog.port
             if d is M2D:
@@ -1440,8 +1440,18 @@ class Dmac:
                     view = (self.soc.address_space.resolve(item.dst + off, n, True) if mvs is None
                             else np.asarray(mvs[ch.item_idx][off:off + n]))
                     view[:] = np.frombuffer(data, dtype=np.uint8)
-            ch.item_off = off + n
-            ch.done += n
+            off += n
+            if off == item.length:  # the item's end: the next item, a ring wraps (as _take_items)
+                idx = ch.item_idx + 1
+                if idx == len(items):
+                    ch.item_idx = ch.item_off = ch.done = 0
+                else:
+                    ch.item_idx = idx
+                    ch.item_off = 0
+                    ch.done += n
+            else:
+                ch.item_off = off
+                ch.done += n
         else:
             self._take_items(ch, n, last)
 
