@@ -539,13 +539,30 @@ static int next_period(Ev *e, long long epoch, long long num, long long den, lon
 #define GET(dst, o, name) do { if ((dst = keep(e, peek((o), s_##name))) == NULL) return 0; } while (0)
 #define NEED(cond) do { if (!(cond)) return 0; } while (0)
 
-/* Is the top of the queue the lane's event, in the plain case this file covers? Fills ``e``; 1 yes, 0 no
- * (nothing changed but cancelled entries popped off the top, as run_until does). -1: an error. */
-static int precheck(Ev *e, PyObject *kern, long long limit)
+/* An exact int read from its digits (CPython 3.11's layout), else as_ll. */
+INLINE int rd(PyObject *v, long long *out)
 {
-    e->kern = kern;
-    GET(e->heap, kern, _heap);
-    NEED(PyList_CheckExact(e->heap));
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    Py_ssize_t sz = Py_SIZE(v);
+    const digit *d = ((PyLongObject *)v)->ob_digit;
+    if (sz == 0 || sz == 1) {
+        *out = sz ? (long long)d[0] : 0;
+        return 1;
+    }
+    if (sz == 2) {
+        *out = (long long)d[0] | ((long long)d[1] << PyLong_SHIFT);
+        return 1;
+    }
+#endif
+    return as_ll(v, out);
+}
+
+/* The queue's first entry that is not cancelled, as run_until finds it: cancelled entries popped off the top;
+ * fills e->t and e->ev. 1 found (a plain entry), 0 none or not plain, -1 an error. */
+static int heap_top(Ev *e)
+{
     for (;;) {
         if (PyList_GET_SIZE(e->heap) == 0)
             return 0;
@@ -558,14 +575,28 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
         NEED(cancelled != NULL);
         Py_DECREF(cancelled);
         if (!c) {
-            NEED(as_ll(PyTuple_GET_ITEM(top, 0), &e->t));
+            NEED(rd(PyTuple_GET_ITEM(top, 0), &e->t));
             e->ev = keep(e, Py_NewRef(ev));
-            break;
+            return 1;
         }
         PyObject *r = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
         if (r == NULL)
             return -1;
         Py_DECREF(r);
+    }
+}
+
+/* Is the top of the queue the lane's event, in the plain case this file covers? Fills ``e``; 1 yes, 0 no
+ * (nothing changed but cancelled entries popped off the top, as run_until does). -1: an error. */
+static int precheck(Ev *e, PyObject *kern, long long limit)
+{
+    e->kern = kern;
+    GET(e->heap, kern, _heap);
+    NEED(PyList_CheckExact(e->heap));
+    {
+        int r = heap_top(e);
+        if (r <= 0)
+            return r;
     }
     NEED(e->t <= limit);
     NEED(is_attr(kern, s_trace, Py_None) && is_attr(kern, s_probe, Py_None) && is_attr(kern, s_back_to_back, Py_True));
@@ -1010,26 +1041,6 @@ no:
     return 0;
 }
 
-/* An exact int read from its digits (CPython 3.11's layout), else as_ll. */
-INLINE int rd(PyObject *v, long long *out)
-{
-    if (v == NULL || !PyLong_CheckExact(v))
-        return 0;
-#if PY_VERSION_HEX < 0x030C0000
-    Py_ssize_t sz = Py_SIZE(v);
-    const digit *d = ((PyLongObject *)v)->ob_digit;
-    if (sz == 0 || sz == 1) {
-        *out = sz ? (long long)d[0] : 0;
-        return 1;
-    }
-    if (sz == 2) {
-        *out = (long long)d[0] | ((long long)d[1] << PyLong_SHIFT);
-        return 1;
-    }
-#endif
-    return as_ll(v, out);
-}
-
 /* precheck, from the memo: the objects are the ones the last full precheck found (nothing that could change
  * them has changed since); what changes from period to period is read again and checked as precheck checks it.
  * 1 yes, 0 no (then the full precheck decides), -1 an error. */
@@ -1039,26 +1050,10 @@ static int quick(Memo *M, Ev *e, long long limit)
     e->nrefs = 0;
     e->have_buf = 0;
     e->view = e->item = NULL;
-    for (;;) {  /* (as precheck: cancelled entries off the top) */
-        if (PyList_GET_SIZE(e->heap) == 0)
-            return 0;
-        PyObject *top = PyList_GET_ITEM(e->heap, 0);
-        NEED(PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4);
-        PyObject *ev = PyTuple_GET_ITEM(top, 3);
-        NEED(Py_IS_TYPE(ev, (PyTypeObject *)K[K_EVENT]));
-        PyObject *cancelled = peek(ev, s_cancelled);
-        int c = cancelled == Py_True;
-        NEED(cancelled != NULL);
-        Py_DECREF(cancelled);
-        if (!c) {
-            NEED(rd(PyTuple_GET_ITEM(top, 0), &e->t));
-            e->ev = keep(e, Py_NewRef(ev));
-            break;
-        }
-        PyObject *r = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
+    {
+        int r = heap_top(e);
+        if (r <= 0)
+            return r;
     }
     NEED(e->t <= limit && *M->qa[Q_LANE_EV] == e->ev && *M->qa[Q_FLOW_LIMIT] == Py_None);
     long long v[NQ];
