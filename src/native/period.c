@@ -586,6 +586,27 @@ static int heap_top(Ev *e)
     }
 }
 
+/* The rest of the period (``e->m`` of ``e->j`` bursts moved, of ``e->bb`` bytes, in an item of ``e->size``): its
+ * first byte ``e->b0``, its length ``e->n`` and the ring's view ``e->idx``, held as a contiguous byte buffer when
+ * there is something left to move. 1 fit, 0 not the plain case. */
+static int take_view(Ev *e)
+{
+    int bad = 0;
+    e->b0 = mul(e->m, e->bb, &bad);
+    NEED(!bad && e->b0 <= e->size);
+    e->n = e->size - e->b0;
+    e->view = PyList_GET_ITEM(e->views, e->idx);
+    if (e->n) {
+        if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        e->have_buf = 1;
+        NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
+    }
+    return 1;
+}
+
 /* Is the top of the queue the lane's event, in the plain case this file covers? Fills ``e``; 1 yes, 0 no
  * (nothing changed but cancelled entries popped off the top, as run_until does). -1: an error. */
 static int precheck(Ev *e, PyObject *kern, long long limit)
@@ -648,18 +669,7 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     NEED(e->driver != NULL);
     NEED(peek_ll(e->plan, s_materialized, &e->m) && peek_ll(e->plan, s_bursts, &e->j) && e->m >= 0 && e->m <= e->j);
     NEED(peek_ll(e->ch, s_item_idx, &e->idx) && e->idx >= 0 && e->idx < PyList_GET_SIZE(e->views));
-    e->b0 = mul(e->m, e->bb, &bad);
-    NEED(!bad && e->b0 <= e->size);
-    e->n = e->size - e->b0;
-    e->view = PyList_GET_ITEM(e->views, e->idx);
-    if (e->n) {
-        if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
-            PyErr_Clear();
-            return 0;
-        }
-        e->have_buf = 1;
-        NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
-    }
+    NEED(take_view(e));
     /* the port and its clock */
     GET(e->clock, e->port, clock);
     NEED(Py_IS_TYPE(e->clock, (PyTypeObject *)K[K_CLOCK]));
@@ -1076,18 +1086,7 @@ static int quick(Memo *M, Ev *e, long long limit)
     NEED(e->size == mul(v[Q_PLAN_FULL], e->bb, &bad) && !bad);
     NEED(PyList_CheckExact(e->views) && e->m >= 0 && e->m <= e->j && e->idx >= 0
          && e->idx < PyList_GET_SIZE(e->views));
-    e->b0 = mul(e->m, e->bb, &bad);
-    NEED(!bad && e->b0 <= e->size);
-    e->n = e->size - e->b0;
-    e->view = PyList_GET_ITEM(e->views, e->idx);
-    if (e->n) {
-        if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
-            PyErr_Clear();
-            return 0;
-        }
-        e->have_buf = 1;
-        NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
-    }
+    NEED(take_view(e));
     NEED(v[Q_CLK_NUM] > 0 && v[Q_CLK_DEN] > 0 && e->u > 0);
     NEED(ticks_due(e, v[Q_CLK_EPOCH], v[Q_CLK_NUM], v[Q_CLK_DEN], v[Q_CLK_OFF], v[Q_PORT_DONE]));
     NEED(PyList_CheckExact(e->items) && e->idx < PyList_GET_SIZE(e->items));
