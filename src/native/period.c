@@ -288,6 +288,18 @@ static int set_ll(PyObject *o, PyObject *name, long long x)
     return r;
 }
 
+/* v + d as Python computes it (a new reference): the generic add, which may run Python when v is not an exact
+ * int. */
+static PyObject *py_add(PyObject *v, long long d)
+{
+    if (!PyLong_CheckExact(v))
+        PY_RAN();  /* (its __add__ may be Python) */
+    PyObject *dd = PyLong_FromLongLong(d);
+    PyObject *s = dd ? PyNumber_Add(v, dd) : NULL;
+    Py_XDECREF(dd);
+    return s;
+}
+
 /* o.name += d (an exact int in Python: any size, as Python's own +=). */
 static int add_attr(PyObject *o, PyObject *name, long long d)
 {
@@ -299,16 +311,8 @@ static int add_attr(PyObject *o, PyObject *name, long long d)
         Py_DECREF(v);
         return set_ll(o, name, x + d);
     }
-    if (!PyLong_CheckExact(v))
-        PY_RAN();  /* (its __add__ may be Python) */
-    PyObject *dv = PyLong_FromLongLong(d);
-    if (dv == NULL) {
-        Py_DECREF(v);
-        return -1;
-    }
-    PyObject *s = PyNumber_Add(v, dv);
+    PyObject *s = py_add(v, d);
     Py_DECREF(v);
-    Py_DECREF(dv);
     if (s == NULL)
         return -1;
     int r = fset(o, name, s);
@@ -1469,12 +1473,8 @@ static int local_add(long long d)
     PyObject *nv;
     if (rd(v, &x) && x > -LIMIT && x < LIMIT)
         nv = PyLong_FromLongLong(x + d);
-    else {
-        PY_RAN();  /* (not an int: its __add__ may be Python) */
-        PyObject *dd = PyLong_FromLongLong(d);
-        nv = dd ? PyNumber_Add(v, dd) : NULL;
-        Py_XDECREF(dd);
-    }
+    else
+        nv = py_add(v, d);
     if (nv == NULL)
         return -1;
     int r = PyDict_SetItem(cur_ldict, s_depth, nv);
