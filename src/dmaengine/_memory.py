@@ -349,9 +349,18 @@ class AddressSpace:
     def copy(self, dst: int, src: int, length: int) -> None:
         """Engine copy of ``length`` bytes from DMA address ``src`` to ``dst`` (overlap allowed), or DmaFault
         before any byte moves. The GIL is released during the copy; unmap waits for it."""
+        starts, maps = self._starts, self._maps
         with self._lock:
-            sm = self._find(src, length, False)
-            dm = self._find(dst, length, True)
+            # sm = self._find(src, length, False); dm = self._find(dst, length, True), inlined (the simulator's
+            # controller moves every copy's bytes through here)
+            i = _bisect_right(starts, src) - 1
+            sm = maps[i] if i >= 0 else None
+            if sm is None or src + length > sm._end or not sm._readable:
+                raise self._fault(i, src, length, False)
+            i = _bisect_right(starts, dst) - 1
+            dm = maps[i] if i >= 0 else None
+            if dm is None or dst + length > dm._end or not dm._writable:
+                raise self._fault(i, dst, length, True)
             if length <= GIL_COPY:
                 so = src - sm.addr
                 do = dst - dm.addr
@@ -367,8 +376,30 @@ class AddressSpace:
         try:
             _memmove(dp, sp, length)
         finally:
-            self.unpin(sm)
-            self.unpin(dm)
+            with self._lock:  # self.unpin(sm); self.unpin(dm), under one lock
+                sm._pins -= 1
+                dm._pins -= 1
+                if (not sm._live and sm._pins == 0) or (not dm._live and dm._pins == 0):
+                    self._unpinned.notify_all()
+
+    def can_copy(self, dst: int, src: int | None, length: int) -> bool:
+        """Would a :meth:`copy` of ``length`` bytes from ``src`` to ``dst`` (``src`` None: a :meth:`fill`) find its
+        memory now? :meth:`check` of both spans (without raising), in one lock; the simulator's controller asks
+        it of each copy it plans."""
+        starts, maps = self._starts, self._maps
+        with self._lock:
+            if src is not None:
+                i = _bisect_right(starts, src) - 1
+                if i < 0:
+                    return False
+                m = maps[i]
+                if src + length > m._end or not m._readable:
+                    return False
+            i = _bisect_right(starts, dst) - 1
+            if i < 0:
+                return False
+            m = maps[i]
+            return dst + length <= m._end and m._writable
 
     def copy_small(self, ops: list[Any]) -> tuple[list[Exception | None] | None] | None:
         """:meth:`copy_many` for a run that the compiled core takes whole (every op one of the memory engine's

@@ -146,6 +146,9 @@ class _State(enum.Enum):
     SCHED = 7  # on a shared-bus schedule (see Dmac._try_schedule)
 
 
+_FETCH, _STEADY, _HALTED, _WAITREQ = _State.FETCH, _State.STEADY, _State.HALTED, _State.WAITREQ
+
+
 class _HwChannel:
     __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "fetch_ns", "idx", "item_idx",
                  "item_label", "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
@@ -288,13 +291,25 @@ class Dmac:
             raise RuntimeError(f"channel {idx} is busy")
         ch.prog = prog
         ch.item_idx = ch.item_off = ch.done = 0
-        ch.state = _State.FETCH
-        self._others_changed(ch)
+        ch.state = _FETCH
+        # self._others_changed(ch), and what self._others_on_bus(ch) will say, in one pass while no other channel
+        # is STEADY (the usual case: nothing to drop, and no channel changes state before the test below).
+        on_bus: bool | None = False
+        for o in self.chans:
+            st = o.state
+            if st is _FETCH:  # (``ch`` itself)
+                continue
+            if st is _STEADY:
+                self._others_changed(ch)
+                on_bus = None  # (asked after the drops)
+                break
+            if not on_bus and o.prog is not None and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
+                on_bus = True
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
         if prog.direction is M2M and self.fast and self.fetch_latency_ns and not self._raising \
                 and k.trace is None and k.probe is None and (self._busy_until > k.now_ns or not self._waiting) \
-                and self._others_on_bus(ch):
+                and (on_bus if on_bus is not None else self._others_on_bus(ch)):
             # A copy joins the channels already on the bus: planned with them now, its fetch the first request of
             # its lane (what the fetch does to a copy), instead of burst by burst until it and a new schedule then.
             # Not from an interrupt handler (the hardware event that raised it is not over), nor with a trace or a
@@ -1074,6 +1089,23 @@ class Dmac:
         prog = ch.prog
         assert prog is not None
         idx = ch.item_idx
+        if prog.direction is M2M:  # _skeleton's memory-to-memory case and burst_ns, inlined (nothing to keep)
+            item = prog.items[idx]
+            src, dst, length = item.src, item.dst, item.length
+            if src is not None and src < dst + length and dst < src + length:
+                return None  # overlapping: copied burst by burst, as the hardware would
+            width, mem_burst, bps = self.bus_width_bytes, self.mem_burst, self.bus_bytes_per_s
+            bb = width * mem_burst
+            burst_ns = -(-mem_burst * width * 1_000_000_000 // bps)
+            rem = length - ch.item_off
+            bursts = -(-rem // bb)
+            last = rem - (bursts - 1) * bb
+            last_ns = burst_ns
+            if last != bb:
+                beats = -(-last // width)
+                last_ns = -(-beats * width * 1_000_000_000 // bps)
+            return Lane(ch.idx, bursts, bb, burst_ns, last, last_ns,
+                        ends_program=not prog.cyclic and idx + 1 == len(prog.items))
         skels = ch.skels
         if skels is None or skels[0] is not prog:
             skels = ch.skels = (prog, {})
@@ -1081,14 +1113,6 @@ class Dmac:
         if sk is None:
             sk = skels[1][idx] = self._skeleton(prog, idx)
         rem = prog.items[idx].length - ch.item_off
-        if prog.direction is M2M:
-            if sk is False:
-                return None  # overlapping: copied burst by burst, as the hardware would
-            bb, burst_ns, ends_program = sk
-            bursts = -(-rem // bb)
-            last = rem - (bursts - 1) * bb
-            return Lane(ch.idx, bursts, bb, burst_ns, last, self.burst_ns(-(-last // self.bus_width_bytes)),
-                        ends_program=ends_program)
         port = prog.port
         if port is None:
             return None
@@ -1160,6 +1184,21 @@ class Dmac:
             if prog.direction is not M2D:
                 spans.append((it.dst + off, size, True, pos))
             spans += rest
+            return True
+        if prog.direction is M2M and not prog.cyclic:  # the loop below for one copy, in one lookup of its memory
+            it = items[idx]
+            size = it.length - off
+            src = it.src
+            dst = it.dst + off
+            if src is None:
+                if not space.can_copy(dst, None, size):
+                    return False
+            else:
+                src += off
+                if not space.can_copy(dst, src, size):
+                    return False
+                spans.append((src, size, False, pos))
+            spans.append((dst, size, True, pos))
             return True
         todo = [(items[idx], off)]
         if prog.direction is not M2M:
