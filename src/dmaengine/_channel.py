@@ -453,19 +453,10 @@ class Channel(RaidChannelOps):
         # Fast path: the same checks as the slow path below, for the common case of exact ints on a live channel
         # whose device passed the device checks before (MEMCPY, no copy_align). Anything else takes the slow
         # path and its messages.
-        if not (
-            self.client_count
-            and dst.__class__ is int
-            and src.__class__ is int
-            and length.__class__ is int
-            and dst >= 0
-            and src >= 0
-            and length > 0
-            and self._memcpy_plain is dev
-        ):
-            if (self.client_count and dst.__class__ is int and src.__class__ is int and length.__class__ is int
-                    and dst >= 0 and src >= 0 and length > 0 and not dev.copy_align
-                    and _and(dev.cap_mask, _MEMCPY)):
+        plain = (self.client_count and dst.__class__ is int and src.__class__ is int and length.__class__ is int
+                 and dst >= 0 and src >= 0 and length > 0)
+        if not (plain and self._memcpy_plain is dev):
+            if plain and not dev.copy_align and _and(dev.cap_mask, _MEMCPY):
                 self._memcpy_plain = dev  # the checks below would pass: the first prep of a channel, inlined
             else:
                 self._need(Cap.MEMCPY)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -61,13 +62,23 @@ SCHED_AHEAD_CHUNKS = 4
 NEVER = 1 << 62
 
 
+_addr_of = operator.itemgetter(0)
+_size_of = operator.itemgetter(1)
+_add, _le = operator.add, operator.le
+
+
 def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
     """No channel writes memory that another reads or writes: ``spans`` are ``(addr, size, write, lane)``.
 
     One sweep in address order: a span clashes with an earlier one of another lane that reaches past its start
     (a write with any such span, a read with such a write). Of the spans seen, the two furthest ends reached by
-    different lanes are kept (over all spans, and over writes): the furthest of another lane is one of them."""
+    different lanes are kept (over all spans, and over writes): the furthest of another lane is one of them.
+    Where no two spans overlap at all (each ends where or before the next begins: the usual case), that is all
+    (one pass in C)."""
     spans.sort()
+    starts = list(map(_addr_of, spans))
+    if all(map(_le, map(_add, starts, map(_size_of, spans)), starts[1:])):
+        return True
     end1 = end2 = wend1 = wend2 = -1  # furthest end, furthest of another lane than end1's; the same for writes
     lane1 = wlane1 = -1
     for a, size, write, i in spans:
@@ -146,7 +157,9 @@ class _State(enum.Enum):
     SCHED = 7  # on a shared-bus schedule (see Dmac._try_schedule)
 
 
-_FETCH, _STEADY, _HALTED, _WAITREQ = _State.FETCH, _State.STEADY, _State.HALTED, _State.WAITREQ
+_FETCH, _STEADY = _State.FETCH, _State.STEADY
+_state_of = operator.attrgetter("state")
+_prog_of = operator.attrgetter("prog")
 
 
 class _HwChannel:
@@ -292,19 +305,15 @@ class Dmac:
         ch.prog = prog
         ch.item_idx = ch.item_off = ch.done = 0
         ch.state = _FETCH
-        # self._others_changed(ch), and what self._others_on_bus(ch) will say, in one pass while no other channel
-        # is STEADY (the usual case: nothing to drop, and no channel changes state before the test below).
-        on_bus: bool | None = False
-        for o in self.chans:
-            st = o.state
-            if st is _FETCH:  # (``ch`` itself)
-                continue
-            if st is _STEADY:
-                self._others_changed(ch)
-                on_bus = None  # (asked after the drops)
-                break
-            if not on_bus and o.prog is not None and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
-                on_bus = True
+        # self._others_changed(ch), with no channel STEADY (the usual case) nothing to drop; and when every channel
+        # fetches (``ch`` too) or holds no program, no other one is on the bus (a fetching channel holds one).
+        chans = self.chans
+        states = list(map(_state_of, chans))
+        on_bus: bool | None = None  # (not known: asked below, after the drops)
+        if _STEADY in states:
+            self._others_changed(ch)
+        elif states.count(_FETCH) + list(map(_prog_of, chans)).count(None) == len(chans):
+            on_bus = False
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
         if prog.direction is M2M and self.fast and self.fetch_latency_ns and not self._raising \
@@ -1008,6 +1017,7 @@ class Dmac:
         fetches: list[tuple[_HwChannel, int]] = []
         waiting: list[tuple[int, int]] = []
         pending: list[tuple[int, int, int]] = []
+        ports: list[Port] = []  # the lanes' ports
         holder = -1
         holder_end = holder_seq = 0
         for ch in self.chans:
@@ -1043,6 +1053,8 @@ class Dmac:
                         fetches.append((ch, ev.time_ns))
             lanes.append(lane)
             chans.append(ch)
+            if prog.port is not None:
+                ports.append(prog.port)
         if not lanes or (len(lanes) == 1 and holder < 0 and not waiting) or (holder >= 0 and
                                                                              lanes[holder].bursts <= 1):
             return  # nothing to plan, or the burst on the bus ends its item
@@ -1075,8 +1087,7 @@ class Dmac:
         self._sched = sched
         self._sched_chans = chans
         self._sched_spans = spans
-        ports = [ch.prog.port for ch in chans if ch.prog is not None and ch.prog.port is not None]
-        self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
+        self._sched_lone_ports = not ports or len({id(p) for p in ports}) == len(ports)
         self._sched_irqs = 0
         self._sched_dones = 0
         self.plans += 1
