@@ -157,9 +157,7 @@ class _State(enum.Enum):
     SCHED = 7  # on a shared-bus schedule (see Dmac._try_schedule)
 
 
-_FETCH, _STEADY = _State.FETCH, _State.STEADY
-_state_of = operator.attrgetter("state")
-_prog_of = operator.attrgetter("prog")
+_FETCH, _STEADY, _HALTED, _WAITREQ = _State.FETCH, _State.STEADY, _State.HALTED, _State.WAITREQ
 
 
 class _HwChannel:
@@ -305,15 +303,19 @@ class Dmac:
         ch.prog = prog
         ch.item_idx = ch.item_off = ch.done = 0
         ch.state = _FETCH
-        # self._others_changed(ch), with no channel STEADY (the usual case) nothing to drop; and when every channel
-        # fetches (``ch`` too) or holds no program, no other one is on the bus (a fetching channel holds one).
-        chans = self.chans
-        states = list(map(_state_of, chans))
-        on_bus: bool | None = None  # (not known: asked below, after the drops)
-        if _STEADY in states:
-            self._others_changed(ch)
-        elif states.count(_FETCH) + list(map(_prog_of, chans)).count(None) == len(chans):
-            on_bus = False
+        # self._others_changed(ch), and what self._others_on_bus(ch) will say, in one pass while no other channel
+        # is STEADY (the usual case: nothing to drop, and no channel changes state before the test below).
+        on_bus: bool | None = False
+        for o in self.chans:
+            st = o.state
+            if st is _FETCH:  # (``ch`` itself)
+                continue
+            if st is _STEADY:
+                self._others_changed(ch)
+                on_bus = None  # (asked after the drops)
+                break
+            if not on_bus and o.prog is not None and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
+                on_bus = True
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
         if prog.direction is M2M and self.fast and self.fetch_latency_ns and not self._raising \
