@@ -158,6 +158,7 @@ class _State(enum.Enum):
 
 
 _FETCH, _STEADY, _HALTED, _WAITREQ = _State.FETCH, _State.STEADY, _State.HALTED, _State.WAITREQ
+_BURST, _WAITBUS, _SCHED, _IDLE = _State.BURST, _State.WAITBUS, _State.SCHED, _State.IDLE
 
 
 class _HwChannel:
@@ -991,7 +992,6 @@ class Dmac:
         now = self.kernel.now_ns
         if now < self._plan_retry_ns:
             return
-        state = _State
         stop = NEVER
         k = self.kernel
         # A copy's fetch (what it does: ask for the bus) can be its lane's first request, as for ``fetching``: the
@@ -1000,14 +1000,14 @@ class Dmac:
         join = self.fetch_latency_ns and k.trace is None and k.probe is None
         for ch in self.chans:  # another channel's fetch: the schedule ends before it
             st = ch.state
-            if st is state.FETCH and ch is not fetching:
+            if st is _FETCH and ch is not fetching:
                 prog = ch.prog
                 if join and prog is not None and prog.direction is M2M:
                     continue
                 ev = ch.ev
                 assert ev is not None
                 stop = min(stop, ev.time_ns)
-            elif st is state.BURST and ch.prog is not None:
+            elif st is _BURST and ch.prog is not None:
                 item = ch.prog.items[ch.item_idx]
                 if ch.item_off + ch.burst_bytes >= item.length and not ch.prog.cyclic \
                         and ch.item_idx + 1 == len(ch.prog.items):
@@ -1029,29 +1029,29 @@ class Dmac:
                     return
                 continue
             st = ch.state
-            if st is state.HALTED or (st is state.WAITREQ and ch.ev is None):
+            if st is _HALTED or (st is _WAITREQ and ch.ev is None):
                 continue  # its request line stays low until it resumes or its port changes (both settle)
-            if st is state.FETCH and ch is not fetching and not (join and prog.direction is M2M):
+            if st is _FETCH and ch is not fetching and not (join and prog.direction is M2M):
                 continue
-            if ch.abort_pending or ch.paused or st is state.STEADY:
+            if ch.abort_pending or ch.paused or st is _STEADY:
                 return
             lane = self._lane(ch, now)
             if lane is None:
                 self._plan_failed(now)
                 return
             pos = len(lanes)
-            if st is state.WAITBUS:
+            if st is _WAITBUS:
                 waiting.append((pos, ch.request_ns))
             else:
                 ev = ch.ev
                 assert ev is not None
-                if st is state.BURST:
+                if st is _BURST:
                     if holder >= 0:
                         return  # a burst ends now and another started now: the next event tries again
                     holder, holder_end, holder_seq = pos, ev.time_ns, ev.seq
                 else:
                     pending.append((pos, ev.time_ns, ev.seq))
-                    if st is state.FETCH:
+                    if st is _FETCH:
                         fetches.append((ch, ev.time_ns))
             lanes.append(lane)
             chans.append(ch)
@@ -1081,11 +1081,11 @@ class Dmac:
             if ch.ev is not None:
                 ch.ev.cancel()
                 ch.ev = None
-            ch.state = state.SCHED
+            ch.state = _SCHED
         for ch, t in fetches:
             ch.fetch_ns = t
         if waiting:
-            self._waiting = [c for c in self._waiting if c.state is not state.SCHED]
+            self._waiting = [c for c in self._waiting if c.state is not _SCHED]
         self._sched = sched
         self._sched_chans = chans
         self._sched_spans = spans
@@ -1252,7 +1252,7 @@ class Dmac:
         descriptor fetch its first request (what the fetch does to a copy: ask for the bus). False (nothing
         changed) where the schedule cannot take it so: the caller settles and starts it as before."""
         k = self.kernel
-        if not self.fast or self._raising or k.trace is not None or k.probe is not None or ch.state is not _State.IDLE:
+        if not self.fast or self._raising or k.trace is not None or k.probe is not None or ch.state is not _IDLE:
             return False
         now = k.now_ns
         self._sched_take(now)  # (before the channel holds its new program)
@@ -1260,7 +1260,7 @@ class Dmac:
         ch.item_idx = ch.item_off = ch.done = 0
         fetch_ns = now + self.fetch_latency_ns
         if self._sched_relane(ch, fetch_ns):
-            ch.state = _State.SCHED
+            ch.state = _SCHED
             ch.fetch_ns = fetch_ns
             return True
         ch.prog = None
@@ -1628,7 +1628,7 @@ class Dmac:
         ch.item_idx += 1
         ch.item_off = 0
         ch.prog = None
-        ch.state = _State.IDLE
+        ch.state = _IDLE
 
     def _pending_event(self, t: int, kind: int, ch: _HwChannel) -> None:
         """A settled schedule's instant ``t`` of channel ``ch`` as a kernel event: kind 0 its burst's end, 1 its
