@@ -1052,6 +1052,355 @@ static PyObject *core_take_all(BusCore *o, PyObject *args)
     return out;
 }
 
+/* --- the lanes' bytes: Dmac._sched_move in one pass (take_moves, take_move) ----------------------------------
+ *
+ * A mover is Dmac._sched_mover's tuple (ch, prog, mvs, lengths, port_fn, tx) for a peripheral lane whose items'
+ * memory was resolved once (ch.mvs, valid while ch.checked is ch.prog), or None. A lane whose mover is None, or
+ * whose channel no longer holds that program and memory, or in any state this code does not take (an item index
+ * or offset out of range, a buffer shorter than the item), is moved by the Python fallback move(pos, n, last)
+ * (Dmac._sched_move_at: the specification does it, and raises what it raises). Otherwise this is Dmac._sched_move
+ * and Dmac._take_items line by line: the same port calls with the same instant and bytes, the same item index,
+ * offset and done after, in the same order (within an item the state changes after the port call, across items
+ * before it). Bytes that a port's steady_read gives other than as bytes of the length asked go to the Python
+ * store(mvs, pieces, data, single) (Dmac._sched_store), which does what the specification does with them. */
+
+static PyObject *s_prog, *s_checked, *s_mvs, *s_item_idx, *s_item_off, *s_done;
+
+static int get_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t *out)
+{
+    PyObject *v = PyObject_GetAttr(ch, name);
+    if (v == NULL)
+        return -1;
+    if (!PyLong_CheckExact(v)) {
+        Py_DECREF(v);
+        *out = -1;
+        return 1;  /* not ours: the fallback */
+    }
+    Py_ssize_t x = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        *out = -1;
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int set_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t v)
+{
+    PyObject *x = PyLong_FromSsize_t(v);
+    if (x == NULL)
+        return -1;
+    int r = PyObject_SetAttr(ch, name, x);
+    Py_DECREF(x);
+    return r;
+}
+
+/* 1 when ch.<name> is want, 0 when not, -1 with an exception. */
+static int attr_is(PyObject *ch, PyObject *name, PyObject *want)
+{
+    PyObject *v = PyObject_GetAttr(ch, name);
+    if (v == NULL)
+        return -1;
+    int r = v == want;
+    Py_DECREF(v);
+    return r;
+}
+
+#define MOVE_MAX_PIECES 64
+
+typedef struct {
+    Py_ssize_t idx, off, k;
+} Piece;
+
+static int call_fallback(PyObject *move, Py_ssize_t pos, int64_t n, int64_t last)
+{
+    PyObject *r = PyObject_CallFunction(move, "nLL", pos, (long long)n, (long long)last);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int call_store(PyObject *store, PyObject *mvs, const Piece *pc, Py_ssize_t np, PyObject *data, int single)
+{
+    PyObject *pieces = PyList_New(np);
+    if (pieces == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < np; i++) {
+        PyObject *e = Py_BuildValue("(nnn)", pc[i].idx, pc[i].off, pc[i].k);
+        if (e == NULL) {
+            Py_DECREF(pieces);
+            return -1;
+        }
+        PyList_SET_ITEM(pieces, i, e);
+    }
+    PyObject *r = PyObject_CallFunction(store, "OOOO", mvs, pieces, data, single ? Py_True : Py_False);
+    Py_DECREF(pieces);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Copy between the pieces' buffers and buf (to_buf: read the items into buf; else write buf into the items). */
+static int pieces_copy(PyObject *mvs, const Piece *pc, Py_ssize_t np, char *buf, int to_buf)
+{
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < np; i++) {
+        Py_buffer view;
+        if (pc[i].idx >= PyList_GET_SIZE(mvs)) {  /* (a port's call changed the list) */
+            PyErr_Format(PyExc_RuntimeError, "take_moves: item %zd's memory is gone from mvs", pc[i].idx);
+            return -1;
+        }
+        if (PyObject_GetBuffer(PyList_GET_ITEM(mvs, pc[i].idx), &view, to_buf ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0)
+            return -1;
+        if (view.len < pc[i].off + pc[i].k) {
+            PyBuffer_Release(&view);
+            PyErr_Format(PyExc_RuntimeError, "take_moves: item %zd's memory is shorter than %zd bytes", pc[i].idx,
+                         pc[i].off + pc[i].k);
+            return -1;
+        }
+        memcpy(to_buf ? buf + at : (char *)view.buf + pc[i].off, to_buf ? (char *)view.buf + pc[i].off : buf + at,
+               (size_t)pc[i].k);
+        PyBuffer_Release(&view);
+        at += pc[i].k;
+    }
+    return 0;
+}
+
+/* 1 when every piece's buffer is a plain contiguous byte buffer long enough (and writable for !tx), 0 if not. */
+static int pieces_fit(PyObject *mvs, const Piece *pc, Py_ssize_t np, int tx)
+{
+    for (Py_ssize_t i = 0; i < np; i++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(mvs, pc[i].idx), &view, tx ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = view.len >= pc[i].off + pc[i].k;
+        PyBuffer_Release(&view);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
+{
+    if (mover == Py_None)
+        return call_fallback(move, pos, n, last);
+    if (!PyTuple_CheckExact(mover) || PyTuple_GET_SIZE(mover) != 6 || !PyList_CheckExact(PyTuple_GET_ITEM(mover, 2))
+            || !PyTuple_CheckExact(PyTuple_GET_ITEM(mover, 3)) || !PyBool_Check(PyTuple_GET_ITEM(mover, 5))
+            || PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) != PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3))) {
+        PyErr_Format(PyExc_TypeError, "take_moves: a mover must be None or (ch, prog, mvs list, lengths tuple, "
+                     "port_fn, tx bool) with as many lengths as mvs, not %R", mover);
+        return -1;
+    }
+    PyObject *ch = PyTuple_GET_ITEM(mover, 0), *prog = PyTuple_GET_ITEM(mover, 1);
+    PyObject *mvs = PyTuple_GET_ITEM(mover, 2), *lengths = PyTuple_GET_ITEM(mover, 3);
+    PyObject *port_fn = PyTuple_GET_ITEM(mover, 4);
+    int tx = PyTuple_GET_ITEM(mover, 5) == Py_True;
+    int r;
+    if ((r = attr_is(ch, s_prog, prog)) <= 0 || (r = attr_is(ch, s_checked, prog)) <= 0
+            || (r = attr_is(ch, s_mvs, mvs)) <= 0)
+        return r < 0 ? -1 : call_fallback(move, pos, n, last);
+    Py_ssize_t idx, off, done, nitems = PyTuple_GET_SIZE(lengths);
+    if ((r = get_attr_ssize(ch, s_item_idx, &idx)) != 0 || (r = get_attr_ssize(ch, s_item_off, &off)) != 0
+            || (r = get_attr_ssize(ch, s_done, &done)) != 0)
+        return r < 0 ? -1 : call_fallback(move, pos, n, last);
+    if (idx < 0 || idx >= nitems || off < 0 || n < 0 || n > PY_SSIZE_T_MAX / 2)
+        return call_fallback(move, pos, n, last);
+    Piece pc[MOVE_MAX_PIECES];
+    Py_ssize_t np = 0, rest = (Py_ssize_t)n, i = idx, o = off, d = done;
+    Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, idx));
+    if (length == -1 && PyErr_Occurred())
+        return -1;
+    int single = off + rest <= length;
+    if (single) {
+        pc[0].idx = idx;
+        pc[0].off = off;
+        pc[0].k = rest;
+        np = 1;
+    } else {  /* Dmac._take_items: across items, a ring wraps */
+        while (rest) {
+            Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, i));
+            if (len == -1 && PyErr_Occurred())
+                return -1;
+            Py_ssize_t k = len - o;
+            if (k <= 0 || np == MOVE_MAX_PIECES)
+                return call_fallback(move, pos, n, last);
+            if (rest < k)
+                k = rest;
+            pc[np].idx = i;
+            pc[np].off = o;
+            pc[np].k = k;
+            np++;
+            rest -= k;
+            o += k;
+            d += k;
+            if (o == len) {
+                i++;
+                o = 0;
+                if (i == nitems) {
+                    i = 0;
+                    d = 0;
+                }
+            }
+        }
+    }
+    if (!pieces_fit(mvs, pc, np, tx))
+        return call_fallback(move, pos, n, last);
+    if (!single && (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
+                    || set_attr_ssize(ch, s_done, d) < 0))
+        return -1;
+    PyObject *lastv = PyLong_FromLongLong((long long)last);
+    if (lastv == NULL)
+        return -1;
+    if (tx) {
+        PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+        if (data == NULL || pieces_copy(mvs, pc, np, PyBytes_AS_STRING(data), 1) < 0) {
+            Py_XDECREF(data);
+            Py_DECREF(lastv);
+            return -1;
+        }
+        PyObject *res = PyObject_CallFunctionObjArgs(port_fn, lastv, data, NULL);
+        Py_DECREF(data);
+        Py_DECREF(lastv);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+    } else {
+        PyObject *nv = PyLong_FromLongLong((long long)n);
+        if (nv == NULL) {
+            Py_DECREF(lastv);
+            return -1;
+        }
+        PyObject *data = PyObject_CallFunctionObjArgs(port_fn, lastv, nv, NULL);
+        Py_DECREF(lastv);
+        Py_DECREF(nv);
+        if (data == NULL)
+            return -1;
+        if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) == (Py_ssize_t)n)
+            r = pieces_copy(mvs, pc, np, PyBytes_AS_STRING(data), 0);
+        else
+            r = call_store(store, mvs, pc, np, data, single);
+        Py_DECREF(data);
+        if (r < 0)
+            return -1;
+    }
+    if (single) {  /* as Dmac._sched_move: the item's end steps to the next item, a ring wraps */
+        o = off + (Py_ssize_t)n;
+        if (o == length) {
+            if (idx + 1 == nitems) {
+                i = o = d = 0;
+            } else {
+                i = idx + 1;
+                o = 0;
+                d = done + (Py_ssize_t)n;
+            }
+        } else {
+            i = idx;
+            d = done + (Py_ssize_t)n;
+        }
+        if (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
+                || set_attr_ssize(ch, s_done, d) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_movers(BusCore *o, PyObject *movers, PyObject *move, PyObject *store, const char *what)
+{
+    if (!PyList_CheckExact(movers) || PyList_GET_SIZE(movers) != o->n) {
+        PyErr_Format(PyExc_TypeError, "%s: movers must be a list of %zd movers, not %R", what, o->n, movers);
+        return -1;
+    }
+    if (!PyCallable_Check(move) || !PyCallable_Check(store)) {
+        PyErr_Format(PyExc_TypeError, "%s: move and store must be callable, not %R and %R", what, move, store);
+        return -1;
+    }
+    return 0;
+}
+
+/* take_moves(t, movers, move, store): take_all(t) and move every lane's bytes (in lane order, after every lane
+ * is taken, as Dmac._sched_take does); the number of bursts taken. */
+static PyObject *core_take_moves(BusCore *o, PyObject *args)
+{
+    long long t;
+    PyObject *movers, *move, *store;
+    if (!PyArg_ParseTuple(args, "LOOO:take_moves", &t, &movers, &move, &store))
+        return NULL;
+    if (check_movers(o, movers, move, store, "take_moves") < 0)
+        return NULL;
+    int64_t nb[BUS_MAX_LANES], last[BUS_MAX_LANES];
+    Py_ssize_t which[BUS_MAX_LANES], k = 0;
+    __int128 total = 0;
+    for (Py_ssize_t pos = 0; pos < o->n; pos++) {
+        SegList *sl = &o->segs[pos];
+        if (sl->taken_si == sl->n)
+            continue;
+        Seg *s = &sl->v[sl->taken_si];
+        if (s->grant + sl->taken_done * s->stride + s->dur > t)
+            continue;
+        int64_t count;
+        if (take(o, pos, t, NULL, &count, &nb[k], &last[k]) < 0)
+            return NULL;
+        total += count;
+        which[k++] = pos;
+    }
+    int64_t out;
+    if (fits(total, &out) < 0)
+        return NULL;
+    Py_INCREF(movers);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (PyList_GET_SIZE(movers) != o->n) {
+            PyErr_Format(PyExc_RuntimeError, "take_moves: the movers list changed size during the moves");
+            Py_DECREF(movers);
+            return NULL;
+        }
+        PyObject *m = PyList_GET_ITEM(movers, which[j]);
+        Py_INCREF(m);
+        int r = lane_move(m, which[j], nb[j], last[j], move, store);
+        Py_DECREF(m);
+        if (r < 0) {
+            Py_DECREF(movers);
+            return NULL;
+        }
+    }
+    Py_DECREF(movers);
+    return PyLong_FromLongLong((long long)out);
+}
+
+/* take_move(pos, t, movers, move, store): take(pos, t) and move lane pos's bytes; the number of bursts taken. */
+static PyObject *core_take_move(BusCore *o, PyObject *args)
+{
+    Py_ssize_t pos;
+    long long t;
+    PyObject *movers, *move, *store;
+    if (!PyArg_ParseTuple(args, "nLOOO:take_move", &pos, &t, &movers, &move, &store))
+        return NULL;
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        return NULL;
+    }
+    if (check_movers(o, movers, move, store, "take_move") < 0)
+        return NULL;
+    int64_t count, nbytes, last;
+    if (take(o, pos, t, NULL, &count, &nbytes, &last) < 0)
+        return NULL;
+    if (count) {
+        PyObject *m = PyList_GET_ITEM(movers, pos);
+        Py_INCREF(m);
+        int r = lane_move(m, pos, nbytes, last, move, store);
+        Py_DECREF(m);
+        if (r < 0)
+            return NULL;
+    }
+    return PyLong_FromLongLong((long long)count);
+}
+
 /* A new BusCore in the state after every event before stop_ns (no later than o->computed), run from the last
  * snapshot at or before it, or from o's state as it is when it has none (no event has run); its item ends and
  * program ends go into the lists given, its segments hold only the bursts granted since that state. */
@@ -1313,6 +1662,12 @@ static PyMethodDef core_methods[] = {
     {"segments", (PyCFunction)core_segments, METH_O, "segments(pos): lane pos's segments, as a list."},
     {"take", (PyCFunction)core_take, METH_VARARGS, "take(pos, t, bursts=None): BusSchedule.take."},
     {"take_all", (PyCFunction)core_take_all, METH_VARARGS, "take_all(t, probe=False): BusSchedule.take_all."},
+    {"take_moves", (PyCFunction)core_take_moves, METH_VARARGS,
+     "take_moves(t, movers, move, store): take_all(t) with every lane's bytes moved (Dmac._sched_take); the "
+     "bursts taken."},
+    {"take_move", (PyCFunction)core_take_move, METH_VARARGS,
+     "take_move(pos, t, movers, move, store): take(pos, t) with lane pos's bytes moved (Dmac._sched_take_lane); "
+     "the bursts taken."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,
      "replay(stop_ns, item_ends, program_ends): BusSchedule.replay's new state, or None."},
     {"relane", (PyCFunction)core_relane, METH_VARARGS,
@@ -1338,6 +1693,13 @@ static PyTypeObject BusCoreType = {
 int dmaengine_sim_init(PyObject *module)
 {
     if (PyType_Ready(&BusCoreType) < 0)
+        return -1;
+    if ((s_prog = PyUnicode_InternFromString("prog")) == NULL
+            || (s_checked = PyUnicode_InternFromString("checked")) == NULL
+            || (s_mvs = PyUnicode_InternFromString("mvs")) == NULL
+            || (s_item_idx = PyUnicode_InternFromString("item_idx")) == NULL
+            || (s_item_off = PyUnicode_InternFromString("item_off")) == NULL
+            || (s_done = PyUnicode_InternFromString("done")) == NULL)
         return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
         return -1;

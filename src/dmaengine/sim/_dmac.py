@@ -241,6 +241,10 @@ class Dmac:
         self._done_cut: int | None = None
         self._deferred: list[tuple[int, int, _HwChannel, int]] = []
         self._took: BusSchedule | None = None  # the schedule and instant of the last _sched_take
+        #: What the compiled core moves each lane's bytes with (:meth:`_sched_mover`, per lane), and the
+        #: ``_sched_chans`` list they were made for (made again for a new schedule's list, kept across relanes).
+        self._sched_movers: list[Any] = []
+        self._sched_movers_of: list[_HwChannel] | None = None
         self._took_ns = -1
         #: No two lanes of the schedule serve one port (an interrupt moves its own lane's bytes only).
         self._sched_lone_ports = True
@@ -1380,6 +1384,11 @@ class Dmac:
         self._took_ns = t
         self._took = sched
         probe = self.burst_probe
+        core = sched.core
+        if core is not None and probe is None:  # the same, every lane in one compiled pass
+            movers = self._sched_movers if self._sched_movers_of is self._sched_chans else self._sched_mover_list()
+            self.bursts += core.take_moves(t, movers, self._sched_move_at, self._sched_store)
+            return
         chans = self._sched_chans
         move = self._sched_move
         for pos, count, n, last, bursts in sched.take_all(t, probe is not None):
@@ -1400,6 +1409,11 @@ class Dmac:
             self._sched_take(t)
             return
         if t == self._took_ns and sched is self._took:
+            return
+        core = sched.core
+        if core is not None:  # the same in one compiled call
+            movers = self._sched_movers if self._sched_movers_of is self._sched_chans else self._sched_mover_list()
+            self.bursts += core.take_move(pos, t, movers, self._sched_move_at, self._sched_store)
             return
         count, n, last = sched.take(pos, t)
         if count:
@@ -1454,6 +1468,60 @@ class Dmac:
                 ch.done += n
         else:
             self._take_items(ch, n, last)
+
+    def _sched_mover_list(self) -> list[Any]:
+        """:meth:`_sched_mover` of every lane of the schedule, made once per schedule's channel list (a lane whose
+        channel holds another program or memory since is moved by :meth:`_sched_move_at`, which makes its mover
+        again)."""
+        chans = self._sched_chans
+        if self._sched_movers_of is not chans:
+            self._sched_movers = [self._sched_mover(ch) for ch in chans]
+            self._sched_movers_of = chans
+        return self._sched_movers
+
+    @staticmethod
+    def _sched_mover(ch: _HwChannel) -> tuple[Any, ...] | None:
+        """What the compiled core needs to do :meth:`_sched_move` of peripheral channel ``ch`` itself (its items'
+        memory resolved once): ``(ch, prog, mvs, item lengths, port.steady_write or port.steady_read, tx)``, valid
+        while ``ch`` holds that program and memory; None where :meth:`_sched_move` does it."""
+        prog = ch.prog
+        mvs = ch.mvs
+        if prog is None or ch.checked is not prog or mvs is None:
+            return None
+        port = prog.port
+        d = prog.direction
+        lengths = tuple(it.length for it in prog.items)
+        if d is M2D and isinstance(port, TxPort):
+            return ch, prog, mvs, lengths, port.steady_write, True
+        if d is D2M and isinstance(port, RxPort):
+            return ch, prog, mvs, lengths, port.steady_read, False
+        return None
+
+    def _sched_move_at(self, pos: int, n: int, last: int) -> None:
+        """:meth:`_sched_move` of lane ``pos`` (for the compiled core, where it does not move a lane itself), and
+        that lane's mover made again."""
+        ch = self._sched_chans[pos]
+        self._sched_move(ch, n, last)
+        if self._sched_movers_of is self._sched_chans:
+            self._sched_movers[pos] = self._sched_mover(ch)
+
+    @staticmethod
+    def _sched_store(mvs: list[memoryview], pieces: list[tuple[int, int, int]], data: Any, single: bool) -> None:
+        """Bytes a port's ``steady_read`` gave other than as ``bytes`` of the length asked, stored as
+        :meth:`_sched_move` (``single``: within one item) or :meth:`_take_items` stores them (for the compiled
+        core)."""
+        if single:
+            i, o, k = pieces[0]
+            if type(data) is bytes:
+                mvs[i][o:o + k] = data
+            else:
+                np.asarray(mvs[i][o:o + k])[:] = np.frombuffer(data, dtype=np.uint8)
+            return
+        buf = np.frombuffer(data, dtype=np.uint8).data
+        at = 0
+        for i, o, k in pieces:
+            mvs[i][o:o + k] = buf[at:at + k]
+            at += k
 
     def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
         """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its
