@@ -1187,10 +1187,11 @@ static int pieces_fit(PyObject *mvs, const Piece *pc, Py_ssize_t np, int tx)
     return 1;
 }
 
-static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
+/* 0 when mover is None or a well-formed mover tuple, else -1 with an exception naming it. */
+static int check_mover(PyObject *mover)
 {
     if (mover == Py_None)
-        return call_fallback(move, pos, n, last);
+        return 0;
     if (!PyTuple_CheckExact(mover) || PyTuple_GET_SIZE(mover) != 6 || !PyList_CheckExact(PyTuple_GET_ITEM(mover, 2))
             || !PyTuple_CheckExact(PyTuple_GET_ITEM(mover, 3)) || !PyBool_Check(PyTuple_GET_ITEM(mover, 5))
             || PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) != PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3))) {
@@ -1198,6 +1199,22 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
                      "port_fn, tx bool) with as many lengths as mvs, not %R", mover);
         return -1;
     }
+    PyObject *lengths = PyTuple_GET_ITEM(mover, 3);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lengths); i++) {
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(lengths, i))) {
+            PyErr_Format(PyExc_TypeError, "take_moves: a mover's item lengths must be ints, not %R", lengths);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
+{
+    if (mover == Py_None)
+        return call_fallback(move, pos, n, last);
+    if (check_mover(mover) < 0)
+        return -1;
     PyObject *ch = PyTuple_GET_ITEM(mover, 0), *prog = PyTuple_GET_ITEM(mover, 1);
     PyObject *mvs = PyTuple_GET_ITEM(mover, 2), *lengths = PyTuple_GET_ITEM(mover, 3);
     PyObject *port_fn = PyTuple_GET_ITEM(mover, 4);
@@ -1215,8 +1232,10 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
     Piece pc[MOVE_MAX_PIECES];
     Py_ssize_t np = 0, rest = (Py_ssize_t)n, i = idx, o = off, d = done;
     Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, idx));
-    if (length == -1 && PyErr_Occurred())
-        return -1;
+    if (length == -1 && PyErr_Occurred()) {  /* past Py_ssize_t: the Python path's */
+        PyErr_Clear();
+        return call_fallback(move, pos, n, last);
+    }
     int single = off + rest <= length;
     if (single) {
         pc[0].idx = idx;
@@ -1226,8 +1245,10 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
     } else {  /* Dmac._take_items: across items, a ring wraps */
         while (rest) {
             Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, i));
-            if (len == -1 && PyErr_Occurred())
-                return -1;
+            if (len == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return call_fallback(move, pos, n, last);
+            }
             Py_ssize_t k = len - o;
             if (k <= 0 || np == MOVE_MAX_PIECES)
                 return call_fallback(move, pos, n, last);
@@ -1321,6 +1342,9 @@ static int check_movers(BusCore *o, PyObject *movers, PyObject *move, PyObject *
         PyErr_Format(PyExc_TypeError, "%s: move and store must be callable, not %R and %R", what, move, store);
         return -1;
     }
+    for (Py_ssize_t i = 0; i < o->n; i++)  /* refused before any burst is taken */
+        if (check_mover(PyList_GET_ITEM(movers, i)) < 0)
+            return -1;
     return 0;
 }
 
