@@ -1425,6 +1425,134 @@ static PyObject *core_take_move(BusCore *o, PyObject *args)
     return PyLong_FromLongLong((long long)count);
 }
 
+/* --- a schedule's wake: Dmac._sched_wake's and Dmac._sched_arm's arithmetic (due, arm) ------------------------ */
+
+static PyObject *s_state_names[13];
+static const char *state_names[13] = {"waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps",
+                                      "last_grant", "last_grant_ns", "last_event_ns", "granted", "landed",
+                                      "since_ns", "_nheap"};
+
+/* BusSchedule._sync, done here: core_state() into sched's attributes. */
+static int sync_into(BusCore *o, PyObject *sched)
+{
+    PyObject *st = core_state(o, NULL);
+    if (st == NULL)
+        return -1;
+    for (int i = 0; i < 13; i++) {
+        if (PyObject_SetAttr(sched, s_state_names[i], PyTuple_GET_ITEM(st, i)) < 0) {
+            Py_DECREF(st);
+            return -1;
+        }
+    }
+    Py_DECREF(st);
+    return 0;
+}
+
+/* The instant of entry k of a list of (time_ns, ...) tuples: 1 with *t set, 0 past its end, -1 with an exception. */
+static int entry_ns(PyObject *list, Py_ssize_t k, int64_t *t)
+{
+    if (k < 0 || k >= PyList_GET_SIZE(list))
+        return 0;
+    PyObject *e = PyList_GET_ITEM(list, k);
+    if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) < 2 || !PyLong_Check(PyTuple_GET_ITEM(e, 0))) {
+        PyErr_Format(PyExc_TypeError, "BusCore: an item or program end must be a (time_ns, pos, ...) tuple, not %R",
+                     e);
+        return -1;
+    }
+    long long v = PyLong_AsLongLong(PyTuple_GET_ITEM(e, 0));
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *t = v;
+    return 1;
+}
+
+static int check_ends(BusCore *o, Py_ssize_t irqs, Py_ssize_t dones, const char *what)
+{
+    if (o->item_ends == NULL || o->program_ends == NULL || !PyList_Check(o->item_ends)
+            || !PyList_Check(o->program_ends)) {
+        PyErr_Format(PyExc_TypeError, "%s: this BusCore holds no item and program end lists", what);
+        return -1;
+    }
+    if (irqs < 0 || dones < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: interrupts and program ends raised must be >= 0, not %zd and %zd", what,
+                     irqs, dones);
+        return -1;
+    }
+    return 0;
+}
+
+/* due(now, irqs, dones): (the interrupts at now from item end irqs on) * 2 + (program end dones is at now). */
+static PyObject *core_due(BusCore *o, PyObject *args)
+{
+    long long now;
+    Py_ssize_t irqs, dones;
+    if (!PyArg_ParseTuple(args, "Lnn:due", &now, &irqs, &dones))
+        return NULL;
+    if (check_ends(o, irqs, dones, "due") < 0)
+        return NULL;
+    Py_ssize_t k = 0;
+    int64_t t;
+    int r;
+    while ((r = entry_ns(o->item_ends, irqs + k, &t)) == 1 && t == now)
+        k++;
+    if (r < 0)
+        return NULL;
+    int done = 0;
+    if ((r = entry_ns(o->program_ends, dones, &t)) < 0)
+        return NULL;
+    done = r == 1 && t == now;
+    return PyLong_FromSsize_t(k * 2 + done);
+}
+
+/* arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the tail of Dmac._sched_wake (now >= 0: compute a
+ * chunk more when the computed part ends by now + 1, or -2 when it is at its stop: settle) and Dmac._sched_arm
+ * (compute up to ahead_chunks more chunks until an interrupt or program end is computed): the instant of the
+ * schedule's next event (NEVER: none), or None (now >= 0: settle now). sched's attributes are read back
+ * (BusSchedule._sync) when it ran. */
+static PyObject *core_arm(BusCore *o, PyObject *args)
+{
+    PyObject *sched;
+    long long now, ahead, chunk;
+    Py_ssize_t irqs, dones;
+    if (!PyArg_ParseTuple(args, "OLnnLL:arm", &sched, &now, &irqs, &dones, &ahead, &chunk))
+        return NULL;
+    if (check_ends(o, irqs, dones, "arm") < 0)
+        return NULL;
+    int ran = 0;
+    int64_t t = 0;
+    int ri = 0, rd = 0;
+    if (now >= 0 && now + 1 >= o->computed) {
+        if (o->computed >= o->stop)
+            Py_RETURN_NONE;
+        if (run_loop(o, chunk, 1) < 0)
+            return NULL;
+        ran = 1;
+    }
+    for (long long i = 0; i < ahead; i++) {
+        if ((ri = entry_ns(o->item_ends, irqs, &t)) != 0 || (rd = entry_ns(o->program_ends, dones, &t)) != 0
+                || o->computed >= o->stop) {
+            if (ri < 0 || (ri == 0 && rd < 0))
+                return NULL;
+            break;
+        }
+        if (run_loop(o, chunk, 1) < 0)
+            return NULL;
+        ran = 1;
+    }
+    if (ran && sync_into(o, sched) < 0)
+        return NULL;
+    int64_t next = o->computed < BUS_NEVER ? o->computed - 1 : BUS_NEVER;
+    if ((ri = entry_ns(o->item_ends, irqs, &t)) < 0)
+        return NULL;
+    if (ri && t < next)
+        next = t;
+    if ((rd = entry_ns(o->program_ends, dones, &t)) < 0)
+        return NULL;
+    if (rd && t < next)
+        next = t;
+    return PyLong_FromLongLong((long long)next);
+}
+
 /* A new BusCore in the state after every event before stop_ns (no later than o->computed), run from the last
  * snapshot at or before it, or from o's state as it is when it has none (no event has run); its item ends and
  * program ends go into the lists given, its segments hold only the bursts granted since that state. */
@@ -1692,6 +1820,11 @@ static PyMethodDef core_methods[] = {
     {"take_move", (PyCFunction)core_take_move, METH_VARARGS,
      "take_move(pos, t, movers, move, store): take(pos, t) with lane pos's bytes moved (Dmac._sched_take_lane); "
      "the bursts taken."},
+    {"due", (PyCFunction)core_due, METH_VARARGS,
+     "due(now, irqs, dones): 2 * (interrupts at now from item end irqs) + (program end dones at now)."},
+    {"arm", (PyCFunction)core_arm, METH_VARARGS,
+     "arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the schedule's next event instant (NEVER: none; "
+     "None: settle now), computed further as Dmac._sched_wake and Dmac._sched_arm do."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,
      "replay(stop_ns, item_ends, program_ends): BusSchedule.replay's new state, or None."},
     {"relane", (PyCFunction)core_relane, METH_VARARGS,
@@ -1725,6 +1858,9 @@ int dmaengine_sim_init(PyObject *module)
             || (s_item_off = PyUnicode_InternFromString("item_off")) == NULL
             || (s_done = PyUnicode_InternFromString("done")) == NULL)
         return -1;
+    for (int i = 0; i < 13; i++)
+        if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
+            return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "BusCore", (PyObject *)&BusCoreType);

@@ -1312,6 +1312,12 @@ class Dmac:
         chunks), not from an event at the end of each chunk."""
         sched = self._sched
         assert sched is not None
+        core = sched.core
+        if core is not None:  # the same, compiled
+            t = core.arm(sched, -1, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
+            if t < NEVER:
+                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+            return
         ends = sched.item_ends
         dones = sched.program_ends
         for _ in range(SCHED_AHEAD_CHUNKS):
@@ -1334,6 +1340,50 @@ class Dmac:
         assert sched is not None
         now = self.kernel.now_ns
         ends = sched.item_ends
+        core = sched.core
+        if core is not None:  # the same, its arithmetic (what is due now, what next, when) in compiled calls
+            due = core.due(now, self._sched_irqs, self._sched_dones)
+            if due > 1:  # interrupts at now
+                if due > 3:
+                    self._sched_take(now)  # several interrupts at once
+                else:
+                    self._sched_take_lane(ends[self._sched_irqs][1], now)
+                chans = self._sched_chans
+                for _ in range(due >> 1):
+                    ch = chans[ends[self._sched_irqs][1]]
+                    self._sched_irqs += 1
+                    self.plans += 1  # one more item planned in closed form
+                    self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
+                    if self._sched is not sched:
+                        return  # the handler changed something: settled
+            if due & 1:
+                dones = sched.program_ends
+                _, pos, cut = dones[self._sched_dones]
+                self._sched_dones += 1
+                self._sched_take_lane(pos, now)
+                ch = self._sched_chans[pos]
+                self.plans += 1  # one more item planned in closed form
+                self._end_program(ch)
+                self._done_cut = cut
+                try:
+                    self._raise(ch, Irq.DONE, Result.NOERROR, 0)
+                finally:
+                    self._done_cut = None
+                    self._schedule_deferred()
+                if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
+                    self._arbitrate()
+                    self._try_schedule()
+                    return
+                if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
+                        and self._sched_irqs == len(sched.item_ends):
+                    self._sched_settle()
+                    return
+            t = core.arm(sched, now, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
+            if t is None:
+                self._sched_settle()
+            elif t < NEVER:
+                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+            return
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
             if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:
                 self._sched_take(now)  # several interrupts at once
