@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_sim_bus_native import _both, _outcome, _seen, schedules  # (tests/sim is on the path, as pytest runs it)
 
 from dmaengine import TransferDirection, _native
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
@@ -88,13 +89,6 @@ def _dmac() -> Any:
     """A controller with nothing but its methods (``_sched_move`` needs no more while every item's memory is
     resolved)."""
     return object.__new__(Dmac)
-
-
-def _outcome(f: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return ("ok", f(*args))
-    except Exception as exc:  # both ways must raise the same
-        return ("raised", type(exc).__name__, str(exc))
 
 
 def _schedules(lanes: list[Lane]) -> tuple[BusSchedule, BusSchedule]:
@@ -300,3 +294,83 @@ def test_a_buffer_shorter_than_its_item_is_the_python_paths() -> None:
     assert native.core.take_moves(100, movers, move, Dmac._sched_store) == 9
     assert calls == [72]
     assert w.log[0][:3] == ("write", 91, "bytes") and len(w.log[0][3]) == 4 + 16 + 4 + 16 + 4  # as Python slices
+
+
+def _py_due(s: BusSchedule, now: int, irqs: int, dones: int) -> int:
+    """What ``BusCore.due`` computes, as ``Dmac._sched_wake``'s Python path reads it."""
+    ends, pends = s.item_ends, s.program_ends
+    k = 0
+    while irqs + k < len(ends) and ends[irqs + k][0] == now:
+        k += 1
+    return k * 2 + (dones < len(pends) and pends[dones][0] == now)
+
+
+def _py_arm(s: BusSchedule, now: int, irqs: int, dones: int, ahead: int, chunk: int) -> int | None:
+    """What ``BusCore.arm`` computes, as ``Dmac._sched_wake``'s tail (``now`` >= 0) and ``Dmac._sched_arm`` do it
+    in Python (None: settle; NEVER: no event)."""
+    if now >= 0 and now + 1 >= s.computed_ns:
+        if s.computed_ns >= s.stop_ns:
+            return None
+        s.extend(chunk)
+    ends, pends = s.item_ends, s.program_ends
+    for _ in range(ahead):
+        if irqs < len(ends) or dones < len(pends) or s.computed_ns >= s.stop_ns:
+            break
+        s.extend(chunk)
+    t = s.computed_ns - 1 if s.computed_ns < NEVER else NEVER
+    if irqs < len(ends) and ends[irqs][0] < t:
+        t = ends[irqs][0]
+    if dones < len(pends) and pends[dones][0] < t:
+        t = pends[dones][0]
+    return t
+
+
+@needs_core
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(schedules(), st.lists(st.tuples(st.integers(-1, 3000), st.integers(0, 6), st.integers(0, 3),
+                                       st.integers(0, 5), st.integers(1, 200)), min_size=1, max_size=8))
+def test_the_compiled_wake_arithmetic_is_the_python_one(case: tuple[Callable[[], BusSchedule], list[Any]],
+                                                        wakes: list[tuple[int, int, int, int, int]]) -> None:
+    make, _ = case
+    saved = _native.core
+    try:
+        _native.core = None
+        built = _outcome(make)
+    finally:
+        _native.core = saved
+    if built[0] == "raised":
+        return
+    pure, native = _both(make)
+    for now, irqs, dones, ahead, chunk in wakes:
+        now = -1 if now < 0 else pure.start_ns + now
+        for at in (now, *(e[0] for e in pure.item_ends[:3]), *(e[0] for e in pure.program_ends[:2])):
+            assert native.core.due(at, irqs, dones) == _py_due(pure, at, irqs, dones)
+        a = _outcome(_py_arm, pure, now, irqs, dones, ahead, chunk)
+        b = _outcome(native.core.arm, native, now, irqs, dones, ahead, chunk)
+        assert a == b
+        assert _seen(native) == _seen(pure)
+
+
+@needs_core
+def test_the_compiled_wake_arithmetic_refuses_hostile_input() -> None:
+    native, _, _ = _one_lane()
+    c = native.core
+    with pytest.raises(ValueError, match=r"^due: interrupts and program ends raised must be >= 0, not -1 and 0"):
+        c.due(0, -1, 0)
+    with pytest.raises(ValueError, match=r"^arm: interrupts and program ends raised must be >= 0, not 0 and -2"):
+        c.arm(native, 0, 0, -2, 1, 1)
+    with pytest.raises(OverflowError):
+        c.due(1 << 70, 0, 0)
+    with pytest.raises(TypeError):
+        c.arm(native, 0, 0, 0, 1)
+    native.item_ends.append("nonsense")
+    with pytest.raises(TypeError, match=r"^BusCore: an item or program end must be a \(time_ns, pos, \.\.\.\) tuple, "
+                                        r"not 'nonsense'"):
+        c.due(0, len(native.item_ends) - 1, 0)
+    native.item_ends[-1] = (1 << 70, 0)
+    with pytest.raises(OverflowError):
+        c.arm(native, -1, len(native.item_ends) - 1, 0, 1, 1)
+    del native.item_ends[-1]
+    assert c.due(0, 0, 0) == 0
+    assert c.arm(native, -1, 0, 0, 4, 1) == STOP_NS - 1  # computed up to its stop: the last instant before it
+    assert c.arm(native, STOP_NS, 0, 0, 4, 1) is None  # at its stop: settle

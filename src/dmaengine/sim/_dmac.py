@@ -245,6 +245,8 @@ class Dmac:
         #: ``_sched_chans`` list they were made for (made again for a new schedule's list, kept across relanes).
         self._sched_movers: list[Any] = []
         self._sched_movers_of: list[_HwChannel] | None = None
+        #: Each lane's port as :meth:`_sched_relane` last saw it (made with ``_sched_movers``).
+        self._sched_ports: list[Port | None] = []
         self._took_ns = -1
         #: No two lanes of the schedule serve one port (an interrupt moves its own lane's bytes only).
         self._sched_lone_ports = True
@@ -1297,8 +1299,16 @@ class Dmac:
         self._sched_dones = 0
         self._took = None
         self._took_ns = -1
-        ports = [c.prog.port for c in self._sched_chans if c.prog is not None and c.prog.port is not None]
-        self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
+        # The lanes' ports, kept across relanes: only a lane whose port changed (or a schedule whose lanes shared
+        # one) looks at them all again (no other lane gains a port while the schedule runs: that is a relane).
+        chans = self._sched_chans
+        if self._sched_movers_of is not chans:
+            self._sched_mover_list()
+        port = ch.prog.port if ch.prog is not None else None
+        if not self._sched_lone_ports or self._sched_ports[pos] is not port:
+            ports = [c.prog.port for c in chans if c.prog is not None and c.prog.port is not None]
+            self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
+            self._sched_ports[pos] = port
         self.plans += 1
         self.relanes += 1
         # Computed ahead from a wake at this instant, once client code is done, not here: another change at this
@@ -1522,10 +1532,11 @@ class Dmac:
     def _sched_mover_list(self) -> list[Any]:
         """:meth:`_sched_mover` of every lane of the schedule, made once per schedule's channel list (a lane whose
         channel holds another program or memory since is moved by :meth:`_sched_move_at`, which makes its mover
-        again)."""
+        again), with ``_sched_ports``."""
         chans = self._sched_chans
         if self._sched_movers_of is not chans:
             self._sched_movers = [self._sched_mover(ch) for ch in chans]
+            self._sched_ports = [None if ch.prog is None else ch.prog.port for ch in chans]
             self._sched_movers_of = chans
         return self._sched_movers
 
