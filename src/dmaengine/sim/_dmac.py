@@ -1354,10 +1354,13 @@ class Dmac:
         if core is not None:  # the same, its arithmetic (what is due now, what next, when) in compiled calls
             due = core.due(now, self._sched_irqs, self._sched_dones)
             if due > 1:  # interrupts at now
-                if due > 3:
-                    self._sched_take(now)  # several interrupts at once
-                else:
-                    self._sched_take_lane(ends[self._sched_irqs][1], now)
+                if due > 3 or self.burst_probe is not None or not self._sched_lone_ports:
+                    self._sched_take(now)  # several interrupts at once (or every lane moves: _sched_take_lane)
+                elif now != self._took_ns or sched is not self._took:  # _sched_take_lane, inline
+                    movers = self._sched_movers if self._sched_movers_of is self._sched_chans \
+                        else self._sched_mover_list()
+                    self.bursts += core.take_move(ends[self._sched_irqs][1], now, movers, self._sched_move_at,
+                                                  self._sched_store)
                 chans = self._sched_chans
                 for _ in range(due >> 1):
                     ch = chans[ends[self._sched_irqs][1]]
@@ -1563,8 +1566,8 @@ class Dmac:
         that lane's mover made again."""
         ch = self._sched_chans[pos]
         self._sched_move(ch, n, last)
-        if self._sched_movers_of is self._sched_chans:
-            self._sched_movers[pos] = self._sched_mover(ch)
+        if self._sched_movers_of is self._sched_chans and ch.mvs is not None and ch.checked is ch.prog:
+            self._sched_movers[pos] = self._sched_mover(ch)  # (not for a copy: it never has one)
 
     @staticmethod
     def _sched_store(mvs: list[memoryview], pieces: list[tuple[int, int, int]], data: Any, single: bool) -> None:
