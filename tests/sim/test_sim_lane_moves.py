@@ -348,6 +348,8 @@ def test_the_compiled_wake_arithmetic_is_the_python_one(case: tuple[Callable[[],
         a = _outcome(_py_arm, pure, now, irqs, dones, ahead, chunk)
         b = _outcome(native.core.arm, native, now, irqs, dones, ahead, chunk)
         assert a == b
+        if a[0] == "raised":  # a malformed lane (e.g. no items) raised mid-extend: the schedule is spent, and how
+            break             # much of it each way changed before the raise is not part of the contract
         assert _seen(native) == _seen(pure)
 
 
