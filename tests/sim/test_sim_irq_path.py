@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmaengine import BusWidth, DataDirection, SlaveConfig, TransferDirection
+from dmaengine import BusWidth, Cap, DataDirection, SlaveConfig, Status, TransferDirection
 from dmaengine.sim import Adc, I2s, Soc, Uart
 from dmaengine.sim._i2s import _BlockSource, _I2sTx, sine_frames
 from dmaengine.sim._kernel import PRIO_BH, TickClock
@@ -85,6 +85,38 @@ def test_codec_steady_write_is_append_then_advance(steps: list[tuple[int, int]],
         assert _codec_tx_state(fast) == _codec_tx_state(spec)
 
 
+@settings(max_examples=100, deadline=None)
+@given(writes, st.booleans())
+def test_uart_steady_write_is_append_then_advance(steps: list[tuple[int, int]], counting: bool) -> None:
+    fast, spec = Uart("uart0", baud=1_000_000, fifo_depth=64), Uart("uart0", baud=1_000_000, fifo_depth=64)
+    for u in (fast, spec):
+        assert u.tx is not None
+        u.tx.fifo += b"ab"
+        u.tx._start(0)
+        if counting:
+            u.tx.clock = _CountingClock(0, 10 * 10**9, 1_000_000)
+    t, k = 0, 0
+    for dt, n in steps:
+        t += dt // 8
+        data = bytes((k + i) & 0xFF for i in range(n % 9))
+        k += n
+        assert fast.tx is not None and spec.tx is not None
+        fast.tx.steady_write(t, data)
+        _spec_write(spec.tx, t, data)
+        got = [(bytes(u.tx.fifo), u.tx.written, u.tx.drained, u.tx.ticks_done, u.tx.clock is None, u._out.data(),
+                u._out_ns.times(0, u._out.total)) for u in (fast, spec) if u.tx is not None]
+        assert got[0] == got[1]
+        if fast.tx.clock is None:  # the line went idle: both start again on the next byte
+            for u in (fast, spec):
+                assert u.tx is not None
+                u.tx.fifo += b"c"
+                u.tx._start(t)
+                if counting:
+                    u.tx.clock = _CountingClock(t, 10 * 10**9, 1_000_000)
+    if counting:
+        assert isinstance(fast.tx.clock, (_CountingClock, type(None)))
+
+
 def test_codec_steady_write_calls_a_subclass_ticks_and_an_idle_codec_only_appends() -> None:
     calls: list[tuple[int, bool]] = []
 
@@ -121,8 +153,7 @@ def test_uart_steady_read_is_advance_then_pop(steps: list[tuple[int, int, bytes]
                     c = rx.clock
                     rx.clock = _CountingClock(c.epoch_ns, c.num, c.den, c.offset)
         assert fast.rx is not None and spec.rx is not None
-        Port.advance(fast.rx, t, unbounded=True)  # how much there is to read (both are advanced alike)
-        Port.advance(spec.rx, t, unbounded=True)
+        Port.advance(spec.rx, t, unbounded=True)  # how much there is to read (the fast one advances itself)
         take = min(n, len(spec.rx.fifo))
         assert fast.rx.steady_read(t, take) == _spec_read(spec.rx, t, take)
         state = [(bytes(u.rx.fifo), bytes(u.rx.pending), u.rx.entered, u.rx.popped, u.rx.overruns,
@@ -275,6 +306,34 @@ def test_a_drivers_own_bottom_half_request_is_still_called() -> None:
     _, ref_at = _playback(ref_soc)
     ref_soc.run(until=0.01)
     assert at == ref_at and len(at) >= 5 and asked == [chan.name] * len(at)
+
+
+def test_a_drivers_own_bottom_half_request_is_called_for_a_completion() -> None:
+    soc = Soc()
+    chan = soc.request_channel(Cap.MEMCPY)
+    device = chan.device
+    asked: list[str] = []
+    base = type(device)
+
+    class Own(base):  # type: ignore[valid-type, misc]
+        def schedule_bottom_half(self, c: Any) -> None:
+            asked.append(c.name)
+            super().schedule_bottom_half(c)
+
+    src = np.arange(256, dtype=np.uint8)
+    dst = np.zeros_like(src)
+    done: list[int] = []
+    device.__class__ = Own
+    try:
+        tx = chan.prep_dma_memcpy(soc.map(dst).addr, soc.map(src).addr, src.nbytes)
+        tx.callback = lambda _: done.append(soc.now_ns)
+        cookie = tx.submit()
+        chan.issue_pending()
+        assert chan.sync_wait(cookie) == Status.COMPLETE
+        soc.run_for(1e-5)
+    finally:
+        device.__class__ = base
+    assert asked == [chan.name] and len(done) == 1 and (dst == src).all()
 
 
 def test_a_period_callback_wakes_the_wait_queue_with_and_without_waiters() -> None:
