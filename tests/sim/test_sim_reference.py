@@ -31,6 +31,7 @@ class RefCodec:
         self.epoch: int | None = None
         self.j = 0
         self.out = bytearray()
+        self.underruns = 0
 
     def tick_time(self) -> int:
         assert self.epoch is not None
@@ -43,6 +44,7 @@ class RefCodec:
                 del self.fifo[: self.unit]
             else:
                 self.out += bytes(self.unit)
+                self.underruns += 1
             self.j += 1
 
     def write(self, t: int, data: bytes) -> None:
@@ -170,7 +172,8 @@ def test_codec_tx_matches_the_reference(rate, channels, burst, depth_frames, thr
         _soc, residues = run_sim_tx(fast, codec, payload, segs, width, burst, bps, fetch, queries, horizon)
         assert residues == [residue_at(done, total, q) for q in queries]
         assert codec.played == bytes(ref.out)
-        assert codec.underruns == (len(ref.out) - total) // unit
+        assert codec.underruns == ref.underruns  # (not the silence after the data: at a slow bus the underruns
+        #                                          mid-stream can push the last frames past the horizon)
 
 
 @SETTINGS
