@@ -806,11 +806,59 @@ static const struct { size_t at; PyObject **name; } qf[NQ] = {
     {offsetof(Ev, flow), &s_unit},
 };
 
+/* the attributes the period itself reads and writes, by the address the memo resolved (a __slots__ member of
+ * the object precheck found there; see "direct access" below) */
+enum {
+    D_KERN_NOW, D_KERN_EVRUN, D_KERN_POSTPONED, D_KERN_WATCH, D_KERN_SEQ, D_KERN_DISPATCH,
+    D_LANE_EV, D_LANE_PEND, D_LANE_OWNER, D_LANE_END, D_LANE_DUE, D_LANE_FN, D_LANE_LABEL, D_LANE_MERGED,
+    D_TL_HOLD, D_TL_KILLED, D_TL_EV, D_TL_HELDSEQ, D_TL_SCHED, D_TL_RUNNING, D_TL_DONE,
+    D_CH_EV, D_CH_PLAN, D_CH_ITEMOFF, D_CH_DONE, D_CH_ITEMIDX, D_CH_STATE, D_CH_LABEL,
+    D_PLAN_MAT, D_PLAN_NL, D_PLAN_FRB, D_PLAN_START,
+    D_DMAC_BURSTS, D_DMAC_LGNS, D_DMAC_LG, D_DMAC_BUSY, D_DMAC_PLANS, D_DMAC_SYNC, D_DMAC_LANE, D_DMAC_SCHED,
+    D_PORT_WRITTEN, D_PORT_DRAINED, D_PORT_TICKS,
+    D_CAP_CHUNKS, D_CAP_KEPT, D_CAP_TOTAL, D_CAP_LIMIT,
+    D_CHAN_RUNNING, D_CHAN_CYCLIC, D_CHAN_DONE,
+    D_BH_LOCK, D_BH_QUEUED, D_BH_QUEUE,
+    D_SOC_OWNER,
+    D_VD_CBR, D_VD_CB, D_VD_PARAM,
+    ND
+};
+static const struct { size_t at; PyObject **name; } df[ND] = {
+    {offsetof(Ev, kern), &s_now_ns}, {offsetof(Ev, kern), &s_events_run}, {offsetof(Ev, kern), &s_postponed},
+    {offsetof(Ev, kern), &s_watch_ns}, {offsetof(Ev, kern), &s__seq}, {offsetof(Ev, kern), &s_dispatching},
+    {offsetof(Ev, lane), &s__ev}, {offsetof(Ev, lane), &s_postponed_end_ns}, {offsetof(Ev, lane), &s__owner},
+    {offsetof(Ev, lane), &s__end_ns}, {offsetof(Ev, lane), &s__due_ns}, {offsetof(Ev, lane), &s__fn},
+    {offsetof(Ev, lane), &s__label}, {offsetof(Ev, lane), &s_merged},
+    {offsetof(Ev, tl), &s_hold}, {offsetof(Ev, tl), &s_killed}, {offsetof(Ev, tl), &s__ev},
+    {offsetof(Ev, tl), &s_held_seq}, {offsetof(Ev, tl), &s__scheduled}, {offsetof(Ev, tl), &s__running},
+    {offsetof(Ev, tl), &s__done},
+    {offsetof(Ev, ch), &s_ev}, {offsetof(Ev, ch), &s_plan}, {offsetof(Ev, ch), &s_item_off},
+    {offsetof(Ev, ch), &s_done}, {offsetof(Ev, ch), &s_item_idx}, {offsetof(Ev, ch), &s_state},
+    {offsetof(Ev, ch), &s_item_label},
+    {offsetof(Ev, plan), &s_materialized}, {offsetof(Ev, plan), &s_next_land_ns},
+    {offsetof(Ev, plan), &s_first_request_bytes}, {offsetof(Ev, plan), &s_start_ns},
+    {offsetof(Ev, dmac), &s_bursts}, {offsetof(Ev, dmac), &s__last_grant_ns}, {offsetof(Ev, dmac), &s__last_grant},
+    {offsetof(Ev, dmac), &s__busy_until}, {offsetof(Ev, dmac), &s_plans}, {offsetof(Ev, dmac), &s__sync_ns},
+    {offsetof(Ev, dmac), &s_lane}, {offsetof(Ev, dmac), &s__sched},
+    {offsetof(Ev, port), &s_written}, {offsetof(Ev, port), &s_drained}, {offsetof(Ev, port), &s_ticks_done},
+    {offsetof(Ev, cap), &s__chunks}, {offsetof(Ev, cap), &s__kept}, {offsetof(Ev, cap), &s_total},
+    {offsetof(Ev, cap), &s_limit},
+    {offsetof(Ev, chan), &s_running}, {offsetof(Ev, chan), &s_cyclic}, {offsetof(Ev, chan), &s_desc_completed},
+    {offsetof(Ev, bh), &s__lock}, {offsetof(Ev, bh), &s__queued}, {offsetof(Ev, bh), &s__queue},
+    {offsetof(Ev, soc), &s__owner},
+    {offsetof(Ev, vd), &s_callback_result}, {offsetof(Ev, vd), &s_callback}, {offsetof(Ev, vd), &s_callback_param},
+};
+enum { E_TIME, E_FN, E_LABEL, E_PRIO, E_SEQ, E_CANCELLED, NE };  /* Event's slots, Event() done here */
+
 struct Memo {
     int valid;           /* the next period may use quick() */
     int planned;         /* base, snap's lists and qa are set */
     Ev base;             /* the objects of the path (references held in base.refs) */
     PyObject **qa[NQ];
+    PyObject *dobj[ND];  /* the object whose slot da[i] is (borrowed from base.refs), NULL: none */
+    PyObject **da[ND];
+    Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
+    PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
     PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
     PyObject **qa_nl;    /* plan.next_land_ns */
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
@@ -825,6 +873,94 @@ typedef struct Memo Memo;
 #define CACHED(f) (cur_memo != NULL && !py_ran && cur_memo->f != NULL)
 static Snap *cur_snap = NULL;  /* the running period's snapshot, for the brackets (NULL: none) */
 static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_sync reads its slots) */
+
+/* --- direct access: while the memo holds (cur_memo set, no Python ran in this period), the period's own reads and
+ * writes of the objects precheck found go straight to the __slots__ member's address that memo_take resolved: the
+ * class is the one whose version tag the memo watches (any change to it runs Python first), so the member is
+ * the one fget/fset would find, and what they do there is done here. Any other object, or after Python ran, the
+ * generic fget/fset. */
+INLINE PyObject **daddr(int id, PyObject *o)
+{
+    Memo *M = cur_memo;
+    return (M != NULL && !py_ran && M->dobj[id] == o) ? M->da[id] : NULL;
+}
+
+/* o.name, as fget */
+INLINE PyObject *dget(int id, PyObject *o, PyObject *name)
+{
+    PyObject **a = daddr(id, o);
+    if (a != NULL && *a != NULL)
+        return Py_NewRef(*a);
+    return fget(o, name);
+}
+
+/* o.name is ``want`` (is_attr) */
+INLINE int dis(int id, PyObject *o, PyObject *name, PyObject *want)
+{
+    PyObject **a = daddr(id, o);
+    if (a != NULL && *a != NULL)
+        return *a == want;
+    return is_attr(o, name, want);
+}
+
+/* o.name as an int within +-LIMIT (peek_ll) */
+INLINE int dpeek_ll(int id, PyObject *o, PyObject *name, long long *out)
+{
+    PyObject **a = daddr(id, o);
+    if (a != NULL && *a != NULL)
+        return as_ll(*a, out);
+    return peek_ll(o, name, out);
+}
+
+/* o.name = v, as fset */
+INLINE int dset(int id, PyObject *o, PyObject *name, PyObject *v)
+{
+    PyObject **a = daddr(id, o);
+    if (a == NULL || v == NULL)
+        return fset(o, name, v);
+    PyObject *old = *a;
+    *a = Py_NewRef(v);
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* o.name = x, as set_ll (an int no one else holds takes the new value in place) */
+static int dset_ll(int id, PyObject *o, PyObject *name, long long x)
+{
+    PyObject **a = daddr(id, o);
+    if (a == NULL)
+        return set_ll(o, name, x);
+    PyObject *old = *a;
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+    if (x > 256 && x < ((long long)1 << (2 * PyLong_SHIFT)) && old != NULL && PyLong_CheckExact(old)
+        && Py_REFCNT(old) == 1) {
+        Py_ssize_t nd = x < ((long long)1 << PyLong_SHIFT) ? 1 : 2;
+        if (Py_SIZE(old) == nd) {
+            PyLongObject *lo = (PyLongObject *)old;
+            lo->ob_digit[0] = (digit)(x & PyLong_MASK);
+            if (nd == 2)
+                lo->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
+            return 0;
+        }
+    }
+#endif
+    PyObject *v = PyLong_FromLongLong(x);
+    if (v == NULL)
+        return -1;
+    *a = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* o.name += d, as add_attr */
+static int dadd(int id, PyObject *o, PyObject *name, long long d)
+{
+    PyObject **a = daddr(id, o);
+    long long x;
+    if (a != NULL && *a != NULL && as_ll(*a, &x) && d > -LIMIT && d < LIMIT)
+        return dset_ll(id, o, name, x + d);
+    return add_attr(o, name, d);
+}
 
 static void snap_add_type(Snap *sn, PyTypeObject *tp)
 {
@@ -856,11 +992,18 @@ static int snap_add(Snap *sn, PyObject *o, int nkeys, PyObject *const *keys, PyO
         sn->downer[sn->n_dict] = o;
         sn->dptr[sn->n_dict] = dp;
         sn->dict[sn->n_dict] = Py_XNewRef(*dp);
-        sn->nkeys[sn->n_dict] = nkeys;
+        int nk = 0;
         for (int k = 0; k < nkeys; k++) {
-            sn->key[sn->n_dict][k] = keys[k];
-            sn->val[sn->n_dict][k] = vals[k];
+            int kind = alookup(tp, keys[k])->kind;
+            if (kind == A_SLOT)
+                continue;  /* (a __slots__ member: the slot area below is compared) */
+            if (kind != A_DICT)
+                return 0;
+            sn->key[sn->n_dict][nk] = keys[k];
+            sn->val[sn->n_dict][nk] = vals[k];
+            nk++;
         }
+        sn->nkeys[sn->n_dict] = nkeys < 0 ? -1 : nk;
         sn->n_dict++;
     }
     Py_ssize_t len = tp->tp_basicsize - (Py_ssize_t)sizeof(PyObject);
@@ -981,7 +1124,24 @@ static void memo_clear(Memo *M)
     Py_CLEAR(M->c_ctrls);
     Py_CLEAR(M->c_chans);
     snap_clear(&M->snap);
+    memset(M->dobj, 0, sizeof M->dobj);
+    memset(M->ev_off, 0, sizeof M->ev_off);
+    Py_CLEAR(M->lane_run);
     M->valid = M->planned = 0;
+}
+
+/* The address of o's __slots__ member ``name`` that reading and writing it as an attribute would use, or NULL. */
+static PyObject **slot_addr(PyObject *o, PyObject *name)
+{
+    if (o == NULL || o == Py_None)
+        return NULL;
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    ACache *c = alookup(tp, name);
+    if (c->kind != A_SLOT || c->readonly)
+        return NULL;
+    return (PyObject **)((char *)o + c->off);
 }
 
 /* After a full precheck that passed: hold its objects and plan what to watch. 0: no memo (not an error). */
@@ -1032,10 +1192,9 @@ static int memo_take(Memo *M, Ev *e)
     M->c_ctrls = peek(e->soc, s_controllers);
     M->c_chans = peek(e->dmac, s_chans);
     if (M->c_lock == NULL || M->c_waitq == NULL || M->c_ctrls == NULL || M->c_chans == NULL
-        || alookup(Py_TYPE(e->chan), s_lock)->kind != A_DICT || alookup(Py_TYPE(e->chan), s_waitq)->kind != A_DICT
-        || alookup(Py_TYPE(e->soc), s_controllers)->kind != A_DICT
-        || alookup(Py_TYPE(e->dmac), s_chans)->kind != A_DICT)
-        goto no;  /* (instance dict entries only: anything else is read each time) */
+        || !plain_attr(e->chan, s_lock) || !plain_attr(e->chan, s_waitq) || !plain_attr(e->soc, s_controllers)
+        || !plain_attr(e->dmac, s_chans))
+        goto no;  /* (instance dict entries or slots only, compared below: anything else is read each time) */
     PyObject *dk[] = {s_lane, s_kernel, s_burst_probe, s__sched, s_irq, s_chans};
     PyObject *dv[] = {e->lane, e->kern, Py_None, Py_None, e->irq, M->c_chans};
     PyObject *ck1[] = {s_running, s_device, s_lock, s_waitq}, *cv1[] = {e->vd, e->device, M->c_lock, M->c_waitq};
@@ -1049,6 +1208,35 @@ static int memo_take(Memo *M, Ev *e)
     snap_add_type(sn, Py_TYPE(e->ev));
     if (K_local_obj != NULL)
         snap_add_type(sn, Py_TYPE(K_local_obj));
+    /* direct access: the slots the period reads and writes (an object whose class the snapshot watches) */
+    for (int i = 0; i < ND; i++) {
+        PyObject *o = *(PyObject **)((char *)e + df[i].at);
+        PyObject **a = slot_addr(o, *df[i].name);
+        if (a != NULL) {
+            snap_add_type(sn, Py_TYPE(o));
+            M->dobj[i] = o;
+            M->da[i] = a;
+        }
+    }
+    {
+        PyTypeObject *etp = (PyTypeObject *)K[K_EVENT];
+        PyObject *const en[NE] = {s_time_ns, s_fn, s_label, s_priority, s_seq, s_cancelled};
+        int all = etp->tp_getattro == PyObject_GenericGetAttr && etp->tp_setattro == PyObject_GenericSetAttr
+                  && Py_IS_TYPE(e->ev, etp);
+        for (int i = 0; all && i < NE; i++) {
+            ACache *c = alookup(etp, en[i]);
+            all = c->kind == A_SLOT && !c->readonly;
+            M->ev_off[i] = all ? c->off : 0;
+        }
+        if (!all)
+            memset(M->ev_off, 0, sizeof M->ev_off);
+    }
+    {
+        PyObject *runf = _PyType_Lookup(Py_TYPE(e->lane), s__run);
+        M->lane_run = runf != NULL && PyFunction_Check(runf) ? Py_NewRef(runf) : NULL;
+    }
+    if (sn->n_tp > SNAP_OBJS)
+        goto no;
     return 1;
 no:
     memo_clear(M);
