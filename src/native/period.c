@@ -563,6 +563,8 @@ INLINE int rd(PyObject *v, long long *out)
     return as_ll(v, out);
 }
 
+static int ev_cancelled_direct(PyObject *ev, int *c);
+
 /* The queue's first entry that is not cancelled, as run_until finds it: cancelled entries popped off the top;
  * fills e->t and e->ev. 1 found (a plain entry), 0 none or not plain, -1 an error. */
 static int heap_top(Ev *e)
@@ -574,10 +576,13 @@ static int heap_top(Ev *e)
         NEED(PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4);
         PyObject *ev = PyTuple_GET_ITEM(top, 3);
         NEED(Py_IS_TYPE(ev, (PyTypeObject *)K[K_EVENT]));
-        PyObject *cancelled = peek(ev, s_cancelled);
-        int c = cancelled == Py_True;
-        NEED(cancelled != NULL);
-        Py_DECREF(cancelled);
+        int c;
+        if (!ev_cancelled_direct(ev, &c)) {
+            PyObject *cancelled = peek(ev, s_cancelled);
+            c = cancelled == Py_True;
+            NEED(cancelled != NULL);
+            Py_DECREF(cancelled);
+        }
         if (!c) {
             NEED(rd(PyTuple_GET_ITEM(top, 0), &e->t));
             e->ev = keep(e, Py_NewRef(ev));
@@ -950,6 +955,32 @@ static int dset_ll(int id, PyObject *o, PyObject *name, long long x)
     *a = v;
     Py_XDECREF(old);
     return 0;
+}
+
+/* An exact Event's ``cancelled`` by its slot's address while the memo holds: 1 read into *c, 0 not (read it). */
+static int ev_cancelled_direct(PyObject *ev, int *c)
+{
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->ev_off[E_CANCELLED] != 0) {
+        PyObject *v = *(PyObject **)((char *)ev + M->ev_off[E_CANCELLED]);
+        if (v != NULL) {
+            *c = v == Py_True;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* An exact Event's ``cancelled`` is True (is_attr). */
+INLINE int ev_cancelled(PyObject *ev)
+{
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->ev_off[E_CANCELLED] != 0) {
+        PyObject *v = *(PyObject **)((char *)ev + M->ev_off[E_CANCELLED]);
+        if (v != NULL)
+            return v == Py_True;
+    }
+    return is_attr(ev, s_cancelled, Py_True);
 }
 
 /* o.name += d, as add_attr */
@@ -1406,7 +1437,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
             if (r < 0)
                 return -1;
         }
-        if (add_attr(e->port, s_written, n) < 0)
+        if (dadd(D_PORT_WRITTEN, e->port, s_written, n) < 0)
             return -1;
         long long done;
         if (!rd(*M->qa[Q_PORT_DONE], &done)) {
@@ -1426,13 +1457,13 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
         e->c = save_c;
         if (r < 0)
             return -1;
-        if (add_attr(d, s_bursts, j - m) < 0 || set_ll(e->plan, s_materialized, j) < 0
-            || set_ll(e->plan, s_next_land_ns, newnl) < 0 || set_ll(e->ch, s_item_off, ioff + b1) < 0
-            || add_attr(e->ch, s_done, n) < 0)
+        if (dadd(D_DMAC_BURSTS, d, s_bursts, j - m) < 0 || dset_ll(D_PLAN_MAT, e->plan, s_materialized, j) < 0
+            || dset_ll(D_PLAN_NL, e->plan, s_next_land_ns, newnl) < 0
+            || dset_ll(D_CH_ITEMOFF, e->ch, s_item_off, ioff + b1) < 0 || dadd(D_CH_DONE, e->ch, s_done, n) < 0)
             return -1;
-    } else if (newnl != nl && set_ll(e->plan, s_next_land_ns, newnl) < 0)
+    } else if (newnl != nl && dset_ll(D_PLAN_NL, e->plan, s_next_land_ns, newnl) < 0)
         return -1;
-    if (set_ll(d, s__sync_ns, newnl) < 0)
+    if (dset_ll(D_DMAC_SYNC, d, s__sync_ns, newnl) < 0)
         return -1;
     n_sync++;
     return 1;
@@ -1441,7 +1472,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
 /* The bottom half's Soc.sync: 0, or -1 with an exception set (the tasklet logs it). */
 static int soc_sync(Ev *e, long long now)
 {
-    PyObject *owner = fget(e->soc, s__owner);
+    PyObject *owner = dget(D_SOC_OWNER, e->soc, s__owner);
     if (owner == NULL)
         return -1;
     unsigned long ident = PyThread_get_thread_ident();
@@ -1474,7 +1505,7 @@ static int soc_sync(Ev *e, long long now)
         PyObject *d = PyList_GET_ITEM(ctrls, i);
         Py_INCREF(d);
         int r = 0;
-        PyObject *lane = fget(d, s_lane);
+        PyObject *lane = dget(D_DMAC_LANE, d, s_lane);
         if (lane == NULL)
             r = -1;
         else if (lane != Py_None) {
@@ -1505,9 +1536,9 @@ static int soc_sync(Ev *e, long long now)
         Py_XDECREF(lane);
         if (r == 0) {  /* d.sync(): one comparison while no schedule and no planned landing by now */
             long long sync_ns;
-            int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)
-                        && peek_ll(d, s__sync_ns, &sync_ns) && now < sync_ns;
-            if (!plain && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)) {
+            int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && dis(D_DMAC_SCHED, d, s__sched, Py_None)
+                        && dpeek_ll(D_DMAC_SYNC, d, s__sync_ns, &sync_ns) && now < sync_ns;
+            if (!plain && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && dis(D_DMAC_SCHED, d, s__sched, Py_None)) {
                 int k = dmac_sync(e, d, now);  /* its plain case in C */
                 if (k != 0) {
                     plain = 1;
@@ -1535,10 +1566,10 @@ static int soc_sync(Ev *e, long long now)
 static int chan_bottom_half(Ev *e)
 {
     PyObject *chan = e->chan;
-    PyObject *done = fget(chan, s_desc_completed);
+    PyObject *done = dget(D_CHAN_DONE, chan, s_desc_completed);
     if (done == NULL)
         return -1;
-    int any = PyObject_IsTrue(done);
+    int any = done == Py_None ? 0 : PyObject_IsTrue(done);
     Py_DECREF(done);
     if (any < 0)
         return -1;
@@ -1548,12 +1579,13 @@ static int chan_bottom_half(Ev *e)
     if (lock == NULL)
         return -1;
     int took = 1;
-    if (plain_attr(chan, s_cyclic) ? lock_enter(lock, &took) < 0 : call_noargs(lock, s_acquire) < 0) {
+    if ((daddr(D_CHAN_CYCLIC, chan) != NULL || plain_attr(chan, s_cyclic)) ? lock_enter(lock, &took) < 0
+                                                                          : call_noargs(lock, s_acquire) < 0) {
         Py_DECREF(lock);
         return -1;
     }
-    PyObject *cyc = fget(chan, s_cyclic);  /* (its reference is kept: nothing is freed under the lock) */
-    int r = cyc == NULL ? -1 : fset(chan, s_cyclic, Py_None);
+    PyObject *cyc = dget(D_CHAN_CYCLIC, chan, s_cyclic);  /* (its reference is kept: nothing is freed under the lock) */
+    int r = cyc == NULL ? -1 : dset(D_CHAN_CYCLIC, chan, s_cyclic, Py_None);
     if (lock_exit(lock, took) < 0)
         r = -1;
     Py_DECREF(lock);
@@ -1567,7 +1599,7 @@ static int chan_bottom_half(Ev *e)
     }
     /* the client's callback (an exception, even a BaseException, is logged and counted) */
     PyObject *res = NULL;
-    PyObject *cbr = fget(cyc, s_callback_result);
+    PyObject *cbr = dget(D_VD_CBR, cyc, s_callback_result);
     if (cbr != NULL && cbr != Py_None) {
         PyObject *param = fget(cyc, s_callback_param);
         PyObject *result = fget(cyc, s_result);
@@ -1582,9 +1614,9 @@ static int chan_bottom_half(Ev *e)
         Py_XDECREF(residue);
         Py_XDECREF(txr);
     } else if (cbr != NULL) {
-        PyObject *cb = fget(cyc, s_callback);
+        PyObject *cb = dget(D_VD_CB, cyc, s_callback);
         if (cb != NULL && cb != Py_None) {
-            PyObject *param = fget(cyc, s_callback_param);
+            PyObject *param = dget(D_VD_PARAM, cyc, s_callback_param);
             if (param != NULL) {
                 if (cur_snap != NULL)
                     snap_take(cur_snap);  /* (the memo's bracket: see "the memo") */
@@ -1674,13 +1706,13 @@ static int local_add(long long d)
 static int tasklet_run(Ev *e, long long now)
 {
     PyObject *tl = e->tl;
-    if (fset(tl, s__ev, Py_None) < 0)
+    if (dset(D_TL_EV, tl, s__ev, Py_None) < 0)
         return -1;
-    PyObject *run_id = fget(tl, s__scheduled);
+    PyObject *run_id = dget(D_TL_SCHED, tl, s__scheduled);
     if (run_id == NULL)
         return -1;
     /* Soc.sync and the flag are before the tasklet's try: an error there propagates */
-    if (soc_sync(e, now) < 0 || fset(tl, s__running, Py_True) < 0) {
+    if (soc_sync(e, now) < 0 || dset(D_TL_RUNNING, tl, s__running, Py_True) < 0) {
         Py_DECREF(run_id);
         return -1;
     }
@@ -1691,9 +1723,9 @@ static int tasklet_run(Ev *e, long long now)
     }
     /* BottomHalf.run: the channel the interrupt queued, then (in Python) any other one asked meanwhile */
     PyObject *bh = e->bh;
-    PyObject *q = fget(bh, s__queue);
-    PyObject *qd = fget(bh, s__queued);
-    PyObject *lk = fget(bh, s__lock);
+    PyObject *q = dget(D_BH_QUEUE, bh, s__queue);
+    PyObject *qd = dget(D_BH_QUEUED, bh, s__queued);
+    PyObject *lk = dget(D_BH_LOCK, bh, s__lock);
     r = (q && qd && lk) ? 0 : -1;
     if (r == 0 && PyObject_Length(q) == 1) {
         int took = 1;
@@ -1746,9 +1778,9 @@ static int tasklet_run(Ev *e, long long now)
         log_exception("bottom half %s failed", nm ? nm : Py_None, NULL);
         Py_XDECREF(nm);
     }
-    r = fset(tl, s__running, Py_False);
+    r = dset(D_TL_RUNNING, tl, s__running, Py_False);
     if (r == 0)
-        r = fset(tl, s__done, run_id);
+        r = dset(D_TL_DONE, tl, s__done, run_id);
     Py_DECREF(run_id);
     return r;
 fail: {
@@ -1767,6 +1799,13 @@ static PyObject *new_event(PyObject *time_ns, PyObject *fn, PyObject *label, PyO
     PyObject *ev = tp->tp_alloc(tp, 0);
     if (ev == NULL)
         return NULL;
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->ev_off[E_TIME] != 0) {  /* (the slots, fresh: nothing to let go) */
+        PyObject *const v[NE] = {time_ns, fn, label, priority, seq, Py_False};
+        for (int i = 0; i < NE; i++)
+            *(PyObject **)((char *)ev + M->ev_off[i]) = Py_NewRef(v[i]);
+        return ev;
+    }
     if (fset(ev, s_time_ns, time_ns) < 0 || fset(ev, s_fn, fn) < 0 || fset(ev, s_label, label) < 0
         || fset(ev, s_priority, priority) < 0 || fset(ev, s_seq, seq) < 0 || fset(ev, s_cancelled, Py_False) < 0) {
         Py_DECREF(ev);
@@ -1780,8 +1819,8 @@ static int lane_schedule(Ev *e)
 {
     PyObject *kern = e->kern, *lane = e->lane;
     long long watch, now, nheap = PyList_GET_SIZE(e->heap);
-    int plain = is_attr(kern, s_postponed, Py_None) && peek_ll(kern, s_watch_ns, &watch)
-                && peek_ll(kern, s_now_ns, &now) && is_attr(e->tl, s_killed, Py_False)
+    int plain = dis(D_KERN_POSTPONED, kern, s_postponed, Py_None) && dpeek_ll(D_KERN_WATCH, kern, s_watch_ns, &watch)
+                && dpeek_ll(D_KERN_NOW, kern, s_now_ns, &now) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)
                 && !(e->end2 <= now + e->latency) && nheap <= 16 && !(e->due2 <= watch) && !(e->due2 < now);
     for (Py_ssize_t i = 0; plain && i < nheap && i < PyList_GET_SIZE(e->heap); i++) {
         PyObject *ent = PyList_GET_ITEM(e->heap, i);
@@ -1791,10 +1830,10 @@ static int lane_schedule(Ev *e)
             plain = 0;  /* (an entry only Python understands: its own code decides) */
             break;
         }
-        if (e->end2 <= t && t <= e->due2 && !is_attr(PyTuple_GET_ITEM(ent, 3), s_cancelled, Py_True))
+        if (e->end2 <= t && t <= e->due2 && !ev_cancelled(PyTuple_GET_ITEM(ent, 3)))
             plain = 0;
     }
-    PyObject *label = fget(e->ch, s_item_label);
+    PyObject *label = dget(D_CH_LABEL, e->ch, s_item_label);
     if (label == NULL)
         return -1;
     if (!plain) {
@@ -1805,12 +1844,12 @@ static int lane_schedule(Ev *e)
         Py_DECREF(label);
         if (ev == NULL)
             return -1;
-        int r = fset(e->ch, s_ev, ev);
+        int r = dset(D_CH_EV, e->ch, s_ev, ev);
         Py_DECREF(ev);
         return r;
     }
     /* seq = next(k._seq); Event(due, self._run, label, PRIO_HW, seq); heappush */
-    PyObject *seqit = fget(kern, s__seq);
+    PyObject *seqit = dget(D_KERN_SEQ, kern, s__seq);
     PyObject *seq = seqit ? PyIter_Next(seqit) : NULL;
     Py_XDECREF(seqit);
     if (seq == NULL) {
@@ -1820,7 +1859,8 @@ static int lane_schedule(Ev *e)
         return -1;
     }
     /* lane._run: a plain function of the lane's class is bound here (no generic getattr: nothing else can run) */
-    PyObject *runf = _PyType_Lookup(Py_TYPE(lane), s__run);
+    PyObject *runf = cur_memo != NULL && !py_ran && cur_memo->lane_run != NULL && lane == cur_memo->base.lane
+                     ? cur_memo->lane_run : _PyType_Lookup(Py_TYPE(lane), s__run);
     PyObject *run = runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
     PyObject *duev = PyLong_FromLongLong(e->due2);
     PyObject *prio = PyLong_FromLong(0);
@@ -1836,25 +1876,25 @@ static int lane_schedule(Ev *e)
     Py_XDECREF(prio);
     Py_XDECREF(seq);
     if (r == 0)
-        r = fset(lane, s__ev, ev);
+        r = dset(D_LANE_EV, lane, s__ev, ev);
     if (r == 0)
-        r = set_ll(lane, s__end_ns, e->end2);
+        r = dset_ll(D_LANE_END, lane, s__end_ns, e->end2);
     if (r == 0)
-        r = fset(lane, s__due_ns, duev);
+        r = dset(D_LANE_DUE, lane, s__due_ns, duev);
     if (r == 0)
-        r = fset(lane, s__fn, e->fn);
+        r = dset(D_LANE_FN, lane, s__fn, e->fn);
     if (r == 0)
-        r = fset(lane, s__label, label);
+        r = dset(D_LANE_LABEL, lane, s__label, label);
     if (r == 0)
-        r = fset(lane, s__owner, e->ch);
+        r = dset(D_LANE_OWNER, lane, s__owner, e->ch);
     if (r == 0)
-        r = set_ll(lane, s_postponed_end_ns, e->end2);
+        r = dset_ll(D_LANE_PEND, lane, s_postponed_end_ns, e->end2);
     if (r == 0)
-        r = fset(kern, s_postponed, lane);
+        r = dset(D_KERN_POSTPONED, kern, s_postponed, lane);
     if (r == 0 && e->due2 > watch)
-        r = fset(kern, s_watch_ns, duev);
+        r = dset(D_KERN_WATCH, kern, s_watch_ns, duev);
     if (r == 0)
-        r = fset(e->ch, s_ev, ev);
+        r = dset(D_CH_EV, e->ch, s_ev, ev);
     Py_XDECREF(duev);
     Py_XDECREF(ev);
     Py_DECREF(label);
@@ -1869,9 +1909,10 @@ static int period_irq(Ev *e)
     if (lock == NULL)
         return -1;
     /* (no lock is left out where Python code could run inside: a property, a sequence that is not a count) */
-    int may_skip = plain_attr(chan, s_running) && plain_attr(chan, s_cyclic) && plain_attr(e->kern, s__seq);
+    int may_skip = (daddr(D_CHAN_RUNNING, chan) && daddr(D_CHAN_CYCLIC, chan) && daddr(D_KERN_SEQ, e->kern))
+                   || (plain_attr(chan, s_running) && plain_attr(chan, s_cyclic) && plain_attr(e->kern, s__seq));
     if (may_skip) {
-        PyObject *seqit = fget(e->kern, s__seq);
+        PyObject *seqit = dget(D_KERN_SEQ, e->kern, s__seq);
         may_skip = seqit != NULL && count_type != NULL && Py_IS_TYPE(seqit, count_type);
         Py_XDECREF(seqit);
         PyErr_Clear();
@@ -1883,18 +1924,18 @@ static int period_irq(Ev *e)
     }
     int r = 0;
     PyObject *old = NULL;  /* the slot's old value, let go after the lock (its last reference may run code) */
-    PyObject *vd = fget(chan, s_running);
+    PyObject *vd = dget(D_CHAN_RUNNING, chan, s_running);
     if (vd == NULL)
         r = -1;
     else if (vd != Py_None) {
         /* vchan_cyclic_callback(vd): the slot, then DmaDevice.schedule_bottom_half -> BottomHalf.schedule */
-        old = fget(chan, s_cyclic);
-        r = old == NULL ? -1 : fset(chan, s_cyclic, vd);
+        old = dget(D_CHAN_CYCLIC, chan, s_cyclic);
+        r = old == NULL ? -1 : dset(D_CHAN_CYCLIC, chan, s_cyclic, vd);
         PyObject *bh = e->bh;
         PyObject *key = r == 0 ? PyLong_FromVoidPtr(chan) : NULL;
-        PyObject *blk = key ? fget(bh, s__lock) : NULL;
-        PyObject *qd = blk ? fget(bh, s__queued) : NULL;
-        PyObject *q = qd ? fget(bh, s__queue) : NULL;
+        PyObject *blk = key ? dget(D_BH_LOCK, bh, s__lock) : NULL;
+        PyObject *qd = blk ? dget(D_BH_QUEUED, bh, s__queued) : NULL;
+        PyObject *q = qd ? dget(D_BH_QUEUE, bh, s__queue) : NULL;
         if (q == NULL || (may_skip ? lock_enter(blk, &btook) < 0 : call_noargs(blk, s_acquire) < 0))
             r = -1;
         else {
@@ -1909,13 +1950,13 @@ static int period_irq(Ev *e)
             }
             if (lock_exit(blk, btook) < 0)
                 r = -1;
-            if (r == 0 && !in && is_attr(e->tl, s__ev, Py_None) && is_attr(e->tl, s_killed, Py_False)) {
+            if (r == 0 && !in && dis(D_TL_EV, e->tl, s__ev, Py_None) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)) {
                 /* SimTasklet.schedule while held: a sequence number kept, not queued */
-                r = add_attr(e->tl, s__scheduled, 1);
-                PyObject *seqit = r == 0 ? fget(e->kern, s__seq) : NULL;
+                r = dadd(D_TL_SCHED, e->tl, s__scheduled, 1);
+                PyObject *seqit = r == 0 ? dget(D_KERN_SEQ, e->kern, s__seq) : NULL;
                 PyObject *seq = seqit ? PyIter_Next(seqit) : NULL;
-                if (seq == NULL || fset(e->tl, s_held_seq, seq) < 0
-                    || fset(e->tl, s__ev, K[K_HELD]) < 0)
+                if (seq == NULL || dset(D_TL_HELDSEQ, e->tl, s_held_seq, seq) < 0
+                    || dset(D_TL_EV, e->tl, s__ev, K[K_HELD]) < 0)
                     r = -1;
                 Py_XDECREF(seq);
                 Py_XDECREF(seqit);
@@ -1951,8 +1992,13 @@ static int codec_ticks(Ev *e)
     long long c = e->c, ku = c * e->u;
     Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo);
     long long limit = 0, kept = 0;
-    PyObject *lim = Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE]) ? peek(e->cap, s_limit) : NULL;
-    int fits = lim != NULL && (lim == Py_None || as_ll(lim, &limit)) && peek_ll(e->cap, s__kept, &kept)
+    PyObject *lim = NULL;
+    if (Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE])) {
+        lim = dget(D_CAP_LIMIT, e->cap, s_limit);
+        if (lim == NULL)
+            PyErr_Clear();
+    }
+    int fits = lim != NULL && (lim == Py_None || as_ll(lim, &limit)) && dpeek_ll(D_CAP_KEPT, e->cap, s__kept, &kept)
                && (lim == Py_None || kept + ku <= limit);
     Py_XDECREF(lim);
     if (have < ku) {
@@ -1981,7 +2027,7 @@ static int codec_ticks(Ev *e)
     }
     int r;
     if (fits) {  /* ByteCapture.append, inlined while within its bound */
-        PyObject *chunks = fget(e->cap, s__chunks);
+        PyObject *chunks = dget(D_CAP_CHUNKS, e->cap, s__chunks);
         if (chunks != NULL && !PyList_CheckExact(chunks) && !Py_IS_TYPE(chunks, (PyTypeObject *)K[K_DEQUE]))
             PY_RAN();
         PyObject *x = chunks ? PyObject_CallMethodOneArg(chunks, s_append, played) : NULL;
@@ -1989,9 +2035,9 @@ static int codec_ticks(Ev *e)
         Py_XDECREF(x);
         Py_XDECREF(chunks);
         if (r == 0)
-            r = add_attr(e->cap, s__kept, ku);
+            r = dadd(D_CAP_KEPT, e->cap, s__kept, ku);
         if (r == 0)
-            r = add_attr(e->cap, s_total, ku);
+            r = dadd(D_CAP_TOTAL, e->cap, s_total, ku);
     } else {
         PY_RAN();
         PyObject *x = PyObject_CallMethodOneArg(e->cap, s_append, played);
@@ -2000,9 +2046,9 @@ static int codec_ticks(Ev *e)
     }
     Py_DECREF(played);
     if (r == 0)
-        r = add_attr(e->port, s_drained, ku);
+        r = dadd(D_PORT_DRAINED, e->port, s_drained, ku);
     if (r == 0)
-        r = add_attr(e->port, s_ticks_done, c);
+        r = dadd(D_PORT_TICKS, e->port, s_ticks_done, c);
     return r;
 }
 
@@ -2015,16 +2061,16 @@ static int run_event(Ev *e)
     if (x == NULL)
         return -1;
     Py_DECREF(x);
-    if (set_ll(kern, s_now_ns, e->t) < 0 || add_attr(kern, s_events_run, 1) < 0)
+    if (dset_ll(D_KERN_NOW, kern, s_now_ns, e->t) < 0 || dadd(D_KERN_EVRUN, kern, s_events_run, 1) < 0)
         return -1;
     /* PeriodLane._run */
-    if (fset(lane, s__ev, Py_None) < 0 || set_ll(lane, s_postponed_end_ns, NEVER_NS) < 0
-        || fset(lane, s__owner, Py_None) < 0 || fset(kern, s_postponed, Py_None) < 0
-        || fset(tl, s_hold, Py_True) < 0 || set_ll(kern, s_now_ns, e->end) < 0)
+    if (dset(D_LANE_EV, lane, s__ev, Py_None) < 0 || dset_ll(D_LANE_PEND, lane, s_postponed_end_ns, NEVER_NS) < 0
+        || dset(D_LANE_OWNER, lane, s__owner, Py_None) < 0 || dset(D_KERN_POSTPONED, kern, s_postponed, Py_None) < 0
+        || dset(D_TL_HOLD, tl, s_hold, Py_True) < 0 || dset_ll(D_KERN_NOW, kern, s_now_ns, e->end) < 0)
         return -1;
     int r = 0;
     /* Dmac._period_end: the last bursts' bytes into the FIFO, the ticks due by now */
-    if (fset(ch, s_ev, Py_None) < 0)
+    if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
         Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
@@ -2035,18 +2081,18 @@ static int run_event(Ev *e)
         PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
         e->have_buf = 0;
         if (r == 0)
-            r = add_attr(e->port, s_written, e->n);
+            r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
         if (r == 0 && e->c > 0)
             r = codec_ticks(e);
     }
     if (r == 0)
-        r = add_attr(dmac, s_bursts, e->j - e->m);
+        r = dadd(D_DMAC_BURSTS, dmac, s_bursts, e->j - e->m);
     if (r == 0)
-        r = set_ll(plan, s_materialized, e->j);
+        r = dset_ll(D_PLAN_MAT, plan, s_materialized, e->j);
     if (r == 0)
-        r = set_ll(plan, s_next_land_ns, NEVER_NS);
+        r = dset_ll(D_PLAN_NL, plan, s_next_land_ns, NEVER_NS);
     if (r == 0) {
-        PyObject *v = fget(dmac, s__last_grant_ns);
+        PyObject *v = dget(D_DMAC_LGNS, dmac, s__last_grant_ns);
         long long lg;
         PyObject *sv = v != NULL && rd(v, &lg) && e->s <= lg ? NULL : PyLong_FromLongLong(e->s);
         int gt = sv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
@@ -2054,43 +2100,43 @@ static int run_event(Ev *e)
         if (gt < 0)
             r = -1;
         else if (gt) {
-            r = fset(dmac, s__last_grant_ns, sv);
+            r = dset(D_DMAC_LGNS, dmac, s__last_grant_ns, sv);
             if (r == 0)
-                r = set_ll(dmac, s__last_grant, e->ch_idx);
+                r = dset_ll(D_DMAC_LG, dmac, s__last_grant, e->ch_idx);
         }
         Py_XDECREF(v);
         Py_XDECREF(sv);
     }
     if (r == 0)
-        r = fset(ch, s_plan, Py_None);
+        r = dset(D_CH_PLAN, ch, s_plan, Py_None);
     if (r == 0)
-        r = set_ll(dmac, s__busy_until, e->end);
+        r = dset_ll(D_DMAC_BUSY, dmac, s__busy_until, e->end);
     /* _after_burst: the item ends */
     if (r == 0)
-        r = set_ll(ch, s_item_off, 0);
+        r = dset_ll(D_CH_ITEMOFF, ch, s_item_off, 0);
     if (r == 0)
-        r = e->wrap ? set_ll(ch, s_done, 0) : add_attr(ch, s_done, e->n);
+        r = e->wrap ? dset_ll(D_CH_DONE, ch, s_done, 0) : dadd(D_CH_DONE, ch, s_done, e->n);
     if (r == 0)
-        r = set_ll(ch, s_item_idx, e->idx2);
+        r = dset_ll(D_CH_ITEMIDX, ch, s_item_idx, e->idx2);
     if (r == 0 && e->irq_on)
         r = period_irq(e);
     /* _continue: the next period follows on */
     if (r == 0)
-        r = set_ll(plan, s_first_request_bytes, e->x1);
+        r = dset_ll(D_PLAN_FRB, plan, s_first_request_bytes, e->x1);
     if (r == 0)
-        r = set_ll(plan, s_start_ns, e->end);
+        r = dset_ll(D_PLAN_START, plan, s_start_ns, e->end);
     if (r == 0)
-        r = set_ll(plan, s_materialized, 0);
+        r = dset_ll(D_PLAN_MAT, plan, s_materialized, 0);
     if (r == 0)
-        r = fset(ch, s_plan, plan);
+        r = dset(D_CH_PLAN, ch, s_plan, plan);
     if (r == 0)
-        r = fset(ch, s_state, K[K_STEADY]);
+        r = dset(D_CH_STATE, ch, s_state, K[K_STEADY]);
     if (r == 0)
-        r = add_attr(dmac, s_plans, 1);
+        r = dadd(D_DMAC_PLANS, dmac, s_plans, 1);
     if (r == 0)
-        r = set_ll(plan, s_next_land_ns, e->nl);
+        r = dset_ll(D_PLAN_NL, plan, s_next_land_ns, e->nl);
     if (r == 0) {
-        PyObject *v = fget(dmac, s__sync_ns);
+        PyObject *v = dget(D_DMAC_SYNC, dmac, s__sync_ns);
         long long sy;
         PyObject *nv = v != NULL && rd(v, &sy) && e->nl >= sy ? NULL : PyLong_FromLongLong(e->nl);
         int lt = nv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
@@ -2098,7 +2144,7 @@ static int run_event(Ev *e)
         if (lt < 0)
             r = -1;
         else if (lt)
-            r = fset(dmac, s__sync_ns, nv);
+            r = dset(D_DMAC_SYNC, dmac, s__sync_ns, nv);
         Py_XDECREF(v);
         Py_XDECREF(nv);
     }
@@ -2107,7 +2153,7 @@ static int run_event(Ev *e)
     /* back in PeriodLane._run (its try/finally: hold off whatever happened) */
     {
         PyObject *exc = r < 0 ? take_exc() : NULL;
-        int r2 = fset(tl, s_hold, Py_False);
+        int r2 = dset(D_TL_HOLD, tl, s_hold, Py_False);
         if (exc) {
             if (r2 < 0)
                 PyErr_Clear();
@@ -2118,7 +2164,7 @@ static int run_event(Ev *e)
             return -1;
     }
     long long seq;
-    PyObject *seqv = fget(tl, s_held_seq);
+    PyObject *seqv = dget(D_TL_HELDSEQ, tl, s_held_seq);
     if (seqv == NULL)
         return -1;
     if (!as_ll(seqv, &seq)) {
@@ -2126,7 +2172,7 @@ static int run_event(Ev *e)
         PyErr_SetString(PyExc_TypeError, "held_seq must be an int");
         return -1;
     }
-    if (set_ll(tl, s_held_seq, -1) < 0) {
+    if (dset_ll(D_TL_HELDSEQ, tl, s_held_seq, -1) < 0) {
         Py_DECREF(seqv);
         return -1;
     }
@@ -2135,7 +2181,7 @@ static int run_event(Ev *e)
             break;
         PyObject *top = PyList_GET_ITEM(e->heap, 0);
         PyObject *tev = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4 ? PyTuple_GET_ITEM(top, 3) : NULL;
-        if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !is_attr(tev, s_cancelled, Py_True))
+        if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !ev_cancelled(tev))
             break;
         x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
         if (x == NULL) {
@@ -2166,12 +2212,12 @@ static int run_event(Ev *e)
         Py_XDECREF(duev);
     }
     Py_DECREF(seqv);
-    if (set_ll(kern, s_now_ns, e->due) < 0)
+    if (dset_ll(D_KERN_NOW, kern, s_now_ns, e->due) < 0)
         return -1;
     if (seq >= 0) {
-        if (add_attr(lane, s_merged, 1) < 0)
+        if (dadd(D_LANE_MERGED, lane, s_merged, 1) < 0)
             return -1;
-        if (is_attr(tl, s__ev, K[K_HELD]))  /* run_now */
+        if (dis(D_TL_EV, tl, s__ev, K[K_HELD]))  /* run_now */
             return tasklet_run(e, e->due);
     }
     return 0;
@@ -2215,7 +2261,9 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Ev e;
         int ok = 0;
         if (M->valid && M->base.kern == kern) {
+            cur_memo = M;  /* (no Python ran since the last period: its direct access holds) */
             ok = quick(M, &e, limit);
+            cur_memo = NULL;
             if (ok > 0)
                 n_quick++;
             else {
@@ -2238,20 +2286,22 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
             n_full++;
             memo_take(M, &e);
         }
-        if (fset(kern, s_dispatching, Py_True) < 0) {
-            ev_free(&e);
-            goto out;
-        }
         py_ran = 0;
         Py_ssize_t gc0 = gc_runs;
         M->snap.armed = M->snap.ok = 0;
         cur_snap = M->planned ? &M->snap : NULL;
         cur_memo = M->planned ? M : NULL;
+        if (dset(D_KERN_DISPATCH, kern, s_dispatching, Py_True) < 0) {
+            cur_snap = NULL;
+            cur_memo = NULL;
+            ev_free(&e);
+            goto out;
+        }
         int r = run_event(&e);
+        PyObject *exc = r < 0 ? take_exc() : NULL;
+        int r2 = dset(D_KERN_DISPATCH, kern, s_dispatching, Py_False);
         cur_snap = NULL;
         cur_memo = NULL;
-        PyObject *exc = r < 0 ? take_exc() : NULL;
-        int r2 = fset(kern, s_dispatching, Py_False);
         ev_free(&e);
         M->valid = M->planned && r == 0 && r2 == 0 && !py_ran && gc_runs == gc0;
         if (!M->valid)
