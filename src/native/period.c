@@ -864,6 +864,7 @@ struct Memo {
     PyObject **da[ND];
     Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
     PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
+    PyObject *local_dv;  /* the bottom-half mark's class's ``depth`` (its class is watched), held */
     PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
     PyObject **qa_nl;    /* plan.next_land_ns */
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
@@ -929,6 +930,8 @@ INLINE int dset(int id, PyObject *o, PyObject *name, PyObject *v)
     return 0;
 }
 
+static PyObject *never_obj = NULL;  /* NEVER_NS as an int, made once (Python's own NEVER is a shared constant) */
+
 /* o.name = x, as set_ll (an int no one else holds takes the new value in place) */
 static int dset_ll(int id, PyObject *o, PyObject *name, long long x)
 {
@@ -936,6 +939,11 @@ static int dset_ll(int id, PyObject *o, PyObject *name, long long x)
     if (a == NULL)
         return set_ll(o, name, x);
     PyObject *old = *a;
+    if (x == NEVER_NS && never_obj != NULL) {
+        *a = Py_NewRef(never_obj);
+        Py_XDECREF(old);
+        return 0;
+    }
 #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
     if (x > 256 && x < ((long long)1 << (2 * PyLong_SHIFT)) && old != NULL && PyLong_CheckExact(old)
         && Py_REFCNT(old) == 1) {
@@ -988,7 +996,7 @@ static int dadd(int id, PyObject *o, PyObject *name, long long d)
 {
     PyObject **a = daddr(id, o);
     long long x;
-    if (a != NULL && *a != NULL && as_ll(*a, &x) && d > -LIMIT && d < LIMIT)
+    if (a != NULL && *a != NULL && rd(*a, &x) && x > -LIMIT && x < LIMIT && d > -LIMIT && d < LIMIT)
         return dset_ll(id, o, name, x + d);
     return add_attr(o, name, d);
 }
@@ -1158,6 +1166,7 @@ static void memo_clear(Memo *M)
     memset(M->dobj, 0, sizeof M->dobj);
     memset(M->ev_off, 0, sizeof M->ev_off);
     Py_CLEAR(M->lane_run);
+    Py_CLEAR(M->local_dv);
     M->valid = M->planned = 0;
 }
 
@@ -1265,6 +1274,8 @@ static int memo_take(Memo *M, Ev *e)
     {
         PyObject *runf = _PyType_Lookup(Py_TYPE(e->lane), s__run);
         M->lane_run = runf != NULL && PyFunction_Check(runf) ? Py_NewRef(runf) : NULL;
+        if (K_local_obj != NULL)
+            M->local_dv = Py_XNewRef(_PyType_Lookup(Py_TYPE(K_local_obj), s_depth));
     }
     if (sn->n_tp > SNAP_OBJS)
         goto no;
@@ -1671,7 +1682,8 @@ static PyObject *cur_ldict = NULL;
 static int local_add(long long d)
 {
     PyObject *lo = K[K_LOCAL];
-    PyObject *dv = _PyType_Lookup(Py_TYPE(lo), s_depth);
+    PyObject *dv = cur_memo != NULL && !py_ran && cur_memo->local_dv != NULL && lo == K_local_obj
+                   ? cur_memo->local_dv : _PyType_Lookup(Py_TYPE(lo), s_depth);
     if (dv == NULL || !PyLong_CheckExact(dv))
         return add_attr(lo, s_depth, d);
     if (cur_ldict == NULL) {
@@ -2091,7 +2103,15 @@ static int run_event(Ev *e)
         r = dset_ll(D_PLAN_MAT, plan, s_materialized, e->j);
     if (r == 0)
         r = dset_ll(D_PLAN_NL, plan, s_next_land_ns, NEVER_NS);
-    if (r == 0) {
+    PyObject **lga = daddr(D_DMAC_LGNS, dmac);
+    long long lgv;
+    if (r == 0 && lga != NULL && *lga != NULL && rd(*lga, &lgv)) {  /* (the memo's slot: an int compared in C) */
+        if (e->s > lgv) {
+            r = dset_ll(D_DMAC_LGNS, dmac, s__last_grant_ns, e->s);
+            if (r == 0)
+                r = dset_ll(D_DMAC_LG, dmac, s__last_grant, e->ch_idx);
+        }
+    } else if (r == 0) {
         PyObject *v = dget(D_DMAC_LGNS, dmac, s__last_grant_ns);
         long long lg;
         PyObject *sv = v != NULL && rd(v, &lg) && e->s <= lg ? NULL : PyLong_FromLongLong(e->s);
@@ -2135,7 +2155,12 @@ static int run_event(Ev *e)
         r = dadd(D_DMAC_PLANS, dmac, s_plans, 1);
     if (r == 0)
         r = dset_ll(D_PLAN_NL, plan, s_next_land_ns, e->nl);
-    if (r == 0) {
+    PyObject **sya = daddr(D_DMAC_SYNC, dmac);
+    long long syv;
+    if (r == 0 && sya != NULL && *sya != NULL && rd(*sya, &syv)) {
+        if (e->nl < syv)
+            r = dset_ll(D_DMAC_SYNC, dmac, s__sync_ns, e->nl);
+    } else if (r == 0) {
         PyObject *v = dget(D_DMAC_SYNC, dmac, s__sync_ns);
         long long sy;
         PyObject *nv = v != NULL && rd(v, &sy) && e->nl >= sy ? NULL : PyLong_FromLongLong(e->nl);
@@ -2418,6 +2443,8 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
         Py_XDECREF(mod);
         PyErr_Clear();
     }
+    if (never_obj == NULL && (never_obj = PyLong_FromLongLong(NEVER_NS)) == NULL)
+        return NULL;
     k_ready = 1;
     Py_RETURN_NONE;
 }
