@@ -865,6 +865,7 @@ struct Memo {
     Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
     PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
     PyObject *local_dv;  /* the bottom-half mark's class's ``depth`` (its class is watched), held */
+    PyObject *chan_key;  /* id(base.chan), the bottom half's key for it (an int of that value, made once) */
     PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
     PyObject **qa_nl;    /* plan.next_land_ns */
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
@@ -933,7 +934,7 @@ INLINE int dset(int id, PyObject *o, PyObject *name, PyObject *v)
 static PyObject *never_obj = NULL;  /* NEVER_NS as an int, made once (Python's own NEVER is a shared constant) */
 
 /* o.name = x, as set_ll (an int no one else holds takes the new value in place) */
-static int dset_ll(int id, PyObject *o, PyObject *name, long long x)
+INLINE int dset_ll(int id, PyObject *o, PyObject *name, long long x)
 {
     PyObject **a = daddr(id, o);
     if (a == NULL)
@@ -965,6 +966,35 @@ static int dset_ll(int id, PyObject *o, PyObject *name, long long x)
     return 0;
 }
 
+/* id(o), the bottom half's key (a new reference): the memo's int while it holds and o is its channel. */
+static PyObject *chan_key(PyObject *o)
+{
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->chan_key != NULL && o == M->base.chan)
+        return Py_NewRef(M->chan_key);
+    return PyLong_FromVoidPtr(o);
+}
+
+/* deque.append / deque.popleft, by the method descriptors of the (static, unchangeable) deque class when ``q`` is
+ * exactly one; else by name. */
+static PyObject *deque_append_d = NULL, *deque_popleft_d = NULL;
+static PyObject *q_append(PyObject *q, PyObject *x)
+{
+    if (deque_append_d != NULL && Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE])) {
+        PyObject *a[2] = {q, x};
+        return PyObject_Vectorcall(deque_append_d, a, 2, NULL);
+    }
+    return PyObject_CallMethodOneArg(q, s_append, x);
+}
+static PyObject *q_popleft(PyObject *q)
+{
+    if (deque_popleft_d != NULL && Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE])) {
+        PyObject *a[1] = {q};
+        return PyObject_Vectorcall(deque_popleft_d, a, 1, NULL);
+    }
+    return PyObject_CallMethodNoArgs(q, s_popleft);
+}
+
 /* An exact Event's ``cancelled`` by its slot's address while the memo holds: 1 read into *c, 0 not (read it). */
 static int ev_cancelled_direct(PyObject *ev, int *c)
 {
@@ -992,7 +1022,7 @@ INLINE int ev_cancelled(PyObject *ev)
 }
 
 /* o.name += d, as add_attr */
-static int dadd(int id, PyObject *o, PyObject *name, long long d)
+INLINE int dadd(int id, PyObject *o, PyObject *name, long long d)
 {
     PyObject **a = daddr(id, o);
     long long x;
@@ -1167,6 +1197,7 @@ static void memo_clear(Memo *M)
     memset(M->ev_off, 0, sizeof M->ev_off);
     Py_CLEAR(M->lane_run);
     Py_CLEAR(M->local_dv);
+    Py_CLEAR(M->chan_key);
     M->valid = M->planned = 0;
 }
 
@@ -1276,6 +1307,9 @@ static int memo_take(Memo *M, Ev *e)
         M->lane_run = runf != NULL && PyFunction_Check(runf) ? Py_NewRef(runf) : NULL;
         if (K_local_obj != NULL)
             M->local_dv = Py_XNewRef(_PyType_Lookup(Py_TYPE(K_local_obj), s_depth));
+        M->chan_key = PyLong_FromVoidPtr(e->chan);
+        if (M->chan_key == NULL)
+            goto no;
     }
     if (sn->n_tp > SNAP_OBJS)
         goto no;
@@ -1743,8 +1777,8 @@ static int tasklet_run(Ev *e, long long now)
         int took = 1;
         r = lock_enter(lk, &took);  /* (the queue and the set are the exact classes: precheck) */
         if (r == 0) {
-            PyObject *got = PyObject_CallMethodNoArgs(q, s_popleft);
-            PyObject *key = PyLong_FromVoidPtr(got);
+            PyObject *got = q_popleft(q);
+            PyObject *key = got != NULL ? chan_key(got) : NULL;
             if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
                 r = -1;
             Py_XDECREF(key);
@@ -1944,7 +1978,7 @@ static int period_irq(Ev *e)
         old = dget(D_CHAN_CYCLIC, chan, s_cyclic);
         r = old == NULL ? -1 : dset(D_CHAN_CYCLIC, chan, s_cyclic, vd);
         PyObject *bh = e->bh;
-        PyObject *key = r == 0 ? PyLong_FromVoidPtr(chan) : NULL;
+        PyObject *key = r == 0 ? chan_key(chan) : NULL;
         PyObject *blk = key ? dget(D_BH_LOCK, bh, s__lock) : NULL;
         PyObject *qd = blk ? dget(D_BH_QUEUED, bh, s__queued) : NULL;
         PyObject *q = qd ? dget(D_BH_QUEUE, bh, s__queue) : NULL;
@@ -1955,7 +1989,7 @@ static int period_irq(Ev *e)
             if (in < 0)
                 r = -1;
             else if (!in) {
-                PyObject *x = PySet_Add(qd, key) < 0 ? NULL : PyObject_CallMethodOneArg(q, s_append, chan);
+                PyObject *x = PySet_Add(qd, key) < 0 ? NULL : q_append(q, chan);
                 if (x == NULL)
                     r = -1;
                 Py_XDECREF(x);
@@ -2042,9 +2076,13 @@ static int codec_ticks(Ev *e)
         PyObject *chunks = dget(D_CAP_CHUNKS, e->cap, s__chunks);
         if (chunks != NULL && !PyList_CheckExact(chunks) && !Py_IS_TYPE(chunks, (PyTypeObject *)K[K_DEQUE]))
             PY_RAN();
-        PyObject *x = chunks ? PyObject_CallMethodOneArg(chunks, s_append, played) : NULL;
-        r = x == NULL ? -1 : 0;
-        Py_XDECREF(x);
+        if (chunks != NULL && PyList_CheckExact(chunks))
+            r = PyList_Append(chunks, played);  /* (list.append itself) */
+        else {
+            PyObject *x = chunks ? q_append(chunks, played) : NULL;
+            r = x == NULL ? -1 : 0;
+            Py_XDECREF(x);
+        }
         Py_XDECREF(chunks);
         if (r == 0)
             r = dadd(D_CAP_KEPT, e->cap, s__kept, ku);
@@ -2445,6 +2483,20 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
     }
     if (never_obj == NULL && (never_obj = PyLong_FromLongLong(NEVER_NS)) == NULL)
         return NULL;
+    Py_CLEAR(deque_append_d);
+    Py_CLEAR(deque_popleft_d);
+    if (!PyType_HasFeature((PyTypeObject *)K[K_DEQUE], Py_TPFLAGS_HEAPTYPE)) {  /* (a static class cannot change) */
+        PyObject *a = PyObject_GetAttrString(K[K_DEQUE], "append");
+        PyObject *p = PyObject_GetAttrString(K[K_DEQUE], "popleft");
+        if (a != NULL && p != NULL && Py_IS_TYPE(a, &PyMethodDescr_Type) && Py_IS_TYPE(p, &PyMethodDescr_Type)) {
+            deque_append_d = a;
+            deque_popleft_d = p;
+        } else {
+            Py_XDECREF(a);
+            Py_XDECREF(p);
+        }
+        PyErr_Clear();
+    }
     k_ready = 1;
     Py_RETURN_NONE;
 }
