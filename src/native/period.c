@@ -791,6 +791,9 @@ typedef struct {
     char isint[SNAP_BYTES / sizeof(PyObject *)];  /* a slot that held an int: quick() reads it again, not compared */
     Py_ssize_t used;
     int armed, ok;
+    int fresh;  /* save holds the areas' words (but int words, never compared): the next take copies nothing.
+                 * Set by a take; kept while the memo holds, as the only writes then are the direct ones, which
+                 * write their word into save too (dsave) */
 } Snap;
 
 /* the ints quick() reads again each period, by their slot's address */
@@ -862,6 +865,7 @@ struct Memo {
     PyObject **qa[NQ];
     PyObject *dobj[ND];  /* the object whose slot da[i] is (borrowed from base.refs), NULL: none */
     PyObject **da[ND];
+    PyObject **dsave[ND];  /* where snap.save keeps the word da[i] (NULL: not in a compared area) */
     Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
     PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
     PyObject *local_dv;  /* the bottom-half mark's class's ``depth`` (its class is watched), held */
@@ -927,6 +931,8 @@ INLINE int dset(int id, PyObject *o, PyObject *name, PyObject *v)
         return fset(o, name, v);
     PyObject *old = *a;
     *a = Py_NewRef(v);
+    if (cur_memo->dsave[id] != NULL)
+        *cur_memo->dsave[id] = v;  /* (the snapshot's copy follows: see Snap.fresh) */
     Py_XDECREF(old);
     return 0;
 }
@@ -942,6 +948,8 @@ INLINE int dset_ll(int id, PyObject *o, PyObject *name, long long x)
     PyObject *old = *a;
     if (x == NEVER_NS && never_obj != NULL) {
         *a = Py_NewRef(never_obj);
+        if (cur_memo->dsave[id] != NULL)
+            *cur_memo->dsave[id] = never_obj;
         Py_XDECREF(old);
         return 0;
     }
@@ -962,6 +970,8 @@ INLINE int dset_ll(int id, PyObject *o, PyObject *name, long long x)
     if (v == NULL)
         return -1;
     *a = v;
+    if (cur_memo->dsave[id] != NULL)
+        *cur_memo->dsave[id] = v;
     Py_XDECREF(old);
     return 0;
 }
@@ -1076,6 +1086,9 @@ static int snap_add(Snap *sn, PyObject *o, int nkeys, PyObject *const *keys, PyO
         sn->n_dict++;
     }
     Py_ssize_t len = tp->tp_basicsize - (Py_ssize_t)sizeof(PyObject);
+    for (int i = 0; i < sn->n_area; i++)
+        if (sn->aobj[i] == o)
+            len = 0;  /* (its area is compared already) */
     if (tp->tp_itemsize == 0 && len > 0) {
         if (sn->n_area >= SNAP_OBJS || sn->used + len > SNAP_BYTES)
             return 0;
@@ -1099,7 +1112,7 @@ static void snap_clear(Snap *sn)
         Py_CLEAR(sn->dict[i]);
     sn->n_tp = sn->n_dict = sn->n_area = 0;
     sn->used = 0;
-    sn->armed = sn->ok = 0;
+    sn->armed = sn->ok = sn->fresh = 0;
 }
 
 #if HAVE_MEMO
@@ -1119,9 +1132,10 @@ static void snap_take(Snap *sn)
             return;
         sn->ver[i] = sn->dict[i] == NULL ? 0 : ((PyDictObject *)sn->dict[i])->ma_version_tag;
     }
-    for (int i = 0; i < sn->n_area; i++)
-        memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
-    sn->armed = 1;
+    if (!sn->fresh)
+        for (int i = 0; i < sn->n_area; i++)
+            memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
+    sn->armed = sn->fresh = 1;
 }
 
 /* After the callback: 1 when nothing it could change has changed. */
@@ -1161,6 +1175,7 @@ static int snap_same(Snap *sn)
             && memcmp((const char *)(now + nw), (const char *)(was + nw),
                       (size_t)(sn->alen[i] % (Py_ssize_t)sizeof(PyObject *))) != 0)
             return 0;
+        memcpy(sn->save + sn->aat[i], now, (size_t)sn->alen[i]);  /* (its new ints: save is the area again) */
     }
     return 1;
 }
@@ -1194,6 +1209,7 @@ static void memo_clear(Memo *M)
     Py_CLEAR(M->c_chans);
     snap_clear(&M->snap);
     memset(M->dobj, 0, sizeof M->dobj);
+    memset(M->dsave, 0, sizeof M->dsave);
     memset(M->ev_off, 0, sizeof M->ev_off);
     Py_CLEAR(M->lane_run);
     Py_CLEAR(M->local_dv);
@@ -1287,6 +1303,11 @@ static int memo_take(Memo *M, Ev *e)
             snap_add_type(sn, Py_TYPE(o));
             M->dobj[i] = o;
             M->da[i] = a;
+            for (int k = 0; k < sn->n_area; k++) {
+                char *lo = (char *)sn->aobj[k] + sizeof(PyObject);
+                if ((char *)a >= lo && (char *)a + sizeof(PyObject *) <= lo + sn->alen[k])
+                    M->dsave[i] = (PyObject **)(sn->save + sn->aat[k] + ((char *)a - lo));
+            }
         }
     }
     {
@@ -1644,6 +1665,7 @@ static int chan_bottom_half(Ev *e)
     }
     /* the client's callback (an exception, even a BaseException, is logged and counted) */
     PyObject *res = NULL;
+    int bracketed = 0;  /* the client's callback ran after snap_take */
     PyObject *cbr = dget(D_VD_CBR, cyc, s_callback_result);
     if (cbr != NULL && cbr != Py_None) {
         PyObject *param = fget(cyc, s_callback_param);
@@ -1663,8 +1685,10 @@ static int chan_bottom_half(Ev *e)
         if (cb != NULL && cb != Py_None) {
             PyObject *param = dget(D_VD_PARAM, cyc, s_callback_param);
             if (param != NULL) {
-                if (cur_snap != NULL)
+                if (cur_snap != NULL) {
                     snap_take(cur_snap);  /* (the memo's bracket: see "the memo") */
+                    bracketed = 1;
+                }
                 res = PyObject_CallOneArg(cb, param);
             }
             Py_XDECREF(param);
@@ -1692,8 +1716,8 @@ static int chan_bottom_half(Ev *e)
     }
     Py_XDECREF(res);
     Py_DECREF(cyc);
-    if (cur_snap != NULL && cur_snap->armed && !snap_same(cur_snap))
-        PY_RAN();
+    if (bracketed && (!cur_snap->armed || !snap_same(cur_snap)))
+        PY_RAN();  /* (a take that could not arm leaves the callback unbracketed: as any other Python) */
     /* self.waitq.wake(): one count while nobody waits */
     PyObject *wq = CACHED(c_waitq) ? Py_NewRef(cur_memo->c_waitq) : fget(chan, s_waitq);
     if (wq == NULL)
