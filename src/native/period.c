@@ -919,7 +919,7 @@ INLINE int dpeek_ll(int id, PyObject *o, PyObject *name, long long *out)
 {
     PyObject **a = daddr(id, o);
     if (a != NULL && *a != NULL)
-        return as_ll(*a, out);
+        return rd(*a, out);
     return peek_ll(o, name, out);
 }
 
@@ -1345,7 +1345,7 @@ no:
  * 1 yes, 0 no (then the full precheck decides), -1 an error. */
 static int quick(Memo *M, Ev *e, long long limit)
 {
-    *e = M->base;
+    memcpy(e, &M->base, offsetof(Ev, refs));  /* (the objects; every number below is read again) */
     e->nrefs = 0;
     e->have_buf = 0;
     e->view = e->item = NULL;
@@ -1581,7 +1581,7 @@ static int soc_sync(Ev *e, long long now)
             else {
                 long long pe_ns;
                 PyObject *nowv = NULL;
-                int le = as_ll(pe, &pe_ns) ? pe_ns <= now : -2;
+                int le = rd(pe, &pe_ns) ? pe_ns <= now : -2;
                 if (le != 0)
                     nowv = PyLong_FromLongLong(now);
                 if (le == -2)
@@ -1734,6 +1734,9 @@ static int chan_bottom_half(Ev *e)
 /* The calling thread's dict of the bottom-half mark (a threading.local), fetched once per period_run call (one
  * thread); NULL: not fetched yet. */
 static PyObject *cur_ldict = NULL;
+/* The last value local_add wrote to cur_ldict and the dict's version after it (ld_set: that dict, else NULL). */
+static PyObject *ld_set = NULL, *ld_val = NULL;
+static uint64_t ld_ver = 0;
 
 /* ``_local.depth += d`` (the bottom-half mark): in the thread's dict directly while the class keeps ``depth`` as a
  * plain int class attribute (no descriptor: what local_getattro/local_setattro do then); else the generic way. */
@@ -1753,11 +1756,19 @@ static int local_add(long long d)
         }
         cur_ldict = ld;
     }
-    PyObject *v = PyDict_GetItemWithError(cur_ldict, s_depth);
-    if (v == NULL) {
-        if (PyErr_Occurred())
-            return -1;
-        v = dv;
+    PyObject *v;
+#if HAVE_MEMO
+    if (ld_set == cur_ldict && ((PyDictObject *)cur_ldict)->ma_version_tag == ld_ver)
+        v = ld_val;  /* (the dict is as our last write left it: PEP 509) */
+    else
+#endif
+    {
+        v = PyDict_GetItemWithError(cur_ldict, s_depth);
+        if (v == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            v = dv;
+        }
     }
     long long x;
     PyObject *nv;
@@ -1768,6 +1779,14 @@ static int local_add(long long d)
     if (nv == NULL)
         return -1;
     int r = PyDict_SetItem(cur_ldict, s_depth, nv);
+    ld_set = NULL;
+#if HAVE_MEMO
+    if (r == 0) {
+        ld_set = cur_ldict;
+        ld_val = nv;  /* (borrowed: the dict holds it while its version stays) */
+        ld_ver = ((PyDictObject *)cur_ldict)->ma_version_tag;
+    }
+#endif
     Py_DECREF(nv);
     return r;
 }
@@ -1895,7 +1914,7 @@ static int lane_schedule(Ev *e)
     for (Py_ssize_t i = 0; plain && i < nheap && i < PyList_GET_SIZE(e->heap); i++) {
         PyObject *ent = PyList_GET_ITEM(e->heap, i);
         long long t;
-        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !as_ll(PyTuple_GET_ITEM(ent, 0), &t)
+        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !rd(PyTuple_GET_ITEM(ent, 0), &t)
             || !Py_IS_TYPE(PyTuple_GET_ITEM(ent, 3), (PyTypeObject *)K[K_EVENT])) {
             plain = 0;  /* (an entry only Python understands: its own code decides) */
             break;
@@ -2254,7 +2273,7 @@ static int run_event(Ev *e)
     PyObject *seqv = dget(D_TL_HELDSEQ, tl, s_held_seq);
     if (seqv == NULL)
         return -1;
-    if (!as_ll(seqv, &seq)) {
+    if (!rd(seqv, &seq)) {
         Py_DECREF(seqv);
         PyErr_SetString(PyExc_TypeError, "held_seq must be an int");
         return -1;
@@ -2411,6 +2430,7 @@ out:
     cur_memo = outer_memo;
     Py_XDECREF(cur_ldict);
     cur_ldict = outer_ldict;
+    ld_set = NULL;
     PY_RAN();
     return result;
 }
