@@ -201,7 +201,8 @@ class Dmac:
     # (a wrapped ``sync``), and so does ``__weakref__``.
     __slots__ = ("__dict__", "__weakref__", "_busy_until", "_deferred", "_done_cut", "_last_grant", "_last_grant_ns",
                  "_plan_backoff_ns", "_plan_retry_ns", "_raising", "_sched", "_sched_chans", "_sched_dones",
-                 "_sched_ev", "_sched_irqs", "_sched_lone_ports", "_sched_spans", "_sync_ns", "_took", "_took_ns",
+                 "_sched_ev", "_sched_irqs", "_sched_lone_ports", "_sched_movers", "_sched_movers_of",
+                 "_sched_ports", "_sched_spans", "_sync_ns", "_took", "_took_ns",
                  "_waiting", "burst_probe", "bursts", "bus_bytes_per_s", "bus_width_bytes", "chans", "fast",
                  "fetch_latency_ns", "irq", "kernel", "lane", "mem_burst", "plans", "relanes", "runs", "soc")
 
