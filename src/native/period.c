@@ -563,6 +563,8 @@ INLINE int rd(PyObject *v, long long *out)
     return as_ll(v, out);
 }
 
+static int ev_cancelled_direct(PyObject *ev, int *c);
+
 /* The queue's first entry that is not cancelled, as run_until finds it: cancelled entries popped off the top;
  * fills e->t and e->ev. 1 found (a plain entry), 0 none or not plain, -1 an error. */
 static int heap_top(Ev *e)
@@ -574,10 +576,13 @@ static int heap_top(Ev *e)
         NEED(PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4);
         PyObject *ev = PyTuple_GET_ITEM(top, 3);
         NEED(Py_IS_TYPE(ev, (PyTypeObject *)K[K_EVENT]));
-        PyObject *cancelled = peek(ev, s_cancelled);
-        int c = cancelled == Py_True;
-        NEED(cancelled != NULL);
-        Py_DECREF(cancelled);
+        int c;
+        if (!ev_cancelled_direct(ev, &c)) {
+            PyObject *cancelled = peek(ev, s_cancelled);
+            c = cancelled == Py_True;
+            NEED(cancelled != NULL);
+            Py_DECREF(cancelled);
+        }
         if (!c) {
             NEED(rd(PyTuple_GET_ITEM(top, 0), &e->t));
             e->ev = keep(e, Py_NewRef(ev));
@@ -786,6 +791,9 @@ typedef struct {
     char isint[SNAP_BYTES / sizeof(PyObject *)];  /* a slot that held an int: quick() reads it again, not compared */
     Py_ssize_t used;
     int armed, ok;
+    int fresh;  /* save holds the areas' words (but int words, never compared): the next take copies nothing.
+                 * Set by a take; kept while the memo holds, as the only writes then are the direct ones, which
+                 * write their word into save too (dsave) */
 } Snap;
 
 /* the ints quick() reads again each period, by their slot's address */
@@ -806,11 +814,62 @@ static const struct { size_t at; PyObject **name; } qf[NQ] = {
     {offsetof(Ev, flow), &s_unit},
 };
 
+/* the attributes the period itself reads and writes, by the address the memo resolved (a __slots__ member of
+ * the object precheck found there; see "direct access" below) */
+enum {
+    D_KERN_NOW, D_KERN_EVRUN, D_KERN_POSTPONED, D_KERN_WATCH, D_KERN_SEQ, D_KERN_DISPATCH,
+    D_LANE_EV, D_LANE_PEND, D_LANE_OWNER, D_LANE_END, D_LANE_DUE, D_LANE_FN, D_LANE_LABEL, D_LANE_MERGED,
+    D_TL_HOLD, D_TL_KILLED, D_TL_EV, D_TL_HELDSEQ, D_TL_SCHED, D_TL_RUNNING, D_TL_DONE,
+    D_CH_EV, D_CH_PLAN, D_CH_ITEMOFF, D_CH_DONE, D_CH_ITEMIDX, D_CH_STATE, D_CH_LABEL,
+    D_PLAN_MAT, D_PLAN_NL, D_PLAN_FRB, D_PLAN_START,
+    D_DMAC_BURSTS, D_DMAC_LGNS, D_DMAC_LG, D_DMAC_BUSY, D_DMAC_PLANS, D_DMAC_SYNC, D_DMAC_LANE, D_DMAC_SCHED,
+    D_PORT_WRITTEN, D_PORT_DRAINED, D_PORT_TICKS,
+    D_CAP_CHUNKS, D_CAP_KEPT, D_CAP_TOTAL, D_CAP_LIMIT,
+    D_CHAN_RUNNING, D_CHAN_CYCLIC, D_CHAN_DONE,
+    D_BH_LOCK, D_BH_QUEUED, D_BH_QUEUE,
+    D_SOC_OWNER,
+    D_VD_CBR, D_VD_CB, D_VD_PARAM,
+    ND
+};
+static const struct { size_t at; PyObject **name; } df[ND] = {
+    {offsetof(Ev, kern), &s_now_ns}, {offsetof(Ev, kern), &s_events_run}, {offsetof(Ev, kern), &s_postponed},
+    {offsetof(Ev, kern), &s_watch_ns}, {offsetof(Ev, kern), &s__seq}, {offsetof(Ev, kern), &s_dispatching},
+    {offsetof(Ev, lane), &s__ev}, {offsetof(Ev, lane), &s_postponed_end_ns}, {offsetof(Ev, lane), &s__owner},
+    {offsetof(Ev, lane), &s__end_ns}, {offsetof(Ev, lane), &s__due_ns}, {offsetof(Ev, lane), &s__fn},
+    {offsetof(Ev, lane), &s__label}, {offsetof(Ev, lane), &s_merged},
+    {offsetof(Ev, tl), &s_hold}, {offsetof(Ev, tl), &s_killed}, {offsetof(Ev, tl), &s__ev},
+    {offsetof(Ev, tl), &s_held_seq}, {offsetof(Ev, tl), &s__scheduled}, {offsetof(Ev, tl), &s__running},
+    {offsetof(Ev, tl), &s__done},
+    {offsetof(Ev, ch), &s_ev}, {offsetof(Ev, ch), &s_plan}, {offsetof(Ev, ch), &s_item_off},
+    {offsetof(Ev, ch), &s_done}, {offsetof(Ev, ch), &s_item_idx}, {offsetof(Ev, ch), &s_state},
+    {offsetof(Ev, ch), &s_item_label},
+    {offsetof(Ev, plan), &s_materialized}, {offsetof(Ev, plan), &s_next_land_ns},
+    {offsetof(Ev, plan), &s_first_request_bytes}, {offsetof(Ev, plan), &s_start_ns},
+    {offsetof(Ev, dmac), &s_bursts}, {offsetof(Ev, dmac), &s__last_grant_ns}, {offsetof(Ev, dmac), &s__last_grant},
+    {offsetof(Ev, dmac), &s__busy_until}, {offsetof(Ev, dmac), &s_plans}, {offsetof(Ev, dmac), &s__sync_ns},
+    {offsetof(Ev, dmac), &s_lane}, {offsetof(Ev, dmac), &s__sched},
+    {offsetof(Ev, port), &s_written}, {offsetof(Ev, port), &s_drained}, {offsetof(Ev, port), &s_ticks_done},
+    {offsetof(Ev, cap), &s__chunks}, {offsetof(Ev, cap), &s__kept}, {offsetof(Ev, cap), &s_total},
+    {offsetof(Ev, cap), &s_limit},
+    {offsetof(Ev, chan), &s_running}, {offsetof(Ev, chan), &s_cyclic}, {offsetof(Ev, chan), &s_desc_completed},
+    {offsetof(Ev, bh), &s__lock}, {offsetof(Ev, bh), &s__queued}, {offsetof(Ev, bh), &s__queue},
+    {offsetof(Ev, soc), &s__owner},
+    {offsetof(Ev, vd), &s_callback_result}, {offsetof(Ev, vd), &s_callback}, {offsetof(Ev, vd), &s_callback_param},
+};
+enum { E_TIME, E_FN, E_LABEL, E_PRIO, E_SEQ, E_CANCELLED, NE };  /* Event's slots, Event() done here */
+
 struct Memo {
     int valid;           /* the next period may use quick() */
     int planned;         /* base, snap's lists and qa are set */
     Ev base;             /* the objects of the path (references held in base.refs) */
     PyObject **qa[NQ];
+    PyObject *dobj[ND];  /* the object whose slot da[i] is (borrowed from base.refs), NULL: none */
+    PyObject **da[ND];
+    PyObject **dsave[ND];  /* where snap.save keeps the word da[i] (NULL: not in a compared area) */
+    Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
+    PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
+    PyObject *local_dv;  /* the bottom-half mark's class's ``depth`` (its class is watched), held */
+    PyObject *chan_key;  /* id(base.chan), the bottom half's key for it (an int of that value, made once) */
     PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
     PyObject **qa_nl;    /* plan.next_land_ns */
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
@@ -825,6 +884,162 @@ typedef struct Memo Memo;
 #define CACHED(f) (cur_memo != NULL && !py_ran && cur_memo->f != NULL)
 static Snap *cur_snap = NULL;  /* the running period's snapshot, for the brackets (NULL: none) */
 static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_sync reads its slots) */
+
+/* --- direct access: while the memo holds (cur_memo set, no Python ran in this period), the period's own reads and
+ * writes of the objects precheck found go straight to the __slots__ member's address that memo_take resolved: the
+ * class is the one whose version tag the memo watches (any change to it runs Python first), so the member is
+ * the one fget/fset would find, and what they do there is done here. Any other object, or after Python ran, the
+ * generic fget/fset. */
+INLINE PyObject **daddr(int id, PyObject *o)
+{
+    Memo *M = cur_memo;
+    return (M != NULL && !py_ran && M->dobj[id] == o) ? M->da[id] : NULL;
+}
+
+/* o.name, as fget */
+INLINE PyObject *dget(int id, PyObject *o, PyObject *name)
+{
+    PyObject **a = daddr(id, o);
+    if (a != NULL && *a != NULL)
+        return Py_NewRef(*a);
+    return fget(o, name);
+}
+
+/* o.name is ``want`` (is_attr) */
+INLINE int dis(int id, PyObject *o, PyObject *name, PyObject *want)
+{
+    PyObject **a = daddr(id, o);
+    if (a != NULL && *a != NULL)
+        return *a == want;
+    return is_attr(o, name, want);
+}
+
+/* o.name as an int within +-LIMIT (peek_ll) */
+INLINE int dpeek_ll(int id, PyObject *o, PyObject *name, long long *out)
+{
+    PyObject **a = daddr(id, o);
+    if (a != NULL && *a != NULL)
+        return rd(*a, out);
+    return peek_ll(o, name, out);
+}
+
+/* o.name = v, as fset */
+INLINE int dset(int id, PyObject *o, PyObject *name, PyObject *v)
+{
+    PyObject **a = daddr(id, o);
+    if (a == NULL || v == NULL)
+        return fset(o, name, v);
+    PyObject *old = *a;
+    *a = Py_NewRef(v);
+    if (cur_memo->dsave[id] != NULL)
+        *cur_memo->dsave[id] = v;  /* (the snapshot's copy follows: see Snap.fresh) */
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyObject *never_obj = NULL;  /* NEVER_NS as an int, made once (Python's own NEVER is a shared constant) */
+
+/* o.name = x, as set_ll (an int no one else holds takes the new value in place) */
+INLINE int dset_ll(int id, PyObject *o, PyObject *name, long long x)
+{
+    PyObject **a = daddr(id, o);
+    if (a == NULL)
+        return set_ll(o, name, x);
+    PyObject *old = *a;
+    if (x == NEVER_NS && never_obj != NULL) {
+        *a = Py_NewRef(never_obj);
+        if (cur_memo->dsave[id] != NULL)
+            *cur_memo->dsave[id] = never_obj;
+        Py_XDECREF(old);
+        return 0;
+    }
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+    if (x > 256 && x < ((long long)1 << (2 * PyLong_SHIFT)) && old != NULL && PyLong_CheckExact(old)
+        && Py_REFCNT(old) == 1) {
+        Py_ssize_t nd = x < ((long long)1 << PyLong_SHIFT) ? 1 : 2;
+        if (Py_SIZE(old) == nd) {
+            PyLongObject *lo = (PyLongObject *)old;
+            lo->ob_digit[0] = (digit)(x & PyLong_MASK);
+            if (nd == 2)
+                lo->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
+            return 0;
+        }
+    }
+#endif
+    PyObject *v = PyLong_FromLongLong(x);
+    if (v == NULL)
+        return -1;
+    *a = v;
+    if (cur_memo->dsave[id] != NULL)
+        *cur_memo->dsave[id] = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* id(o), the bottom half's key (a new reference): the memo's int while it holds and o is its channel. */
+static PyObject *chan_key(PyObject *o)
+{
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->chan_key != NULL && o == M->base.chan)
+        return Py_NewRef(M->chan_key);
+    return PyLong_FromVoidPtr(o);
+}
+
+/* deque.append / deque.popleft, by the method descriptors of the (static, unchangeable) deque class when ``q`` is
+ * exactly one; else by name. */
+static PyObject *deque_append_d = NULL, *deque_popleft_d = NULL;
+static PyObject *q_append(PyObject *q, PyObject *x)
+{
+    if (deque_append_d != NULL && Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE])) {
+        PyObject *a[2] = {q, x};
+        return PyObject_Vectorcall(deque_append_d, a, 2, NULL);
+    }
+    return PyObject_CallMethodOneArg(q, s_append, x);
+}
+static PyObject *q_popleft(PyObject *q)
+{
+    if (deque_popleft_d != NULL && Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE])) {
+        PyObject *a[1] = {q};
+        return PyObject_Vectorcall(deque_popleft_d, a, 1, NULL);
+    }
+    return PyObject_CallMethodNoArgs(q, s_popleft);
+}
+
+/* An exact Event's ``cancelled`` by its slot's address while the memo holds: 1 read into *c, 0 not (read it). */
+static int ev_cancelled_direct(PyObject *ev, int *c)
+{
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->ev_off[E_CANCELLED] != 0) {
+        PyObject *v = *(PyObject **)((char *)ev + M->ev_off[E_CANCELLED]);
+        if (v != NULL) {
+            *c = v == Py_True;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* An exact Event's ``cancelled`` is True (is_attr). */
+INLINE int ev_cancelled(PyObject *ev)
+{
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->ev_off[E_CANCELLED] != 0) {
+        PyObject *v = *(PyObject **)((char *)ev + M->ev_off[E_CANCELLED]);
+        if (v != NULL)
+            return v == Py_True;
+    }
+    return is_attr(ev, s_cancelled, Py_True);
+}
+
+/* o.name += d, as add_attr */
+INLINE int dadd(int id, PyObject *o, PyObject *name, long long d)
+{
+    PyObject **a = daddr(id, o);
+    long long x;
+    if (a != NULL && *a != NULL && rd(*a, &x) && x > -LIMIT && x < LIMIT && d > -LIMIT && d < LIMIT)
+        return dset_ll(id, o, name, x + d);
+    return add_attr(o, name, d);
+}
 
 static void snap_add_type(Snap *sn, PyTypeObject *tp)
 {
@@ -856,14 +1071,24 @@ static int snap_add(Snap *sn, PyObject *o, int nkeys, PyObject *const *keys, PyO
         sn->downer[sn->n_dict] = o;
         sn->dptr[sn->n_dict] = dp;
         sn->dict[sn->n_dict] = Py_XNewRef(*dp);
-        sn->nkeys[sn->n_dict] = nkeys;
+        int nk = 0;
         for (int k = 0; k < nkeys; k++) {
-            sn->key[sn->n_dict][k] = keys[k];
-            sn->val[sn->n_dict][k] = vals[k];
+            int kind = alookup(tp, keys[k])->kind;
+            if (kind == A_SLOT)
+                continue;  /* (a __slots__ member: the slot area below is compared) */
+            if (kind != A_DICT)
+                return 0;
+            sn->key[sn->n_dict][nk] = keys[k];
+            sn->val[sn->n_dict][nk] = vals[k];
+            nk++;
         }
+        sn->nkeys[sn->n_dict] = nkeys < 0 ? -1 : nk;
         sn->n_dict++;
     }
     Py_ssize_t len = tp->tp_basicsize - (Py_ssize_t)sizeof(PyObject);
+    for (int i = 0; i < sn->n_area; i++)
+        if (sn->aobj[i] == o)
+            len = 0;  /* (its area is compared already) */
     if (tp->tp_itemsize == 0 && len > 0) {
         if (sn->n_area >= SNAP_OBJS || sn->used + len > SNAP_BYTES)
             return 0;
@@ -887,7 +1112,7 @@ static void snap_clear(Snap *sn)
         Py_CLEAR(sn->dict[i]);
     sn->n_tp = sn->n_dict = sn->n_area = 0;
     sn->used = 0;
-    sn->armed = sn->ok = 0;
+    sn->armed = sn->ok = sn->fresh = 0;
 }
 
 #if HAVE_MEMO
@@ -907,9 +1132,10 @@ static void snap_take(Snap *sn)
             return;
         sn->ver[i] = sn->dict[i] == NULL ? 0 : ((PyDictObject *)sn->dict[i])->ma_version_tag;
     }
-    for (int i = 0; i < sn->n_area; i++)
-        memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
-    sn->armed = 1;
+    if (!sn->fresh)
+        for (int i = 0; i < sn->n_area; i++)
+            memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
+    sn->armed = sn->fresh = 1;
 }
 
 /* After the callback: 1 when nothing it could change has changed. */
@@ -949,6 +1175,7 @@ static int snap_same(Snap *sn)
             && memcmp((const char *)(now + nw), (const char *)(was + nw),
                       (size_t)(sn->alen[i] % (Py_ssize_t)sizeof(PyObject *))) != 0)
             return 0;
+        memcpy(sn->save + sn->aat[i], now, (size_t)sn->alen[i]);  /* (its new ints: save is the area again) */
     }
     return 1;
 }
@@ -981,7 +1208,27 @@ static void memo_clear(Memo *M)
     Py_CLEAR(M->c_ctrls);
     Py_CLEAR(M->c_chans);
     snap_clear(&M->snap);
+    memset(M->dobj, 0, sizeof M->dobj);
+    memset(M->dsave, 0, sizeof M->dsave);
+    memset(M->ev_off, 0, sizeof M->ev_off);
+    Py_CLEAR(M->lane_run);
+    Py_CLEAR(M->local_dv);
+    Py_CLEAR(M->chan_key);
     M->valid = M->planned = 0;
+}
+
+/* The address of o's __slots__ member ``name`` that reading and writing it as an attribute would use, or NULL. */
+static PyObject **slot_addr(PyObject *o, PyObject *name)
+{
+    if (o == NULL || o == Py_None)
+        return NULL;
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    ACache *c = alookup(tp, name);
+    if (c->kind != A_SLOT || c->readonly)
+        return NULL;
+    return (PyObject **)((char *)o + c->off);
 }
 
 /* After a full precheck that passed: hold its objects and plan what to watch. 0: no memo (not an error). */
@@ -1032,10 +1279,9 @@ static int memo_take(Memo *M, Ev *e)
     M->c_ctrls = peek(e->soc, s_controllers);
     M->c_chans = peek(e->dmac, s_chans);
     if (M->c_lock == NULL || M->c_waitq == NULL || M->c_ctrls == NULL || M->c_chans == NULL
-        || alookup(Py_TYPE(e->chan), s_lock)->kind != A_DICT || alookup(Py_TYPE(e->chan), s_waitq)->kind != A_DICT
-        || alookup(Py_TYPE(e->soc), s_controllers)->kind != A_DICT
-        || alookup(Py_TYPE(e->dmac), s_chans)->kind != A_DICT)
-        goto no;  /* (instance dict entries only: anything else is read each time) */
+        || !plain_attr(e->chan, s_lock) || !plain_attr(e->chan, s_waitq) || !plain_attr(e->soc, s_controllers)
+        || !plain_attr(e->dmac, s_chans))
+        goto no;  /* (instance dict entries or slots only, compared below: anything else is read each time) */
     PyObject *dk[] = {s_lane, s_kernel, s_burst_probe, s__sched, s_irq, s_chans};
     PyObject *dv[] = {e->lane, e->kern, Py_None, Py_None, e->irq, M->c_chans};
     PyObject *ck1[] = {s_running, s_device, s_lock, s_waitq}, *cv1[] = {e->vd, e->device, M->c_lock, M->c_waitq};
@@ -1049,6 +1295,45 @@ static int memo_take(Memo *M, Ev *e)
     snap_add_type(sn, Py_TYPE(e->ev));
     if (K_local_obj != NULL)
         snap_add_type(sn, Py_TYPE(K_local_obj));
+    /* direct access: the slots the period reads and writes (an object whose class the snapshot watches) */
+    for (int i = 0; i < ND; i++) {
+        PyObject *o = *(PyObject **)((char *)e + df[i].at);
+        PyObject **a = slot_addr(o, *df[i].name);
+        if (a != NULL) {
+            snap_add_type(sn, Py_TYPE(o));
+            M->dobj[i] = o;
+            M->da[i] = a;
+            for (int k = 0; k < sn->n_area; k++) {
+                char *lo = (char *)sn->aobj[k] + sizeof(PyObject);
+                if ((char *)a >= lo && (char *)a + sizeof(PyObject *) <= lo + sn->alen[k])
+                    M->dsave[i] = (PyObject **)(sn->save + sn->aat[k] + ((char *)a - lo));
+            }
+        }
+    }
+    {
+        PyTypeObject *etp = (PyTypeObject *)K[K_EVENT];
+        PyObject *const en[NE] = {s_time_ns, s_fn, s_label, s_priority, s_seq, s_cancelled};
+        int all = etp->tp_getattro == PyObject_GenericGetAttr && etp->tp_setattro == PyObject_GenericSetAttr
+                  && Py_IS_TYPE(e->ev, etp);
+        for (int i = 0; all && i < NE; i++) {
+            ACache *c = alookup(etp, en[i]);
+            all = c->kind == A_SLOT && !c->readonly;
+            M->ev_off[i] = all ? c->off : 0;
+        }
+        if (!all)
+            memset(M->ev_off, 0, sizeof M->ev_off);
+    }
+    {
+        PyObject *runf = _PyType_Lookup(Py_TYPE(e->lane), s__run);
+        M->lane_run = runf != NULL && PyFunction_Check(runf) ? Py_NewRef(runf) : NULL;
+        if (K_local_obj != NULL)
+            M->local_dv = Py_XNewRef(_PyType_Lookup(Py_TYPE(K_local_obj), s_depth));
+        M->chan_key = PyLong_FromVoidPtr(e->chan);
+        if (M->chan_key == NULL)
+            goto no;
+    }
+    if (sn->n_tp > SNAP_OBJS)
+        goto no;
     return 1;
 no:
     memo_clear(M);
@@ -1060,7 +1345,7 @@ no:
  * 1 yes, 0 no (then the full precheck decides), -1 an error. */
 static int quick(Memo *M, Ev *e, long long limit)
 {
-    *e = M->base;
+    memcpy(e, &M->base, offsetof(Ev, refs));  /* (the objects; every number below is read again) */
     e->nrefs = 0;
     e->have_buf = 0;
     e->view = e->item = NULL;
@@ -1218,7 +1503,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
             if (r < 0)
                 return -1;
         }
-        if (add_attr(e->port, s_written, n) < 0)
+        if (dadd(D_PORT_WRITTEN, e->port, s_written, n) < 0)
             return -1;
         long long done;
         if (!rd(*M->qa[Q_PORT_DONE], &done)) {
@@ -1238,13 +1523,13 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
         e->c = save_c;
         if (r < 0)
             return -1;
-        if (add_attr(d, s_bursts, j - m) < 0 || set_ll(e->plan, s_materialized, j) < 0
-            || set_ll(e->plan, s_next_land_ns, newnl) < 0 || set_ll(e->ch, s_item_off, ioff + b1) < 0
-            || add_attr(e->ch, s_done, n) < 0)
+        if (dadd(D_DMAC_BURSTS, d, s_bursts, j - m) < 0 || dset_ll(D_PLAN_MAT, e->plan, s_materialized, j) < 0
+            || dset_ll(D_PLAN_NL, e->plan, s_next_land_ns, newnl) < 0
+            || dset_ll(D_CH_ITEMOFF, e->ch, s_item_off, ioff + b1) < 0 || dadd(D_CH_DONE, e->ch, s_done, n) < 0)
             return -1;
-    } else if (newnl != nl && set_ll(e->plan, s_next_land_ns, newnl) < 0)
+    } else if (newnl != nl && dset_ll(D_PLAN_NL, e->plan, s_next_land_ns, newnl) < 0)
         return -1;
-    if (set_ll(d, s__sync_ns, newnl) < 0)
+    if (dset_ll(D_DMAC_SYNC, d, s__sync_ns, newnl) < 0)
         return -1;
     n_sync++;
     return 1;
@@ -1253,7 +1538,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
 /* The bottom half's Soc.sync: 0, or -1 with an exception set (the tasklet logs it). */
 static int soc_sync(Ev *e, long long now)
 {
-    PyObject *owner = fget(e->soc, s__owner);
+    PyObject *owner = dget(D_SOC_OWNER, e->soc, s__owner);
     if (owner == NULL)
         return -1;
     unsigned long ident = PyThread_get_thread_ident();
@@ -1286,7 +1571,7 @@ static int soc_sync(Ev *e, long long now)
         PyObject *d = PyList_GET_ITEM(ctrls, i);
         Py_INCREF(d);
         int r = 0;
-        PyObject *lane = fget(d, s_lane);
+        PyObject *lane = dget(D_DMAC_LANE, d, s_lane);
         if (lane == NULL)
             r = -1;
         else if (lane != Py_None) {
@@ -1296,7 +1581,7 @@ static int soc_sync(Ev *e, long long now)
             else {
                 long long pe_ns;
                 PyObject *nowv = NULL;
-                int le = as_ll(pe, &pe_ns) ? pe_ns <= now : -2;
+                int le = rd(pe, &pe_ns) ? pe_ns <= now : -2;
                 if (le != 0)
                     nowv = PyLong_FromLongLong(now);
                 if (le == -2)
@@ -1317,9 +1602,9 @@ static int soc_sync(Ev *e, long long now)
         Py_XDECREF(lane);
         if (r == 0) {  /* d.sync(): one comparison while no schedule and no planned landing by now */
             long long sync_ns;
-            int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)
-                        && peek_ll(d, s__sync_ns, &sync_ns) && now < sync_ns;
-            if (!plain && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && is_attr(d, s__sched, Py_None)) {
+            int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && dis(D_DMAC_SCHED, d, s__sched, Py_None)
+                        && dpeek_ll(D_DMAC_SYNC, d, s__sync_ns, &sync_ns) && now < sync_ns;
+            if (!plain && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && dis(D_DMAC_SCHED, d, s__sched, Py_None)) {
                 int k = dmac_sync(e, d, now);  /* its plain case in C */
                 if (k != 0) {
                     plain = 1;
@@ -1347,10 +1632,10 @@ static int soc_sync(Ev *e, long long now)
 static int chan_bottom_half(Ev *e)
 {
     PyObject *chan = e->chan;
-    PyObject *done = fget(chan, s_desc_completed);
+    PyObject *done = dget(D_CHAN_DONE, chan, s_desc_completed);
     if (done == NULL)
         return -1;
-    int any = PyObject_IsTrue(done);
+    int any = done == Py_None ? 0 : PyObject_IsTrue(done);
     Py_DECREF(done);
     if (any < 0)
         return -1;
@@ -1360,12 +1645,13 @@ static int chan_bottom_half(Ev *e)
     if (lock == NULL)
         return -1;
     int took = 1;
-    if (plain_attr(chan, s_cyclic) ? lock_enter(lock, &took) < 0 : call_noargs(lock, s_acquire) < 0) {
+    if ((daddr(D_CHAN_CYCLIC, chan) != NULL || plain_attr(chan, s_cyclic)) ? lock_enter(lock, &took) < 0
+                                                                          : call_noargs(lock, s_acquire) < 0) {
         Py_DECREF(lock);
         return -1;
     }
-    PyObject *cyc = fget(chan, s_cyclic);  /* (its reference is kept: nothing is freed under the lock) */
-    int r = cyc == NULL ? -1 : fset(chan, s_cyclic, Py_None);
+    PyObject *cyc = dget(D_CHAN_CYCLIC, chan, s_cyclic);  /* (its reference is kept: nothing is freed under the lock) */
+    int r = cyc == NULL ? -1 : dset(D_CHAN_CYCLIC, chan, s_cyclic, Py_None);
     if (lock_exit(lock, took) < 0)
         r = -1;
     Py_DECREF(lock);
@@ -1379,7 +1665,8 @@ static int chan_bottom_half(Ev *e)
     }
     /* the client's callback (an exception, even a BaseException, is logged and counted) */
     PyObject *res = NULL;
-    PyObject *cbr = fget(cyc, s_callback_result);
+    int bracketed = 0;  /* the client's callback ran after snap_take */
+    PyObject *cbr = dget(D_VD_CBR, cyc, s_callback_result);
     if (cbr != NULL && cbr != Py_None) {
         PyObject *param = fget(cyc, s_callback_param);
         PyObject *result = fget(cyc, s_result);
@@ -1394,12 +1681,14 @@ static int chan_bottom_half(Ev *e)
         Py_XDECREF(residue);
         Py_XDECREF(txr);
     } else if (cbr != NULL) {
-        PyObject *cb = fget(cyc, s_callback);
+        PyObject *cb = dget(D_VD_CB, cyc, s_callback);
         if (cb != NULL && cb != Py_None) {
-            PyObject *param = fget(cyc, s_callback_param);
+            PyObject *param = dget(D_VD_PARAM, cyc, s_callback_param);
             if (param != NULL) {
-                if (cur_snap != NULL)
+                if (cur_snap != NULL) {
                     snap_take(cur_snap);  /* (the memo's bracket: see "the memo") */
+                    bracketed = 1;
+                }
                 res = PyObject_CallOneArg(cb, param);
             }
             Py_XDECREF(param);
@@ -1427,8 +1716,8 @@ static int chan_bottom_half(Ev *e)
     }
     Py_XDECREF(res);
     Py_DECREF(cyc);
-    if (cur_snap != NULL && cur_snap->armed && !snap_same(cur_snap))
-        PY_RAN();
+    if (bracketed && (!cur_snap->armed || !snap_same(cur_snap)))
+        PY_RAN();  /* (a take that could not arm leaves the callback unbracketed: as any other Python) */
     /* self.waitq.wake(): one count while nobody waits */
     PyObject *wq = CACHED(c_waitq) ? Py_NewRef(cur_memo->c_waitq) : fget(chan, s_waitq);
     if (wq == NULL)
@@ -1445,13 +1734,17 @@ static int chan_bottom_half(Ev *e)
 /* The calling thread's dict of the bottom-half mark (a threading.local), fetched once per period_run call (one
  * thread); NULL: not fetched yet. */
 static PyObject *cur_ldict = NULL;
+/* The last value local_add wrote to cur_ldict and the dict's version after it (ld_set: that dict, else NULL). */
+static PyObject *ld_set = NULL, *ld_val = NULL;
+static uint64_t ld_ver = 0;
 
 /* ``_local.depth += d`` (the bottom-half mark): in the thread's dict directly while the class keeps ``depth`` as a
  * plain int class attribute (no descriptor: what local_getattro/local_setattro do then); else the generic way. */
 static int local_add(long long d)
 {
     PyObject *lo = K[K_LOCAL];
-    PyObject *dv = _PyType_Lookup(Py_TYPE(lo), s_depth);
+    PyObject *dv = cur_memo != NULL && !py_ran && cur_memo->local_dv != NULL && lo == K_local_obj
+                   ? cur_memo->local_dv : _PyType_Lookup(Py_TYPE(lo), s_depth);
     if (dv == NULL || !PyLong_CheckExact(dv))
         return add_attr(lo, s_depth, d);
     if (cur_ldict == NULL) {
@@ -1463,11 +1756,19 @@ static int local_add(long long d)
         }
         cur_ldict = ld;
     }
-    PyObject *v = PyDict_GetItemWithError(cur_ldict, s_depth);
-    if (v == NULL) {
-        if (PyErr_Occurred())
-            return -1;
-        v = dv;
+    PyObject *v;
+#if HAVE_MEMO
+    if (ld_set == cur_ldict && ((PyDictObject *)cur_ldict)->ma_version_tag == ld_ver)
+        v = ld_val;  /* (the dict is as our last write left it: PEP 509) */
+    else
+#endif
+    {
+        v = PyDict_GetItemWithError(cur_ldict, s_depth);
+        if (v == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            v = dv;
+        }
     }
     long long x;
     PyObject *nv;
@@ -1478,6 +1779,14 @@ static int local_add(long long d)
     if (nv == NULL)
         return -1;
     int r = PyDict_SetItem(cur_ldict, s_depth, nv);
+    ld_set = NULL;
+#if HAVE_MEMO
+    if (r == 0) {
+        ld_set = cur_ldict;
+        ld_val = nv;  /* (borrowed: the dict holds it while its version stays) */
+        ld_ver = ((PyDictObject *)cur_ldict)->ma_version_tag;
+    }
+#endif
     Py_DECREF(nv);
     return r;
 }
@@ -1486,13 +1795,13 @@ static int local_add(long long d)
 static int tasklet_run(Ev *e, long long now)
 {
     PyObject *tl = e->tl;
-    if (fset(tl, s__ev, Py_None) < 0)
+    if (dset(D_TL_EV, tl, s__ev, Py_None) < 0)
         return -1;
-    PyObject *run_id = fget(tl, s__scheduled);
+    PyObject *run_id = dget(D_TL_SCHED, tl, s__scheduled);
     if (run_id == NULL)
         return -1;
     /* Soc.sync and the flag are before the tasklet's try: an error there propagates */
-    if (soc_sync(e, now) < 0 || fset(tl, s__running, Py_True) < 0) {
+    if (soc_sync(e, now) < 0 || dset(D_TL_RUNNING, tl, s__running, Py_True) < 0) {
         Py_DECREF(run_id);
         return -1;
     }
@@ -1503,16 +1812,16 @@ static int tasklet_run(Ev *e, long long now)
     }
     /* BottomHalf.run: the channel the interrupt queued, then (in Python) any other one asked meanwhile */
     PyObject *bh = e->bh;
-    PyObject *q = fget(bh, s__queue);
-    PyObject *qd = fget(bh, s__queued);
-    PyObject *lk = fget(bh, s__lock);
+    PyObject *q = dget(D_BH_QUEUE, bh, s__queue);
+    PyObject *qd = dget(D_BH_QUEUED, bh, s__queued);
+    PyObject *lk = dget(D_BH_LOCK, bh, s__lock);
     r = (q && qd && lk) ? 0 : -1;
     if (r == 0 && PyObject_Length(q) == 1) {
         int took = 1;
         r = lock_enter(lk, &took);  /* (the queue and the set are the exact classes: precheck) */
         if (r == 0) {
-            PyObject *got = PyObject_CallMethodNoArgs(q, s_popleft);
-            PyObject *key = PyLong_FromVoidPtr(got);
+            PyObject *got = q_popleft(q);
+            PyObject *key = got != NULL ? chan_key(got) : NULL;
             if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
                 r = -1;
             Py_XDECREF(key);
@@ -1558,9 +1867,9 @@ static int tasklet_run(Ev *e, long long now)
         log_exception("bottom half %s failed", nm ? nm : Py_None, NULL);
         Py_XDECREF(nm);
     }
-    r = fset(tl, s__running, Py_False);
+    r = dset(D_TL_RUNNING, tl, s__running, Py_False);
     if (r == 0)
-        r = fset(tl, s__done, run_id);
+        r = dset(D_TL_DONE, tl, s__done, run_id);
     Py_DECREF(run_id);
     return r;
 fail: {
@@ -1579,6 +1888,13 @@ static PyObject *new_event(PyObject *time_ns, PyObject *fn, PyObject *label, PyO
     PyObject *ev = tp->tp_alloc(tp, 0);
     if (ev == NULL)
         return NULL;
+    Memo *M = cur_memo;
+    if (M != NULL && !py_ran && M->ev_off[E_TIME] != 0) {  /* (the slots, fresh: nothing to let go) */
+        PyObject *const v[NE] = {time_ns, fn, label, priority, seq, Py_False};
+        for (int i = 0; i < NE; i++)
+            *(PyObject **)((char *)ev + M->ev_off[i]) = Py_NewRef(v[i]);
+        return ev;
+    }
     if (fset(ev, s_time_ns, time_ns) < 0 || fset(ev, s_fn, fn) < 0 || fset(ev, s_label, label) < 0
         || fset(ev, s_priority, priority) < 0 || fset(ev, s_seq, seq) < 0 || fset(ev, s_cancelled, Py_False) < 0) {
         Py_DECREF(ev);
@@ -1592,21 +1908,21 @@ static int lane_schedule(Ev *e)
 {
     PyObject *kern = e->kern, *lane = e->lane;
     long long watch, now, nheap = PyList_GET_SIZE(e->heap);
-    int plain = is_attr(kern, s_postponed, Py_None) && peek_ll(kern, s_watch_ns, &watch)
-                && peek_ll(kern, s_now_ns, &now) && is_attr(e->tl, s_killed, Py_False)
+    int plain = dis(D_KERN_POSTPONED, kern, s_postponed, Py_None) && dpeek_ll(D_KERN_WATCH, kern, s_watch_ns, &watch)
+                && dpeek_ll(D_KERN_NOW, kern, s_now_ns, &now) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)
                 && !(e->end2 <= now + e->latency) && nheap <= 16 && !(e->due2 <= watch) && !(e->due2 < now);
     for (Py_ssize_t i = 0; plain && i < nheap && i < PyList_GET_SIZE(e->heap); i++) {
         PyObject *ent = PyList_GET_ITEM(e->heap, i);
         long long t;
-        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !as_ll(PyTuple_GET_ITEM(ent, 0), &t)
+        if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) != 4 || !rd(PyTuple_GET_ITEM(ent, 0), &t)
             || !Py_IS_TYPE(PyTuple_GET_ITEM(ent, 3), (PyTypeObject *)K[K_EVENT])) {
             plain = 0;  /* (an entry only Python understands: its own code decides) */
             break;
         }
-        if (e->end2 <= t && t <= e->due2 && !is_attr(PyTuple_GET_ITEM(ent, 3), s_cancelled, Py_True))
+        if (e->end2 <= t && t <= e->due2 && !ev_cancelled(PyTuple_GET_ITEM(ent, 3)))
             plain = 0;
     }
-    PyObject *label = fget(e->ch, s_item_label);
+    PyObject *label = dget(D_CH_LABEL, e->ch, s_item_label);
     if (label == NULL)
         return -1;
     if (!plain) {
@@ -1617,12 +1933,12 @@ static int lane_schedule(Ev *e)
         Py_DECREF(label);
         if (ev == NULL)
             return -1;
-        int r = fset(e->ch, s_ev, ev);
+        int r = dset(D_CH_EV, e->ch, s_ev, ev);
         Py_DECREF(ev);
         return r;
     }
     /* seq = next(k._seq); Event(due, self._run, label, PRIO_HW, seq); heappush */
-    PyObject *seqit = fget(kern, s__seq);
+    PyObject *seqit = dget(D_KERN_SEQ, kern, s__seq);
     PyObject *seq = seqit ? PyIter_Next(seqit) : NULL;
     Py_XDECREF(seqit);
     if (seq == NULL) {
@@ -1632,7 +1948,8 @@ static int lane_schedule(Ev *e)
         return -1;
     }
     /* lane._run: a plain function of the lane's class is bound here (no generic getattr: nothing else can run) */
-    PyObject *runf = _PyType_Lookup(Py_TYPE(lane), s__run);
+    PyObject *runf = cur_memo != NULL && !py_ran && cur_memo->lane_run != NULL && lane == cur_memo->base.lane
+                     ? cur_memo->lane_run : _PyType_Lookup(Py_TYPE(lane), s__run);
     PyObject *run = runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
     PyObject *duev = PyLong_FromLongLong(e->due2);
     PyObject *prio = PyLong_FromLong(0);
@@ -1648,25 +1965,25 @@ static int lane_schedule(Ev *e)
     Py_XDECREF(prio);
     Py_XDECREF(seq);
     if (r == 0)
-        r = fset(lane, s__ev, ev);
+        r = dset(D_LANE_EV, lane, s__ev, ev);
     if (r == 0)
-        r = set_ll(lane, s__end_ns, e->end2);
+        r = dset_ll(D_LANE_END, lane, s__end_ns, e->end2);
     if (r == 0)
-        r = fset(lane, s__due_ns, duev);
+        r = dset(D_LANE_DUE, lane, s__due_ns, duev);
     if (r == 0)
-        r = fset(lane, s__fn, e->fn);
+        r = dset(D_LANE_FN, lane, s__fn, e->fn);
     if (r == 0)
-        r = fset(lane, s__label, label);
+        r = dset(D_LANE_LABEL, lane, s__label, label);
     if (r == 0)
-        r = fset(lane, s__owner, e->ch);
+        r = dset(D_LANE_OWNER, lane, s__owner, e->ch);
     if (r == 0)
-        r = set_ll(lane, s_postponed_end_ns, e->end2);
+        r = dset_ll(D_LANE_PEND, lane, s_postponed_end_ns, e->end2);
     if (r == 0)
-        r = fset(kern, s_postponed, lane);
+        r = dset(D_KERN_POSTPONED, kern, s_postponed, lane);
     if (r == 0 && e->due2 > watch)
-        r = fset(kern, s_watch_ns, duev);
+        r = dset(D_KERN_WATCH, kern, s_watch_ns, duev);
     if (r == 0)
-        r = fset(e->ch, s_ev, ev);
+        r = dset(D_CH_EV, e->ch, s_ev, ev);
     Py_XDECREF(duev);
     Py_XDECREF(ev);
     Py_DECREF(label);
@@ -1681,9 +1998,10 @@ static int period_irq(Ev *e)
     if (lock == NULL)
         return -1;
     /* (no lock is left out where Python code could run inside: a property, a sequence that is not a count) */
-    int may_skip = plain_attr(chan, s_running) && plain_attr(chan, s_cyclic) && plain_attr(e->kern, s__seq);
+    int may_skip = (daddr(D_CHAN_RUNNING, chan) && daddr(D_CHAN_CYCLIC, chan) && daddr(D_KERN_SEQ, e->kern))
+                   || (plain_attr(chan, s_running) && plain_attr(chan, s_cyclic) && plain_attr(e->kern, s__seq));
     if (may_skip) {
-        PyObject *seqit = fget(e->kern, s__seq);
+        PyObject *seqit = dget(D_KERN_SEQ, e->kern, s__seq);
         may_skip = seqit != NULL && count_type != NULL && Py_IS_TYPE(seqit, count_type);
         Py_XDECREF(seqit);
         PyErr_Clear();
@@ -1695,18 +2013,18 @@ static int period_irq(Ev *e)
     }
     int r = 0;
     PyObject *old = NULL;  /* the slot's old value, let go after the lock (its last reference may run code) */
-    PyObject *vd = fget(chan, s_running);
+    PyObject *vd = dget(D_CHAN_RUNNING, chan, s_running);
     if (vd == NULL)
         r = -1;
     else if (vd != Py_None) {
         /* vchan_cyclic_callback(vd): the slot, then DmaDevice.schedule_bottom_half -> BottomHalf.schedule */
-        old = fget(chan, s_cyclic);
-        r = old == NULL ? -1 : fset(chan, s_cyclic, vd);
+        old = dget(D_CHAN_CYCLIC, chan, s_cyclic);
+        r = old == NULL ? -1 : dset(D_CHAN_CYCLIC, chan, s_cyclic, vd);
         PyObject *bh = e->bh;
-        PyObject *key = r == 0 ? PyLong_FromVoidPtr(chan) : NULL;
-        PyObject *blk = key ? fget(bh, s__lock) : NULL;
-        PyObject *qd = blk ? fget(bh, s__queued) : NULL;
-        PyObject *q = qd ? fget(bh, s__queue) : NULL;
+        PyObject *key = r == 0 ? chan_key(chan) : NULL;
+        PyObject *blk = key ? dget(D_BH_LOCK, bh, s__lock) : NULL;
+        PyObject *qd = blk ? dget(D_BH_QUEUED, bh, s__queued) : NULL;
+        PyObject *q = qd ? dget(D_BH_QUEUE, bh, s__queue) : NULL;
         if (q == NULL || (may_skip ? lock_enter(blk, &btook) < 0 : call_noargs(blk, s_acquire) < 0))
             r = -1;
         else {
@@ -1714,20 +2032,20 @@ static int period_irq(Ev *e)
             if (in < 0)
                 r = -1;
             else if (!in) {
-                PyObject *x = PySet_Add(qd, key) < 0 ? NULL : PyObject_CallMethodOneArg(q, s_append, chan);
+                PyObject *x = PySet_Add(qd, key) < 0 ? NULL : q_append(q, chan);
                 if (x == NULL)
                     r = -1;
                 Py_XDECREF(x);
             }
             if (lock_exit(blk, btook) < 0)
                 r = -1;
-            if (r == 0 && !in && is_attr(e->tl, s__ev, Py_None) && is_attr(e->tl, s_killed, Py_False)) {
+            if (r == 0 && !in && dis(D_TL_EV, e->tl, s__ev, Py_None) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)) {
                 /* SimTasklet.schedule while held: a sequence number kept, not queued */
-                r = add_attr(e->tl, s__scheduled, 1);
-                PyObject *seqit = r == 0 ? fget(e->kern, s__seq) : NULL;
+                r = dadd(D_TL_SCHED, e->tl, s__scheduled, 1);
+                PyObject *seqit = r == 0 ? dget(D_KERN_SEQ, e->kern, s__seq) : NULL;
                 PyObject *seq = seqit ? PyIter_Next(seqit) : NULL;
-                if (seq == NULL || fset(e->tl, s_held_seq, seq) < 0
-                    || fset(e->tl, s__ev, K[K_HELD]) < 0)
+                if (seq == NULL || dset(D_TL_HELDSEQ, e->tl, s_held_seq, seq) < 0
+                    || dset(D_TL_EV, e->tl, s__ev, K[K_HELD]) < 0)
                     r = -1;
                 Py_XDECREF(seq);
                 Py_XDECREF(seqit);
@@ -1763,8 +2081,13 @@ static int codec_ticks(Ev *e)
     long long c = e->c, ku = c * e->u;
     Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo);
     long long limit = 0, kept = 0;
-    PyObject *lim = Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE]) ? peek(e->cap, s_limit) : NULL;
-    int fits = lim != NULL && (lim == Py_None || as_ll(lim, &limit)) && peek_ll(e->cap, s__kept, &kept)
+    PyObject *lim = NULL;
+    if (Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE])) {
+        lim = dget(D_CAP_LIMIT, e->cap, s_limit);
+        if (lim == NULL)
+            PyErr_Clear();
+    }
+    int fits = lim != NULL && (lim == Py_None || as_ll(lim, &limit)) && dpeek_ll(D_CAP_KEPT, e->cap, s__kept, &kept)
                && (lim == Py_None || kept + ku <= limit);
     Py_XDECREF(lim);
     if (have < ku) {
@@ -1793,17 +2116,21 @@ static int codec_ticks(Ev *e)
     }
     int r;
     if (fits) {  /* ByteCapture.append, inlined while within its bound */
-        PyObject *chunks = fget(e->cap, s__chunks);
+        PyObject *chunks = dget(D_CAP_CHUNKS, e->cap, s__chunks);
         if (chunks != NULL && !PyList_CheckExact(chunks) && !Py_IS_TYPE(chunks, (PyTypeObject *)K[K_DEQUE]))
             PY_RAN();
-        PyObject *x = chunks ? PyObject_CallMethodOneArg(chunks, s_append, played) : NULL;
-        r = x == NULL ? -1 : 0;
-        Py_XDECREF(x);
+        if (chunks != NULL && PyList_CheckExact(chunks))
+            r = PyList_Append(chunks, played);  /* (list.append itself) */
+        else {
+            PyObject *x = chunks ? q_append(chunks, played) : NULL;
+            r = x == NULL ? -1 : 0;
+            Py_XDECREF(x);
+        }
         Py_XDECREF(chunks);
         if (r == 0)
-            r = add_attr(e->cap, s__kept, ku);
+            r = dadd(D_CAP_KEPT, e->cap, s__kept, ku);
         if (r == 0)
-            r = add_attr(e->cap, s_total, ku);
+            r = dadd(D_CAP_TOTAL, e->cap, s_total, ku);
     } else {
         PY_RAN();
         PyObject *x = PyObject_CallMethodOneArg(e->cap, s_append, played);
@@ -1812,9 +2139,9 @@ static int codec_ticks(Ev *e)
     }
     Py_DECREF(played);
     if (r == 0)
-        r = add_attr(e->port, s_drained, ku);
+        r = dadd(D_PORT_DRAINED, e->port, s_drained, ku);
     if (r == 0)
-        r = add_attr(e->port, s_ticks_done, c);
+        r = dadd(D_PORT_TICKS, e->port, s_ticks_done, c);
     return r;
 }
 
@@ -1827,16 +2154,16 @@ static int run_event(Ev *e)
     if (x == NULL)
         return -1;
     Py_DECREF(x);
-    if (set_ll(kern, s_now_ns, e->t) < 0 || add_attr(kern, s_events_run, 1) < 0)
+    if (dset_ll(D_KERN_NOW, kern, s_now_ns, e->t) < 0 || dadd(D_KERN_EVRUN, kern, s_events_run, 1) < 0)
         return -1;
     /* PeriodLane._run */
-    if (fset(lane, s__ev, Py_None) < 0 || set_ll(lane, s_postponed_end_ns, NEVER_NS) < 0
-        || fset(lane, s__owner, Py_None) < 0 || fset(kern, s_postponed, Py_None) < 0
-        || fset(tl, s_hold, Py_True) < 0 || set_ll(kern, s_now_ns, e->end) < 0)
+    if (dset(D_LANE_EV, lane, s__ev, Py_None) < 0 || dset_ll(D_LANE_PEND, lane, s_postponed_end_ns, NEVER_NS) < 0
+        || dset(D_LANE_OWNER, lane, s__owner, Py_None) < 0 || dset(D_KERN_POSTPONED, kern, s_postponed, Py_None) < 0
+        || dset(D_TL_HOLD, tl, s_hold, Py_True) < 0 || dset_ll(D_KERN_NOW, kern, s_now_ns, e->end) < 0)
         return -1;
     int r = 0;
     /* Dmac._period_end: the last bursts' bytes into the FIFO, the ticks due by now */
-    if (fset(ch, s_ev, Py_None) < 0)
+    if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
         Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
@@ -1847,18 +2174,26 @@ static int run_event(Ev *e)
         PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
         e->have_buf = 0;
         if (r == 0)
-            r = add_attr(e->port, s_written, e->n);
+            r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
         if (r == 0 && e->c > 0)
             r = codec_ticks(e);
     }
     if (r == 0)
-        r = add_attr(dmac, s_bursts, e->j - e->m);
+        r = dadd(D_DMAC_BURSTS, dmac, s_bursts, e->j - e->m);
     if (r == 0)
-        r = set_ll(plan, s_materialized, e->j);
+        r = dset_ll(D_PLAN_MAT, plan, s_materialized, e->j);
     if (r == 0)
-        r = set_ll(plan, s_next_land_ns, NEVER_NS);
-    if (r == 0) {
-        PyObject *v = fget(dmac, s__last_grant_ns);
+        r = dset_ll(D_PLAN_NL, plan, s_next_land_ns, NEVER_NS);
+    PyObject **lga = daddr(D_DMAC_LGNS, dmac);
+    long long lgv;
+    if (r == 0 && lga != NULL && *lga != NULL && rd(*lga, &lgv)) {  /* (the memo's slot: an int compared in C) */
+        if (e->s > lgv) {
+            r = dset_ll(D_DMAC_LGNS, dmac, s__last_grant_ns, e->s);
+            if (r == 0)
+                r = dset_ll(D_DMAC_LG, dmac, s__last_grant, e->ch_idx);
+        }
+    } else if (r == 0) {
+        PyObject *v = dget(D_DMAC_LGNS, dmac, s__last_grant_ns);
         long long lg;
         PyObject *sv = v != NULL && rd(v, &lg) && e->s <= lg ? NULL : PyLong_FromLongLong(e->s);
         int gt = sv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
@@ -1866,43 +2201,48 @@ static int run_event(Ev *e)
         if (gt < 0)
             r = -1;
         else if (gt) {
-            r = fset(dmac, s__last_grant_ns, sv);
+            r = dset(D_DMAC_LGNS, dmac, s__last_grant_ns, sv);
             if (r == 0)
-                r = set_ll(dmac, s__last_grant, e->ch_idx);
+                r = dset_ll(D_DMAC_LG, dmac, s__last_grant, e->ch_idx);
         }
         Py_XDECREF(v);
         Py_XDECREF(sv);
     }
     if (r == 0)
-        r = fset(ch, s_plan, Py_None);
+        r = dset(D_CH_PLAN, ch, s_plan, Py_None);
     if (r == 0)
-        r = set_ll(dmac, s__busy_until, e->end);
+        r = dset_ll(D_DMAC_BUSY, dmac, s__busy_until, e->end);
     /* _after_burst: the item ends */
     if (r == 0)
-        r = set_ll(ch, s_item_off, 0);
+        r = dset_ll(D_CH_ITEMOFF, ch, s_item_off, 0);
     if (r == 0)
-        r = e->wrap ? set_ll(ch, s_done, 0) : add_attr(ch, s_done, e->n);
+        r = e->wrap ? dset_ll(D_CH_DONE, ch, s_done, 0) : dadd(D_CH_DONE, ch, s_done, e->n);
     if (r == 0)
-        r = set_ll(ch, s_item_idx, e->idx2);
+        r = dset_ll(D_CH_ITEMIDX, ch, s_item_idx, e->idx2);
     if (r == 0 && e->irq_on)
         r = period_irq(e);
     /* _continue: the next period follows on */
     if (r == 0)
-        r = set_ll(plan, s_first_request_bytes, e->x1);
+        r = dset_ll(D_PLAN_FRB, plan, s_first_request_bytes, e->x1);
     if (r == 0)
-        r = set_ll(plan, s_start_ns, e->end);
+        r = dset_ll(D_PLAN_START, plan, s_start_ns, e->end);
     if (r == 0)
-        r = set_ll(plan, s_materialized, 0);
+        r = dset_ll(D_PLAN_MAT, plan, s_materialized, 0);
     if (r == 0)
-        r = fset(ch, s_plan, plan);
+        r = dset(D_CH_PLAN, ch, s_plan, plan);
     if (r == 0)
-        r = fset(ch, s_state, K[K_STEADY]);
+        r = dset(D_CH_STATE, ch, s_state, K[K_STEADY]);
     if (r == 0)
-        r = add_attr(dmac, s_plans, 1);
+        r = dadd(D_DMAC_PLANS, dmac, s_plans, 1);
     if (r == 0)
-        r = set_ll(plan, s_next_land_ns, e->nl);
-    if (r == 0) {
-        PyObject *v = fget(dmac, s__sync_ns);
+        r = dset_ll(D_PLAN_NL, plan, s_next_land_ns, e->nl);
+    PyObject **sya = daddr(D_DMAC_SYNC, dmac);
+    long long syv;
+    if (r == 0 && sya != NULL && *sya != NULL && rd(*sya, &syv)) {
+        if (e->nl < syv)
+            r = dset_ll(D_DMAC_SYNC, dmac, s__sync_ns, e->nl);
+    } else if (r == 0) {
+        PyObject *v = dget(D_DMAC_SYNC, dmac, s__sync_ns);
         long long sy;
         PyObject *nv = v != NULL && rd(v, &sy) && e->nl >= sy ? NULL : PyLong_FromLongLong(e->nl);
         int lt = nv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
@@ -1910,7 +2250,7 @@ static int run_event(Ev *e)
         if (lt < 0)
             r = -1;
         else if (lt)
-            r = fset(dmac, s__sync_ns, nv);
+            r = dset(D_DMAC_SYNC, dmac, s__sync_ns, nv);
         Py_XDECREF(v);
         Py_XDECREF(nv);
     }
@@ -1919,7 +2259,7 @@ static int run_event(Ev *e)
     /* back in PeriodLane._run (its try/finally: hold off whatever happened) */
     {
         PyObject *exc = r < 0 ? take_exc() : NULL;
-        int r2 = fset(tl, s_hold, Py_False);
+        int r2 = dset(D_TL_HOLD, tl, s_hold, Py_False);
         if (exc) {
             if (r2 < 0)
                 PyErr_Clear();
@@ -1930,15 +2270,15 @@ static int run_event(Ev *e)
             return -1;
     }
     long long seq;
-    PyObject *seqv = fget(tl, s_held_seq);
+    PyObject *seqv = dget(D_TL_HELDSEQ, tl, s_held_seq);
     if (seqv == NULL)
         return -1;
-    if (!as_ll(seqv, &seq)) {
+    if (!rd(seqv, &seq)) {
         Py_DECREF(seqv);
         PyErr_SetString(PyExc_TypeError, "held_seq must be an int");
         return -1;
     }
-    if (set_ll(tl, s_held_seq, -1) < 0) {
+    if (dset_ll(D_TL_HELDSEQ, tl, s_held_seq, -1) < 0) {
         Py_DECREF(seqv);
         return -1;
     }
@@ -1947,7 +2287,7 @@ static int run_event(Ev *e)
             break;
         PyObject *top = PyList_GET_ITEM(e->heap, 0);
         PyObject *tev = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4 ? PyTuple_GET_ITEM(top, 3) : NULL;
-        if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !is_attr(tev, s_cancelled, Py_True))
+        if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !ev_cancelled(tev))
             break;
         x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
         if (x == NULL) {
@@ -1978,12 +2318,12 @@ static int run_event(Ev *e)
         Py_XDECREF(duev);
     }
     Py_DECREF(seqv);
-    if (set_ll(kern, s_now_ns, e->due) < 0)
+    if (dset_ll(D_KERN_NOW, kern, s_now_ns, e->due) < 0)
         return -1;
     if (seq >= 0) {
-        if (add_attr(lane, s_merged, 1) < 0)
+        if (dadd(D_LANE_MERGED, lane, s_merged, 1) < 0)
             return -1;
-        if (is_attr(tl, s__ev, K[K_HELD]))  /* run_now */
+        if (dis(D_TL_EV, tl, s__ev, K[K_HELD]))  /* run_now */
             return tasklet_run(e, e->due);
     }
     return 0;
@@ -2027,7 +2367,9 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Ev e;
         int ok = 0;
         if (M->valid && M->base.kern == kern) {
+            cur_memo = M;  /* (no Python ran since the last period: its direct access holds) */
             ok = quick(M, &e, limit);
+            cur_memo = NULL;
             if (ok > 0)
                 n_quick++;
             else {
@@ -2050,20 +2392,22 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
             n_full++;
             memo_take(M, &e);
         }
-        if (fset(kern, s_dispatching, Py_True) < 0) {
-            ev_free(&e);
-            goto out;
-        }
         py_ran = 0;
         Py_ssize_t gc0 = gc_runs;
         M->snap.armed = M->snap.ok = 0;
         cur_snap = M->planned ? &M->snap : NULL;
         cur_memo = M->planned ? M : NULL;
+        if (dset(D_KERN_DISPATCH, kern, s_dispatching, Py_True) < 0) {
+            cur_snap = NULL;
+            cur_memo = NULL;
+            ev_free(&e);
+            goto out;
+        }
         int r = run_event(&e);
+        PyObject *exc = r < 0 ? take_exc() : NULL;
+        int r2 = dset(D_KERN_DISPATCH, kern, s_dispatching, Py_False);
         cur_snap = NULL;
         cur_memo = NULL;
-        PyObject *exc = r < 0 ? take_exc() : NULL;
-        int r2 = fset(kern, s_dispatching, Py_False);
         ev_free(&e);
         M->valid = M->planned && r == 0 && r2 == 0 && !py_ran && gc_runs == gc0;
         if (!M->valid)
@@ -2086,6 +2430,7 @@ out:
     cur_memo = outer_memo;
     Py_XDECREF(cur_ldict);
     cur_ldict = outer_ldict;
+    ld_set = NULL;
     PY_RAN();
     return result;
 }
@@ -2178,6 +2523,22 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
             count_type = (PyTypeObject *)Py_NewRef((PyObject *)Py_TYPE(c));
         Py_XDECREF(c);
         Py_XDECREF(mod);
+        PyErr_Clear();
+    }
+    if (never_obj == NULL && (never_obj = PyLong_FromLongLong(NEVER_NS)) == NULL)
+        return NULL;
+    Py_CLEAR(deque_append_d);
+    Py_CLEAR(deque_popleft_d);
+    if (!PyType_HasFeature((PyTypeObject *)K[K_DEQUE], Py_TPFLAGS_HEAPTYPE)) {  /* (a static class cannot change) */
+        PyObject *a = PyObject_GetAttrString(K[K_DEQUE], "append");
+        PyObject *p = PyObject_GetAttrString(K[K_DEQUE], "popleft");
+        if (a != NULL && p != NULL && Py_IS_TYPE(a, &PyMethodDescr_Type) && Py_IS_TYPE(p, &PyMethodDescr_Type)) {
+            deque_append_d = a;
+            deque_popleft_d = p;
+        } else {
+            Py_XDECREF(a);
+            Py_XDECREF(p);
+        }
         PyErr_Clear();
     }
     k_ready = 1;

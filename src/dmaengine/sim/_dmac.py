@@ -211,6 +211,16 @@ class Dmac:
     :meth:`abort`, reads :meth:`progress`, and receives interrupts through ``irq(chan, Irq, Result, residue)``,
     always from a hardware event, never from inside one of these calls."""
 
+    # Every attribute the controller keeps is a slot (the period runner, src/native/period.c, reads and writes them
+    # at their offsets); ``__dict__`` stays, so a test or a user may still set any other attribute on an instance
+    # (a wrapped ``sync``), and so does ``__weakref__``.
+    __slots__ = ("__dict__", "__weakref__", "_busy_until", "_deferred", "_done_cut", "_last_grant", "_last_grant_ns",
+                 "_plan_backoff_ns", "_plan_retry_ns", "_raising", "_sched", "_sched_chans", "_sched_dones",
+                 "_sched_ev", "_sched_irqs", "_sched_lone_ports", "_sched_movers", "_sched_movers_of",
+                 "_sched_ports", "_sched_spans", "_sync_ns", "_took", "_took_ns",
+                 "_waiting", "burst_probe", "bursts", "bus_bytes_per_s", "bus_width_bytes", "chans", "fast",
+                 "fetch_latency_ns", "irq", "kernel", "lane", "mem_burst", "plans", "relanes", "runs", "soc")
+
     def __init__(self, soc: Soc, channels: int = 8, bus_bytes_per_s: int = 400_000_000,
                  fetch_latency_ns: int = 100, fast: bool = True, bus_width_bytes: int = WORD,
                  mem_burst: int = MEM_BURST) -> None:
