@@ -16,6 +16,7 @@ from . import _trace
 from ._channel import Channel, Descriptor, DescState, prep_flags
 from ._context import in_bottom_half
 from ._cookie import MAX_COOKIE, MIN_COOKIE, is_complete
+from ._device import DmaDevice
 from ._enums import PrepFlags, ResidueGranularity, Result, Status
 from ._errors import StateError
 from ._records import TxResult, TxState
@@ -25,6 +26,9 @@ __all__ = ["VirtChannel", "VirtDescriptor"]
 log = logging.getLogger("dmaengine")
 
 _ERRORS_KEPT = 4096
+#: The base class's bottom-half request: the completion side calls ``device.bh.schedule`` itself while a device
+#: keeps this one (a device that overrides it is called as before).
+_SCHEDULE_BH = DmaDevice.schedule_bottom_half
 
 _PREPARED = DescState.PREPARED
 _SUBMITTED = DescState.SUBMITTED
@@ -150,8 +154,16 @@ class VirtChannel(Channel):
         self.desc_completed.append(vd)
         if _trace.recorder is not None:
             _trace.emit("complete", self, cookie, {"result": result.name, "bytes": vd.length - residue})
-        self.device.schedule_bottom_half(self)
-        self.waitq.wake()
+        device = self.device
+        if type(device).schedule_bottom_half is _SCHEDULE_BH:  # DmaDevice.schedule_bottom_half(self), inlined
+            device.bh.schedule(self)
+        else:
+            device.schedule_bottom_half(self)
+        wq = self.waitq
+        if wq.waiters:
+            wq.wake()
+        else:
+            wq._seq += 1  # WaitQueue.wake with nobody to wake, inlined
 
     def vchan_cookie_complete_batch(self, vds: list[VirtDescriptor]) -> None:
         """:meth:`vchan_cookie_complete` for several descriptors that ended in list order (already off the
@@ -198,7 +210,11 @@ class VirtChannel(Channel):
         self.cyclic = vd
         if _trace.recorder is not None:
             _trace.emit("period", self, vd.cookie)
-        self.device.schedule_bottom_half(self)
+        device = self.device
+        if type(device).schedule_bottom_half is _SCHEDULE_BH:  # DmaDevice.schedule_bottom_half(self), inlined
+            device.bh.schedule(self)
+        else:
+            device.schedule_bottom_half(self)
 
     # --- termination --------------------------------------------------------------------------------------
     def vchan_terminate_vdesc(self, vd: VirtDescriptor) -> None:
@@ -327,7 +343,11 @@ class VirtChannel(Channel):
                     except BaseException:  # see below
                         self.n_callback_errors += 1
                         log.exception("%s: callback of %r raised", self.name, cyc)
-                self.waitq.wake()  # a waiter may test what the callback did
+                wq = self.waitq  # a waiter may test what the callback did: wake it
+                if wq.waiters:
+                    wq.wake()
+                else:
+                    wq._seq += 1  # WaitQueue.wake with nobody to wake, inlined (once per period)
             return
         if cyc is not None:
             self._call_back(cyc)

@@ -1052,6 +1052,507 @@ static PyObject *core_take_all(BusCore *o, PyObject *args)
     return out;
 }
 
+/* --- the lanes' bytes: Dmac._sched_move in one pass (take_moves, take_move) ----------------------------------
+ *
+ * A mover is Dmac._sched_mover's tuple (ch, prog, mvs, lengths, port_fn, tx) for a peripheral lane whose items'
+ * memory was resolved once (ch.mvs, valid while ch.checked is ch.prog), or None. A lane whose mover is None, or
+ * whose channel no longer holds that program and memory, or in any state this code does not take (an item index
+ * or offset out of range, a buffer shorter than the item), is moved by the Python fallback move(pos, n, last)
+ * (Dmac._sched_move_at: the specification does it, and raises what it raises). Otherwise this is Dmac._sched_move
+ * and Dmac._take_items line by line: the same port calls with the same instant and bytes, the same item index,
+ * offset and done after, in the same order (within an item the state changes after the port call, across items
+ * before it). Bytes that a port's steady_read gives other than as bytes of the length asked go to the Python
+ * store(mvs, pieces, data, single) (Dmac._sched_store), which does what the specification does with them. */
+
+static PyObject *s_prog, *s_checked, *s_mvs, *s_item_idx, *s_item_off, *s_done;
+
+static int get_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t *out)
+{
+    PyObject *v = PyObject_GetAttr(ch, name);
+    if (v == NULL)
+        return -1;
+    if (!PyLong_CheckExact(v)) {
+        Py_DECREF(v);
+        *out = -1;
+        return 1;  /* not ours: the fallback */
+    }
+    Py_ssize_t x = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        *out = -1;
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int set_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t v)
+{
+    PyObject *x = PyLong_FromSsize_t(v);
+    if (x == NULL)
+        return -1;
+    int r = PyObject_SetAttr(ch, name, x);
+    Py_DECREF(x);
+    return r;
+}
+
+/* 1 when ch.<name> is want, 0 when not, -1 with an exception. */
+static int attr_is(PyObject *ch, PyObject *name, PyObject *want)
+{
+    PyObject *v = PyObject_GetAttr(ch, name);
+    if (v == NULL)
+        return -1;
+    int r = v == want;
+    Py_DECREF(v);
+    return r;
+}
+
+#define MOVE_MAX_PIECES 64
+
+typedef struct {
+    Py_ssize_t idx, off, k;
+} Piece;
+
+static int call_fallback(PyObject *move, Py_ssize_t pos, int64_t n, int64_t last)
+{
+    PyObject *r = PyObject_CallFunction(move, "nLL", pos, (long long)n, (long long)last);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int call_store(PyObject *store, PyObject *mvs, const Piece *pc, Py_ssize_t np, PyObject *data, int single)
+{
+    PyObject *pieces = PyList_New(np);
+    if (pieces == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < np; i++) {
+        PyObject *e = Py_BuildValue("(nnn)", pc[i].idx, pc[i].off, pc[i].k);
+        if (e == NULL) {
+            Py_DECREF(pieces);
+            return -1;
+        }
+        PyList_SET_ITEM(pieces, i, e);
+    }
+    PyObject *r = PyObject_CallFunction(store, "OOOO", mvs, pieces, data, single ? Py_True : Py_False);
+    Py_DECREF(pieces);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Copy between the pieces' buffers and buf (to_buf: read the items into buf; else write buf into the items). */
+static int pieces_copy(PyObject *mvs, const Piece *pc, Py_ssize_t np, char *buf, int to_buf)
+{
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < np; i++) {
+        Py_buffer view;
+        if (pc[i].idx >= PyList_GET_SIZE(mvs)) {  /* (a port's call changed the list) */
+            PyErr_Format(PyExc_RuntimeError, "take_moves: item %zd's memory is gone from mvs", pc[i].idx);
+            return -1;
+        }
+        if (PyObject_GetBuffer(PyList_GET_ITEM(mvs, pc[i].idx), &view, to_buf ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0)
+            return -1;
+        if (view.len < pc[i].off + pc[i].k) {
+            PyBuffer_Release(&view);
+            PyErr_Format(PyExc_RuntimeError, "take_moves: item %zd's memory is shorter than %zd bytes", pc[i].idx,
+                         pc[i].off + pc[i].k);
+            return -1;
+        }
+        memcpy(to_buf ? buf + at : (char *)view.buf + pc[i].off, to_buf ? (char *)view.buf + pc[i].off : buf + at,
+               (size_t)pc[i].k);
+        PyBuffer_Release(&view);
+        at += pc[i].k;
+    }
+    return 0;
+}
+
+/* 1 when every piece's buffer is a plain contiguous byte buffer long enough (and writable for !tx), 0 if not. */
+static int pieces_fit(PyObject *mvs, const Piece *pc, Py_ssize_t np, int tx)
+{
+    for (Py_ssize_t i = 0; i < np; i++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(mvs, pc[i].idx), &view, tx ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = view.len >= pc[i].off + pc[i].k;
+        PyBuffer_Release(&view);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* 0 when mover is None or a well-formed mover tuple, else -1 with an exception naming it. */
+static int check_mover(PyObject *mover)
+{
+    if (mover == Py_None)
+        return 0;
+    if (!PyTuple_CheckExact(mover) || PyTuple_GET_SIZE(mover) != 6 || !PyList_CheckExact(PyTuple_GET_ITEM(mover, 2))
+            || !PyTuple_CheckExact(PyTuple_GET_ITEM(mover, 3)) || !PyBool_Check(PyTuple_GET_ITEM(mover, 5))
+            || PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) != PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3))) {
+        PyErr_Format(PyExc_TypeError, "take_moves: a mover must be None or (ch, prog, mvs list, lengths tuple, "
+                     "port_fn, tx bool) with as many lengths as mvs, not %R", mover);
+        return -1;
+    }
+    PyObject *lengths = PyTuple_GET_ITEM(mover, 3);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lengths); i++) {
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(lengths, i))) {
+            PyErr_Format(PyExc_TypeError, "take_moves: a mover's item lengths must be ints, not %R", lengths);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
+{
+    if (mover == Py_None)
+        return call_fallback(move, pos, n, last);
+    if (check_mover(mover) < 0)
+        return -1;
+    PyObject *ch = PyTuple_GET_ITEM(mover, 0), *prog = PyTuple_GET_ITEM(mover, 1);
+    PyObject *mvs = PyTuple_GET_ITEM(mover, 2), *lengths = PyTuple_GET_ITEM(mover, 3);
+    PyObject *port_fn = PyTuple_GET_ITEM(mover, 4);
+    int tx = PyTuple_GET_ITEM(mover, 5) == Py_True;
+    int r;
+    if ((r = attr_is(ch, s_prog, prog)) <= 0 || (r = attr_is(ch, s_checked, prog)) <= 0
+            || (r = attr_is(ch, s_mvs, mvs)) <= 0)
+        return r < 0 ? -1 : call_fallback(move, pos, n, last);
+    Py_ssize_t idx, off, done, nitems = PyTuple_GET_SIZE(lengths);
+    if ((r = get_attr_ssize(ch, s_item_idx, &idx)) != 0 || (r = get_attr_ssize(ch, s_item_off, &off)) != 0
+            || (r = get_attr_ssize(ch, s_done, &done)) != 0)
+        return r < 0 ? -1 : call_fallback(move, pos, n, last);
+    if (idx < 0 || idx >= nitems || off < 0 || n < 0 || n > PY_SSIZE_T_MAX / 2)
+        return call_fallback(move, pos, n, last);
+    Piece pc[MOVE_MAX_PIECES];
+    Py_ssize_t np = 0, rest = (Py_ssize_t)n, i = idx, o = off, d = done;
+    Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, idx));
+    if (length == -1 && PyErr_Occurred()) {  /* past Py_ssize_t: the Python path's */
+        PyErr_Clear();
+        return call_fallback(move, pos, n, last);
+    }
+    int single = off + rest <= length;
+    if (single) {
+        pc[0].idx = idx;
+        pc[0].off = off;
+        pc[0].k = rest;
+        np = 1;
+    } else {  /* Dmac._take_items: across items, a ring wraps */
+        while (rest) {
+            Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, i));
+            if (len == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return call_fallback(move, pos, n, last);
+            }
+            Py_ssize_t k = len - o;
+            if (k <= 0 || np == MOVE_MAX_PIECES)
+                return call_fallback(move, pos, n, last);
+            if (rest < k)
+                k = rest;
+            pc[np].idx = i;
+            pc[np].off = o;
+            pc[np].k = k;
+            np++;
+            rest -= k;
+            o += k;
+            d += k;
+            if (o == len) {
+                i++;
+                o = 0;
+                if (i == nitems) {
+                    i = 0;
+                    d = 0;
+                }
+            }
+        }
+    }
+    if (!pieces_fit(mvs, pc, np, tx))
+        return call_fallback(move, pos, n, last);
+    if (!single && (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
+                    || set_attr_ssize(ch, s_done, d) < 0))
+        return -1;
+    PyObject *lastv = PyLong_FromLongLong((long long)last);
+    if (lastv == NULL)
+        return -1;
+    if (tx) {
+        PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+        if (data == NULL || pieces_copy(mvs, pc, np, PyBytes_AS_STRING(data), 1) < 0) {
+            Py_XDECREF(data);
+            Py_DECREF(lastv);
+            return -1;
+        }
+        PyObject *res = PyObject_CallFunctionObjArgs(port_fn, lastv, data, NULL);
+        Py_DECREF(data);
+        Py_DECREF(lastv);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+    } else {
+        PyObject *nv = PyLong_FromLongLong((long long)n);
+        if (nv == NULL) {
+            Py_DECREF(lastv);
+            return -1;
+        }
+        PyObject *data = PyObject_CallFunctionObjArgs(port_fn, lastv, nv, NULL);
+        Py_DECREF(lastv);
+        Py_DECREF(nv);
+        if (data == NULL)
+            return -1;
+        if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) == (Py_ssize_t)n)
+            r = pieces_copy(mvs, pc, np, PyBytes_AS_STRING(data), 0);
+        else
+            r = call_store(store, mvs, pc, np, data, single);
+        Py_DECREF(data);
+        if (r < 0)
+            return -1;
+    }
+    if (single) {  /* as Dmac._sched_move: the item's end steps to the next item, a ring wraps */
+        o = off + (Py_ssize_t)n;
+        if (o == length) {
+            if (idx + 1 == nitems) {
+                i = o = d = 0;
+            } else {
+                i = idx + 1;
+                o = 0;
+                d = done + (Py_ssize_t)n;
+            }
+        } else {
+            i = idx;
+            d = done + (Py_ssize_t)n;
+        }
+        if (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
+                || set_attr_ssize(ch, s_done, d) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_movers(BusCore *o, PyObject *movers, PyObject *move, PyObject *store, const char *what)
+{
+    if (!PyList_CheckExact(movers) || PyList_GET_SIZE(movers) != o->n) {
+        PyErr_Format(PyExc_TypeError, "%s: movers must be a list of %zd movers, not %R", what, o->n, movers);
+        return -1;
+    }
+    if (!PyCallable_Check(move) || !PyCallable_Check(store)) {
+        PyErr_Format(PyExc_TypeError, "%s: move and store must be callable, not %R and %R", what, move, store);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < o->n; i++)  /* refused before any burst is taken */
+        if (check_mover(PyList_GET_ITEM(movers, i)) < 0)
+            return -1;
+    return 0;
+}
+
+/* take_moves(t, movers, move, store): take_all(t) and move every lane's bytes (in lane order, after every lane
+ * is taken, as Dmac._sched_take does); the number of bursts taken. */
+static PyObject *core_take_moves(BusCore *o, PyObject *args)
+{
+    long long t;
+    PyObject *movers, *move, *store;
+    if (!PyArg_ParseTuple(args, "LOOO:take_moves", &t, &movers, &move, &store))
+        return NULL;
+    if (check_movers(o, movers, move, store, "take_moves") < 0)
+        return NULL;
+    int64_t nb[BUS_MAX_LANES], last[BUS_MAX_LANES];
+    Py_ssize_t which[BUS_MAX_LANES], k = 0;
+    __int128 total = 0;
+    for (Py_ssize_t pos = 0; pos < o->n; pos++) {
+        SegList *sl = &o->segs[pos];
+        if (sl->taken_si == sl->n)
+            continue;
+        Seg *s = &sl->v[sl->taken_si];
+        if (s->grant + sl->taken_done * s->stride + s->dur > t)
+            continue;
+        int64_t count;
+        if (take(o, pos, t, NULL, &count, &nb[k], &last[k]) < 0)
+            return NULL;
+        total += count;
+        which[k++] = pos;
+    }
+    int64_t out;
+    if (fits(total, &out) < 0)
+        return NULL;
+    Py_INCREF(movers);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (PyList_GET_SIZE(movers) != o->n) {
+            PyErr_Format(PyExc_RuntimeError, "take_moves: the movers list changed size during the moves");
+            Py_DECREF(movers);
+            return NULL;
+        }
+        PyObject *m = PyList_GET_ITEM(movers, which[j]);
+        Py_INCREF(m);
+        int r = lane_move(m, which[j], nb[j], last[j], move, store);
+        Py_DECREF(m);
+        if (r < 0) {
+            Py_DECREF(movers);
+            return NULL;
+        }
+    }
+    Py_DECREF(movers);
+    return PyLong_FromLongLong((long long)out);
+}
+
+/* take_move(pos, t, movers, move, store): take(pos, t) and move lane pos's bytes; the number of bursts taken. */
+static PyObject *core_take_move(BusCore *o, PyObject *args)
+{
+    Py_ssize_t pos;
+    long long t;
+    PyObject *movers, *move, *store;
+    if (!PyArg_ParseTuple(args, "nLOOO:take_move", &pos, &t, &movers, &move, &store))
+        return NULL;
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        return NULL;
+    }
+    if (check_movers(o, movers, move, store, "take_move") < 0)
+        return NULL;
+    int64_t count, nbytes, last;
+    if (take(o, pos, t, NULL, &count, &nbytes, &last) < 0)
+        return NULL;
+    if (count) {
+        PyObject *m = PyList_GET_ITEM(movers, pos);
+        Py_INCREF(m);
+        int r = lane_move(m, pos, nbytes, last, move, store);
+        Py_DECREF(m);
+        if (r < 0)
+            return NULL;
+    }
+    return PyLong_FromLongLong((long long)count);
+}
+
+/* --- a schedule's wake: Dmac._sched_wake's and Dmac._sched_arm's arithmetic (due, arm) ------------------------ */
+
+static PyObject *s_state_names[13];
+static const char *state_names[13] = {"waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps",
+                                      "last_grant", "last_grant_ns", "last_event_ns", "granted", "landed",
+                                      "since_ns", "_nheap"};
+
+/* BusSchedule._sync, done here: core_state() into sched's attributes. */
+static int sync_into(BusCore *o, PyObject *sched)
+{
+    PyObject *st = core_state(o, NULL);
+    if (st == NULL)
+        return -1;
+    for (int i = 0; i < 13; i++) {
+        if (PyObject_SetAttr(sched, s_state_names[i], PyTuple_GET_ITEM(st, i)) < 0) {
+            Py_DECREF(st);
+            return -1;
+        }
+    }
+    Py_DECREF(st);
+    return 0;
+}
+
+/* The instant of entry k of a list of (time_ns, ...) tuples: 1 with *t set, 0 past its end, -1 with an exception. */
+static int entry_ns(PyObject *list, Py_ssize_t k, int64_t *t)
+{
+    if (k < 0 || k >= PyList_GET_SIZE(list))
+        return 0;
+    PyObject *e = PyList_GET_ITEM(list, k);
+    if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) < 2 || !PyLong_Check(PyTuple_GET_ITEM(e, 0))) {
+        PyErr_Format(PyExc_TypeError, "BusCore: an item or program end must be a (time_ns, pos, ...) tuple, not %R",
+                     e);
+        return -1;
+    }
+    long long v = PyLong_AsLongLong(PyTuple_GET_ITEM(e, 0));
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *t = v;
+    return 1;
+}
+
+static int check_ends(BusCore *o, Py_ssize_t irqs, Py_ssize_t dones, const char *what)
+{
+    if (o->item_ends == NULL || o->program_ends == NULL || !PyList_Check(o->item_ends)
+            || !PyList_Check(o->program_ends)) {
+        PyErr_Format(PyExc_TypeError, "%s: this BusCore holds no item and program end lists", what);
+        return -1;
+    }
+    if (irqs < 0 || dones < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: interrupts and program ends raised must be >= 0, not %zd and %zd", what,
+                     irqs, dones);
+        return -1;
+    }
+    return 0;
+}
+
+/* due(now, irqs, dones): (the interrupts at now from item end irqs on) * 2 + (program end dones is at now). */
+static PyObject *core_due(BusCore *o, PyObject *args)
+{
+    long long now;
+    Py_ssize_t irqs, dones;
+    if (!PyArg_ParseTuple(args, "Lnn:due", &now, &irqs, &dones))
+        return NULL;
+    if (check_ends(o, irqs, dones, "due") < 0)
+        return NULL;
+    Py_ssize_t k = 0;
+    int64_t t;
+    int r;
+    while ((r = entry_ns(o->item_ends, irqs + k, &t)) == 1 && t == now)
+        k++;
+    if (r < 0)
+        return NULL;
+    int done = 0;
+    if ((r = entry_ns(o->program_ends, dones, &t)) < 0)
+        return NULL;
+    done = r == 1 && t == now;
+    return PyLong_FromSsize_t(k * 2 + done);
+}
+
+/* arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the tail of Dmac._sched_wake (now >= 0: compute a
+ * chunk more when the computed part ends by now + 1, or -2 when it is at its stop: settle) and Dmac._sched_arm
+ * (compute up to ahead_chunks more chunks until an interrupt or program end is computed): the instant of the
+ * schedule's next event (NEVER: none), or None (now >= 0: settle now). sched's attributes are read back
+ * (BusSchedule._sync) when it ran. */
+static PyObject *core_arm(BusCore *o, PyObject *args)
+{
+    PyObject *sched;
+    long long now, ahead, chunk;
+    Py_ssize_t irqs, dones;
+    if (!PyArg_ParseTuple(args, "OLnnLL:arm", &sched, &now, &irqs, &dones, &ahead, &chunk))
+        return NULL;
+    if (check_ends(o, irqs, dones, "arm") < 0)
+        return NULL;
+    int ran = 0;
+    int64_t t = 0;
+    int ri = 0, rd = 0;
+    if (now >= 0 && now + 1 >= o->computed) {
+        if (o->computed >= o->stop)
+            Py_RETURN_NONE;
+        if (run_loop(o, chunk, 1) < 0)
+            return NULL;
+        ran = 1;
+    }
+    for (long long i = 0; i < ahead; i++) {
+        if ((ri = entry_ns(o->item_ends, irqs, &t)) != 0 || (rd = entry_ns(o->program_ends, dones, &t)) != 0
+                || o->computed >= o->stop) {
+            if (ri < 0 || (ri == 0 && rd < 0))
+                return NULL;
+            break;
+        }
+        if (run_loop(o, chunk, 1) < 0)
+            return NULL;
+        ran = 1;
+    }
+    if (ran && sync_into(o, sched) < 0)
+        return NULL;
+    int64_t next = o->computed < BUS_NEVER ? o->computed - 1 : BUS_NEVER;
+    if ((ri = entry_ns(o->item_ends, irqs, &t)) < 0)
+        return NULL;
+    if (ri && t < next)
+        next = t;
+    if ((rd = entry_ns(o->program_ends, dones, &t)) < 0)
+        return NULL;
+    if (rd && t < next)
+        next = t;
+    return PyLong_FromLongLong((long long)next);
+}
+
 /* A new BusCore in the state after every event before stop_ns (no later than o->computed), run from the last
  * snapshot at or before it, or from o's state as it is when it has none (no event has run); its item ends and
  * program ends go into the lists given, its segments hold only the bursts granted since that state. */
@@ -1313,6 +1814,17 @@ static PyMethodDef core_methods[] = {
     {"segments", (PyCFunction)core_segments, METH_O, "segments(pos): lane pos's segments, as a list."},
     {"take", (PyCFunction)core_take, METH_VARARGS, "take(pos, t, bursts=None): BusSchedule.take."},
     {"take_all", (PyCFunction)core_take_all, METH_VARARGS, "take_all(t, probe=False): BusSchedule.take_all."},
+    {"take_moves", (PyCFunction)core_take_moves, METH_VARARGS,
+     "take_moves(t, movers, move, store): take_all(t) with every lane's bytes moved (Dmac._sched_take); the "
+     "bursts taken."},
+    {"take_move", (PyCFunction)core_take_move, METH_VARARGS,
+     "take_move(pos, t, movers, move, store): take(pos, t) with lane pos's bytes moved (Dmac._sched_take_lane); "
+     "the bursts taken."},
+    {"due", (PyCFunction)core_due, METH_VARARGS,
+     "due(now, irqs, dones): 2 * (interrupts at now from item end irqs) + (program end dones at now)."},
+    {"arm", (PyCFunction)core_arm, METH_VARARGS,
+     "arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the schedule's next event instant (NEVER: none; "
+     "None: settle now), computed further as Dmac._sched_wake and Dmac._sched_arm do."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,
      "replay(stop_ns, item_ends, program_ends): BusSchedule.replay's new state, or None."},
     {"relane", (PyCFunction)core_relane, METH_VARARGS,
@@ -1339,6 +1851,16 @@ int dmaengine_sim_init(PyObject *module)
 {
     if (PyType_Ready(&BusCoreType) < 0)
         return -1;
+    if ((s_prog = PyUnicode_InternFromString("prog")) == NULL
+            || (s_checked = PyUnicode_InternFromString("checked")) == NULL
+            || (s_mvs = PyUnicode_InternFromString("mvs")) == NULL
+            || (s_item_idx = PyUnicode_InternFromString("item_idx")) == NULL
+            || (s_item_off = PyUnicode_InternFromString("item_off")) == NULL
+            || (s_done = PyUnicode_InternFromString("done")) == NULL)
+        return -1;
+    for (int i = 0; i < 13; i++)
+        if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
+            return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "BusCore", (PyObject *)&BusCoreType);

@@ -50,7 +50,7 @@ def _both(make: Callable[[], BusSchedule]) -> tuple[BusSchedule, BusSchedule]:
     finally:
         _native.core = saved
     native = make()
-    assert pure._c is None and native._c is not None
+    assert pure.core is None and native.core is not None
     return pure, native
 
 
@@ -257,7 +257,7 @@ def test_a_lane_replaced_in_place_is_the_same_compiled_and_in_python(
                 if got[1] is None:
                     continue
                 native, pure = got[1], want[1]
-                assert native._c is not None and pure._c is None
+                assert native.core is not None and pure.core is None
                 assert _seen(native) == _seen(pure), op
                 continue
             assert got == want, op
@@ -274,7 +274,7 @@ def test_the_compiled_relane_refuses_hostile_input() -> None:
     lanes = [Lane(0, 40, 64, 160, 64, 160), Lane(3, 1, 64, 160, 64, 160, ends_program=True)]
     sched = BusSchedule(lanes, 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1,
                         pending=((1, 50, 2),), max_events=30)
-    c = sched._c
+    c = sched.core
     assert c is not None and sched.computed_ns > 1000 and sched.program_ends == [(320, 1, NEVER + 1)]
     before = _seen(sched)
     spec = (3, 10, 64, 160, 64, 160, True, None, None, ())
@@ -315,9 +315,9 @@ def test_a_value_past_64_bits_runs_the_schedule_in_python() -> None:
                                              holder_seq=1, waiting=()))
     assert _seen(native) == _seen(pure)
     huge = BusSchedule([lane], 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1 << 70)
-    assert huge._c is None  # the sequence number does not fit: Python
+    assert huge.core is None  # the sequence number does not fit: Python
     big = Lane(0, 4, 64, (1 << 62) + 1, 64, 160)
-    assert BusSchedule([big], 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1)._c is None
+    assert BusSchedule([big], 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1).core is None
     assert (huge.events, huge.jumps, huge.stop_ns) == (pure.events, pure.jumps, pure.stop_ns) == (3, 1, 640)
 
 
@@ -453,7 +453,7 @@ def test_a_busy_soc_is_the_same_with_the_compiled_loop_and_without() -> None:
     native, native_built = _busy_soc()
     assert native == pure
     assert len(native_built) == len(pure_built) > 0
-    assert all(s._c is not None for s in native_built) and all(s._c is None for s in pure_built)
+    assert all(s.core is not None for s in native_built) and all(s.core is None for s in pure_built)
     assert sum(s.jumps for s in native_built) > 0 and any(s.item_ends for s in native_built)
     reference, _ = _busy_soc(fast=False)
     assert reference[1:] == pure[1:]  # the burst-by-burst model: the same callbacks, bytes, residues

@@ -73,7 +73,11 @@ class Adc(Peripheral):
         if key != self._blocks_for:  # the sine's parameters changed: its computed blocks are stale
             self._blocks = _BlockSource(self._codes, self._dtype.itemsize)
             self._blocks_for = key
-        return self._blocks(first, count)
+        blocks = self._blocks
+        if first < blocks._first or first + count > blocks._stop:
+            return blocks(first, count)
+        a = (first - blocks._first) * blocks.frame_bytes  # blocks(first, count), inlined: a slice of the block
+        return blocks._block[a : a + count * blocks.frame_bytes]
 
     @property
     def overruns(self) -> int:

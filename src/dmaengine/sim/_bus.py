@@ -119,10 +119,10 @@ class BusSchedule:
     controller schedules at the landing).
     """
 
-    __slots__ = ("_c", "_heap", "_irq", "_item_k", "_last_pos", "_next_end", "_nheap", "_rr", "_seq", "_snaps",
-                 "_taken", "busy_until_ns", "computed_ns", "events", "granted", "item_ends", "jumps", "landed",
-                 "lanes", "last_event_ns", "last_grant", "last_grant_ns", "limit", "program_ends", "request",
-                 "segments", "since_ns", "start_ns", "stop_ns", "waiting")
+    __slots__ = ("_heap", "_irq", "_item_k", "_last_pos", "_next_end", "_nheap", "_rr", "_seq", "_snaps", "_taken",
+                 "busy_until_ns", "computed_ns", "core", "events", "granted", "item_ends", "jumps", "landed", "lanes",
+                 "last_event_ns", "last_grant", "last_grant_ns", "limit", "program_ends", "request", "segments",
+                 "since_ns", "start_ns", "stop_ns", "waiting")
 
     def __init__(self, lanes: list[Lane], start_ns: int, stop_ns: int, busy_until_ns: int, last_grant: int,
                  last_grant_ns: int, holder: int = -1, holder_end_ns: int = 0, holder_seq: int = 0,
@@ -179,21 +179,21 @@ class BusSchedule:
             self._heap.append((holder_end_ns, holder_seq, 0, holder))
             self._granted(holder, 1, holder_end_ns)
         heapq.heapify(self._heap)
-        self._c: Any = None
+        self.core: Any = None
         self._nheap = 0
         core = _native.core
         if core is not None and n <= core.BUS_MAX_LANES:
             try:
-                self._c = core.BusCore(
+                self.core = core.BusCore(
                     [_spec(ln) for ln in lanes],
                     (self.computed_ns, self.stop_ns, self._heap, self._last_pos, self._rr, self._seq,
                      self.busy_until_ns, self.last_grant, self.last_grant_ns, self.waiting, self.events, self.jumps,
                      self.granted, self.landed, self.request, self.limit, self.since_ns, self._next_end, self._irq,
                      self._item_k), self.segments, self.last_event_ns, self.item_ends, self.program_ends)
             except OverflowError:  # a value past 64 bits: this schedule runs in Python
-                self._c = None
-        if self._c is not None:
-            self._c.loop(max_events, True)
+                self.core = None
+        if self.core is not None:
+            self.core.loop(max_events, True)
             self._sync()
         else:
             self._loop(max_events, True)
@@ -202,7 +202,7 @@ class BusSchedule:
         """Read the compiled core's state back into the attributes the controller reads."""
         (self.waiting, self.busy_until_ns, self.stop_ns, self.computed_ns, self.events, self.jumps, self.last_grant,
          self.last_grant_ns, self.last_event_ns, self.granted, self.landed, self.since_ns, self._nheap) = \
-            self._c.state()
+            self.core.state()
 
     def _granted(self, pos: int, g: int, end_ns: int) -> None:
         """Lane ``pos`` was granted its burst ``g``, which lands at ``end_ns``: stop there if it is not steady or
@@ -240,10 +240,10 @@ class BusSchedule:
     def replay(self, stop_ns: int) -> BusSchedule:
         """The state after every event before ``stop_ns`` (no later than :attr:`computed_ns`), from the last
         snapshot at or before it; the new schedule's segments hold only bursts granted since that snapshot."""
-        if self._c is not None:
+        if self.core is not None:
             item_ends: list[tuple[int, int]] = []
             program_ends: list[tuple[int, int, int]] = []
-            c = self._c.replay(stop_ns, item_ends, program_ends)
+            c = self.core.replay(stop_ns, item_ends, program_ends)
             if c is None:
                 return self  # no event has run: the state is the start state
             new = object.__new__(BusSchedule)
@@ -251,7 +251,7 @@ class BusSchedule:
             new.start_ns = self.start_ns
             new.item_ends = item_ends
             new.program_ends = program_ends
-            new._c = c
+            new.core = c
             new._sync()
             return new
         if not self._snaps:
@@ -270,7 +270,7 @@ class BusSchedule:
         new.last_event_ns = -1
         new._taken = [(0, 0)] * len(self.lanes)
         new._snaps = []
-        new._c = None
+        new.core = None
         (new.computed_ns, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant,
          new.last_grant_ns, new.waiting, new.events, new.jumps, granted, landed, request, limit, since, next_end,
          irq, item_k) = snap
@@ -307,11 +307,11 @@ class BusSchedule:
         lanes[pos] = lane
         if pos < 0 or now_ns + 1 > self.computed_ns or (request_ns is not None and request_ns <= now_ns):
             return None
-        if self._c is not None:
+        if self.core is not None:
             item_ends: list[tuple[int, int]] = []
             program_ends: list[tuple[int, int, int]] = []
             try:
-                c = self._c.relane(now_ns, pos, _spec(lane), (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
+                c = self.core.relane(now_ns, pos, _spec(lane), (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
                                                                lane.item_irq), request_ns, stop_ns, item_ends,
                                    program_ends)
             except OverflowError:
@@ -323,7 +323,7 @@ class BusSchedule:
             new.start_ns = self.start_ns
             new.item_ends = item_ends
             new.program_ends = program_ends
-            new._c = c
+            new.core = c
             new._sync()
             return new
         if not self._snaps:  # no event has run: from the state as it is (the start state)
@@ -384,8 +384,8 @@ class BusSchedule:
 
     def extend(self, max_events: int) -> None:
         """Compute about ``max_events`` more events (whole instants), up to :attr:`stop_ns` at most."""
-        if self._c is not None:
-            self._c.loop(max_events, True)
+        if self.core is not None:
+            self.core.loop(max_events, True)
             self._sync()
         else:
             self._loop(max_events, True)
@@ -608,22 +608,22 @@ class BusSchedule:
     def finished(self) -> bool:
         """Nothing more to compute: no burst on the bus, no request due (the instants computed may still be ahead:
         :attr:`last_event_ns`)."""
-        if self._c is not None:
+        if self.core is not None:
             return not self._nheap and not self.waiting
         return not self._heap and not self.waiting
 
     def pending(self) -> list[tuple[int, int, int, int]]:
         """The instants ahead, in the kernel's order: ``(time_ns, seq, kind, pos)``, kind 0 the end of the burst
         on the bus, 1 a request."""
-        if self._c is not None:
-            return self._c.pending()
+        if self.core is not None:
+            return self.core.pending()
         return sorted(self._heap, key=lambda e: e[1])
 
     def take_all(self, t: int, probe: bool = False) -> list[tuple[int, int, int, int, list[tuple[int, int, int]]]]:
         """:meth:`take` for every lane that has bursts landed by ``t`` not taken before: ``(pos, count, bytes,
         last landing ns, bursts)`` each (``bursts`` filled only with ``probe``)."""
-        if self._c is not None:
-            return self._c.take_all(t, probe)
+        if self.core is not None:
+            return self.core.take_all(t, probe)
         out = []
         taken = self._taken
         for pos, segs in enumerate(self.segments):
@@ -641,8 +641,8 @@ class BusSchedule:
     def take(self, pos: int, t: int, bursts: list[tuple[int, int, int]] | None = None) -> tuple[int, int, int]:
         """Lane ``pos``'s bursts landed by ``t`` not taken before: ``(count, bytes, last landing ns)``; with
         ``bursts``, append each one's ``(request_ns, grant_ns, end_ns)``."""
-        if self._c is not None:
-            return self._c.take(pos, t, bursts)
+        if self.core is not None:
+            return self.core.take(pos, t, bursts)
         segs = self.segments[pos]
         si, done = self._taken[pos]
         count = nbytes = 0
@@ -669,6 +669,6 @@ class BusSchedule:
 
     def lane_segments(self, pos: int) -> list[Segment]:
         """Lane ``pos``'s bursts granted so far, as :data:`Segment` runs (taken or not)."""
-        if self._c is not None:
-            return self._c.segments(pos)
+        if self.core is not None:
+            return self.core.segments(pos)
         return list(self.segments[pos])

@@ -241,6 +241,12 @@ class Dmac:
         self._done_cut: int | None = None
         self._deferred: list[tuple[int, int, _HwChannel, int]] = []
         self._took: BusSchedule | None = None  # the schedule and instant of the last _sched_take
+        #: What the compiled core moves each lane's bytes with (:meth:`_sched_mover`, per lane), and the
+        #: ``_sched_chans`` list they were made for (made again for a new schedule's list, kept across relanes).
+        self._sched_movers: list[Any] = []
+        self._sched_movers_of: list[_HwChannel] | None = None
+        #: Each lane's port as :meth:`_sched_relane` last saw it (made with ``_sched_movers``).
+        self._sched_ports: list[Port | None] = []
         self._took_ns = -1
         #: No two lanes of the schedule serve one port (an interrupt moves its own lane's bytes only).
         self._sched_lone_ports = True
@@ -1293,8 +1299,16 @@ class Dmac:
         self._sched_dones = 0
         self._took = None
         self._took_ns = -1
-        ports = [c.prog.port for c in self._sched_chans if c.prog is not None and c.prog.port is not None]
-        self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
+        # The lanes' ports, kept across relanes: only a lane whose port changed (or a schedule whose lanes shared
+        # one) looks at them all again (no other lane gains a port while the schedule runs: that is a relane).
+        chans = self._sched_chans
+        if self._sched_movers_of is not chans:
+            self._sched_mover_list()
+        port = ch.prog.port if ch.prog is not None else None
+        if not self._sched_lone_ports or self._sched_ports[pos] is not port:
+            ports = [c.prog.port for c in chans if c.prog is not None and c.prog.port is not None]
+            self._sched_lone_ports = len({id(p) for p in ports}) == len(ports)
+            self._sched_ports[pos] = port
         self.plans += 1
         self.relanes += 1
         # Computed ahead from a wake at this instant, once client code is done, not here: another change at this
@@ -1308,6 +1322,12 @@ class Dmac:
         chunks), not from an event at the end of each chunk."""
         sched = self._sched
         assert sched is not None
+        core = sched.core
+        if core is not None:  # the same, compiled
+            t = core.arm(sched, -1, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
+            if t < NEVER:
+                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+            return
         ends = sched.item_ends
         dones = sched.program_ends
         for _ in range(SCHED_AHEAD_CHUNKS):
@@ -1330,6 +1350,53 @@ class Dmac:
         assert sched is not None
         now = self.kernel.now_ns
         ends = sched.item_ends
+        core = sched.core
+        if core is not None:  # the same, its arithmetic (what is due now, what next, when) in compiled calls
+            due = core.due(now, self._sched_irqs, self._sched_dones)
+            if due > 1:  # interrupts at now
+                if due > 3 or self.burst_probe is not None or not self._sched_lone_ports:
+                    self._sched_take(now)  # several interrupts at once (or every lane moves: _sched_take_lane)
+                elif now != self._took_ns or sched is not self._took:  # _sched_take_lane, inline
+                    movers = self._sched_movers if self._sched_movers_of is self._sched_chans \
+                        else self._sched_mover_list()
+                    self.bursts += core.take_move(ends[self._sched_irqs][1], now, movers, self._sched_move_at,
+                                                  self._sched_store)
+                chans = self._sched_chans
+                for _ in range(due >> 1):
+                    ch = chans[ends[self._sched_irqs][1]]
+                    self._sched_irqs += 1
+                    self.plans += 1  # one more item planned in closed form
+                    self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
+                    if self._sched is not sched:
+                        return  # the handler changed something: settled
+            if due & 1:
+                dones = sched.program_ends
+                _, pos, cut = dones[self._sched_dones]
+                self._sched_dones += 1
+                self._sched_take_lane(pos, now)
+                ch = self._sched_chans[pos]
+                self.plans += 1  # one more item planned in closed form
+                self._end_program(ch)
+                self._done_cut = cut
+                try:
+                    self._raise(ch, Irq.DONE, Result.NOERROR, 0)
+                finally:
+                    self._done_cut = None
+                    self._schedule_deferred()
+                if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
+                    self._arbitrate()
+                    self._try_schedule()
+                    return
+                if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
+                        and self._sched_irqs == len(sched.item_ends):
+                    self._sched_settle()
+                    return
+            t = core.arm(sched, now, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
+            if t is None:
+                self._sched_settle()
+            elif t < NEVER:
+                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+            return
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
             if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:
                 self._sched_take(now)  # several interrupts at once
@@ -1380,6 +1447,11 @@ class Dmac:
         self._took_ns = t
         self._took = sched
         probe = self.burst_probe
+        core = sched.core
+        if core is not None and probe is None:  # the same, every lane in one compiled pass
+            movers = self._sched_movers if self._sched_movers_of is self._sched_chans else self._sched_mover_list()
+            self.bursts += core.take_moves(t, movers, self._sched_move_at, self._sched_store)
+            return
         chans = self._sched_chans
         move = self._sched_move
         for pos, count, n, last, bursts in sched.take_all(t, probe is not None):
@@ -1400,6 +1472,11 @@ class Dmac:
             self._sched_take(t)
             return
         if t == self._took_ns and sched is self._took:
+            return
+        core = sched.core
+        if core is not None:  # the same in one compiled call
+            movers = self._sched_movers if self._sched_movers_of is self._sched_chans else self._sched_mover_list()
+            self.bursts += core.take_move(pos, t, movers, self._sched_move_at, self._sched_store)
             return
         count, n, last = sched.take(pos, t)
         if count:
@@ -1454,6 +1531,61 @@ class Dmac:
                 ch.done += n
         else:
             self._take_items(ch, n, last)
+
+    def _sched_mover_list(self) -> list[Any]:
+        """:meth:`_sched_mover` of every lane of the schedule, made once per schedule's channel list (a lane whose
+        channel holds another program or memory since is moved by :meth:`_sched_move_at`, which makes its mover
+        again), with ``_sched_ports``."""
+        chans = self._sched_chans
+        if self._sched_movers_of is not chans:
+            self._sched_movers = [self._sched_mover(ch) for ch in chans]
+            self._sched_ports = [None if ch.prog is None else ch.prog.port for ch in chans]
+            self._sched_movers_of = chans
+        return self._sched_movers
+
+    @staticmethod
+    def _sched_mover(ch: _HwChannel) -> tuple[Any, ...] | None:
+        """What the compiled core needs to do :meth:`_sched_move` of peripheral channel ``ch`` itself (its items'
+        memory resolved once): ``(ch, prog, mvs, item lengths, port.steady_write or port.steady_read, tx)``, valid
+        while ``ch`` holds that program and memory; None where :meth:`_sched_move` does it."""
+        prog = ch.prog
+        mvs = ch.mvs
+        if prog is None or ch.checked is not prog or mvs is None:
+            return None
+        port = prog.port
+        d = prog.direction
+        lengths = tuple(it.length for it in prog.items)
+        if d is M2D and isinstance(port, TxPort):
+            return ch, prog, mvs, lengths, port.steady_write, True
+        if d is D2M and isinstance(port, RxPort):
+            return ch, prog, mvs, lengths, port.steady_read, False
+        return None
+
+    def _sched_move_at(self, pos: int, n: int, last: int) -> None:
+        """:meth:`_sched_move` of lane ``pos`` (for the compiled core, where it does not move a lane itself), and
+        that lane's mover made again."""
+        ch = self._sched_chans[pos]
+        self._sched_move(ch, n, last)
+        if self._sched_movers_of is self._sched_chans and ch.mvs is not None and ch.checked is ch.prog:
+            self._sched_movers[pos] = self._sched_mover(ch)  # (not for a copy: it never has one)
+
+    @staticmethod
+    def _sched_store(mvs: list[memoryview], pieces: list[tuple[int, int, int]], data: Any, single: bool) -> None:
+        """Bytes a port's ``steady_read`` gave other than as ``bytes`` of the length asked, stored as
+        :meth:`_sched_move` (``single``: within one item) or :meth:`_take_items` stores them (for the compiled
+        core)."""
+        if single:
+            i, o, k = pieces[0]
+            if type(data) is bytes:
+                mvs[i][o:o + k] = data
+            else:
+                np.asarray(mvs[i][o:o + k])[:] = np.frombuffer(data, dtype=np.uint8)
+            return
+        buf = np.frombuffer(data, dtype=np.uint8).data
+        at = 0
+        for i, o, k in pieces:
+            mvs[i][o:o + k] = buf[at:at + k]
+            at += k
 
     def _take_items(self, ch: _HwChannel, n: int, last: int) -> None:
         """Move ``n`` bytes of a peripheral channel's scheduled bursts (the last landed at ``last``) across its

@@ -96,7 +96,17 @@ class SampledRx(RxPort):
         fifo = self.fifo
         c = ((t - clock.epoch_ns + 1) * clock.den + clock.num - 1) // clock.num - clock.offset - self.ticks_done
         if c > 0:
-            data = self.source(self.ticks_done, c)
+            src = self.source
+            if type(src) is _BlockSource:  # src(self.ticks_done, c), inlined: consecutive frames slice the block
+                first = self.ticks_done
+                stop = first + c
+                if first < src._first or stop > src._stop:
+                    data = src(first, c)
+                else:
+                    a = (first - src._first) * src.frame_bytes
+                    data = src._block[a : a + c * src.frame_bytes]
+            else:
+                data = src(self.ticks_done, c)
             self.entered += c * self.unit
             self.ticks_done += c
             if not fifo and len(data) == n and type(data) is bytes:
@@ -123,6 +133,43 @@ class _I2sTx(TxPort):
         if self.owner._stopped:  # a stopped codec does not assert its request line
             return None
         return super().time_when_room(need)
+
+    def steady_write(self, t: int, data: bytes) -> None:
+        # TxPort.steady_write (append, then advance) with _ticks' steady case inlined: the controller's schedule
+        # calls it once per move of a playback lane
+        fifo = self.fifo
+        fifo += data
+        self.written += len(data)
+        clock = self.clock
+        if clock is None:
+            return
+        if type(clock) is TickClock:
+            n = ((t - clock.epoch_ns + 1) * clock.den + clock.num - 1) // clock.num - clock.offset - self.ticks_done
+        else:
+            n = clock.count(t) - self.ticks_done
+        if n <= 0:
+            return
+        ku = n * self.unit
+        have = len(fifo)
+        if have < ku or type(self)._ticks is not _I2S_TX_TICKS:
+            self._ticks(n, False)
+            return
+        if have == ku:  # every frame plays from the FIFO: _ticks' steady case
+            played: bytes | bytearray = bytes(fifo)
+            fifo.clear()
+        else:
+            played = fifo[:ku]
+            del fifo[:ku]
+        cap = self.owner._played
+        limit = cap.limit
+        if limit is None or cap._kept + ku <= limit:
+            cap._chunks.append(played)
+            cap._kept += ku
+            cap.total += ku
+        else:
+            cap.append(played)
+        self.drained += ku
+        self.ticks_done += n
 
     def _ticks(self, n: int, unbounded: bool) -> None:
         u = self.unit
@@ -162,6 +209,9 @@ class _I2sTx(TxPort):
             o._played.append(bytes((n - k) * u))
             o._underruns += n - k
         self.ticks_done += n
+
+
+_I2S_TX_TICKS = _I2sTx._ticks  # (steady_write inlines its steady case only for this very method)
 
 
 class I2s(Peripheral):

@@ -150,9 +150,18 @@ class TxPort(Port):
 
     def steady_write(self, t: int, data: bytes) -> None:
         """Bytes that landed at or before ``t`` on a steady plan (never late): append, then advance."""
-        self.fifo += data
+        fifo = self.fifo
+        fifo += data
         self.written += len(data)
-        self.advance(t)
+        clock = self.clock  # self.advance(t), inlined: the controller's schedule calls this once per move
+        if clock is None:
+            return
+        if type(clock) is TickClock:
+            n = ((t - clock.epoch_ns + 1) * clock.den + clock.num - 1) // clock.num - clock.offset - self.ticks_done
+        else:
+            n = clock.count(t) - self.ticks_done
+        if n > 0:
+            self._ticks(n, False)
 
     def steady_flow(self, now: int) -> Flow | None:
         if self.clock is None:
@@ -203,7 +212,14 @@ class RxPort(Port):
 
     def steady_read(self, t: int, n: int) -> bytes:
         """Bytes taken at or before ``t`` on a steady plan (never an overrun): advance unbounded, then pop."""
-        self.advance(t, unbounded=True)
+        clock = self.clock  # self.advance(t, unbounded=True), inlined: called once per move of a schedule
+        if clock is not None:
+            if type(clock) is TickClock:
+                c = ((t - clock.epoch_ns + 1) * clock.den + clock.num - 1) // clock.num - clock.offset - self.ticks_done
+            else:
+                c = clock.count(t) - self.ticks_done
+            if c > 0:
+                self._ticks(c, True)
         return self._pop(n)
 
     def _pop(self, n: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import heapq
 import logging
 import os
 import threading
@@ -44,6 +45,8 @@ _timeout_ns = _check.timeout_ns
 _get_ident = threading.get_ident
 #: What ``bottom_half()`` returns: one reusable mark (entered once per bottom half, without the call that fetches it).
 _BH_MARK = bottom_half()
+_new_event = object.__new__
+_heappush = heapq.heappush
 
 
 class _Hold:
@@ -118,7 +121,21 @@ class SimTasklet:
                 self.held_seq = next(k._seq)  # k.reserve_seq(), inlined
                 self._ev = _HELD
                 return
-            self._ev = k.at(k.now_ns + self.latency_ns, self._run, self.name, PRIO_BH)
+            t = k.now_ns + self.latency_ns
+            if t <= k.watch_ns or t < k.now_ns:  # a watcher to tell, or a bad latency to refuse: Kernel.at
+                self._ev = k.at(t, self._run, self.name, PRIO_BH)
+                return
+            # k.at(t, self._run, self.name, PRIO_BH), inlined: one bottom half per period interrupt asks here
+            seq = next(k._seq)
+            ev = _new_event(Event)
+            ev.time_ns = t
+            ev.fn = self._run
+            ev.label = self.name
+            ev.priority = PRIO_BH
+            ev.seq = seq
+            ev.cancelled = False
+            _heappush(k._heap, (t, PRIO_BH, seq, ev))
+            self._ev = ev
 
     def queue_held(self, time_ns: int, seq: int) -> None:
         """Queue the held run at ``time_ns`` with the sequence number it was asked for with."""
