@@ -349,10 +349,8 @@ def cmd_test(args: argparse.Namespace) -> int:
             try:
                 with ctrl_c_sets(stop, ctrl_c, first=STOPPING.format(what="the tests")):
                     threads = run_dmatest(plat, params, log=log, tick=tick, stop=stop, on_started=started)
-            except KeyboardInterrupt:  # the second Ctrl-C: what the threads have done so far
+            except KeyboardInterrupt:  # the second Ctrl-C: run_dmatest printed what the threads had done so far
                 aborted = True
-                for t in threads:
-                    log(t.summary)
         if args.list:
             return EXIT_OK
         rows = [[t.name, str(t.total_tests), str(t.failed_tests), t.iops, str(t.kbs)] for t in threads]

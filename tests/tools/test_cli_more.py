@@ -18,8 +18,11 @@ import pytest
 from dmaengine.cli import main
 from dmaengine.tools._runner import STOP_GRACE_S
 
-#: A platform module of the user's: its engine never starts a copy of STUCK_AT bytes or more (it says so, once,
-#: on stderr: the test waits for that line rather than sleeping).
+#: A platform module of the user's: its engine never starts a copy of STUCK_AT bytes or more. It says so, once, on
+#: stderr, when ``say_at`` descriptors wait, the stuck one first (the test waits for that line rather than
+#: sleeping): ``make`` says it at the first (perf: one loop), ``three`` once dmatest's three threads on the
+#: channel (copy0, xor0, pq0) each have a test in flight. Saying it at the first of dmatest's threads raced: a
+#: thread still starting under load saw the first Ctrl-C before its first test and summarised "0 tests".
 STUCK = """
 import sys
 
@@ -30,16 +33,21 @@ STUCK_AT = 1024
 
 
 class Stuck(MemcpyEngine):
-    said = False
+    def __init__(self, *args, say_at=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.say_at = say_at
+        self.said = False
 
     def device_issue_pending(self, chan):
         with chan.lock:
             first = chan.desc_submitted[0] if chan.desc_submitted else None
-        if first is not None and first.length >= STUCK_AT:
-            if not Stuck.said:
-                Stuck.said = True
-                sys.stderr.write("stuck\\\\n")
-                sys.stderr.flush()
+            stuck = first is not None and first.length >= STUCK_AT
+            say = stuck and not self.said and len(chan.desc_submitted) >= self.say_at
+            self.said = self.said or say
+        if say:
+            sys.stderr.write("stuck\\n")
+            sys.stderr.flush()
+        if stuck:
             return
         super().device_issue_pending(chan)
 
@@ -50,6 +58,12 @@ def make():
     return plat
 
 
+def three():
+    plat = Platform()
+    plat.register_device(Stuck(1, dev_name="stuck", say_at=3))
+    return plat
+
+
 def broken():
     return {}["no such key"]
 """
@@ -57,10 +71,14 @@ def broken():
 
 @pytest.fixture
 def board_dir(tmp_path: Path) -> Path:
-    (tmp_path / "stuckboard.py").write_text(STUCK.replace("\\\\n", "\\n"))
+    (tmp_path / "stuckboard.py").write_text(STUCK)
     (tmp_path / "badimport.py").write_text("import no_such_module_here\n")
     (tmp_path / "raising.py").write_text("raise RuntimeError('board file is broken')\n")
     return tmp_path
+
+
+#: dmatest's threads on the stuck engine's one channel: it has MEMCPY, XOR and PQ.
+THREADS = ("copy", "xor", "pq")
 
 
 def _run(cwd: Path, *argv: str) -> subprocess.Popen[str]:
@@ -85,17 +103,30 @@ def _second_ctrl_c(proc: subprocess.Popen[str], what: str) -> tuple[str, str, fl
 
 
 def test_second_ctrl_c_aborts_a_stuck_dmatest_at_once_and_still_summarises(board_dir: Path) -> None:
-    proc = _run(board_dir, "test", "--platform", "stuckboard:make", "--timeout", "-1", "--test-buf-size", "4096",
-                "--transfer-size", "2048", "--json", "r.json")
+    proc = _run(board_dir, "test", "--platform", "stuckboard:three", "--timeout", "-1", "--test-buf-size",
+                "4096", "--transfer-size", "2048", "--json", "r.json")
     out, err, took = _second_ctrl_c(proc, "the tests")
     assert proc.returncode == 130, err
     assert took < STOP_GRACE_S  # no grace wait for loops that will never end
-    # the test in flight counts (the kernel counts a test when it starts); it never ended: no runtime, no rate
-    assert "dma0chan0-copy0: summary 1 tests, 0 failures 0.00 iops 0 KB/s (0)\n" in out
-    assert "dmatest on stuckboard:make (wall-clock rates)" in out
+    # the test in flight counts (the kernel counts a test when it starts); it never ended: no runtime, no rate.
+    # Each thread's summary comes once, and nothing after the table.
+    summaries = [f"dmatest: dma0chan0-{t}0: summary 1 tests, 0 failures 0.00 iops 0 KB/s (0)" for t in THREADS]
+    assert out.splitlines() == [
+        "dmatest: Added 3 threads using dma0chan0",
+        "dmatest: Started 3 threads using dma0chan0",
+        *summaries,
+        "dmatest on stuckboard:three (wall-clock rates)      ",  # padded to the table's width
+        "┏━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━━━┳━━━━━━┳━━━━━━┓",
+        "┃ thread          ┃ tests ┃ failures ┃ iops ┃ KB/s ┃",
+        "┡━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━━━╇━━━━━━╇━━━━━━┩",
+        *(f"│ dma0chan0-{t + '0':<6}│     1 │        0 │ 0.00 │    0 │" for t in THREADS),
+        "└─────────────────┴───────┴──────────┴──────┴──────┘",
+    ]
     assert err == "dmaengine test: wrote r.json\ndmaengine: interrupted\n"
     doc = json.loads((board_dir / "r.json").read_text())
-    assert doc["interrupted"] is True and doc["threads"][0]["tests"] == 1
+    assert doc["interrupted"] is True
+    assert [(t["name"], t["tests"], t["summary"]) for t in doc["threads"]] == [
+        (f"dma0chan0-{t}0", 1, s) for t, s in zip(THREADS, summaries, strict=True)]
 
 
 def test_second_ctrl_c_during_perf_keeps_the_sizes_measured(board_dir: Path) -> None:

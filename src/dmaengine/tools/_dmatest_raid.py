@@ -73,11 +73,11 @@ class RaidDmatestThread(DmatestThread):  # same counters, draws and summary
             align = p.alignment if p.alignment >= 0 else dev.pq_align
         buf_size = p.test_buf_size
         if 1 << align > buf_size:
-            self.log(PR_FMT + "%u-byte buffer too small for %d-byte alignment" % (buf_size, 1 << align))
+            self._say(PR_FMT + "%u-byte buffer too small for %d-byte alignment" % (buf_size, 1 << align))
             self.ret = -errno.ENOMEM  # the kernel's thread gives up with the ret it started with
             return
         if src_cnt < 1:
-            self.log(PR_FMT + "%s: device cannot take %s sources" % (self.name, self.op))
+            self._say(PR_FMT + "%s: device cannot take %s sources" % (self.name, self.op))
             self.ret = -22
             return
         clock = clock_of(self.plat)
@@ -121,7 +121,7 @@ class RaidDmatestThread(DmatestThread):  # same counters, draws and summary
                     self._verbose("test passed", src_off, dst_off, length, 0)
                     continue
                 t = clock()
-                name, log = self.name, self.log
+                name, log = self.name, self._say
                 src_end, dst_end = src_off + length, dst_off + length
                 copy = PATTERN_SRC | PATTERN_COPY
                 errors = 0

@@ -271,6 +271,9 @@ class DmatestThread:
     runtime_us: int = 0
     ret: int = 0
     rng: random.Random = field(default_factory=random.Random)
+    #: Whether the summary line was printed: the thread's last line, by its loop's end or by :meth:`summarise`.
+    summarised: bool = field(default=False, init=False)
+    _said: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.is_memset = self.params.dmatest == 1
@@ -294,8 +297,23 @@ class DmatestThread:
         return summary_line(self.name, self.total_tests, self.failed_tests, self.runtime_us, self.total_len,
                             self.ret)
 
+    def summarise(self) -> None:
+        """Print the summary line as the counters stand, unless it was printed already: once, whoever comes first
+        (the loop as it ends, or a second Ctrl-C that aborts the run while the loop still waits); the thread
+        prints nothing after it."""
+        with self._said:
+            if not self.summarised:
+                self.summarised = True
+                self.log(self.summary)
+
+    def _say(self, line: str) -> None:
+        """Print a line of this thread's, unless its summary is out (then the run was aborted: it stays quiet)."""
+        with self._said:
+            if not self.summarised:
+                self.log(line)
+
     def _result(self, err: str, src_off: int, dst_off: int, length: int, data: int) -> None:
-        self.log(result_line(self.name, err, self.total_tests, src_off, dst_off, length, data))
+        self._say(result_line(self.name, err, self.total_tests, src_off, dst_off, length, data))
 
     def _verbose(self, err: str, src_off: int, dst_off: int, length: int, data: int) -> None:
         if self.params.verbose:
@@ -364,7 +382,7 @@ class DmatestThread:
         try:
             yield from self._tests()
         finally:
-            self.log(self.summary)
+            self.summarise()
         if self.ret or self.failed_tests:
             _terminate_sync(self.chan)
 
@@ -374,7 +392,7 @@ class DmatestThread:
         align = p.alignment if p.alignment >= 0 else (dev.fill_align if self.is_memset else dev.copy_align)
         buf_size = p.test_buf_size
         if 1 << align > buf_size:
-            self.log(PR_FMT + "%u-byte buffer too small for %d-byte alignment" % (buf_size, 1 << align))
+            self._say(PR_FMT + "%u-byte buffer too small for %d-byte alignment" % (buf_size, 1 << align))
             self.ret = -errno.ENOMEM  # the kernel's thread gives up with the ret it started with
             return
         clock = clock_of(self.plat)
@@ -423,7 +441,7 @@ class DmatestThread:
 
     def _verify_all(self, src: np.ndarray, dst: np.ndarray, src_off: int, dst_off: int, length: int,
                     buf_size: int) -> int:
-        m, name, log = self.is_memset, self.name, self.log
+        m, name, log = self.is_memset, self.name, self._say
         src_end, dst_end = src_off + length, dst_off + length
         copy = PATTERN_SRC | PATTERN_COPY
         return (verify(src, 0, src_off, 0, PATTERN_SRC, True, m, name, log)
@@ -477,7 +495,9 @@ def run_dmatest(
     its device has that capability, then xor and pq threads for XOR and PQ: a channel that offers XOR or PQ but not
     MEMCPY runs only those. Lines go to ``log``, each thread's summary as the thread ends; ``tick(threads)`` is
     called now and then (progress); ``on_started(threads)`` once every channel is held; setting ``stop`` ends the
-    run early (``iterations=0`` runs until then). With ``run=False`` the threads are only added and listed (the
+    run early (``iterations=0`` runs until then); a second Ctrl-C (KeyboardInterrupt from :func:`run_loops`) aborts
+    at once: every thread not yet ended prints its summary as it stands and nothing more, then the
+    KeyboardInterrupt goes on to the caller. With ``run=False`` the threads are only added and listed (the
     kernel's ``test_list``). At the end each channel is released, which terminates what is left
     (``dmatest_cleanup_channel``).
     """
@@ -523,8 +543,13 @@ def run_dmatest(
             log(PR_FMT + "Started %u threads using %s" % (sum(t.chan is chan for t in threads), chan.name))
         if on_started is not None:
             on_started(threads)
-        run_loops(plat, [t.loop() for t in threads], [t.name for t in threads],
-                  (lambda: tick(threads)) if tick is not None else None, stop)
+        try:
+            run_loops(plat, [t.loop() for t in threads], [t.name for t in threads],
+                      (lambda: tick(threads)) if tick is not None else None, stop)
+        except KeyboardInterrupt:  # a second Ctrl-C: each thread's summary as it stands, once, and nothing after
+            for t in threads:
+                t.summarise()
+            raise
     finally:
         stop.set()  # when run_loops ends by an exception, loops still running must not go on with released channels
         for chan in chans:  # dmatest_cleanup_channel's terminate_sync is part of our release
