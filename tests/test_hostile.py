@@ -268,6 +268,8 @@ CASES: list[tuple[str, Callable[[World], Any], type[Exception], str]] = [
      r"^channels must be 1, 2, 4, 6 or 8, not True$"),
     ("I2s(rx_source='')", lambda w: I2s("i2s9", rx_source=""), ConfigError,
      r"^rx_source '' is not a readable WAV file: \[Errno 2\] No such file or directory: ''$"),
+    ("I2s(rx_source='a\\0b')", lambda w: I2s("i2s9", rx_source="a\0b"), ConfigError,
+     r"^rx_source 'a\\x00b' is not a readable WAV file: embedded null byte$"),
     ("I2s(rx_source=5)", lambda w: I2s("i2s9", rx_source=5), ConfigError,  # type: ignore
      r"^rx_source must be a WAV path, a callable or None, not 5$"),
     ("Uart(fifo_depth='32')", lambda w: Uart("uart9", fifo_depth="32"), ConfigError,  # type: ignore

@@ -452,6 +452,8 @@ def test_a_missing_include_is_a_preprocessor_error_with_its_line(tmp_path: pathl
 def test_a_file_that_is_not_there_or_a_bad_blob() -> None:
     with pytest.raises(DtsError, match=r"^nowhere.dts: cannot read: No such file or directory$"):
         Soc.from_dts("nowhere.dts")
+    with pytest.raises(DtsError, match=r"^a\\0b\.dts: cannot read: embedded null byte$"):
+        Soc.from_dts("a\0b.dts")
     with pytest.raises(DtsError, match=r"^<dtb>: not a valid device-tree blob: "):
         Soc.from_dts(b"\xd0\x0d\xfe\xed" + bytes(20))
     with pytest.raises(DtsError, match=r"^<string>: /: no DMA controller \(a node compatible with "

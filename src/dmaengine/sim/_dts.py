@@ -221,6 +221,8 @@ def _load(source: str | os.PathLike[str] | bytes, include_dirs: Sequence[str | o
                 data = f.read()
         except OSError as e:
             raise DtsError(path, None, None, f"cannot read: {e.strerror}") from None
+        except ValueError as e:  # (a NUL in the path)
+            raise DtsError(path.replace("\0", "\\0"), None, None, f"cannot read: {e}") from None
         if data[:4] == FDT_MAGIC:
             return _from_dtb(data, path)
         return _from_dts_text(data.decode("utf-8", "replace"), path, path, include_dirs)

@@ -261,6 +261,8 @@ class I2s(Peripheral):
             source = rx_source
         else:
             path = os.fspath(rx_source)
+            if "\0" in path:  # (open() would raise a bare ValueError)
+                raise ConfigError(f"rx_source {path!r} is not a readable WAV file: embedded null byte")
             try:
                 source = self._wav_source(path)
             except (OSError, EOFError, wave.Error) as e:
