@@ -1535,6 +1535,39 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
     return 1;
 }
 
+/* An instance attribute ``sync`` on a Dmac (``hw.sync = f``: its instance dict, which Dmac's __slots__ keep): the
+ * Python Soc.sync calls it, so the C one must too. 1 there is one (or it cannot tell: d.sync() by attribute, the
+ * generic path), 0 none, -1 an error. The usual case, no instance dict or an empty one, is two loads; else the
+ * last answer holds while that dict's PEP 509 version does (a version is never reused, by any dict: the borrowed
+ * pointer is only compared). */
+static PyObject *isync_dict = NULL;  /* borrowed: only compared */
+static uint64_t isync_ver;
+static int isync_has;
+
+static int dmac_has_own_sync(PyObject *d)
+{
+    PyObject **dp = _PyObject_GetDictPtr(d);
+    if (dp == NULL)
+        return 1;
+    PyObject *dict = *dp;
+    if (dict == NULL)
+        return 0;
+    if (!PyDict_CheckExact(dict))
+        return 1;
+    if (PyDict_GET_SIZE(dict) == 0)
+        return 0;
+    uint64_t ver = ((PyDictObject *)dict)->ma_version_tag;
+    if (dict == isync_dict && ver == isync_ver)
+        return isync_has;
+    PyObject *v = PyDict_GetItemWithError(dict, s_sync);
+    if (v == NULL && PyErr_Occurred())
+        return -1;
+    isync_dict = dict;
+    isync_ver = ver;  /* (the version before the lookup: a key's __eq__ that wrote the dict is seen next time) */
+    isync_has = v != NULL;
+    return isync_has;
+}
+
 /* The bottom half's Soc.sync: 0, or -1 with an exception set (the tasklet logs it). */
 static int soc_sync(Ev *e, long long now)
 {
@@ -1600,11 +1633,17 @@ static int soc_sync(Ev *e, long long now)
             }
         }
         Py_XDECREF(lane);
+        int own = 0;  /* Dmac's own sync (its class's; not a subclass's, nor an instance attribute) */
+        if (r == 0 && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC])) {
+            int has = dmac_has_own_sync(d);
+            r = has < 0 ? -1 : 0;
+            own = has == 0;
+        }
         if (r == 0) {  /* d.sync(): one comparison while no schedule and no planned landing by now */
             long long sync_ns;
-            int plain = Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && dis(D_DMAC_SCHED, d, s__sched, Py_None)
+            int plain = own && dis(D_DMAC_SCHED, d, s__sched, Py_None)
                         && dpeek_ll(D_DMAC_SYNC, d, s__sync_ns, &sync_ns) && now < sync_ns;
-            if (!plain && Py_IS_TYPE(d, (PyTypeObject *)K[K_DMAC]) && dis(D_DMAC_SCHED, d, s__sched, Py_None)) {
+            if (!plain && own && dis(D_DMAC_SCHED, d, s__sched, Py_None)) {
                 int k = dmac_sync(e, d, now);  /* its plain case in C */
                 if (k != 0) {
                     plain = 1;
