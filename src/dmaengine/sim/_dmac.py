@@ -1431,28 +1431,8 @@ class Dmac:
                     self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
                     if self._sched is not sched:
                         return  # the handler changed something: settled
-            if due & 1:
-                dones = sched.program_ends
-                _, pos, cut = dones[self._sched_dones]
-                self._sched_dones += 1
-                self._sched_take_lane(pos, now)
-                ch = self._sched_chans[pos]
-                self.plans += 1  # one more item planned in closed form
-                self._end_program(ch)
-                self._done_cut = cut
-                try:
-                    self._raise(ch, Irq.DONE, Result.NOERROR, 0)
-                finally:
-                    self._done_cut = None
-                    self._schedule_deferred()
-                if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
-                    self._arbitrate()
-                    self._try_schedule()
-                    return
-                if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
-                        and self._sched_irqs == len(sched.item_ends):
-                    self._sched_settle()
-                    return
+            if due & 1 and self._sched_program_end(sched, now):
+                return
             t = core.arm(sched, now, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
             if t is None:
                 self._sched_settle()
@@ -1472,33 +1452,41 @@ class Dmac:
                 if self._sched is not sched:
                     return  # the handler changed something: settled
         dones = sched.program_ends
-        if self._sched_dones < len(dones) and dones[self._sched_dones][0] == now:
-            _, pos, cut = dones[self._sched_dones]
-            self._sched_dones += 1
-            self._sched_take_lane(pos, now)
-            ch = self._sched_chans[pos]
-            self.plans += 1  # one more item planned in closed form
-            self._end_program(ch)
-            self._done_cut = cut
-            try:
-                self._raise(ch, Irq.DONE, Result.NOERROR, 0)
-            finally:
-                self._done_cut = None
-                self._schedule_deferred()
-            if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
-                self._arbitrate()
-                self._try_schedule()
-                return
-            if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
-                    and self._sched_irqs == len(sched.item_ends):
-                self._sched_settle()
-                return
+        if self._sched_dones < len(dones) and dones[self._sched_dones][0] == now \
+                and self._sched_program_end(sched, now):
+            return
         if now + 1 >= sched.computed_ns:
             if sched.computed_ns >= sched.stop_ns:
                 self._sched_settle()
                 return
             sched.extend(SCHED_CHUNK_EVENTS)
         self._sched_arm()
+
+    def _sched_program_end(self, sched: BusSchedule, now: int) -> bool:
+        """The schedule's next program end, due at ``now``: take its lane, end the program and raise its DONE.
+        True when the wake is over (the handler settled the schedule, or it has nothing more to run)."""
+        dones = sched.program_ends
+        _, pos, cut = dones[self._sched_dones]
+        self._sched_dones += 1
+        self._sched_take_lane(pos, now)
+        ch = self._sched_chans[pos]
+        self.plans += 1  # one more item planned in closed form
+        self._end_program(ch)
+        self._done_cut = cut
+        try:
+            self._raise(ch, Irq.DONE, Result.NOERROR, 0)
+        finally:
+            self._done_cut = None
+            self._schedule_deferred()
+        if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
+            self._arbitrate()
+            self._try_schedule()
+            return True
+        if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
+                and self._sched_irqs == len(sched.item_ends):
+            self._sched_settle()
+            return True
+        return False
 
     def _sched_take(self, t: int) -> None:
         """Move the bytes of every scheduled burst landed by ``t`` (not moved yet)."""
