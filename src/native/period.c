@@ -263,23 +263,33 @@ static PyObject *held(PyObject *o, PyObject *name)
  * below 2**60), the new value is written into that object's digits: no allocation, no free, no dict write.
  * CPython 3.11's int layout (ob_size digits of PyLong_SHIFT bits, positive); other versions and a build
  * without the GIL always make a new int. */
-static int set_ll(PyObject *o, PyObject *name, long long x)
+INLINE int int_in_place(PyObject *old, long long x)
 {
 #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
-    if (x > 256 && x < ((long long)1 << (2 * PyLong_SHIFT))) {
-        PyObject *old = held(o, name);
-        if (old != NULL && PyLong_CheckExact(old) && Py_REFCNT(old) == 1) {
-            Py_ssize_t nd = x < ((long long)1 << PyLong_SHIFT) ? 1 : 2;
-            if (Py_SIZE(old) == nd) {
-                PyLongObject *lo = (PyLongObject *)old;
-                lo->ob_digit[0] = (digit)(x & PyLong_MASK);
-                if (nd == 2)
-                    lo->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
-                return 0;
-            }
+    if (old != NULL && PyLong_CheckExact(old) && Py_REFCNT(old) == 1) {
+        Py_ssize_t nd = x < ((long long)1 << PyLong_SHIFT) ? 1 : 2;
+        if (Py_SIZE(old) == nd) {
+            PyLongObject *lo = (PyLongObject *)old;
+            lo->ob_digit[0] = (digit)(x & PyLong_MASK);
+            if (nd == 2)
+                lo->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
+            return 1;
         }
     }
+#else
+    (void)old;
+    (void)x;
 #endif
+    return 0;
+}
+
+/* whether x can be written into an int's digits by int_in_place (above the small ints, below 2**60) */
+#define IN_PLACE_RANGE(x) ((x) > 256 && (x) < ((long long)1 << (2 * PyLong_SHIFT)))
+
+static int set_ll(PyObject *o, PyObject *name, long long x)
+{
+    if (IN_PLACE_RANGE(x) && int_in_place(held(o, name), x))
+        return 0;
     PyObject *v = PyLong_FromLongLong(x);
     if (v == NULL)
         return -1;
@@ -953,19 +963,8 @@ INLINE int dset_ll(int id, PyObject *o, PyObject *name, long long x)
         Py_XDECREF(old);
         return 0;
     }
-#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
-    if (x > 256 && x < ((long long)1 << (2 * PyLong_SHIFT)) && old != NULL && PyLong_CheckExact(old)
-        && Py_REFCNT(old) == 1) {
-        Py_ssize_t nd = x < ((long long)1 << PyLong_SHIFT) ? 1 : 2;
-        if (Py_SIZE(old) == nd) {
-            PyLongObject *lo = (PyLongObject *)old;
-            lo->ob_digit[0] = (digit)(x & PyLong_MASK);
-            if (nd == 2)
-                lo->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
-            return 0;
-        }
-    }
-#endif
+    if (IN_PLACE_RANGE(x) && int_in_place(old, x))
+        return 0;
     PyObject *v = PyLong_FromLongLong(x);
     if (v == NULL)
         return -1;
