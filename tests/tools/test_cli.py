@@ -22,9 +22,12 @@ def _subprocess_env() -> dict[str, str]:
 
 
 def _endless_run(*extra: str) -> subprocess.Popen[str]:
-    """``dmaengine test --iterations 0 --max-channels 1 --test-buf-size 1024 EXTRA``, once it has started."""
+    """``dmaengine test --iterations 0 --max-channels 1 --test-buf-size 1024 --timeout 60000 EXTRA``, once it has
+    started (a minute per transfer, not the default 3 s: a loaded machine must not turn a slow copy into a failure
+    the test did not ask for)."""
     proc = subprocess.Popen([sys.executable, "-m", "dmaengine", "test", "--iterations", "0", "--max-channels", "1",
-                             "--test-buf-size", "1024", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--test-buf-size", "1024", "--timeout", "60000", *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
                             text=True, env=_subprocess_env())
     assert proc.stdout is not None
     assert proc.stdout.readline() == "dmatest: Added 3 threads using dma0chan0\n"  # copy0, xor0, pq0
