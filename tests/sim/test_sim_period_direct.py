@@ -52,7 +52,14 @@ def test_dmac_keeps_every_attribute_in_a_slot_and_still_takes_others() -> None:
     assert weakref.ref(hw)() is hw
 
 
-def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
+PERIOD = 1024
+
+
+def playback_soc(mode: str) -> tuple[Soc, Any, Any, Any, Any, Any]:
+    """A SoC set to play a 4-period ring (``PERIOD`` bytes a period) to i2s0 in cyclic DMA, not yet submitted, as
+    ``mode`` runs it: "memo", "nomemo" (the compiled runner without its memo), "python" (no compiled runner) or
+    "reference" (``Soc(fast=False)``). Returns the SoC, its controller, the codec, the channel, the ring and the
+    descriptor."""
     if core is not None and hasattr(core, "period_memo"):
         core.period_memo(mode == "memo")
     soc = Soc(fast=mode != "reference")
@@ -62,10 +69,14 @@ def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
     codec = soc.peripheral("i2s0")
     chan = soc.request_chan("i2s0", "tx")
     chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=8))
-    period = 1024
-    ring = (np.arange(period * 4) % 251).astype(np.uint8)
+    ring = (np.arange(PERIOD * 4) % 251).astype(np.uint8)
     m = soc.map(ring)
-    tx = chan.prep_dma_cyclic(m.addr, ring.nbytes, period, M2D)
+    return soc, hw, codec, chan, ring, chan.prep_dma_cyclic(m.addr, ring.nbytes, PERIOD, M2D)
+
+
+def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:
+    soc, hw, codec, chan, ring, tx = playback_soc(mode)
+    period = PERIOD
     calls: list[tuple[int, ...]] = []
     probed: list[tuple[int, int, int, int]] = []
     irqs: list[int] = []

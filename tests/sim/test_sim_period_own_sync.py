@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
+from test_sim_period_direct import PERIOD, playback_soc  # (tests/sim is on the path, as pytest runs it)
 
-from dmaengine import BusWidth, SlaveConfig, TransferDirection
+from dmaengine import TransferDirection
 from dmaengine._native import core
-from dmaengine.sim import Dmac, Soc
+from dmaengine.sim import Dmac
 
 M2D = TransferDirection.MEM_TO_DEV
 compiled = pytest.mark.skipif(core is None or not hasattr(core, "period_memo"), reason="no compiled core")
@@ -41,19 +41,8 @@ class _CountingDmac(Dmac):
 
 
 def _run(mode: str, action: str) -> tuple[Any, ...]:
-    if core is not None and hasattr(core, "period_memo"):
-        core.period_memo(mode == "memo")
-    soc = Soc(fast=mode != "reference")
-    if mode == "python":
-        soc.kernel.period_runner = None
-    hw = soc.controllers[0]
-    codec = soc.peripheral("i2s0")
-    chan = soc.request_chan("i2s0", "tx")
-    chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4, dst_maxburst=8))
-    period = 1024
-    ring = (np.arange(period * 4) % 251).astype(np.uint8)
-    m = soc.map(ring)
-    tx = chan.prep_dma_cyclic(m.addr, ring.nbytes, period, M2D)
+    soc, hw, codec, chan, ring, tx = playback_soc(mode)
+    period = PERIOD
     synced: list[tuple[int, int]] = []  # (the instant, the callbacks run by then) at each call of the own sync
     calls: list[tuple[int, int]] = []
     real = hw.sync
