@@ -23,16 +23,6 @@ M2D = TransferDirection.MEM_TO_DEV
 compiled = pytest.mark.skipif(core is None or not hasattr(core, "period_memo"), reason="no compiled core")
 
 
-@pytest.fixture
-def memo_restored() -> Iterator[None]:
-    if core is None or not hasattr(core, "period_memo"):
-        yield
-        return
-    was = core.period_memo(True)
-    yield
-    core.period_memo(was)
-
-
 def test_dmac_keeps_every_attribute_in_a_slot_and_still_takes_others() -> None:
     soc = Soc()
     hw = soc.controllers[0]

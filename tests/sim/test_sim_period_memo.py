@@ -7,7 +7,6 @@ exactly as without the memo: each case runs with the memo, without it (``period_
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,13 +19,6 @@ from dmaengine.virt import VirtChannel
 
 M2D = TransferDirection.MEM_TO_DEV
 pytestmark = pytest.mark.skipif(core is None or not hasattr(core, "period_memo"), reason="no compiled core")
-
-
-@pytest.fixture
-def memo_restored() -> Iterator[None]:
-    was = core.period_memo(True)
-    yield
-    core.period_memo(was)
 
 
 def _run(mode: str, action: str, at: int = 5) -> tuple[Any, ...]:

@@ -6,7 +6,6 @@ once the attribute is gone. Each case runs with the memo, without it (``period_m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,16 +17,6 @@ from dmaengine.sim import Dmac
 
 M2D = TransferDirection.MEM_TO_DEV
 compiled = pytest.mark.skipif(core is None or not hasattr(core, "period_memo"), reason="no compiled core")
-
-
-@pytest.fixture
-def memo_restored() -> Iterator[None]:
-    if core is None or not hasattr(core, "period_memo"):
-        yield
-        return
-    was = core.period_memo(True)
-    yield
-    core.period_memo(was)
 
 
 class _CountingDmac(Dmac):
