@@ -113,6 +113,11 @@ class VirtChannel(Channel):
         """Move submitted to issued; True when there is issued work. Caller holds ``vc.lock``."""
         sub = self.desc_submitted
         if sub:
+            if len(sub) == 1:  # (the usual one: no loop, no extend)
+                vd = sub.popleft()
+                vd.state = _ISSUED
+                self.desc_issued.append(vd)
+                return True
             for vd in sub:
                 vd.state = _ISSUED
             self.desc_issued.extend(sub)

@@ -146,6 +146,10 @@ class Program:
         self.total = sum(i.length for i in items)
 
 
+_DONE_IRQ = Irq.DONE
+_NOERROR = Result.NOERROR
+
+
 class _State(enum.Enum):
     IDLE = 0
     FETCH = 1
@@ -322,8 +326,11 @@ class Dmac:
         ch.state = _FETCH
         # self._others_changed(ch), and what self._others_on_bus(ch) will say, in one pass while no other channel
         # is STEADY (the usual case: nothing to drop, and no channel changes state before the test below).
+        # A channel with no program is IDLE (never STEADY, never on the bus): one test skips it.
         on_bus: bool | None = False
         for o in self.chans:
+            if o.prog is None:
+                continue
             st = o.state
             if st is _FETCH:  # (``ch`` itself)
                 continue
@@ -331,13 +338,14 @@ class Dmac:
                 self._others_changed(ch)
                 on_bus = None  # (asked after the drops)
                 break
-            if not on_bus and o.prog is not None and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
+            if not on_bus and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
                 on_bus = True
         k = self.kernel
         ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
-        if prog.direction is M2M and self.fast and self.fetch_latency_ns and not self._raising \
-                and k.trace is None and k.probe is None and (self._busy_until > k.now_ns or not self._waiting) \
-                and (on_bus if on_bus is not None else self._others_on_bus(ch)):
+        if on_bus is not False and prog.direction is M2M and self.fast and self.fetch_latency_ns \
+                and not self._raising and k.trace is None and k.probe is None \
+                and (self._busy_until > k.now_ns or not self._waiting) \
+                and (on_bus or self._others_on_bus(ch)):
             # A copy joins the channels already on the bus: planned with them now, its fetch the first request of
             # its lane (what the fetch does to a copy), instead of burst by burst until it and a new schedule then.
             # Not from an interrupt handler (the hardware event that raised it is not over), nor with a trace or a
@@ -1471,12 +1479,24 @@ class Dmac:
         self._sched_take_lane(pos, now)
         ch = self._sched_chans[pos]
         self.plans += 1  # one more item planned in closed form
-        self._end_program(ch)
-        self._done_cut = cut
-        try:
-            self._raise(ch, Irq.DONE, Result.NOERROR, 0)
-        finally:
-            self._done_cut = None
+        prog = ch.prog  # self._end_program(ch), inlined (once per copy)
+        assert prog is not None and ch.item_off == prog.items[ch.item_idx].length
+        ch.item_idx += 1
+        ch.item_off = 0
+        ch.prog = None
+        ch.state = _IDLE
+        irq = self.irq
+        if irq is not None:  # self._raise(ch, Irq.DONE, Result.NOERROR, 0), inlined, with _done_cut set around it
+            self._done_cut = cut
+            self._raising += 1
+            try:
+                irq(ch.idx, _DONE_IRQ, _NOERROR, 0)
+            finally:
+                self._raising -= 1
+                self._done_cut = None
+                if self._deferred:
+                    self._schedule_deferred()
+        elif self._deferred:
             self._schedule_deferred()
         if self._sched is not sched:  # the handler settled it (a new program): as after a burst's end
             self._arbitrate()

@@ -566,7 +566,29 @@ class Soc(Platform):
         if pred():
             return True
         deadline = None if limit is None else k.now_ns + limit
-        return self._advance("waiting", functools.partial(k.run_until_true, pred, deadline))
+        if self._wave is not None:
+            return self._advance("waiting", functools.partial(k.run_until_true, pred, deadline))
+        # self._advance("waiting", functools.partial(k.run_until_true, pred, deadline)), inlined without a
+        # waveform (once per wait: no partial, no frame): the same claim, mark and sync.
+        me = _get_ident()
+        if self._stepper == me:
+            raise StateError("waiting from inside the simulation (a callback or an event) would re-enter it")
+        took = self._owner != me
+        if took:
+            if not self._owner_lock.acquire(False):
+                raise StateError("waiting: the SoC is being run by another thread (a Soc is single-threaded)")
+            self._owner = me
+        try:
+            self._stepper = me
+            try:
+                return k.run_until_true(pred, deadline)
+            finally:
+                self._stepper = None
+                self._sync_held()
+        finally:
+            if took:
+                self._owner = None
+                self._owner_lock.release()
 
     # --- peripherals --------------------------------------------------------------------------------------
     def add_peripheral(self, p: Peripheral) -> Peripheral:
