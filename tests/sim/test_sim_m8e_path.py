@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmaengine import Cap, PrepFlags, Status, StateError
+from dmaengine import Cap, PrepFlags, StateError, Status
 from dmaengine.sim import Soc
 from dmaengine.sim._dmac import M2M, Item, Program
 from dmaengine.sim._driver import SimDescriptor
