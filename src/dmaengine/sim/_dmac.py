@@ -1102,8 +1102,9 @@ class Dmac:
             return
         self._plan_backoff_ns = 0
         for ch in chans:
-            if ch.ev is not None:
-                ch.ev.cancel()
+            ev = ch.ev
+            if ev is not None:
+                ev.cancelled = True  # ev.cancel(), inlined
                 ch.ev = None
             ch.state = _SCHED
         for ch, t in fetches:
@@ -1502,8 +1503,8 @@ class Dmac:
             self._arbitrate()
             self._try_schedule()
             return True
-        if sched.finished and sched.last_event_ns <= now and self._sched_dones == len(dones) \
-                and self._sched_irqs == len(sched.item_ends):
+        if self._sched_dones == len(dones) and self._sched_irqs == len(sched.item_ends) \
+                and sched.last_event_ns <= now and sched.finished:  # (the ints first: a property frame less)
             self._sched_settle()
             return True
         return False
@@ -1715,7 +1716,7 @@ class Dmac:
         now = self.kernel.now_ns
         self._sched_take(now)
         if self._sched_ev is not None:
-            self._sched_ev.cancel()
+            self._sched_ev.cancelled = True  # .cancel(), inlined
             self._sched_ev = None
         self._sched = None
         chans, self._sched_chans = self._sched_chans, []
