@@ -326,12 +326,16 @@ class VirtChannel(Channel):
     def bottom_half(self) -> None:
         """``vchan_complete``: take the cyclic slot and the completed list under the lock, then call back
         without it."""
-        with self.lock:
+        lock = self.lock
+        lock.acquire()  # (``with self.lock``, without the context manager's special lookups: once per bottom half)
+        try:
             cyc = self.cyclic
             self.cyclic = None
             done = self.desc_completed
             if done:
                 self.desc_completed = deque()
+        finally:
+            lock.release()
         if not done:
             if cyc is not None:
                 if _trace.recorder is not None:
