@@ -1805,6 +1805,135 @@ fail:
     return NULL;
 }
 
+/* _dmac._apart (its Python code is the specification): no span of one lane writes memory that a span of another
+ * lane reads or writes. ``spans`` is a list of (addr, size, write, lane) tuples; the answer is the same whatever
+ * their order (the list is not reordered). Values from +-2**62 on raise OverflowError (the caller then asks the
+ * Python code, whose ints have no bound). */
+typedef struct {
+    int64_t a, size, lane;
+    int write;
+} Span;
+
+static int span_cmp(const void *x, const void *y)
+{
+    const Span *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->size != q->size)
+        return p->size < q->size ? -1 : 1;
+    if (p->write != q->write)
+        return p->write < q->write ? -1 : 1;
+    if (p->lane != q->lane)
+        return p->lane < q->lane ? -1 : 1;
+    return 0;
+}
+
+static PyObject *spans_apart(PyObject *Py_UNUSED(mod), PyObject *spans)
+{
+    static const char *names[] = {"a span's addr", "a span's size", NULL, "a span's lane"};
+    if (!PyList_Check(spans)) {
+        PyErr_Format(PyExc_TypeError, "spans_apart: spans must be a list, not %R", spans);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(spans);
+    Span local[32];
+    Span *s = n <= 32 ? local : PyMem_Malloc((size_t)n * sizeof(Span));
+    if (s == NULL)
+        return PyErr_NoMemory();
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < n && ok; i++) {
+        PyObject *t = PyList_GET_ITEM(spans, i);  /* (a list that changes size under us: see the recheck) */
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4) {
+            PyErr_Format(PyExc_TypeError, "spans_apart: a span must be an (addr, size, write, lane) tuple, not %R", t);
+            ok = 0;
+            break;
+        }
+        Py_INCREF(t);
+        int64_t *dst[] = {&s[i].a, &s[i].size, NULL, &s[i].lane};
+        for (int k = 0; k < 4 && ok; k++) {
+            PyObject *v = PyTuple_GET_ITEM(t, k);
+            if (k == 2) {
+                int w = PyObject_IsTrue(v);
+                if (w < 0)
+                    ok = 0;
+                s[i].write = w;
+            } else if (!PyLong_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "spans_apart: %s must be an int, not %R", names[k], v);
+                ok = 0;
+            } else {
+                long long x = PyLong_AsLongLong(v);
+                if (x == -1 && PyErr_Occurred()) {
+                    ok = 0;
+                } else if (x >= BUS_BOUND || x <= -BUS_BOUND) {  /* (so that addr + size fits) */
+                    PyErr_Format(PyExc_OverflowError, "spans_apart: %s %R is out of range", names[k], v);
+                    ok = 0;
+                } else {
+                    *dst[k] = x;
+                }
+            }
+        }
+        Py_DECREF(t);
+        if (ok && PyList_GET_SIZE(spans) != n) {  /* a __bool__ that changed the list */
+            PyErr_SetString(PyExc_RuntimeError, "spans_apart: the list changed size");
+            ok = 0;
+        }
+    }
+    int apart = 1;
+    if (ok && n > 1) {
+        qsort(s, (size_t)n, sizeof(Span), span_cmp);
+        int overlap = 0;
+        for (Py_ssize_t i = 0; i + 1 < n && !overlap; i++)
+            overlap = s[i].a + s[i].size > s[i + 1].a;
+        /* The sweep: of the spans seen, the two furthest ends reached by different lanes (over all spans, and
+         * over writes). */
+        int64_t end1 = -1, end2 = -1, wend1 = -1, wend2 = -1, lane1 = -1, wlane1 = -1;
+        for (Py_ssize_t j = 0; j < n && overlap && apart; j++) {
+            int64_t a = s[j].a, e = s[j].a + s[j].size, i = s[j].lane;
+            if (s[j].write) {
+                if ((lane1 != i ? end1 : end2) > a)
+                    apart = 0;
+            } else if ((wlane1 != i ? wend1 : wend2) > a) {
+                apart = 0;
+            }
+            if (!apart)
+                break;
+            if (i == lane1) {
+                if (e > end1)
+                    end1 = e;
+            } else if (e > end1) {
+                end2 = end1;
+                end1 = e;
+                lane1 = i;
+            } else if (e > end2) {
+                end2 = e;
+            }
+            if (s[j].write) {
+                if (i == wlane1) {
+                    if (e > wend1)
+                        wend1 = e;
+                } else if (e > wend1) {
+                    wend2 = wend1;
+                    wend1 = e;
+                    wlane1 = i;
+                } else if (e > wend2) {
+                    wend2 = e;
+                }
+            }
+        }
+    }
+    if (s != local)
+        PyMem_Free(s);
+    if (!ok)
+        return NULL;
+    return PyBool_FromLong(apart);
+}
+
+static PyMethodDef sim_functions[] = {
+    {"spans_apart", (PyCFunction)spans_apart, METH_O,
+     "spans_apart(spans): sim._dmac._apart (no lane writes memory another lane reads or writes), compiled."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef core_methods[] = {
     {"loop", (PyCFunction)core_loop, METH_VARARGS, "loop(max_events, snapshots): BusSchedule._loop."},
     {"state", (PyCFunction)core_state, METH_NOARGS,
@@ -1862,6 +1991,8 @@ int dmaengine_sim_init(PyObject *module)
         if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
             return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
+        return -1;
+    if (PyModule_AddFunctions(module, sim_functions) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "BusCore", (PyObject *)&BusCoreType);
 }

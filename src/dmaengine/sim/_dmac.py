@@ -31,6 +31,7 @@ import numpy as np
 from dmaengine import ConfigError, Result, TransferDirection
 from dmaengine.provider import DmaFault
 
+from .. import _native
 from ._bus import BusSchedule, Lane
 from ._kernel import PRIO_HW, Event, TickClock
 from ._periph import Flow, Port, RxPort, TxPort
@@ -104,6 +105,12 @@ def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
             elif e > wend2:
                 wend2 = e
     return True
+
+
+#: :func:`_apart` compiled (``spans_apart`` in src/native/sim.c), or None; it raises OverflowError for a value from
+#: +-2**62 on, where the Python code answers.
+_apart_core: Callable[[list[tuple[int, int, bool, int]]], bool] | None = \
+    None if _native.core is None else _native.core.spans_apart
 
 
 class Irq(enum.Enum):
@@ -444,7 +451,9 @@ class Dmac:
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
-        if self._sched is not None and not self._sched_port_changed(port):
+        if self._sched is not None:
+            if self._sched_port_changed(port):
+                return  # (the one channel that serves the port is a lane of the schedule: not STEADY nor WAITREQ)
             self._sched_settle()
         for ch in self.chans:
             prog = ch.prog
@@ -1314,8 +1323,13 @@ class Dmac:
         now = k.now_ns
         self._sched_take(now)  # (the port's FIFO as of now)
         port.advance(now)
-        n, _ = self._burst_len(chan)
-        need = max(port.threshold, n)
+        rem = prog.items[chan.item_idx].length - chan.item_off  # self._burst_len(chan)[0], inlined (not M2M)
+        n = prog.width * prog.burst
+        if rem < n:
+            n = rem
+        need = port.threshold
+        if n > need:
+            need = n
         t = port.time_when_room(need) if isinstance(port, TxPort) else port.time_when_level(need)  # type: ignore[attr-defined]
         if t == -1:
             return False  # the request line is up now: burst by burst it waits for the bus at once
@@ -1351,18 +1365,29 @@ class Dmac:
                     stop = ev.time_ns
         if stop <= now + 1:
             return False
-        self._sched_take(now)
+        if now != self._took_ns or sched is not self._took:  # (its callers took at now: then one test, no call)
+            self._sched_take(now)
         lane = self._lane(ch, now)
         if lane is None:
             return False
         spans = [s for s in self._sched_spans if s[3] != pos]
-        if not self._lane_memory(ch, spans, pos) or not _apart(spans):
+        if not self._lane_memory(ch, spans, pos):
             return False
+        if _apart_core is None:
+            if not _apart(spans):
+                return False
+        else:
+            try:
+                if not _apart_core(spans):
+                    return False
+            except OverflowError:  # (a value past what the compiled code takes)
+                if not _apart(spans):
+                    return False
         new = sched.relane(now, pos, lane, request_ns, stop)
         if new is None:
             return False
         if self._sched_ev is not None:
-            self._sched_ev.cancel()
+            self._sched_ev.cancelled = True  # .cancel(), inlined
             self._sched_ev = None
         self._sched = new
         self._sched_spans = spans

@@ -184,4 +184,5 @@ class Uart(Peripheral):
         self.sync()
         rx = self.rx
         assert isinstance(rx, _UartRx)
-        rx.feed(self.now_ns, bytes(data))
+        soc = self.soc
+        rx.feed(0 if soc is None else soc.now_ns, bytes(data))  # (self.now_ns, without its frame)
