@@ -1807,8 +1807,9 @@ fail:
 
 /* _dmac._apart (its Python code is the specification): no span of one lane writes memory that a span of another
  * lane reads or writes. ``spans`` is a list of (addr, size, write, lane) tuples; the answer is the same whatever
- * their order (the list is not reordered). Values from +-2**62 on raise OverflowError (the caller then asks the
- * Python code, whose ints have no bound). */
+ * their order (the list is not reordered): up to 32 spans pair by pair (the definition), more in _apart's sweep
+ * (sorted as Python sorts them). A value below 0 or from 2**62 on raises OverflowError (the caller then asks the
+ * Python code: addresses, sizes and lane positions are never negative, and its ints have no bound). */
 typedef struct {
     int64_t a, size, lane;
     int write;
@@ -1864,7 +1865,7 @@ static PyObject *spans_apart(PyObject *Py_UNUSED(mod), PyObject *spans)
                 long long x = PyLong_AsLongLong(v);
                 if (x == -1 && PyErr_Occurred()) {
                     ok = 0;
-                } else if (x >= BUS_BOUND || x <= -BUS_BOUND) {  /* (so that addr + size fits) */
+                } else if (x >= BUS_BOUND || x < 0) {  /* (addr + size fits; _apart's -1 marks no lane, no end) */
                     PyErr_Format(PyExc_OverflowError, "spans_apart: %s %R is out of range", names[k], v);
                     ok = 0;
                 } else {
@@ -1879,7 +1880,15 @@ static PyObject *spans_apart(PyObject *Py_UNUSED(mod), PyObject *spans)
         }
     }
     int apart = 1;
-    if (ok && n > 1) {
+    if (ok && n > 1 && n <= 32) {  /* a few spans: the definition, pair by pair (no sort) */
+        for (Py_ssize_t i = 0; i + 1 < n && apart; i++)
+            for (Py_ssize_t j = i + 1; j < n; j++)
+                if (s[i].lane != s[j].lane && (s[i].write || s[j].write) && s[i].a < s[j].a + s[j].size
+                        && s[j].a < s[i].a + s[i].size) {
+                    apart = 0;
+                    break;
+                }
+    } else if (ok && n > 1) {
         qsort(s, (size_t)n, sizeof(Span), span_cmp);
         int overlap = 0;
         for (Py_ssize_t i = 0; i + 1 < n && !overlap; i++)

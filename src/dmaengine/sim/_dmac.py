@@ -107,8 +107,8 @@ def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
     return True
 
 
-#: :func:`_apart` compiled (``spans_apart`` in src/native/sim.c), or None; it raises OverflowError for a value from
-#: +-2**62 on, where the Python code answers.
+#: :func:`_apart` compiled (``spans_apart`` in src/native/sim.c), or None; it raises OverflowError for a value below
+#: 0 or from 2**62 on, where the Python code answers.
 _apart_core: Callable[[list[tuple[int, int, bool, int]]], bool] | None = \
     None if _native.core is None else _native.core.spans_apart
 

@@ -1,0 +1,198 @@
+"""Cheap relanes (issue 14, busy): the compiled span check (``spans_apart`` in src/native/sim.c) against
+``_apart`` and the pairwise definition, its refusals of hostile input, and the feed and copy-start relanes of a
+busy mix against ``Soc(fast=False)`` (the suite runs these both ways)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
+from dmaengine.sim import Soc
+from dmaengine.sim._dmac import _apart
+
+needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
+
+D2M = TransferDirection.DEV_TO_MEM
+BOUND = 1 << 62
+
+Span = tuple[int, int, bool, int]
+
+
+def pairwise(spans: list[Span]) -> bool:
+    """The definition: no two spans of different lanes overlap where one of them writes."""
+    for i, (a, n, w, lane) in enumerate(spans):
+        for b, m, v, other in spans[i + 1:]:
+            if lane != other and (w or v) and a < b + m and b < a + n:
+                return False
+    return True
+
+
+small = st.tuples(st.integers(0, 64), st.integers(0, 24), st.booleans(), st.integers(0, 3))
+wide = st.tuples(st.integers(-BOUND, BOUND), st.integers(-BOUND, BOUND), st.booleans(), st.integers(-BOUND, BOUND))
+near = st.tuples(st.integers(BOUND - 200, BOUND - 1), st.integers(0, 100), st.booleans(), st.integers(0, 2))
+
+
+@needs_core
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(small, max_size=80))  # both the pair-by-pair check (up to 32) and the sweep
+def test_spans_apart_is_apart(spans: list[Span]) -> None:
+    assert _native.core is not None
+    given_order = list(spans)
+    got = _native.core.spans_apart(spans)
+    assert spans == given_order  # not reordered
+    assert got is _apart(list(spans)) is pairwise(spans)
+
+
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(near, small), max_size=40))
+def test_spans_apart_near_the_bound(spans: list[Span]) -> None:
+    assert _native.core is not None
+    assert _native.core.spans_apart(spans) is _apart(list(spans)) is pairwise(spans)
+
+
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(wide, near, small), min_size=1, max_size=40))
+def test_spans_apart_takes_its_domain_only(spans: list[Span]) -> None:
+    """Addresses, sizes and lanes in 0 .. 2**62 - 1 (what a schedule has); any other value is refused with
+    OverflowError, and the relane asks ``_apart`` (whose -1 marks mean no end and no lane: the domain matters)."""
+    assert _native.core is not None
+    if all(0 <= v < BOUND for a, n, _, lane in spans for v in (a, n, lane)):
+        assert _native.core.spans_apart(spans) is _apart(list(spans)) is pairwise(spans)
+    else:
+        with pytest.raises(OverflowError, match=r"^spans_apart: a span's (addr|size|lane) -?\d+ is out of range$"):
+            _native.core.spans_apart(spans)
+
+
+@needs_core
+def test_spans_apart_examples() -> None:
+    assert _native.core is not None
+    f = _native.core.spans_apart
+    assert f([]) is True
+    assert f([(0, 10, True, 0)]) is True
+    assert f([(0, 10, True, 0), (10, 10, True, 1)])  # touching, not overlapping
+    assert not f([(0, 10, True, 0), (9, 10, False, 1)])  # a read of what another writes
+    assert f([(0, 10, False, 0), (5, 10, False, 1)])  # reads share
+    assert f([(0, 10, True, 0), (5, 10, True, 0)])  # one channel's own spans
+    assert not f([(0, 100, True, 0), (10, 5, False, 0), (50, 5, False, 1)])  # under a long write
+    many = [(k * 10, 10, True, k % 3) for k in range(40)]
+    assert f(list(many))
+    assert not f(many + [(385, 1, False, 0)])  # the sweep: lane 0 reads what lane 2 (k = 38) writes
+    assert f(many + [(385, 1, False, 2)])  # its own
+    assert _apart(many + [(385, 1, False, 2)]) and not _apart(many + [(385, 1, False, 0)])
+
+
+@needs_core
+def test_spans_apart_refuses_hostile_input() -> None:
+    assert _native.core is not None
+    f = _native.core.spans_apart
+    with pytest.raises(TypeError, match=r"^spans_apart: spans must be a list, not \(\(0, 1, True, 0\),\)$"):
+        f(((0, 1, True, 0),))
+    with pytest.raises(TypeError, match=r"^spans_apart: a span must be an \(addr, size, write, lane\) tuple, "
+                                        r"not \[0, 1, True, 0\]$"):
+        f([[0, 1, True, 0]])
+    with pytest.raises(TypeError, match=r"^spans_apart: a span must be .* not \(0, 1, True\)$"):
+        f([(0, 1, True)])
+    with pytest.raises(TypeError, match=r"^spans_apart: a span's addr must be an int, not 1.5$"):
+        f([(1.5, 1, True, 0)])
+    with pytest.raises(TypeError, match=r"^spans_apart: a span's size must be an int, not '1'$"):
+        f([(0, "1", True, 0)])
+    with pytest.raises(TypeError, match=r"^spans_apart: a span's lane must be an int, not None$"):
+        f([(0, 1, True, None)])
+    with pytest.raises(OverflowError, match=r"^spans_apart: a span's addr 4611686018427387904 is out of range$"):
+        f([(BOUND, 1, True, 0)])
+    with pytest.raises(OverflowError, match=r"^spans_apart: a span's size -1 is out of range$"):
+        f([(0, -1, True, 0)])
+    with pytest.raises(OverflowError, match=r"^spans_apart: a span's lane -1 is out of range$"):
+        f([(0, 1, True, -1)])
+    with pytest.raises(OverflowError):
+        f([(0, 1, True, 1 << 70)])
+
+    class Bad:
+        def __bool__(self) -> bool:
+            raise ValueError("no truth")
+
+    with pytest.raises(ValueError, match="^no truth$"):
+        f([(0, 1, Bad(), 0)])
+    spans: list[object] = []
+
+    class Shrinks:
+        def __bool__(self) -> bool:
+            spans.clear()
+            return True
+
+    spans += [(0, 1, Shrinks(), 0), (0, 1, True, 1)]
+    with pytest.raises(RuntimeError, match="^spans_apart: the list changed size$"):
+        f(spans)
+
+
+def test_apart_past_the_compiled_bound() -> None:
+    """Where the compiled check refuses a value (from 2**62 on), the relane asks ``_apart``, which has no bound."""
+    spans = [(BOUND, 10, True, 0), (BOUND + 5, 1, False, 1)]
+    assert not _apart(list(spans))
+    assert _apart([(BOUND, 10, True, 0), (BOUND + 10, 1, False, 1)])
+
+
+def busy_mix(fast: bool, sim_ms: int, overlap: bool = False) -> tuple[list[object], Soc]:
+    """A small busy SoC (the ADC and UART RX in cyclic DMA, a copy started and UART RX fed every ms): callback
+    instants, residues at each step, copy results and the bytes at the end. ``overlap``: every other copy's
+    destination is the UART RX ring (its lane and the ring's are not apart: the schedule settles instead of
+    relaning)."""
+    soc = Soc(fast=fast)
+    adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
+    seen: list[object] = []
+
+    def cb(name: str):  # type: ignore[no-untyped-def]
+        return lambda _: seen.append((name, soc.now_ns))
+
+    ad = soc.request_chan("adc0", "rx")
+    ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
+    ring_adc = np.zeros(80 * 2 * 4, dtype=np.uint8)
+    d = ad.prep_dma_cyclic(soc.map(ring_adc).addr, ring_adc.nbytes, ring_adc.nbytes // 4, D2M)
+    d.callback = cb("adc")
+    d.submit()
+    rx = soc.request_chan("uart0", "rx")
+    rx.slave_config(SlaveConfig(src_addr=uart0.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
+    ring_rx = np.zeros(256, dtype=np.uint8)
+    rx_map = soc.map(ring_rx)
+    d = rx.prep_dma_cyclic(rx_map.addr, ring_rx.nbytes, 64, D2M)
+    d.callback = cb("rx")
+    d.submit()
+    mc = soc.request_channel(Cap.MEMCPY)
+    src = (np.arange(4096) * 7 % 251).astype(np.uint8)
+    dst = np.zeros(4096, dtype=np.uint8)
+    ms, md = soc.map(src), soc.map(dst)
+    for c in (ad, rx):
+        c.issue_pending()
+    cookies = []
+    for k in range(sim_ms):
+        soc.run(until=k / 1000)
+        uart0.feed(bytes([65 + k % 26]) * (1 + k % 5))  # type: ignore[attr-defined]
+        if overlap and k % 2:  # (the copy's lane is one of the schedule's, from the even copies: a relane is asked)
+            copy = mc.prep_dma_memcpy(rx_map.addr + 64 * (k % 3), ms.addr, 64 + 16 * (k % 4))
+        else:
+            copy = mc.prep_dma_memcpy(md.addr, ms.addr + 512 * (k % 2), 2048 + 512 * (k % 2))
+        copy.callback = cb(f"copy{k}")
+        cookies.append(copy.submit())
+        mc.issue_pending()
+        seen.append(("residue", soc.now_ns, rx.tx_status(d.cookie)[1], ad.tx_status(ad_cookie := d.cookie)[0]))
+        del ad_cookie
+    soc.run(until=sim_ms / 1000 + 0.002)
+    seen.append([mc.tx_status(c)[0] for c in cookies])
+    seen.append((bytes(ring_rx), bytes(ring_adc), bytes(dst), soc.now_ns))
+    return seen, soc
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_busy_mix_feed_and_copy_relanes_exact(overlap: bool) -> None:
+    fast, soc = busy_mix(True, 30, overlap)
+    ref, _ = busy_mix(False, 30, overlap)
+    assert fast == ref
+    dmac = soc.dmac.hw  # type: ignore[attr-defined]
+    # The feeds' and the copies' starts relane in place (58 of them); with every other copy over the RX ring, its
+    # start is refused (the memory is not apart): the schedule settles instead, and a new one is built.
+    assert (dmac.relanes, dmac.plans) == ((26, 75) if overlap else (58, 93))
