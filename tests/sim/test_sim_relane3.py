@@ -1,6 +1,6 @@
-"""Cheap relanes (issue 14, busy): the compiled span check (``spans_apart`` in src/native/sim.c) against
-``_apart`` and the pairwise definition, its refusals of hostile input, and the feed and copy-start relanes of a
-busy mix against ``Soc(fast=False)`` (the suite runs these both ways)."""
+"""Cheap relanes (issue 14, busy): a relane's spans in one compiled call (``spans_replace`` in src/native/sim.c)
+against ``_spans_replace`` and the pairwise definition, its refusals of hostile input, and the feed and copy-start
+relanes of a busy mix against ``Soc(fast=False)`` (the suite runs these both ways)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
 from dmaengine.sim import Soc
-from dmaengine.sim._dmac import _apart
+from dmaengine.sim._dmac import _spans_replace
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
 
@@ -35,106 +35,151 @@ wide = st.tuples(st.integers(-BOUND, BOUND), st.integers(-BOUND, BOUND), st.bool
 near = st.tuples(st.integers(BOUND - 200, BOUND - 1), st.integers(0, 100), st.booleans(), st.integers(0, 2))
 
 
+def both(spans: list[Span], pos: int, mine: list[Span]) -> list[Span] | None:
+    """``spans_replace`` compiled, checked against ``_spans_replace`` (the same spans, in any order: the Python
+    code sorts them) and against the pairwise definition; its answer."""
+    assert _native.core is not None
+    given_spans, given_mine = list(spans), list(mine)
+    got = _native.core.spans_replace(spans, pos, mine)
+    assert (spans, mine) == (given_spans, given_mine)  # neither list changed
+    want = _spans_replace(list(spans), pos, list(mine))
+    assert (got is None) == (want is None)
+    expect = [s for s in spans if s[3] != pos] + mine
+    assert (got is None) == (not pairwise(expect))
+    if got is not None:
+        assert got == expect  # (the others in their order, then mine)
+        assert want is not None and sorted(want) == sorted(got)
+    return got
+
+
 @needs_core
 @settings(max_examples=1500, deadline=None)
-@given(st.lists(small, max_size=80))  # both the pair-by-pair check (up to 32) and the sweep
-def test_spans_apart_is_apart(spans: list[Span]) -> None:
-    assert _native.core is not None
-    given_order = list(spans)
-    got = _native.core.spans_apart(spans)
-    assert spans == given_order  # not reordered
-    assert got is _apart(list(spans)) is pairwise(spans)
+@given(st.lists(small, max_size=60), st.integers(0, 3), st.lists(small, max_size=30))
+def test_spans_replace_is_the_python(spans: list[Span], pos: int, mine: list[Span]) -> None:
+    both(spans, pos, mine)  # up to 32 spans pair by pair, more in the sweep
 
 
 @needs_core
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.one_of(near, small), max_size=40))
-def test_spans_apart_near_the_bound(spans: list[Span]) -> None:
-    assert _native.core is not None
-    assert _native.core.spans_apart(spans) is _apart(list(spans)) is pairwise(spans)
+@given(st.lists(st.one_of(near, small), max_size=40), st.integers(0, 2), st.lists(st.one_of(near, small), max_size=4))
+def test_spans_replace_near_the_bound(spans: list[Span], pos: int, mine: list[Span]) -> None:
+    both(spans, pos, mine)
 
 
 @needs_core
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.one_of(wide, near, small), min_size=1, max_size=40))
-def test_spans_apart_takes_its_domain_only(spans: list[Span]) -> None:
+@given(st.lists(st.one_of(wide, near, small), min_size=1, max_size=40), st.integers(0, 3))
+def test_spans_replace_takes_its_domain_only(spans: list[Span], pos: int) -> None:
     """Addresses, sizes and lanes in 0 .. 2**62 - 1 (what a schedule has); any other value is refused with
-    OverflowError, and the relane asks ``_apart`` (whose -1 marks mean no end and no lane: the domain matters)."""
+    OverflowError, and the relane asks ``_spans_replace`` (whose ``_apart`` marks no end and no lane with -1: the
+    domain matters)."""
     assert _native.core is not None
     if all(0 <= v < BOUND for a, n, _, lane in spans for v in (a, n, lane)):
-        assert _native.core.spans_apart(spans) is _apart(list(spans)) is pairwise(spans)
+        both(spans, pos, [])
     else:
-        with pytest.raises(OverflowError, match=r"^spans_apart: a span's (addr|size|lane) -?\d+ is out of range$"):
-            _native.core.spans_apart(spans)
+        with pytest.raises(OverflowError, match=r"^spans_replace: a span's (addr|size|lane) -?\d+ is out of range$"):
+            _native.core.spans_replace(spans, pos, [])
+        with pytest.raises(OverflowError, match=r"^spans_replace: a span's (addr|size|lane) -?\d+ is out of range$"):
+            _native.core.spans_replace([], pos, spans)
 
 
 @needs_core
-def test_spans_apart_examples() -> None:
+def test_spans_replace_examples() -> None:
     assert _native.core is not None
-    f = _native.core.spans_apart
-    assert f([]) is True
-    assert f([(0, 10, True, 0)]) is True
-    assert f([(0, 10, True, 0), (10, 10, True, 1)])  # touching, not overlapping
-    assert not f([(0, 10, True, 0), (9, 10, False, 1)])  # a read of what another writes
-    assert f([(0, 10, False, 0), (5, 10, False, 1)])  # reads share
-    assert f([(0, 10, True, 0), (5, 10, True, 0)])  # one channel's own spans
-    assert not f([(0, 100, True, 0), (10, 5, False, 0), (50, 5, False, 1)])  # under a long write
+
+    def apart(spans: list[Span]) -> bool:
+        return both(spans, 9, []) is not None
+
+    assert apart([])
+    assert apart([(0, 10, True, 0)])
+    assert apart([(0, 10, True, 0), (10, 10, True, 1)])  # touching, not overlapping
+    assert not apart([(0, 10, True, 0), (9, 10, False, 1)])  # a read of what another writes
+    assert apart([(0, 10, False, 0), (5, 10, False, 1)])  # reads share
+    assert apart([(0, 10, True, 0), (5, 10, True, 0)])  # one channel's own spans
+    assert not apart([(0, 100, True, 0), (10, 5, False, 0), (50, 5, False, 1)])  # under a long write
     many = [(k * 10, 10, True, k % 3) for k in range(40)]
-    assert f(list(many))
-    assert not f(many + [(385, 1, False, 0)])  # the sweep: lane 0 reads what lane 2 (k = 38) writes
-    assert f(many + [(385, 1, False, 2)])  # its own
-    assert _apart(many + [(385, 1, False, 2)]) and not _apart(many + [(385, 1, False, 0)])
+    assert apart(list(many))
+    assert not apart([*many, (385, 1, False, 0)])  # the sweep: lane 0 reads what lane 2 (k = 38) writes
+    assert apart([*many, (385, 1, False, 2)])  # its own
+    # A lane's old spans are left out: what clashed with them no longer does.
+    assert both([(0, 10, True, 0), (20, 10, True, 1)], 1, [(5, 1, False, 0)]) == [(0, 10, True, 0), (5, 1, False, 0)]
+    assert both([(0, 10, True, 0), (20, 10, True, 1)], 1, [(5, 1, False, 1)]) is None
+    assert both(many, 2, []) == [s for s in many if s[3] != 2]
 
 
 @needs_core
-def test_spans_apart_refuses_hostile_input() -> None:
+def test_spans_replace_refuses_hostile_input() -> None:
     assert _native.core is not None
-    f = _native.core.spans_apart
-    with pytest.raises(TypeError, match=r"^spans_apart: spans must be a list, not \(\(0, 1, True, 0\),\)$"):
-        f(((0, 1, True, 0),))
-    with pytest.raises(TypeError, match=r"^spans_apart: a span must be an \(addr, size, write, lane\) tuple, "
+    f = _native.core.spans_replace
+    with pytest.raises(TypeError, match=r"^spans_replace\(\) argument 1 must be list, not tuple$"):
+        f(((0, 1, True, 0),), 0, [])
+    with pytest.raises(TypeError, match=r"^spans_replace\(\) argument 3 must be list, not tuple$"):
+        f([], 0, ())
+    with pytest.raises(OverflowError, match=r"^spans_replace: lane -1 is out of range$"):
+        f([], -1, [])
+    with pytest.raises(TypeError, match=r"^spans_replace: a span must be an \(addr, size, write, lane\) tuple, "
                                         r"not \[0, 1, True, 0\]$"):
-        f([[0, 1, True, 0]])
-    with pytest.raises(TypeError, match=r"^spans_apart: a span must be .* not \(0, 1, True\)$"):
-        f([(0, 1, True)])
-    with pytest.raises(TypeError, match=r"^spans_apart: a span's addr must be an int, not 1.5$"):
-        f([(1.5, 1, True, 0)])
-    with pytest.raises(TypeError, match=r"^spans_apart: a span's size must be an int, not '1'$"):
-        f([(0, "1", True, 0)])
-    with pytest.raises(TypeError, match=r"^spans_apart: a span's lane must be an int, not None$"):
-        f([(0, 1, True, None)])
-    with pytest.raises(OverflowError, match=r"^spans_apart: a span's addr 4611686018427387904 is out of range$"):
-        f([(BOUND, 1, True, 0)])
-    with pytest.raises(OverflowError, match=r"^spans_apart: a span's size -1 is out of range$"):
-        f([(0, -1, True, 0)])
-    with pytest.raises(OverflowError, match=r"^spans_apart: a span's lane -1 is out of range$"):
-        f([(0, 1, True, -1)])
+        f([[0, 1, True, 0]], 0, [])
+    with pytest.raises(TypeError, match=r"^spans_replace: a span must be .* not \(0, 1, True\)$"):
+        f([], 0, [(0, 1, True)])
+    with pytest.raises(TypeError, match=r"^spans_replace: a span's addr must be an int, not 1.5$"):
+        f([(1.5, 1, True, 0)], 0, [])
+    with pytest.raises(TypeError, match=r"^spans_replace: a span's size must be an int, not '1'$"):
+        f([(0, "1", True, 0)], 0, [])
+    with pytest.raises(TypeError, match=r"^spans_replace: a span's lane must be an int, not None$"):
+        f([(0, 1, True, None)], 0, [])
+    with pytest.raises(OverflowError, match=r"^spans_replace: a span's addr 4611686018427387904 is out of range$"):
+        f([(BOUND, 1, True, 0)], 0, [])
+    with pytest.raises(OverflowError, match=r"^spans_replace: a span's size -1 is out of range$"):
+        f([(0, -1, True, 0)], 0, [])
+    with pytest.raises(OverflowError, match=r"^spans_replace: a span's lane -1 is out of range$"):
+        f([], 0, [(0, 1, True, -1)])
     with pytest.raises(OverflowError):
-        f([(0, 1, True, 1 << 70)])
+        f([(0, 1, True, 1 << 70)], 0, [])
 
     class Bad:
         def __bool__(self) -> bool:
             raise ValueError("no truth")
 
     with pytest.raises(ValueError, match="^no truth$"):
-        f([(0, 1, Bad(), 0)])
+        f([(0, 1, Bad(), 0)], 0, [])
     spans: list[object] = []
+    mine: list[object] = []
 
     class Shrinks:
         def __bool__(self) -> bool:
             spans.clear()
+            mine.clear()
             return True
 
     spans += [(0, 1, Shrinks(), 0), (0, 1, True, 1)]
-    with pytest.raises(RuntimeError, match="^spans_apart: the list changed size$"):
-        f(spans)
+    with pytest.raises(RuntimeError, match="^spans_replace: the list changed size$"):
+        f(spans, 0, [])
+    spans[:] = [(0, 1, True, 1)]
+    mine[:] = [(0, 1, Shrinks(), 0), (0, 1, True, 0)]
+    with pytest.raises(RuntimeError, match="^spans_replace: the list changed size$"):
+        f(spans, 0, mine)
+
+    class Swaps:
+        def __bool__(self) -> bool:
+            spans[0] = "not a span"
+            return True
+
+    spans[:] = [(0, 1, True, 1), (5, 1, Swaps(), 2)]
+    with pytest.raises(RuntimeError, match="^spans_replace: the lists changed$"):
+        f(spans, 0, [])
+    spans[:] = [(0, 1, True, 1)]
+    mine[:] = [(5, 1, Swaps(), 0)]
+    with pytest.raises(RuntimeError, match="^spans_replace: the lists changed$"):
+        f(spans, 0, mine)
 
 
 def test_apart_past_the_compiled_bound() -> None:
-    """Where the compiled check refuses a value (from 2**62 on), the relane asks ``_apart``, which has no bound."""
-    spans = [(BOUND, 10, True, 0), (BOUND + 5, 1, False, 1)]
-    assert not _apart(list(spans))
-    assert _apart([(BOUND, 10, True, 0), (BOUND + 10, 1, False, 1)])
+    """Where the compiled check refuses a value (from 2**62 on), the relane asks ``_spans_replace``, which has no
+    bound."""
+    assert _spans_replace([(BOUND, 10, True, 0)], 1, [(BOUND + 5, 1, False, 1)]) is None
+    assert _spans_replace([(BOUND, 10, True, 0), (BOUND, 1, True, 1)], 1, [(BOUND + 10, 1, False, 1)]) == \
+        [(BOUND, 10, True, 0), (BOUND + 10, 1, False, 1)]
 
 
 def busy_mix(fast: bool, sim_ms: int, overlap: bool = False) -> tuple[list[object], Soc]:

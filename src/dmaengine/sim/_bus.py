@@ -310,10 +310,14 @@ class BusSchedule:
         if self.core is not None:
             item_ends: list[tuple[int, int]] = []
             program_ends: list[tuple[int, int, int]] = []
+            flow = lane.flow  # _spec(lane), inlined (with _arith for a copy's lane: None)
+            spec = (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
+                    lane.ends_program, None, None, lane.next_items) if flow is None else \
+                (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
+                 lane.ends_program, _arith(flow), flow.time_of, lane.next_items)
             try:
-                c = self.core.relane(now_ns, pos, _spec(lane), (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
-                                                               lane.item_irq), request_ns, stop_ns, item_ends,
-                                   program_ends)
+                c = self.core.relane(now_ns, pos, spec, (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
+                                                         lane.item_irq), request_ns, stop_ns, item_ends, program_ends)
             except OverflowError:
                 return None
             if c is None:
@@ -324,7 +328,9 @@ class BusSchedule:
             new.item_ends = item_ends
             new.program_ends = program_ends
             new.core = c
-            new._sync()
+            (new.waiting, new.busy_until_ns, new.stop_ns, new.computed_ns, new.events, new.jumps, new.last_grant,
+             new.last_grant_ns, new.last_event_ns, new.granted, new.landed, new.since_ns, new._nheap) = \
+                c.state()  # new._sync(), inlined
             return new
         if not self._snaps:  # no event has run: from the state as it is (the start state)
             self._snapshot(self.computed_ns)

@@ -107,10 +107,20 @@ def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
     return True
 
 
-#: :func:`_apart` compiled (``spans_apart`` in src/native/sim.c), or None; it raises OverflowError for a value below
-#: 0 or from 2**62 on, where the Python code answers.
-_apart_core: Callable[[list[tuple[int, int, bool, int]]], bool] | None = \
-    None if _native.core is None else _native.core.spans_apart
+def _spans_replace(spans: list[tuple[int, int, bool, int]], pos: int,
+                   mine: list[tuple[int, int, bool, int]]) -> list[tuple[int, int, bool, int]] | None:
+    """The spans of a schedule with lane ``pos``'s replaced by ``mine`` (a relane), as a new list when they are
+    apart (:func:`_apart`), else None."""
+    out = [s for s in spans if s[3] != pos]
+    out += mine
+    return out if _apart(out) else None
+
+
+#: :func:`_spans_replace` compiled (src/native/sim.c), or None; it raises OverflowError for a value below 0 or from
+#: 2**62 on, where the Python code answers.
+_spans_replace_core: Callable[[list[tuple[int, int, bool, int]], int, list[tuple[int, int, bool, int]]],
+                              list[tuple[int, int, bool, int]] | None] | None = \
+    None if _native.core is None else _native.core.spans_replace
 
 
 class Irq(enum.Enum):
@@ -1171,7 +1181,7 @@ class Dmac:
         flow = port.steady_flow(now)
         if flow is None:
             return None
-        d = self.burst_ns(prog.burst)
+        d = -(-prog.burst * self.bus_width_bytes * 1_000_000_000 // self.bus_bytes_per_s)  # self.burst_ns(prog.burst)
         cur = rem // bb
         bursts = cur if more is None else more if more == NEVER else cur + more
         if isinstance(port, TxPort):
@@ -1289,7 +1299,8 @@ class Dmac:
         if not self.fast or self._raising or k.trace is not None or k.probe is not None or ch.state is not _IDLE:
             return False
         now = k.now_ns
-        self._sched_take(now)  # (before the channel holds its new program)
+        if now != self._took_ns or self._sched is not self._took:  # (one test, no call, when taken at now)
+            self._sched_take(now)  # (before the channel holds its new program)
         ch.prog = prog
         ch.item_idx = ch.item_off = ch.done = 0
         fetch_ns = now + self.fetch_latency_ns
@@ -1321,7 +1332,8 @@ class Dmac:
         prog = chan.prog
         assert prog is not None
         now = k.now_ns
-        self._sched_take(now)  # (the port's FIFO as of now)
+        if now != self._took_ns or self._sched is not self._took:  # (one test, no call, when taken at now)
+            self._sched_take(now)  # (the port's FIFO as of now)
         port.advance(now)
         rem = prog.items[chan.item_idx].length - chan.item_off  # self._burst_len(chan)[0], inlined (not M2M)
         n = prog.width * prog.burst
@@ -1370,19 +1382,18 @@ class Dmac:
         lane = self._lane(ch, now)
         if lane is None:
             return False
-        spans = [s for s in self._sched_spans if s[3] != pos]
-        if not self._lane_memory(ch, spans, pos):
+        mine: list[tuple[int, int, bool, int]] = []
+        if not self._lane_memory(ch, mine, pos):
             return False
-        if _apart_core is None:
-            if not _apart(spans):
-                return False
+        if _spans_replace_core is None:
+            spans = _spans_replace(self._sched_spans, pos, mine)
         else:
             try:
-                if not _apart_core(spans):
-                    return False
+                spans = _spans_replace_core(self._sched_spans, pos, mine)
             except OverflowError:  # (a value past what the compiled code takes)
-                if not _apart(spans):
-                    return False
+                spans = _spans_replace(self._sched_spans, pos, mine)
+        if spans is None:
+            return False
         new = sched.relane(now, pos, lane, request_ns, stop)
         if new is None:
             return False
