@@ -1853,10 +1853,11 @@ static int span_load(PyObject *t, Span *out, const char *fn)
             PyErr_Format(PyExc_TypeError, "%s: %s must be an int, not %R", fn, names[k], v);
             return -1;
         }
-        long long x = PyLong_AsLongLong(v);
+        int over = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &over);  /* (no byte array for a two-digit int) */
         if (x == -1 && PyErr_Occurred())
             return -1;
-        if (x >= BUS_BOUND || x < 0) {  /* (addr + size fits; _apart's -1 marks no lane, no end) */
+        if (over || x >= BUS_BOUND || x < 0) {  /* (addr + size fits; _apart's -1 marks no lane, no end) */
             PyErr_Format(PyExc_OverflowError, "%s: %s %R is out of range", fn, names[k], v);
             return -1;
         }
@@ -1986,8 +1987,9 @@ static PyObject *spans_replace(PyObject *Py_UNUSED(mod), PyObject *args)
     for (Py_ssize_t i = 0; i < n && !changed; i++) {
         PyObject *t = PyList_GET_ITEM(spans, i), *lane;
         int64_t x = 0;
+        int over = 0;
         changed = !PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4 || !PyLong_Check(lane = PyTuple_GET_ITEM(t, 3))
-                  || (x = PyLong_AsLongLong(lane)) == -1;
+                  || (x = PyLong_AsLongLongAndOverflow(lane, &over)) == -1 || over;
         if (!changed && x != (int64_t)pos) {
             changed = k >= kept;
             if (!changed)

@@ -1324,7 +1324,7 @@ class Dmac:
         for ch in self.chans:
             prog = ch.prog
             if prog is not None and prog.port is port:
-                if chan is not None or ch.state is not _State.SCHED or ch.paused:
+                if chan is not None or ch.state is not _SCHED or ch.paused:
                     return False
                 chan = ch
         if chan is None:
@@ -1370,7 +1370,7 @@ class Dmac:
             return False  # an interrupt at now not raised yet (its event is behind the caller's)
         stop = NEVER
         for o in self.chans:  # another channel's fetch: the schedule ends before it
-            if o.state is _State.FETCH:
+            if o.state is _FETCH:
                 ev = o.ev
                 assert ev is not None
                 if ev.time_ns < stop:
@@ -1404,8 +1404,8 @@ class Dmac:
         self._sched_spans = spans
         self._sched_irqs = 0
         self._sched_dones = 0
-        self._took = None
-        self._took_ns = -1
+        self._took = new  # (it holds nothing landed by now: a take at now has nothing to move)
+        self._took_ns = now
         # The lanes' ports, kept across relanes: only a lane whose port changed (or a schedule whose lanes shared
         # one) looks at them all again (no other lane gains a port while the schedule runs: that is a relane).
         chans = self._sched_chans
