@@ -4,6 +4,8 @@ relanes of a busy mix against ``Soc(fast=False)`` (the suite runs these both way
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 
 from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
 from dmaengine.sim import Soc
-from dmaengine.sim._dmac import _spans_replace
+from dmaengine.sim._dmac import Dmac, _spans_replace
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
 
@@ -182,11 +184,18 @@ def test_apart_past_the_compiled_bound() -> None:
         [(BOUND, 10, True, 0), (BOUND + 10, 1, False, 1)]
 
 
-def busy_mix(fast: bool, sim_ms: int, overlap: bool = False) -> tuple[list[object], Soc]:
+def busy_mix(fast: bool, sim_ms: int, mode: str = "vary") -> tuple[list[object], Soc]:
     """A small busy SoC (the ADC and UART RX in cyclic DMA, a copy started and UART RX fed every ms): callback
-    instants, residues at each step, copy results and the bytes at the end. ``overlap``: every other copy's
-    destination is the UART RX ring (its lane and the ring's are not apart: the schedule settles instead of
-    relaning)."""
+    instants, residues at each step, copy results and the bytes at the end. ``mode``:
+
+    - "vary": copies of four shapes, each twice (from one to the next the destination, the source, the length,
+      or all three change);
+    - "overlap": every other copy's destination is the UART RX ring (its lane and the ring's are not apart: the
+      schedule settles instead of relaning);
+    - "repeat": the same copy each time (its lane and memory kept from the last);
+    - "unmap": the same copy, its destination unmapped after a third of them (the copies after it fail: an unmap
+      settles the schedule, and what was kept of the copy goes with it);
+    - "remap": the same, its destination mapped again at once (the copies after it go to the new mapping)."""
     soc = Soc(fast=fast)
     adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
     seen: list[object] = []
@@ -214,14 +223,23 @@ def busy_mix(fast: bool, sim_ms: int, overlap: bool = False) -> tuple[list[objec
     for c in (ad, rx):
         c.issue_pending()
     cookies = []
+    dst_addr = md.addr
     for k in range(sim_ms):
         soc.run(until=k / 1000)
         uart0.feed(bytes([65 + k % 26]) * (1 + k % 5))  # type: ignore[attr-defined]
-        if overlap and k % 2:  # (the copy's lane is one of the schedule's, from the even copies: a relane is asked)
+        if mode in ("unmap", "remap") and k == sim_ms // 3:
+            md.unmap()
+            if mode == "remap":
+                md = soc.map(dst)
+        if mode == "overlap" and k % 2:  # (the copy's lane is one of the schedule's, from the even copies)
             copy = mc.prep_dma_memcpy(rx_map.addr + 64 * (k % 3), ms.addr, 64 + 16 * (k % 4))
+        elif mode == "vary":  # each shape twice; from one to the next, the destination, source, length, or all
+            phase = k // 2 % 4
+            copy = mc.prep_dma_memcpy(md.addr + 256 * (phase > 0), ms.addr + 512 * (phase > 1),
+                                      2048 + 512 * (phase > 2))
         else:
-            copy = mc.prep_dma_memcpy(md.addr, ms.addr + 512 * (k % 2), 2048 + 512 * (k % 2))
-        copy.callback = cb(f"copy{k}")
+            copy = mc.prep_dma_memcpy(md.addr if mode == "remap" else dst_addr, ms.addr, 2048)
+        copy.callback_result = lambda _, r, k=k: seen.append((k, soc.now_ns, int(r.result), r.residue))
         cookies.append(copy.submit())
         mc.issue_pending()
         seen.append(("residue", soc.now_ns, rx.tx_status(d.cookie)[1], ad.tx_status(ad_cookie := d.cookie)[0]))
@@ -232,12 +250,30 @@ def busy_mix(fast: bool, sim_ms: int, overlap: bool = False) -> tuple[list[objec
     return seen, soc
 
 
-@pytest.mark.parametrize("overlap", [False, True])
-def test_busy_mix_feed_and_copy_relanes_exact(overlap: bool) -> None:
-    fast, soc = busy_mix(True, 30, overlap)
-    ref, _ = busy_mix(False, 30, overlap)
+@pytest.mark.parametrize("mode", ["vary", "overlap", "repeat", "unmap", "remap"])
+def test_busy_mix_feed_and_copy_relanes_exact(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy_lanes = [0]
+    lane = Dmac._lane
+
+    def counted(self: Dmac, ch: Any, now: int) -> Any:
+        copy_lanes[0] += ch.prog.direction is TransferDirection.MEM_TO_MEM
+        return lane(self, ch, now)
+
+    monkeypatch.setattr(Dmac, "_lane", counted)
+    fast, soc = busy_mix(True, 30, mode)
+    monkeypatch.undo()
+    ref, _ = busy_mix(False, 30, mode)
     assert fast == ref
+    results = [e[2] for e in fast if isinstance(e, tuple) and len(e) == 4 and isinstance(e[0], int)]
+    assert len(results) == 30
+    assert results.count(0) == (10 if mode == "unmap" else 30)
     dmac = soc.dmac.hw  # type: ignore[attr-defined]
-    # The feeds' and the copies' starts relane in place (58 of them); with every other copy over the RX ring, its
-    # start is refused (the memory is not apart): the schedule settles instead, and a new one is built.
-    assert (dmac.relanes, dmac.plans) == ((26, 75) if overlap else (58, 93))
+    # The feeds' and the copies' starts relane in place; with every other copy over the RX ring, its start is
+    # refused (the memory is not apart): the schedule settles instead, and a new one is built.
+    # A copy of the shape its lane's last program had keeps that lane and memory (no lane built): of 30 copies,
+    # "repeat" builds 2 copy lanes (the first schedule's, the first relane's), "vary" 16 (each change of shape).
+    assert (dmac.relanes, dmac.plans, copy_lanes[0]) == RELANES_PLANS_LANES[mode]
+
+
+RELANES_PLANS_LANES = {"vary": (58, 93, 16), "overlap": (26, 75, 45), "repeat": (58, 93, 2), "unmap": (34, 67, 22),
+                       "remap": (57, 93, 4)}

@@ -1379,24 +1379,44 @@ class Dmac:
             return False
         if now != self._took_ns or sched is not self._took:  # (its callers took at now: then one test, no call)
             self._sched_take(now)
-        lane = self._lane(ch, now)
-        if lane is None:
-            return False
-        mine: list[tuple[int, int, bool, int]] = []
-        if not self._lane_memory(ch, mine, pos):
-            return False
-        if _spans_replace_core is None:
-            spans = _spans_replace(self._sched_spans, pos, mine)
+        # A copy of one item from its start (a new program): its shape, what its lane and memory depend on.
+        prog = ch.prog
+        assert prog is not None
+        shape = None
+        if prog.direction is M2M and len(prog.items) == 1 and not ch.item_off and not prog.cyclic:
+            item = prog.items[0]
+            shape = (pos, item.src, item.dst, item.length, self.bus_width_bytes, self.mem_burst, self.bus_bytes_per_s)
+        memo = sched.copy_memo
+        lane: Lane | None
+        spans: list[tuple[int, int, bool, int]] | None
+        if memo is not None and memo[0] == shape:
+            # The lane's last program had this shape (the copy repeats): its lane is the one built then, and its
+            # memory is what the spans hold, mapped then (an unmap since would have settled the schedule).
+            lane = memo[1]
+            spans = self._sched_spans
         else:
-            try:
-                spans = _spans_replace_core(self._sched_spans, pos, mine)
-            except OverflowError:  # (a value past what the compiled code takes)
+            lane = self._lane(ch, now)
+            if lane is None:
+                return False
+            mine: list[tuple[int, int, bool, int]] = []
+            if not self._lane_memory(ch, mine, pos):
+                return False
+            if _spans_replace_core is None:
                 spans = _spans_replace(self._sched_spans, pos, mine)
-        if spans is None:
-            return False
+            else:
+                try:
+                    spans = _spans_replace_core(self._sched_spans, pos, mine)
+                except OverflowError:  # (a value past what the compiled code takes)
+                    spans = _spans_replace(self._sched_spans, pos, mine)
+            if spans is None:
+                return False
         new = sched.relane(now, pos, lane, request_ns, stop)
         if new is None:
             return False
+        if shape is not None:
+            new.copy_memo = (shape, lane)
+        elif memo is not None and memo[0][0] != pos:
+            new.copy_memo = memo  # (another lane's: its spans are still the schedule's)
         if self._sched_ev is not None:
             self._sched_ev.cancelled = True  # .cancel(), inlined
             self._sched_ev = None
