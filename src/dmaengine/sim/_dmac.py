@@ -1116,7 +1116,14 @@ class Dmac:
             if not self._lane_memory(ch, spans, pos):
                 self._plan_failed(now)
                 return
-        if not _apart(spans):
+        if _spans_replace_core is None:
+            apart = _apart(spans)
+        else:  # the same check compiled (no lane has position len(chans): none of the spans is dropped)
+            try:
+                apart = _spans_replace_core(spans, len(chans), []) is not None
+            except OverflowError:  # a value past the compiled check's domain: the Python answers
+                apart = _apart(spans)
+        if not apart:
             self._plan_failed(now)
             return
         self._plan_backoff_ns = 0
