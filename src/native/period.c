@@ -1400,6 +1400,85 @@ static int quick(Memo *M, Ev *e, long long limit)
     return 1;
 }
 
+/* --- the codec's FIFO, in place ------------------------------------------------------------------------------
+ * The FIFO is an exact bytearray (precheck). While nothing exports its buffer (a memoryview of it, say: then it
+ * cannot be resized, and Python's ``+=`` or ``del`` raises BufferError, as the generic calls below do), its bytes
+ * are moved here as bytearray's own ``+=``, ``fifo[:k]`` and ``del fifo[:k]`` move them: the same bytes in the same
+ * order. Only the buffer's bookkeeping differs: a take advances the start (bytearray's own ``del fifo[:k]`` does
+ * too, then gives the rest a buffer of its size), and a put uses the room left at the front before it grows the
+ * buffer, so a steady stream reuses one buffer instead of two allocations a period. */
+static int fifo_plain(PyObject *f)
+{
+    return PyByteArray_CheckExact(f) && ((PyByteArrayObject *)f)->ob_exports == 0;
+}
+
+/* fifo += src[:n] */
+static int fifo_put(PyObject *f, const char *src, Py_ssize_t n)
+{
+    Py_ssize_t size = PyByteArray_GET_SIZE(f);
+    if (n <= 0)
+        return 0;
+    if (n > PY_SSIZE_T_MAX - size - 1) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (fifo_plain(f)) {
+        PyByteArrayObject *b = (PyByteArrayObject *)f;
+        Py_ssize_t off = b->ob_start - b->ob_bytes;
+        if (b->ob_bytes != NULL && off + size + n + 1 > b->ob_alloc && size + n + 1 <= b->ob_alloc) {
+            memmove(b->ob_bytes, b->ob_start, (size_t)size);  /* (the room at the front, used) */
+            b->ob_start = b->ob_bytes;
+            off = 0;
+        }
+        if (b->ob_bytes != NULL && off + size + n + 1 <= b->ob_alloc) {
+            memcpy(b->ob_start + size, src, (size_t)n);
+            Py_SET_SIZE(b, size + n);
+            b->ob_start[size + n] = '\0';
+            return 0;
+        }
+    }
+    if (PyByteArray_Resize(f, size + n) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(f) + size, src, (size_t)n);
+    return 0;
+}
+
+/* fifo[:k] as a new bytearray, then del fifo[:k] (0 <= k <= len(fifo)) */
+static PyObject *fifo_take(PyObject *f, Py_ssize_t k)
+{
+    PyObject *played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(f), k);
+    if (played == NULL)
+        return NULL;
+    if (fifo_plain(f) && ((PyByteArrayObject *)f)->ob_bytes != NULL) {
+        PyByteArrayObject *b = (PyByteArrayObject *)f;
+        b->ob_start += k;
+        Py_SET_SIZE(b, Py_SIZE(b) - k);
+        b->ob_start[Py_SIZE(b)] = '\0';
+    } else if (PySequence_DelSlice(f, 0, k) < 0) {
+        Py_DECREF(played);
+        return NULL;
+    }
+    return played;
+}
+
+/* bytes(fifo), then fifo.clear() */
+static PyObject *fifo_take_all(PyObject *f)
+{
+    PyObject *played = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(f), PyByteArray_GET_SIZE(f));
+    if (played == NULL)
+        return NULL;
+    if (fifo_plain(f) && ((PyByteArrayObject *)f)->ob_bytes != NULL) {
+        PyByteArrayObject *b = (PyByteArrayObject *)f;
+        b->ob_start = b->ob_bytes;
+        Py_SET_SIZE(b, 0);
+        b->ob_start[0] = '\0';
+    } else if (PyByteArray_Resize(f, 0) < 0) {
+        Py_DECREF(played);
+        return NULL;
+    }
+    return played;
+}
+
 static int codec_ticks(Ev *e);
 
 /* The instant burst ``k`` (1-based) of the plan lands: ItemPlan.land_ns with Flow.time_of (no limit) and
@@ -1494,10 +1573,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
                 PyBuffer_Release(&b);
                 return 0;
             }
-            Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
-            int r = PyByteArray_Resize(e->fifo, old + n);
-            if (r == 0)
-                memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)b.buf + off, (size_t)n);
+            int r = fifo_put(e->fifo, (const char *)b.buf + off, n);
             PyBuffer_Release(&b);
             if (r < 0)
                 return -1;
@@ -2138,20 +2214,9 @@ static int codec_ticks(Ev *e)
         Py_DECREF(x);
         return 0;
     }
-    PyObject *played;
-    if (have == ku) {
-        played = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(e->fifo), have);
-        if (played == NULL || PyByteArray_Resize(e->fifo, 0) < 0) {
-            Py_XDECREF(played);
-            return -1;
-        }
-    } else {
-        played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(e->fifo), ku);
-        if (played == NULL || PySequence_DelSlice(e->fifo, 0, ku) < 0) {
-            Py_XDECREF(played);
-            return -1;
-        }
-    }
+    PyObject *played = have == ku ? fifo_take_all(e->fifo) : fifo_take(e->fifo, ku);
+    if (played == NULL)
+        return -1;
     int r;
     if (fits) {  /* ByteCapture.append, inlined while within its bound */
         PyObject *chunks = dget(D_CAP_CHUNKS, e->cap, s__chunks);
@@ -2204,11 +2269,8 @@ static int run_event(Ev *e)
     if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
-        Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
-        if (PyByteArray_Resize(e->fifo, old + e->n) < 0)
+        if (fifo_put(e->fifo, (const char *)e->buf.buf + e->b0, e->n) < 0)
             r = -1;
-        else
-            memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)e->buf.buf + e->b0, (size_t)e->n);
         PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
         e->have_buf = 0;
         if (r == 0)
