@@ -1516,13 +1516,19 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
         ok = plan != NULL && (plan == Py_None || (c == e->ch && plan == e->plan));
     }
     Py_DECREF(chans);
-    if (!ok)
-        return 0;
     long long v[NQ], nl, ioff, item_idx;
+    if (!ok || !rd(*M->qa_nl, &nl))
+        return 0;
+    if (now < nl) {  /* (the usual case: nothing lands by now; the lone plan's next landing is the next sync) */
+        if (dset_ll(D_DMAC_SYNC, d, s__sync_ns, nl) < 0)
+            return -1;
+        n_sync++;
+        return 1;
+    }
     for (int i = Q_LANE_END; i < NQ; i++)
         if (i != Q_FLOW_LIMIT && !rd(*M->qa[i], &v[i]))
             return 0;
-    if (*M->qa[Q_FLOW_LIMIT] != Py_None || !rd(*M->qa_nl, &nl) || !rd(*M->qa[Q_PLAN_IOFF], &ioff)
+    if (*M->qa[Q_FLOW_LIMIT] != Py_None || !rd(*M->qa[Q_PLAN_IOFF], &ioff)
         || !rd(*M->qa[Q_CH_ITEMIDX], &item_idx) || v[Q_PLAN_BB] <= 0 || v[Q_FLOW_UNIT] <= 0 || v[Q_CLK_NUM] <= 0
         || v[Q_CLK_DEN] <= 0 || v[Q_PORT_UNIT] <= 0)
         return 0;
