@@ -499,6 +499,7 @@ typedef struct {
     int wrap, irq_on;
     Py_buffer buf;
     int have_buf;
+    PyObject *spare;  /* the queue entry run_until popped, when nothing else holds it: lane_schedule refills it */
 } Ev;
 
 static PyObject *keep(Ev *e, PyObject *o)
@@ -510,6 +511,7 @@ static PyObject *keep(Ev *e, PyObject *o)
 
 static void ev_free(Ev *e)
 {
+    Py_CLEAR(e->spare);
     for (int i = 0; i < e->nrefs; i++)
         Py_DECREF(e->refs[i]);
     e->nrefs = 0;
@@ -878,6 +880,8 @@ struct Memo {
     PyObject **dsave[ND];  /* where snap.save keeps the word da[i] (NULL: not in a compared area) */
     Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
     PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
+    PyObject *lane_bound;  /* lane_run bound to base.lane, made once (a bound method is immutable: the one Python
+                            * makes each period equals it, and nothing compares the identity of ``ev.fn``) */
     PyObject *local_dv;  /* the bottom-half mark's class's ``depth`` (its class is watched), held */
     PyObject *chan_key;  /* id(base.chan), the bottom half's key for it (an int of that value, made once) */
     PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
@@ -1211,6 +1215,7 @@ static void memo_clear(Memo *M)
     memset(M->dsave, 0, sizeof M->dsave);
     memset(M->ev_off, 0, sizeof M->ev_off);
     Py_CLEAR(M->lane_run);
+    Py_CLEAR(M->lane_bound);
     Py_CLEAR(M->local_dv);
     Py_CLEAR(M->chan_key);
     M->valid = M->planned = 0;
@@ -1238,6 +1243,7 @@ static int memo_take(Memo *M, Ev *e)
         return 0;
     M->base = *e;
     M->base.have_buf = 0;
+    M->base.spare = NULL;
     for (int i = 0; i < e->nrefs; i++)
         Py_INCREF(e->refs[i]);
     M->planned = 1;
@@ -1325,6 +1331,8 @@ static int memo_take(Memo *M, Ev *e)
     {
         PyObject *runf = _PyType_Lookup(Py_TYPE(e->lane), s__run);
         M->lane_run = runf != NULL && PyFunction_Check(runf) ? Py_NewRef(runf) : NULL;
+        if (M->lane_run != NULL && (M->lane_bound = PyMethod_New(M->lane_run, e->lane)) == NULL)
+            goto no;
         if (K_local_obj != NULL)
             M->local_dv = Py_XNewRef(_PyType_Lookup(Py_TYPE(K_local_obj), s_depth));
         M->chan_key = PyLong_FromVoidPtr(e->chan);
@@ -1347,6 +1355,7 @@ static int quick(Memo *M, Ev *e, long long limit)
     memcpy(e, &M->base, offsetof(Ev, refs));  /* (the objects; every number below is read again) */
     e->nrefs = 0;
     e->have_buf = 0;
+    e->spare = NULL;
     e->view = e->item = NULL;
     {
         int r = heap_top(e);
@@ -2023,6 +2032,53 @@ static PyObject *new_event(PyObject *time_ns, PyObject *fn, PyObject *label, PyO
     return ev;
 }
 
+/* Slot ``i`` of a held object (an Event's, by the memo's offsets) set to ``v``: the old value let go. */
+INLINE void slot_set(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    PyObject **a = (PyObject **)((char *)o + off);
+    PyObject *old = *a;
+    *a = Py_NewRef(v);
+    Py_XDECREF(old);
+}
+
+/* The next period's Event: the one just run when only this file still holds it (its queue entry, ``e->spare``,
+ * and the reference heap_top keeps; no weak reference can reach it: Event has no __weakref__ slot), its slots
+ * set as Event.__init__ sets them; else a new one. Nothing can tell the two apart: no code holds the old one. */
+static PyObject *reuse_event(Ev *e, PyObject *time_ns, PyObject *fn, PyObject *label, PyObject *priority,
+                             PyObject *seq)
+{
+    Memo *M = cur_memo;
+    PyObject *old = e->ev;
+    if (M != NULL && !py_ran && M->ev_off[E_TIME] != 0 && old != NULL && Py_IS_TYPE(old, (PyTypeObject *)K[K_EVENT])
+        && Py_TYPE(old)->tp_weaklistoffset == 0 && e->spare != NULL && PyTuple_GET_ITEM(e->spare, 3) == old
+        && Py_REFCNT(old) == 2) {
+        PyObject *const v[NE] = {time_ns, fn, label, priority, seq, Py_False};
+        for (int i = 0; i < NE; i++)
+            slot_set(old, M->ev_off[i], v[i]);
+        return Py_NewRef(old);
+    }
+    return new_event(time_ns, fn, label, priority, seq);
+}
+
+/* The queue entry (time_ns, priority, seq, ev): the one run_until popped when only this file holds it (a tuple no
+ * code can see; its items replaced as a fresh tuple's would be), else a new one. */
+static PyObject *reuse_entry(Ev *e, PyObject *time_ns, PyObject *priority, PyObject *seq, PyObject *ev)
+{
+    PyObject *t = e->spare;
+    if (t == NULL || Py_REFCNT(t) != 1)
+        return PyTuple_Pack(4, time_ns, priority, seq, ev);
+    e->spare = NULL;
+    PyObject *const v[4] = {time_ns, priority, seq, ev};
+    PyObject *old[4];
+    for (int i = 0; i < 4; i++) {
+        old[i] = PyTuple_GET_ITEM(t, i);
+        PyTuple_SET_ITEM(t, i, Py_NewRef(v[i]));
+    }
+    for (int i = 0; i < 4; i++)
+        Py_DECREF(old[i]);
+    return t;
+}
+
 /* PeriodLane.schedule of the next period's end, its plain case inline; else the Python method. */
 static int lane_schedule(Ev *e)
 {
@@ -2068,14 +2124,14 @@ static int lane_schedule(Ev *e)
         return -1;
     }
     /* lane._run: a plain function of the lane's class is bound here (no generic getattr: nothing else can run) */
-    PyObject *runf = cur_memo != NULL && !py_ran && cur_memo->lane_run != NULL && lane == cur_memo->base.lane
-                     ? cur_memo->lane_run : _PyType_Lookup(Py_TYPE(lane), s__run);
-    PyObject *run = runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
+    int direct = cur_memo != NULL && !py_ran && lane == cur_memo->base.lane;
+    PyObject *runf = direct && cur_memo->lane_run != NULL ? cur_memo->lane_run : _PyType_Lookup(Py_TYPE(lane), s__run);
+    PyObject *run = direct && cur_memo->lane_bound != NULL ? Py_NewRef(cur_memo->lane_bound)
+                    : runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
     PyObject *duev = PyLong_FromLongLong(e->due2);
     PyObject *prio = PyLong_FromLong(0);
-    PyObject *ev = (run && duev && prio)
-        ? new_event(duev, run, label, prio, seq) : NULL;
-    PyObject *ent = ev ? PyTuple_Pack(4, duev, prio, seq, ev) : NULL;
+    PyObject *ev = (run && duev && prio) ? reuse_event(e, duev, run, label, prio, seq) : NULL;
+    PyObject *ent = ev ? reuse_entry(e, duev, prio, seq, ev) : NULL;
     PyObject *pargs[2] = {e->heap, ent};
     PyObject *x = ent ? PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL) : NULL;
     int r = x == NULL ? -1 : 0;
@@ -2262,7 +2318,11 @@ static int run_event(Ev *e)
     PyObject *x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
     if (x == NULL)
         return -1;
-    Py_DECREF(x);
+    if (cur_memo != NULL && !py_ran && e->spare == NULL && PyTuple_CheckExact(x) && PyTuple_GET_SIZE(x) == 4
+        && Py_REFCNT(x) == 1 && PyObject_GC_IsTracked(x))
+        e->spare = x;  /* (only this file holds it: lane_schedule may refill it rather than make another) */
+    else
+        Py_DECREF(x);
     if (dset_ll(D_KERN_NOW, kern, s_now_ns, e->t) < 0 || dadd(D_KERN_EVRUN, kern, s_events_run, 1) < 0)
         return -1;
     /* PeriodLane._run */
