@@ -803,9 +803,10 @@ typedef struct {
     char isint[SNAP_BYTES / sizeof(PyObject *)];  /* a slot that held an int: quick() reads it again, not compared */
     Py_ssize_t used;
     int armed, ok;
-    int fresh;  /* save holds the areas' words (but int words, never compared): the next take copies nothing.
-                 * Set by a take; kept while the memo holds, as the only writes then are the direct ones, which
-                 * write their word into save too (dsave) */
+    int fresh;  /* save holds the areas' words (but int words, never compared), tag and ver the classes' tags and
+                 * the dicts' versions: the next take records nothing again. Set by a take; kept while the memo
+                 * holds, as the only writes then are the direct ones, which write their word into save too
+                 * (dsave), and snap_same's, which accept a change (an int word, a dict's same entries) */
 } Snap;
 
 /* the ints quick() reads again each period, by their slot's address */
@@ -1125,6 +1126,13 @@ static void snap_take(Snap *sn)
     sn->armed = 0;
     if (sn->n_tp > SNAP_OBJS || py_ran)
         return;
+    if (sn->fresh) {
+        /* (the tags, versions and words of the last take, or as the last snap_same accepted them: since then only
+         * this file's own steps ran, which change no class and write the areas' words through dsave; a write to a
+         * watched dict shows as a new version, which snap_same checks by its entries) */
+        sn->armed = 1;
+        return;
+    }
     for (int i = 0; i < sn->n_tp; i++) {
         if (!PyType_HasFeature(sn->tp[i], Py_TPFLAGS_VALID_VERSION_TAG))
             return;
@@ -1135,9 +1143,8 @@ static void snap_take(Snap *sn)
             return;
         sn->ver[i] = sn->dict[i] == NULL ? 0 : ((PyDictObject *)sn->dict[i])->ma_version_tag;
     }
-    if (!sn->fresh)
-        for (int i = 0; i < sn->n_area; i++)
-            memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
+    for (int i = 0; i < sn->n_area; i++)
+        memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
     sn->armed = sn->fresh = 1;
 }
 
@@ -1768,7 +1775,7 @@ static int chan_bottom_half(Ev *e)
     Py_DECREF(done);
     if (any < 0)
         return -1;
-    if (any || recording())
+    if (any || (!(cur_memo != NULL && !py_ran) && recording()))  /* (the memo watches the trace module's recorder) */
         return call_noargs(chan, s_bottom_half);
     PyObject *lock = CACHED(c_lock) ? Py_NewRef(cur_memo->c_lock) : fget(chan, s_lock);
     if (lock == NULL)
