@@ -499,6 +499,7 @@ typedef struct {
     int wrap, irq_on;
     Py_buffer buf;
     int have_buf;
+    const char *src;  /* the ring item's first byte (buf.buf, or the memo's view cache) when there is something left */
     PyObject *spare;  /* the queue entry run_until popped, when nothing else holds it: lane_schedule refills it */
 } Ev;
 
@@ -607,10 +608,96 @@ static int heap_top(Ev *e)
     }
 }
 
+/* --- the ring's views without a buffer request each period ----------------------------------------------------
+ * A ring item's view is a numpy array. Asking it for its buffer costs numpy a format string and a compare of its
+ * cached buffer info (~600 instructions a period). What the buffer is follows from the array's leading fields
+ * (numpy's PyArrayObject_fields, its ABI in numpy 1 and 2): the data pointer, the dimensions, the strides and the
+ * dtype (an immutable object). So once a buffer request found a view to be one contiguous byte row, the memo keeps
+ * those fields (and a reference to the view and its dtype); while they are the same, the buffer is the same, and
+ * its pointer is used as is. Only for an exact numpy.ndarray whose fields, read so, agreed with that buffer. */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    Py_ssize_t *dimensions;
+    Py_ssize_t *strides;
+    PyObject *base;
+    PyObject *descr;
+} NdMirror;
+#define VCACHE 8
+typedef struct {
+    PyObject *obj, *descr;  /* held */
+    char *data;
+    Py_ssize_t len;
+} VEntry;
+static PyTypeObject *nd_type = NULL;  /* numpy.ndarray, once a view's fields agreed with its buffer; held */
+static int nd_bad = 0;                /* a view's fields did not agree: no cache */
+
+/* The cached byte row of ``view``, or NULL (then the buffer is asked for). */
+INLINE const char *vc_find(VEntry *vc, PyObject *view, Py_ssize_t need)
+{
+    if (vc == NULL || !Py_IS_TYPE(view, nd_type))
+        return NULL;
+    const NdMirror *a = (const NdMirror *)view;
+    for (int i = 0; i < VCACHE; i++)
+        if (vc[i].obj == view) {
+            if (a->data == vc[i].data && a->nd == 1 && a->dimensions[0] == vc[i].len && a->strides[0] == 1
+                && a->descr == vc[i].descr && vc[i].len >= need)
+                return vc[i].data;
+            return NULL;
+        }
+    return NULL;
+}
+
+/* After a buffer request found ``view`` a contiguous byte row ``b``: keep it in a free entry (none is let go before
+ * period_run ends: no reference this file drops here can run a finalizer mid-period). */
+static void vc_keep(VEntry *vc, PyObject *view, const Py_buffer *b)
+{
+    if (vc == NULL || nd_bad)
+        return;
+    PyTypeObject *tp = Py_TYPE(view);
+    if (nd_type == NULL) {
+        if (strcmp(tp->tp_name, "numpy.ndarray") != 0 || tp->tp_basicsize < (Py_ssize_t)sizeof(NdMirror))
+            return;
+    } else if (tp != nd_type)
+        return;
+    const NdMirror *a = (const NdMirror *)view;
+    if (a->data != b->buf || a->nd != 1 || a->dimensions == NULL || a->strides == NULL
+        || a->dimensions[0] != b->len || a->strides[0] != 1 || a->descr == NULL) {
+        if (nd_type == NULL)
+            nd_bad = 1;  /* (not the layout this file knows: never again) */
+        return;
+    }
+    if (nd_type == NULL)
+        nd_type = (PyTypeObject *)Py_NewRef((PyObject *)tp);
+    int k = -1;
+    for (int i = 0; i < VCACHE; i++) {
+        if (vc[i].obj == view)
+            return;  /* (known, and its fields changed since: the buffer is asked for each time) */
+        if (vc[i].obj == NULL && k < 0)
+            k = i;
+    }
+    if (k < 0)
+        return;  /* (full) */
+    vc[k].obj = Py_NewRef(view);
+    vc[k].descr = Py_NewRef(a->descr);
+    vc[k].data = a->data;
+    vc[k].len = b->len;
+}
+
+static void vc_clear(VEntry *vc)
+{
+    for (int i = 0; i < VCACHE; i++) {
+        Py_CLEAR(vc[i].obj);
+        Py_CLEAR(vc[i].descr);
+    }
+}
+
 /* The rest of the period (``e->m`` of ``e->j`` bursts moved, of ``e->bb`` bytes, in an item of ``e->size``): its
- * first byte ``e->b0``, its length ``e->n`` and the ring's view ``e->idx``, held as a contiguous byte buffer when
- * there is something left to move. 1 fit, 0 not the plain case. */
-static int take_view(Ev *e)
+ * first byte ``e->b0``, its length ``e->n`` and the ring's view ``e->idx``, a contiguous byte row at ``e->src``
+ * (held as a buffer, or known to the memo's cache ``vc``) when there is something left to move. 1 fit, 0 not the
+ * plain case. */
+static int take_view(Ev *e, VEntry *vc)
 {
     int bad = 0;
     e->b0 = mul(e->m, e->bb, &bad);
@@ -618,12 +705,16 @@ static int take_view(Ev *e)
     e->n = e->size - e->b0;
     e->view = PyList_GET_ITEM(e->views, e->idx);
     if (e->n) {
+        if ((e->src = vc_find(vc, e->view, e->size)) != NULL)
+            return 1;
         if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
             PyErr_Clear();
             return 0;
         }
         e->have_buf = 1;
         NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
+        e->src = e->buf.buf;
+        vc_keep(vc, e->view, &e->buf);
     }
     return 1;
 }
@@ -690,7 +781,7 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     NEED(e->driver != NULL);
     NEED(peek_ll(e->plan, s_materialized, &e->m) && peek_ll(e->plan, s_bursts, &e->j) && e->m >= 0 && e->m <= e->j);
     NEED(peek_ll(e->ch, s_item_idx, &e->idx) && e->idx >= 0 && e->idx < PyList_GET_SIZE(e->views));
-    NEED(take_view(e));
+    NEED(take_view(e, NULL));
     /* the port and its clock */
     GET(e->clock, e->port, clock);
     NEED(Py_IS_TYPE(e->clock, (PyTypeObject *)K[K_CLOCK]));
@@ -890,6 +981,7 @@ struct Memo {
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
     PyTypeObject *item_tp;
     Py_ssize_t item_len_off, item_irq_off;
+    VEntry vc[VCACHE];   /* the ring's views known to be byte rows (see "the ring's views"); kept across memos */
     Snap snap;
 };
 
@@ -1390,7 +1482,7 @@ static int quick(Memo *M, Ev *e, long long limit)
     NEED(e->size == mul(v[Q_PLAN_FULL], e->bb, &bad) && !bad);
     NEED(PyList_CheckExact(e->views) && e->m >= 0 && e->m <= e->j && e->idx >= 0
          && e->idx < PyList_GET_SIZE(e->views));
-    NEED(take_view(e));
+    NEED(take_view(e, M->vc));
     NEED(v[Q_CLK_NUM] > 0 && v[Q_CLK_DEN] > 0 && e->u > 0);
     NEED(ticks_due(e, v[Q_CLK_EPOCH], v[Q_CLK_NUM], v[Q_CLK_DEN], v[Q_CLK_OFF], v[Q_PORT_DONE]));
     NEED(PyList_CheckExact(e->items) && e->idx < PyList_GET_SIZE(e->items));
@@ -2342,7 +2434,7 @@ static int run_event(Ev *e)
     if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
-        if (fifo_put(e->fifo, (const char *)e->buf.buf + e->b0, e->n) < 0)
+        if (fifo_put(e->fifo, e->src + e->b0, e->n) < 0)
             r = -1;
         PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
         e->have_buf = 0;
@@ -2598,6 +2690,7 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     result = PyBool_FromLong(ran > 0);
 out:
     memo_clear(M);
+    vc_clear(M->vc);
     PyMem_Free(M);
     cur_snap = outer_snap;
     cur_memo = outer_memo;
