@@ -82,7 +82,8 @@ NAMES(DECL)
  * other than the client's callback, which is bracketed by the memo's snapshot (see "the memo" below). An event
  * in which it was set leaves no memo: the next precheck is the full one. */
 static int py_ran;
-#define PY_RAN() (py_ran = 1)
+static void bh_flush(void);
+#define PY_RAN() (py_ran = 1, bh_flush())
 static PyObject *K_local_obj = NULL;  /* the bottom-half mark's threading.local: its generic get/set run no
                                          Python while its class is unchanged (its version tag is watched) */
 
@@ -1101,6 +1102,34 @@ static PyObject *q_popleft(PyObject *q)
     return PyObject_CallMethodNoArgs(q, s_popleft);
 }
 
+/* --- the bottom half's queue entry, deferred ------------------------------------------------------------------
+ * The period's interrupt queues its channel on the bottom half (BottomHalf.schedule: ``_queued.add(key)``,
+ * ``_queue.append(chan)``) and the bottom half, a microsecond later in the same run_event, takes it off again
+ * (``popleft``, ``discard``): the queue and the set are empty before and after. While the memo holds and both are
+ * empty, the interrupt only notes the entry here (bh_q, bh_qd, bh_chan, bh_key: borrowed from the memo), and
+ * the bottom half takes the noted entry instead. Nothing reads the queue or the set in between but this file's own
+ * steps; before any Python code could (PY_RAN, a bracket, a generic compare) and when the event ends without its
+ * bottom half, the entry is put in as the interrupt would have put it (bh_flush): the same set, the same deque,
+ * the same order. Their lock (a plain free lock, not taken, as lock_enter does) cannot have been taken since: no
+ * other thread ran, as no Python code ran. The set is empty (its small table holds the key) and the deque is
+ * empty (its block has room): neither add allocates, so neither can fail. */
+static PyObject *bh_q = NULL, *bh_qd = NULL, *bh_chan = NULL, *bh_key = NULL;
+
+static void bh_flush(void)
+{
+    if (bh_q == NULL)
+        return;
+    PyObject *q = bh_q, *qd = bh_qd, *chan = bh_chan, *key = bh_key;
+    bh_q = bh_qd = bh_chan = bh_key = NULL;
+    PyObject *exc = take_exc();  /* (an error being raised stays raised) */
+    PyObject *x = PySet_Add(qd, key) < 0 ? NULL : q_append(q, chan);
+    if (x == NULL)
+        PyErr_WriteUnraisable(q);  /* (cannot happen: see above) */
+    Py_XDECREF(x);
+    if (exc != NULL)
+        put_exc(exc);
+}
+
 /* An exact Event's ``cancelled`` by its slot's address while the memo holds: 1 read into *c, 0 not (read it). */
 static int ev_cancelled_direct(PyObject *ev, int *c)
 {
@@ -1289,6 +1318,7 @@ static int snap_same(Snap *sn) { (void)sn; return 0; }
 /* Python code the runner calls itself (the controller's sync) in a bracket, as the callback: 1 taken. */
 static int bracket_begin(void)
 {
+    bh_flush();  /* (Python runs next) */
     if (cur_snap == NULL || py_ran)
         return 0;
     snap_take(cur_snap);
@@ -1774,6 +1804,7 @@ static int soc_sync(Ev *e, long long now)
             mine = v == ident;
     } else {
         PyObject *me = PyLong_FromUnsignedLong(ident);
+        bh_flush();  /* (a generic compare may run Python) */
         mine = me == NULL ? -1 : PyObject_RichCompareBool(owner, me, Py_EQ);
         Py_XDECREF(me);
     }
@@ -1806,8 +1837,10 @@ static int soc_sync(Ev *e, long long now)
                 int le = rd(pe, &pe_ns) ? pe_ns <= now : -2;
                 if (le != 0)
                     nowv = PyLong_FromLongLong(now);
-                if (le == -2)
+                if (le == -2) {
+                    bh_flush();  /* (a generic compare may run Python) */
                     le = nowv == NULL ? -1 : PyObject_RichCompareBool(pe, nowv, Py_LE);
+                }
                 if (le > 0 && nowv == NULL)
                     le = -1;
                 if (le > 0) {
@@ -2044,14 +2077,23 @@ static int tasklet_run(Ev *e, long long now)
     PyObject *qd = dget(D_BH_QUEUED, bh, s__queued);
     PyObject *lk = dget(D_BH_LOCK, bh, s__lock);
     r = (q && qd && lk) ? 0 : -1;
-    if (r == 0 && PyObject_Length(q) == 1) {
+    int noted = r == 0 && bh_q != NULL && bh_q == q && bh_qd == qd;  /* (the interrupt's entry, noted: the one) */
+    if (!noted)
+        bh_flush();
+    if (r == 0 && (noted || PyObject_Length(q) == 1)) {
         int took = 1;
         r = lock_enter(lk, &took);  /* (the queue and the set are the exact classes: precheck) */
         if (r == 0) {
-            PyObject *got = q_popleft(q);
-            PyObject *key = got != NULL ? chan_key(got) : NULL;
-            if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
-                r = -1;
+            PyObject *got, *key = NULL;
+            if (noted) {  /* popleft and discard of the noted entry: nothing to do but take it */
+                got = Py_NewRef(bh_chan);
+                bh_q = bh_qd = bh_chan = bh_key = NULL;
+            } else {
+                got = q_popleft(q);
+                key = got != NULL ? chan_key(got) : NULL;
+                if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
+                    r = -1;
+            }
             Py_XDECREF(key);
             if (lock_exit(lk, took) < 0)
                 r = -1;
@@ -2300,10 +2342,24 @@ static int period_irq(Ev *e)
         PyObject *blk = key ? dget(D_BH_LOCK, bh, s__lock) : NULL;
         PyObject *qd = blk ? dget(D_BH_QUEUED, bh, s__queued) : NULL;
         PyObject *q = qd ? dget(D_BH_QUEUE, bh, s__queue) : NULL;
-        if (q == NULL || (may_skip ? lock_enter(blk, &btook) < 0 : call_noargs(blk, s_acquire) < 0))
+        int in = -1;
+        if (q != NULL && may_skip && cur_memo != NULL && !py_ran && key == cur_memo->chan_key && chan == cur_memo->base.chan
+            && q == cur_memo->base.q && qd == cur_memo->base.qd && Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE])
+            && PyObject_Length(q) == 0 && PySet_CheckExact(qd) && PySet_GET_SIZE(qd) == 0 && lock_type != NULL
+            && Py_IS_TYPE(blk, lock_type) && ((LockMirror *)blk)->locked == 0 && deque_append_d != NULL
+            && bh_q == NULL) {
+            bh_q = q;  /* (noted: see "the bottom half's queue entry, deferred") */
+            bh_qd = qd;
+            bh_chan = chan;
+            bh_key = key;
+            in = 0;
+        }
+        if (in == 0)
+            ;
+        else if (q == NULL || (may_skip ? lock_enter(blk, &btook) < 0 : call_noargs(blk, s_acquire) < 0))
             r = -1;
         else {
-            int in = PySet_Contains(qd, key);
+            in = PySet_Contains(qd, key);
             if (in < 0)
                 r = -1;
             else if (!in) {
@@ -2314,7 +2370,9 @@ static int period_irq(Ev *e)
             }
             if (lock_exit(blk, btook) < 0)
                 r = -1;
-            if (r == 0 && !in && dis(D_TL_EV, e->tl, s__ev, Py_None) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)) {
+        }
+        if (r == 0 && in == 0) {
+            if (dis(D_TL_EV, e->tl, s__ev, Py_None) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)) {
                 /* SimTasklet.schedule while held: a sequence number kept, not queued */
                 r = dadd(D_TL_SCHED, e->tl, s__scheduled, 1);
                 PyObject *seqit = r == 0 ? dget(D_KERN_SEQ, e->kern, s__seq) : NULL;
@@ -2409,8 +2467,17 @@ static int codec_ticks(Ev *e)
     return r;
 }
 
+static int run_event_steps(Ev *e);
+
 /* One lane event, from run_until's pop to the end of its bottom half. 0, or -1 with an exception set. */
 static int run_event(Ev *e)
+{
+    int r = run_event_steps(e);
+    bh_flush();  /* (an interrupt's entry the bottom half did not take: put in, as the interrupt would have) */
+    return r;
+}
+
+static int run_event_steps(Ev *e)
 {
     PyObject *kern = e->kern, *lane = e->lane, *ch = e->ch, *plan = e->plan, *dmac = e->dmac, *tl = e->tl;
     /* Kernel.run_until */
@@ -2510,6 +2577,7 @@ static int run_event(Ev *e)
         PyObject *v = dget(D_DMAC_SYNC, dmac, s__sync_ns);
         long long sy;
         PyObject *nv = v != NULL && rd(v, &sy) && e->nl >= sy ? NULL : PyLong_FromLongLong(e->nl);
+        bh_flush();  /* (a generic compare may run Python) */
         int lt = nv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
                             : (v ? PyObject_RichCompareBool(nv, v, Py_LT) : -1);
         if (lt < 0)
@@ -2567,6 +2635,8 @@ static int run_event(Ev *e)
         long long tt;
         int known = tv != NULL && rd(tv, &tt);
         PyObject *duev = known && tt > e->due ? NULL : PyLong_FromLongLong(e->due);
+        if (!known)
+            bh_flush();  /* (a generic compare may run Python) */
         int le = known && tt > e->due ? 0 : (tv && duev) ? PyObject_RichCompareBool(tv, duev, Py_LE) : -1;
         if (le != 0) {
             int rr = le;
