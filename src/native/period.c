@@ -492,7 +492,8 @@ static int recording(void)
 typedef struct {
     /* borrowed from the references held in ``refs`` */
     PyObject *kern, *heap, *lane, *ev, *ch, *fn, *tl, *dmac, *plan, *prog, *views, *view, *port, *clock, *fifo,
-        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc, *flow, *owner, *chans, *q, *qd, *irq;
+        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc, *flow, *owner, *chans, *q, *qd, *irq,
+        *wq;  /* (wq: the memo's chan.waitq, borrowed from it; NULL in a full precheck's period) */
     PyObject *refs[40];
     int nrefs;
     long long t, end, due, latency, m, j, bb, size, idx, idx2, b0, n, c, u, x1, nl, end2, due2, s, ch_idx,
@@ -934,6 +935,7 @@ enum {
     D_BH_LOCK, D_BH_QUEUED, D_BH_QUEUE,
     D_SOC_OWNER,
     D_VD_CBR, D_VD_CB, D_VD_PARAM,
+    D_WQ_SEQ, D_WQ_WAITERS,
     ND
 };
 static const struct { size_t at; PyObject **name; } df[ND] = {
@@ -960,6 +962,7 @@ static const struct { size_t at; PyObject **name; } df[ND] = {
     {offsetof(Ev, bh), &s__lock}, {offsetof(Ev, bh), &s__queued}, {offsetof(Ev, bh), &s__queue},
     {offsetof(Ev, soc), &s__owner},
     {offsetof(Ev, vd), &s_callback_result}, {offsetof(Ev, vd), &s_callback}, {offsetof(Ev, vd), &s_callback_param},
+    {offsetof(Ev, wq), &s__seq}, {offsetof(Ev, wq), &s_waiters},
 };
 enum { E_TIME, E_FN, E_LABEL, E_PRIO, E_SEQ, E_CANCELLED, NE };  /* Event's slots, Event() done here */
 
@@ -1429,6 +1432,8 @@ static int memo_take(Memo *M, Ev *e)
     snap_add_type(sn, Py_TYPE(e->ev));
     if (K_local_obj != NULL)
         snap_add_type(sn, Py_TYPE(K_local_obj));
+    M->base.wq = M->c_waitq;  /* (the memo's: chan.waitq is one of the entries snap_same compares) */
+    e->wq = M->c_waitq;
     /* direct access: the slots the period reads and writes (an object whose class the snapshot watches) */
     for (int i = 0; i < ND; i++) {
         PyObject *o = *(PyObject **)((char *)e + df[i].at);
@@ -1473,6 +1478,7 @@ static int memo_take(Memo *M, Ev *e)
     return 1;
 no:
     memo_clear(M);
+    e->wq = NULL;
     return 0;
 }
 
@@ -1984,8 +1990,8 @@ static int chan_bottom_half(Ev *e)
     if (wq == NULL)
         return -1;
     long long waiters;
-    if (Py_IS_TYPE(wq, (PyTypeObject *)K[K_WAITQ]) && peek_ll(wq, s_waiters, &waiters) && waiters == 0)
-        r = add_attr(wq, s__seq, 1);
+    if (Py_IS_TYPE(wq, (PyTypeObject *)K[K_WAITQ]) && dpeek_ll(D_WQ_WAITERS, wq, s_waiters, &waiters) && waiters == 0)
+        r = dadd(D_WQ_SEQ, wq, s__seq, 1);
     else
         r = call_noargs(wq, s_wake);
     Py_DECREF(wq);
