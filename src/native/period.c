@@ -1624,6 +1624,7 @@ static PyObject *fifo_take_all(PyObject *f)
 }
 
 static int codec_ticks(Ev *e);
+static int codec_ticks_after(Ev *e, const char *src, Py_ssize_t n);
 
 /* The instant burst ``k`` (1-based) of the plan lands: ItemPlan.land_ns with Flow.time_of (no limit) and
  * TickClock.time. ``v`` holds the memo's ints (quick's order). */
@@ -2417,8 +2418,45 @@ static int period_irq(Ev *e)
 /* The codec plays ``e->c`` ticks: _I2sTx._ticks(c, False), its steady case; else the Python method. */
 static int codec_ticks(Ev *e)
 {
+    return codec_ticks_after(e, NULL, 0);
+}
+
+/* The played bytes when the FIFO is followed by src[:n] not put in yet (``fifo += src[:n]`` first, in Python):
+ * ``bytes(fifo + src)`` when all of it plays (``all``), else ``(fifo + src)[:ku]``, and the FIFO left with the
+ * rest. Each byte is copied once: the ones that play into the played object, the rest into the FIFO. */
+static PyObject *fifo_put_take(PyObject *f, const char *src, Py_ssize_t n, Py_ssize_t ku, int all)
+{
+    Py_ssize_t h0 = PyByteArray_GET_SIZE(f);
+    PyObject *played = all ? PyBytes_FromStringAndSize(NULL, ku) : PyByteArray_FromStringAndSize(NULL, ku);
+    if (played == NULL)
+        return NULL;
+    char *dst = all ? PyBytes_AS_STRING(played) : PyByteArray_AS_STRING(played);
+    PyByteArrayObject *b = (PyByteArrayObject *)f;
+    Py_ssize_t k0 = ku < h0 ? ku : h0;  /* from the FIFO */
+    memcpy(dst, PyByteArray_AS_STRING(f), (size_t)k0);
+    memcpy(dst + k0, src, (size_t)(ku - k0));  /* (then from src) */
+    if (b->ob_bytes != NULL) {
+        b->ob_start += k0;
+        Py_SET_SIZE(b, h0 - k0);
+        b->ob_start[h0 - k0] = '\0';
+    }
+    if (fifo_put(f, src + (ku - k0), n - (ku - k0)) < 0) {
+        Py_DECREF(played);
+        return NULL;
+    }
+    return played;
+}
+
+/* codec_ticks when src[:n] goes into the FIFO first (Dmac._period_end: the period's last bytes, then the ticks). */
+static int codec_ticks_after(Ev *e, const char *src, Py_ssize_t n)
+{
     long long c = e->c, ku = c * e->u;
-    Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo);
+    Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo) + n;
+    if (n > 0 && (have < ku || !fifo_plain(e->fifo))) {
+        if (fifo_put(e->fifo, src, n) < 0)  /* (not the steady case: in first, as Python) */
+            return -1;
+        n = 0;
+    }
     long long limit = 0, kept = 0;
     PyObject *lim = NULL;
     if (Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE])) {
@@ -2439,9 +2477,17 @@ static int codec_ticks(Ev *e)
         Py_DECREF(x);
         return 0;
     }
-    PyObject *played = have == ku ? fifo_take_all(e->fifo) : fifo_take(e->fifo, ku);
-    if (played == NULL)
+    PyObject *played = n > 0 ? fifo_put_take(e->fifo, src, n, ku, have == ku)
+                       : have == ku ? fifo_take_all(e->fifo) : fifo_take(e->fifo, ku);
+    if (played == NULL) {
+        if (n > 0 && PyByteArray_GET_SIZE(e->fifo) + n == have) {  /* (nothing moved: in, as Python has it) */
+            PyObject *exc = take_exc();
+            if (fifo_put(e->fifo, src, n) < 0)
+                PyErr_Clear();
+            put_exc(exc);
+        }
         return -1;
+    }
     int r;
     if (fits) {  /* ByteCapture.append, inlined while within its bound */
         PyObject *chunks = dget(D_CAP_CHUNKS, e->cap, s__chunks);
@@ -2507,14 +2553,24 @@ static int run_event_steps(Ev *e)
     if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
-        if (fifo_put(e->fifo, e->src + e->b0, e->n) < 0)
-            r = -1;
-        PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
-        e->have_buf = 0;
-        if (r == 0)
-            r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
-        if (r == 0 && e->c > 0)
-            r = codec_ticks(e);
+        /* fifo += bytes; port.written += n; the ticks due (when some play, the bytes go in with them: see
+         * fifo_put_take). The count first: were it to fail, the bytes go in before the error, as in Python. */
+        const char *src = e->src + e->b0;
+        r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
+        if (r < 0 || e->c <= 0) {
+            PyObject *exc = r < 0 ? take_exc() : NULL;
+            if (fifo_put(e->fifo, src, e->n) < 0)
+                r = -1;
+            if (exc != NULL) {
+                PyErr_Clear();
+                put_exc(exc);
+            }
+        } else
+            r = codec_ticks_after(e, src, e->n);
+        if (e->have_buf) {
+            PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
+            e->have_buf = 0;
+        }
     }
     if (r == 0)
         r = dadd(D_DMAC_BURSTS, dmac, s_bursts, e->j - e->m);
