@@ -580,6 +580,117 @@ INLINE int rd(PyObject *v, long long *out)
 
 static int ev_cancelled_direct(PyObject *ev, int *c);
 
+/* --- the queue's heap, its plain entries compared here ------------------------------------------------------
+ * heapq's heappush and heappop (the C ones: heap_plain) compare entries with ``<``: for the kernel's entries,
+ * exact 4-tuples (time_ns, priority, seq, event) whose first three are ints, that is the first of the three that
+ * differ compared as ints (tuple comparison). Here the same algorithm (heapq's siftdown and siftup, the same pairs
+ * compared in the same order) runs on a copy of the list's item pointers with that comparison, and the list takes
+ * the result only when every comparison was one of those: else (an entry of another shape, a tie on all three,
+ * a heap of more than HEAP_MAX entries) heapq itself does it, comparisons and errors as in Python. */
+#define HEAP_MAX 64
+static int heap_plain = 0;  /* K_HEAPPUSH and K_HEAPPOP are _heapq's own (period_setup) */
+
+/* a < b for two plain entries: 1 or 0; -1 when this file cannot tell (heapq must compare) */
+INLINE int ent_lt(PyObject *a, PyObject *b)
+{
+    if (!PyTuple_CheckExact(a) || !PyTuple_CheckExact(b) || PyTuple_GET_SIZE(a) != 4 || PyTuple_GET_SIZE(b) != 4)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        long long x, y;
+        if (!rd(PyTuple_GET_ITEM(a, i), &x) || !rd(PyTuple_GET_ITEM(b, i), &y))
+            return -1;
+        if (x != y)
+            return x < y;
+    }
+    return -1;
+}
+
+/* heapq's siftdown(heap, startpos, pos) on ``arr``: 0, or -1 when a comparison was not plain */
+static int sift_down(PyObject **arr, Py_ssize_t startpos, Py_ssize_t pos)
+{
+    PyObject *newitem = arr[pos];
+    while (pos > startpos) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        PyObject *parent = arr[parentpos];
+        int cmp = ent_lt(newitem, parent);
+        if (cmp < 0)
+            return -1;
+        if (cmp == 0)
+            break;
+        arr[parentpos] = newitem;
+        arr[pos] = parent;
+        pos = parentpos;
+    }
+    return 0;
+}
+
+/* heapq's siftup(heap, pos) on ``arr`` of ``endpos`` entries: 0, or -1 when a comparison was not plain */
+static int sift_up(PyObject **arr, Py_ssize_t endpos, Py_ssize_t pos)
+{
+    Py_ssize_t startpos = pos, limit = endpos >> 1;
+    while (pos < limit) {
+        Py_ssize_t childpos = 2 * pos + 1;
+        if (childpos + 1 < endpos) {
+            int cmp = ent_lt(arr[childpos], arr[childpos + 1]);
+            if (cmp < 0)
+                return -1;
+            childpos += ((unsigned)cmp ^ 1);
+        }
+        PyObject *tmp = arr[childpos];
+        arr[childpos] = arr[pos];
+        arr[pos] = tmp;
+        pos = childpos;
+    }
+    return sift_down(arr, startpos, pos);
+}
+
+/* heapq.heappop(heap) (a new reference, or NULL with an exception set) */
+static PyObject *heap_pop(PyObject *heap)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (heap_plain && PyList_CheckExact(heap) && n > 0 && n <= HEAP_MAX) {
+        PyObject *arr[HEAP_MAX];
+        PyObject **items = ((PyListObject *)heap)->ob_item;
+        memcpy(arr, items, sizeof(PyObject *) * (size_t)n);
+        PyObject *ret = arr[0];
+        Py_ssize_t m = n - 1;
+        if (m > 0)
+            arr[0] = arr[m];
+        if (m == 0 || sift_up(arr, m, 0) == 0) {
+            /* (list.pop(), then the new order: each entry keeps the one reference the list holds; the popped
+             * entry's becomes the caller's) */
+            memcpy(items, arr, sizeof(PyObject *) * (size_t)m);
+            items[m] = NULL;
+            Py_SET_SIZE(heap, m);
+            return ret;
+        }
+    }
+    return PyObject_CallOneArg(K[K_HEAPPOP], heap);
+}
+
+/* heapq.heappush(heap, item): 0, or -1 with an exception set */
+static int heap_push(PyObject *heap, PyObject *item)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (heap_plain && PyList_CheckExact(heap) && n < HEAP_MAX) {
+        PyObject *arr[HEAP_MAX];
+        memcpy(arr, ((PyListObject *)heap)->ob_item, sizeof(PyObject *) * (size_t)n);
+        arr[n] = item;
+        if (sift_down(arr, 0, n) == 0) {
+            if (PyList_Append(heap, item) < 0)
+                return -1;
+            memcpy(((PyListObject *)heap)->ob_item, arr, sizeof(PyObject *) * (size_t)(n + 1));
+            return 0;
+        }
+    }
+    PyObject *pargs[2] = {heap, item};
+    PyObject *x = PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL);
+    if (x == NULL)
+        return -1;
+    Py_DECREF(x);
+    return 0;
+}
+
 /* The queue's first entry that is not cancelled, as run_until finds it: cancelled entries popped off the top;
  * fills e->t and e->ev. 1 found (a plain entry), 0 none or not plain, -1 an error. */
 static int heap_top(Ev *e)
@@ -603,7 +714,7 @@ static int heap_top(Ev *e)
             e->ev = keep(e, Py_NewRef(ev));
             return 1;
         }
-        PyObject *r = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        PyObject *r = heap_pop(e->heap);
         if (r == NULL)
             return -1;
         Py_DECREF(r);
@@ -2280,10 +2391,7 @@ static int lane_schedule(Ev *e)
     PyObject *prio = PyLong_FromLong(0);
     PyObject *ev = (run && duev && prio) ? reuse_event(e, duev, run, label, prio, seq) : NULL;
     PyObject *ent = ev ? reuse_entry(e, duev, prio, seq, ev) : NULL;
-    PyObject *pargs[2] = {e->heap, ent};
-    PyObject *x = ent ? PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL) : NULL;
-    int r = x == NULL ? -1 : 0;
-    Py_XDECREF(x);
+    int r = ent != NULL ? heap_push(e->heap, ent) : -1;
     Py_XDECREF(ent);
     Py_XDECREF(run);
     Py_XDECREF(prio);
@@ -2533,7 +2641,7 @@ static int run_event_steps(Ev *e)
 {
     PyObject *kern = e->kern, *lane = e->lane, *ch = e->ch, *plan = e->plan, *dmac = e->dmac, *tl = e->tl;
     /* Kernel.run_until */
-    PyObject *x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+    PyObject *x = heap_pop(e->heap);
     if (x == NULL)
         return -1;
     if (cur_memo != NULL && !py_ran && e->spare == NULL && PyTuple_CheckExact(x) && PyTuple_GET_SIZE(x) == 4
@@ -2684,7 +2792,7 @@ static int run_event_steps(Ev *e)
         PyObject *tev = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4 ? PyTuple_GET_ITEM(top, 3) : NULL;
         if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !ev_cancelled(tev))
             break;
-        x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        x = heap_pop(e->heap);
         if (x == NULL) {
             Py_DECREF(seqv);
             return -1;
@@ -2864,6 +2972,16 @@ static PyObject *period_stats(PyObject *self, PyObject *unused)
     return Py_BuildValue("(LLL)", n_full, n_quick, n_sync);
 }
 
+/* ``f`` is _heapq's own function ``name`` (a builtin of that module: what heap_push and heap_pop follow) */
+static int is_heapq(PyObject *f, const char *name)
+{
+    if (!PyCFunction_CheckExact(f))
+        return 0;
+    PyCFunctionObject *c = (PyCFunctionObject *)f;
+    return c->m_ml != NULL && strcmp(c->m_ml->ml_name, name) == 0 && c->m_module != NULL
+           && PyUnicode_Check(c->m_module) && PyUnicode_CompareWithASCIIString(c->m_module, "_heapq") == 0;
+}
+
 /* period_setup(consts: dict): the classes and functions whose code this file follows (sim/_driver.py). */
 static PyObject *period_setup(PyObject *self, PyObject *arg)
 {
@@ -2892,6 +3010,7 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
         Py_XSETREF(K[i], Py_NewRef(got[i]));
     }
     K_local_obj = K[K_LOCAL];
+    heap_plain = is_heapq(K[K_HEAPPUSH], "heappush") && is_heapq(K[K_HEAPPOP], "heappop");
     static PyMethodDef gc_def = {"period_gc", (PyCFunction)(void (*)(void))period_gc, METH_FASTCALL,
                                  "counts collections for dmaengine's period runner (src/native/period.c)"};
     static int gc_hooked = 0;
