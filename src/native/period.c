@@ -83,7 +83,10 @@ NAMES(DECL)
  * in which it was set leaves no memo: the next precheck is the full one. */
 static int py_ran;
 static void bh_flush(void);
-#define PY_RAN() (py_ran = 1, bh_flush())
+struct Memo;
+static struct Memo *dm = NULL;  /* cur_memo while no Python ran in this period (py_ran 0), else NULL: the direct
+                                 * access's one test (see "direct access"); set with cur_memo and py_ran */
+#define PY_RAN() (py_ran = 1, dm = NULL, bh_flush())
 static PyObject *K_local_obj = NULL;  /* the bottom-half mark's threading.local: its generic get/set run no
                                          Python while its class is unchanged (its version tag is watched) */
 
@@ -1107,6 +1110,12 @@ typedef struct Memo Memo;
 static Snap *cur_snap = NULL;  /* the running period's snapshot, for the brackets (NULL: none) */
 static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_sync reads its slots) */
 
+static void set_memo(Memo *M)
+{
+    cur_memo = M;
+    dm = py_ran ? NULL : M;
+}
+
 /* --- direct access: while the memo holds (cur_memo set, no Python ran in this period), the period's own reads and
  * writes of the objects precheck found go straight to the __slots__ member's address that memo_take resolved: the
  * class is the one whose version tag the memo watches (any change to it runs Python first), so the member is
@@ -1114,8 +1123,8 @@ static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_s
  * generic fget/fset. */
 INLINE PyObject **daddr(int id, PyObject *o)
 {
-    Memo *M = cur_memo;
-    return (M != NULL && !py_ran && M->dobj[id] == o) ? M->da[id] : NULL;
+    Memo *M = dm;
+    return (M != NULL && M->dobj[id] == o) ? M->da[id] : NULL;
 }
 
 /* o.name, as fget */
@@ -2872,9 +2881,9 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Ev e;
         int ok = 0;
         if (M->valid && M->base.kern == kern) {
-            cur_memo = M;  /* (no Python ran since the last period: its direct access holds) */
+            set_memo(M);  /* (no Python ran since the last period: its direct access holds) */
             ok = quick(M, &e, limit);
-            cur_memo = NULL;
+            set_memo(NULL);
             if (ok > 0)
                 n_quick++;
             else {
@@ -2901,10 +2910,10 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_ssize_t gc0 = gc_runs;
         M->snap.armed = M->snap.ok = 0;
         cur_snap = M->planned ? &M->snap : NULL;
-        cur_memo = M->planned ? M : NULL;
+        set_memo(M->planned ? M : NULL);
         if (dset(D_KERN_DISPATCH, kern, s_dispatching, Py_True) < 0) {
             cur_snap = NULL;
-            cur_memo = NULL;
+            set_memo(NULL);
             ev_free(&e);
             goto out;
         }
@@ -2912,7 +2921,7 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyObject *exc = r < 0 ? take_exc() : NULL;
         int r2 = dset(D_KERN_DISPATCH, kern, s_dispatching, Py_False);
         cur_snap = NULL;
-        cur_memo = NULL;
+        set_memo(NULL);
         ev_free(&e);
         M->valid = M->planned && r == 0 && r2 == 0 && !py_ran && gc_runs == gc0;
         if (!M->valid)
@@ -2933,7 +2942,7 @@ out:
     vc_clear(M->vc);
     PyMem_Free(M);
     cur_snap = outer_snap;
-    cur_memo = outer_memo;
+    cur_memo = outer_memo;  /* (and dm NULL: PY_RAN below) */
     Py_XDECREF(cur_ldict);
     cur_ldict = outer_ldict;
     ld_set = NULL;
