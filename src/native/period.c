@@ -2670,18 +2670,21 @@ static int run_event_steps(Ev *e)
     if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
-        /* fifo += bytes; port.written += n; the ticks due (when some play, the bytes go in with them: see
-         * fifo_put_take). The count first: were it to fail, the bytes go in before the error, as in Python. */
+        /* fifo += bytes; port.written += n; the ticks due (when some play and the FIFO is plain, the bytes go in
+         * with them: see fifo_put_take; the count first then: were it to fail, the bytes go in before the error,
+         * as in Python). Else in that order: an exported FIFO refuses the bytes before the count moves. */
         const char *src = e->src + e->b0;
-        r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
-        if (r < 0 || e->c <= 0) {
-            PyObject *exc = r < 0 ? take_exc() : NULL;
+        if (e->c <= 0 || !fifo_plain(e->fifo)) {
+            r = fifo_put(e->fifo, src, e->n);
+            if (r == 0)
+                r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
+            if (r == 0 && e->c > 0)
+                r = codec_ticks(e);
+        } else if ((r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n)) < 0) {
+            PyObject *exc = take_exc();
             if (fifo_put(e->fifo, src, e->n) < 0)
-                r = -1;
-            if (exc != NULL) {
                 PyErr_Clear();
-                put_exc(exc);
-            }
+            put_exc(exc);
         } else
             r = codec_ticks_after(e, src, e->n);
         if (e->have_buf) {
