@@ -82,7 +82,11 @@ NAMES(DECL)
  * other than the client's callback, which is bracketed by the memo's snapshot (see "the memo" below). An event
  * in which it was set leaves no memo: the next precheck is the full one. */
 static int py_ran;
-#define PY_RAN() (py_ran = 1)
+static void bh_flush(void);
+struct Memo;
+static struct Memo *dm = NULL;  /* cur_memo while no Python ran in this period (py_ran 0), else NULL: the direct
+                                 * access's one test (see "direct access"); set with cur_memo and py_ran */
+#define PY_RAN() (py_ran = 1, dm = NULL, bh_flush())
 static PyObject *K_local_obj = NULL;  /* the bottom-half mark's threading.local: its generic get/set run no
                                          Python while its class is unchanged (its version tag is watched) */
 
@@ -491,7 +495,8 @@ static int recording(void)
 typedef struct {
     /* borrowed from the references held in ``refs`` */
     PyObject *kern, *heap, *lane, *ev, *ch, *fn, *tl, *dmac, *plan, *prog, *views, *view, *port, *clock, *fifo,
-        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc, *flow, *owner, *chans, *q, *qd, *irq;
+        *cap, *driver, *chan, *vd, *device, *bh, *items, *item, *soc, *flow, *owner, *chans, *q, *qd, *irq,
+        *wq;  /* (wq: the memo's chan.waitq, borrowed from it; NULL in a full precheck's period) */
     PyObject *refs[40];
     int nrefs;
     long long t, end, due, latency, m, j, bb, size, idx, idx2, b0, n, c, u, x1, nl, end2, due2, s, ch_idx,
@@ -499,6 +504,8 @@ typedef struct {
     int wrap, irq_on;
     Py_buffer buf;
     int have_buf;
+    const char *src;  /* the ring item's first byte (buf.buf, or the memo's view cache) when there is something left */
+    PyObject *spare;  /* the queue entry run_until popped, when nothing else holds it: lane_schedule refills it */
 } Ev;
 
 static PyObject *keep(Ev *e, PyObject *o)
@@ -510,6 +517,7 @@ static PyObject *keep(Ev *e, PyObject *o)
 
 static void ev_free(Ev *e)
 {
+    Py_CLEAR(e->spare);
     for (int i = 0; i < e->nrefs; i++)
         Py_DECREF(e->refs[i]);
     e->nrefs = 0;
@@ -575,6 +583,117 @@ INLINE int rd(PyObject *v, long long *out)
 
 static int ev_cancelled_direct(PyObject *ev, int *c);
 
+/* --- the queue's heap, its plain entries compared here ------------------------------------------------------
+ * heapq's heappush and heappop (the C ones: heap_plain) compare entries with ``<``: for the kernel's entries,
+ * exact 4-tuples (time_ns, priority, seq, event) whose first three are ints, that is the first of the three that
+ * differ compared as ints (tuple comparison). Here the same algorithm (heapq's siftdown and siftup, the same pairs
+ * compared in the same order) runs on a copy of the list's item pointers with that comparison, and the list takes
+ * the result only when every comparison was one of those: else (an entry of another shape, a tie on all three,
+ * a heap of more than HEAP_MAX entries) heapq itself does it, comparisons and errors as in Python. */
+#define HEAP_MAX 64
+static int heap_plain = 0;  /* K_HEAPPUSH and K_HEAPPOP are _heapq's own (period_setup) */
+
+/* a < b for two plain entries: 1 or 0; -1 when this file cannot tell (heapq must compare) */
+INLINE int ent_lt(PyObject *a, PyObject *b)
+{
+    if (!PyTuple_CheckExact(a) || !PyTuple_CheckExact(b) || PyTuple_GET_SIZE(a) != 4 || PyTuple_GET_SIZE(b) != 4)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        long long x, y;
+        if (!rd(PyTuple_GET_ITEM(a, i), &x) || !rd(PyTuple_GET_ITEM(b, i), &y))
+            return -1;
+        if (x != y)
+            return x < y;
+    }
+    return -1;
+}
+
+/* heapq's siftdown(heap, startpos, pos) on ``arr``: 0, or -1 when a comparison was not plain */
+static int sift_down(PyObject **arr, Py_ssize_t startpos, Py_ssize_t pos)
+{
+    PyObject *newitem = arr[pos];
+    while (pos > startpos) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        PyObject *parent = arr[parentpos];
+        int cmp = ent_lt(newitem, parent);
+        if (cmp < 0)
+            return -1;
+        if (cmp == 0)
+            break;
+        arr[parentpos] = newitem;
+        arr[pos] = parent;
+        pos = parentpos;
+    }
+    return 0;
+}
+
+/* heapq's siftup(heap, pos) on ``arr`` of ``endpos`` entries: 0, or -1 when a comparison was not plain */
+static int sift_up(PyObject **arr, Py_ssize_t endpos, Py_ssize_t pos)
+{
+    Py_ssize_t startpos = pos, limit = endpos >> 1;
+    while (pos < limit) {
+        Py_ssize_t childpos = 2 * pos + 1;
+        if (childpos + 1 < endpos) {
+            int cmp = ent_lt(arr[childpos], arr[childpos + 1]);
+            if (cmp < 0)
+                return -1;
+            childpos += ((unsigned)cmp ^ 1);
+        }
+        PyObject *tmp = arr[childpos];
+        arr[childpos] = arr[pos];
+        arr[pos] = tmp;
+        pos = childpos;
+    }
+    return sift_down(arr, startpos, pos);
+}
+
+/* heapq.heappop(heap) (a new reference, or NULL with an exception set) */
+static PyObject *heap_pop(PyObject *heap)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (heap_plain && PyList_CheckExact(heap) && n > 0 && n <= HEAP_MAX) {
+        PyObject *arr[HEAP_MAX];
+        PyObject **items = ((PyListObject *)heap)->ob_item;
+        memcpy(arr, items, sizeof(PyObject *) * (size_t)n);
+        PyObject *ret = arr[0];
+        Py_ssize_t m = n - 1;
+        if (m > 0)
+            arr[0] = arr[m];
+        if (m == 0 || sift_up(arr, m, 0) == 0) {
+            /* (list.pop(), then the new order: each entry keeps the one reference the list holds; the popped
+             * entry's becomes the caller's) */
+            memcpy(items, arr, sizeof(PyObject *) * (size_t)m);
+            items[m] = NULL;
+            Py_SET_SIZE(heap, m);
+            return ret;
+        }
+    }
+    return PyObject_CallOneArg(K[K_HEAPPOP], heap);
+}
+
+/* heapq.heappush(heap, item): 0, or -1 with an exception set */
+static int heap_push(PyObject *heap, PyObject *item)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (heap_plain && PyList_CheckExact(heap) && n < HEAP_MAX) {
+        PyObject *arr[HEAP_MAX];
+        memcpy(arr, ((PyListObject *)heap)->ob_item, sizeof(PyObject *) * (size_t)n);
+        arr[n] = item;
+        if (sift_down(arr, 0, n) == 0) {
+            if (PyList_Append(heap, item) < 0)
+                return -1;
+            memcpy(((PyListObject *)heap)->ob_item, arr, sizeof(PyObject *) * (size_t)(n + 1));
+            return 0;
+        }
+    }
+    PyObject *pargs[2] = {heap, item};
+    PyObject *x = PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL);
+    if (x == NULL)
+        return -1;
+    Py_DECREF(x);
+    return 0;
+}
+
 /* The queue's first entry that is not cancelled, as run_until finds it: cancelled entries popped off the top;
  * fills e->t and e->ev. 1 found (a plain entry), 0 none or not plain, -1 an error. */
 static int heap_top(Ev *e)
@@ -598,17 +717,103 @@ static int heap_top(Ev *e)
             e->ev = keep(e, Py_NewRef(ev));
             return 1;
         }
-        PyObject *r = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        PyObject *r = heap_pop(e->heap);
         if (r == NULL)
             return -1;
         Py_DECREF(r);
     }
 }
 
+/* --- the ring's views without a buffer request each period ----------------------------------------------------
+ * A ring item's view is a numpy array. Asking it for its buffer costs numpy a format string and a compare of its
+ * cached buffer info (~600 instructions a period). What the buffer is follows from the array's leading fields
+ * (numpy's PyArrayObject_fields, its ABI in numpy 1 and 2): the data pointer, the dimensions, the strides and the
+ * dtype (an immutable object). So once a buffer request found a view to be one contiguous byte row, the memo keeps
+ * those fields (and a reference to the view and its dtype); while they are the same, the buffer is the same, and
+ * its pointer is used as is. Only for an exact numpy.ndarray whose fields, read so, agreed with that buffer. */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    Py_ssize_t *dimensions;
+    Py_ssize_t *strides;
+    PyObject *base;
+    PyObject *descr;
+} NdMirror;
+#define VCACHE 8
+typedef struct {
+    PyObject *obj, *descr;  /* held */
+    char *data;
+    Py_ssize_t len;
+} VEntry;
+static PyTypeObject *nd_type = NULL;  /* numpy.ndarray, once a view's fields agreed with its buffer; held */
+static int nd_bad = 0;                /* a view's fields did not agree: no cache */
+
+/* The cached byte row of ``view``, or NULL (then the buffer is asked for). */
+INLINE const char *vc_find(VEntry *vc, PyObject *view, Py_ssize_t need)
+{
+    if (vc == NULL || !Py_IS_TYPE(view, nd_type))
+        return NULL;
+    const NdMirror *a = (const NdMirror *)view;
+    for (int i = 0; i < VCACHE; i++)
+        if (vc[i].obj == view) {
+            if (a->data == vc[i].data && a->nd == 1 && a->dimensions[0] == vc[i].len && a->strides[0] == 1
+                && a->descr == vc[i].descr && vc[i].len >= need)
+                return vc[i].data;
+            return NULL;
+        }
+    return NULL;
+}
+
+/* After a buffer request found ``view`` a contiguous byte row ``b``: keep it in a free entry (none is let go before
+ * period_run ends: no reference this file drops here can run a finalizer mid-period). */
+static void vc_keep(VEntry *vc, PyObject *view, const Py_buffer *b)
+{
+    if (vc == NULL || nd_bad)
+        return;
+    PyTypeObject *tp = Py_TYPE(view);
+    if (nd_type == NULL) {
+        if (strcmp(tp->tp_name, "numpy.ndarray") != 0 || tp->tp_basicsize < (Py_ssize_t)sizeof(NdMirror))
+            return;
+    } else if (tp != nd_type)
+        return;
+    const NdMirror *a = (const NdMirror *)view;
+    if (a->data != b->buf || a->nd != 1 || a->dimensions == NULL || a->strides == NULL
+        || a->dimensions[0] != b->len || a->strides[0] != 1 || a->descr == NULL) {
+        if (nd_type == NULL)
+            nd_bad = 1;  /* (not the layout this file knows: never again) */
+        return;
+    }
+    if (nd_type == NULL)
+        nd_type = (PyTypeObject *)Py_NewRef((PyObject *)tp);
+    int k = -1;
+    for (int i = 0; i < VCACHE; i++) {
+        if (vc[i].obj == view)
+            return;  /* (known, and its fields changed since: the buffer is asked for each time) */
+        if (vc[i].obj == NULL && k < 0)
+            k = i;
+    }
+    if (k < 0)
+        return;  /* (full) */
+    vc[k].obj = Py_NewRef(view);
+    vc[k].descr = Py_NewRef(a->descr);
+    vc[k].data = a->data;
+    vc[k].len = b->len;
+}
+
+static void vc_clear(VEntry *vc)
+{
+    for (int i = 0; i < VCACHE; i++) {
+        Py_CLEAR(vc[i].obj);
+        Py_CLEAR(vc[i].descr);
+    }
+}
+
 /* The rest of the period (``e->m`` of ``e->j`` bursts moved, of ``e->bb`` bytes, in an item of ``e->size``): its
- * first byte ``e->b0``, its length ``e->n`` and the ring's view ``e->idx``, held as a contiguous byte buffer when
- * there is something left to move. 1 fit, 0 not the plain case. */
-static int take_view(Ev *e)
+ * first byte ``e->b0``, its length ``e->n`` and the ring's view ``e->idx``, a contiguous byte row at ``e->src``
+ * (held as a buffer, or known to the memo's cache ``vc``) when there is something left to move. 1 fit, 0 not the
+ * plain case. */
+static int take_view(Ev *e, VEntry *vc)
 {
     int bad = 0;
     e->b0 = mul(e->m, e->bb, &bad);
@@ -616,12 +821,16 @@ static int take_view(Ev *e)
     e->n = e->size - e->b0;
     e->view = PyList_GET_ITEM(e->views, e->idx);
     if (e->n) {
+        if ((e->src = vc_find(vc, e->view, e->size)) != NULL)
+            return 1;
         if (PyObject_GetBuffer(e->view, &e->buf, PyBUF_ND | PyBUF_FORMAT) < 0) {
             PyErr_Clear();
             return 0;
         }
         e->have_buf = 1;
         NEED(e->buf.itemsize == 1 && e->buf.ndim == 1 && e->buf.len >= e->size && PyBuffer_IsContiguous(&e->buf, 'C'));
+        e->src = e->buf.buf;
+        vc_keep(vc, e->view, &e->buf);
     }
     return 1;
 }
@@ -688,7 +897,7 @@ static int precheck(Ev *e, PyObject *kern, long long limit)
     NEED(e->driver != NULL);
     NEED(peek_ll(e->plan, s_materialized, &e->m) && peek_ll(e->plan, s_bursts, &e->j) && e->m >= 0 && e->m <= e->j);
     NEED(peek_ll(e->ch, s_item_idx, &e->idx) && e->idx >= 0 && e->idx < PyList_GET_SIZE(e->views));
-    NEED(take_view(e));
+    NEED(take_view(e, NULL));
     /* the port and its clock */
     GET(e->clock, e->port, clock);
     NEED(Py_IS_TYPE(e->clock, (PyTypeObject *)K[K_CLOCK]));
@@ -801,9 +1010,10 @@ typedef struct {
     char isint[SNAP_BYTES / sizeof(PyObject *)];  /* a slot that held an int: quick() reads it again, not compared */
     Py_ssize_t used;
     int armed, ok;
-    int fresh;  /* save holds the areas' words (but int words, never compared): the next take copies nothing.
-                 * Set by a take; kept while the memo holds, as the only writes then are the direct ones, which
-                 * write their word into save too (dsave) */
+    int fresh;  /* save holds the areas' words (but int words, never compared), tag and ver the classes' tags and
+                 * the dicts' versions: the next take records nothing again. Set by a take; kept while the memo
+                 * holds, as the only writes then are the direct ones, which write their word into save too
+                 * (dsave), and snap_same's, which accept a change (an int word, a dict's same entries) */
 } Snap;
 
 /* the ints quick() reads again each period, by their slot's address */
@@ -839,6 +1049,7 @@ enum {
     D_BH_LOCK, D_BH_QUEUED, D_BH_QUEUE,
     D_SOC_OWNER,
     D_VD_CBR, D_VD_CB, D_VD_PARAM,
+    D_WQ_SEQ, D_WQ_WAITERS,
     ND
 };
 static const struct { size_t at; PyObject **name; } df[ND] = {
@@ -865,6 +1076,7 @@ static const struct { size_t at; PyObject **name; } df[ND] = {
     {offsetof(Ev, bh), &s__lock}, {offsetof(Ev, bh), &s__queued}, {offsetof(Ev, bh), &s__queue},
     {offsetof(Ev, soc), &s__owner},
     {offsetof(Ev, vd), &s_callback_result}, {offsetof(Ev, vd), &s_callback}, {offsetof(Ev, vd), &s_callback_param},
+    {offsetof(Ev, wq), &s__seq}, {offsetof(Ev, wq), &s_waiters},
 };
 enum { E_TIME, E_FN, E_LABEL, E_PRIO, E_SEQ, E_CANCELLED, NE };  /* Event's slots, Event() done here */
 
@@ -878,6 +1090,8 @@ struct Memo {
     PyObject **dsave[ND];  /* where snap.save keeps the word da[i] (NULL: not in a compared area) */
     Py_ssize_t ev_off[NE];  /* Event's slot offsets (0: not resolved) */
     PyObject *lane_run;  /* the lane's class's _run (a plain function; the class is watched), held */
+    PyObject *lane_bound;  /* lane_run bound to base.lane, made once (a bound method is immutable: the one Python
+                            * makes each period equals it, and nothing compares the identity of ``ev.fn``) */
     PyObject *local_dv;  /* the bottom-half mark's class's ``depth`` (its class is watched), held */
     PyObject *chan_key;  /* id(base.chan), the bottom half's key for it (an int of that value, made once) */
     PyObject *c_lock, *c_waitq, *c_ctrls, *c_chans;  /* chan.lock, chan.waitq, soc.controllers, dmac.chans */
@@ -885,6 +1099,7 @@ struct Memo {
     Py_ssize_t ch_plan_off;  /* _HwChannel.plan */
     PyTypeObject *item_tp;
     Py_ssize_t item_len_off, item_irq_off;
+    VEntry vc[VCACHE];   /* the ring's views known to be byte rows (see "the ring's views"); kept across memos */
     Snap snap;
 };
 
@@ -895,6 +1110,12 @@ typedef struct Memo Memo;
 static Snap *cur_snap = NULL;  /* the running period's snapshot, for the brackets (NULL: none) */
 static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_sync reads its slots) */
 
+static void set_memo(Memo *M)
+{
+    cur_memo = M;
+    dm = py_ran ? NULL : M;
+}
+
 /* --- direct access: while the memo holds (cur_memo set, no Python ran in this period), the period's own reads and
  * writes of the objects precheck found go straight to the __slots__ member's address that memo_take resolved: the
  * class is the one whose version tag the memo watches (any change to it runs Python first), so the member is
@@ -902,8 +1123,8 @@ static Memo *cur_memo = NULL;  /* the running period's memo when planned (dmac_s
  * generic fget/fset. */
 INLINE PyObject **daddr(int id, PyObject *o)
 {
-    Memo *M = cur_memo;
-    return (M != NULL && !py_ran && M->dobj[id] == o) ? M->da[id] : NULL;
+    Memo *M = dm;
+    return (M != NULL && M->dobj[id] == o) ? M->da[id] : NULL;
 }
 
 /* o.name, as fget */
@@ -1002,6 +1223,34 @@ static PyObject *q_popleft(PyObject *q)
         return PyObject_Vectorcall(deque_popleft_d, a, 1, NULL);
     }
     return PyObject_CallMethodNoArgs(q, s_popleft);
+}
+
+/* --- the bottom half's queue entry, deferred ------------------------------------------------------------------
+ * The period's interrupt queues its channel on the bottom half (BottomHalf.schedule: ``_queued.add(key)``,
+ * ``_queue.append(chan)``) and the bottom half, a microsecond later in the same run_event, takes it off again
+ * (``popleft``, ``discard``): the queue and the set are empty before and after. While the memo holds and both are
+ * empty, the interrupt only notes the entry here (bh_q, bh_qd, bh_chan, bh_key: borrowed from the memo), and
+ * the bottom half takes the noted entry instead. Nothing reads the queue or the set in between but this file's own
+ * steps; before any Python code could (PY_RAN, a bracket, a generic compare) and when the event ends without its
+ * bottom half, the entry is put in as the interrupt would have put it (bh_flush): the same set, the same deque,
+ * the same order. Their lock (a plain free lock, not taken, as lock_enter does) cannot have been taken since: no
+ * other thread ran, as no Python code ran. The set is empty (its small table holds the key) and the deque is
+ * empty (its block has room): neither add allocates, so neither can fail. */
+static PyObject *bh_q = NULL, *bh_qd = NULL, *bh_chan = NULL, *bh_key = NULL;
+
+static void bh_flush(void)
+{
+    if (bh_q == NULL)
+        return;
+    PyObject *q = bh_q, *qd = bh_qd, *chan = bh_chan, *key = bh_key;
+    bh_q = bh_qd = bh_chan = bh_key = NULL;
+    PyObject *exc = take_exc();  /* (an error being raised stays raised) */
+    PyObject *x = PySet_Add(qd, key) < 0 ? NULL : q_append(q, chan);
+    if (x == NULL)
+        PyErr_WriteUnraisable(q);  /* (cannot happen: see above) */
+    Py_XDECREF(x);
+    if (exc != NULL)
+        put_exc(exc);
 }
 
 /* An exact Event's ``cancelled`` by its slot's address while the memo holds: 1 read into *c, 0 not (read it). */
@@ -1121,6 +1370,13 @@ static void snap_take(Snap *sn)
     sn->armed = 0;
     if (sn->n_tp > SNAP_OBJS || py_ran)
         return;
+    if (sn->fresh) {
+        /* (the tags, versions and words of the last take, or as the last snap_same accepted them: since then only
+         * this file's own steps ran, which change no class and write the areas' words through dsave; a write to a
+         * watched dict shows as a new version, which snap_same checks by its entries) */
+        sn->armed = 1;
+        return;
+    }
     for (int i = 0; i < sn->n_tp; i++) {
         if (!PyType_HasFeature(sn->tp[i], Py_TPFLAGS_VALID_VERSION_TAG))
             return;
@@ -1131,9 +1387,8 @@ static void snap_take(Snap *sn)
             return;
         sn->ver[i] = sn->dict[i] == NULL ? 0 : ((PyDictObject *)sn->dict[i])->ma_version_tag;
     }
-    if (!sn->fresh)
-        for (int i = 0; i < sn->n_area; i++)
-            memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
+    for (int i = 0; i < sn->n_area; i++)
+        memcpy(sn->save + sn->aat[i], (char *)sn->aobj[i] + sizeof(PyObject), (size_t)sn->alen[i]);
     sn->armed = sn->fresh = 1;
 }
 
@@ -1186,6 +1441,7 @@ static int snap_same(Snap *sn) { (void)sn; return 0; }
 /* Python code the runner calls itself (the controller's sync) in a bracket, as the callback: 1 taken. */
 static int bracket_begin(void)
 {
+    bh_flush();  /* (Python runs next) */
     if (cur_snap == NULL || py_ran)
         return 0;
     snap_take(cur_snap);
@@ -1211,6 +1467,7 @@ static void memo_clear(Memo *M)
     memset(M->dsave, 0, sizeof M->dsave);
     memset(M->ev_off, 0, sizeof M->ev_off);
     Py_CLEAR(M->lane_run);
+    Py_CLEAR(M->lane_bound);
     Py_CLEAR(M->local_dv);
     Py_CLEAR(M->chan_key);
     M->valid = M->planned = 0;
@@ -1238,6 +1495,7 @@ static int memo_take(Memo *M, Ev *e)
         return 0;
     M->base = *e;
     M->base.have_buf = 0;
+    M->base.spare = NULL;
     for (int i = 0; i < e->nrefs; i++)
         Py_INCREF(e->refs[i]);
     M->planned = 1;
@@ -1294,6 +1552,8 @@ static int memo_take(Memo *M, Ev *e)
     snap_add_type(sn, Py_TYPE(e->ev));
     if (K_local_obj != NULL)
         snap_add_type(sn, Py_TYPE(K_local_obj));
+    M->base.wq = M->c_waitq;  /* (the memo's: chan.waitq is one of the entries snap_same compares) */
+    e->wq = M->c_waitq;
     /* direct access: the slots the period reads and writes (an object whose class the snapshot watches) */
     for (int i = 0; i < ND; i++) {
         PyObject *o = *(PyObject **)((char *)e + df[i].at);
@@ -1325,6 +1585,8 @@ static int memo_take(Memo *M, Ev *e)
     {
         PyObject *runf = _PyType_Lookup(Py_TYPE(e->lane), s__run);
         M->lane_run = runf != NULL && PyFunction_Check(runf) ? Py_NewRef(runf) : NULL;
+        if (M->lane_run != NULL && (M->lane_bound = PyMethod_New(M->lane_run, e->lane)) == NULL)
+            goto no;
         if (K_local_obj != NULL)
             M->local_dv = Py_XNewRef(_PyType_Lookup(Py_TYPE(K_local_obj), s_depth));
         M->chan_key = PyLong_FromVoidPtr(e->chan);
@@ -1336,6 +1598,7 @@ static int memo_take(Memo *M, Ev *e)
     return 1;
 no:
     memo_clear(M);
+    e->wq = NULL;
     return 0;
 }
 
@@ -1347,6 +1610,7 @@ static int quick(Memo *M, Ev *e, long long limit)
     memcpy(e, &M->base, offsetof(Ev, refs));  /* (the objects; every number below is read again) */
     e->nrefs = 0;
     e->have_buf = 0;
+    e->spare = NULL;
     e->view = e->item = NULL;
     {
         int r = heap_top(e);
@@ -1374,7 +1638,7 @@ static int quick(Memo *M, Ev *e, long long limit)
     NEED(e->size == mul(v[Q_PLAN_FULL], e->bb, &bad) && !bad);
     NEED(PyList_CheckExact(e->views) && e->m >= 0 && e->m <= e->j && e->idx >= 0
          && e->idx < PyList_GET_SIZE(e->views));
-    NEED(take_view(e));
+    NEED(take_view(e, M->vc));
     NEED(v[Q_CLK_NUM] > 0 && v[Q_CLK_DEN] > 0 && e->u > 0);
     NEED(ticks_due(e, v[Q_CLK_EPOCH], v[Q_CLK_NUM], v[Q_CLK_DEN], v[Q_CLK_OFF], v[Q_PORT_DONE]));
     NEED(PyList_CheckExact(e->items) && e->idx < PyList_GET_SIZE(e->items));
@@ -1400,7 +1664,87 @@ static int quick(Memo *M, Ev *e, long long limit)
     return 1;
 }
 
+/* --- the codec's FIFO, in place ------------------------------------------------------------------------------
+ * The FIFO is an exact bytearray (precheck). While nothing exports its buffer (a memoryview of it, say: then it
+ * cannot be resized, and Python's ``+=`` or ``del`` raises BufferError, as the generic calls below do), its bytes
+ * are moved here as bytearray's own ``+=``, ``fifo[:k]`` and ``del fifo[:k]`` move them: the same bytes in the same
+ * order. Only the buffer's bookkeeping differs: a take advances the start (bytearray's own ``del fifo[:k]`` does
+ * too, then gives the rest a buffer of its size), and a put uses the room left at the front before it grows the
+ * buffer, so a steady stream reuses one buffer instead of two allocations a period. */
+static int fifo_plain(PyObject *f)
+{
+    return PyByteArray_CheckExact(f) && ((PyByteArrayObject *)f)->ob_exports == 0;
+}
+
+/* fifo += src[:n] */
+static int fifo_put(PyObject *f, const char *src, Py_ssize_t n)
+{
+    Py_ssize_t size = PyByteArray_GET_SIZE(f);
+    if (n <= 0)
+        return 0;
+    if (n > PY_SSIZE_T_MAX - size - 1) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (fifo_plain(f)) {
+        PyByteArrayObject *b = (PyByteArrayObject *)f;
+        Py_ssize_t off = b->ob_start - b->ob_bytes;
+        if (b->ob_bytes != NULL && off + size + n + 1 > b->ob_alloc && size + n + 1 <= b->ob_alloc) {
+            memmove(b->ob_bytes, b->ob_start, (size_t)size);  /* (the room at the front, used) */
+            b->ob_start = b->ob_bytes;
+            off = 0;
+        }
+        if (b->ob_bytes != NULL && off + size + n + 1 <= b->ob_alloc) {
+            memcpy(b->ob_start + size, src, (size_t)n);
+            Py_SET_SIZE(b, size + n);
+            b->ob_start[size + n] = '\0';
+            return 0;
+        }
+    }
+    if (PyByteArray_Resize(f, size + n) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(f) + size, src, (size_t)n);
+    return 0;
+}
+
+/* fifo[:k] as a new bytearray, then del fifo[:k] (0 <= k <= len(fifo)) */
+static PyObject *fifo_take(PyObject *f, Py_ssize_t k)
+{
+    PyObject *played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(f), k);
+    if (played == NULL)
+        return NULL;
+    if (fifo_plain(f) && ((PyByteArrayObject *)f)->ob_bytes != NULL) {
+        PyByteArrayObject *b = (PyByteArrayObject *)f;
+        b->ob_start += k;
+        Py_SET_SIZE(b, Py_SIZE(b) - k);
+        b->ob_start[Py_SIZE(b)] = '\0';
+    } else if (PySequence_DelSlice(f, 0, k) < 0) {
+        Py_DECREF(played);
+        return NULL;
+    }
+    return played;
+}
+
+/* bytes(fifo), then fifo.clear() */
+static PyObject *fifo_take_all(PyObject *f)
+{
+    PyObject *played = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(f), PyByteArray_GET_SIZE(f));
+    if (played == NULL)
+        return NULL;
+    if (fifo_plain(f) && ((PyByteArrayObject *)f)->ob_bytes != NULL) {
+        PyByteArrayObject *b = (PyByteArrayObject *)f;
+        b->ob_start = b->ob_bytes;
+        Py_SET_SIZE(b, 0);
+        b->ob_start[0] = '\0';
+    } else if (PyByteArray_Resize(f, 0) < 0) {
+        Py_DECREF(played);
+        return NULL;
+    }
+    return played;
+}
+
 static int codec_ticks(Ev *e);
+static int codec_ticks_after(Ev *e, const char *src, Py_ssize_t n);
 
 /* The instant burst ``k`` (1-based) of the plan lands: ItemPlan.land_ns with Flow.time_of (no limit) and
  * TickClock.time. ``v`` holds the memo's ints (quick's order). */
@@ -1437,13 +1781,19 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
         ok = plan != NULL && (plan == Py_None || (c == e->ch && plan == e->plan));
     }
     Py_DECREF(chans);
-    if (!ok)
-        return 0;
     long long v[NQ], nl, ioff, item_idx;
+    if (!ok || !rd(*M->qa_nl, &nl))
+        return 0;
+    if (now < nl) {  /* (the usual case: nothing lands by now; the lone plan's next landing is the next sync) */
+        if (dset_ll(D_DMAC_SYNC, d, s__sync_ns, nl) < 0)
+            return -1;
+        n_sync++;
+        return 1;
+    }
     for (int i = Q_LANE_END; i < NQ; i++)
         if (i != Q_FLOW_LIMIT && !rd(*M->qa[i], &v[i]))
             return 0;
-    if (*M->qa[Q_FLOW_LIMIT] != Py_None || !rd(*M->qa_nl, &nl) || !rd(*M->qa[Q_PLAN_IOFF], &ioff)
+    if (*M->qa[Q_FLOW_LIMIT] != Py_None || !rd(*M->qa[Q_PLAN_IOFF], &ioff)
         || !rd(*M->qa[Q_CH_ITEMIDX], &item_idx) || v[Q_PLAN_BB] <= 0 || v[Q_FLOW_UNIT] <= 0 || v[Q_CLK_NUM] <= 0
         || v[Q_CLK_DEN] <= 0 || v[Q_PORT_UNIT] <= 0)
         return 0;
@@ -1494,10 +1844,7 @@ static int dmac_sync(Ev *e, PyObject *d, long long now)
                 PyBuffer_Release(&b);
                 return 0;
             }
-            Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
-            int r = PyByteArray_Resize(e->fifo, old + n);
-            if (r == 0)
-                memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)b.buf + off, (size_t)n);
+            int r = fifo_put(e->fifo, (const char *)b.buf + off, n);
             PyBuffer_Release(&b);
             if (r < 0)
                 return -1;
@@ -1584,6 +1931,7 @@ static int soc_sync(Ev *e, long long now)
             mine = v == ident;
     } else {
         PyObject *me = PyLong_FromUnsignedLong(ident);
+        bh_flush();  /* (a generic compare may run Python) */
         mine = me == NULL ? -1 : PyObject_RichCompareBool(owner, me, Py_EQ);
         Py_XDECREF(me);
     }
@@ -1616,8 +1964,10 @@ static int soc_sync(Ev *e, long long now)
                 int le = rd(pe, &pe_ns) ? pe_ns <= now : -2;
                 if (le != 0)
                     nowv = PyLong_FromLongLong(now);
-                if (le == -2)
+                if (le == -2) {
+                    bh_flush();  /* (a generic compare may run Python) */
                     le = nowv == NULL ? -1 : PyObject_RichCompareBool(pe, nowv, Py_LE);
+                }
                 if (le > 0 && nowv == NULL)
                     le = -1;
                 if (le > 0) {
@@ -1677,7 +2027,7 @@ static int chan_bottom_half(Ev *e)
     Py_DECREF(done);
     if (any < 0)
         return -1;
-    if (any || recording())
+    if (any || (!(cur_memo != NULL && !py_ran) && recording()))  /* (the memo watches the trace module's recorder) */
         return call_noargs(chan, s_bottom_half);
     PyObject *lock = CACHED(c_lock) ? Py_NewRef(cur_memo->c_lock) : fget(chan, s_lock);
     if (lock == NULL)
@@ -1761,8 +2111,8 @@ static int chan_bottom_half(Ev *e)
     if (wq == NULL)
         return -1;
     long long waiters;
-    if (Py_IS_TYPE(wq, (PyTypeObject *)K[K_WAITQ]) && peek_ll(wq, s_waiters, &waiters) && waiters == 0)
-        r = add_attr(wq, s__seq, 1);
+    if (Py_IS_TYPE(wq, (PyTypeObject *)K[K_WAITQ]) && dpeek_ll(D_WQ_WAITERS, wq, s_waiters, &waiters) && waiters == 0)
+        r = dadd(D_WQ_SEQ, wq, s__seq, 1);
     else
         r = call_noargs(wq, s_wake);
     Py_DECREF(wq);
@@ -1854,14 +2204,23 @@ static int tasklet_run(Ev *e, long long now)
     PyObject *qd = dget(D_BH_QUEUED, bh, s__queued);
     PyObject *lk = dget(D_BH_LOCK, bh, s__lock);
     r = (q && qd && lk) ? 0 : -1;
-    if (r == 0 && PyObject_Length(q) == 1) {
+    int noted = r == 0 && bh_q != NULL && bh_q == q && bh_qd == qd;  /* (the interrupt's entry, noted: the one) */
+    if (!noted)
+        bh_flush();
+    if (r == 0 && (noted || PyObject_Length(q) == 1)) {
         int took = 1;
         r = lock_enter(lk, &took);  /* (the queue and the set are the exact classes: precheck) */
         if (r == 0) {
-            PyObject *got = q_popleft(q);
-            PyObject *key = got != NULL ? chan_key(got) : NULL;
-            if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
-                r = -1;
+            PyObject *got, *key = NULL;
+            if (noted) {  /* popleft and discard of the noted entry: nothing to do but take it */
+                got = Py_NewRef(bh_chan);
+                bh_q = bh_qd = bh_chan = bh_key = NULL;
+            } else {
+                got = q_popleft(q);
+                key = got != NULL ? chan_key(got) : NULL;
+                if (got == NULL || key == NULL || PySet_Discard(qd, key) < 0)
+                    r = -1;
+            }
             Py_XDECREF(key);
             if (lock_exit(lk, took) < 0)
                 r = -1;
@@ -1941,6 +2300,53 @@ static PyObject *new_event(PyObject *time_ns, PyObject *fn, PyObject *label, PyO
     return ev;
 }
 
+/* Slot ``i`` of a held object (an Event's, by the memo's offsets) set to ``v``: the old value let go. */
+INLINE void slot_set(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    PyObject **a = (PyObject **)((char *)o + off);
+    PyObject *old = *a;
+    *a = Py_NewRef(v);
+    Py_XDECREF(old);
+}
+
+/* The next period's Event: the one just run when only this file still holds it (its queue entry, ``e->spare``,
+ * and the reference heap_top keeps; no weak reference can reach it: Event has no __weakref__ slot), its slots
+ * set as Event.__init__ sets them; else a new one. Nothing can tell the two apart: no code holds the old one. */
+static PyObject *reuse_event(Ev *e, PyObject *time_ns, PyObject *fn, PyObject *label, PyObject *priority,
+                             PyObject *seq)
+{
+    Memo *M = cur_memo;
+    PyObject *old = e->ev;
+    if (M != NULL && !py_ran && M->ev_off[E_TIME] != 0 && old != NULL && Py_IS_TYPE(old, (PyTypeObject *)K[K_EVENT])
+        && Py_TYPE(old)->tp_weaklistoffset == 0 && e->spare != NULL && PyTuple_GET_ITEM(e->spare, 3) == old
+        && Py_REFCNT(old) == 2) {
+        PyObject *const v[NE] = {time_ns, fn, label, priority, seq, Py_False};
+        for (int i = 0; i < NE; i++)
+            slot_set(old, M->ev_off[i], v[i]);
+        return Py_NewRef(old);
+    }
+    return new_event(time_ns, fn, label, priority, seq);
+}
+
+/* The queue entry (time_ns, priority, seq, ev): the one run_until popped when only this file holds it (a tuple no
+ * code can see; its items replaced as a fresh tuple's would be), else a new one. */
+static PyObject *reuse_entry(Ev *e, PyObject *time_ns, PyObject *priority, PyObject *seq, PyObject *ev)
+{
+    PyObject *t = e->spare;
+    if (t == NULL || Py_REFCNT(t) != 1)
+        return PyTuple_Pack(4, time_ns, priority, seq, ev);
+    e->spare = NULL;
+    PyObject *const v[4] = {time_ns, priority, seq, ev};
+    PyObject *old[4];
+    for (int i = 0; i < 4; i++) {
+        old[i] = PyTuple_GET_ITEM(t, i);
+        PyTuple_SET_ITEM(t, i, Py_NewRef(v[i]));
+    }
+    for (int i = 0; i < 4; i++)
+        Py_DECREF(old[i]);
+    return t;
+}
+
 /* PeriodLane.schedule of the next period's end, its plain case inline; else the Python method. */
 static int lane_schedule(Ev *e)
 {
@@ -1986,18 +2392,15 @@ static int lane_schedule(Ev *e)
         return -1;
     }
     /* lane._run: a plain function of the lane's class is bound here (no generic getattr: nothing else can run) */
-    PyObject *runf = cur_memo != NULL && !py_ran && cur_memo->lane_run != NULL && lane == cur_memo->base.lane
-                     ? cur_memo->lane_run : _PyType_Lookup(Py_TYPE(lane), s__run);
-    PyObject *run = runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
+    int direct = cur_memo != NULL && !py_ran && lane == cur_memo->base.lane;
+    PyObject *runf = direct && cur_memo->lane_run != NULL ? cur_memo->lane_run : _PyType_Lookup(Py_TYPE(lane), s__run);
+    PyObject *run = direct && cur_memo->lane_bound != NULL ? Py_NewRef(cur_memo->lane_bound)
+                    : runf != NULL && PyFunction_Check(runf) ? PyMethod_New(runf, lane) : fget(lane, s__run);
     PyObject *duev = PyLong_FromLongLong(e->due2);
     PyObject *prio = PyLong_FromLong(0);
-    PyObject *ev = (run && duev && prio)
-        ? new_event(duev, run, label, prio, seq) : NULL;
-    PyObject *ent = ev ? PyTuple_Pack(4, duev, prio, seq, ev) : NULL;
-    PyObject *pargs[2] = {e->heap, ent};
-    PyObject *x = ent ? PyObject_Vectorcall(K[K_HEAPPUSH], pargs, 2, NULL) : NULL;
-    int r = x == NULL ? -1 : 0;
-    Py_XDECREF(x);
+    PyObject *ev = (run && duev && prio) ? reuse_event(e, duev, run, label, prio, seq) : NULL;
+    PyObject *ent = ev ? reuse_entry(e, duev, prio, seq, ev) : NULL;
+    int r = ent != NULL ? heap_push(e->heap, ent) : -1;
     Py_XDECREF(ent);
     Py_XDECREF(run);
     Py_XDECREF(prio);
@@ -2063,10 +2466,24 @@ static int period_irq(Ev *e)
         PyObject *blk = key ? dget(D_BH_LOCK, bh, s__lock) : NULL;
         PyObject *qd = blk ? dget(D_BH_QUEUED, bh, s__queued) : NULL;
         PyObject *q = qd ? dget(D_BH_QUEUE, bh, s__queue) : NULL;
-        if (q == NULL || (may_skip ? lock_enter(blk, &btook) < 0 : call_noargs(blk, s_acquire) < 0))
+        int in = -1;
+        if (q != NULL && may_skip && cur_memo != NULL && !py_ran && key == cur_memo->chan_key && chan == cur_memo->base.chan
+            && q == cur_memo->base.q && qd == cur_memo->base.qd && Py_IS_TYPE(q, (PyTypeObject *)K[K_DEQUE])
+            && PyObject_Length(q) == 0 && PySet_CheckExact(qd) && PySet_GET_SIZE(qd) == 0 && lock_type != NULL
+            && Py_IS_TYPE(blk, lock_type) && ((LockMirror *)blk)->locked == 0 && deque_append_d != NULL
+            && bh_q == NULL) {
+            bh_q = q;  /* (noted: see "the bottom half's queue entry, deferred") */
+            bh_qd = qd;
+            bh_chan = chan;
+            bh_key = key;
+            in = 0;
+        }
+        if (in == 0)
+            ;
+        else if (q == NULL || (may_skip ? lock_enter(blk, &btook) < 0 : call_noargs(blk, s_acquire) < 0))
             r = -1;
         else {
-            int in = PySet_Contains(qd, key);
+            in = PySet_Contains(qd, key);
             if (in < 0)
                 r = -1;
             else if (!in) {
@@ -2077,7 +2494,9 @@ static int period_irq(Ev *e)
             }
             if (lock_exit(blk, btook) < 0)
                 r = -1;
-            if (r == 0 && !in && dis(D_TL_EV, e->tl, s__ev, Py_None) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)) {
+        }
+        if (r == 0 && in == 0) {
+            if (dis(D_TL_EV, e->tl, s__ev, Py_None) && dis(D_TL_KILLED, e->tl, s_killed, Py_False)) {
                 /* SimTasklet.schedule while held: a sequence number kept, not queued */
                 r = dadd(D_TL_SCHED, e->tl, s__scheduled, 1);
                 PyObject *seqit = r == 0 ? dget(D_KERN_SEQ, e->kern, s__seq) : NULL;
@@ -2116,8 +2535,45 @@ static int period_irq(Ev *e)
 /* The codec plays ``e->c`` ticks: _I2sTx._ticks(c, False), its steady case; else the Python method. */
 static int codec_ticks(Ev *e)
 {
+    return codec_ticks_after(e, NULL, 0);
+}
+
+/* The played bytes when the FIFO is followed by src[:n] not put in yet (``fifo += src[:n]`` first, in Python):
+ * ``bytes(fifo + src)`` when all of it plays (``all``), else ``(fifo + src)[:ku]``, and the FIFO left with the
+ * rest. Each byte is copied once: the ones that play into the played object, the rest into the FIFO. */
+static PyObject *fifo_put_take(PyObject *f, const char *src, Py_ssize_t n, Py_ssize_t ku, int all)
+{
+    Py_ssize_t h0 = PyByteArray_GET_SIZE(f);
+    PyObject *played = all ? PyBytes_FromStringAndSize(NULL, ku) : PyByteArray_FromStringAndSize(NULL, ku);
+    if (played == NULL)
+        return NULL;
+    char *dst = all ? PyBytes_AS_STRING(played) : PyByteArray_AS_STRING(played);
+    PyByteArrayObject *b = (PyByteArrayObject *)f;
+    Py_ssize_t k0 = ku < h0 ? ku : h0;  /* from the FIFO */
+    memcpy(dst, PyByteArray_AS_STRING(f), (size_t)k0);
+    memcpy(dst + k0, src, (size_t)(ku - k0));  /* (then from src) */
+    if (b->ob_bytes != NULL) {
+        b->ob_start += k0;
+        Py_SET_SIZE(b, h0 - k0);
+        b->ob_start[h0 - k0] = '\0';
+    }
+    if (fifo_put(f, src + (ku - k0), n - (ku - k0)) < 0) {
+        Py_DECREF(played);
+        return NULL;
+    }
+    return played;
+}
+
+/* codec_ticks when src[:n] goes into the FIFO first (Dmac._period_end: the period's last bytes, then the ticks). */
+static int codec_ticks_after(Ev *e, const char *src, Py_ssize_t n)
+{
     long long c = e->c, ku = c * e->u;
-    Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo);
+    Py_ssize_t have = PyByteArray_GET_SIZE(e->fifo) + n;
+    if (n > 0 && (have < ku || !fifo_plain(e->fifo))) {
+        if (fifo_put(e->fifo, src, n) < 0)  /* (not the steady case: in first, as Python) */
+            return -1;
+        n = 0;
+    }
     long long limit = 0, kept = 0;
     PyObject *lim = NULL;
     if (Py_IS_TYPE(e->cap, (PyTypeObject *)K[K_CAPTURE])) {
@@ -2138,19 +2594,16 @@ static int codec_ticks(Ev *e)
         Py_DECREF(x);
         return 0;
     }
-    PyObject *played;
-    if (have == ku) {
-        played = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(e->fifo), have);
-        if (played == NULL || PyByteArray_Resize(e->fifo, 0) < 0) {
-            Py_XDECREF(played);
-            return -1;
+    PyObject *played = n > 0 ? fifo_put_take(e->fifo, src, n, ku, have == ku)
+                       : have == ku ? fifo_take_all(e->fifo) : fifo_take(e->fifo, ku);
+    if (played == NULL) {
+        if (n > 0 && PyByteArray_GET_SIZE(e->fifo) + n == have) {  /* (nothing moved: in, as Python has it) */
+            PyObject *exc = take_exc();
+            if (fifo_put(e->fifo, src, n) < 0)
+                PyErr_Clear();
+            put_exc(exc);
         }
-    } else {
-        played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(e->fifo), ku);
-        if (played == NULL || PySequence_DelSlice(e->fifo, 0, ku) < 0) {
-            Py_XDECREF(played);
-            return -1;
-        }
+        return -1;
     }
     int r;
     if (fits) {  /* ByteCapture.append, inlined while within its bound */
@@ -2183,15 +2636,28 @@ static int codec_ticks(Ev *e)
     return r;
 }
 
+static int run_event_steps(Ev *e);
+
 /* One lane event, from run_until's pop to the end of its bottom half. 0, or -1 with an exception set. */
 static int run_event(Ev *e)
 {
+    int r = run_event_steps(e);
+    bh_flush();  /* (an interrupt's entry the bottom half did not take: put in, as the interrupt would have) */
+    return r;
+}
+
+static int run_event_steps(Ev *e)
+{
     PyObject *kern = e->kern, *lane = e->lane, *ch = e->ch, *plan = e->plan, *dmac = e->dmac, *tl = e->tl;
     /* Kernel.run_until */
-    PyObject *x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+    PyObject *x = heap_pop(e->heap);
     if (x == NULL)
         return -1;
-    Py_DECREF(x);
+    if (cur_memo != NULL && !py_ran && e->spare == NULL && PyTuple_CheckExact(x) && PyTuple_GET_SIZE(x) == 4
+        && Py_REFCNT(x) == 1 && PyObject_GC_IsTracked(x))
+        e->spare = x;  /* (only this file holds it: lane_schedule may refill it rather than make another) */
+    else
+        Py_DECREF(x);
     if (dset_ll(D_KERN_NOW, kern, s_now_ns, e->t) < 0 || dadd(D_KERN_EVRUN, kern, s_events_run, 1) < 0)
         return -1;
     /* PeriodLane._run */
@@ -2204,17 +2670,27 @@ static int run_event(Ev *e)
     if (dset(D_CH_EV, ch, s_ev, Py_None) < 0)
         r = -1;
     if (r == 0 && e->n) {
-        Py_ssize_t old = PyByteArray_GET_SIZE(e->fifo);
-        if (PyByteArray_Resize(e->fifo, old + e->n) < 0)
-            r = -1;
-        else
-            memcpy(PyByteArray_AS_STRING(e->fifo) + old, (const char *)e->buf.buf + e->b0, (size_t)e->n);
-        PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
-        e->have_buf = 0;
-        if (r == 0)
-            r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
-        if (r == 0 && e->c > 0)
-            r = codec_ticks(e);
+        /* fifo += bytes; port.written += n; the ticks due (when some play and the FIFO is plain, the bytes go in
+         * with them: see fifo_put_take; the count first then: were it to fail, the bytes go in before the error,
+         * as in Python). Else in that order: an exported FIFO refuses the bytes before the count moves. */
+        const char *src = e->src + e->b0;
+        if (e->c <= 0 || !fifo_plain(e->fifo)) {
+            r = fifo_put(e->fifo, src, e->n);
+            if (r == 0)
+                r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n);
+            if (r == 0 && e->c > 0)
+                r = codec_ticks(e);
+        } else if ((r = dadd(D_PORT_WRITTEN, e->port, s_written, e->n)) < 0) {
+            PyObject *exc = take_exc();
+            if (fifo_put(e->fifo, src, e->n) < 0)
+                PyErr_Clear();
+            put_exc(exc);
+        } else
+            r = codec_ticks_after(e, src, e->n);
+        if (e->have_buf) {
+            PyBuffer_Release(&e->buf);  /* (not held while the client's callback runs) */
+            e->have_buf = 0;
+        }
     }
     if (r == 0)
         r = dadd(D_DMAC_BURSTS, dmac, s_bursts, e->j - e->m);
@@ -2283,6 +2759,7 @@ static int run_event(Ev *e)
         PyObject *v = dget(D_DMAC_SYNC, dmac, s__sync_ns);
         long long sy;
         PyObject *nv = v != NULL && rd(v, &sy) && e->nl >= sy ? NULL : PyLong_FromLongLong(e->nl);
+        bh_flush();  /* (a generic compare may run Python) */
         int lt = nv == NULL ? (v != NULL && !PyErr_Occurred() ? 0 : -1)
                             : (v ? PyObject_RichCompareBool(nv, v, Py_LT) : -1);
         if (lt < 0)
@@ -2327,7 +2804,7 @@ static int run_event(Ev *e)
         PyObject *tev = PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 4 ? PyTuple_GET_ITEM(top, 3) : NULL;
         if (tev == NULL || !Py_IS_TYPE(tev, (PyTypeObject *)K[K_EVENT]) || !ev_cancelled(tev))
             break;
-        x = PyObject_CallOneArg(K[K_HEAPPOP], e->heap);
+        x = heap_pop(e->heap);
         if (x == NULL) {
             Py_DECREF(seqv);
             return -1;
@@ -2340,6 +2817,8 @@ static int run_event(Ev *e)
         long long tt;
         int known = tv != NULL && rd(tv, &tt);
         PyObject *duev = known && tt > e->due ? NULL : PyLong_FromLongLong(e->due);
+        if (!known)
+            bh_flush();  /* (a generic compare may run Python) */
         int le = known && tt > e->due ? 0 : (tv && duev) ? PyObject_RichCompareBool(tv, duev, Py_LE) : -1;
         if (le != 0) {
             int rr = le;
@@ -2405,9 +2884,9 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Ev e;
         int ok = 0;
         if (M->valid && M->base.kern == kern) {
-            cur_memo = M;  /* (no Python ran since the last period: its direct access holds) */
+            set_memo(M);  /* (no Python ran since the last period: its direct access holds) */
             ok = quick(M, &e, limit);
-            cur_memo = NULL;
+            set_memo(NULL);
             if (ok > 0)
                 n_quick++;
             else {
@@ -2434,10 +2913,10 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_ssize_t gc0 = gc_runs;
         M->snap.armed = M->snap.ok = 0;
         cur_snap = M->planned ? &M->snap : NULL;
-        cur_memo = M->planned ? M : NULL;
+        set_memo(M->planned ? M : NULL);
         if (dset(D_KERN_DISPATCH, kern, s_dispatching, Py_True) < 0) {
             cur_snap = NULL;
-            cur_memo = NULL;
+            set_memo(NULL);
             ev_free(&e);
             goto out;
         }
@@ -2445,7 +2924,7 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyObject *exc = r < 0 ? take_exc() : NULL;
         int r2 = dset(D_KERN_DISPATCH, kern, s_dispatching, Py_False);
         cur_snap = NULL;
-        cur_memo = NULL;
+        set_memo(NULL);
         ev_free(&e);
         M->valid = M->planned && r == 0 && r2 == 0 && !py_ran && gc_runs == gc0;
         if (!M->valid)
@@ -2463,9 +2942,10 @@ static PyObject *period_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     result = PyBool_FromLong(ran > 0);
 out:
     memo_clear(M);
+    vc_clear(M->vc);
     PyMem_Free(M);
     cur_snap = outer_snap;
-    cur_memo = outer_memo;
+    cur_memo = outer_memo;  /* (and dm NULL: PY_RAN below) */
     Py_XDECREF(cur_ldict);
     cur_ldict = outer_ldict;
     ld_set = NULL;
@@ -2504,6 +2984,16 @@ static PyObject *period_stats(PyObject *self, PyObject *unused)
     return Py_BuildValue("(LLL)", n_full, n_quick, n_sync);
 }
 
+/* ``f`` is _heapq's own function ``name`` (a builtin of that module: what heap_push and heap_pop follow) */
+static int is_heapq(PyObject *f, const char *name)
+{
+    if (!PyCFunction_CheckExact(f))
+        return 0;
+    PyCFunctionObject *c = (PyCFunctionObject *)f;
+    return c->m_ml != NULL && strcmp(c->m_ml->ml_name, name) == 0 && c->m_module != NULL
+           && PyUnicode_Check(c->m_module) && PyUnicode_CompareWithASCIIString(c->m_module, "_heapq") == 0;
+}
+
 /* period_setup(consts: dict): the classes and functions whose code this file follows (sim/_driver.py). */
 static PyObject *period_setup(PyObject *self, PyObject *arg)
 {
@@ -2532,6 +3022,7 @@ static PyObject *period_setup(PyObject *self, PyObject *arg)
         Py_XSETREF(K[i], Py_NewRef(got[i]));
     }
     K_local_obj = K[K_LOCAL];
+    heap_plain = is_heapq(K[K_HEAPPUSH], "heappush") && is_heapq(K[K_HEAPPOP], "heappop");
     static PyMethodDef gc_def = {"period_gc", (PyCFunction)(void (*)(void))period_gc, METH_FASTCALL,
                                  "counts collections for dmaengine's period runner (src/native/period.c)"};
     static int gc_hooked = 0;
