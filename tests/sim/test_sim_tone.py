@@ -136,3 +136,16 @@ def test_frames_need_an_encode_function() -> None:
     t = _table(440.0, 48_000, _i2s, I2S_SCALE)
     with pytest.raises(TypeError, match="built without an encode function"):
         t.frames(0, 1)
+
+
+@pytest.mark.parametrize("freq, bits, width", [(50.0, 12, 2), (440.0, 8, 1), (1000.0, 16, 2), (997.0, 24, 4),
+                                               (50.1, 12, 2)])
+@pytest.mark.parametrize("first", [0, 8000 * 3600 + 17, 10**12 + 5])
+def test_the_adc_s_default_sine_reads_its_table_exactly(freq: float, bits: int, width: int, first: int) -> None:
+    from dmaengine.sim import Adc
+
+    adc = Adc("adc9", freq_hz=freq, bits=bits, sample_width=width)
+    assert adc._source(first, 5000) == adc.expected(first, 5000).tobytes()
+    assert adc._source(first + 5000, 7) == adc.expected(first + 5000, 7).tobytes()
+    table = SineTable.build(freq, adc.rate_hz, lambda s: s, 1.0)
+    assert (table is not None) == (freq != 50.1)  # 50.1 Hz: no short period, the formula as before
