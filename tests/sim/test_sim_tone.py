@@ -100,3 +100,52 @@ def test_random_runs_match_the_formula(freq: float, rate: int, adc: bool, first:
         assert (Fraction(freq) / rate).denominator > MAX_PERIOD  # only a period too long has no table
         return
     assert np.array_equal(t.codes(first, count), _formula(freq, rate, pre, first, count))
+
+
+def _encode(v: np.ndarray) -> bytes:
+    return np.repeat(v.astype("<i2")[:, None], 2, axis=1).tobytes()
+
+
+@pytest.mark.parametrize("first, count", [(0, 4096), (1199, 1), (4096 * 11 + 5, 4096), (5, 30_000), (7, 0),
+                                          (10**12 + 5, 4096), (2**53 - 10, 20), (-5000, 4096)])
+def test_frames_are_the_encoded_formula(first: int, count: int) -> None:
+    t = SineTable.build(440.0, 48_000, _i2s, I2S_SCALE, _encode, 4)
+    assert t is not None
+    want = _encode(_formula(440.0, 48_000, _i2s, first, count))
+    got = t.frames(first, count)
+    assert type(got) is bytes and got == want
+
+
+def test_frames_take_the_tiled_bytes_only_away_from_the_boundaries() -> None:
+    calls: list[int] = []
+
+    def encode(v: np.ndarray) -> bytes:
+        calls.append(len(v))
+        return _encode(v)
+
+    t = SineTable.build(440.0, 48_000, _i2s, I2S_SCALE, encode, 4)
+    assert t is not None
+    assert t.frames(100, 4096) == _encode(_formula(440.0, 48_000, _i2s, 100, 4096))
+    assert t.frames(4196, 4096) == _encode(_formula(440.0, 48_000, _i2s, 4196, 4096))
+    assert calls == [1200 * 4]  # the tile (4 periods cover phase 100 + 4096 frames), encoded once
+    assert t.frames(10**12 + 5, 4096) == _encode(_formula(440.0, 48_000, _i2s, 10**12 + 5, 4096))
+    assert calls == [1200 * 4, 4096]  # far out: frames near a boundary, so encoded from codes()
+
+
+def test_frames_need_an_encode_function() -> None:
+    t = _table(440.0, 48_000, _i2s, I2S_SCALE)
+    with pytest.raises(TypeError, match="built without an encode function"):
+        t.frames(0, 1)
+
+
+@pytest.mark.parametrize("freq, bits, width", [(50.0, 12, 2), (440.0, 8, 1), (1000.0, 16, 2), (997.0, 24, 4),
+                                               (50.1, 12, 2)])
+@pytest.mark.parametrize("first", [0, 8000 * 3600 + 17, 10**12 + 5])
+def test_the_adc_s_default_sine_reads_its_table_exactly(freq: float, bits: int, width: int, first: int) -> None:
+    from dmaengine.sim import Adc
+
+    adc = Adc("adc9", freq_hz=freq, bits=bits, sample_width=width)
+    assert adc._source(first, 5000) == adc.expected(first, 5000).tobytes()
+    assert adc._source(first + 5000, 7) == adc.expected(first + 5000, 7).tobytes()
+    table = SineTable.build(freq, adc.rate_hz, lambda s: s, 1.0)
+    assert (table is not None) == (freq != 50.1)  # 50.1 Hz: no short period, the formula as before

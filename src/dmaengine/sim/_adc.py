@@ -11,6 +11,7 @@ from dmaengine import ConfigError
 from .. import _check
 from ._i2s import SampledRx, _BlockSource
 from ._periph import Peripheral
+from ._tone import SineTable
 
 __all__ = ["Adc"]
 
@@ -66,12 +67,26 @@ class Adc(Peripheral):
     def _codes(self, first: int, count: int) -> bytes:
         return self.expected(first, count).tobytes()
 
+    def _sine_source(self) -> Callable[[int, int], bytes]:
+        """The default sine's ``_codes``: from one period's table (:class:`SineTable`, bit for bit the same
+        bytes) when the sine has a short enough period."""
+        half = (1 << (self.bits - 1)) - 1
+        mask = (1 << self.bits) - 1
+        dtype = self._dtype
+
+        def encode(v: np.ndarray) -> bytes:  # expected()'s masking and width, of _sine's rounded values
+            return (v.astype(np.int64) & mask).astype(dtype).tobytes()
+
+        table = SineTable.build(self.freq_hz, self.rate_hz, lambda s: half + 1 + half * s, half, encode,
+                                dtype.itemsize)
+        return self._codes if table is None else table.frames
+
     def _source(self, first: int, count: int) -> bytes:
         if self.waveform is not self._default:  # a caller's waveform is called as asked, never ahead
             return self._codes(first, count)
         key = (self.freq_hz, self.rate_hz, self.bits, self._dtype)
         if key != self._blocks_for:  # the sine's parameters changed: its computed blocks are stale
-            self._blocks = _BlockSource(self._codes, self._dtype.itemsize)
+            self._blocks = _BlockSource(self._sine_source(), self._dtype.itemsize)
             self._blocks_for = key
         blocks = self._blocks
         if first < blocks._first or first + count > blocks._stop:

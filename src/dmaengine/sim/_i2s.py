@@ -14,6 +14,7 @@ from .. import _check
 from ._capture import ByteCapture, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
+from ._tone import SineTable
 
 __all__ = ["I2s", "SampledRx", "sine_frames"]
 
@@ -55,12 +56,20 @@ def sine_frames(freq_hz: float, rate_hz: int, channels: int, sample_width: int, 
     dtype = np.dtype({1: "u1", 2: "<i2", 4: "<i4"}[sample_width])
     full = {1: 127, 2: 32767, 4: 2**31 - 1}[sample_width]
 
-    def compute(first: int, count: int) -> bytes:
-        n = np.arange(first, first + count, dtype=np.float64)
-        v = np.rint(amplitude * full * np.sin(2 * np.pi * freq_hz * n / rate_hz))
+    scale = amplitude * full
+
+    def encode(v: np.ndarray) -> bytes:
         if sample_width == 1:
             v = v + 128
         return np.repeat(v.astype(dtype)[:, None], channels, axis=1).tobytes()
+
+    table = SineTable.build(freq_hz, rate_hz, lambda s: scale * s, scale, encode, channels * sample_width)
+
+    def compute(first: int, count: int) -> bytes:
+        if table is not None:  # the formula's bytes, bit for bit, from one period's table
+            return table.frames(first, count)
+        n = np.arange(first, first + count, dtype=np.float64)
+        return encode(np.rint(amplitude * full * np.sin(2 * np.pi * freq_hz * n / rate_hz)))
 
     return _BlockSource(compute, channels * sample_width)
 

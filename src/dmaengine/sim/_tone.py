@@ -42,12 +42,14 @@ class SineTable:
     arithmetic (``scale`` bounds how much it stretches a difference of its input: ``|pre(a) - pre(b)| <= scale *
     |a - b|`` up to its own roundings). Build it with :meth:`build`, which says None when the period is too long."""
 
-    __slots__ = ("_dist", "_dtile", "_rad_per_frame", "_y", "_ymax", "_ytile", "freq_hz", "period", "pre", "rate_hz",
-                 "scale")
+    __slots__ = ("_btile", "_dist", "_dtile", "_rad_per_frame", "_y", "_ymax", "_ytile", "encode", "frame_bytes",
+                 "freq_hz", "period", "pre", "rate_hz", "scale")
 
     def __init__(self, freq_hz: float, rate_hz: int, pre: Callable[[np.ndarray], np.ndarray], scale: float,
-                 period: int) -> None:
+                 period: int, encode: Callable[[np.ndarray], bytes] | None = None, frame_bytes: int = 0) -> None:
         self.freq_hz, self.rate_hz, self.pre, self.scale, self.period = freq_hz, rate_hz, pre, scale, period
+        self.encode, self.frame_bytes = encode, frame_bytes
+        self._btile = b""
         n = np.arange(period, dtype=np.float64)
         y = np.asarray(pre(np.sin(2 * np.pi * freq_hz * n / rate_hz)), dtype=np.float64)
         self._y = np.rint(y)
@@ -57,17 +59,18 @@ class SineTable:
         self._rad_per_frame = abs(2 * math.pi * freq_hz / rate_hz)
 
     @classmethod
-    def build(cls, freq_hz: float, rate_hz: int, pre: Callable[[np.ndarray], np.ndarray],
-              scale: float) -> SineTable | None:
+    def build(cls, freq_hz: float, rate_hz: int, pre: Callable[[np.ndarray], np.ndarray], scale: float,
+              encode: Callable[[np.ndarray], bytes] | None = None, frame_bytes: int = 0) -> SineTable | None:
         """A table for this sine, or None when ``freq_hz / rate_hz`` is not finite or its period (the denominator
-        of the exact ratio) exceeds :data:`MAX_PERIOD` frames."""
+        of the exact ratio) exceeds :data:`MAX_PERIOD` frames. ``encode`` (for :meth:`frames`) maps rounded
+        values to their bytes, ``frame_bytes`` per value, each value's bytes from that value alone."""
         try:
             ratio = Fraction(freq_hz) / Fraction(rate_hz)
         except (ValueError, OverflowError, ZeroDivisionError, TypeError):
             return None
         if ratio.denominator > MAX_PERIOD or not math.isfinite(scale):
             return None
-        return cls(freq_hz, rate_hz, pre, abs(scale), ratio.denominator)
+        return cls(freq_hz, rate_hz, pre, abs(scale), ratio.denominator, encode, frame_bytes)
 
     def margin(self, n_abs: int) -> float:
         """How close to a rounding boundary a phase's value may lie and still be the formula's for every frame
@@ -83,11 +86,7 @@ class SineTable:
         """The rounded values of frames ``first .. first + count - 1`` (float64), equal to :meth:`formula`'s."""
         if max(abs(first), abs(first + count - 1)) >= 1 << 53:  # float64 indices are no longer exact there
             return self.formula(np.arange(first, first + count, dtype=np.float64))
-        phase = first % self.period
-        stop = phase + count
-        if stop > len(self._ytile):  # the period tiled far enough to slice any run of count frames from a phase
-            reps = -(-stop // self.period)
-            self._ytile, self._dtile = np.tile(self._y, reps), np.tile(self._dist, reps)
+        phase, stop = self._tile(first, count)
         out = self._ytile[phase:stop].copy()
         dist = self._dtile[phase:stop]
         limit = self.margin(max(abs(first), abs(first + count - 1)))
@@ -95,3 +94,27 @@ class SineTable:
             bad = dist <= limit
             out[bad] = self.formula(np.arange(first, first + count, dtype=np.float64)[bad])
         return out
+
+    def _tile(self, first: int, count: int) -> tuple[int, int]:
+        """The phase of frame ``first`` and that plus ``count``, with the period tiled at least that far."""
+        phase = first % self.period
+        stop = phase + count
+        if stop > len(self._ytile):  # the period tiled far enough to slice any run of count frames from a phase
+            reps = -(-stop // self.period)
+            self._ytile, self._dtile = np.tile(self._y, reps), np.tile(self._dist, reps)
+        return phase, stop
+
+    def frames(self, first: int, count: int) -> bytes:
+        """``encode(codes(first, count))``: a slice of the encoded period tiled when no frame of the run lies
+        within the margin of a rounding boundary (the usual case), else encoded from :meth:`codes`."""
+        encode = self.encode
+        if encode is None:
+            raise TypeError("SineTable.frames: this table was built without an encode function")
+        if max(abs(first), abs(first + count - 1)) < 1 << 53:
+            phase, stop = self._tile(first, count)
+            if not count or self._dtile[phase:stop].min() > self.margin(max(abs(first), abs(first + count - 1))):
+                fb = self.frame_bytes
+                if stop * fb > len(self._btile):
+                    self._btile = encode(self._ytile)
+                return self._btile[phase * fb : stop * fb]
+        return encode(self.codes(first, count))
