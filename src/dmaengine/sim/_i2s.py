@@ -11,6 +11,7 @@ import numpy as np
 from dmaengine import ConfigError
 
 from .. import _check
+from .._native import core
 from ._capture import ByteCapture, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
@@ -54,19 +55,30 @@ def sine_frames(freq_hz: float, rate_hz: int, channels: int, sample_width: int, 
     """A frame source playing a sine on every channel (exactly reproducible from the frame index)."""
     dtype = np.dtype({1: "u1", 2: "<i2", 4: "<i4"}[sample_width])
     full = {1: 127, 2: 32767, 4: 2**31 - 1}[sample_width]
+    fb = channels * sample_width
+    # a frame of channels equal samples, in one multiply: the sample's unsigned bits times 0x..0101 (one 1 per
+    # channel, a sample apart) are the frame's little-endian bits (no carry: each product term fits its sample)
+    frame_int = np.dtype(f"<u{fb}") if channels > 1 and fb in (2, 4, 8) else None
+    sample_bits = np.dtype(f"<u{sample_width}")
+    copies = sum(1 << (8 * sample_width * i) for i in range(channels))
 
     def compute(first: int, count: int) -> bytes:
         n = np.arange(first, first + count, dtype=np.float64)
         v = np.rint(amplitude * full * np.sin(2 * np.pi * freq_hz * n / rate_hz))
         if sample_width == 1:
             v = v + 128
-        return np.repeat(v.astype(dtype)[:, None], channels, axis=1).tobytes()
+        samples = v.astype(dtype)
+        if frame_int is not None:  # (np.repeat(samples[:, None], channels, axis=1), its bytes: a copy per sample)
+            return (samples.view(sample_bits).astype(frame_int) * frame_int.type(copies)).tobytes()
+        return samples.repeat(channels).tobytes()
 
     return _BlockSource(compute, channels * sample_width)
 
 
 class SampledRx(RxPort):
     """A receiver that samples ``unit`` bytes per tick from ``source`` once a DMA channel starts serving it."""
+
+    __slots__ = ("rate_hz", "source")
 
     def __init__(self, owner: Peripheral, depth: int, threshold: int, unit: int, rate_hz: int,
                  source: FrameSource) -> None:
@@ -212,6 +224,11 @@ class _I2sTx(TxPort):
 
 
 _I2S_TX_TICKS = _I2sTx._ticks  # (steady_write inlines its steady case only for this very method)
+
+if core is not None:  # the compiled core does these ports' steady calls itself, as their methods here do them
+    core.BusCore.set_ports(tick_clock=TickClock, block_source=_BlockSource, rx_pop=RxPort._pop,
+                           sampled_rx=SampledRx, sampled_rx_read=SampledRx.steady_read, i2s_tx=_I2sTx,
+                           i2s_tx_write=_I2sTx.steady_write, i2s_tx_ticks=_I2S_TX_TICKS)
 
 
 class I2s(Peripheral):
