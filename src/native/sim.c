@@ -1065,49 +1065,6 @@ static PyObject *core_take_all(BusCore *o, PyObject *args)
  * before it). Bytes that a port's steady_read gives other than as bytes of the length asked go to the Python
  * store(mvs, pieces, data, single) (Dmac._sched_store), which does what the specification does with them. */
 
-static PyObject *s_prog, *s_checked, *s_mvs, *s_item_idx, *s_item_off, *s_done;
-
-static int get_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t *out)
-{
-    PyObject *v = PyObject_GetAttr(ch, name);
-    if (v == NULL)
-        return -1;
-    if (!PyLong_CheckExact(v)) {
-        Py_DECREF(v);
-        *out = -1;
-        return 1;  /* not ours: the fallback */
-    }
-    Py_ssize_t x = PyLong_AsSsize_t(v);
-    Py_DECREF(v);
-    if (x == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        *out = -1;
-        return 1;
-    }
-    *out = x;
-    return 0;
-}
-
-static int set_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t v)
-{
-    PyObject *x = PyLong_FromSsize_t(v);
-    if (x == NULL)
-        return -1;
-    int r = PyObject_SetAttr(ch, name, x);
-    Py_DECREF(x);
-    return r;
-}
-
-/* 1 when ch.<name> is want, 0 when not, -1 with an exception. */
-static int attr_is(PyObject *ch, PyObject *name, PyObject *want)
-{
-    PyObject *v = PyObject_GetAttr(ch, name);
-    if (v == NULL)
-        return -1;
-    int r = v == want;
-    Py_DECREF(v);
-    return r;
-}
 
 #define MOVE_MAX_PIECES 64
 
@@ -1235,9 +1192,16 @@ static unsigned long long pr_calls[4];
 
 /* The attribute names this code reads and writes, and where each is a __slots__ member: the (class, version)
  * pairs met, 4 ways per name, with the member's offset. */
-enum { A_CLOCK, A_FIFO, A_TICKS_DONE, A_SOURCE, A_UBLOCK, A_UFIRST, A_USTOP, A_FRAME_BYTES, A_UNIT, A_ENTERED, A_POPPED, A_PENDING, A_WRITTEN, A_DRAINED, A_OWNER, A_UPLAYED, A_LIMIT, A_UKEPT, A_TOTAL, A_UCHUNKS, A_APPEND, A_UPOP, A_UTICKS, A_EPOCH_NS, A_NUM, A_DEN, A_OFFSET, NA };
+enum {
+    A_CLOCK, A_FIFO, A_TICKS_DONE, A_SOURCE, A_UBLOCK, A_UFIRST, A_USTOP, A_FRAME_BYTES, A_UNIT, A_ENTERED,
+    A_POPPED, A_PENDING, A_WRITTEN, A_DRAINED, A_OWNER, A_UPLAYED, A_LIMIT, A_UKEPT, A_TOTAL, A_UCHUNKS, A_APPEND,
+    A_UPOP, A_UTICKS, A_EPOCH_NS, A_NUM, A_DEN, A_OFFSET, A_PROG, A_CHECKED, A_MVS, A_ITEM_IDX, A_ITEM_OFF, A_DONE,
+    NA
+};
 static const char *const a_names[NA] = {
-    "clock", "fifo", "ticks_done", "source", "_block", "_first", "_stop", "frame_bytes", "unit", "entered", "popped", "pending", "written", "drained", "owner", "_played", "limit", "_kept", "total", "_chunks", "append", "_pop", "_ticks", "epoch_ns", "num", "den", "offset"
+    "clock", "fifo", "ticks_done", "source", "_block", "_first", "_stop", "frame_bytes", "unit", "entered",
+    "popped", "pending", "written", "drained", "owner", "_played", "limit", "_kept", "total", "_chunks", "append",
+    "_pop", "_ticks", "epoch_ns", "num", "den", "offset", "prog", "checked", "mvs", "item_idx", "item_off", "done",
 };
 static PyObject *AN[NA];
 typedef struct {
@@ -1753,6 +1717,48 @@ static PyObject *core_port_calls(PyObject *cls, PyObject *unused)
     return Py_BuildValue("(KKKK)", pr_calls[0], pr_calls[1], pr_calls[2], pr_calls[3]);
 }
 
+static int get_attr_ssize(PyObject *ch, int name, Py_ssize_t *out)
+{
+    PyObject *v = aget(ch, name);
+    if (v == NULL)
+        return -1;
+    if (!PyLong_CheckExact(v)) {
+        Py_DECREF(v);
+        *out = -1;
+        return 1;  /* not ours: the fallback */
+    }
+    Py_ssize_t x = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        *out = -1;
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int set_attr_ssize(PyObject *ch, int name, Py_ssize_t v)
+{
+    PyObject *x = PyLong_FromSsize_t(v);
+    if (x == NULL)
+        return -1;
+    int r = aset(ch, name, x);
+    Py_DECREF(x);
+    return r;
+}
+
+/* 1 when ch.<name> is want, 0 when not, -1 with an exception. */
+static int attr_is(PyObject *ch, int name, PyObject *want)
+{
+    PyObject *v = aget(ch, name);
+    if (v == NULL)
+        return -1;
+    int r = v == want;
+    Py_DECREF(v);
+    return r;
+}
+
 static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
 {
     if (mover == Py_None)
@@ -1764,12 +1770,12 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
     PyObject *port_fn = PyTuple_GET_ITEM(mover, 4);
     int tx = PyTuple_GET_ITEM(mover, 5) == Py_True;
     int r;
-    if ((r = attr_is(ch, s_prog, prog)) <= 0 || (r = attr_is(ch, s_checked, prog)) <= 0
-            || (r = attr_is(ch, s_mvs, mvs)) <= 0)
+    if ((r = attr_is(ch, A_PROG, prog)) <= 0 || (r = attr_is(ch, A_CHECKED, prog)) <= 0
+            || (r = attr_is(ch, A_MVS, mvs)) <= 0)
         return r < 0 ? -1 : call_fallback(move, pos, n, last);
     Py_ssize_t idx, off, done, nitems = PyTuple_GET_SIZE(lengths);
-    if ((r = get_attr_ssize(ch, s_item_idx, &idx)) != 0 || (r = get_attr_ssize(ch, s_item_off, &off)) != 0
-            || (r = get_attr_ssize(ch, s_done, &done)) != 0)
+    if ((r = get_attr_ssize(ch, A_ITEM_IDX, &idx)) != 0 || (r = get_attr_ssize(ch, A_ITEM_OFF, &off)) != 0
+            || (r = get_attr_ssize(ch, A_DONE, &done)) != 0)
         return r < 0 ? -1 : call_fallback(move, pos, n, last);
     if (idx < 0 || idx >= nitems || off < 0 || n < 0 || n > PY_SSIZE_T_MAX / 2)
         return call_fallback(move, pos, n, last);
@@ -1817,8 +1823,8 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
     }
     if (!pieces_fit(mvs, pc, np, tx))
         return call_fallback(move, pos, n, last);
-    if (!single && (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
-                    || set_attr_ssize(ch, s_done, d) < 0))
+    if (!single && (set_attr_ssize(ch, A_ITEM_IDX, i) < 0 || set_attr_ssize(ch, A_ITEM_OFF, o) < 0
+                    || set_attr_ssize(ch, A_DONE, d) < 0))
         return -1;
     if (tx) {
         PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
@@ -1856,8 +1862,8 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
             i = idx;
             d = done + (Py_ssize_t)n;
         }
-        if (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
-                || set_attr_ssize(ch, s_done, d) < 0)
+        if (set_attr_ssize(ch, A_ITEM_IDX, i) < 0 || set_attr_ssize(ch, A_ITEM_OFF, o) < 0
+                || set_attr_ssize(ch, A_DONE, d) < 0)
             return -1;
     }
     return 0;
@@ -2387,13 +2393,6 @@ static PyTypeObject BusCoreType = {
 int dmaengine_sim_init(PyObject *module)
 {
     if (PyType_Ready(&BusCoreType) < 0)
-        return -1;
-    if ((s_prog = PyUnicode_InternFromString("prog")) == NULL
-            || (s_checked = PyUnicode_InternFromString("checked")) == NULL
-            || (s_mvs = PyUnicode_InternFromString("mvs")) == NULL
-            || (s_item_idx = PyUnicode_InternFromString("item_idx")) == NULL
-            || (s_item_off = PyUnicode_InternFromString("item_off")) == NULL
-            || (s_done = PyUnicode_InternFromString("done")) == NULL)
         return -1;
     for (int i = 0; i < NA; i++)
         if ((AN[i] = PyUnicode_InternFromString(a_names[i])) == NULL)

@@ -18,7 +18,7 @@ from dmaengine import BusWidth, SlaveConfig, TransferDirection, _native
 from dmaengine.sim import Adc, I2s, Soc, Uart
 from dmaengine.sim._bus import NEVER, Lane
 from dmaengine.sim._dmac import Dmac, Item, Program, _HwChannel
-from dmaengine.sim._i2s import SampledRx, _BlockSource, _I2sTx, sine_frames
+from dmaengine.sim._i2s import SampledRx, _BlockSource, _I2sTx
 from dmaengine.sim._kernel import TickClock
 from dmaengine.sim._periph import Port
 from dmaengine.sim._uart import _UartTx
@@ -298,18 +298,3 @@ def _busy(fast: bool, sim_ns: int) -> tuple[Any, ...]:
 
 def test_a_busy_socs_bytes_and_counters_are_the_references() -> None:
     assert _busy(True, 12_000_000) == _busy(False, 12_000_000)
-
-
-def test_the_tones_frames_are_the_per_sample_formula() -> None:
-    """sine_frames builds a frame from its sample in one multiply (channels of 1, 2 or 4 bytes in 2, 4 or 8 byte
-    frames) or by repeating it: the bytes of np.repeat along the channel axis, for every width and channel
-    count."""
-    for width, dtype, full in ((1, "u1", 127), (2, "<i2", 32767), (4, "<i4", 2**31 - 1)):
-        for channels in (1, 2, 4, 6, 8):
-            src = sine_frames(440.0, 48_000, channels, width, amplitude=0.9)
-            n = np.arange(3, 3 + 5000, dtype=np.float64)
-            v = np.rint(0.9 * full * np.sin(2 * np.pi * 440.0 * n / 48_000))
-            if width == 1:
-                v = v + 128
-            want = np.repeat(v.astype(np.dtype(dtype))[:, None], channels, axis=1).tobytes()
-            assert src(3, 5000) == want, (width, channels)

@@ -55,22 +55,13 @@ def sine_frames(freq_hz: float, rate_hz: int, channels: int, sample_width: int, 
     """A frame source playing a sine on every channel (exactly reproducible from the frame index)."""
     dtype = np.dtype({1: "u1", 2: "<i2", 4: "<i4"}[sample_width])
     full = {1: 127, 2: 32767, 4: 2**31 - 1}[sample_width]
-    fb = channels * sample_width
-    # a frame of channels equal samples, in one multiply: the sample's unsigned bits times 0x..0101 (one 1 per
-    # channel, a sample apart) are the frame's little-endian bits (no carry: each product term fits its sample)
-    frame_int = np.dtype(f"<u{fb}") if channels > 1 and fb in (2, 4, 8) else None
-    sample_bits = np.dtype(f"<u{sample_width}")
-    copies = sum(1 << (8 * sample_width * i) for i in range(channels))
 
     def compute(first: int, count: int) -> bytes:
         n = np.arange(first, first + count, dtype=np.float64)
         v = np.rint(amplitude * full * np.sin(2 * np.pi * freq_hz * n / rate_hz))
         if sample_width == 1:
             v = v + 128
-        samples = v.astype(dtype)
-        if frame_int is not None:  # (np.repeat(samples[:, None], channels, axis=1), its bytes: a copy per sample)
-            return (samples.view(sample_bits).astype(frame_int) * frame_int.type(copies)).tobytes()
-        return samples.repeat(channels).tobytes()
+        return np.repeat(v.astype(dtype)[:, None], channels, axis=1).tobytes()
 
     return _BlockSource(compute, channels * sample_width)
 
