@@ -221,6 +221,39 @@ static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int
     return 0;
 }
 
+/* The root's entry taken but not yet removed (run_loop's deferred pop): the next push fills the hole with one
+ * sift down, in place of a pop's and a push's; heap_settle removes it when no push came. Nothing outside
+ * run_loop ever sees a hole: it settles before every call that can run Python code and before it returns. */
+static int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+{
+    if (!*hole)
+        return heap_push(o, t, seq, kind, pos);
+    *hole = 0;
+    HeapEnt e = {t, seq, kind, pos};
+    Py_ssize_t n = o->nheap, i = 0;
+    for (;;) {
+        Py_ssize_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        if (l + 1 < n && ent_lt(&o->heap[l + 1], &o->heap[l]))
+            l++;
+        if (!ent_lt(&o->heap[l], &e))
+            break;
+        o->heap[i] = o->heap[l];
+        i = l;
+    }
+    o->heap[i] = e;
+    return 0;
+}
+
+static inline void heap_settle(BusCore *o, int *hole)
+{
+    if (*hole) {
+        *hole = 0;
+        heap_pop(o);
+    }
+}
+
 /* --- snapshots ---------------------------------------------------------------------------------------------- */
 
 static int snapshot(BusCore *o, int64_t at_ns)
@@ -283,7 +316,7 @@ static int next_item(BusCore *o, Py_ssize_t pos, int64_t g, int64_t end_ns)
 }
 
 /* BusSchedule._jump: 1 taken, 0 not, -1 error. */
-static int jump(BusCore *o, int64_t t, Py_ssize_t pos)
+static int jump(BusCore *o, int64_t t, Py_ssize_t pos, int *hole)
 {
     Py_ssize_t n = o->n;
     int64_t tp = o->stop;
@@ -317,7 +350,7 @@ static int jump(BusCore *o, int64_t t, Py_ssize_t pos)
     if (m < 2)
         return 0;
     int64_t mm = (int64_t)m;  /* m <= (tp - 1 - t) // bns + 1: it fits */
-    heap_pop(o);
+    *hole = 1;  /* heap_pop(o), deferred */
     o->events += mm;
     o->jumps += 1;
     int64_t stride = k * bns;
@@ -355,13 +388,13 @@ static int jump(BusCore *o, int64_t t, Py_ssize_t pos)
     o->last_pos = hold;
     o->rr = hold + 1;
     o->seq += 1;
-    if (heap_push(o, end, o->seq, 0, hold) < 0)
+    if (heap_put(o, hole, end, o->seq, 0, hold) < 0)
         return -1;
     return 1;
 }
 
-/* BusSchedule._loop. */
-static int run_loop(BusCore *o, int64_t max_events, int snapshots)
+/* BusSchedule._loop (the body; run_loop below settles the heap after it). */
+static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hole)
 {
     Py_ssize_t n = o->n;
     int64_t safe[BUS_MAX_LANES];
@@ -372,7 +405,10 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
             periph |= (uint64_t)1 << p;
     }
     int64_t work = 0, next_snap = o->events, last_t = -1, computed = o->stop;
-    while (o->nheap) {
+    for (;;) {
+        heap_settle(o, hole);
+        if (!o->nheap)
+            break;
         int64_t t = o->heap[0].t, kind = o->heap[0].kind;
         Py_ssize_t pos = (Py_ssize_t)o->heap[0].pos;
         if (t >= o->stop) {
@@ -393,7 +429,7 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
         }
         if (kind == 0) {
             if (!CST(o, pos, C_PERIPH) && o->busy <= t && CST(o, pos, C_BNS) < o->stop - t && !(o->waiting & periph)) {
-                int r = jump(o, t, pos);
+                int r = jump(o, t, pos, hole);
                 if (r < 0)
                     return -1;
                 if (r) {
@@ -401,12 +437,13 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
                     continue;
                 }
             }
-            heap_pop(o);
+            *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
             int64_t nl = ++ST(o, pos, S_LANDED);
             int64_t bursts = CST(o, pos, C_BURSTS);
             if (nl >= bursts && CST(o, pos, C_ENDS)) {
+                heap_settle(o, hole);  /* (Python code may run: no hole) */
                 PyObject *e = Py_BuildValue("(LnL)", (long long)t, pos, (long long)o->seq);
                 if (e == NULL || PyList_Append(o->program_ends, e) < 0) {
                     Py_XDECREF(e);
@@ -429,6 +466,8 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
                     ST(o, pos, S_REQUEST) = x;
                     ST(o, pos, S_LIMIT) = lim;
                     int64_t r;
+                    if (!CST(o, pos, C_ARITH))
+                        heap_settle(o, hole);  /* time_of is Python code: no hole */
                     int rc = flow_time(o, pos, x, &r);
                     if (rc < 0)
                         return -1;
@@ -439,7 +478,7 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
                         }
                         else {
                             o->seq += 1;
-                            if (heap_push(o, r, o->seq, 1, pos) < 0)
+                            if (heap_put(o, hole, r, o->seq, 1, pos) < 0)
                                 return -1;
                             ST(o, pos, S_SINCE) = r;
                         }
@@ -448,7 +487,7 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
             }
         }
         else {
-            heap_pop(o);
+            *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
             o->waiting |= (uint64_t)1 << pos;
@@ -476,7 +515,8 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
             o->last_pos = p;
             o->last_grant_ns = t;
             o->seq += 1;
-            if (heap_push(o, end, o->seq, 0, p) < 0 || seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
+            if (heap_put(o, hole, end, o->seq, 0, p) < 0
+                    || seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
                 return -1;
             if (end < o->stop) {
                 if (end >= safe[p]) {
@@ -486,6 +526,8 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
                         PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
                         return -1;
                     }
+                    if (!CST(o, p, C_ARITH))
+                        heap_settle(o, hole);
                     int rc = flow_time(o, p, x, &late);
                     if (rc < 0)
                         return -1;
@@ -498,8 +540,11 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
                         if (!CST(o, p, C_ENDS))
                             o->stop = end;
                     }
-                    else if (next_item(o, p, g, end) < 0)
-                        return -1;
+                    else {
+                        heap_settle(o, hole);  /* next_item may build a tuple: no hole */
+                        if (next_item(o, p, g, end) < 0)
+                            return -1;
+                    }
                 }
             }
         }
@@ -510,6 +555,14 @@ static int run_loop(BusCore *o, int64_t max_events, int snapshots)
     if (o->last_pos >= 0)
         o->last_grant = CST(o, o->last_pos, C_IDX);
     return 0;
+}
+
+static int run_loop(BusCore *o, int64_t max_events, int snapshots)
+{
+    int hole = 0;
+    int r = run_loop_body(o, max_events, snapshots, &hole);
+    heap_settle(o, &hole);
+    return r;
 }
 
 /* --- construction -------------------------------------------------------------------------------------------- */

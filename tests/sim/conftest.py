@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,3 +19,19 @@ def memo_restored() -> Iterator[None]:
     was = core.period_memo(True)
     yield
     core.period_memo(was)
+
+
+@pytest.fixture
+def in_thread() -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """``in_thread(fn)``: an event body that runs ``fn`` in another thread and joins it, so ``fn`` meets the SoC
+    while the calling thread holds it (the single-thread checks)."""
+
+    def make(fn: Callable[[], None]) -> Callable[[], None]:
+        def app() -> None:
+            th = threading.Thread(target=fn)
+            th.start()
+            th.join()
+
+        return app
+
+    return make

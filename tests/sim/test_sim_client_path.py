@@ -5,7 +5,6 @@ it would do nothing. Each is checked against what it stands for: the checked slo
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -118,7 +117,7 @@ def test_sync_wait_on_a_released_channel_still_says_so() -> None:
         chan.sync_wait(cookie, timeout=None)
 
 
-def test_sync_wait_from_another_thread_while_the_soc_runs_is_refused() -> None:
+def test_sync_wait_from_another_thread_while_the_soc_runs_is_refused(in_thread: Any) -> None:
     """The skipped issue_pending held the SoC; the wait itself still does, so a second thread that has to wait is
     refused while the first runs the SoC, and a cookie already complete is just read (as tx_status is)."""
     soc = Soc()
@@ -137,12 +136,7 @@ def test_sync_wait_from_another_thread_while_the_soc_runs_is_refused() -> None:
         except StateError as e:
             seen.append(str(e))
 
-    def app() -> None:
-        th = threading.Thread(target=other)
-        th.start()
-        th.join()
-
-    soc.kernel.at(soc.now_ns + 200, app, "app")
+    soc.kernel.at(soc.now_ns + 200, in_thread(other), "app")
     b.sync_wait(cb, timeout=None)
     assert seen == [Status.COMPLETE, "waiting: the SoC is being run by another thread (a Soc is single-threaded)"]
 

@@ -5,7 +5,6 @@ that end together, one after another, with callbacks, faults and waits, fast aga
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -185,7 +184,7 @@ def test_a_waiter_with_a_waveform_takes_advance(tmp_path: Any) -> None:
     assert calls == ["waiting"]
 
 
-def test_the_hold_from_another_thread_is_refused_while_waiting() -> None:
+def test_the_hold_from_another_thread_is_refused_while_waiting(in_thread: Any) -> None:
     soc = Soc()
     seen: list[str] = []
 
@@ -195,12 +194,7 @@ def test_the_hold_from_another_thread_is_refused_while_waiting() -> None:
         except StateError as e:
             seen.append(str(e))
 
-    def app() -> None:
-        th = threading.Thread(target=other)
-        th.start()
-        th.join()
-
-    soc.kernel.at(50, app, "app")
+    soc.kernel.at(50, in_thread(other), "app")
     soc.kernel.at(80, lambda: None, "later")
     assert soc.wait_for(lambda: soc.now_ns >= 80, None, None) is True
     assert seen == ["waiting: the SoC is being run by another thread (a Soc is single-threaded)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
@@ -594,7 +595,7 @@ def test_the_simulation_cannot_be_run_from_inside_itself() -> None:
     assert soc.now_ns == 1_000_000
 
 
-def test_a_second_thread_cannot_run_the_soc_meanwhile() -> None:
+def test_a_second_thread_cannot_run_the_soc_meanwhile(in_thread: Any) -> None:
     import threading
 
     soc = Soc()
@@ -606,12 +607,7 @@ def test_a_second_thread_cannot_run_the_soc_meanwhile() -> None:
         except StateError as e:
             errors.append(str(e))
 
-    def app() -> None:  # runs inside soc.run_for on the main thread
-        th = threading.Thread(target=other)
-        th.start()
-        th.join()
-
-    soc.kernel.at(1_000, app, "app")
+    soc.kernel.at(1_000, in_thread(other), "app")  # runs inside soc.run_for on the main thread
     soc.run_for(0.001)
     assert errors == ["run_for: the SoC is being run by another thread (a Soc is single-threaded)"]
     th = threading.Thread(target=lambda: soc.run_for(0.001))  # one after the other is fine

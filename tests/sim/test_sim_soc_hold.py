@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,7 +219,7 @@ def test_feeds_and_copies_at_sync_instants_match_the_reference() -> None:
 
 
 # --- the driver's hold ----------------------------------------------------------------------------------------
-def test_issue_pending_from_a_second_thread_is_refused_and_leaks_no_hold() -> None:
+def test_issue_pending_from_a_second_thread_is_refused_and_leaks_no_hold(in_thread: Any) -> None:
     soc = Soc()
     chan = soc.request_channel(Cap.MEMCPY)
     other = soc.request_channel(Cap.MEMCPY)
@@ -231,9 +232,7 @@ def test_issue_pending_from_a_second_thread_is_refused_and_leaks_no_hold() -> No
             errors.append(str(e))
 
     def app() -> None:  # runs inside soc.run_for on the main thread, which holds the SoC
-        th = threading.Thread(target=from_other_thread)
-        th.start()
-        th.join()
+        in_thread(from_other_thread)()
         chan.issue_pending()  # the holder itself: a nested hold, free
 
     soc.kernel.at(10, app, "app")
