@@ -1234,10 +1234,12 @@ static int check_mover(PyObject *mover)
 #define PORT_BOUND ((int64_t)1 << 61)
 
 enum { PR_TICK_CLOCK, PR_BLOCK_SOURCE, PR_RX_POP, PR_SAMPLED_RX, PR_SAMPLED_RX_READ, PR_UART_RX, PR_RX_READ,
-       PR_UART_RX_TICKS, PR_I2S_TX, PR_I2S_TX_WRITE, PR_I2S_TX_TICKS, PR_UART_TX, PR_TX_WRITE, NPR };
+       PR_UART_RX_TICKS, PR_I2S_TX, PR_I2S_TX_WRITE, PR_I2S_TX_TICKS, PR_UART_TX, PR_TX_WRITE, PR_UART_TX_TICKS,
+       PR_TICK_RUNS, PR_TICK_RUNS_APPEND, NPR };
 static const char *const pr_names[NPR] = {
     "tick_clock", "block_source", "rx_pop", "sampled_rx", "sampled_rx_read", "uart_rx", "rx_read",
-    "uart_rx_ticks", "i2s_tx", "i2s_tx_write", "i2s_tx_ticks", "uart_tx", "tx_write",
+    "uart_rx_ticks", "i2s_tx", "i2s_tx_write", "i2s_tx_ticks", "uart_tx", "tx_write", "uart_tx_ticks",
+    "tick_runs", "tick_runs_append",
 };
 static PyObject *PR[NPR];
 /* The port calls done here, per kind (sampled RX, UART RX, I2S TX, UART TX): BusCore.port_calls(). */
@@ -1249,12 +1251,13 @@ enum {
     A_CLOCK, A_FIFO, A_TICKS_DONE, A_SOURCE, A_UBLOCK, A_UFIRST, A_USTOP, A_FRAME_BYTES, A_UNIT, A_ENTERED,
     A_POPPED, A_PENDING, A_WRITTEN, A_DRAINED, A_OWNER, A_UPLAYED, A_LIMIT, A_UKEPT, A_TOTAL, A_UCHUNKS, A_APPEND,
     A_UPOP, A_UTICKS, A_EPOCH_NS, A_NUM, A_DEN, A_OFFSET, A_PROG, A_CHECKED, A_MVS, A_ITEM_IDX, A_ITEM_OFF, A_DONE,
-    NA
+    A_UOUT, A_UOUT_NS, A_URUNS, NA
 };
 static const char *const a_names[NA] = {
     "clock", "fifo", "ticks_done", "source", "_block", "_first", "_stop", "frame_bytes", "unit", "entered",
     "popped", "pending", "written", "drained", "owner", "_played", "limit", "_kept", "total", "_chunks", "append",
     "_pop", "_ticks", "epoch_ns", "num", "den", "offset", "prog", "checked", "mvs", "item_idx", "item_off", "done",
+    "_out", "_out_ns", "_runs",
 };
 static PyObject *AN[NA];
 typedef struct {
@@ -1604,6 +1607,127 @@ static int call_ticks(PyObject *port, int64_t n)
     return r == NULL ? -1 : 0;
 }
 
+/* TickRuns.append(index, clock, tick, count) of an exact TickRuns whose last run is a list of 4 with ints within
+ * +-PORT_BOUND (or none): 0, or -1 with an exception; else the method is called. */
+static int runs_append(PyObject *runs_obj, int64_t index, PyObject *clock, int64_t tick, int64_t count)
+{
+    PyObject *runs = NULL;
+    if (Py_IS_TYPE(runs_obj, (PyTypeObject *)PR[PR_TICK_RUNS])
+            && method_is(runs_obj, A_APPEND, PR[PR_TICK_RUNS_APPEND]))
+        runs = peek_exact(runs_obj, A_URUNS, &PyList_Type);
+    if (runs != NULL) {
+        Py_ssize_t m = PyList_GET_SIZE(runs);
+        PyObject *last = m ? PyList_GET_ITEM(runs, m - 1) : NULL;
+        int64_t l0 = 0, l2 = 0, l3 = 0;
+        int ok = last == NULL;
+        if (last != NULL && PyList_CheckExact(last) && PyList_GET_SIZE(last) == 4) {
+            PyObject *v[3] = {PyList_GET_ITEM(last, 0), PyList_GET_ITEM(last, 2), PyList_GET_ITEM(last, 3)};
+            int64_t *o[3] = {&l0, &l2, &l3};
+            ok = 1;
+            for (int i = 0; i < 3 && ok; i++) {
+                int of = 0;
+                long long x = PyLong_CheckExact(v[i]) ? PyLong_AsLongLongAndOverflow(v[i], &of) : 0;
+                ok = PyLong_CheckExact(v[i]) && !of && x >= -PORT_BOUND && x <= PORT_BOUND;
+                *o[i] = (int64_t)x;
+            }
+        }
+        if (ok) {
+            int r;
+            if (last != NULL && PyList_GET_ITEM(last, 1) == clock && l2 + l3 == tick && l0 + l3 == index) {
+                PyObject *x = PyLong_FromLongLong((long long)(l3 + count));  /* last[3] += count */
+                r = x == NULL ? -1 : PyList_SetItem(last, 3, x);
+            } else {
+                PyObject *run = Py_BuildValue("[LOLL]", (long long)index, clock, (long long)tick, (long long)count);
+                r = run == NULL ? -1 : PyList_Append(runs, run);
+                Py_XDECREF(run);
+            }
+            Py_DECREF(runs);
+            return r;
+        }
+        Py_DECREF(runs);
+    }
+    PyObject *res = PyObject_CallMethod(runs_obj, "append", "LOLL", (long long)index, clock, (long long)tick,
+                                        (long long)count);
+    Py_XDECREF(res);
+    return res == NULL ? -1 : 0;
+}
+
+/* _UartTx._ticks(n, False), n > 0, just after tx_append (its clock an exact TickClock): 0 or -1. */
+static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
+{
+    PyObject *clock = aget(port, A_CLOCK), *owner = NULL, *out = NULL, *out_ns = NULL, *limit = NULL, *chunk = NULL;
+    int64_t done, total, k = PyByteArray_GET_SIZE(fifo);
+    int r = -1;
+    if (n < k)
+        k = n;
+    if (clock == NULL)
+        return -1;
+    if (k) {
+        if ((owner = aget(port, A_OWNER)) == NULL || (out = aget(owner, A_UOUT)) == NULL
+                || (out_ns = aget(owner, A_UOUT_NS)) == NULL)
+            goto done;
+        if (!peek_i64(out, A_TOTAL, &total) || !peek_i64(port, A_TICKS_DONE, &done)) {
+            /* owner._out_ns.append(out.total, clock, self.ticks_done, k), called as such */
+            PyObject *tv = aget(out, A_TOTAL), *dv = tv == NULL ? NULL : aget(port, A_TICKS_DONE), *res = NULL;
+            if (dv != NULL)
+                res = PyObject_CallMethod(out_ns, "append", "OOOL", tv, clock, dv, (long long)k);
+            Py_XDECREF(tv);
+            Py_XDECREF(dv);
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+        } else if (runs_append(out_ns, total, clock, done, k) < 0)
+            goto done;
+        if ((limit = aget(out, A_LIMIT)) == NULL)
+            goto done;
+        int fits_cap = limit == Py_None;
+        if (!fits_cap) {  /* out._kept + k <= limit */
+            PyObject *kept = aget(out, A_UKEPT), *kv = PyLong_FromLongLong((long long)k), *sum = NULL;
+            if (kept != NULL && kv != NULL)
+                sum = PyNumber_Add(kept, kv);
+            Py_XDECREF(kept);
+            Py_XDECREF(kv);
+            if (sum == NULL)
+                goto done;
+            fits_cap = PyObject_RichCompareBool(sum, limit, Py_LE);
+            Py_DECREF(sum);
+            if (fits_cap < 0)
+                goto done;
+        }
+        if ((chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)k)) == NULL)
+            goto done;
+        if (fits_cap) {  /* ByteCapture.append, inlined: nothing to let go */
+            PyObject *chunks = aget(out, A_UCHUNKS), *res = NULL;
+            if (chunks != NULL) {
+                res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
+                Py_DECREF(chunks);
+            }
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+            if (attr_add(out, A_UKEPT, k) < 0 || attr_add(out, A_TOTAL, k) < 0)
+                goto done;
+        } else {
+            PyObject *res = PyObject_CallMethodOneArg(out, AN[A_APPEND], chunk);
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+        }
+        if (PySequence_DelSlice(fifo, 0, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
+                || attr_add(port, A_TICKS_DONE, k) < 0)
+            goto done;
+    }
+    r = k < n ? aset(port, A_CLOCK, Py_None) : 0;  /* a slot with nothing to send: the line goes idle */
+done:
+    Py_XDECREF(chunk);
+    Py_XDECREF(limit);
+    Py_XDECREF(out_ns);
+    Py_XDECREF(out);
+    Py_XDECREF(owner);
+    Py_DECREF(clock);
+    return r;
+}
+
 /* TxPort.steady_write(t, data) of an exact _UartTx: as sampled_rx_read (1, 0 or -1). */
 static int uart_tx_write(PyObject *port, int64_t t, PyObject *data)
 {
@@ -1613,8 +1737,12 @@ static int uart_tx_write(PyObject *port, int64_t t, PyObject *data)
     if (r <= 0)
         return r;
     pr_calls[3]++;
+    if (n > 0 && method_is(port, A_UTICKS, PR[PR_UART_TX_TICKS]))
+        r = uart_tx_ticks(port, fifo, n);
+    else
+        r = n > 0 ? call_ticks(port, n) : 0;
     Py_DECREF(fifo);
-    return n > 0 && call_ticks(port, n) < 0 ? -1 : 1;
+    return r < 0 ? -1 : 1;
 }
 
 /* _I2sTx.steady_write(t, data) of an exact _I2sTx, its _ticks' steady case inlined: as sampled_rx_read. */
@@ -1755,7 +1883,7 @@ static PyObject *core_set_ports(PyObject *cls, PyObject *args, PyObject *kwds)
             return NULL;
         }
         if (v != Py_None && (j == PR_TICK_CLOCK || j == PR_BLOCK_SOURCE || j == PR_SAMPLED_RX || j == PR_UART_RX
-                             || j == PR_I2S_TX || j == PR_UART_TX) && !PyType_Check(v)) {
+                             || j == PR_I2S_TX || j == PR_UART_TX || j == PR_TICK_RUNS) && !PyType_Check(v)) {
             PyErr_Format(PyExc_TypeError, "BusCore.set_ports: %s must be a class, not %R", pr_names[j], v);
             return NULL;
         }

@@ -17,6 +17,7 @@ from test_sim_lane_moves import _schedules
 from dmaengine import BusWidth, SlaveConfig, TransferDirection, _native
 from dmaengine.sim import Adc, I2s, Soc, Uart
 from dmaengine.sim._bus import NEVER, Lane
+from dmaengine.sim._capture import TickRuns
 from dmaengine.sim._dmac import Dmac, Item, Program, _HwChannel
 from dmaengine.sim._i2s import SampledRx, _BlockSource, _I2sTx
 from dmaengine.sim._kernel import TickClock
@@ -31,6 +32,12 @@ KINDS = {"i2s_rx": 0, "adc": 0, "uart_rx": 1, "i2s_tx": 2, "uart_tx": 3}  # (Bus
 
 class _Clock(TickClock):
     """A clock that is not exactly a TickClock (the same ticks)."""
+
+    __slots__ = ()
+
+
+class _Runs(TickRuns):
+    """Runs of a subclass (their append is the method's)."""
 
     __slots__ = ()
 
@@ -59,6 +66,11 @@ def _port(kind: str) -> Port:
     return port
 
 
+def _clock(x: object) -> object:
+    """A clock as what it is (the twins' clocks are other objects), anything else as itself."""
+    return (x.epoch_ns, x.num, x.den, x.offset) if isinstance(x, TickClock) else x
+
+
 def _state(port: Port) -> tuple[Any, ...]:
     """Everything the port and its peripheral hold."""
     out: list[Any] = [type(port).__name__, bytes(port.fifo), port.ticks_done]
@@ -72,7 +84,9 @@ def _state(port: Port) -> tuple[Any, ...]:
         cap = o._played
         out += [[type(x).__name__ for x in cap._chunks], cap.data(), cap.total, cap.dropped, o._underruns]
     if isinstance(o, Uart):
-        out += [o._out.data(), o._out.total, o._out_ns.times(o._out.start, o._out.total)]
+        runs = o._out_ns._runs
+        out += [type(o._out_ns).__name__, type(runs).__name__, o._out.data(), o._out.total,
+                [[_clock(x) for x in r] if isinstance(r, list) else r for r in runs]]
     return tuple(out)
 
 
@@ -190,6 +204,12 @@ NOT_PLAIN: list[tuple[str, str, Callable[[Port], None], bool]] = [
     ("adc", "counters that are floats", lambda p: (setattr(p, "entered", 0.5), setattr(p, "popped", 1.5)), True),
     ("uart_rx", "counters past 64 bits", lambda p: setattr(p, "entered", 1 << 70), True),
     ("i2s_tx", "counters past 64 bits", lambda p: setattr(p, "written", 1 << 90), True),
+    ("uart_tx", "a capture at its bound", lambda p: setattr(p.owner, "_out", type(p.owner._out)(5)), True),
+    ("uart_tx", "an output count past 64 bits", lambda p: setattr(p.owner._out, "total", 1 << 70), True),
+    ("uart_tx", "runs of a subclass", lambda p: setattr(p.owner, "_out_ns", _Runs()), True),
+    ("uart_tx", "runs whose last is a tuple", lambda p: p.owner._out_ns._runs.append((0, None, 0, 0)), True),
+    ("uart_tx", "runs whose last has a float", lambda p: p.owner._out_ns._runs.append([0, p.clock, 0.0, 0]), True),
+    ("uart_tx", "runs that are a tuple", lambda p: setattr(p.owner._out_ns, "_runs", ()), True),
 ]
 
 
@@ -203,7 +223,7 @@ def test_what_is_not_the_plain_case_is_the_methods(kind: str, what: str, mutate:
 
 @needs_core
 @pytest.mark.parametrize("kind,name", [("i2s_rx", "_pop"), ("uart_rx", "_pop"), ("uart_rx", "_ticks"),
-                                       ("i2s_tx", "_ticks")])
+                                       ("i2s_tx", "_ticks"), ("uart_tx", "_ticks")])
 def test_a_method_replaced_on_the_class_is_called(kind: str, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     cls = type(_port(kind))
     original = getattr(cls, name)

@@ -87,7 +87,8 @@ class _UartRx(RxPort):
 
 if core is not None:  # the compiled core does these ports' steady calls itself, as their methods here do them
     core.BusCore.set_ports(tick_clock=TickClock, rx_pop=RxPort._pop, uart_rx=_UartRx, rx_read=RxPort.steady_read,
-                           uart_rx_ticks=_UartRx._ticks, uart_tx=_UartTx, tx_write=TxPort.steady_write)
+                           uart_rx_ticks=_UartRx._ticks, uart_tx=_UartTx, tx_write=TxPort.steady_write,
+                           uart_tx_ticks=_UartTx._ticks, tick_runs=TickRuns, tick_runs_append=TickRuns.append)
 
 
 class Uart(Peripheral):
