@@ -2523,6 +2523,220 @@ fail:
     return NULL;
 }
 
+/* _dmac._apart (its Python code is the specification) for spans_replace: no span of one lane writes memory that
+ * a span of another lane reads or writes. Spans are (addr, size, write, lane) tuples; the answer is the same
+ * whatever their order: up to 32 spans pair by pair (the definition), more in _apart's sweep (sorted as Python
+ * sorts them). A value below 0 or from 2**62 on raises OverflowError (the caller then asks the Python code:
+ * addresses, sizes and lane positions are never negative, and its ints have no bound). */
+typedef struct {
+    int64_t a, size, lane;
+    int write;
+} Span;
+
+static int span_cmp(const void *x, const void *y)
+{
+    const Span *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->size != q->size)
+        return p->size < q->size ? -1 : 1;
+    if (p->write != q->write)
+        return p->write < q->write ? -1 : 1;
+    if (p->lane != q->lane)
+        return p->lane < q->lane ? -1 : 1;
+    return 0;
+}
+
+/* A span from an (addr, size, write, lane) tuple; ``fn`` names the caller in messages. */
+static int span_load(PyObject *t, Span *out, const char *fn)
+{
+    static const char *names[] = {"a span's addr", "a span's size", NULL, "a span's lane"};
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4) {
+        PyErr_Format(PyExc_TypeError, "%s: a span must be an (addr, size, write, lane) tuple, not %R", fn, t);
+        return -1;
+    }
+    int64_t *dst[] = {&out->a, &out->size, NULL, &out->lane};
+    for (int k = 0; k < 4; k++) {
+        PyObject *v = PyTuple_GET_ITEM(t, k);
+        if (k == 2) {
+            Py_INCREF(t);  /* (a __bool__ may drop the list's reference to the tuple) */
+            int w = PyObject_IsTrue(v);
+            Py_DECREF(t);
+            if (w < 0)
+                return -1;
+            out->write = w;
+            continue;
+        }
+        if (!PyLong_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "%s: %s must be an int, not %R", fn, names[k], v);
+            return -1;
+        }
+        int over = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &over);  /* (no byte array for a two-digit int) */
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        if (over || x >= BUS_BOUND || x < 0) {  /* (addr + size fits; _apart's -1 marks no lane, no end) */
+            PyErr_Format(PyExc_OverflowError, "%s: %s %R is out of range", fn, names[k], v);
+            return -1;
+        }
+        *dst[k] = x;
+    }
+    return 0;
+}
+
+/* The spans of a list, from index 0, into s (n of them, or fewer when the list shrinks: -1 with RuntimeError);
+ * with skip >= 0, those of lane skip are left out and *kept says how many were taken. */
+static int spans_load(PyObject *list, Py_ssize_t n, Span *s, int64_t skip, Py_ssize_t *kept, const char *fn)
+{
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyList_GET_SIZE(list) != n) {  /* a __bool__ that changed the list */
+            PyErr_Format(PyExc_RuntimeError, "%s: the list changed size", fn);
+            return -1;
+        }
+        if (span_load(PyList_GET_ITEM(list, i), &s[m], fn) < 0)
+            return -1;
+        if (PyList_GET_SIZE(list) != n) {
+            PyErr_Format(PyExc_RuntimeError, "%s: the list changed size", fn);
+            return -1;
+        }
+        if (skip < 0 || s[m].lane != skip)
+            m++;
+    }
+    *kept = m;
+    return 0;
+}
+
+/* Are the n spans apart? */
+static int spans_check(Span *s, Py_ssize_t n)
+{
+    if (n <= 1)
+        return 1;
+    if (n <= 32) {  /* a few spans: the definition, pair by pair (no sort) */
+        for (Py_ssize_t i = 0; i + 1 < n; i++)
+            for (Py_ssize_t j = i + 1; j < n; j++)
+                if (s[i].lane != s[j].lane && (s[i].write || s[j].write) && s[i].a < s[j].a + s[j].size
+                        && s[j].a < s[i].a + s[i].size)
+                    return 0;
+        return 1;
+    }
+    qsort(s, (size_t)n, sizeof(Span), span_cmp);
+    int overlap = 0;
+    for (Py_ssize_t i = 0; i + 1 < n && !overlap; i++)
+        overlap = s[i].a + s[i].size > s[i + 1].a;
+    if (!overlap)
+        return 1;
+    /* The sweep: of the spans seen, the two furthest ends reached by different lanes (over all spans, and over
+     * writes). */
+    int64_t end1 = -1, end2 = -1, wend1 = -1, wend2 = -1, lane1 = -1, wlane1 = -1;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        int64_t a = s[j].a, e = s[j].a + s[j].size, i = s[j].lane;
+        if (s[j].write) {
+            if ((lane1 != i ? end1 : end2) > a)
+                return 0;
+        } else if ((wlane1 != i ? wend1 : wend2) > a) {
+            return 0;
+        }
+        if (i == lane1) {
+            if (e > end1)
+                end1 = e;
+        } else if (e > end1) {
+            end2 = end1;
+            end1 = e;
+            lane1 = i;
+        } else if (e > end2) {
+            end2 = e;
+        }
+        if (s[j].write) {
+            if (i == wlane1) {
+                if (e > wend1)
+                    wend1 = e;
+            } else if (e > wend1) {
+                wend2 = wend1;
+                wend1 = e;
+                wlane1 = i;
+            } else if (e > wend2) {
+                wend2 = e;
+            }
+        }
+    }
+    return 1;
+}
+
+/* _dmac._spans_replace (its Python code is the specification): the spans of ``spans`` but lane ``pos``'s, then
+ * ``mine``, as a new list when they are apart, else None (the list is not sorted, as _apart sorts it: the order
+ * of a schedule's spans does not matter). */
+static PyObject *spans_replace(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+    PyObject *spans, *mine;
+    Py_ssize_t pos;
+    if (!PyArg_ParseTuple(args, "O!nO!:spans_replace", &PyList_Type, &spans, &pos, &PyList_Type, &mine))
+        return NULL;
+    if (pos < 0) {
+        PyErr_Format(PyExc_OverflowError, "spans_replace: lane %zd is out of range", pos);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(spans), m = PyList_GET_SIZE(mine), kept = 0, mk = 0;
+    if (n > PY_SSIZE_T_MAX / 2 / (Py_ssize_t)sizeof(Span) - m)
+        return PyErr_NoMemory();
+    Span local[32];
+    Span *s = n + m <= 32 ? local : PyMem_Malloc((size_t)(n + m) * sizeof(Span));
+    if (s == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    if (spans_load(spans, n, s, pos, &kept, "spans_replace") < 0
+            || spans_load(mine, m, s + kept, -1, &mk, "spans_replace") < 0)
+        goto done;
+    if (PyList_GET_SIZE(spans) != n) {
+        PyErr_SetString(PyExc_RuntimeError, "spans_replace: the list changed size");
+        goto done;
+    }
+    int apart = spans_check(s, kept + mk);  /* (reorders s: the list is built from the lists) */
+    if (!apart) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    out = PyList_New(kept + mk);
+    if (out == NULL)
+        goto done;
+    /* The list again, as loaded (a __bool__ may have put other items in it since: then RuntimeError). */
+    Py_ssize_t k = 0;
+    int changed = PyList_GET_SIZE(spans) != n || PyList_GET_SIZE(mine) != m;
+    for (Py_ssize_t i = 0; i < n && !changed; i++) {
+        PyObject *t = PyList_GET_ITEM(spans, i), *lane;
+        int64_t x = 0;
+        int over = 0;
+        changed = !PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4 || !PyLong_Check(lane = PyTuple_GET_ITEM(t, 3))
+                  || (x = PyLong_AsLongLongAndOverflow(lane, &over)) == -1 || over;
+        if (!changed && x != (int64_t)pos) {
+            changed = k >= kept;
+            if (!changed)
+                PyList_SET_ITEM(out, k++, Py_NewRef(t));
+        }
+    }
+    for (Py_ssize_t i = 0; i < m && !changed; i++) {
+        changed = k >= kept + mk;
+        if (!changed)
+            PyList_SET_ITEM(out, k++, Py_NewRef(PyList_GET_ITEM(mine, i)));
+    }
+    if (changed || k != kept + mk) {
+        PyErr_Clear();
+        Py_CLEAR(out);  /* (its empty slots are NULL: list_dealloc skips them) */
+        PyErr_SetString(PyExc_RuntimeError, "spans_replace: the lists changed");
+    }
+done:
+    if (s != local)
+        PyMem_Free(s);
+    return out;
+}
+
+static PyMethodDef sim_functions[] = {
+    {"spans_replace", (PyCFunction)spans_replace, METH_VARARGS,
+     "spans_replace(spans, pos, mine): sim._dmac._spans_replace (the spans but lane pos's, then mine, as a new "
+     "list if no lane writes memory another lane reads or writes; else None), compiled."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef core_methods[] = {
     {"loop", (PyCFunction)core_loop, METH_VARARGS, "loop(max_events, snapshots): BusSchedule._loop."},
     {"state", (PyCFunction)core_state, METH_NOARGS,
@@ -2582,6 +2796,8 @@ int dmaengine_sim_init(PyObject *module)
         if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
             return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
+        return -1;
+    if (PyModule_AddFunctions(module, sim_functions) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "BusCore", (PyObject *)&BusCoreType);
 }

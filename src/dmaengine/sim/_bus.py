@@ -120,9 +120,9 @@ class BusSchedule:
     """
 
     __slots__ = ("_heap", "_irq", "_item_k", "_last_pos", "_next_end", "_nheap", "_rr", "_seq", "_snaps", "_taken",
-                 "busy_until_ns", "computed_ns", "core", "events", "granted", "item_ends", "jumps", "landed", "lanes",
-                 "last_event_ns", "last_grant", "last_grant_ns", "limit", "program_ends", "request", "segments",
-                 "since_ns", "start_ns", "stop_ns", "waiting")
+                 "busy_until_ns", "computed_ns", "copy_memo", "core", "events", "granted", "item_ends", "jumps",
+                 "landed", "lanes", "last_event_ns", "last_grant", "last_grant_ns", "limit", "program_ends",
+                 "request", "segments", "since_ns", "start_ns", "stop_ns", "waiting")
 
     def __init__(self, lanes: list[Lane], start_ns: int, stop_ns: int, busy_until_ns: int, last_grant: int,
                  last_grant_ns: int, holder: int = -1, holder_end_ns: int = 0, holder_seq: int = 0,
@@ -158,6 +158,9 @@ class BusSchedule:
         self._seq = NEW_SEQ
         self._last_pos = -1  # the lane granted last in this schedule
         self._snaps: list[_Snapshot] = []
+        #: Kept by the controller across relanes (``Dmac._sched_relane``): a copy lane's shape and its lane, whose
+        #: memory this schedule's spans hold; None in a schedule built afresh (or replayed).
+        self.copy_memo: tuple[tuple[Any, ...], Lane] | None = None
         self.waiting = 0  # a bit per lane position
         self.events = 0
         self.jumps = 0
@@ -252,6 +255,7 @@ class BusSchedule:
             new.item_ends = item_ends
             new.program_ends = program_ends
             new.core = c
+            new.copy_memo = None
             new._sync()
             return new
         if not self._snaps:
@@ -271,6 +275,7 @@ class BusSchedule:
         new._taken = [(0, 0)] * len(self.lanes)
         new._snaps = []
         new.core = None
+        new.copy_memo = None
         (new.computed_ns, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant,
          new.last_grant_ns, new.waiting, new.events, new.jumps, granted, landed, request, limit, since, next_end,
          irq, item_k) = snap
@@ -310,10 +315,14 @@ class BusSchedule:
         if self.core is not None:
             item_ends: list[tuple[int, int]] = []
             program_ends: list[tuple[int, int, int]] = []
+            flow = lane.flow  # _spec(lane), inlined (with _arith for a copy's lane: None)
+            spec = (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
+                    lane.ends_program, None, None, lane.next_items) if flow is None else \
+                (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
+                 lane.ends_program, _arith(flow), flow.time_of, lane.next_items)
             try:
-                c = self.core.relane(now_ns, pos, _spec(lane), (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
-                                                               lane.item_irq), request_ns, stop_ns, item_ends,
-                                   program_ends)
+                c = self.core.relane(now_ns, pos, spec, (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
+                                                         lane.item_irq), request_ns, stop_ns, item_ends, program_ends)
             except OverflowError:
                 return None
             if c is None:
@@ -324,7 +333,10 @@ class BusSchedule:
             new.item_ends = item_ends
             new.program_ends = program_ends
             new.core = c
-            new._sync()
+            new.copy_memo = None
+            (new.waiting, new.busy_until_ns, new.stop_ns, new.computed_ns, new.events, new.jumps, new.last_grant,
+             new.last_grant_ns, new.last_event_ns, new.granted, new.landed, new.since_ns, new._nheap) = \
+                c.state()  # new._sync(), inlined
             return new
         if not self._snaps:  # no event has run: from the state as it is (the start state)
             self._snapshot(self.computed_ns)

@@ -31,6 +31,7 @@ import numpy as np
 from dmaengine import ConfigError, Result, TransferDirection
 from dmaengine.provider import DmaFault
 
+from .. import _native
 from ._bus import BusSchedule, Lane
 from ._kernel import PRIO_HW, Event, TickClock
 from ._periph import Flow, Port, RxPort, TxPort
@@ -104,6 +105,22 @@ def _apart(spans: list[tuple[int, int, bool, int]]) -> bool:
             elif e > wend2:
                 wend2 = e
     return True
+
+
+def _spans_replace(spans: list[tuple[int, int, bool, int]], pos: int,
+                   mine: list[tuple[int, int, bool, int]]) -> list[tuple[int, int, bool, int]] | None:
+    """The spans of a schedule with lane ``pos``'s replaced by ``mine`` (a relane), as a new list when they are
+    apart (:func:`_apart`), else None."""
+    out = [s for s in spans if s[3] != pos]
+    out += mine
+    return out if _apart(out) else None
+
+
+#: :func:`_spans_replace` compiled (src/native/sim.c), or None; it raises OverflowError for a value below 0 or from
+#: 2**62 on, where the Python code answers.
+_spans_replace_core: Callable[[list[tuple[int, int, bool, int]], int, list[tuple[int, int, bool, int]]],
+                              list[tuple[int, int, bool, int]] | None] | None = \
+    None if _native.core is None else _native.core.spans_replace
 
 
 class Irq(enum.Enum):
@@ -446,7 +463,9 @@ class Dmac:
 
     def port_changed(self, port: Port) -> None:
         """A port's timing changed (fed data, stopped): re-plan channels that serve it."""
-        if self._sched is not None and not self._sched_port_changed(port):
+        if self._sched is not None:
+            if self._sched_port_changed(port):
+                return  # (the one channel that serves the port is a lane of the schedule: not STEADY nor WAITREQ)
             self._sched_settle()
         for ch in self.chans:
             prog = ch.prog
@@ -1164,7 +1183,7 @@ class Dmac:
         flow = port.steady_flow(now)
         if flow is None:
             return None
-        d = self.burst_ns(prog.burst)
+        d = -(-prog.burst * self.bus_width_bytes * 1_000_000_000 // self.bus_bytes_per_s)  # self.burst_ns(prog.burst)
         cur = rem // bb
         bursts = cur if more is None else more if more == NEVER else cur + more
         if isinstance(port, TxPort):
@@ -1282,7 +1301,8 @@ class Dmac:
         if not self.fast or self._raising or k.trace is not None or k.probe is not None or ch.state is not _IDLE:
             return False
         now = k.now_ns
-        self._sched_take(now)  # (before the channel holds its new program)
+        if now != self._took_ns or self._sched is not self._took:  # (one test, no call, when taken at now)
+            self._sched_take(now)  # (before the channel holds its new program)
         ch.prog = prog
         ch.item_idx = ch.item_off = ch.done = 0
         fetch_ns = now + self.fetch_latency_ns
@@ -1306,7 +1326,7 @@ class Dmac:
         for ch in self.chans:
             prog = ch.prog
             if prog is not None and prog.port is port:
-                if chan is not None or ch.state is not _State.SCHED or ch.paused:
+                if chan is not None or ch.state is not _SCHED or ch.paused:
                     return False
                 chan = ch
         if chan is None:
@@ -1314,10 +1334,16 @@ class Dmac:
         prog = chan.prog
         assert prog is not None
         now = k.now_ns
-        self._sched_take(now)  # (the port's FIFO as of now)
+        if now != self._took_ns or self._sched is not self._took:  # (one test, no call, when taken at now)
+            self._sched_take(now)  # (the port's FIFO as of now)
         port.advance(now)
-        n, _ = self._burst_len(chan)
-        need = max(port.threshold, n)
+        rem = prog.items[chan.item_idx].length - chan.item_off  # self._burst_len(chan)[0], inlined (not M2M)
+        n = prog.width * prog.burst
+        if rem < n:
+            n = rem
+        need = port.threshold
+        if n > need:
+            need = n
         t = port.time_when_room(need) if isinstance(port, TxPort) else port.time_when_level(need)  # type: ignore[attr-defined]
         if t == -1:
             return False  # the request line is up now: burst by burst it waits for the bus at once
@@ -1346,32 +1372,62 @@ class Dmac:
             return False  # an interrupt at now not raised yet (its event is behind the caller's)
         stop = NEVER
         for o in self.chans:  # another channel's fetch: the schedule ends before it
-            if o.state is _State.FETCH:
+            if o.state is _FETCH:
                 ev = o.ev
                 assert ev is not None
                 if ev.time_ns < stop:
                     stop = ev.time_ns
         if stop <= now + 1:
             return False
-        self._sched_take(now)
-        lane = self._lane(ch, now)
-        if lane is None:
-            return False
-        spans = [s for s in self._sched_spans if s[3] != pos]
-        if not self._lane_memory(ch, spans, pos) or not _apart(spans):
-            return False
+        if now != self._took_ns or sched is not self._took:  # (its callers took at now: then one test, no call)
+            self._sched_take(now)
+        # A copy of one item from its start (a new program): its shape, what its lane and memory depend on.
+        prog = ch.prog
+        assert prog is not None
+        shape = None
+        if prog.direction is M2M and len(prog.items) == 1 and not ch.item_off and not prog.cyclic:
+            item = prog.items[0]
+            shape = (pos, item.src, item.dst, item.length, self.bus_width_bytes, self.mem_burst, self.bus_bytes_per_s)
+        memo = sched.copy_memo
+        lane: Lane | None
+        spans: list[tuple[int, int, bool, int]] | None
+        if memo is not None and memo[0] == shape:
+            # The lane's last program had this shape (the copy repeats): its lane is the one built then, and its
+            # memory is what the spans hold, mapped then (an unmap since would have settled the schedule).
+            lane = memo[1]
+            spans = self._sched_spans
+        else:
+            lane = self._lane(ch, now)
+            if lane is None:
+                return False
+            mine: list[tuple[int, int, bool, int]] = []
+            if not self._lane_memory(ch, mine, pos):
+                return False
+            if _spans_replace_core is None:
+                spans = _spans_replace(self._sched_spans, pos, mine)
+            else:
+                try:
+                    spans = _spans_replace_core(self._sched_spans, pos, mine)
+                except OverflowError:  # (a value past what the compiled code takes)
+                    spans = _spans_replace(self._sched_spans, pos, mine)
+            if spans is None:
+                return False
         new = sched.relane(now, pos, lane, request_ns, stop)
         if new is None:
             return False
+        if shape is not None:
+            new.copy_memo = (shape, lane)
+        elif memo is not None and memo[0][0] != pos:
+            new.copy_memo = memo  # (another lane's: its spans are still the schedule's)
         if self._sched_ev is not None:
-            self._sched_ev.cancel()
+            self._sched_ev.cancelled = True  # .cancel(), inlined
             self._sched_ev = None
         self._sched = new
         self._sched_spans = spans
         self._sched_irqs = 0
         self._sched_dones = 0
-        self._took = None
-        self._took_ns = -1
+        self._took = new  # (it holds nothing landed by now: a take at now has nothing to move)
+        self._took_ns = now
         # The lanes' ports, kept across relanes: only a lane whose port changed (or a schedule whose lanes shared
         # one) looks at them all again (no other lane gains a port while the schedule runs: that is a relane).
         chans = self._sched_chans

@@ -190,7 +190,16 @@ class Uart(Peripheral):
         """Bytes arrive on the RX line from now, back to back at line rate (after any still arriving)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ConfigError(f"feed takes bytes, not {type(data).__name__}")
-        self.sync()
         rx = self.rx
         assert isinstance(rx, _UartRx)
-        rx.feed(self.now_ns, bytes(data))
+        soc = self.soc
+        if soc is None:
+            rx.feed(0, bytes(data))
+            return
+        with soc.exclusive(f"{self.name}: reading the model"):  # self.sync(), then the feed, in one hold
+            soc.sync()
+            now = soc.now_ns
+            tx = self.tx
+            assert tx is not None
+            tx.advance(now)
+            rx.feed(now, bytes(data))  # (it advances the receiver first)
