@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <structmember.h>
 
 #define BUS_NEVER ((int64_t)1 << 62)
 #define BUS_SNAPSHOT_EVENTS 64
@@ -1117,49 +1118,6 @@ static PyObject *core_take_all(BusCore *o, PyObject *args)
  * before it). Bytes that a port's steady_read gives other than as bytes of the length asked go to the Python
  * store(mvs, pieces, data, single) (Dmac._sched_store), which does what the specification does with them. */
 
-static PyObject *s_prog, *s_checked, *s_mvs, *s_item_idx, *s_item_off, *s_done;
-
-static int get_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t *out)
-{
-    PyObject *v = PyObject_GetAttr(ch, name);
-    if (v == NULL)
-        return -1;
-    if (!PyLong_CheckExact(v)) {
-        Py_DECREF(v);
-        *out = -1;
-        return 1;  /* not ours: the fallback */
-    }
-    Py_ssize_t x = PyLong_AsSsize_t(v);
-    Py_DECREF(v);
-    if (x == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        *out = -1;
-        return 1;
-    }
-    *out = x;
-    return 0;
-}
-
-static int set_attr_ssize(PyObject *ch, PyObject *name, Py_ssize_t v)
-{
-    PyObject *x = PyLong_FromSsize_t(v);
-    if (x == NULL)
-        return -1;
-    int r = PyObject_SetAttr(ch, name, x);
-    Py_DECREF(x);
-    return r;
-}
-
-/* 1 when ch.<name> is want, 0 when not, -1 with an exception. */
-static int attr_is(PyObject *ch, PyObject *name, PyObject *want)
-{
-    PyObject *v = PyObject_GetAttr(ch, name);
-    if (v == NULL)
-        return -1;
-    int r = v == want;
-    Py_DECREF(v);
-    return r;
-}
 
 #define MOVE_MAX_PIECES 64
 
@@ -1262,6 +1220,726 @@ static int check_mover(PyObject *mover)
     return 0;
 }
 
+/* --- the ports' steady calls (the port side of a lane's move) -------------------------------------------------
+ *
+ * A mover's port_fn is the port's bound steady_read / steady_write. For the exact classes whose Python this code
+ * follows (registered by BusCore.set_ports from sim/_i2s.py and sim/_uart.py), the call is done here, line by line
+ * as the method does it: SampledRx.steady_read (the I2S receiver and the ADC: a TickClock clock, the block
+ * source's slice, or its source called), RxPort.steady_read of a _UartRx (its _ticks' unbounded case),
+ * _I2sTx.steady_write (its steady case; else its _ticks called) and TxPort.steady_write of a _UartTx (its _ticks
+ * called), with RxPort._pop. Whatever is not that plain case (a subclass, a method replaced on the class, a clock
+ * that is not exactly a TickClock, an attribute that is not an int within +-2**61 or not a bytearray, ...) is
+ * found before anything changes, and the Python method is called instead. */
+
+#define PORT_BOUND ((int64_t)1 << 61)
+
+enum { PR_TICK_CLOCK, PR_BLOCK_SOURCE, PR_RX_POP, PR_SAMPLED_RX, PR_SAMPLED_RX_READ, PR_UART_RX, PR_RX_READ,
+       PR_UART_RX_TICKS, PR_I2S_TX, PR_I2S_TX_WRITE, PR_I2S_TX_TICKS, PR_UART_TX, PR_TX_WRITE, PR_UART_TX_TICKS,
+       PR_TICK_RUNS, PR_TICK_RUNS_APPEND, NPR };
+static const char *const pr_names[NPR] = {
+    "tick_clock", "block_source", "rx_pop", "sampled_rx", "sampled_rx_read", "uart_rx", "rx_read",
+    "uart_rx_ticks", "i2s_tx", "i2s_tx_write", "i2s_tx_ticks", "uart_tx", "tx_write", "uart_tx_ticks",
+    "tick_runs", "tick_runs_append",
+};
+static PyObject *PR[NPR];
+/* The port calls done here, per kind (sampled RX, UART RX, I2S TX, UART TX): BusCore.port_calls(). */
+static unsigned long long pr_calls[4];
+
+/* The attribute names this code reads and writes, and where each is a __slots__ member: the (class, version)
+ * pairs met, 4 ways per name, with the member's offset. */
+enum {
+    A_CLOCK, A_FIFO, A_TICKS_DONE, A_SOURCE, A_UBLOCK, A_UFIRST, A_USTOP, A_FRAME_BYTES, A_UNIT, A_ENTERED,
+    A_POPPED, A_PENDING, A_WRITTEN, A_DRAINED, A_OWNER, A_UPLAYED, A_LIMIT, A_UKEPT, A_TOTAL, A_UCHUNKS, A_APPEND,
+    A_UPOP, A_UTICKS, A_EPOCH_NS, A_NUM, A_DEN, A_OFFSET, A_PROG, A_CHECKED, A_MVS, A_ITEM_IDX, A_ITEM_OFF, A_DONE,
+    A_UOUT, A_UOUT_NS, A_URUNS, NA
+};
+static const char *const a_names[NA] = {
+    "clock", "fifo", "ticks_done", "source", "_block", "_first", "_stop", "frame_bytes", "unit", "entered",
+    "popped", "pending", "written", "drained", "owner", "_played", "limit", "_kept", "total", "_chunks", "append",
+    "_pop", "_ticks", "epoch_ns", "num", "den", "offset", "prog", "checked", "mvs", "item_idx", "item_off", "done",
+    "_out", "_out_ns", "_runs",
+};
+static PyObject *AN[NA];
+typedef struct {
+    PyTypeObject *tp;
+    unsigned int version;
+    Py_ssize_t off;
+} SlotAt;
+static SlotAt AC[NA][4];
+
+/* The address of o's __slots__ member AN[a] (what o.<name> reads and writes: its class has the generic getattr
+ * and setattr, and the member is a writable object slot), or NULL where o.<name> is anything else. */
+static PyObject **slot(PyObject *o, int a)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    int valid = PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG);
+    SlotAt *w = AC[a];
+    for (int i = 0; i < 4; i++)
+        if (w[i].tp == tp && valid && w[i].version == tp->tp_version_tag)
+            return (PyObject **)((char *)o + w[i].off);
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    PyObject *d = _PyType_Lookup(tp, AN[a]);
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+        return NULL;
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY) || !PyObject_TypeCheck(o, PyDescr_TYPE(d)))
+        return NULL;
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        memmove(&w[1], &w[0], 3 * sizeof(SlotAt));
+        w[0].tp = tp;
+        w[0].version = tp->tp_version_tag;
+        w[0].off = m->offset;
+    }
+    return (PyObject **)((char *)o + m->offset);
+}
+
+/* o.<name>: a new reference, or NULL with an exception. */
+static PyObject *aget(PyObject *o, int a)
+{
+    PyObject **p = slot(o, a);
+    if (p != NULL && *p != NULL)
+        return Py_NewRef(*p);
+    return PyObject_GetAttr(o, AN[a]);
+}
+
+/* o.<name> = v: 0 or -1 with an exception. */
+static int aset(PyObject *o, int a, PyObject *v)
+{
+    PyObject **p = slot(o, a);
+    if (p == NULL)
+        return PyObject_SetAttr(o, AN[a], v);
+    Py_XSETREF(*p, Py_NewRef(v));
+    return 0;
+}
+
+/* 1 when obj.name is an int within +-PORT_BOUND (into *out), 0 when not (nothing raised). */
+static int peek_i64(PyObject *obj, int a, int64_t *out)
+{
+    PyObject *v = aget(obj, a);
+    if (v == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = PyLong_CheckExact(v), of = 0;
+    long long x = ok ? PyLong_AsLongLongAndOverflow(v, &of) : 0;
+    Py_DECREF(v);
+    if (!ok || of || x < -PORT_BOUND || x > PORT_BOUND)
+        return 0;
+    *out = (int64_t)x;
+    return 1;
+}
+
+/* obj.name as a new reference if it is exactly of type tp, else NULL (nothing raised). */
+static PyObject *peek_exact(PyObject *obj, int a, PyTypeObject *tp)
+{
+    PyObject *v = aget(obj, a);
+    if (v == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (!Py_IS_TYPE(v, tp)) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* 1 when type(obj).name is the registered function f (what self.name finds on a port: their classes have no
+ * per-instance methods), else 0. */
+static int method_is(PyObject *obj, int a, PyObject *f)
+{
+    return f != NULL && _PyType_Lookup(Py_TYPE(obj), AN[a]) == f;
+}
+
+/* obj.name += d (ints, or whatever the attribute holds: Python's +=); 0 or -1 with an exception. */
+static int attr_add(PyObject *obj, int a, int64_t d)
+{
+    PyObject *v = aget(obj, a), *r;
+    if (v == NULL)
+        return -1;
+    int of = 0;
+    long long x = PyLong_CheckExact(v) ? PyLong_AsLongLongAndOverflow(v, &of) : 0;
+    if (PyLong_CheckExact(v) && !of && x >= -PORT_BOUND && x <= PORT_BOUND)
+        r = PyLong_FromLongLong(x + (long long)d);  /* (|d| <= 2**62 here: no overflow) */
+    else {
+        PyObject *dv = PyLong_FromLongLong((long long)d);
+        r = dv == NULL ? NULL : PyNumber_InPlaceAdd(v, dv);
+        Py_XDECREF(dv);
+    }
+    Py_DECREF(v);
+    if (r == NULL)
+        return -1;
+    int e = aset(obj, a, r);
+    Py_DECREF(r);
+    return e;
+}
+
+/* The ticks of a TickClock ``clock`` at or before t, less ``done``: the ports' inlined
+ * ((t - epoch_ns + 1) * den + num - 1) // num - offset - done. 1 with *out, 0 when not the plain case. */
+static int clock_due(PyObject *clock, int64_t t, int64_t done, int64_t *out)
+{
+    int64_t epoch, num, den, offset;
+    if (!Py_IS_TYPE(clock, (PyTypeObject *)PR[PR_TICK_CLOCK]) || !peek_i64(clock, A_EPOCH_NS, &epoch)
+            || !peek_i64(clock, A_NUM, &num) || !peek_i64(clock, A_DEN, &den) || !peek_i64(clock, A_OFFSET, &offset)
+            || num <= 0 || t < -PORT_BOUND || t > PORT_BOUND)
+        return 0;
+    __int128 c = fdiv128((__int128)(t - epoch + 1) * den + num - 1, num) - offset - done;
+    if (c < -PORT_BOUND || c > PORT_BOUND)
+        return 0;
+    *out = (int64_t)c;
+    return 1;
+}
+
+/* RxPort._pop(n): the bytes (a new reference) or NULL with an exception. */
+static PyObject *rx_pop(PyObject *port, int64_t n)
+{
+    PyObject *fifo = method_is(port, A_UPOP, PR[PR_RX_POP]) ? peek_exact(port, A_FIFO, &PyByteArray_Type) : NULL;
+    Py_ssize_t have = fifo == NULL ? 0 : PyByteArray_GET_SIZE(fifo);
+    if (fifo == NULL || n > have) {  /* (n > have: the method raises, naming the port) */
+        Py_XDECREF(fifo);
+        PyObject *nv = PyLong_FromLongLong((long long)n);
+        PyObject *r = nv == NULL ? NULL : PyObject_CallMethodOneArg(port, AN[A_UPOP], nv);
+        Py_XDECREF(nv);
+        return r;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)n);
+    if (data != NULL && (n < have ? PySequence_DelSlice(fifo, 0, (Py_ssize_t)n) : PyByteArray_Resize(fifo, 0)) < 0)
+        Py_CLEAR(data);
+    Py_DECREF(fifo);
+    if (data != NULL && attr_add(port, A_POPPED, n) < 0)
+        Py_CLEAR(data);
+    return data;
+}
+
+/* A Python call of fn(a, b) with two int64 arguments. */
+static PyObject *call_ll(PyObject *fn, int64_t a, int64_t b)
+{
+    return PyObject_CallFunction(fn, "LL", (long long)a, (long long)b);
+}
+
+/* SampledRx.steady_read(t, n) of an exact SampledRx: 1 with the bytes in *out, 0 when not the plain case (nothing
+ * done), -1 with an exception. */
+static int sampled_rx_read(PyObject *port, int64_t t, int64_t n, PyObject **out)
+{
+    int64_t done, c, first, stop, fb;
+    PyObject *clock = aget(port, A_CLOCK), *fifo = NULL, *src = NULL, *data = NULL;
+    if (clock == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = peek_i64(port, A_TICKS_DONE, &done) && clock_due(clock, t, done, &c)
+             && (fifo = peek_exact(port, A_FIFO, &PyByteArray_Type)) != NULL;
+    Py_DECREF(clock);
+    if (ok && c > 0) {
+        src = aget(port, A_SOURCE);
+        if (src == NULL)
+            PyErr_Clear();
+        ok = src != NULL;
+    }
+    if (ok && c > 0 && Py_IS_TYPE(src, (PyTypeObject *)PR[PR_BLOCK_SOURCE])) {
+        /* src(first, c), inlined as the method does: consecutive frames slice the block */
+        PyObject *block = peek_exact(src, A_UBLOCK, &PyBytes_Type);
+        ok = block != NULL && peek_i64(src, A_UFIRST, &first) && peek_i64(src, A_USTOP, &stop)
+             && peek_i64(src, A_FRAME_BYTES, &fb) && fb >= 0;
+        if (ok && !(done < first || done + c > stop)) {
+            __int128 a = (__int128)(done - first) * fb, k = (__int128)c * fb, len = PyBytes_GET_SIZE(block);
+            if (a > len)  /* (a slice past the end is empty) */
+                a = len;
+            if (a + k > len)
+                k = len - a;
+            data = PyBytes_FromStringAndSize(PyBytes_AS_STRING(block) + (Py_ssize_t)a, (Py_ssize_t)k);
+            if (data == NULL)
+                ok = -1;
+        }
+        Py_XDECREF(block);
+    }
+    if (ok <= 0) {
+        Py_XDECREF(fifo);
+        Py_XDECREF(src);
+        return ok;
+    }
+    pr_calls[0]++;
+    if (c > 0) {
+        if (data == NULL)  /* (the block's compute, or another source: called as the method calls it) */
+            data = call_ll(src, done, c);
+        Py_DECREF(src);
+        PyObject *unit = NULL, *k = NULL;
+        if (data == NULL || (unit = aget(port, A_UNIT)) == NULL)
+            goto fail;
+        PyObject *cv = PyLong_FromLongLong((long long)c);  /* self.entered += c * self.unit */
+        k = cv == NULL ? NULL : PyNumber_Multiply(cv, unit);
+        Py_XDECREF(cv);
+        Py_DECREF(unit);
+        if (k == NULL)
+            goto fail;
+        PyObject *e = aget(port, A_ENTERED), *r = NULL;
+        if (e != NULL) {
+            r = PyNumber_InPlaceAdd(e, k);
+            Py_DECREF(e);
+        }
+        Py_DECREF(k);
+        if (r == NULL || aset(port, A_ENTERED, r) < 0) {
+            Py_XDECREF(r);
+            goto fail;
+        }
+        Py_DECREF(r);
+        if (attr_add(port, A_TICKS_DONE, c) < 0)
+            goto fail;
+        if (PyByteArray_GET_SIZE(fifo) == 0) {
+            Py_ssize_t len = PyObject_Size(data);
+            if (len < 0)
+                goto fail;
+            if (len == n && PyBytes_CheckExact(data)) {  /* the samples an empty FIFO would hand over whole */
+                Py_DECREF(fifo);
+                if (attr_add(port, A_POPPED, n) < 0) {
+                    Py_DECREF(data);
+                    return -1;
+                }
+                *out = data;
+                return 1;
+            }
+        }
+        r = PyNumber_InPlaceAdd(fifo, data);  /* fifo += data */
+        Py_CLEAR(data);
+        if (r == NULL)
+            goto fail;
+        Py_DECREF(r);
+    }
+    Py_DECREF(fifo);
+    *out = rx_pop(port, n);
+    return *out == NULL ? -1 : 1;
+fail:
+    Py_XDECREF(data);
+    Py_DECREF(fifo);
+    return -1;
+}
+
+/* RxPort.steady_read(t, n) of an exact _UartRx, its _ticks(c, True) inlined: as sampled_rx_read. */
+static int uart_rx_read(PyObject *port, int64_t t, int64_t n, PyObject **out)
+{
+    int64_t done, c = 0;
+    if (!method_is(port, A_UTICKS, PR[PR_UART_RX_TICKS]))
+        return 0;
+    PyObject *clock = aget(port, A_CLOCK), *fifo = NULL, *pending = NULL;
+    if (clock == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = clock == Py_None || (peek_i64(port, A_TICKS_DONE, &done) && clock_due(clock, t, done, &c));
+    Py_DECREF(clock);
+    if (ok && c > 0) {
+        ok = (pending = peek_exact(port, A_PENDING, &PyByteArray_Type)) != NULL
+             && (fifo = peek_exact(port, A_FIFO, &PyByteArray_Type)) != NULL && fifo != pending;
+        if (!ok) {
+            Py_XDECREF(pending);
+            Py_XDECREF(fifo);
+            return 0;
+        }
+    }
+    if (!ok)
+        return 0;
+    pr_calls[1]++;
+    if (c > 0) {  /* _UartRx._ticks(c, True) */
+        Py_ssize_t have = PyByteArray_GET_SIZE(pending), k = c < have ? (Py_ssize_t)c : have;
+        int r = 0;
+        if (k) {
+            Py_ssize_t old = PyByteArray_GET_SIZE(fifo);
+            r = PyByteArray_Resize(fifo, old + k);  /* self.fifo += pending[:k] */
+            if (r == 0) {
+                memcpy(PyByteArray_AS_STRING(fifo) + old, PyByteArray_AS_STRING(pending), (size_t)k);
+                r = attr_add(port, A_ENTERED, k);
+            }
+            if (r == 0)
+                r = PySequence_DelSlice(pending, 0, k);
+            if (r == 0)
+                r = attr_add(port, A_TICKS_DONE, k);
+        }
+        if (r == 0 && PyByteArray_GET_SIZE(pending) == 0)
+            r = aset(port, A_CLOCK, Py_None);
+        Py_DECREF(pending);
+        Py_DECREF(fifo);
+        if (r < 0)
+            return -1;
+    }
+    *out = rx_pop(port, n);
+    return *out == NULL ? -1 : 1;
+}
+
+/* The first half of TxPort.steady_write(t, data): fifo += data, written += len(data), and the ticks due by t
+ * (*due, 0 when the clock is None). 1, 0 when not the plain case (nothing done), -1 with an exception. */
+static int tx_append(PyObject *port, int64_t t, PyObject *data, PyObject **fifo_out, int64_t *due)
+{
+    int64_t done;
+    PyObject *fifo = peek_exact(port, A_FIFO, &PyByteArray_Type);
+    if (fifo == NULL)
+        return 0;
+    PyObject *clock = aget(port, A_CLOCK);
+    if (clock == NULL)
+        PyErr_Clear();
+    *due = 0;
+    int ok = clock != NULL && (clock == Py_None
+                               || (peek_i64(port, A_TICKS_DONE, &done) && clock_due(clock, t, done, due)));
+    Py_XDECREF(clock);
+    if (!ok) {
+        Py_DECREF(fifo);
+        return 0;
+    }
+    Py_ssize_t old = PyByteArray_GET_SIZE(fifo), n = PyBytes_GET_SIZE(data);
+    if (PyByteArray_Resize(fifo, old + n) < 0) {
+        Py_DECREF(fifo);
+        return -1;
+    }
+    memcpy(PyByteArray_AS_STRING(fifo) + old, PyBytes_AS_STRING(data), (size_t)n);
+    if (attr_add(port, A_WRITTEN, n) < 0) {
+        Py_DECREF(fifo);
+        return -1;
+    }
+    *fifo_out = fifo;
+    return 1;
+}
+
+/* self._ticks(n, False) */
+static int call_ticks(PyObject *port, int64_t n)
+{
+    PyObject *r = PyObject_CallMethod(port, "_ticks", "LO", (long long)n, Py_False);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* TickRuns.append(index, clock, tick, count) of an exact TickRuns whose last run is a list of 4 with ints within
+ * +-PORT_BOUND (or none): 0, or -1 with an exception; else the method is called. */
+static int runs_append(PyObject *runs_obj, int64_t index, PyObject *clock, int64_t tick, int64_t count)
+{
+    PyObject *runs = NULL;
+    if (Py_IS_TYPE(runs_obj, (PyTypeObject *)PR[PR_TICK_RUNS])
+            && method_is(runs_obj, A_APPEND, PR[PR_TICK_RUNS_APPEND]))
+        runs = peek_exact(runs_obj, A_URUNS, &PyList_Type);
+    if (runs != NULL) {
+        Py_ssize_t m = PyList_GET_SIZE(runs);
+        PyObject *last = m ? PyList_GET_ITEM(runs, m - 1) : NULL;
+        int64_t l0 = 0, l2 = 0, l3 = 0;
+        int ok = last == NULL;
+        if (last != NULL && PyList_CheckExact(last) && PyList_GET_SIZE(last) == 4) {
+            PyObject *v[3] = {PyList_GET_ITEM(last, 0), PyList_GET_ITEM(last, 2), PyList_GET_ITEM(last, 3)};
+            int64_t *o[3] = {&l0, &l2, &l3};
+            ok = 1;
+            for (int i = 0; i < 3 && ok; i++) {
+                int of = 0;
+                long long x = PyLong_CheckExact(v[i]) ? PyLong_AsLongLongAndOverflow(v[i], &of) : 0;
+                ok = PyLong_CheckExact(v[i]) && !of && x >= -PORT_BOUND && x <= PORT_BOUND;
+                *o[i] = (int64_t)x;
+            }
+        }
+        if (ok) {
+            int r;
+            if (last != NULL && PyList_GET_ITEM(last, 1) == clock && l2 + l3 == tick && l0 + l3 == index) {
+                PyObject *x = PyLong_FromLongLong((long long)(l3 + count));  /* last[3] += count */
+                r = x == NULL ? -1 : PyList_SetItem(last, 3, x);
+            } else {
+                PyObject *run = Py_BuildValue("[LOLL]", (long long)index, clock, (long long)tick, (long long)count);
+                r = run == NULL ? -1 : PyList_Append(runs, run);
+                Py_XDECREF(run);
+            }
+            Py_DECREF(runs);
+            return r;
+        }
+        Py_DECREF(runs);
+    }
+    PyObject *res = PyObject_CallMethod(runs_obj, "append", "LOLL", (long long)index, clock, (long long)tick,
+                                        (long long)count);
+    Py_XDECREF(res);
+    return res == NULL ? -1 : 0;
+}
+
+/* _UartTx._ticks(n, False), n > 0, just after tx_append (its clock an exact TickClock): 0 or -1. */
+static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
+{
+    PyObject *clock = aget(port, A_CLOCK), *owner = NULL, *out = NULL, *out_ns = NULL, *limit = NULL, *chunk = NULL;
+    int64_t done, total, k = PyByteArray_GET_SIZE(fifo);
+    int r = -1;
+    if (n < k)
+        k = n;
+    if (clock == NULL)
+        return -1;
+    if (k) {
+        if ((owner = aget(port, A_OWNER)) == NULL || (out = aget(owner, A_UOUT)) == NULL
+                || (out_ns = aget(owner, A_UOUT_NS)) == NULL)
+            goto done;
+        if (!peek_i64(out, A_TOTAL, &total) || !peek_i64(port, A_TICKS_DONE, &done)) {
+            /* owner._out_ns.append(out.total, clock, self.ticks_done, k), called as such */
+            PyObject *tv = aget(out, A_TOTAL), *dv = tv == NULL ? NULL : aget(port, A_TICKS_DONE), *res = NULL;
+            if (dv != NULL)
+                res = PyObject_CallMethod(out_ns, "append", "OOOL", tv, clock, dv, (long long)k);
+            Py_XDECREF(tv);
+            Py_XDECREF(dv);
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+        } else if (runs_append(out_ns, total, clock, done, k) < 0)
+            goto done;
+        if ((limit = aget(out, A_LIMIT)) == NULL)
+            goto done;
+        int fits_cap = limit == Py_None;
+        if (!fits_cap) {  /* out._kept + k <= limit */
+            PyObject *kept = aget(out, A_UKEPT), *kv = PyLong_FromLongLong((long long)k), *sum = NULL;
+            if (kept != NULL && kv != NULL)
+                sum = PyNumber_Add(kept, kv);
+            Py_XDECREF(kept);
+            Py_XDECREF(kv);
+            if (sum == NULL)
+                goto done;
+            fits_cap = PyObject_RichCompareBool(sum, limit, Py_LE);
+            Py_DECREF(sum);
+            if (fits_cap < 0)
+                goto done;
+        }
+        if ((chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)k)) == NULL)
+            goto done;
+        if (fits_cap) {  /* ByteCapture.append, inlined: nothing to let go */
+            PyObject *chunks = aget(out, A_UCHUNKS), *res = NULL;
+            if (chunks != NULL) {
+                res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
+                Py_DECREF(chunks);
+            }
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+            if (attr_add(out, A_UKEPT, k) < 0 || attr_add(out, A_TOTAL, k) < 0)
+                goto done;
+        } else {
+            PyObject *res = PyObject_CallMethodOneArg(out, AN[A_APPEND], chunk);
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+        }
+        if (PySequence_DelSlice(fifo, 0, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
+                || attr_add(port, A_TICKS_DONE, k) < 0)
+            goto done;
+    }
+    r = k < n ? aset(port, A_CLOCK, Py_None) : 0;  /* a slot with nothing to send: the line goes idle */
+done:
+    Py_XDECREF(chunk);
+    Py_XDECREF(limit);
+    Py_XDECREF(out_ns);
+    Py_XDECREF(out);
+    Py_XDECREF(owner);
+    Py_DECREF(clock);
+    return r;
+}
+
+/* TxPort.steady_write(t, data) of an exact _UartTx: as sampled_rx_read (1, 0 or -1). */
+static int uart_tx_write(PyObject *port, int64_t t, PyObject *data)
+{
+    PyObject *fifo;
+    int64_t n;
+    int r = tx_append(port, t, data, &fifo, &n);
+    if (r <= 0)
+        return r;
+    pr_calls[3]++;
+    if (n > 0 && method_is(port, A_UTICKS, PR[PR_UART_TX_TICKS]))
+        r = uart_tx_ticks(port, fifo, n);
+    else
+        r = n > 0 ? call_ticks(port, n) : 0;
+    Py_DECREF(fifo);
+    return r < 0 ? -1 : 1;
+}
+
+/* _I2sTx.steady_write(t, data) of an exact _I2sTx, its _ticks' steady case inlined: as sampled_rx_read. */
+static int i2s_tx_write(PyObject *port, int64_t t, PyObject *data)
+{
+    PyObject *fifo, *played = NULL, *owner = NULL, *cap = NULL, *limit = NULL;
+    int64_t n, u, ku;
+    if (!peek_i64(port, A_UNIT, &u) || u <= 0)
+        return 0;
+    int r = tx_append(port, t, data, &fifo, &n);
+    if (r <= 0)
+        return r;
+    pr_calls[2]++;
+    if (n <= 0) {
+        Py_DECREF(fifo);
+        return 1;
+    }
+    Py_ssize_t have = PyByteArray_GET_SIZE(fifo);
+    if ((__int128)n * u > have || !method_is(port, A_UTICKS, PR[PR_I2S_TX_TICKS])) {
+        Py_DECREF(fifo);  /* (too few bytes: underruns; another _ticks on the class: the method) */
+        return call_ticks(port, n) < 0 ? -1 : 1;
+    }
+    ku = n * u;
+    if (ku == have) {  /* every frame plays from the FIFO */
+        played = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), have);
+        if (played == NULL || PyByteArray_Resize(fifo, 0) < 0)
+            goto fail;
+    } else {
+        played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)ku);
+        if (played == NULL || PySequence_DelSlice(fifo, 0, (Py_ssize_t)ku) < 0)
+            goto fail;
+    }
+    Py_CLEAR(fifo);
+    if ((owner = aget(port, A_OWNER)) == NULL || (cap = aget(owner, A_UPLAYED)) == NULL
+            || (limit = aget(cap, A_LIMIT)) == NULL)
+        goto fail;
+    int fits_cap = limit == Py_None;
+    if (!fits_cap) {  /* cap._kept + ku <= limit */
+        PyObject *k = aget(cap, A_UKEPT), *kv = PyLong_FromLongLong((long long)ku), *sum = NULL;
+        if (k != NULL && kv != NULL)
+            sum = PyNumber_Add(k, kv);
+        Py_XDECREF(k);
+        Py_XDECREF(kv);
+        if (sum == NULL)
+            goto fail;
+        fits_cap = PyObject_RichCompareBool(sum, limit, Py_LE);
+        Py_DECREF(sum);
+        if (fits_cap < 0)
+            goto fail;
+    }
+    if (fits_cap) {  /* ByteCapture.append, inlined: nothing to let go */
+        PyObject *chunks = aget(cap, A_UCHUNKS), *res = NULL;
+        if (chunks != NULL) {
+            res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], played);
+            Py_DECREF(chunks);
+        }
+        if (res == NULL)
+            goto fail;
+        Py_DECREF(res);
+        if (attr_add(cap, A_UKEPT, ku) < 0 || attr_add(cap, A_TOTAL, ku) < 0)
+            goto fail;
+    } else {
+        PyObject *res = PyObject_CallMethodOneArg(cap, AN[A_APPEND], played);
+        if (res == NULL)
+            goto fail;
+        Py_DECREF(res);
+    }
+    Py_DECREF(played);
+    Py_DECREF(limit);
+    Py_DECREF(cap);
+    Py_DECREF(owner);
+    if (attr_add(port, A_DRAINED, ku) < 0 || attr_add(port, A_TICKS_DONE, n) < 0)
+        return -1;
+    return 1;
+fail:
+    Py_XDECREF(fifo);
+    Py_XDECREF(played);
+    Py_XDECREF(limit);
+    Py_XDECREF(cap);
+    Py_XDECREF(owner);
+    return -1;
+}
+
+/* port_fn(last, n) of a receiving lane: the bytes (a new reference) or NULL with an exception. */
+static PyObject *port_read(PyObject *port_fn, int64_t last, int64_t n)
+{
+    if (Py_IS_TYPE(port_fn, &PyMethod_Type)) {
+        PyObject *f = PyMethod_GET_FUNCTION(port_fn), *self = PyMethod_GET_SELF(port_fn), *out = NULL;
+        PyTypeObject *tp = Py_TYPE(self);
+        int r = 0;
+        if (f == PR[PR_SAMPLED_RX_READ] && tp == (PyTypeObject *)PR[PR_SAMPLED_RX] && PR[PR_TICK_CLOCK] != NULL
+                && method_is(self, A_UPOP, PR[PR_RX_POP]))
+            r = sampled_rx_read(self, last, n, &out);
+        else if (f == PR[PR_RX_READ] && tp == (PyTypeObject *)PR[PR_UART_RX] && PR[PR_TICK_CLOCK] != NULL)
+            r = uart_rx_read(self, last, n, &out);
+        if (r != 0)
+            return r < 0 ? NULL : out;
+    }
+    return call_ll(port_fn, last, n);
+}
+
+/* port_fn(last, data) of a transmitting lane: 0 or -1 with an exception. */
+static int port_write(PyObject *port_fn, int64_t last, PyObject *data)
+{
+    if (Py_IS_TYPE(port_fn, &PyMethod_Type)) {
+        PyObject *f = PyMethod_GET_FUNCTION(port_fn), *self = PyMethod_GET_SELF(port_fn);
+        PyTypeObject *tp = Py_TYPE(self);
+        int r = 0;
+        if (f == PR[PR_I2S_TX_WRITE] && tp == (PyTypeObject *)PR[PR_I2S_TX] && PR[PR_TICK_CLOCK] != NULL)
+            r = i2s_tx_write(self, last, data);
+        else if (f == PR[PR_TX_WRITE] && tp == (PyTypeObject *)PR[PR_UART_TX] && PR[PR_TICK_CLOCK] != NULL)
+            r = uart_tx_write(self, last, data);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
+    PyObject *lastv = PyLong_FromLongLong((long long)last);
+    PyObject *res = lastv == NULL ? NULL : PyObject_CallFunctionObjArgs(port_fn, lastv, data, NULL);
+    Py_XDECREF(lastv);
+    Py_XDECREF(res);
+    return res == NULL ? -1 : 0;
+}
+
+/* BusCore.set_ports(**classes): the port classes and methods the code above follows (None: forget one). */
+static PyObject *core_set_ports(PyObject *cls, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "BusCore.set_ports takes keyword arguments only");
+        return NULL;
+    }
+    Py_ssize_t i = 0;
+    PyObject *k, *v;
+    while (kwds != NULL && PyDict_Next(kwds, &i, &k, &v)) {
+        int j = 0;
+        while (j < NPR && !(PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, pr_names[j]) == 0))
+            j++;
+        if (j == NPR) {
+            PyErr_Format(PyExc_TypeError, "BusCore.set_ports: no port part named %R", k);
+            return NULL;
+        }
+        if (v != Py_None && (j == PR_TICK_CLOCK || j == PR_BLOCK_SOURCE || j == PR_SAMPLED_RX || j == PR_UART_RX
+                             || j == PR_I2S_TX || j == PR_UART_TX || j == PR_TICK_RUNS) && !PyType_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "BusCore.set_ports: %s must be a class, not %R", pr_names[j], v);
+            return NULL;
+        }
+        Py_XSETREF(PR[j], v == Py_None ? NULL : Py_NewRef(v));
+    }
+    Py_RETURN_NONE;
+}
+
+/* BusCore.port_calls(): the port calls done in C so far (sampled RX, UART RX, I2S TX, UART TX). */
+static PyObject *core_port_calls(PyObject *cls, PyObject *unused)
+{
+    return Py_BuildValue("(KKKK)", pr_calls[0], pr_calls[1], pr_calls[2], pr_calls[3]);
+}
+
+static int get_attr_ssize(PyObject *ch, int name, Py_ssize_t *out)
+{
+    PyObject *v = aget(ch, name);
+    if (v == NULL)
+        return -1;
+    if (!PyLong_CheckExact(v)) {
+        Py_DECREF(v);
+        *out = -1;
+        return 1;  /* not ours: the fallback */
+    }
+    Py_ssize_t x = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        *out = -1;
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int set_attr_ssize(PyObject *ch, int name, Py_ssize_t v)
+{
+    PyObject *x = PyLong_FromSsize_t(v);
+    if (x == NULL)
+        return -1;
+    int r = aset(ch, name, x);
+    Py_DECREF(x);
+    return r;
+}
+
+/* 1 when ch.<name> is want, 0 when not, -1 with an exception. */
+static int attr_is(PyObject *ch, int name, PyObject *want)
+{
+    PyObject *v = aget(ch, name);
+    if (v == NULL)
+        return -1;
+    int r = v == want;
+    Py_DECREF(v);
+    return r;
+}
+
 static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
 {
     if (mover == Py_None)
@@ -1273,12 +1951,12 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
     PyObject *port_fn = PyTuple_GET_ITEM(mover, 4);
     int tx = PyTuple_GET_ITEM(mover, 5) == Py_True;
     int r;
-    if ((r = attr_is(ch, s_prog, prog)) <= 0 || (r = attr_is(ch, s_checked, prog)) <= 0
-            || (r = attr_is(ch, s_mvs, mvs)) <= 0)
+    if ((r = attr_is(ch, A_PROG, prog)) <= 0 || (r = attr_is(ch, A_CHECKED, prog)) <= 0
+            || (r = attr_is(ch, A_MVS, mvs)) <= 0)
         return r < 0 ? -1 : call_fallback(move, pos, n, last);
     Py_ssize_t idx, off, done, nitems = PyTuple_GET_SIZE(lengths);
-    if ((r = get_attr_ssize(ch, s_item_idx, &idx)) != 0 || (r = get_attr_ssize(ch, s_item_off, &off)) != 0
-            || (r = get_attr_ssize(ch, s_done, &done)) != 0)
+    if ((r = get_attr_ssize(ch, A_ITEM_IDX, &idx)) != 0 || (r = get_attr_ssize(ch, A_ITEM_OFF, &off)) != 0
+            || (r = get_attr_ssize(ch, A_DONE, &done)) != 0)
         return r < 0 ? -1 : call_fallback(move, pos, n, last);
     if (idx < 0 || idx >= nitems || off < 0 || n < 0 || n > PY_SSIZE_T_MAX / 2)
         return call_fallback(move, pos, n, last);
@@ -1326,34 +2004,21 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
     }
     if (!pieces_fit(mvs, pc, np, tx))
         return call_fallback(move, pos, n, last);
-    if (!single && (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
-                    || set_attr_ssize(ch, s_done, d) < 0))
-        return -1;
-    PyObject *lastv = PyLong_FromLongLong((long long)last);
-    if (lastv == NULL)
+    if (!single && (set_attr_ssize(ch, A_ITEM_IDX, i) < 0 || set_attr_ssize(ch, A_ITEM_OFF, o) < 0
+                    || set_attr_ssize(ch, A_DONE, d) < 0))
         return -1;
     if (tx) {
         PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
         if (data == NULL || pieces_copy(mvs, pc, np, PyBytes_AS_STRING(data), 1) < 0) {
             Py_XDECREF(data);
-            Py_DECREF(lastv);
             return -1;
         }
-        PyObject *res = PyObject_CallFunctionObjArgs(port_fn, lastv, data, NULL);
+        r = port_write(port_fn, last, data);
         Py_DECREF(data);
-        Py_DECREF(lastv);
-        if (res == NULL)
+        if (r < 0)
             return -1;
-        Py_DECREF(res);
     } else {
-        PyObject *nv = PyLong_FromLongLong((long long)n);
-        if (nv == NULL) {
-            Py_DECREF(lastv);
-            return -1;
-        }
-        PyObject *data = PyObject_CallFunctionObjArgs(port_fn, lastv, nv, NULL);
-        Py_DECREF(lastv);
-        Py_DECREF(nv);
+        PyObject *data = port_read(port_fn, last, n);
         if (data == NULL)
             return -1;
         if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) == (Py_ssize_t)n)
@@ -1378,8 +2043,8 @@ static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, P
             i = idx;
             d = done + (Py_ssize_t)n;
         }
-        if (set_attr_ssize(ch, s_item_idx, i) < 0 || set_attr_ssize(ch, s_item_off, o) < 0
-                || set_attr_ssize(ch, s_done, d) < 0)
+        if (set_attr_ssize(ch, A_ITEM_IDX, i) < 0 || set_attr_ssize(ch, A_ITEM_OFF, o) < 0
+                || set_attr_ssize(ch, A_DONE, d) < 0)
             return -1;
     }
     return 0;
@@ -2087,6 +2752,12 @@ static PyMethodDef core_methods[] = {
     {"take_move", (PyCFunction)core_take_move, METH_VARARGS,
      "take_move(pos, t, movers, move, store): take(pos, t) with lane pos's bytes moved (Dmac._sched_take_lane); "
      "the bursts taken."},
+    {"set_ports", (PyCFunction)(void (*)(void))core_set_ports, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "set_ports(**parts): the port classes and methods whose steady calls take_moves / take_move do in C "
+     "(tick_clock, block_source, rx_pop, sampled_rx, sampled_rx_read, uart_rx, rx_read, uart_rx_ticks, i2s_tx, "
+     "i2s_tx_write, i2s_tx_ticks, uart_tx, tx_write; None forgets one)."},
+    {"port_calls", (PyCFunction)core_port_calls, METH_NOARGS | METH_CLASS,
+     "port_calls(): the port steady calls done in C so far (sampled RX, UART RX, I2S TX, UART TX)."},
     {"due", (PyCFunction)core_due, METH_VARARGS,
      "due(now, irqs, dones): 2 * (interrupts at now from item end irqs) + (program end dones at now)."},
     {"arm", (PyCFunction)core_arm, METH_VARARGS,
@@ -2118,13 +2789,9 @@ int dmaengine_sim_init(PyObject *module)
 {
     if (PyType_Ready(&BusCoreType) < 0)
         return -1;
-    if ((s_prog = PyUnicode_InternFromString("prog")) == NULL
-            || (s_checked = PyUnicode_InternFromString("checked")) == NULL
-            || (s_mvs = PyUnicode_InternFromString("mvs")) == NULL
-            || (s_item_idx = PyUnicode_InternFromString("item_idx")) == NULL
-            || (s_item_off = PyUnicode_InternFromString("item_off")) == NULL
-            || (s_done = PyUnicode_InternFromString("done")) == NULL)
-        return -1;
+    for (int i = 0; i < NA; i++)
+        if ((AN[i] = PyUnicode_InternFromString(a_names[i])) == NULL)
+            return -1;
     for (int i = 0; i < 13; i++)
         if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
             return -1;

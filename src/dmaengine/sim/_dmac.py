@@ -445,8 +445,10 @@ class Dmac:
     def sync(self) -> None:
         """Move the bytes of every planned burst finished by now (before client code looks at memory)."""
         now = self.kernel.now_ns
-        if self._sched is not None:
-            self._sched_take(now)
+        sched = self._sched
+        if sched is not None:
+            if now != self._took_ns or sched is not self._took:  # (_sched_take's own first test: a frame less)
+                self._sched_take(now)
         elif now < self._sync_ns:
             return  # no planned burst lands before then
         nxt = NEVER

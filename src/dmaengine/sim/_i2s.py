@@ -11,6 +11,7 @@ import numpy as np
 from dmaengine import ConfigError
 
 from .. import _check
+from .._native import core
 from ._capture import ByteCapture, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
@@ -76,6 +77,8 @@ def sine_frames(freq_hz: float, rate_hz: int, channels: int, sample_width: int, 
 
 class SampledRx(RxPort):
     """A receiver that samples ``unit`` bytes per tick from ``source`` once a DMA channel starts serving it."""
+
+    __slots__ = ("rate_hz", "source")
 
     def __init__(self, owner: Peripheral, depth: int, threshold: int, unit: int, rate_hz: int,
                  source: FrameSource) -> None:
@@ -221,6 +224,11 @@ class _I2sTx(TxPort):
 
 
 _I2S_TX_TICKS = _I2sTx._ticks  # (steady_write inlines its steady case only for this very method)
+
+if core is not None:  # the compiled core does these ports' steady calls itself, as their methods here do them
+    core.BusCore.set_ports(tick_clock=TickClock, block_source=_BlockSource, rx_pop=RxPort._pop,
+                           sampled_rx=SampledRx, sampled_rx_read=SampledRx.steady_read, i2s_tx=_I2sTx,
+                           i2s_tx_write=_I2sTx.steady_write, i2s_tx_ticks=_I2S_TX_TICKS)
 
 
 class I2s(Peripheral):

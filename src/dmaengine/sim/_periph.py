@@ -177,6 +177,7 @@ class RxPort(Port):
     ``unbounded``) and adds ``n`` to ``ticks_done``; ``_supply()`` bounds the ticks still to come.
     """
 
+    __slots__ = ("entered", "overruns", "popped")
     direction = TransferDirection.DEV_TO_MEM
 
     def __init__(self, owner: Peripheral, depth: int, threshold: int, unit: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dmaengine import ConfigError
 
 from .. import _check
+from .._native import core
 from ._capture import ByteCapture, TickRuns, check_capture
 from ._kernel import TickClock
 from ._periph import Peripheral, RxPort, TxPort
@@ -18,6 +19,7 @@ BITS_PER_BYTE = 10
 class _UartTx(TxPort):
     """Bytes leave the FIFO when their start bit begins; the line idles when the FIFO runs dry."""
 
+    __slots__ = ()
     owner: Uart
 
     def _start(self, t: int) -> None:
@@ -50,6 +52,7 @@ class _UartTx(TxPort):
 class _UartRx(RxPort):
     """Bytes fed to the line arrive in the FIFO at the end of their stop bit; a full FIFO drops them."""
 
+    __slots__ = ("pending",)
     owner: Uart
 
     def __init__(self, owner: Uart, depth: int, threshold: int) -> None:
@@ -80,6 +83,12 @@ class _UartRx(RxPort):
             self.ticks_done = 0
         self.pending += data
         self.port_changed()
+
+
+if core is not None:  # the compiled core does these ports' steady calls itself, as their methods here do them
+    core.BusCore.set_ports(tick_clock=TickClock, rx_pop=RxPort._pop, uart_rx=_UartRx, rx_read=RxPort.steady_read,
+                           uart_rx_ticks=_UartRx._ticks, uart_tx=_UartTx, tx_write=TxPort.steady_write,
+                           uart_tx_ticks=_UartTx._ticks, tick_runs=TickRuns, tick_runs_append=TickRuns.append)
 
 
 class Uart(Peripheral):
