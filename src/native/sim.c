@@ -1652,10 +1652,46 @@ static int runs_append(PyObject *runs_obj, int64_t index, PyObject *clock, int64
     return res == NULL ? -1 : 0;
 }
 
+/* ByteCapture.append(chunk) of k bytes: inlined while the chunk fits under the capture's limit (None or
+ * _kept + k <= limit: nothing to let go, so the chunk list, _kept and total), else the method: 0 or -1. */
+static int capture_append(PyObject *cap, PyObject *chunk, int64_t k)
+{
+    PyObject *limit = aget(cap, A_LIMIT), *res = NULL;
+    if (limit == NULL)
+        return -1;
+    int fits = limit == Py_None;
+    if (!fits) {  /* cap._kept + k <= limit */
+        PyObject *kept = aget(cap, A_UKEPT), *kv = PyLong_FromLongLong((long long)k), *sum = NULL;
+        if (kept != NULL && kv != NULL)
+            sum = PyNumber_Add(kept, kv);
+        Py_XDECREF(kept);
+        Py_XDECREF(kv);
+        fits = sum == NULL ? -1 : PyObject_RichCompareBool(sum, limit, Py_LE);
+        Py_XDECREF(sum);
+    }
+    Py_DECREF(limit);
+    if (fits < 0)
+        return -1;
+    if (!fits) {
+        res = PyObject_CallMethodOneArg(cap, AN[A_APPEND], chunk);
+        Py_XDECREF(res);
+        return res == NULL ? -1 : 0;
+    }
+    PyObject *chunks = aget(cap, A_UCHUNKS);
+    if (chunks != NULL) {
+        res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
+        Py_DECREF(chunks);
+    }
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return attr_add(cap, A_UKEPT, k) < 0 || attr_add(cap, A_TOTAL, k) < 0 ? -1 : 0;
+}
+
 /* _UartTx._ticks(n, False), n > 0, just after tx_append (its clock an exact TickClock): 0 or -1. */
 static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
 {
-    PyObject *clock = aget(port, A_CLOCK), *owner = NULL, *out = NULL, *out_ns = NULL, *limit = NULL, *chunk = NULL;
+    PyObject *clock = aget(port, A_CLOCK), *owner = NULL, *out = NULL, *out_ns = NULL, *chunk = NULL;
     int64_t done, total, k = PyByteArray_GET_SIZE(fifo);
     int r = -1;
     if (n < k)
@@ -1678,41 +1714,9 @@ static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
             Py_DECREF(res);
         } else if (runs_append(out_ns, total, clock, done, k) < 0)
             goto done;
-        if ((limit = aget(out, A_LIMIT)) == NULL)
+        if ((chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)k)) == NULL
+                || capture_append(out, chunk, k) < 0)
             goto done;
-        int fits_cap = limit == Py_None;
-        if (!fits_cap) {  /* out._kept + k <= limit */
-            PyObject *kept = aget(out, A_UKEPT), *kv = PyLong_FromLongLong((long long)k), *sum = NULL;
-            if (kept != NULL && kv != NULL)
-                sum = PyNumber_Add(kept, kv);
-            Py_XDECREF(kept);
-            Py_XDECREF(kv);
-            if (sum == NULL)
-                goto done;
-            fits_cap = PyObject_RichCompareBool(sum, limit, Py_LE);
-            Py_DECREF(sum);
-            if (fits_cap < 0)
-                goto done;
-        }
-        if ((chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)k)) == NULL)
-            goto done;
-        if (fits_cap) {  /* ByteCapture.append, inlined: nothing to let go */
-            PyObject *chunks = aget(out, A_UCHUNKS), *res = NULL;
-            if (chunks != NULL) {
-                res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
-                Py_DECREF(chunks);
-            }
-            if (res == NULL)
-                goto done;
-            Py_DECREF(res);
-            if (attr_add(out, A_UKEPT, k) < 0 || attr_add(out, A_TOTAL, k) < 0)
-                goto done;
-        } else {
-            PyObject *res = PyObject_CallMethodOneArg(out, AN[A_APPEND], chunk);
-            if (res == NULL)
-                goto done;
-            Py_DECREF(res);
-        }
         if (PySequence_DelSlice(fifo, 0, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
                 || attr_add(port, A_TICKS_DONE, k) < 0)
             goto done;
@@ -1720,7 +1724,6 @@ static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
     r = k < n ? aset(port, A_CLOCK, Py_None) : 0;  /* a slot with nothing to send: the line goes idle */
 done:
     Py_XDECREF(chunk);
-    Py_XDECREF(limit);
     Py_XDECREF(out_ns);
     Py_XDECREF(out);
     Py_XDECREF(owner);
@@ -1748,7 +1751,7 @@ static int uart_tx_write(PyObject *port, int64_t t, PyObject *data)
 /* _I2sTx.steady_write(t, data) of an exact _I2sTx, its _ticks' steady case inlined: as sampled_rx_read. */
 static int i2s_tx_write(PyObject *port, int64_t t, PyObject *data)
 {
-    PyObject *fifo, *played = NULL, *owner = NULL, *cap = NULL, *limit = NULL;
+    PyObject *fifo, *played = NULL, *owner = NULL, *cap = NULL;
     int64_t n, u, ku;
     if (!peek_i64(port, A_UNIT, &u) || u <= 0)
         return 0;
@@ -1777,41 +1780,9 @@ static int i2s_tx_write(PyObject *port, int64_t t, PyObject *data)
     }
     Py_CLEAR(fifo);
     if ((owner = aget(port, A_OWNER)) == NULL || (cap = aget(owner, A_UPLAYED)) == NULL
-            || (limit = aget(cap, A_LIMIT)) == NULL)
+            || capture_append(cap, played, ku) < 0)
         goto fail;
-    int fits_cap = limit == Py_None;
-    if (!fits_cap) {  /* cap._kept + ku <= limit */
-        PyObject *k = aget(cap, A_UKEPT), *kv = PyLong_FromLongLong((long long)ku), *sum = NULL;
-        if (k != NULL && kv != NULL)
-            sum = PyNumber_Add(k, kv);
-        Py_XDECREF(k);
-        Py_XDECREF(kv);
-        if (sum == NULL)
-            goto fail;
-        fits_cap = PyObject_RichCompareBool(sum, limit, Py_LE);
-        Py_DECREF(sum);
-        if (fits_cap < 0)
-            goto fail;
-    }
-    if (fits_cap) {  /* ByteCapture.append, inlined: nothing to let go */
-        PyObject *chunks = aget(cap, A_UCHUNKS), *res = NULL;
-        if (chunks != NULL) {
-            res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], played);
-            Py_DECREF(chunks);
-        }
-        if (res == NULL)
-            goto fail;
-        Py_DECREF(res);
-        if (attr_add(cap, A_UKEPT, ku) < 0 || attr_add(cap, A_TOTAL, ku) < 0)
-            goto fail;
-    } else {
-        PyObject *res = PyObject_CallMethodOneArg(cap, AN[A_APPEND], played);
-        if (res == NULL)
-            goto fail;
-        Py_DECREF(res);
-    }
     Py_DECREF(played);
-    Py_DECREF(limit);
     Py_DECREF(cap);
     Py_DECREF(owner);
     if (attr_add(port, A_DRAINED, ku) < 0 || attr_add(port, A_TICKS_DONE, n) < 0)
@@ -1820,7 +1791,6 @@ static int i2s_tx_write(PyObject *port, int64_t t, PyObject *data)
 fail:
     Py_XDECREF(fifo);
     Py_XDECREF(played);
-    Py_XDECREF(limit);
     Py_XDECREF(cap);
     Py_XDECREF(owner);
     return -1;
