@@ -183,12 +183,10 @@ static int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t p
     return 0;
 }
 
-static void heap_pop(BusCore *o)
+/* Put e at the root of the heap's first nheap entries (the root's own entry is gone) and sift it down. */
+static inline void heap_sift_root(BusCore *o, HeapEnt e)
 {
-    HeapEnt e = o->heap[--o->nheap];
     Py_ssize_t n = o->nheap, i = 0;
-    if (n == 0)
-        return;
     for (;;) {
         Py_ssize_t l = 2 * i + 1;
         if (l >= n)
@@ -201,6 +199,13 @@ static void heap_pop(BusCore *o)
         i = l;
     }
     o->heap[i] = e;
+}
+
+static void heap_pop(BusCore *o)
+{
+    HeapEnt e = o->heap[--o->nheap];
+    if (o->nheap)
+        heap_sift_root(o, e);
 }
 
 static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int64_t stride, int64_t dur,
@@ -229,20 +234,7 @@ static int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq, int64_t kind,
     if (!*hole)
         return heap_push(o, t, seq, kind, pos);
     *hole = 0;
-    HeapEnt e = {t, seq, kind, pos};
-    Py_ssize_t n = o->nheap, i = 0;
-    for (;;) {
-        Py_ssize_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        if (l + 1 < n && ent_lt(&o->heap[l + 1], &o->heap[l]))
-            l++;
-        if (!ent_lt(&o->heap[l], &e))
-            break;
-        o->heap[i] = o->heap[l];
-        i = l;
-    }
-    o->heap[i] = e;
+    heap_sift_root(o, (HeapEnt){t, seq, kind, pos});
     return 0;
 }
 
