@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 from dmaengine._native import core
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -35,3 +38,20 @@ def in_thread() -> Callable[[Callable[[], None]], Callable[[], None]]:
         return app
 
     return make
+
+
+@pytest.fixture
+def in_pure_python() -> Callable[[Callable[[], T]], T]:
+    """``in_pure_python(fn)``: ``fn()`` with the compiled core switched off (what it builds runs in Python), and
+    the core as it was after it."""
+    from dmaengine import _native
+
+    def call(fn: Callable[[], T]) -> T:
+        saved = _native.core
+        try:
+            _native.core = None
+            return fn()
+        finally:
+            _native.core = saved
+
+    return call

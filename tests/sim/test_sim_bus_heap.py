@@ -43,13 +43,9 @@ def _run() -> tuple[Any, ...]:
 
 
 @needs_core
-def test_a_time_of_called_back_mid_loop_sees_the_python_loop_s_heap() -> None:
-    saved = _native.core
-    try:
-        _native.core = None
-        pure = _run()
-    finally:
-        _native.core = saved
+def test_a_time_of_called_back_mid_loop_sees_the_python_loop_s_heap(in_pure_python: Any) -> None:
+    assert in_pure_python(lambda: _native.core) is None and _native.core is not None
+    pure = in_pure_python(_run)
     native = _run()
     assert len(pure[0]) > 20  # the callback ran often, with other lanes' instants pending
     assert any(len(p) >= 2 for _, p in pure[0])
