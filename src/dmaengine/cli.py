@@ -244,9 +244,16 @@ def _progress(description: str, total: float | None) -> Iterator[Callable[..., N
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(description, total=total)
+        shown = [description]
 
         def update(completed: float, description: str | None = None) -> None:
-            progress.update(task, completed=completed, description=description)
+            # A new description (the next size) is drawn at once, not at the next tick: a size that takes less
+            # than a refresh period still shows on the terminal.
+            fresh = False
+            if description is not None and description != shown[0]:
+                shown[0] = description
+                fresh = True
+            progress.update(task, completed=completed, description=description, refresh=fresh)
 
         yield update
 

@@ -194,3 +194,21 @@ def test_ctrl_c_during_perf_on_the_simulated_soc_prints_and_writes_what_it_measu
     assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
     text = screen.decode(errors="replace")
     assert f"stopped after {len(sizes)} of {len(DEFAULT_SIZES)} sizes" in text
+
+
+def test_progress_bar_draws_each_new_description_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A size that ends before the bar's next tick still shows: each new description is drawn when it is set."""
+    import io
+
+    from rich.console import Console
+
+    from dmaengine import cli
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "_console", lambda: Console(file=out, force_terminal=True, width=100))
+    with cli._progress("dma-perf sweep", 3) as update:
+        for index, size in enumerate((64, 128, 256)):
+            update(index, f"dma-perf sweep, {size} B")
+            update(index + 0.5)  # (no new description: no extra drawing)
+    text = out.getvalue()
+    assert [size for size in (64, 128, 256) if f"dma-perf sweep, {size} B" in text] == [64, 128, 256]
