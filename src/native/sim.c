@@ -932,17 +932,38 @@ static PyObject *lane_list(BusCore *o, int k)
 static PyObject *core_state(BusCore *o, PyObject *unused)
 {
     (void)unused;
-    PyObject *g = lane_list(o, S_GRANTED), *l = lane_list(o, S_LANDED), *s = lane_list(o, S_SINCE);
-    PyObject *r = NULL;
-    if (g && l && s)
-        r = Py_BuildValue("(KLLLLLLLLOOOn)", (unsigned long long)o->waiting, (long long)o->busy,
-                          (long long)o->stop, (long long)o->computed, (long long)o->events, (long long)o->jumps,
-                          (long long)o->last_grant, (long long)o->last_grant_ns, (long long)o->last_event, g, l, s,
-                          o->nheap);
-    Py_XDECREF(g);
-    Py_XDECREF(l);
-    Py_XDECREF(s);
+    /* (built item by item, not by Py_BuildValue: its format is parsed at every call, and this runs after every
+     * chunk of a schedule and every relane) */
+    PyObject *r = PyTuple_New(13);
+    if (r == NULL)
+        return NULL;
+    const int64_t v[9] = {0, o->busy, o->stop, o->computed, o->events, o->jumps, o->last_grant, o->last_grant_ns,
+                          o->last_event};
+    PyObject *w = PyLong_FromUnsignedLongLong((unsigned long long)o->waiting);
+    if (w == NULL)
+        goto fail;
+    PyTuple_SET_ITEM(r, 0, w);
+    for (int i = 1; i < 9; i++) {
+        PyObject *x = PyLong_FromLongLong((long long)v[i]);
+        if (x == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(r, i, x);
+    }
+    static const int lists[3] = {S_GRANTED, S_LANDED, S_SINCE};
+    for (int i = 0; i < 3; i++) {
+        PyObject *x = lane_list(o, lists[i]);
+        if (x == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(r, 9 + i, x);
+    }
+    PyObject *h = PyLong_FromSsize_t(o->nheap);
+    if (h == NULL)
+        goto fail;
+    PyTuple_SET_ITEM(r, 12, h);
     return r;
+fail:  /* (the items not set yet are NULL: the tuple's dealloc skips them) */
+    Py_DECREF(r);
+    return NULL;
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -2328,6 +2349,19 @@ static PyObject *core_replay(BusCore *o, PyObject *args)
     return (PyObject *)replay_core(o, stop_ns, item_ends, program_ends);
 }
 
+/* core_relane's None, once its lane ``spec`` is checked whole (a bad lane raises, as on the way to a new core). */
+static PyObject *relane_none(PyObject *spec)
+{
+    BusCore *check = core_alloc(1);
+    if (check == NULL)
+        return NULL;
+    int bad = load_lane(check, 0, spec) < 0;
+    Py_DECREF(check);
+    if (bad)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* BusSchedule.relane (its Python code is the specification): a new BusCore, or None. ``lane`` is the lane's
  * constants as the constructor takes them, ``lane_state`` its (request_bytes, limit_bytes, item_bursts,
  * item_irq). */
@@ -2365,15 +2399,10 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
     Py_DECREF(ls);
     if (bad)
         return NULL;
-    BusCore *check = core_alloc(1);  /* the lane checked whole before anything else */
-    if (check == NULL)
-        return NULL;
-    int bad_lane = load_lane(check, 0, spec) < 0;
-    Py_DECREF(check);
-    if (bad_lane)
-        return NULL;
+    /* The lane is checked whole before None is answered (a bad lane raises whatever the instant); on the way
+     * to a new core it is checked as it is loaded into it. */
     if (now + 1 > o->computed || (has_req && request <= now))
-        Py_RETURN_NONE;
+        return relane_none(spec);
     BusCore *r = replay_core(o, now + 1, item_ends, program_ends);
     if (r == NULL)
         return NULL;
@@ -2386,7 +2415,10 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
     }
     if (!idle) {
         Py_DECREF(r);
-        Py_RETURN_NONE;
+        if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
+                || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
+            return NULL;
+        return relane_none(spec);
     }
     if (ahead) {  /* its request ahead: the new one takes its place (the others pushed again, in key order) */
         Py_ssize_t nh = r->nheap;
@@ -2404,7 +2436,10 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
                 (void)heap_push(r, old[i].t, old[i].seq, old[i].kind, old[i].pos);  /* within its capacity */
         PyMem_Free(old);
     }
-    /* Lane pos afresh. */
+    /* Lane pos afresh (item and program ends of the replay dropped first: a bad lane leaves the lists empty). */
+    if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
+            || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
+        goto fail;
     PyMem_Free(r->items[pos]);
     r->items[pos] = NULL;
     r->nitems[pos] = 0;
@@ -2423,9 +2458,6 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
         r->segs[p].n = 0;
         r->segs[p].taken_si = r->segs[p].taken_done = 0;
     }
-    if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
-            || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
-        goto fail;
     r->stop = stop;
     for (Py_ssize_t i = 0; i < r->nheap; i++) {
         if (r->heap[i].kind != 0)
