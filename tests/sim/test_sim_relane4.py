@@ -1,0 +1,195 @@
+"""Cheaper relanes (issue 14, busy): an RX ring fed again keeps the spans it put in the schedule (``ring_memo``),
+the compiled relane checks its lane as it loads it, and the state is read back without a format string; all of it
+against ``Soc(fast=False)`` (the suite runs these both ways)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
+from dmaengine.sim import Soc
+from dmaengine.sim._bus import NEVER, BusSchedule, Lane
+from dmaengine.sim._dmac import Dmac
+
+needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
+
+D2M = TransferDirection.DEV_TO_MEM
+
+
+def fed_ring(fast: bool, sim_ms: int, mode: str) -> tuple[list[object], Soc]:
+    """The ADC and the UART RX in cyclic DMA, UART RX fed and a copy started every ms: callback instants, residues
+    at each step, copy results and the bytes at the end. ``mode``: "apart" (the copies far from the ring),
+    "behind" (each copy writes the first bytes of the RX ring, which the ring has passed or not yet reached)."""
+    soc = Soc(fast=fast)
+    adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
+    seen: list[object] = []
+
+    def cb(name: str):  # type: ignore[no-untyped-def]
+        return lambda _: seen.append((name, soc.now_ns))
+
+    ad = soc.request_chan("adc0", "rx")
+    ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
+    ring_adc = np.zeros(80 * 2 * 4, dtype=np.uint8)
+    d = ad.prep_dma_cyclic(soc.map(ring_adc).addr, ring_adc.nbytes, ring_adc.nbytes // 4, D2M)
+    d.callback = cb("adc")
+    d.submit()
+    rx = soc.request_chan("uart0", "rx")
+    rx.slave_config(SlaveConfig(src_addr=uart0.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
+    ring_rx = np.zeros(128, dtype=np.uint8)
+    rx_map = soc.map(ring_rx)
+    rd = rx.prep_dma_cyclic(rx_map.addr, ring_rx.nbytes, 32, D2M)
+    rd.callback = cb("rx")
+    rd.submit()
+    mc = soc.request_channel(Cap.MEMCPY)
+    src = (np.arange(2048) * 7 % 251).astype(np.uint8)
+    dst = np.zeros(2048, dtype=np.uint8)
+    ms, md = soc.map(src), soc.map(dst)
+    for c in (ad, rx):
+        c.issue_pending()
+    cookies = []
+    for k in range(sim_ms):
+        soc.run(until=k / 1000)
+        uart0.feed(bytes([65 + k % 26]) * (1 + k % 7))  # type: ignore[attr-defined]
+        if mode == "behind":
+            copy = mc.prep_dma_memcpy(rx_map.addr + 32 * (k % 4), ms.addr, 4)
+        else:
+            copy = mc.prep_dma_memcpy(md.addr, ms.addr, 2048)
+        copy.callback_result = lambda _, r, k=k: seen.append((k, soc.now_ns, int(r.result), r.residue))
+        cookies.append(copy.submit())
+        mc.issue_pending()
+        seen.append(("residue", soc.now_ns, rx.tx_status(rd.cookie)[1]))
+    soc.run(until=sim_ms / 1000 + 0.002)
+    seen.append([mc.tx_status(c)[0] for c in cookies])
+    seen.append((bytes(ring_rx), bytes(ring_adc), bytes(dst), soc.now_ns))
+    return seen, soc
+
+
+def watched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Each relane of an RX lane: ``(ring_memo before, (prog, item_idx, item_off), spans built, relaned)``."""
+    out: list[tuple[Any, ...]] = []
+    relane, lane_memory = Dmac._sched_relane, Dmac._lane_memory
+    built = [0]
+
+    def memory(self: Dmac, ch: Any, spans: Any, pos: int) -> bool:
+        built[0] += 1
+        return lane_memory(self, ch, spans, pos)
+
+    def counted(self: Dmac, ch: Any, request_ns: int | None) -> bool:
+        if ch.prog.direction is not D2M:
+            return relane(self, ch, request_ns)
+        before = self._sched.ring_memo  # type: ignore[union-attr]
+        at = (ch.prog, ch.item_idx, ch.item_off)
+        built[0] = 0
+        ok = relane(self, ch, request_ns)
+        out.append((before, at, built[0], ok))
+        return ok
+
+    monkeypatch.setattr(Dmac, "_sched_relane", counted)
+    monkeypatch.setattr(Dmac, "_lane_memory", memory)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["apart", "behind"])
+def test_fed_ring_relanes_exact(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rx_relanes = watched(monkeypatch)
+    fast, soc = fed_ring(True, 40, mode)
+    monkeypatch.undo()
+    ref, _ = fed_ring(False, 40, mode)
+    assert fast == ref
+    results = [e[2] for e in fast if isinstance(e, tuple) and len(e) == 4 and isinstance(e[0], int)]
+    assert results == [0] * 40
+    dmac = soc.dmac.hw  # type: ignore[attr-defined]
+    kept = sum(1 for _, _, n, ok in rx_relanes if n == 0 and ok)
+    assert (dmac.relanes, dmac.plans, len(rx_relanes), kept) == RELANES_PLANS_RX_KEPT[mode]
+
+
+#: (relanes, plans, RX relanes tried, RX relanes that kept the ring's spans): the feeds at one item of the ring
+#: keep its spans, those at the next item build them again; with copies over the ring most relanes are refused
+#: (the schedule settles, and the memo goes with it). The relanes and plans are those of the spans built at every
+#: relane (the memo changes no answer).
+RELANES_PLANS_RX_KEPT = {"apart": (78, 127, 39, 34), "behind": (32, 85, 33, 0)}
+
+
+def test_the_ring_memo_is_taken_exactly_where_its_spans_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each guard of the memo: the same ring, at the same item, no earlier in it, still checked whole; where one
+    fails the spans are built again (and the memo then names the ring as it is now)."""
+    rx_relanes = watched(monkeypatch)
+    fed_ring(True, 40, "apart")
+    monkeypatch.undo()
+    reasons = set()
+    for before, (prog, idx, off), built, ok in rx_relanes:
+        hit = before is not None and before[1] is prog and before[2] == idx and before[3] <= off
+        assert built == (0 if hit else 1)
+        if before is None:
+            reasons.add("none")
+        elif before[2] != idx:
+            reasons.add("item")
+        elif hit:
+            reasons.add("hit")
+        assert ok
+    assert reasons == {"none", "item", "hit"}
+
+
+def test_a_ring_memo_of_another_lane_stays_and_of_this_one_goes() -> None:
+    """``BusSchedule.relane`` and ``replay`` give a schedule with no memo (the controller carries it over)."""
+    lanes = [Lane(0, 40, 64, 160, 64, 160), Lane(3, 1, 64, 160, 64, 160, ends_program=True)]
+    sched = BusSchedule(lanes, 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1,
+                        pending=((1, 50, 2),), max_events=30)
+    assert sched.ring_memo is None
+    sched.ring_memo = (0, object(), 0, 0)
+    new = sched.relane(400, 1, Lane(3, 10, 64, 160, 64, 160, ends_program=True), 500, NEVER)
+    assert new is not None and new.ring_memo is None and new.copy_memo is None
+    assert sched.replay(300).ring_memo is None
+
+
+@needs_core
+def test_the_compiled_relane_checks_its_lane_on_every_way_out() -> None:
+    """A bad lane raises whether the answer would have been None (not computed past now, a request not after
+    now, the lane on the bus) or a new core, and the lists it was given are left empty."""
+    lanes = [Lane(0, 40, 64, 160, 64, 160), Lane(3, 1, 64, 160, 64, 160, ends_program=True)]
+    sched = BusSchedule(lanes, 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1,
+                        pending=((1, 50, 2),), max_events=30)
+    c = sched.core
+    assert c is not None
+    good = (3, 10, 64, 160, 64, 160, True, None, None, ())
+    bad = ("x", *good[1:])
+    state = (0, 0, 10, False)
+    for now, pos, req in ((sched.computed_ns, 1, None), (100, 1, 100), (100, 0, None), (400, 1, 500)):
+        ends: list[Any] = []
+        dones: list[Any] = []
+        with pytest.raises(TypeError, match=r"^BusCore: idx must be an int, not 'x'"):
+            c.relane(now, pos, bad, state, req, NEVER, ends, dones)
+        assert ends == dones == []
+        got = c.relane(now, pos, good, state, req, NEVER, ends, dones)
+        assert (got is None) == ((now, pos, req) != (400, 1, 500))
+    # The lane on the bus at 100 (lane 0): the replay's item and program ends are dropped with the None.
+    ends, dones = [], []
+    assert c.relane(700, 0, good, state, None, NEVER, ends, dones) is None
+    assert ends == dones == []
+
+
+@needs_core
+def test_the_state_read_back_is_the_schedules() -> None:
+    """``state()`` (built item by item) against the Python schedule's attributes, waiting past 2**63 included."""
+    lanes = [Lane(i, 30, 64, 160, 64, 160) for i in range(64)]
+    waiting = tuple((p, 0) for p in range(1, 64))
+    native = BusSchedule(lanes, 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1, waiting=waiting,
+                         max_events=5)
+    assert native.core is not None
+    saved = _native.core
+    try:
+        _native.core = None
+        pure = BusSchedule(lanes, 0, NEVER, 160, 0, 0, holder=0, holder_end_ns=160, holder_seq=1, waiting=waiting,
+                           max_events=5)
+    finally:
+        _native.core = saved
+    st = native.core.state()
+    assert type(st) is tuple and len(st) == 13
+    assert st[:12] == (pure.waiting, pure.busy_until_ns, pure.stop_ns, pure.computed_ns, pure.events, pure.jumps,
+                       pure.last_grant, pure.last_grant_ns, pure.last_event_ns, pure.granted, pure.landed,
+                       pure.since_ns)
+    assert st[12] == len(pure._heap)
+    assert st[0] >= 1 << 63  # (lane 63 waits: an unsigned 64-bit value)
