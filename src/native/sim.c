@@ -2349,6 +2349,29 @@ static PyObject *core_replay(BusCore *o, PyObject *args)
     return (PyObject *)replay_core(o, stop_ns, item_ends, program_ends);
 }
 
+/* Does ``list`` (a schedule's item ends, ``(end_ns, pos)`` tuples) hold ``(t, pos)``? 1, 0, or -1 with an
+ * exception (an entry that is not such a tuple). */
+static int has_item_end(PyObject *list, int64_t t, Py_ssize_t pos)
+{
+    if (list == NULL || !PyList_Check(list))
+        return 0;
+    for (Py_ssize_t k = PyList_GET_SIZE(list) - 1; k >= 0; k--) {  /* (from the end, down to the first before t) */
+        int64_t at;
+        if (entry_ns(list, k, &at) < 0)
+            return -1;
+        if (at < t)
+            return 0;  /* (in time order: one burst on the bus at a time, so each landing is after the last) */
+        if (at == t) {
+            Py_ssize_t p = PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(list, k), 1));
+            if (p == -1 && PyErr_Occurred())
+                return -1;
+            if (p == pos)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* core_relane's None, once its lane ``spec`` is checked whole (a bad lane raises, as on the way to a new core). */
 static PyObject *relane_none(PyObject *spec)
 {
@@ -2476,7 +2499,8 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
         }
         if (seg_add(r, h, r->last_grant_ns, 1, 0, dur, nbytes, ST(r, h, S_SINCE)) < 0)
             goto fail;
-        if (t < r->stop) {
+        int checked = t < r->stop;
+        if (checked) {
             int late = 0;
             if (CST(r, h, C_PERIPH)) {
                 int64_t x, when;
@@ -2498,6 +2522,21 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
                 }
                 else if (next_item(r, h, g, t) < 0)
                     goto fail;
+            }
+        }
+        if (checked && PyList_GET_SIZE(item_ends) == 0) {
+            /* Its grant was checked before the state replayed from (see the Python code): its item end noted
+             * then is still to come. */
+            int had = has_item_end(o->item_ends, t, h);
+            if (had < 0)
+                goto fail;
+            if (had) {
+                PyObject *e = Py_BuildValue("(Ln)", (long long)t, h);
+                if (e == NULL || PyList_Append(item_ends, e) < 0) {
+                    Py_XDECREF(e);
+                    goto fail;
+                }
+                Py_DECREF(e);
             }
         }
         break;

@@ -398,6 +398,11 @@ class BusSchedule:
                                 r.stop_ns = t
                         else:
                             r._next_item(h, g, t)
+                    if not r.item_ends and (t, h) in self.item_ends:
+                        # Its grant was checked before the state replayed from (a snapshot after it: one a relane
+                        # at this instant took, or one the loop took while it was on the bus), so the check above
+                        # found its item end done: the interrupt it noted then is still to come.
+                        r.item_ends.append((t, h))
         if request_ns is not None:
             r._seq += 1
             heapq.heappush(r._heap, (request_ns, r._seq, 1, pos))
