@@ -4,12 +4,13 @@ against ``Soc(fast=False)`` (the suite runs these both ways)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
 
-from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
+from dmaengine import BusWidth, Cap, SlaveConfig, StateError, TransferDirection, _native
 from dmaengine.sim import Soc
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
 from dmaengine.sim._dmac import Dmac
@@ -290,3 +291,41 @@ def test_the_compiled_carry_of_an_item_end_refuses_a_bad_entry() -> None:
     ends = []
     assert c.relane(163, 1, spec, state, 3163, NEVER, ends, []) is not None
     assert ends == [(320, 0)]
+
+
+def test_a_feed_holds_the_soc_and_gives_it_back(in_thread: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Uart.feed`` claims and releases the SoC itself (no context manager): from another thread while the SoC
+    runs it is refused (naming the UART) and changes nothing; from the holder it is a nested hold; after it (and
+    after a feed that raised inside the hold) the SoC is free for any thread."""
+    soc = Soc()
+    uart0 = soc.peripheral("uart0")
+    errors: list[str] = []
+
+    def from_other_thread() -> None:
+        try:
+            uart0.feed(b"no")  # type: ignore[attr-defined]
+        except StateError as e:
+            errors.append(str(e))
+
+    def app() -> None:  # runs inside soc.run_for on the main thread, which holds the SoC
+        in_thread(from_other_thread)()
+        uart0.feed(b"ok")  # type: ignore[attr-defined]
+
+    soc.kernel.at(10, app, "app")
+    soc.run_for(1e-6)
+    assert errors == ["uart0: reading the model: the SoC is being run by another thread (a Soc is single-threaded)"]
+    assert soc._owner is None and not soc._owner_lock.locked()
+    assert bytes(uart0.rx.pending) == b"ok"  # type: ignore[union-attr]
+
+    def broken(self: Any, t: int, data: bytes) -> None:
+        raise RuntimeError("inside the hold")
+
+    monkeypatch.setattr(type(uart0.rx), "feed", broken)
+    with pytest.raises(RuntimeError, match="inside the hold"):
+        uart0.feed(b"x")  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert soc._owner is None and not soc._owner_lock.locked()
+    th = threading.Thread(target=lambda: uart0.feed(b"!"))  # type: ignore[attr-defined]
+    th.start()
+    th.join()
+    assert bytes(uart0.rx.pending).endswith(b"!")  # type: ignore[union-attr]
