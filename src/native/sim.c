@@ -932,17 +932,38 @@ static PyObject *lane_list(BusCore *o, int k)
 static PyObject *core_state(BusCore *o, PyObject *unused)
 {
     (void)unused;
-    PyObject *g = lane_list(o, S_GRANTED), *l = lane_list(o, S_LANDED), *s = lane_list(o, S_SINCE);
-    PyObject *r = NULL;
-    if (g && l && s)
-        r = Py_BuildValue("(KLLLLLLLLOOOn)", (unsigned long long)o->waiting, (long long)o->busy,
-                          (long long)o->stop, (long long)o->computed, (long long)o->events, (long long)o->jumps,
-                          (long long)o->last_grant, (long long)o->last_grant_ns, (long long)o->last_event, g, l, s,
-                          o->nheap);
-    Py_XDECREF(g);
-    Py_XDECREF(l);
-    Py_XDECREF(s);
+    /* (built item by item, not by Py_BuildValue: its format is parsed at every call, and this runs after every
+     * chunk of a schedule and every relane) */
+    PyObject *r = PyTuple_New(13);
+    if (r == NULL)
+        return NULL;
+    const int64_t v[9] = {0, o->busy, o->stop, o->computed, o->events, o->jumps, o->last_grant, o->last_grant_ns,
+                          o->last_event};
+    PyObject *w = PyLong_FromUnsignedLongLong((unsigned long long)o->waiting);
+    if (w == NULL)
+        goto fail;
+    PyTuple_SET_ITEM(r, 0, w);
+    for (int i = 1; i < 9; i++) {
+        PyObject *x = PyLong_FromLongLong((long long)v[i]);
+        if (x == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(r, i, x);
+    }
+    static const int lists[3] = {S_GRANTED, S_LANDED, S_SINCE};
+    for (int i = 0; i < 3; i++) {
+        PyObject *x = lane_list(o, lists[i]);
+        if (x == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(r, 9 + i, x);
+    }
+    PyObject *h = PyLong_FromSsize_t(o->nheap);
+    if (h == NULL)
+        goto fail;
+    PyTuple_SET_ITEM(r, 12, h);
     return r;
+fail:  /* (the items not set yet are NULL: the tuple's dealloc skips them) */
+    Py_DECREF(r);
+    return NULL;
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -2328,6 +2349,42 @@ static PyObject *core_replay(BusCore *o, PyObject *args)
     return (PyObject *)replay_core(o, stop_ns, item_ends, program_ends);
 }
 
+/* Does ``list`` (a schedule's item ends, ``(end_ns, pos)`` tuples) hold ``(t, pos)``? 1, 0, or -1 with an
+ * exception (an entry that is not such a tuple). */
+static int has_item_end(PyObject *list, int64_t t, Py_ssize_t pos)
+{
+    if (list == NULL || !PyList_Check(list))
+        return 0;
+    for (Py_ssize_t k = PyList_GET_SIZE(list) - 1; k >= 0; k--) {  /* (from the end, down to the first before t) */
+        int64_t at;
+        if (entry_ns(list, k, &at) < 0)
+            return -1;
+        if (at < t)
+            return 0;  /* (in time order: one burst on the bus at a time, so each landing is after the last) */
+        if (at == t) {
+            Py_ssize_t p = PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(list, k), 1));
+            if (p == -1 && PyErr_Occurred())
+                return -1;
+            if (p == pos)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* core_relane's None, once its lane ``spec`` is checked whole (a bad lane raises, as on the way to a new core). */
+static PyObject *relane_none(PyObject *spec)
+{
+    BusCore *check = core_alloc(1);
+    if (check == NULL)
+        return NULL;
+    int bad = load_lane(check, 0, spec) < 0;
+    Py_DECREF(check);
+    if (bad)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* BusSchedule.relane (its Python code is the specification): a new BusCore, or None. ``lane`` is the lane's
  * constants as the constructor takes them, ``lane_state`` its (request_bytes, limit_bytes, item_bursts,
  * item_irq). */
@@ -2365,15 +2422,10 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
     Py_DECREF(ls);
     if (bad)
         return NULL;
-    BusCore *check = core_alloc(1);  /* the lane checked whole before anything else */
-    if (check == NULL)
-        return NULL;
-    int bad_lane = load_lane(check, 0, spec) < 0;
-    Py_DECREF(check);
-    if (bad_lane)
-        return NULL;
+    /* The lane is checked whole before None is answered (a bad lane raises whatever the instant); on the way
+     * to a new core it is checked as it is loaded into it. */
     if (now + 1 > o->computed || (has_req && request <= now))
-        Py_RETURN_NONE;
+        return relane_none(spec);
     BusCore *r = replay_core(o, now + 1, item_ends, program_ends);
     if (r == NULL)
         return NULL;
@@ -2386,7 +2438,10 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
     }
     if (!idle) {
         Py_DECREF(r);
-        Py_RETURN_NONE;
+        if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
+                || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
+            return NULL;
+        return relane_none(spec);
     }
     if (ahead) {  /* its request ahead: the new one takes its place (the others pushed again, in key order) */
         Py_ssize_t nh = r->nheap;
@@ -2404,7 +2459,10 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
                 (void)heap_push(r, old[i].t, old[i].seq, old[i].kind, old[i].pos);  /* within its capacity */
         PyMem_Free(old);
     }
-    /* Lane pos afresh. */
+    /* Lane pos afresh (item and program ends of the replay dropped first: a bad lane leaves the lists empty). */
+    if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
+            || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
+        goto fail;
     PyMem_Free(r->items[pos]);
     r->items[pos] = NULL;
     r->nitems[pos] = 0;
@@ -2423,9 +2481,6 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
         r->segs[p].n = 0;
         r->segs[p].taken_si = r->segs[p].taken_done = 0;
     }
-    if (PyList_SetSlice(item_ends, 0, PyList_GET_SIZE(item_ends), NULL) < 0
-            || PyList_SetSlice(program_ends, 0, PyList_GET_SIZE(program_ends), NULL) < 0)
-        goto fail;
     r->stop = stop;
     for (Py_ssize_t i = 0; i < r->nheap; i++) {
         if (r->heap[i].kind != 0)
@@ -2444,7 +2499,8 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
         }
         if (seg_add(r, h, r->last_grant_ns, 1, 0, dur, nbytes, ST(r, h, S_SINCE)) < 0)
             goto fail;
-        if (t < r->stop) {
+        int checked = t < r->stop;
+        if (checked) {
             int late = 0;
             if (CST(r, h, C_PERIPH)) {
                 int64_t x, when;
@@ -2466,6 +2522,21 @@ static PyObject *core_relane(BusCore *o, PyObject *args)
                 }
                 else if (next_item(r, h, g, t) < 0)
                     goto fail;
+            }
+        }
+        if (checked && PyList_GET_SIZE(item_ends) == 0) {
+            /* Its grant was checked before the state replayed from (see the Python code): its item end noted
+             * then is still to come. */
+            int had = has_item_end(o->item_ends, t, h);
+            if (had < 0)
+                goto fail;
+            if (had) {
+                PyObject *e = Py_BuildValue("(Ln)", (long long)t, h);
+                if (e == NULL || PyList_Append(item_ends, e) < 0) {
+                    Py_XDECREF(e);
+                    goto fail;
+                }
+                Py_DECREF(e);
             }
         }
         break;

@@ -79,8 +79,8 @@ class Lane:
     burst landing at ``t`` is steady only if ``flow.count(t) <= limit_bytes`` (both grow by ``burst_bytes`` with
     every landing)."""
 
-    __slots__ = ("burst_bytes", "burst_ns", "bursts", "ends_program", "flow", "idx", "item_bursts", "item_irq",
-                 "last_burst_ns", "last_bytes", "limit_bytes", "next_items", "request_bytes")
+    __slots__ = ("burst_bytes", "burst_ns", "bursts", "core_args", "ends_program", "flow", "idx", "item_bursts",
+                 "item_irq", "last_burst_ns", "last_bytes", "limit_bytes", "next_items", "request_bytes")
 
     def __init__(self, idx: int, bursts: int, burst_bytes: int, burst_ns: int, last_bytes: int, last_burst_ns: int,
                  flow: Flow | None = None, request_bytes: int = 0, limit_bytes: int = 0, item_bursts: int = 0,
@@ -99,6 +99,10 @@ class Lane:
         self.item_irq = item_irq
         self.next_items = next_items
         self.ends_program = ends_program
+        #: What the compiled :meth:`BusSchedule.relane` takes of a memory-to-memory lane (its constants, and its
+        #: request, limit, item bursts and interrupt bit), made at its first relane: a copy's lane is kept across
+        #: relanes (``BusSchedule.copy_memo``) and relaned again as it is (None: not made yet).
+        self.core_args: tuple[tuple[Any, ...], tuple[int, int, int, bool]] | None = None
 
 
 class BusSchedule:
@@ -122,7 +126,7 @@ class BusSchedule:
     __slots__ = ("_heap", "_irq", "_item_k", "_last_pos", "_next_end", "_nheap", "_rr", "_seq", "_snaps", "_taken",
                  "busy_until_ns", "computed_ns", "copy_memo", "core", "events", "granted", "item_ends", "jumps",
                  "landed", "lanes", "last_event_ns", "last_grant", "last_grant_ns", "limit", "program_ends",
-                 "request", "segments", "since_ns", "start_ns", "stop_ns", "waiting")
+                 "request", "ring_memo", "segments", "since_ns", "start_ns", "stop_ns", "waiting")
 
     def __init__(self, lanes: list[Lane], start_ns: int, stop_ns: int, busy_until_ns: int, last_grant: int,
                  last_grant_ns: int, holder: int = -1, holder_end_ns: int = 0, holder_seq: int = 0,
@@ -161,6 +165,9 @@ class BusSchedule:
         #: Kept by the controller across relanes (``Dmac._sched_relane``): a copy lane's shape and its lane, whose
         #: memory this schedule's spans hold; None in a schedule built afresh (or replayed).
         self.copy_memo: tuple[tuple[Any, ...], Lane] | None = None
+        #: Kept the same way: ``(pos, prog, item_idx, item_off)`` of a ring (a cyclic program checked whole) whose
+        #: memory from that item and offset on is what the spans hold for lane ``pos``; None: none.
+        self.ring_memo: tuple[int, Any, int, int] | None = None
         self.waiting = 0  # a bit per lane position
         self.events = 0
         self.jumps = 0
@@ -255,7 +262,7 @@ class BusSchedule:
             new.item_ends = item_ends
             new.program_ends = program_ends
             new.core = c
-            new.copy_memo = None
+            new.copy_memo = new.ring_memo = None
             new._sync()
             return new
         if not self._snaps:
@@ -275,7 +282,7 @@ class BusSchedule:
         new._taken = [(0, 0)] * len(self.lanes)
         new._snaps = []
         new.core = None
-        new.copy_memo = None
+        new.copy_memo = new.ring_memo = None
         (new.computed_ns, stop, heap, new._last_pos, new._rr, new._seq, new.busy_until_ns, new.last_grant,
          new.last_grant_ns, new.waiting, new.events, new.jumps, granted, landed, request, limit, since, next_end,
          irq, item_k) = snap
@@ -315,14 +322,20 @@ class BusSchedule:
         if self.core is not None:
             item_ends: list[tuple[int, int]] = []
             program_ends: list[tuple[int, int, int]] = []
-            flow = lane.flow  # _spec(lane), inlined (with _arith for a copy's lane: None)
-            spec = (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
-                    lane.ends_program, None, None, lane.next_items) if flow is None else \
-                (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
-                 lane.ends_program, _arith(flow), flow.time_of, lane.next_items)
+            args = lane.core_args
+            if args is None:
+                flow = lane.flow  # _spec(lane), inlined (with _arith for a copy's lane: None)
+                if flow is None:
+                    args = lane.core_args = (
+                        (lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes, lane.last_burst_ns,
+                         lane.ends_program, None, None, lane.next_items),
+                        (lane.request_bytes, lane.limit_bytes, lane.item_bursts, lane.item_irq))
+                else:  # (not kept: a flow's lane is made afresh for each relane)
+                    args = ((lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes,
+                             lane.last_burst_ns, lane.ends_program, _arith(flow), flow.time_of, lane.next_items),
+                            (lane.request_bytes, lane.limit_bytes, lane.item_bursts, lane.item_irq))
             try:
-                c = self.core.relane(now_ns, pos, spec, (lane.request_bytes, lane.limit_bytes, lane.item_bursts,
-                                                         lane.item_irq), request_ns, stop_ns, item_ends, program_ends)
+                c = self.core.relane(now_ns, pos, args[0], args[1], request_ns, stop_ns, item_ends, program_ends)
             except OverflowError:
                 return None
             if c is None:
@@ -333,7 +346,7 @@ class BusSchedule:
             new.item_ends = item_ends
             new.program_ends = program_ends
             new.core = c
-            new.copy_memo = None
+            new.copy_memo = new.ring_memo = None
             (new.waiting, new.busy_until_ns, new.stop_ns, new.computed_ns, new.events, new.jumps, new.last_grant,
              new.last_grant_ns, new.last_event_ns, new.granted, new.landed, new.since_ns, new._nheap) = \
                 c.state()  # new._sync(), inlined
@@ -385,6 +398,11 @@ class BusSchedule:
                                 r.stop_ns = t
                         else:
                             r._next_item(h, g, t)
+                    if not r.item_ends and (t, h) in self.item_ends:
+                        # Its grant was checked before the state replayed from (a snapshot after it: one a relane
+                        # at this instant took, or one the loop took while it was on the bus), so the check above
+                        # found its item end done: the interrupt it noted then is still to come.
+                        r.item_ends.append((t, h))
         if request_ns is not None:
             r._seq += 1
             heapq.heappush(r._heap, (request_ns, r._seq, 1, pos))

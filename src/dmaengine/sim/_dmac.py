@@ -1396,12 +1396,23 @@ class Dmac:
             item = prog.items[0]
             shape = (pos, item.src, item.dst, item.length, self.bus_width_bytes, self.mem_burst, self.bus_bytes_per_s)
         memo = sched.copy_memo
+        ring = sched.ring_memo
         lane: Lane | None
         spans: list[tuple[int, int, bool, int]] | None
         if memo is not None and memo[0] == shape:
             # The lane's last program had this shape (the copy repeats): its lane is the one built then, and its
             # memory is what the spans hold, mapped then (an unmap since would have settled the schedule).
             lane = memo[1]
+            spans = self._sched_spans
+        elif ring is not None and ring[0] == pos and ring[1] is prog and ring[2] == ch.item_idx \
+                and ring[3] <= ch.item_off and ch.checked is prog:
+            # The same ring as when its spans were put in, at the same item, no earlier in it (an RX ring fed
+            # again): its memory from now on is within those spans (the rest of that item and the other items
+            # whole), which were apart from the others' then and whenever those changed since; they stay (a
+            # later relane of another lane checks against them: never apart where the exact spans would not be).
+            lane = self._lane(ch, now)
+            if lane is None:
+                return False
             spans = self._sched_spans
         else:
             lane = self._lane(ch, now)
@@ -1419,6 +1430,10 @@ class Dmac:
                     spans = _spans_replace(self._sched_spans, pos, mine)
             if spans is None:
                 return False
+            if prog.cyclic and ch.checked is prog:  # (_lane_memory's ring case: its spans, no other effect)
+                ring = (pos, prog, ch.item_idx, ch.item_off)
+            elif ring is not None and ring[0] == pos:
+                ring = None
         new = sched.relane(now, pos, lane, request_ns, stop)
         if new is None:
             return False
@@ -1426,6 +1441,7 @@ class Dmac:
             new.copy_memo = (shape, lane)
         elif memo is not None and memo[0][0] != pos:
             new.copy_memo = memo  # (another lane's: its spans are still the schedule's)
+        new.ring_memo = ring  # (another lane's, or this ring's: the spans hold its memory as it says)
         if self._sched_ev is not None:
             self._sched_ev.cancelled = True  # .cancel(), inlined
             self._sched_ev = None

@@ -196,10 +196,15 @@ class Uart(Peripheral):
         if soc is None:
             rx.feed(0, bytes(data))
             return
-        with soc.exclusive(f"{self.name}: reading the model"):  # self.sync(), then the feed, in one hold
-            soc.sync()
-            now = soc.now_ns
+        # self.sync(), then the feed, in one hold (soc.exclusive's, without its context manager: the claim and
+        # release it makes, as the driver's hot paths do)
+        took = soc._claim(f"{self.name}: reading the model")
+        try:
+            soc._sync_held()  # (soc.sync() for the thread that holds it)
+            now = soc.kernel.now_ns
             tx = self.tx
             assert tx is not None
             tx.advance(now)
             rx.feed(now, bytes(data))  # (it advances the receiver first)
+        finally:
+            soc._release(took)
