@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import heapq
 import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -164,7 +165,10 @@ class Program:
 
 
 _DONE_IRQ = Irq.DONE
+_PERIOD_IRQ = Irq.PERIOD
 _NOERROR = Result.NOERROR
+_new_event = object.__new__
+_heappush = heapq.heappush
 
 
 class _State(enum.Enum):
@@ -446,11 +450,10 @@ class Dmac:
         """Move the bytes of every planned burst finished by now (before client code looks at memory)."""
         now = self.kernel.now_ns
         sched = self._sched
-        if sched is not None:
-            if now != self._took_ns or sched is not self._took:  # (_sched_take's own first test: a frame less)
-                self._sched_take(now)
-        elif now < self._sync_ns:
-            return  # no planned burst lands before then
+        if sched is not None and (now != self._took_ns or sched is not self._took):  # (_sched_take's own test)
+            self._sched_take(now)
+        if now < self._sync_ns:
+            return  # no planned burst lands before then (with a schedule too: its lanes hold no plan)
         nxt = NEVER
         for ch in self.chans:
             plan = ch.plan
@@ -1462,7 +1465,7 @@ class Dmac:
         if core is not None:  # the same, compiled
             t = core.arm(sched, -1, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
             if t < NEVER:
-                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+                self._sched_ev = self._wake_at(t)
             return
         ends = sched.item_ends
         dones = sched.program_ends
@@ -1477,6 +1480,23 @@ class Dmac:
             t = dones[self._sched_dones][0]
         if t < NEVER:
             self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+
+    def _wake_at(self, t: int) -> Event:
+        """``kernel.at(t, self._sched_wake, "bus", PRIO_HW)``: the schedule's next wake (``Kernel.at`` inlined
+        where no watcher is to be told: once per wake)."""
+        k = self.kernel
+        if t <= k.watch_ns or t < k.now_ns:  # a watcher to tell, or an instant to refuse: Kernel.at
+            return k.at(t, self._sched_wake, "bus", PRIO_HW)
+        seq = next(k._seq)
+        ev = _new_event(Event)  # Event(t, self._sched_wake, "bus", PRIO_HW, seq) without its __init__ frame
+        ev.time_ns = t
+        ev.fn = self._sched_wake
+        ev.label = "bus"
+        ev.priority = PRIO_HW
+        ev.seq = seq
+        ev.cancelled = False
+        _heappush(k._heap, (t, PRIO_HW, seq, ev))
+        return ev
 
     def _sched_wake(self) -> None:
         """A scheduled landing ends an item with its interrupt bit (raise it, as the burst's end would), or the
@@ -1502,7 +1522,13 @@ class Dmac:
                     ch = chans[ends[self._sched_irqs][1]]
                     self._sched_irqs += 1
                     self.plans += 1  # one more item planned in closed form
-                    self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
+                    irq = self.irq
+                    if irq is not None:  # self._raise(ch, Irq.PERIOD, Result.NOERROR, 0), inlined (once per period)
+                        self._raising += 1
+                        try:
+                            irq(ch.idx, _PERIOD_IRQ, _NOERROR, 0)
+                        finally:
+                            self._raising -= 1
                     if self._sched is not sched:
                         return  # the handler changed something: settled
             if due & 1 and self._sched_program_end(sched, now):
@@ -1511,7 +1537,20 @@ class Dmac:
             if t is None:
                 self._sched_settle()
             elif t < NEVER:
-                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+                k = self.kernel
+                if t <= k.watch_ns or t < now:  # a watcher to tell, or an instant to refuse: Kernel.at
+                    self._sched_ev = k.at(t, self._sched_wake, "bus", PRIO_HW)
+                    return
+                seq = next(k._seq)  # self._wake_at(t), inlined (once per wake)
+                ev = _new_event(Event)
+                ev.time_ns = t
+                ev.fn = self._sched_wake
+                ev.label = "bus"
+                ev.priority = PRIO_HW
+                ev.seq = seq
+                ev.cancelled = False
+                _heappush(k._heap, (t, PRIO_HW, seq, ev))
+                self._sched_ev = ev
             return
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
             if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:
