@@ -2112,20 +2112,66 @@ static const char *state_names[13] = {"waiting", "busy_until_ns", "stop_ns", "co
                                       "last_grant", "last_grant_ns", "last_event_ns", "granted", "landed",
                                       "since_ns", "_nheap"};
 
-/* BusSchedule._sync, done here: core_state() into sched's attributes. */
+/* Where sched's class keeps each of the 13 state attributes: the __slots__ member offsets, found once per (class,
+ * version) as slot() finds them (its class has the generic getattr and setattr, each name a writable object
+ * member); NULL where any of them is anything else (a subclass's property, an instance dict): then setattr. */
+static PyTypeObject *st_tp = NULL;  /* borrowed: only compared */
+static unsigned int st_version;
+static Py_ssize_t st_off[13];
+
+static const Py_ssize_t *state_slots(PyObject *sched)
+{
+    PyTypeObject *tp = Py_TYPE(sched);
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
+        return NULL;
+    if (tp == st_tp && tp->tp_version_tag == st_version)
+        return st_off;
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    Py_ssize_t off[13];
+    for (int i = 0; i < 13; i++) {
+        PyObject *d = _PyType_Lookup(tp, s_state_names[i]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+            return NULL;
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY) || !PyObject_TypeCheck(sched, PyDescr_TYPE(d)))
+            return NULL;
+        off[i] = m->offset;
+    }
+    memcpy(st_off, off, sizeof off);
+    st_tp = tp;
+    st_version = tp->tp_version_tag;
+    return st_off;
+}
+
+/* BusSchedule._sync, done here: core_state()'s values into sched's attributes (straight into its slots, without
+ * the tuple: once per computed chunk). */
 static int sync_into(BusCore *o, PyObject *sched)
 {
-    PyObject *st = core_state(o, NULL);
-    if (st == NULL)
-        return -1;
+    PyObject *v[13] = {
+        PyLong_FromUnsignedLongLong((unsigned long long)o->waiting), PyLong_FromLongLong((long long)o->busy),
+        PyLong_FromLongLong((long long)o->stop), PyLong_FromLongLong((long long)o->computed),
+        PyLong_FromLongLong((long long)o->events), PyLong_FromLongLong((long long)o->jumps),
+        PyLong_FromLongLong((long long)o->last_grant), PyLong_FromLongLong((long long)o->last_grant_ns),
+        PyLong_FromLongLong((long long)o->last_event), lane_list(o, S_GRANTED), lane_list(o, S_LANDED),
+        lane_list(o, S_SINCE), PyLong_FromSsize_t(o->nheap),
+    };
+    int r = 0;
+    for (int i = 0; i < 13; i++)
+        if (v[i] == NULL)
+            r = -1;
+    const Py_ssize_t *off = r == 0 ? state_slots(sched) : NULL;
     for (int i = 0; i < 13; i++) {
-        if (PyObject_SetAttr(sched, s_state_names[i], PyTuple_GET_ITEM(st, i)) < 0) {
-            Py_DECREF(st);
-            return -1;
+        if (r < 0) {
+            Py_XDECREF(v[i]);
+        } else if (off != NULL) {
+            Py_XSETREF(*(PyObject **)((char *)sched + off[i]), v[i]);  /* (the reference moves in) */
+        } else {
+            r = PyObject_SetAttr(sched, s_state_names[i], v[i]);
+            Py_DECREF(v[i]);
         }
     }
-    Py_DECREF(st);
-    return 0;
+    return r;
 }
 
 /* The instant of entry k of a list of (time_ns, ...) tuples: 1 with *t set, 0 past its end, -1 with an exception. */
