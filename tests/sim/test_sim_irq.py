@@ -49,7 +49,7 @@ def test_arm_reads_the_state_back_with_setattr_where_the_names_are_no_slots() ->
     class Watched(BusSchedule):
         """``events`` is a property here: the core must call its setter, not write the slot under it."""
 
-        @property  # type: ignore[override]
+        @property
         def events(self) -> int:
             return int(self.__dict__.get("_events_seen", 0))
 
@@ -74,6 +74,8 @@ def test_arm_raises_what_a_setattr_raises() -> None:
     s = _sched()
 
     class Refusing:
+        events: int
+
         def __setattr__(self, name: str, value: Any) -> None:
             if name == "jumps":
                 raise RuntimeError(f"no {name}")
@@ -82,4 +84,4 @@ def test_arm_raises_what_a_setattr_raises() -> None:
     r = Refusing()
     with pytest.raises(RuntimeError, match="^no jumps$"):
         s.core.arm(r, -1, 10**6, 0, 1, 4)
-    assert r.events == s.core.state()[4] and not hasattr(r, "last_grant")  # (stopped at the one that raised)
+    assert r.events == s.core.state()[4] and not hasattr(r, "last_grant")  # (it stops at the one that raised)
