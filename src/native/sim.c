@@ -2207,13 +2207,48 @@ static int check_ends(BusCore *o, Py_ssize_t irqs, Py_ssize_t dones, const char 
     return 0;
 }
 
+/* The int arguments of due and arm, read as PyArg_ParseTuple's "L" and "n" read them (an __index__ is taken; too
+ * large: OverflowError), without its format parsing and argument tuple: they run once per wake. */
+static int fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, int first,
+                     const char *kinds, long long *ll, Py_ssize_t *ss)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fn, want, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = first; i < want; i++) {
+        const char k = kinds[i - first];
+        PyObject *v = args[i];
+        if (!PyLong_Check(v)) {
+            if (PyFloat_Check(v) || !PyIndex_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "%s() argument %zd must be int, not %.50s", fn, i + 1,
+                             Py_TYPE(v)->tp_name);
+                return -1;
+            }
+        }
+        if (k == 'L') {
+            *ll = PyLong_AsLongLong(v);
+            if (*ll == -1 && PyErr_Occurred())
+                return -1;
+            ll++;
+        } else {
+            *ss = PyNumber_AsSsize_t(v, PyExc_OverflowError);
+            if (*ss == -1 && PyErr_Occurred())
+                return -1;
+            ss++;
+        }
+    }
+    return 0;
+}
+
 /* due(now, irqs, dones): (the interrupts at now from item end irqs on) * 2 + (program end dones is at now). */
-static PyObject *core_due(BusCore *o, PyObject *args)
+static PyObject *core_due(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long now;
-    Py_ssize_t irqs, dones;
-    if (!PyArg_ParseTuple(args, "Lnn:due", &now, &irqs, &dones))
+    Py_ssize_t ss[2];
+    if (fast_args("due", args, nargs, 3, 0, "Lnn", &now, ss) < 0)
         return NULL;
+    Py_ssize_t irqs = ss[0], dones = ss[1];
     if (check_ends(o, irqs, dones, "due") < 0)
         return NULL;
     Py_ssize_t k = 0;
@@ -2235,13 +2270,15 @@ static PyObject *core_due(BusCore *o, PyObject *args)
  * (compute up to ahead_chunks more chunks until an interrupt or program end is computed): the instant of the
  * schedule's next event (NEVER: none), or None (now >= 0: settle now). sched's attributes are read back
  * (BusSchedule._sync) when it ran. */
-static PyObject *core_arm(BusCore *o, PyObject *args)
+static PyObject *core_arm(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *sched;
-    long long now, ahead, chunk;
-    Py_ssize_t irqs, dones;
-    if (!PyArg_ParseTuple(args, "OLnnLL:arm", &sched, &now, &irqs, &dones, &ahead, &chunk))
+    long long ll[3];
+    Py_ssize_t ss[2];
+    if (fast_args("arm", args, nargs, 6, 1, "LnnLL", ll, ss) < 0)
         return NULL;
+    PyObject *sched = args[0];
+    long long now = ll[0], ahead = ll[1], chunk = ll[2];
+    Py_ssize_t irqs = ss[0], dones = ss[1];
     if (check_ends(o, irqs, dones, "arm") < 0)
         return NULL;
     int ran = 0;
@@ -2766,9 +2803,9 @@ static PyMethodDef core_methods[] = {
      "i2s_tx_write, i2s_tx_ticks, uart_tx, tx_write; None forgets one)."},
     {"port_calls", (PyCFunction)core_port_calls, METH_NOARGS | METH_CLASS,
      "port_calls(): the port steady calls done in C so far (sampled RX, UART RX, I2S TX, UART TX)."},
-    {"due", (PyCFunction)core_due, METH_VARARGS,
+    {"due", (PyCFunction)(void (*)(void))core_due, METH_FASTCALL,
      "due(now, irqs, dones): 2 * (interrupts at now from item end irqs) + (program end dones at now)."},
-    {"arm", (PyCFunction)core_arm, METH_VARARGS,
+    {"arm", (PyCFunction)(void (*)(void))core_arm, METH_FASTCALL,
      "arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the schedule's next event instant (NEVER: none; "
      "None: settle now), computed further as Dmac._sched_wake and Dmac._sched_arm do."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,

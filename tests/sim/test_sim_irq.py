@@ -7,6 +7,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import numpy as np
 import pytest
 
 from dmaengine import _native
@@ -85,3 +86,22 @@ def test_arm_raises_what_a_setattr_raises() -> None:
     with pytest.raises(RuntimeError, match="^no jumps$"):
         s.core.arm(r, -1, 10**6, 0, 1, 4)
     assert r.events == s.core.state()[4] and not hasattr(r, "last_grant")  # (it stops at the one that raised)
+
+
+@needs_core
+def test_due_and_arm_read_their_ints_as_the_argument_parser_did() -> None:
+    s = _sched()
+    c = s.core
+    assert c.due(np.int64(0), np.int64(0), True) == c.due(0, 0, 1) == 0  # (an __index__ is an int here)
+    with pytest.raises(TypeError, match=r"^due\(\) takes exactly 3 arguments \(2 given\)$"):
+        c.due(0, 0)
+    with pytest.raises(TypeError, match=r"^due\(\) argument 1 must be int, not float$"):
+        c.due(0.0, 0, 0)
+    with pytest.raises(TypeError, match=r"^arm\(\) argument 3 must be int, not str$"):
+        c.arm(s, -1, "0", 0, 1, 1)
+    with pytest.raises(OverflowError):
+        c.due(0, 1 << 70, 0)
+    with pytest.raises(OverflowError):
+        c.arm(s, -1, 0, 0, 1, 1 << 70)
+    with pytest.raises(ValueError, match=r"^arm: interrupts and program ends raised must be >= 0, not -1 and 0$"):
+        c.arm(s, -1, -1, 0, 1, 1)
