@@ -451,7 +451,15 @@ class Dmac:
         now = self.kernel.now_ns
         sched = self._sched
         if sched is not None and (now != self._took_ns or sched is not self._took):  # (_sched_take's own test)
-            self._sched_take(now)
+            core = sched.core
+            if core is not None and self.burst_probe is None:  # self._sched_take(now), inlined: once per sync
+                self._took_ns = now
+                self._took = sched
+                movers = self._sched_movers if self._sched_movers_of is self._sched_chans \
+                    else self._sched_mover_list()
+                self.bursts += core.take_moves(now, movers, self._sched_move_at, self._sched_store)
+            else:
+                self._sched_take(now)
         if now < self._sync_ns:
             return  # no planned burst lands before then (with a schedule too: its lanes hold no plan)
         nxt = NEVER

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dmaengine import Channel, ConfigError, Mapping, Platform, StateError
 from dmaengine.provider import AddressSpace, WaitQueue, bottom_half
 
-from .. import _check
+from .. import _check, _context
 from ._adc import Adc
 from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc
 from ._dmac import Dmac
@@ -43,8 +43,10 @@ def _ns(seconds: float, name: str) -> int:
 
 _timeout_ns = _check.timeout_ns
 _get_ident = threading.get_ident
-#: What ``bottom_half()`` returns: one reusable mark (entered once per bottom half, without the call that fetches it).
+#: What ``bottom_half()`` returns: one reusable mark. SimTasklet._run does what entering it does, to the thread's
+#: ``_bh_local.depth`` itself, without the context manager's two calls (once per bottom half).
 _BH_MARK = bottom_half()
+_bh_local = _context._local
 _new_event = object.__new__
 _heappush = heapq.heappush
 
@@ -150,11 +152,18 @@ class SimTasklet:
     def _run(self) -> None:
         self._ev = None
         run_id = self._scheduled
-        self._soc.sync()
+        soc = self._soc
+        if soc._owner == _get_ident() and type(soc).sync is _SOC_SYNC:
+            soc._sync_held()  # soc.sync(), inlined: the thread that runs the simulation holds the SoC
+        else:
+            soc.sync()
         self._running = True
         try:
-            with _BH_MARK:  # bottom_half()
+            _bh_local.depth += 1  # ``with bottom_half():``, inlined
+            try:
                 self._fn()
+            finally:
+                _bh_local.depth -= 1
         except Exception:  # a bottom half never stops the simulation
             log.exception("bottom half %s failed", self.name)
         finally:
@@ -689,3 +698,7 @@ class Soc(Platform):
             lines.append(f" {p.name:<8} {type(p).__name__}{': ' if said else ''}{', '.join(said)}\n")
         lines.append(f"virtual time: {self.now_ns} ns\n")
         return "".join(lines)
+
+
+#: The class's own sync: SimTasklet._run calls _sync_held itself while a SoC keeps it.
+_SOC_SYNC = Soc.sync
