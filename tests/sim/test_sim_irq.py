@@ -10,10 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dmaengine import _native
+from dmaengine import BusWidth, SlaveConfig, TransferDirection, _native, _trace
+from dmaengine._context import in_bottom_half
+from dmaengine.sim import Soc
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
+from dmaengine.sim._driver import SimChannel
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
+M2D, D2M = TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM
 STATE = ("waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps", "last_grant", "last_grant_ns",
          "last_event_ns", "granted", "landed", "since_ns", "_nheap")
 
@@ -105,3 +109,111 @@ def test_due_and_arm_read_their_ints_as_the_argument_parser_did() -> None:
         c.arm(s, -1, 0, 0, 1, 1 << 70)
     with pytest.raises(ValueError, match=r"^arm: interrupts and program ends raised must be >= 0, not -1 and 0$"):
         c.arm(s, -1, -1, 0, 1, 1)
+
+
+def _two_rings(soc: Soc | None = None) -> tuple[Soc, list[Any], list[tuple[str, int]]]:
+    """The codec's playback and capture rings, which share the bus (a schedule: its wakes raise their period
+    interrupts); each period callback notes its ring and instant."""
+    soc = Soc() if soc is None else soc
+    codec = soc.peripheral("i2s0")
+    seen: list[tuple[str, int]] = []
+    chans: list[Any] = []
+    for kind in ("tx", "rx"):
+        chan = soc.request_chan("i2s0", kind)
+        if kind == "tx":
+            chan.slave_config(SlaveConfig(dst_addr=codec.tx_fifo_addr, dst_addr_width=BusWidth.BYTES_4,
+                                          dst_maxburst=8))
+        else:
+            chan.slave_config(SlaveConfig(src_addr=codec.rx_fifo_addr, src_addr_width=BusWidth.BYTES_4,
+                                          src_maxburst=8))
+        ring = np.zeros(480 * 4 * 4, dtype=np.uint8)
+        d = chan.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, ring.nbytes // 4, M2D if kind == "tx" else D2M)
+        d.callback = lambda _, kind=kind: seen.append((kind, soc.now_ns))
+        d.submit()
+        chans.append(chan)
+    for chan in chans:
+        chan.issue_pending()
+    return soc, chans, seen
+
+
+RUN_S = 0.05
+
+
+def _reference() -> list[tuple[str, int]]:
+    soc, _, seen = _two_rings()
+    soc.run(RUN_S)
+    assert soc.dmac.hw._sched is not None or soc.dmac.hw.relanes  # (the rings ran as lanes of a schedule)
+    assert len(seen) >= 8
+    return seen
+
+
+def test_a_channel_class_with_its_own_cyclic_callback_is_called_by_the_period_interrupt() -> None:
+    want = _reference()
+    calls: list[int] = []
+
+    class Counting(SimChannel):
+        __slots__ = ()
+
+        def vchan_cyclic_callback(self, vd: Any) -> None:
+            calls.append(self.kernel_now())
+            super().vchan_cyclic_callback(vd)
+
+        def kernel_now(self) -> int:
+            return int(self.device.platform.now_ns)
+
+    soc, chans, seen = _two_rings()
+    for chan in chans:
+        assert type(chan) is SimChannel
+        chan.__class__ = Counting
+    soc.run(RUN_S)
+    assert seen == want  # the same callbacks at the same instants, and each period went through the override
+    assert len(calls) >= len(seen) and sorted(set(calls)) == sorted({t - soc.bh_latency_ns for _, t in seen})
+
+
+def test_a_trace_recorder_sees_each_period_interrupt() -> None:
+    want = _reference()
+    events: list[tuple[str, int]] = []
+
+    class Rec:
+        def event(self, kind: str, chan: Any, cookie: int, ts: float, args: dict[str, Any] | None) -> None:
+            if kind == "period":
+                events.append((chan.name, round(ts * 1e9)))
+
+    soc, chans, seen = _two_rings()
+    prev = _trace.install(Rec())
+    try:
+        soc.run(RUN_S)
+    finally:
+        _trace.install(prev)
+    assert seen == want
+    assert {t for _, t in events} == {t - soc.bh_latency_ns for _, t in seen}
+    assert {n for n, _ in events} == {c.name for c in chans}
+
+
+def test_a_soc_class_with_its_own_sync_is_synced_by_each_bottom_half() -> None:
+    want = _reference()
+    synced: list[int] = []
+
+    class Watched(Soc):
+        def sync(self) -> None:
+            synced.append(self.now_ns)
+            super().sync()
+
+    soc, _, seen = _two_rings(Watched())
+    soc.run(RUN_S)
+    assert seen == want
+    assert {t for _, t in seen} <= set(synced)  # (each bottom half's instant among them)
+
+
+def test_the_bottom_half_runs_marked_and_unmarks_after_a_raising_callback() -> None:
+    soc, chans, seen = _two_rings()
+    marks: list[bool] = []
+
+    def boom(_: object) -> None:
+        marks.append(in_bottom_half())
+        raise RuntimeError("callback fails")
+
+    chans[0].running.callback = boom
+    soc.run(RUN_S)
+    assert marks and all(marks) and not in_bottom_half()
+    assert seen and all(k == "rx" for k, _ in seen)  # the other ring still calls back: the engine runs on
