@@ -4,7 +4,10 @@ itself; each fast path against what it stands for, and each guard that makes it 
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import types
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,7 @@ from dmaengine._context import in_bottom_half
 from dmaengine.sim import Soc
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
 from dmaengine.sim._driver import SimChannel
+from dmaengine.sim._kernel import Kernel
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
 M2D, D2M = TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM
@@ -217,3 +221,137 @@ def test_the_bottom_half_runs_marked_and_unmarks_after_a_raising_callback() -> N
     soc.run(RUN_S)
     assert marks and all(marks) and not in_bottom_half()
     assert seen and all(k == "rx" for k, _ in seen)  # the other ring still calls back: the engine runs on
+
+
+# --- the kernel's event loop, compiled (src/native/wake.c) against Kernel.run_until in Python ---------------------
+
+
+def _script(k: Kernel, log: list[Any], seed: int) -> None:
+    """Events at a few instants and priorities; some cancel others, some schedule more (at now too), one cancels
+    itself late; each logs what it sees."""
+    import random
+
+    rnd = random.Random(seed)
+    evs: list[Any] = []
+
+    def fn(i: int) -> Callable[[], None]:
+        def run() -> None:
+            log.append((i, k.now_ns, k.events_run, k.dispatching, k.back_to_back))
+            if rnd.random() < 0.3 and evs:
+                rnd.choice(evs).cancel()
+            if rnd.random() < 0.3 and i < 200:
+                evs.append(k.at(k.now_ns + rnd.choice((0, 0, 5, 50)), fn(i + 1000), f"e{i}", rnd.randrange(3)))
+        return run
+
+    for i in range(40):
+        evs.append(k.at(rnd.randrange(0, 300, 10), fn(i), f"e{i}", rnd.randrange(3)))
+    evs[3].cancel()
+
+
+def _run_both(seed: int, until: list[int], **kw: Any) -> tuple[list[Any], list[Any]]:
+    out = []
+    for pure in (True, False):
+        k = Kernel(**kw)
+        log: list[Any] = []
+        _script(k, log, seed)
+        saved = _native.core
+        try:
+            if pure:
+                _native.core = None
+            for t in until:
+                k.run_until(t)
+                log.append(("clock", k.now_ns, k.events_run, k.dispatching, k.back_to_back, len(k._heap)))
+        finally:
+            _native.core = saved
+        out.append(log if not kw.get("trace") else [*log, k.trace])
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_compiled_event_loop_runs_what_the_python_one_runs(seed: int) -> None:
+    pure, native = _run_both(seed, [0, 95, 95, 180, 1000, 5000])
+    assert pure == native and len(pure) > 40
+    pure, native = _run_both(seed, [120, 2000], trace=True)  # (a trace: each event through step)
+    assert pure == native
+
+
+@needs_core
+def test_the_compiled_event_loop_is_taken_and_refuses_what_it_does_not_assume() -> None:
+    assert _native.core is not None
+    run = _native.core.kernel_run_until
+    k = Kernel()
+    seen: list[int] = []
+    k.at(7, lambda: seen.append(k.now_ns))
+    assert run(k, 10) is None and seen == [7] and k.now_ns == 10 and k.events_run == 1
+    assert run(k, 1 << 70) is NotImplemented and k.now_ns == 10  # (no int64 instant: nothing done)
+    assert run(k, 10.0) is NotImplemented
+    assert run(types.SimpleNamespace(), 10) is NotImplemented  # (no Kernel's slots)
+
+    class Sub(Kernel):
+        """An instance dict: its class is not the layout the loop assumes (Kernel.run_until runs in Python)."""
+
+    s = Sub()
+    s.at(3, lambda: seen.append(-s.now_ns))
+    s.run_until(5)
+    assert seen == [7, -3] and s.now_ns == 5
+    k._heap = [("not an entry",)]  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"^Kernel: a heap entry must be a \(time_ns, priority, seq, event\) tuple"):
+        run(k, 20)
+    assert not k.back_to_back and not k.dispatching
+    with pytest.raises(TypeError, match=r"^kernel_run_until\(\) takes exactly 2 arguments \(1 given\)$"):
+        run(k)
+
+
+@contextlib.contextmanager
+def _core(pure: bool) -> Iterator[None]:
+    """The compiled core off while ``pure``."""
+    saved = _native.core
+    if pure:
+        _native.core = None
+    try:
+        yield
+    finally:
+        _native.core = saved
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_an_event_that_raises_stops_the_loop_as_in_python(pure: bool) -> None:
+    k = Kernel()
+    seen: list[int] = []
+
+    def boom() -> None:
+        raise KeyError("boom")
+
+    k.at(5, lambda: seen.append(5))
+    k.at(6, boom)
+    k.at(7, lambda: seen.append(7))
+    with _core(pure):
+        with pytest.raises(KeyError, match="boom"):
+            k.run_until(10)
+        assert (seen, k.now_ns, k.events_run, k.dispatching, k.back_to_back) == ([5], 6, 2, False, False)
+        k.run_until(10)
+    assert (seen, k.now_ns, k.events_run) == ([5, 7], 10, 3)
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_the_period_runner_is_asked_while_an_event_is_postponed(pure: bool) -> None:
+    k = Kernel()
+    asked: list[tuple[int, int]] = []
+    seen: list[int] = []
+    k.at(4, lambda: seen.append(4))
+    ev = k.at(8, lambda: seen.append(8))
+
+    def runner(kern: Kernel, limit: int) -> bool:
+        asked.append((kern._heap[0][0], limit))
+        if kern._heap[0][3] is ev:  # it "runs" the postponed event itself
+            heapq.heappop(kern._heap)
+            kern.now_ns = 8
+            kern.postponed = None
+            return True
+        return False
+
+    k.period_runner = runner
+    k.postponed = object()
+    with _core(pure):
+        k.run_until(20)
+    assert (asked, seen, k.now_ns, k.events_run) == ([(4, 20), (8, 20)], [4], 20, 1)
