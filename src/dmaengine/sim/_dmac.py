@@ -167,6 +167,9 @@ class Program:
 _DONE_IRQ = Irq.DONE
 _PERIOD_IRQ = Irq.PERIOD
 _NOERROR = Result.NOERROR
+#: What BusCore.wake needs besides the controller: the event class, the period interrupt's kind and result, the
+#: schedule's look-ahead (chunks, events per chunk), and the wake event's label and priority.
+_WAKE_CONSTS = (Event, _PERIOD_IRQ, _NOERROR, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS, "bus", PRIO_HW)
 _new_event = object.__new__
 _heappush = heapq.heappush
 
@@ -1515,50 +1518,8 @@ class Dmac:
         now = self.kernel.now_ns
         ends = sched.item_ends
         core = sched.core
-        if core is not None:  # the same, its arithmetic (what is due now, what next, when) in compiled calls
-            due = core.due(now, self._sched_irqs, self._sched_dones)
-            if due > 1:  # interrupts at now
-                if due > 3 or self.burst_probe is not None or not self._sched_lone_ports:
-                    self._sched_take(now)  # several interrupts at once (or every lane moves: _sched_take_lane)
-                elif now != self._took_ns or sched is not self._took:  # _sched_take_lane, inline
-                    movers = self._sched_movers if self._sched_movers_of is self._sched_chans \
-                        else self._sched_mover_list()
-                    self.bursts += core.take_move(ends[self._sched_irqs][1], now, movers, self._sched_move_at,
-                                                  self._sched_store)
-                chans = self._sched_chans
-                for _ in range(due >> 1):
-                    ch = chans[ends[self._sched_irqs][1]]
-                    self._sched_irqs += 1
-                    self.plans += 1  # one more item planned in closed form
-                    irq = self.irq
-                    if irq is not None:  # self._raise(ch, Irq.PERIOD, Result.NOERROR, 0), inlined (once per period)
-                        self._raising += 1
-                        try:
-                            irq(ch.idx, _PERIOD_IRQ, _NOERROR, 0)
-                        finally:
-                            self._raising -= 1
-                    if self._sched is not sched:
-                        return  # the handler changed something: settled
-            if due & 1 and self._sched_program_end(sched, now):
-                return
-            t = core.arm(sched, now, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
-            if t is None:
-                self._sched_settle()
-            elif t < NEVER:
-                k = self.kernel
-                if t <= k.watch_ns or t < now:  # a watcher to tell, or an instant to refuse: Kernel.at
-                    self._sched_ev = k.at(t, self._sched_wake, "bus", PRIO_HW)
-                    return
-                seq = next(k._seq)  # self._wake_at(t), inlined (once per wake)
-                ev = _new_event(Event)
-                ev.time_ns = t
-                ev.fn = self._sched_wake
-                ev.label = "bus"
-                ev.priority = PRIO_HW
-                ev.seq = seq
-                ev.cancelled = False
-                _heappush(k._heap, (t, PRIO_HW, seq, ev))
-                self._sched_ev = ev
+        if core is not None:  # the same in one compiled call (BusCore.wake, src/native/sim.c)
+            core.wake(self, sched, now, _WAKE_CONSTS)
             return
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
             if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:
