@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dmaengine import BusWidth, SlaveConfig, TransferDirection, _native, _trace
+from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native, _trace
 from dmaengine._context import in_bottom_half
-from dmaengine.sim import Soc
+from dmaengine.sim import Soc, _dmac
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
 from dmaengine.sim._driver import SimChannel
 from dmaengine.sim._kernel import Kernel
@@ -355,3 +355,146 @@ def test_the_period_runner_is_asked_while_an_event_is_postponed(pure: bool) -> N
     with _core(pure):
         k.run_until(20)
     assert (asked, seen, k.now_ns, k.events_run) == ([(4, 20), (8, 20)], [4], 20, 1)
+
+
+# --- the schedule's wake in one compiled call (BusCore.wake) against Dmac._sched_wake in Python ------------------
+
+
+def _busy(pure: bool, wrap: Callable[[Any], None] | None = None) -> tuple[Any, ...]:
+    """The two rings, the UART's RX ring fed, and copies: a schedule whose wakes raise period interrupts and end
+    programs; what the clients see, and the controller's counters."""
+    with _core(pure):
+        soc, chans, seen = _two_rings()
+        hw = soc.dmac.hw
+        if wrap is not None:
+            wrap(hw)
+        uart = soc.peripheral("uart0")
+        rx = soc.request_chan("uart0", "rx")
+        rx.slave_config(SlaveConfig(src_addr=uart.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
+        ring = np.zeros(64, dtype=np.uint8)
+        d = rx.prep_dma_cyclic(soc.map(ring).addr, ring.nbytes, 16, D2M)
+        d.callback = lambda _: seen.append(("uart", soc.now_ns))
+        d.submit()
+        rx.issue_pending()
+        mc = soc.request_channel(Cap.MEMCPY)
+        src = np.arange(4096, dtype=np.uint8)
+        dst = np.zeros_like(src)
+        ms, md = soc.map(src), soc.map(dst)
+        for k in range(6):
+            soc.run(k / 200)
+            uart.feed(b"hello, world\n")  # type: ignore[attr-defined]
+            tx = mc.prep_dma_memcpy(md.addr, ms.addr, src.nbytes)
+            tx.callback = lambda _: seen.append(("copy", soc.now_ns))
+            tx.submit()
+            mc.issue_pending()
+        soc.run(0.04)
+        return (seen, bytes(ring), bytes(dst), hw.bursts, hw.plans, soc.kernel.events_run, soc.now_ns)
+
+
+@needs_core
+def test_the_compiled_wake_is_the_python_one_and_is_taken() -> None:
+    lone: list[int] = []
+
+    def count_lone_takes(hw: Any) -> None:
+        take = hw._sched_take_lane
+
+        def take_lane(pos: int, t: int) -> None:  # (what Python's wake calls)
+            lone.append(t)
+            take(pos, t)
+
+        hw._sched_take_lane = take_lane
+
+    pure = _busy(True, count_lone_takes)
+    assert lone and len(pure[0]) > 12 and {k for k, _ in pure[0]} == {"tx", "rx", "uart", "copy"}
+    n = len(lone)
+    assert _busy(False, count_lone_takes) == pure
+    taken_by_program_ends = len(lone) - n  # (the compiled wake takes the lone lane itself: only program ends ask)
+    assert 0 < taken_by_program_ends < n
+
+
+@needs_core
+def test_the_compiled_wake_calls_the_controllers_own_methods() -> None:
+    want = _busy(True)
+    calls: dict[str, int] = {"take": 0, "end": 0, "irq": 0}
+
+    def wrap(hw: Any) -> None:
+        take, end = hw._sched_take, hw._sched_program_end
+        irq = hw.irq
+
+        def take_(t: int) -> None:
+            calls["take"] += 1
+            take(t)
+
+        def end_(sched: Any, now: int) -> bool:
+            calls["end"] += 1
+            return bool(end(sched, now))
+
+        def irq_(*a: Any) -> None:
+            calls["irq"] += 1
+            irq(*a)
+
+        hw._sched_take, hw._sched_program_end, hw.irq = take_, end_, irq_
+
+    assert _busy(False, wrap) == want
+    assert calls["end"] and calls["irq"]  # (no two interrupts at one instant here: every lane's take is not asked)
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_a_raising_interrupt_handler_stops_the_run_with_the_controller_consistent(pure: bool) -> None:
+    with _core(pure):
+        soc, chans, seen = _two_rings()
+        hw = soc.dmac.hw
+        irq: Any = hw.irq
+        raised: list[int] = []
+
+        def irq_(idx: int, kind: Any, result: Any, residue: int) -> None:
+            if hw._sched is not None and not raised:
+                raised.append(soc.now_ns)
+                raise RuntimeError("handler fails")
+            irq(idx, kind, result, residue)
+
+        hw.irq = irq_
+        with pytest.raises(RuntimeError, match="^handler fails$"):
+            soc.run(RUN_S)
+        assert hw._raising == 0 and soc.now_ns == raised[0] and not soc.kernel.dispatching
+
+
+@needs_core
+def test_the_compiled_wake_refuses_hostile_input() -> None:
+    soc, _, _ = _two_rings()
+    soc.run(0.001)
+    hw = soc.dmac.hw
+    sched = hw._sched
+    assert sched is not None and sched.core is not None
+    with pytest.raises(TypeError, match=r"^wake\(dmac, sched, now, consts\): consts must be a tuple of 7$"):
+        sched.core.wake(hw, sched, soc.now_ns, ())
+    consts = list(_dmac._WAKE_CONSTS)
+    consts[3] = "four"
+    with pytest.raises(TypeError, match=r"^wake\(\) argument 2 must be int, not str$"):
+        sched.core.wake(hw, sched, soc.now_ns, tuple(consts))
+    with pytest.raises(OverflowError):
+        sched.core.wake(hw, sched, 1 << 70, _dmac._WAKE_CONSTS)
+    with pytest.raises(AttributeError):
+        sched.core.wake(object(), sched, soc.now_ns, _dmac._WAKE_CONSTS)
+
+
+@needs_core
+def test_the_compiled_wake_takes_every_lane_while_a_probe_draws_bursts() -> None:
+    takes: list[list[int]] = []
+
+    def probe_and_count(hw: Any) -> None:
+        bursts: list[tuple[int, ...]] = []
+        hw.burst_probe = lambda *a: bursts.append(a)
+        take = hw._sched_take
+        n: list[int] = []
+        takes.append(n)
+
+        def take_(t: int) -> None:
+            n.append(t)
+            take(t)
+
+        hw._sched_take = take_
+
+    pure = _busy(True, probe_and_count)
+    assert _busy(False, probe_and_count) == pure
+    assert takes[0] and takes[0] == takes[1]
