@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native, _trace
-from dmaengine._context import in_bottom_half
+from dmaengine._context import BottomHalf, in_bottom_half
 from dmaengine.sim import Soc, _dmac
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
 from dmaengine.sim._driver import SimChannel
@@ -498,3 +498,59 @@ def test_the_compiled_wake_takes_every_lane_while_a_probe_draws_bursts() -> None
     pure = _busy(True, probe_and_count)
     assert _busy(False, probe_and_count) == pure
     assert takes[0] and takes[0] == takes[1]
+
+
+# --- the bottom half's queue served by the SoC's tasklet itself (SimTasklet._run, BottomHalf.run inlined) ----------
+
+
+class _Chan:
+    """A channel for a bottom half: notes each run (and whether it ran marked), raises when told."""
+
+    def __init__(self, name: str, log: list[Any], fail: bool = False) -> None:
+        self.name = name
+        self.log = log
+        self.fail = fail
+
+    def bottom_half(self) -> None:
+        self.log.append((self.name, in_bottom_half()))
+        if self.fail:
+            raise SystemExit(f"{self.name} fails")
+
+
+def test_the_tasklet_serves_the_bottom_halfs_queue_as_its_run_does(caplog: pytest.LogCaptureFixture) -> None:
+    soc = Soc()
+    assert soc.dmac.bh.tasklet._bh is soc.dmac.bh  # type: ignore[attr-defined]  # (the inlined run is taken)
+    log: list[Any] = []
+    bh = BottomHalf(soc.create_tasklet, "test-bh")
+    assert bh.tasklet._bh is bh  # type: ignore[attr-defined]
+    a, b, c = _Chan("a", log, fail=True), _Chan("b", log), _Chan("c", log)
+    for ch in (a, b, a, c):
+        bh.schedule(ch)
+    soc.run(0.001)
+    assert log == [("a", True), ("b", True), ("c", True)] and bh.failures == 1 and not bh.pending(a)
+    assert "bottom half of a failed" in caplog.text
+    bh.schedule(b)
+    soc.run(0.002)
+    assert log[-1] == ("b", True) and not in_bottom_half()
+
+
+def test_a_bottom_half_class_with_its_own_run_and_a_plain_function_are_called() -> None:
+    soc = Soc()
+    runs: list[str] = []
+
+    class Own(BottomHalf):
+        __slots__ = ()
+
+        def run(self) -> None:
+            runs.append("own")
+            super().run()
+
+    log: list[Any] = []
+    bh = Own(soc.create_tasklet, "own-bh")
+    assert bh.tasklet._bh is None  # type: ignore[attr-defined]
+    bh.schedule(_Chan("x", log))
+    t = soc.create_tasklet(lambda: runs.append(f"plain {in_bottom_half()}"), "plain")
+    assert t._bh is None
+    t.schedule()
+    soc.run(0.001)
+    assert runs == ["own", "plain True"] and log == [("x", True)]
