@@ -2497,7 +2497,7 @@ static int w_take_lane(BusCore *o, PyObject *dmac, PyObject *sched, PyObject *no
     /* (``self.bursts += core.take_move(...)``: bursts is read before the move's calls) */
     PyObject *bursts = wget(dmac, W_BURSTS);
     if (bursts == NULL || w_ssize(dmac, W_IRQS, &irqs) < 0 || (pv = w_end_field(o, irqs, 1)) == NULL
-            || (pos = PyNumber_AsSsize_t(pv, PyExc_OverflowError)) == -1
+            || ((pos = PyNumber_AsSsize_t(pv, PyExc_OverflowError)) == -1 && PyErr_Occurred())
             || (move = PyObject_GetAttr(dmac, WN[W_MOVE_AT])) == NULL
             || (store = PyObject_GetAttr(dmac, WN[W_STORE])) == NULL)
         goto done;

@@ -554,3 +554,28 @@ def test_a_bottom_half_class_with_its_own_run_and_a_plain_function_are_called() 
     t.schedule()
     soc.run(0.001)
     assert runs == ["own", "plain True"] and log == [("x", True)]
+
+
+@needs_core
+def test_the_compiled_wake_refuses_a_lane_it_does_not_have() -> None:
+    s = _sched()
+    now = 5
+
+    def never(*_: Any) -> None:
+        raise AssertionError("not called")
+
+    chans = [None, None]
+    dmac = types.SimpleNamespace(_sched_irqs=0, _sched_dones=0, burst_probe=None, _sched_lone_ports=True,
+                                 _took_ns=-1, _took=None, _sched_movers_of=chans, _sched_chans=chans,
+                                 _sched_movers=[None, None], bursts=7, _sched_move_at=never, _sched_store=never)
+    s.item_ends.insert(0, (now, -1))
+    with pytest.raises(IndexError, match=r"^BusCore: no lane -1$"):
+        s.core.wake(dmac, s, now, _dmac._WAKE_CONSTS)
+    s.item_ends[0] = (now, 2)
+    with pytest.raises(IndexError, match=r"^BusCore: no lane 2$"):
+        s.core.wake(dmac, s, now, _dmac._WAKE_CONSTS)
+    s.item_ends[0] = (now, 0)
+    dmac._sched_movers = (None, None)  # (no list: refused before any burst is taken)
+    with pytest.raises(TypeError, match=r"^wake: movers must be a list of 2 movers"):
+        s.core.wake(dmac, s, now, _dmac._WAKE_CONSTS)
+    assert dmac.bursts == 7 and dmac._sched_irqs == 0
