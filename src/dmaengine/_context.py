@@ -119,11 +119,15 @@ class BottomHalf:
     def schedule(self, chan: BottomHalfUser) -> None:
         """Run ``chan.bottom_half()`` soon; once however often it is asked before the run starts."""
         key = id(chan)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # (``with self._lock``, without the context manager's special lookups: once per interrupt)
+        try:
             if key in self._queued:
                 return
             self._queued.add(key)
             self._queue.append(chan)
+        finally:
+            lock.release()
         self.tasklet.schedule()
 
     def pending(self, chan: BottomHalfUser) -> bool:
@@ -134,11 +138,14 @@ class BottomHalf:
         """The tasklet body: serve every channel that asked, in the order they asked."""
         lock, q, queued = self._lock, self._queue, self._queued
         while q:  # (read without the lock: a channel queued after this test schedules the tasklet again)
-            with lock:
+            lock.acquire()  # (``with lock``, without the context manager's special lookups: once per bottom half)
+            try:
                 if not q:
                     return
                 chan = q.popleft()
                 queued.discard(id(chan))
+            finally:
+                lock.release()
             try:
                 chan.bottom_half()
             except BaseException:  # a bottom half never dies, and the next channel still runs

@@ -16,6 +16,7 @@ int dmaengine_sim_init(PyObject *module);     /* sim.c: the shared-bus schedule 
 int dmaengine_memcpy_init(PyObject *module);  /* memcpy.c: the memory engine's descriptor ring and worker */
 int dmaengine_raid6_init(PyObject *module);   /* raid6.c: RAID-6 P+Q and xor without the GIL */
 int dmaengine_period_init(PyObject *module);  /* period.c: a lone cyclic flow's periods (period_run) */
+int dmaengine_wake_init(PyObject *module);    /* wake.c: the simulator kernel's event loop (kernel_run_until) */
 
 /* CPython's _thread.lock as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its ``locked``
  * field is what lock.locked() returns. dmaengine_lock_type_checked (module.c) checks the layout on a real lock

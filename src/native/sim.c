@@ -2133,20 +2133,66 @@ static const char *state_names[13] = {"waiting", "busy_until_ns", "stop_ns", "co
                                       "last_grant", "last_grant_ns", "last_event_ns", "granted", "landed",
                                       "since_ns", "_nheap"};
 
-/* BusSchedule._sync, done here: core_state() into sched's attributes. */
+/* Where sched's class keeps each of the 13 state attributes: the __slots__ member offsets, found once per (class,
+ * version) as slot() finds them (its class has the generic getattr and setattr, each name a writable object
+ * member); NULL where any of them is anything else (a subclass's property, an instance dict): then setattr. */
+static PyTypeObject *st_tp = NULL;  /* borrowed: only compared */
+static unsigned int st_version;
+static Py_ssize_t st_off[13];
+
+static const Py_ssize_t *state_slots(PyObject *sched)
+{
+    PyTypeObject *tp = Py_TYPE(sched);
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
+        return NULL;
+    if (tp == st_tp && tp->tp_version_tag == st_version)
+        return st_off;
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    Py_ssize_t off[13];
+    for (int i = 0; i < 13; i++) {
+        PyObject *d = _PyType_Lookup(tp, s_state_names[i]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+            return NULL;
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY) || !PyObject_TypeCheck(sched, PyDescr_TYPE(d)))
+            return NULL;
+        off[i] = m->offset;
+    }
+    memcpy(st_off, off, sizeof off);
+    st_tp = tp;
+    st_version = tp->tp_version_tag;
+    return st_off;
+}
+
+/* BusSchedule._sync, done here: core_state()'s values into sched's attributes (straight into its slots, without
+ * the tuple: once per computed chunk). */
 static int sync_into(BusCore *o, PyObject *sched)
 {
-    PyObject *st = core_state(o, NULL);
-    if (st == NULL)
-        return -1;
+    PyObject *v[13] = {
+        PyLong_FromUnsignedLongLong((unsigned long long)o->waiting), PyLong_FromLongLong((long long)o->busy),
+        PyLong_FromLongLong((long long)o->stop), PyLong_FromLongLong((long long)o->computed),
+        PyLong_FromLongLong((long long)o->events), PyLong_FromLongLong((long long)o->jumps),
+        PyLong_FromLongLong((long long)o->last_grant), PyLong_FromLongLong((long long)o->last_grant_ns),
+        PyLong_FromLongLong((long long)o->last_event), lane_list(o, S_GRANTED), lane_list(o, S_LANDED),
+        lane_list(o, S_SINCE), PyLong_FromSsize_t(o->nheap),
+    };
+    int r = 0;
+    for (int i = 0; i < 13; i++)
+        if (v[i] == NULL)
+            r = -1;
+    const Py_ssize_t *off = r == 0 ? state_slots(sched) : NULL;
     for (int i = 0; i < 13; i++) {
-        if (PyObject_SetAttr(sched, s_state_names[i], PyTuple_GET_ITEM(st, i)) < 0) {
-            Py_DECREF(st);
-            return -1;
+        if (r < 0) {
+            Py_XDECREF(v[i]);
+        } else if (off != NULL) {
+            Py_XSETREF(*(PyObject **)((char *)sched + off[i]), v[i]);  /* (the reference moves in) */
+        } else {
+            r = PyObject_SetAttr(sched, s_state_names[i], v[i]);
+            Py_DECREF(v[i]);
         }
     }
-    Py_DECREF(st);
-    return 0;
+    return r;
 }
 
 /* The instant of entry k of a list of (time_ns, ...) tuples: 1 with *t set, 0 past its end, -1 with an exception. */
@@ -2182,27 +2228,67 @@ static int check_ends(BusCore *o, Py_ssize_t irqs, Py_ssize_t dones, const char 
     return 0;
 }
 
-/* due(now, irqs, dones): (the interrupts at now from item end irqs on) * 2 + (program end dones is at now). */
-static PyObject *core_due(BusCore *o, PyObject *args)
+/* The int arguments of due and arm, read as PyArg_ParseTuple's "L" and "n" read them (an __index__ is taken; too
+ * large: OverflowError), without its format parsing and argument tuple: they run once per wake. */
+static int fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, int first,
+                     const char *kinds, long long *ll, Py_ssize_t *ss)
 {
-    long long now;
-    Py_ssize_t irqs, dones;
-    if (!PyArg_ParseTuple(args, "Lnn:due", &now, &irqs, &dones))
-        return NULL;
-    if (check_ends(o, irqs, dones, "due") < 0)
-        return NULL;
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fn, want, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = first; i < want; i++) {
+        const char k = kinds[i - first];
+        PyObject *v = args[i];
+        if (!PyLong_Check(v)) {
+            if (PyFloat_Check(v) || !PyIndex_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "%s() argument %zd must be int, not %.50s", fn, i + 1,
+                             Py_TYPE(v)->tp_name);
+                return -1;
+            }
+        }
+        if (k == 'L') {
+            *ll = PyLong_AsLongLong(v);
+            if (*ll == -1 && PyErr_Occurred())
+                return -1;
+            ll++;
+        } else {
+            *ss = PyNumber_AsSsize_t(v, PyExc_OverflowError);
+            if (*ss == -1 && PyErr_Occurred())
+                return -1;
+            ss++;
+        }
+    }
+    return 0;
+}
+
+/* How many interrupts are due at now from item end irqs on, * 2, + (program end dones is at now): 0 with *due
+ * set, or -1 with an exception. */
+static int due_at(BusCore *o, long long now, Py_ssize_t irqs, Py_ssize_t dones, const char *what, Py_ssize_t *due)
+{
+    if (check_ends(o, irqs, dones, what) < 0)
+        return -1;
     Py_ssize_t k = 0;
     int64_t t;
     int r;
     while ((r = entry_ns(o->item_ends, irqs + k, &t)) == 1 && t == now)
         k++;
     if (r < 0)
-        return NULL;
-    int done = 0;
+        return -1;
     if ((r = entry_ns(o->program_ends, dones, &t)) < 0)
+        return -1;
+    *due = k * 2 + (r == 1 && t == now);
+    return 0;
+}
+
+/* due(now, irqs, dones): (the interrupts at now from item end irqs on) * 2 + (program end dones is at now). */
+static PyObject *core_due(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long now;
+    Py_ssize_t ss[2], due;
+    if (fast_args("due", args, nargs, 3, 0, "Lnn", &now, ss) < 0 || due_at(o, now, ss[0], ss[1], "due", &due) < 0)
         return NULL;
-    done = r == 1 && t == now;
-    return PyLong_FromSsize_t(k * 2 + done);
+    return PyLong_FromSsize_t(due);
 }
 
 /* arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the tail of Dmac._sched_wake (now >= 0: compute a
@@ -2210,48 +2296,476 @@ static PyObject *core_due(BusCore *o, PyObject *args)
  * (compute up to ahead_chunks more chunks until an interrupt or program end is computed): the instant of the
  * schedule's next event (NEVER: none), or None (now >= 0: settle now). sched's attributes are read back
  * (BusSchedule._sync) when it ran. */
-static PyObject *core_arm(BusCore *o, PyObject *args)
+static int arm_next(BusCore *o, PyObject *sched, long long now, Py_ssize_t irqs, Py_ssize_t dones, long long ahead,
+                    long long chunk, const char *what, int64_t *next_out);
+
+static PyObject *core_arm(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *sched;
-    long long now, ahead, chunk;
-    Py_ssize_t irqs, dones;
-    if (!PyArg_ParseTuple(args, "OLnnLL:arm", &sched, &now, &irqs, &dones, &ahead, &chunk))
+    long long ll[3];
+    Py_ssize_t ss[2];
+    if (fast_args("arm", args, nargs, 6, 1, "LnnLL", ll, ss) < 0)
         return NULL;
-    if (check_ends(o, irqs, dones, "arm") < 0)
+    int64_t next;
+    int r = arm_next(o, args[0], ll[0], ss[0], ss[1], ll[1], ll[2], "arm", &next);
+    if (r < 0)
         return NULL;
+    if (r == 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong((long long)next);
+}
+
+/* arm's work: 1 with *next set, 0 (settle now), or -1 with an exception. */
+static int arm_next(BusCore *o, PyObject *sched, long long now, Py_ssize_t irqs, Py_ssize_t dones, long long ahead,
+                    long long chunk, const char *what, int64_t *next_out)
+{
+    if (check_ends(o, irqs, dones, what) < 0)
+        return -1;
     int ran = 0;
     int64_t t = 0;
     int ri = 0, rd = 0;
     if (now >= 0 && now + 1 >= o->computed) {
         if (o->computed >= o->stop)
-            Py_RETURN_NONE;
+            return 0;
         if (run_loop(o, chunk, 1) < 0)
-            return NULL;
+            return -1;
         ran = 1;
     }
     for (long long i = 0; i < ahead; i++) {
         if ((ri = entry_ns(o->item_ends, irqs, &t)) != 0 || (rd = entry_ns(o->program_ends, dones, &t)) != 0
                 || o->computed >= o->stop) {
             if (ri < 0 || (ri == 0 && rd < 0))
-                return NULL;
+                return -1;
             break;
         }
         if (run_loop(o, chunk, 1) < 0)
-            return NULL;
+            return -1;
         ran = 1;
     }
     if (ran && sync_into(o, sched) < 0)
-        return NULL;
+        return -1;
     int64_t next = o->computed < BUS_NEVER ? o->computed - 1 : BUS_NEVER;
     if ((ri = entry_ns(o->item_ends, irqs, &t)) < 0)
-        return NULL;
+        return -1;
     if (ri && t < next)
         next = t;
     if ((rd = entry_ns(o->program_ends, dones, &t)) < 0)
-        return NULL;
+        return -1;
     if (rd && t < next)
         next = t;
-    return PyLong_FromLongLong((long long)next);
+    *next_out = next;
+    return 1;
+}
+
+/* --- wake(dmac, sched, now, consts): Dmac._sched_wake's compiled branch, whole, in one call --------------------- */
+
+/* The attributes of the controller (Dmac), its kernel and a channel that the wake reads and writes, by name
+ * (getattr and setattr: a subclass's or an instance's own is honoured). */
+enum { W_IRQS, W_DONES, W_PROBE, W_LONE, W_TOOK_NS, W_TOOK, W_MOVERS, W_MOVERS_OF, W_CHANS, W_BURSTS, W_PLANS, W_IRQ,
+       W_RAISING, W_SCHED, W_KERNEL, W_EV, W_TAKE, W_MOVER_LIST, W_MOVE_AT, W_STORE, W_PROGRAM_END, W_SETTLE,
+       W_WAKE, W_IDX, W_WATCH, W_SEQ, W_HEAP, W_AT, W_TIME_NS, W_FN, W_LABEL, W_PRIORITY, W_ESEQ, W_CANCELLED, NW };
+static const char *const w_names[NW] = {
+    "_sched_irqs", "_sched_dones", "burst_probe", "_sched_lone_ports", "_took_ns", "_took", "_sched_movers",
+    "_sched_movers_of", "_sched_chans", "bursts", "plans", "irq", "_raising", "_sched", "kernel", "_sched_ev",
+    "_sched_take", "_sched_mover_list", "_sched_move_at", "_sched_store", "_sched_program_end", "_sched_settle",
+    "_sched_wake", "idx", "watch_ns", "_seq", "_heap", "at", "time_ns", "fn", "label", "priority", "seq",
+    "cancelled",
+};
+static PyObject *WN[NW];
+static PyObject *w_heappush = NULL, *w_empty = NULL;
+
+static int wake_ready(void)
+{
+    if (w_heappush != NULL)
+        return 0;
+    for (int i = 0; i < NW; i++)
+        if (WN[i] == NULL && (WN[i] = PyUnicode_InternFromString(w_names[i])) == NULL)
+            return -1;
+    if (w_empty == NULL && (w_empty = PyTuple_New(0)) == NULL)
+        return -1;
+    PyObject *hq = PyImport_ImportModule("_heapq");
+    if (hq == NULL)
+        return -1;
+    w_heappush = PyObject_GetAttrString(hq, "heappush");
+    Py_DECREF(hq);
+    return w_heappush == NULL ? -1 : 0;
+}
+
+/* Where o's class keeps WN[a] when it is a writable __slots__ member (its class with the generic getattr and
+ * setattr), as slot() finds AN[a]: 2 (class, version) pairs per name. NULL where o.<name> is anything else. */
+static SlotAt WC[NW][2];
+
+static PyObject **wslot(PyObject *o, int a)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    int valid = PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG);
+    SlotAt *w = WC[a];
+    for (int i = 0; i < 2; i++)
+        if (w[i].tp == tp && valid && w[i].version == tp->tp_version_tag)
+            return (PyObject **)((char *)o + w[i].off);
+    if (!valid || tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    PyObject *d = _PyType_Lookup(tp, WN[a]);
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+        return NULL;
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY) || !PyObject_TypeCheck(o, PyDescr_TYPE(d)))
+        return NULL;
+    w[1] = w[0];
+    w[0].tp = tp;
+    w[0].version = tp->tp_version_tag;
+    w[0].off = m->offset;
+    return (PyObject **)((char *)o + m->offset);
+}
+
+/* o.<name>: a new reference, or NULL with an exception (getattr's, where the slot is empty or no slot). */
+static PyObject *wget(PyObject *o, int a)
+{
+    PyObject **p = wslot(o, a);
+    if (p != NULL && *p != NULL)
+        return Py_NewRef(*p);
+    return PyObject_GetAttr(o, WN[a]);
+}
+
+/* o.<name> = v: 0, or -1 with an exception. */
+static int wset(PyObject *o, int a, PyObject *v)
+{
+    PyObject **p = wslot(o, a);
+    if (p == NULL)
+        return PyObject_SetAttr(o, WN[a], v);
+    Py_XSETREF(*p, Py_NewRef(v));
+    return 0;
+}
+
+/* o.<name> as a Py_ssize_t: 0, or -1 with an exception. */
+static int w_ssize(PyObject *o, int a, Py_ssize_t *out)
+{
+    PyObject *v = wget(o, a);
+    if (v == NULL)
+        return -1;
+    *out = PyNumber_AsSsize_t(v, PyExc_OverflowError);
+    Py_DECREF(v);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* o.<name> += d: 0, or -1 with an exception. */
+static int w_add(PyObject *o, int a, long long d)
+{
+    PyObject *v = wget(o, a);
+    if (v == NULL)
+        return -1;
+    PyObject *dv = PyLong_FromLongLong(d);
+    PyObject *nv = dv == NULL ? NULL : PyNumber_InPlaceAdd(v, dv);
+    Py_DECREF(v);
+    Py_XDECREF(dv);
+    if (nv == NULL)
+        return -1;
+    int r = wset(o, a, nv);
+    Py_DECREF(nv);
+    return r;
+}
+
+/* o.<name>(args...): the result, or NULL with an exception. */
+static PyObject *w_call(PyObject *o, int a, PyObject *const *args, size_t n)
+{
+    PyObject *f = PyObject_GetAttr(o, WN[a]);
+    if (f == NULL)
+        return NULL;
+    PyObject *r = PyObject_Vectorcall(f, args, n, NULL);
+    Py_DECREF(f);
+    return r;
+}
+
+/* Entry k of the list of item ends, field i (ends[k][i]): a new reference, or NULL with an exception. */
+static PyObject *w_end_field(BusCore *o, Py_ssize_t k, Py_ssize_t i)
+{
+    PyObject *e = PySequence_GetItem(o->item_ends, k);
+    if (e == NULL)
+        return NULL;
+    PyObject *v = PySequence_GetItem(e, i);
+    Py_DECREF(e);
+    return v;
+}
+
+/* The lone lane's take and move (_sched_take_lane, inline, as take_move does): 0, or -1 with an exception. */
+static int w_take_lane(BusCore *o, PyObject *dmac, PyObject *sched, PyObject *now_obj, long long now)
+{
+    PyObject *took_ns = wget(dmac, W_TOOK_NS);
+    if (took_ns == NULL)
+        return -1;
+    int differ = PyObject_RichCompareBool(now_obj, took_ns, Py_NE);
+    Py_DECREF(took_ns);
+    if (differ == 0) {
+        PyObject *took = wget(dmac, W_TOOK);
+        if (took == NULL)
+            return -1;
+        differ = took != sched;
+        Py_DECREF(took);
+    }
+    if (differ <= 0)
+        return differ;
+    PyObject *of = wget(dmac, W_MOVERS_OF);
+    PyObject *chans = of == NULL ? NULL : wget(dmac, W_CHANS);
+    PyObject *movers = NULL;
+    if (chans != NULL)
+        movers = of == chans ? wget(dmac, W_MOVERS) : w_call(dmac, W_MOVER_LIST, NULL, 0);
+    Py_XDECREF(of);
+    Py_XDECREF(chans);
+    if (movers == NULL)
+        return -1;
+    Py_ssize_t irqs, pos;
+    PyObject *pv = NULL, *move = NULL, *store = NULL;
+    int r = -1;
+    /* (``self.bursts += core.take_move(...)``: bursts is read before the move's calls) */
+    PyObject *bursts = wget(dmac, W_BURSTS);
+    if (bursts == NULL || w_ssize(dmac, W_IRQS, &irqs) < 0 || (pv = w_end_field(o, irqs, 1)) == NULL
+            || ((pos = PyNumber_AsSsize_t(pv, PyExc_OverflowError)) == -1 && PyErr_Occurred())
+            || (move = PyObject_GetAttr(dmac, WN[W_MOVE_AT])) == NULL
+            || (store = PyObject_GetAttr(dmac, WN[W_STORE])) == NULL)
+        goto done;
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        goto done;
+    }
+    if (check_movers(o, movers, move, store, "wake") < 0)
+        goto done;
+    int64_t count, nbytes, last;
+    if (take(o, pos, now, NULL, &count, &nbytes, &last) < 0)
+        goto done;
+    if (count) {
+        PyObject *m = PyList_GET_ITEM(movers, pos);
+        Py_INCREF(m);
+        int mr = lane_move(m, pos, nbytes, last, move, store);
+        Py_DECREF(m);
+        if (mr < 0)
+            goto done;
+    }
+    PyObject *cv = PyLong_FromLongLong((long long)count);
+    PyObject *nv = cv == NULL ? NULL : PyNumber_InPlaceAdd(bursts, cv);
+    Py_XDECREF(cv);
+    if (nv != NULL) {
+        r = wset(dmac, W_BURSTS, nv);
+        Py_DECREF(nv);
+    }
+done:
+    Py_XDECREF(bursts);
+    Py_XDECREF(pv);
+    Py_XDECREF(move);
+    Py_XDECREF(store);
+    Py_DECREF(movers);
+    return r;
+}
+
+/* One period interrupt at the wake (the loop's body): 1 when the handler settled the schedule (the wake is over),
+ * 0, or -1 with an exception. */
+static int w_raise(BusCore *o, PyObject *dmac, PyObject *sched, PyObject *chans, PyObject *kind, PyObject *result)
+{
+    Py_ssize_t irqs;
+    if (w_ssize(dmac, W_IRQS, &irqs) < 0)
+        return -1;
+    PyObject *pos = w_end_field(o, irqs, 1);
+    PyObject *ch = pos == NULL ? NULL : PyObject_GetItem(chans, pos);
+    Py_XDECREF(pos);
+    if (ch == NULL)
+        return -1;
+    PyObject *next = PyLong_FromSsize_t(irqs + 1);
+    int r = next == NULL ? -1 : wset(dmac, W_IRQS, next);
+    Py_XDECREF(next);
+    if (r == 0)
+        r = w_add(dmac, W_PLANS, 1);  /* one more item planned in closed form */
+    PyObject *irq = r < 0 ? NULL : wget(dmac, W_IRQ);
+    if (irq == NULL) {
+        Py_DECREF(ch);
+        return -1;
+    }
+    if (irq != Py_None) {  /* Dmac._raise, inlined */
+        r = w_add(dmac, W_RAISING, 1);
+        PyObject *idx = r < 0 ? NULL : wget(ch, W_IDX);
+        if (idx != NULL) {
+            PyObject *zero = PyLong_FromLong(0);
+            PyObject *a[4] = {idx, kind, result, zero};
+            PyObject *x = zero == NULL ? NULL : PyObject_Vectorcall(irq, a, 4, NULL);
+            Py_XDECREF(zero);
+            Py_DECREF(idx);
+            /* (finally: _raising -= 1, with any exception kept across it) */
+            PyObject *et, *ev, *tb;
+            if (x == NULL)
+                PyErr_Fetch(&et, &ev, &tb);
+            r = w_add(dmac, W_RAISING, -1);
+            if (x == NULL) {
+                if (r == 0)
+                    PyErr_Restore(et, ev, tb);
+                else {
+                    Py_XDECREF(et);
+                    Py_XDECREF(ev);
+                    Py_XDECREF(tb);
+                }
+                r = -1;
+            }
+            Py_XDECREF(x);
+        } else if (r == 0) {  /* (ch.idx raised: _raising back, that exception kept) */
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            if (w_add(dmac, W_RAISING, -1) == 0)
+                PyErr_Restore(et, ev, tb);
+            else {
+                Py_XDECREF(et);
+                Py_XDECREF(ev);
+                Py_XDECREF(tb);
+            }
+            r = -1;
+        }
+    }
+    Py_DECREF(irq);
+    Py_DECREF(ch);
+    if (r < 0)
+        return -1;
+    PyObject *cur = wget(dmac, W_SCHED);
+    if (cur == NULL)
+        return -1;
+    Py_DECREF(cur);
+    return cur != sched;  /* the handler changed something: settled */
+}
+
+/* The next wake at t (Kernel.at inlined where no watcher is to be told): 0, or -1 with an exception. */
+static int w_arm_event(PyObject *dmac, PyObject *event_type, PyObject *label, PyObject *prio, long long now,
+                       int64_t t)
+{
+    PyObject *k = wget(dmac, W_KERNEL);
+    if (k == NULL)
+        return -1;
+    PyObject *tv = PyLong_FromLongLong((long long)t), *fn = NULL, *ev = NULL, *seq = NULL, *entry = NULL;
+    PyObject *watch = tv == NULL ? NULL : wget(k, W_WATCH);
+    int r = -1;
+    if (watch == NULL || (fn = PyObject_GetAttr(dmac, WN[W_WAKE])) == NULL)
+        goto done;
+    int watched = PyObject_RichCompareBool(tv, watch, Py_LE);
+    if (watched < 0)
+        goto done;
+    if (watched || t < now) {  /* a watcher to tell, or an instant to refuse: Kernel.at */
+        PyObject *a[4] = {tv, fn, label, prio};
+        ev = w_call(k, W_AT, a, 4);
+    } else {
+        PyObject *seqit = wget(k, W_SEQ);
+        seq = seqit == NULL ? NULL : PyIter_Next(seqit);
+        if (seq == NULL && seqit != NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_StopIteration, "the kernel's sequence numbers ran out");
+        Py_XDECREF(seqit);
+        if (seq == NULL)
+            goto done;
+        if (!PyType_Check(event_type)) {
+            PyErr_Format(PyExc_TypeError, "wake: the event class must be a class, not %R", event_type);
+            goto done;
+        }
+        ev = PyBaseObject_Type.tp_new((PyTypeObject *)event_type, w_empty, NULL);  /* object.__new__(Event) */
+        PyObject *heap = NULL;
+        if (ev == NULL || wset(ev, W_TIME_NS, tv) < 0 || wset(ev, W_FN, fn) < 0
+                || wset(ev, W_LABEL, label) < 0 || wset(ev, W_PRIORITY, prio) < 0
+                || wset(ev, W_ESEQ, seq) < 0 || wset(ev, W_CANCELLED, Py_False) < 0
+                || (entry = PyTuple_Pack(4, tv, prio, seq, ev)) == NULL
+                || (heap = wget(k, W_HEAP)) == NULL) {
+            Py_CLEAR(ev);
+            goto done;
+        }
+        PyObject *a[2] = {heap, entry};
+        PyObject *x = PyObject_Vectorcall(w_heappush, a, 2, NULL);
+        Py_DECREF(heap);
+        if (x == NULL) {
+            Py_CLEAR(ev);
+            goto done;
+        }
+        Py_DECREF(x);
+    }
+    if (ev != NULL)
+        r = wset(dmac, W_EV, ev);
+done:
+    Py_XDECREF(k);
+    Py_XDECREF(tv);
+    Py_XDECREF(watch);
+    Py_XDECREF(fn);
+    Py_XDECREF(ev);
+    Py_XDECREF(seq);
+    Py_XDECREF(entry);
+    return r;
+}
+
+/* wake(dmac, sched, now, consts): Dmac._sched_wake's compiled branch (what is due now, the lone lane's take or
+ * every lane's, each period interrupt raised through dmac.irq, the program end, the re-arm and the next wake's
+ * event), with consts = (Event, Irq.PERIOD, Result.NOERROR, ahead_chunks, chunk_events, label, PRIO_HW). The
+ * controller's methods it calls (_sched_take, _sched_mover_list, _sched_program_end, _sched_settle) and its
+ * attributes are looked up by name. None. */
+static PyObject *core_wake(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyTuple_CheckExact(args[3]) || PyTuple_GET_SIZE(args[3]) != 7) {
+        PyErr_SetString(PyExc_TypeError, "wake(dmac, sched, now, consts): consts must be a tuple of 7");
+        return NULL;
+    }
+    if (wake_ready() < 0)
+        return NULL;
+    PyObject *dmac = args[0], *sched = args[1], *now_obj = args[2], *c = args[3];
+    long long ll[3];
+    Py_ssize_t unused;
+    PyObject *cv[3] = {now_obj, PyTuple_GET_ITEM(c, 3), PyTuple_GET_ITEM(c, 4)};
+    if (fast_args("wake", cv, 3, 3, 0, "LLL", ll, &unused) < 0)
+        return NULL;
+    long long now = ll[0], ahead = ll[1], chunk = ll[2];
+    Py_ssize_t irqs, dones, due;
+    if (w_ssize(dmac, W_IRQS, &irqs) < 0 || w_ssize(dmac, W_DONES, &dones) < 0
+            || due_at(o, now, irqs, dones, "wake", &due) < 0)
+        return NULL;
+    if (due > 1) {  /* interrupts at now */
+        PyObject *probe = wget(dmac, W_PROBE);
+        PyObject *lone = probe == NULL ? NULL : wget(dmac, W_LONE);
+        int every = lone == NULL ? -1 : PyObject_Not(lone);
+        Py_XDECREF(lone);
+        Py_XDECREF(probe);
+        if (every < 0)
+            return NULL;
+        if (due > 3 || probe != Py_None || every) {  /* several interrupts at once (or every lane moves) */
+            PyObject *x = w_call(dmac, W_TAKE, &now_obj, 1);
+            if (x == NULL)
+                return NULL;
+            Py_DECREF(x);
+        } else if (w_take_lane(o, dmac, sched, now_obj, now) < 0)
+            return NULL;
+        PyObject *chans = wget(dmac, W_CHANS);
+        if (chans == NULL)
+            return NULL;
+        for (Py_ssize_t j = 0; j < due >> 1; j++) {
+            int r = w_raise(o, dmac, sched, chans, PyTuple_GET_ITEM(c, 1), PyTuple_GET_ITEM(c, 2));
+            if (r != 0) {
+                Py_DECREF(chans);
+                if (r < 0)
+                    return NULL;
+                Py_RETURN_NONE;
+            }
+        }
+        Py_DECREF(chans);
+    }
+    if (due & 1) {
+        PyObject *a[2] = {sched, now_obj};
+        PyObject *x = w_call(dmac, W_PROGRAM_END, a, 2);
+        int over = x == NULL ? -1 : PyObject_IsTrue(x);
+        Py_XDECREF(x);
+        if (over < 0)
+            return NULL;
+        if (over)
+            Py_RETURN_NONE;
+    }
+    int64_t t;
+    int r;
+    if (w_ssize(dmac, W_IRQS, &irqs) < 0 || w_ssize(dmac, W_DONES, &dones) < 0
+            || (r = arm_next(o, sched, now, irqs, dones, ahead, chunk, "wake", &t)) < 0)
+        return NULL;
+    if (r == 0) {
+        PyObject *x = w_call(dmac, W_SETTLE, NULL, 0);
+        if (x == NULL)
+            return NULL;
+        Py_DECREF(x);
+    } else if (t < BUS_NEVER
+               && w_arm_event(dmac, PyTuple_GET_ITEM(c, 0), PyTuple_GET_ITEM(c, 5), PyTuple_GET_ITEM(c, 6), now, t)
+                      < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* A new BusCore in the state after every event before stop_ns (no later than o->computed), run from the last
@@ -2791,9 +3305,11 @@ static PyMethodDef core_methods[] = {
      "i2s_tx_write, i2s_tx_ticks, uart_tx, tx_write; None forgets one)."},
     {"port_calls", (PyCFunction)core_port_calls, METH_NOARGS | METH_CLASS,
      "port_calls(): the port steady calls done in C so far (sampled RX, UART RX, I2S TX, UART TX)."},
-    {"due", (PyCFunction)core_due, METH_VARARGS,
+    {"due", (PyCFunction)(void (*)(void))core_due, METH_FASTCALL,
      "due(now, irqs, dones): 2 * (interrupts at now from item end irqs) + (program end dones at now)."},
-    {"arm", (PyCFunction)core_arm, METH_VARARGS,
+    {"wake", (PyCFunction)(void (*)(void))core_wake, METH_FASTCALL,
+     "wake(dmac, sched, now, consts): Dmac._sched_wake's compiled branch in one call (see sim/_dmac.py)."},
+    {"arm", (PyCFunction)(void (*)(void))core_arm, METH_FASTCALL,
      "arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the schedule's next event instant (NEVER: none; "
      "None: settle now), computed further as Dmac._sched_wake and Dmac._sched_arm do."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import heapq
 import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -164,7 +165,13 @@ class Program:
 
 
 _DONE_IRQ = Irq.DONE
+_PERIOD_IRQ = Irq.PERIOD
 _NOERROR = Result.NOERROR
+#: What BusCore.wake needs besides the controller: the event class, the period interrupt's kind and result, the
+#: schedule's look-ahead (chunks, events per chunk), and the wake event's label and priority.
+_WAKE_CONSTS = (Event, _PERIOD_IRQ, _NOERROR, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS, "bus", PRIO_HW)
+_new_event = object.__new__
+_heappush = heapq.heappush
 
 
 class _State(enum.Enum):
@@ -446,11 +453,18 @@ class Dmac:
         """Move the bytes of every planned burst finished by now (before client code looks at memory)."""
         now = self.kernel.now_ns
         sched = self._sched
-        if sched is not None:
-            if now != self._took_ns or sched is not self._took:  # (_sched_take's own first test: a frame less)
+        if sched is not None and (now != self._took_ns or sched is not self._took):  # (_sched_take's own test)
+            core = sched.core
+            if core is not None and self.burst_probe is None:  # self._sched_take(now), inlined: once per sync
+                self._took_ns = now
+                self._took = sched
+                movers = self._sched_movers if self._sched_movers_of is self._sched_chans \
+                    else self._sched_mover_list()
+                self.bursts += core.take_moves(now, movers, self._sched_move_at, self._sched_store)
+            else:
                 self._sched_take(now)
-        elif now < self._sync_ns:
-            return  # no planned burst lands before then
+        if now < self._sync_ns:
+            return  # no planned burst lands before then (with a schedule too: its lanes hold no plan)
         nxt = NEVER
         for ch in self.chans:
             plan = ch.plan
@@ -1478,7 +1492,7 @@ class Dmac:
         if core is not None:  # the same, compiled
             t = core.arm(sched, -1, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
             if t < NEVER:
-                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+                self._sched_ev = self._wake_at(t)
             return
         ends = sched.item_ends
         dones = sched.program_ends
@@ -1494,6 +1508,23 @@ class Dmac:
         if t < NEVER:
             self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
 
+    def _wake_at(self, t: int) -> Event:
+        """``kernel.at(t, self._sched_wake, "bus", PRIO_HW)``: the schedule's next wake (``Kernel.at`` inlined
+        where no watcher is to be told: once per wake)."""
+        k = self.kernel
+        if t <= k.watch_ns or t < k.now_ns:  # a watcher to tell, or an instant to refuse: Kernel.at
+            return k.at(t, self._sched_wake, "bus", PRIO_HW)
+        seq = next(k._seq)
+        ev = _new_event(Event)  # Event(t, self._sched_wake, "bus", PRIO_HW, seq) without its __init__ frame
+        ev.time_ns = t
+        ev.fn = self._sched_wake
+        ev.label = "bus"
+        ev.priority = PRIO_HW
+        ev.seq = seq
+        ev.cancelled = False
+        _heappush(k._heap, (t, PRIO_HW, seq, ev))
+        return ev
+
     def _sched_wake(self) -> None:
         """A scheduled landing ends an item with its interrupt bit (raise it, as the burst's end would), or the
         computed part of the schedule ends (compute more, or settle at its stop)."""
@@ -1503,31 +1534,8 @@ class Dmac:
         now = self.kernel.now_ns
         ends = sched.item_ends
         core = sched.core
-        if core is not None:  # the same, its arithmetic (what is due now, what next, when) in compiled calls
-            due = core.due(now, self._sched_irqs, self._sched_dones)
-            if due > 1:  # interrupts at now
-                if due > 3 or self.burst_probe is not None or not self._sched_lone_ports:
-                    self._sched_take(now)  # several interrupts at once (or every lane moves: _sched_take_lane)
-                elif now != self._took_ns or sched is not self._took:  # _sched_take_lane, inline
-                    movers = self._sched_movers if self._sched_movers_of is self._sched_chans \
-                        else self._sched_mover_list()
-                    self.bursts += core.take_move(ends[self._sched_irqs][1], now, movers, self._sched_move_at,
-                                                  self._sched_store)
-                chans = self._sched_chans
-                for _ in range(due >> 1):
-                    ch = chans[ends[self._sched_irqs][1]]
-                    self._sched_irqs += 1
-                    self.plans += 1  # one more item planned in closed form
-                    self._raise(ch, Irq.PERIOD, Result.NOERROR, 0)
-                    if self._sched is not sched:
-                        return  # the handler changed something: settled
-            if due & 1 and self._sched_program_end(sched, now):
-                return
-            t = core.arm(sched, now, self._sched_irqs, self._sched_dones, SCHED_AHEAD_CHUNKS, SCHED_CHUNK_EVENTS)
-            if t is None:
-                self._sched_settle()
-            elif t < NEVER:
-                self._sched_ev = self.kernel.at(t, self._sched_wake, "bus", PRIO_HW)
+        if core is not None:  # the same in one compiled call (BusCore.wake, src/native/sim.c)
+            core.wake(self, sched, now, _WAKE_CONSTS)
             return
         if self._sched_irqs < len(ends) and ends[self._sched_irqs][0] == now:
             if self._sched_irqs + 1 < len(ends) and ends[self._sched_irqs + 1][0] == now:

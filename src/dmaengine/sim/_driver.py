@@ -27,6 +27,7 @@ from dmaengine import (
     Status,
     TransferDirection,
     TxState,
+    _trace,
 )
 from dmaengine._native import core
 from dmaengine.provider import Channel, DescState, DmaDevice, pair_sg, trace_event, tracing
@@ -55,6 +56,9 @@ _PREPARED = DescState.PREPARED
 _NOERROR = Result.NOERROR
 _MD_NONE = DescMetadataMode.NONE
 _new = object.__new__
+#: What the period interrupt inlines while a channel's class keeps it (a subclass's own is called).
+_CYCLIC_CB = VirtChannel.vchan_cyclic_callback
+_SCHEDULE_BH = DmaDevice.schedule_bottom_half
 _COMPLETE, _ERROR, _PAUSED, _IN_PROGRESS = Status.COMPLETE, Status.ERROR, Status.PAUSED, Status.IN_PROGRESS
 
 
@@ -547,7 +551,7 @@ class SimDmaDevice(DmaDevice):
             if vd is None:
                 return
             job = vd.job
-            if tracing():  # the FIFO, up to date at this burst's end: a trace counter
+            if _trace.recorder is not None:  # tracing(): the FIFO, up to date at this burst's end, a trace counter
                 port = vd.program.port
                 if port is not None:
                     trace_event("fifo", chan, vd.cookie, {"port": port.name, "level": len(port.fifo)})
@@ -555,7 +559,15 @@ class SimDmaDevice(DmaDevice):
                 if job is not None:  # the last source has crossed the bus: combine, then write the results
                     job.compute()
                     return
-                chan.vchan_cyclic_callback(vd)
+                if type(chan).vchan_cyclic_callback is not _CYCLIC_CB or _trace.recorder is not None:
+                    chan.vchan_cyclic_callback(vd)  # (a subclass's own, or its "period" trace event)
+                    return
+                chan.cyclic = vd  # VirtChannel.vchan_cyclic_callback(chan, vd), inlined: once per period interrupt
+                device = chan.device
+                if type(device).schedule_bottom_half is _SCHEDULE_BH:
+                    device.bh.schedule(chan)
+                else:
+                    device.schedule_bottom_half(chan)
                 return
             if kind is _DONE and _int_and(vd.flags, _REPEAT) and not self._replaced(chan, vd):
                 chan.vchan_cyclic_callback(vd)  # one pass ended: a callback, and the same program again

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dmaengine import Channel, ConfigError, Mapping, Platform, StateError
 from dmaengine.provider import AddressSpace, WaitQueue, bottom_half
 
-from .. import _check
+from .. import _check, _context
 from ._adc import Adc
 from ._board import Board, ControllerDesc, NodeInfo, PeripheralDesc
 from ._dmac import Dmac
@@ -43,8 +43,13 @@ def _ns(seconds: float, name: str) -> int:
 
 _timeout_ns = _check.timeout_ns
 _get_ident = threading.get_ident
-#: What ``bottom_half()`` returns: one reusable mark (entered once per bottom half, without the call that fetches it).
+#: What ``bottom_half()`` returns: one reusable mark. SimTasklet._run does what entering it does, to the thread's
+#: ``_bh_local.depth`` itself, without the context manager's two calls (once per bottom half).
 _BH_MARK = bottom_half()
+_bh_local = _context._local
+_BottomHalf = _context.BottomHalf
+_BH_RUN = _BottomHalf.run
+_bh_log = _context.log
 _new_event = object.__new__
 _heappush = heapq.heappush
 
@@ -91,12 +96,17 @@ class SimTasklet:
     sequence number is kept in ``held_seq`` and the lane runs it in line (:meth:`run_now`) or queues it
     (:meth:`queue_held`)."""
 
-    __slots__ = ("_done", "_ev", "_fn", "_running", "_scheduled", "_soc", "held_seq", "hold", "killed",
+    __slots__ = ("_bh", "_done", "_ev", "_fn", "_running", "_scheduled", "_soc", "held_seq", "hold", "killed",
                  "latency_ns", "name")
 
     def __init__(self, soc: Soc, fn: Callable[[], None], name: str, latency_ns: int) -> None:
         self._soc = soc
         self._fn = fn
+        #: The device's BottomHalf when ``fn`` is its own ``run`` (the class's, not a subclass's): :meth:`_run`
+        #: serves its queue itself, without the call (once per bottom half); None: ``fn`` is called.
+        owner = getattr(fn, "__self__", None)
+        self._bh: _BottomHalf | None = \
+            owner if type(owner) is _BottomHalf and getattr(fn, "__func__", None) is _BH_RUN else None
         self.name = name
         self.latency_ns = latency_ns
         self._ev: Event | None = None
@@ -150,11 +160,36 @@ class SimTasklet:
     def _run(self) -> None:
         self._ev = None
         run_id = self._scheduled
-        self._soc.sync()
+        soc = self._soc
+        if soc._owner == _get_ident() and type(soc).sync is _SOC_SYNC:
+            soc._sync_held()  # soc.sync(), inlined: the thread that runs the simulation holds the SoC
+        else:
+            soc.sync()
         self._running = True
         try:
-            with _BH_MARK:  # bottom_half()
-                self._fn()
+            _bh_local.depth += 1  # ``with bottom_half():``, inlined
+            try:
+                bh = self._bh
+                if bh is None:
+                    self._fn()
+                else:  # BottomHalf.run(bh), inlined
+                    lock, q, queued = bh._lock, bh._queue, bh._queued
+                    while q:  # (read without the lock: a channel queued after this test schedules the tasklet again)
+                        lock.acquire()
+                        try:
+                            if not q:
+                                break
+                            chan = q.popleft()
+                            queued.discard(id(chan))
+                        finally:
+                            lock.release()
+                        try:
+                            chan.bottom_half()
+                        except BaseException:  # a bottom half never dies, and the next channel still runs
+                            bh.failures += 1
+                            _bh_log.exception("bottom half of %s failed", chan.name)
+            finally:
+                _bh_local.depth -= 1
         except Exception:  # a bottom half never stops the simulation
             log.exception("bottom half %s failed", self.name)
         finally:
@@ -689,3 +724,7 @@ class Soc(Platform):
             lines.append(f" {p.name:<8} {type(p).__name__}{': ' if said else ''}{', '.join(said)}\n")
         lines.append(f"virtual time: {self.now_ns} ns\n")
         return "".join(lines)
+
+
+#: The class's own sync: SimTasklet._run calls _sync_held itself while a SoC keeps it.
+_SOC_SYNC = Soc.sync
