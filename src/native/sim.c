@@ -900,11 +900,60 @@ static void core_dealloc(BusCore *o)
 
 /* --- methods ------------------------------------------------------------------------------------------------- */
 
-static PyObject *core_loop(BusCore *o, PyObject *args)
+/* METH_FASTCALL's arguments, checked as PyArg_ParseTuple's "L", "n" and "p" check them (the hot methods below
+ * take them so: no argument tuple built, no format parsed per call). */
+static int fc_nargs(Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max, const char *fn)
+{
+    if (nargs >= min && nargs <= max)
+        return 0;
+    if (min == max)
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fn, min, nargs);
+    else
+        PyErr_Format(PyExc_TypeError, "%s() takes from %zd to %zd arguments (%zd given)", fn, min, max, nargs);
+    return -1;
+}
+
+static int fc_ll(PyObject *v, long long *out)  /* "L" */
+{
+    long long x = PyLong_AsLongLong(v);  /* (an int, or an object with __index__, as "L") */
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int fc_n(PyObject *v, Py_ssize_t *out)  /* "n" */
+{
+    Py_ssize_t x;
+    if (PyLong_Check(v))
+        x = PyLong_AsSsize_t(v);
+    else {
+        PyObject *i = PyNumber_Index(v);
+        if (i == NULL)
+            return -1;
+        x = PyLong_AsSsize_t(i);
+        Py_DECREF(i);
+    }
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int fc_p(PyObject *v, int *out)  /* "p" */
+{
+    int b = PyObject_IsTrue(v);
+    if (b < 0)
+        return -1;
+    *out = b;
+    return 0;
+}
+
+static PyObject *core_loop(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long max_events;
     int snapshots;
-    if (!PyArg_ParseTuple(args, "Lp:loop", &max_events, &snapshots))
+    if (fc_nargs(nargs, 2, 2, "loop") < 0 || fc_ll(args[0], &max_events) < 0 || fc_p(args[1], &snapshots) < 0)
         return NULL;
     if (run_loop(o, max_events, snapshots) < 0)
         return NULL;
@@ -2030,12 +2079,12 @@ static int check_movers(BusCore *o, PyObject *movers, PyObject *move, PyObject *
 
 /* take_moves(t, movers, move, store): take_all(t) and move every lane's bytes (in lane order, after every lane
  * is taken, as Dmac._sched_take does); the number of bursts taken. */
-static PyObject *core_take_moves(BusCore *o, PyObject *args)
+static PyObject *core_take_moves(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long t;
-    PyObject *movers, *move, *store;
-    if (!PyArg_ParseTuple(args, "LOOO:take_moves", &t, &movers, &move, &store))
+    if (fc_nargs(nargs, 4, 4, "take_moves") < 0 || fc_ll(args[0], &t) < 0)
         return NULL;
+    PyObject *movers = args[1], *move = args[2], *store = args[3];
     if (check_movers(o, movers, move, store, "take_moves") < 0)
         return NULL;
     int64_t nb[BUS_MAX_LANES], last[BUS_MAX_LANES];
@@ -2078,13 +2127,13 @@ static PyObject *core_take_moves(BusCore *o, PyObject *args)
 }
 
 /* take_move(pos, t, movers, move, store): take(pos, t) and move lane pos's bytes; the number of bursts taken. */
-static PyObject *core_take_move(BusCore *o, PyObject *args)
+static PyObject *core_take_move(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t pos;
     long long t;
-    PyObject *movers, *move, *store;
-    if (!PyArg_ParseTuple(args, "nLOOO:take_move", &pos, &t, &movers, &move, &store))
+    if (fc_nargs(nargs, 5, 5, "take_move") < 0 || fc_n(args[0], &pos) < 0 || fc_ll(args[1], &t) < 0)
         return NULL;
+    PyObject *movers = args[2], *move = args[3], *store = args[4];
     if (pos < 0 || pos >= o->n) {
         PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
         return NULL;
@@ -2162,11 +2211,12 @@ static int check_ends(BusCore *o, Py_ssize_t irqs, Py_ssize_t dones, const char 
 }
 
 /* due(now, irqs, dones): (the interrupts at now from item end irqs on) * 2 + (program end dones is at now). */
-static PyObject *core_due(BusCore *o, PyObject *args)
+static PyObject *core_due(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long now;
     Py_ssize_t irqs, dones;
-    if (!PyArg_ParseTuple(args, "Lnn:due", &now, &irqs, &dones))
+    if (fc_nargs(nargs, 3, 3, "due") < 0 || fc_ll(args[0], &now) < 0 || fc_n(args[1], &irqs) < 0
+            || fc_n(args[2], &dones) < 0)
         return NULL;
     if (check_ends(o, irqs, dones, "due") < 0)
         return NULL;
@@ -2189,13 +2239,14 @@ static PyObject *core_due(BusCore *o, PyObject *args)
  * (compute up to ahead_chunks more chunks until an interrupt or program end is computed): the instant of the
  * schedule's next event (NEVER: none), or None (now >= 0: settle now). sched's attributes are read back
  * (BusSchedule._sync) when it ran. */
-static PyObject *core_arm(BusCore *o, PyObject *args)
+static PyObject *core_arm(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *sched;
     long long now, ahead, chunk;
     Py_ssize_t irqs, dones;
-    if (!PyArg_ParseTuple(args, "OLnnLL:arm", &sched, &now, &irqs, &dones, &ahead, &chunk))
+    if (fc_nargs(nargs, 6, 6, "arm") < 0 || fc_ll(args[1], &now) < 0 || fc_n(args[2], &irqs) < 0
+            || fc_n(args[3], &dones) < 0 || fc_ll(args[4], &ahead) < 0 || fc_ll(args[5], &chunk) < 0)
         return NULL;
+    PyObject *sched = args[0];
     if (check_ends(o, irqs, dones, "arm") < 0)
         return NULL;
     int ran = 0;
@@ -2700,7 +2751,7 @@ static PyMethodDef sim_functions[] = {
 };
 
 static PyMethodDef core_methods[] = {
-    {"loop", (PyCFunction)core_loop, METH_VARARGS, "loop(max_events, snapshots): BusSchedule._loop."},
+    {"loop", (PyCFunction)(void (*)(void))core_loop, METH_FASTCALL, "loop(max_events, snapshots): BusSchedule._loop."},
     {"state", (PyCFunction)core_state, METH_NOARGS,
      "(waiting, busy_until_ns, stop_ns, computed_ns, events, jumps, last_grant, last_grant_ns, last_event_ns, "
      "granted, landed, since_ns, heap size)."},
@@ -2708,10 +2759,10 @@ static PyMethodDef core_methods[] = {
     {"segments", (PyCFunction)core_segments, METH_O, "segments(pos): lane pos's segments, as a list."},
     {"take", (PyCFunction)core_take, METH_VARARGS, "take(pos, t, bursts=None): BusSchedule.take."},
     {"take_all", (PyCFunction)core_take_all, METH_VARARGS, "take_all(t, probe=False): BusSchedule.take_all."},
-    {"take_moves", (PyCFunction)core_take_moves, METH_VARARGS,
+    {"take_moves", (PyCFunction)(void (*)(void))core_take_moves, METH_FASTCALL,
      "take_moves(t, movers, move, store): take_all(t) with every lane's bytes moved (Dmac._sched_take); the "
      "bursts taken."},
-    {"take_move", (PyCFunction)core_take_move, METH_VARARGS,
+    {"take_move", (PyCFunction)(void (*)(void))core_take_move, METH_FASTCALL,
      "take_move(pos, t, movers, move, store): take(pos, t) with lane pos's bytes moved (Dmac._sched_take_lane); "
      "the bursts taken."},
     {"set_ports", (PyCFunction)(void (*)(void))core_set_ports, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
@@ -2720,9 +2771,9 @@ static PyMethodDef core_methods[] = {
      "i2s_tx_write, i2s_tx_ticks, uart_tx, tx_write; None forgets one)."},
     {"port_calls", (PyCFunction)core_port_calls, METH_NOARGS | METH_CLASS,
      "port_calls(): the port steady calls done in C so far (sampled RX, UART RX, I2S TX, UART TX)."},
-    {"due", (PyCFunction)core_due, METH_VARARGS,
+    {"due", (PyCFunction)(void (*)(void))core_due, METH_FASTCALL,
      "due(now, irqs, dones): 2 * (interrupts at now from item end irqs) + (program end dones at now)."},
-    {"arm", (PyCFunction)core_arm, METH_VARARGS,
+    {"arm", (PyCFunction)(void (*)(void))core_arm, METH_FASTCALL,
      "arm(sched, now, irqs, dones, ahead_chunks, chunk_events): the schedule's next event instant (NEVER: none; "
      "None: settle now), computed further as Dmac._sched_wake and Dmac._sched_arm do."},
     {"replay", (PyCFunction)core_replay, METH_VARARGS,
