@@ -960,13 +960,28 @@ static PyObject *core_loop(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-static PyObject *lane_list(BusCore *o, int k)
+/* An int of value v: old itself where it is an exact int of that value (what sync_into replaces: no new object
+ * for a value that did not change), else a new one. */
+static PyObject *int_same(PyObject *old, int64_t v)
+{
+    if (old != NULL && PyLong_CheckExact(old)) {
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(old, &of);
+        if (!of && x == v)
+            return Py_NewRef(old);
+    }
+    return PyLong_FromLongLong((long long)v);
+}
+
+/* A new list of lane state k (old: the list it replaces, whose ints are reused where equal, or NULL). */
+static PyObject *lane_list(BusCore *o, int k, PyObject *old)
 {
     PyObject *l = PyList_New(o->n);
     if (l == NULL)
         return NULL;
+    int same = old != NULL && PyList_CheckExact(old) && PyList_GET_SIZE(old) == o->n;
     for (Py_ssize_t p = 0; p < o->n; p++) {
-        PyObject *v = PyLong_FromLongLong(ST(o, p, k));
+        PyObject *v = int_same(same ? PyList_GET_ITEM(old, p) : NULL, ST(o, p, k));
         if (v == NULL) {
             Py_DECREF(l);
             return NULL;
@@ -976,21 +991,54 @@ static PyObject *lane_list(BusCore *o, int k)
     return l;
 }
 
+#define NSTATE_ITEMS 13
+
+/* Item i of state() as a new reference (old: the value it replaces, as int_same and lane_list take it). */
+static PyObject *state_item(BusCore *o, int i, PyObject *old)
+{
+    switch (i) {
+    case 0:
+        return o->waiting >> 63 ? PyLong_FromUnsignedLongLong(o->waiting) : int_same(old, (int64_t)o->waiting);
+    case 1:
+        return int_same(old, o->busy);
+    case 2:
+        return int_same(old, o->stop);
+    case 3:
+        return int_same(old, o->computed);
+    case 4:
+        return int_same(old, o->events);
+    case 5:
+        return int_same(old, o->jumps);
+    case 6:
+        return int_same(old, o->last_grant);
+    case 7:
+        return int_same(old, o->last_grant_ns);
+    case 8:
+        return int_same(old, o->last_event);
+    case 9:
+        return lane_list(o, S_GRANTED, old);
+    case 10:
+        return lane_list(o, S_LANDED, old);
+    case 11:
+        return lane_list(o, S_SINCE, old);
+    default:
+        return int_same(old, o->nheap);
+    }
+}
+
 /* (waiting, busy_until_ns, stop_ns, computed_ns, events, jumps, last_grant, last_grant_ns, last_event_ns,
  * granted, landed, since_ns, heap size). */
 static PyObject *core_state(BusCore *o, PyObject *unused)
 {
     (void)unused;
-    PyObject *g = lane_list(o, S_GRANTED), *l = lane_list(o, S_LANDED), *s = lane_list(o, S_SINCE);
-    PyObject *r = NULL;
-    if (g && l && s)
-        r = Py_BuildValue("(KLLLLLLLLOOOn)", (unsigned long long)o->waiting, (long long)o->busy,
-                          (long long)o->stop, (long long)o->computed, (long long)o->events, (long long)o->jumps,
-                          (long long)o->last_grant, (long long)o->last_grant_ns, (long long)o->last_event, g, l, s,
-                          o->nheap);
-    Py_XDECREF(g);
-    Py_XDECREF(l);
-    Py_XDECREF(s);
+    PyObject *r = PyTuple_New(NSTATE_ITEMS);
+    for (int i = 0; r != NULL && i < NSTATE_ITEMS; i++) {
+        PyObject *v = state_item(o, i, NULL);
+        if (v == NULL)
+            Py_CLEAR(r);
+        else
+            PyTuple_SET_ITEM(r, i, v);
+    }
     return r;
 }
 
@@ -1292,13 +1340,18 @@ enum {
     A_CLOCK, A_FIFO, A_TICKS_DONE, A_SOURCE, A_UBLOCK, A_UFIRST, A_USTOP, A_FRAME_BYTES, A_UNIT, A_ENTERED,
     A_POPPED, A_PENDING, A_WRITTEN, A_DRAINED, A_OWNER, A_UPLAYED, A_LIMIT, A_UKEPT, A_TOTAL, A_UCHUNKS, A_APPEND,
     A_UPOP, A_UTICKS, A_EPOCH_NS, A_NUM, A_DEN, A_OFFSET, A_PROG, A_CHECKED, A_MVS, A_ITEM_IDX, A_ITEM_OFF, A_DONE,
-    A_UOUT, A_UOUT_NS, A_URUNS, NA
+    A_UOUT, A_UOUT_NS, A_URUNS,
+    /* a BusSchedule's, in the order of BusCore.state() (sync_into) */
+    A_WAITING, A_BUSY_UNTIL_NS, A_STOP_NS, A_COMPUTED_NS, A_EVENTS, A_JUMPS, A_LAST_GRANT, A_LAST_GRANT_NS,
+    A_LAST_EVENT_NS, A_GRANTED, A_LANDED, A_SINCE_NS, A_UNHEAP, NA
 };
 static const char *const a_names[NA] = {
     "clock", "fifo", "ticks_done", "source", "_block", "_first", "_stop", "frame_bytes", "unit", "entered",
     "popped", "pending", "written", "drained", "owner", "_played", "limit", "_kept", "total", "_chunks", "append",
     "_pop", "_ticks", "epoch_ns", "num", "den", "offset", "prog", "checked", "mvs", "item_idx", "item_off", "done",
     "_out", "_out_ns", "_runs",
+    "waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps", "last_grant", "last_grant_ns",
+    "last_event_ns", "granted", "landed", "since_ns", "_nheap",
 };
 static PyObject *AN[NA];
 typedef struct {
@@ -1308,16 +1361,11 @@ typedef struct {
 } SlotAt;
 static SlotAt AC[NA][4];
 
-/* The address of o's __slots__ member AN[a] (what o.<name> reads and writes: its class has the generic getattr
- * and setattr, and the member is a writable object slot), or NULL where o.<name> is anything else. */
-static PyObject **slot(PyObject *o, int a)
+/* slot() where AC does not have it: the member looked up (and remembered in AC[a]). */
+static __attribute__((noinline)) PyObject **slot_find(PyObject *o, int a)
 {
     PyTypeObject *tp = Py_TYPE(o);
-    int valid = PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG);
     SlotAt *w = AC[a];
-    for (int i = 0; i < 4; i++)
-        if (w[i].tp == tp && valid && w[i].version == tp->tp_version_tag)
-            return (PyObject **)((char *)o + w[i].off);
     if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
         return NULL;
     PyObject *d = _PyType_Lookup(tp, AN[a]);
@@ -1335,8 +1383,23 @@ static PyObject **slot(PyObject *o, int a)
     return (PyObject **)((char *)o + m->offset);
 }
 
+/* The address of o's __slots__ member AN[a] (what o.<name> reads and writes: its class has the generic getattr
+ * and setattr, and the member is a writable object slot), or NULL where o.<name> is anything else. Inline: the
+ * ways of AC[a] met (a is a constant at every call), slot_find otherwise. */
+static inline PyObject **slot(PyObject *o, int a)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        SlotAt *w = AC[a];
+        for (int i = 0; i < 4; i++)
+            if (w[i].tp == tp && w[i].version == tp->tp_version_tag)
+                return (PyObject **)((char *)o + w[i].off);
+    }
+    return slot_find(o, a);
+}
+
 /* o.<name>: a new reference, or NULL with an exception. */
-static PyObject *aget(PyObject *o, int a)
+static inline PyObject *aget(PyObject *o, int a)
 {
     PyObject **p = slot(o, a);
     if (p != NULL && *p != NULL)
@@ -1345,7 +1408,7 @@ static PyObject *aget(PyObject *o, int a)
 }
 
 /* o.<name> = v: 0 or -1 with an exception. */
-static int aset(PyObject *o, int a, PyObject *v)
+static inline int aset(PyObject *o, int a, PyObject *v)
 {
     PyObject **p = slot(o, a);
     if (p == NULL)
@@ -2156,24 +2219,24 @@ static PyObject *core_take_move(BusCore *o, PyObject *const *args, Py_ssize_t na
 
 /* --- a schedule's wake: Dmac._sched_wake's and Dmac._sched_arm's arithmetic (due, arm) ------------------------ */
 
-static PyObject *s_state_names[13];
-static const char *state_names[13] = {"waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps",
-                                      "last_grant", "last_grant_ns", "last_event_ns", "granted", "landed",
-                                      "since_ns", "_nheap"};
-
-/* BusSchedule._sync, done here: core_state() into sched's attributes. */
+/* BusSchedule._sync, done here: core_state() into sched's attributes (its __slots__ members written in place,
+ * an int that did not change kept). */
 static int sync_into(BusCore *o, PyObject *sched)
 {
-    PyObject *st = core_state(o, NULL);
-    if (st == NULL)
-        return -1;
-    for (int i = 0; i < 13; i++) {
-        if (PyObject_SetAttr(sched, s_state_names[i], PyTuple_GET_ITEM(st, i)) < 0) {
-            Py_DECREF(st);
+    for (int i = 0; i < NSTATE_ITEMS; i++) {
+        PyObject **p = slot(sched, A_WAITING + i);
+        PyObject *v = state_item(o, i, p != NULL ? *p : NULL);
+        if (v == NULL)
             return -1;
+        if (p != NULL)
+            Py_XSETREF(*p, v);
+        else {
+            int r = PyObject_SetAttr(sched, AN[A_WAITING + i], v);
+            Py_DECREF(v);
+            if (r < 0)
+                return -1;
         }
     }
-    Py_DECREF(st);
     return 0;
 }
 
@@ -2804,9 +2867,6 @@ int dmaengine_sim_init(PyObject *module)
         return -1;
     for (int i = 0; i < NA; i++)
         if ((AN[i] = PyUnicode_InternFromString(a_names[i])) == NULL)
-            return -1;
-    for (int i = 0; i < 13; i++)
-        if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
             return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
         return -1;
