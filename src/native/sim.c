@@ -104,18 +104,10 @@ static int fits(__int128 v, int64_t *out)
     return 0;
 }
 
-/* Lane pos's flow.time_of(x): 1 with *out, 0 for None, -1 with an exception. */
-static int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
+/* flow_time past its inline case: the arithmetic in 128 bits, or time_of called. */
+static __attribute__((noinline)) int flow_time_slow(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
 {
     if (CST(o, pos, C_ARITH)) {
-        if (x > CST(o, pos, C_LIMIT))
-            return 0;
-        int64_t unit = CST(o, pos, C_UNIT), den = CST(o, pos, C_DEN), d, t0, m;
-        if (unit > 0 && den > 0 && !__builtin_sub_overflow(CST(o, pos, C_REF), x, &d)
-                && !__builtin_sub_overflow(CST(o, pos, C_TICK0), floordiv64(d, unit), &t0)
-                && !__builtin_mul_overflow(t0, CST(o, pos, C_NUM), &m)
-                && !__builtin_add_overflow(floordiv64(m, den), CST(o, pos, C_EPOCH), out))
-            return 1;  /* the same arithmetic in 64 bits, when nothing overflows (else in 128, below) */
         __int128 q = fdiv128((__int128)CST(o, pos, C_REF) - x, CST(o, pos, C_UNIT));
         __int128 v = ((__int128)CST(o, pos, C_TICK0) - q);
         if (v > INT64_MAX || v < INT64_MIN)
@@ -145,6 +137,24 @@ static int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
     return 1;
 }
 
+/* Lane pos's flow.time_of(x): 1 with *out, 0 for None, -1 with an exception. Inline: the plain arithmetic form
+ * in 64 bits, when nothing overflows (else flow_time_slow: in 128 bits, or time_of called). */
+static inline int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
+{
+    const int64_t *c = &CST(o, pos, 0);
+    if (c[C_ARITH]) {
+        if (x > c[C_LIMIT])
+            return 0;
+        int64_t unit = c[C_UNIT], den = c[C_DEN], d, t0, m;
+        if (unit > 0 && den > 0 && !__builtin_sub_overflow(c[C_REF], x, &d)
+                && !__builtin_sub_overflow(c[C_TICK0], floordiv64(d, unit), &t0)
+                && !__builtin_mul_overflow(t0, c[C_NUM], &m)
+                && !__builtin_add_overflow(floordiv64(m, den), c[C_EPOCH], out))
+            return 1;
+    }
+    return flow_time_slow(o, pos, x, out);
+}
+
 /* --- the heap: (t, seq, kind, pos) in tuple order ----------------------------------------------------------- */
 
 static inline int ent_lt(const HeapEnt *a, const HeapEnt *b)
@@ -158,7 +168,7 @@ static inline int ent_lt(const HeapEnt *a, const HeapEnt *b)
     return a->pos < b->pos;
 }
 
-static int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+static inline int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t pos)
 {
     if (o->nheap == o->capheap) {
         Py_ssize_t cap = o->capheap ? 2 * o->capheap : 8;
@@ -208,20 +218,26 @@ static void heap_pop(BusCore *o)
         heap_sift_root(o, e);
 }
 
-static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int64_t stride, int64_t dur,
-                   int64_t bytes, int64_t req)
+/* A lane's segment list twice as long (64 to start with: most lanes of a schedule grant dozens of bursts). */
+static __attribute__((noinline)) int seg_grow(SegList *sl)
+{
+    Py_ssize_t cap = sl->cap ? 2 * sl->cap : 64;
+    Seg *v = PyMem_Realloc(sl->v, (size_t)cap * sizeof(Seg));
+    if (v == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    sl->v = v;
+    sl->cap = cap;
+    return 0;
+}
+
+static inline int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int64_t stride, int64_t dur,
+                          int64_t bytes, int64_t req)
 {
     SegList *sl = &o->segs[pos];
-    if (sl->n == sl->cap) {
-        Py_ssize_t cap = sl->cap ? 2 * sl->cap : 16;
-        Seg *v = PyMem_Realloc(sl->v, (size_t)cap * sizeof(Seg));
-        if (v == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        sl->v = v;
-        sl->cap = cap;
-    }
+    if (sl->n == sl->cap && seg_grow(sl) < 0)
+        return -1;
     sl->v[sl->n++] = (Seg){grant, count, stride, dur, bytes, req};
     return 0;
 }
@@ -229,7 +245,7 @@ static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int
 /* The root's entry taken but not yet removed (run_loop's deferred pop): the next push fills the hole with one
  * sift down, in place of a pop's and a push's; heap_settle removes it when no push came. Nothing outside
  * run_loop ever sees a hole: it settles before every call that can run Python code and before it returns. */
-static int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+static inline int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq, int64_t kind, int64_t pos)
 {
     if (!*hole)
         return heap_push(o, t, seq, kind, pos);
