@@ -301,17 +301,37 @@ static int snapshot(BusCore *o, int64_t at_ns)
 
 /* --- the loop ------------------------------------------------------------------------------------------------ */
 
+/* A new tuple of k ints (k <= 3): what Py_BuildValue("(L...)") builds, without parsing a format per call. */
+static PyObject *int_tuple(int k, int64_t a, int64_t b, int64_t c)
+{
+    int64_t v[3] = {a, b, c};
+    PyObject *r = PyTuple_New(k);
+    for (int i = 0; r != NULL && i < k; i++) {
+        PyObject *x = PyLong_FromLongLong((long long)v[i]);
+        if (x == NULL)
+            Py_CLEAR(r);
+        else
+            PyTuple_SET_ITEM(r, i, x);
+    }
+    return r;
+}
+
+/* list.append(int_tuple(k, a, b, c)): 0 or -1 with an exception. */
+static int append_ints(PyObject *list, int k, int64_t a, int64_t b, int64_t c)
+{
+    PyObject *e = int_tuple(k, a, b, c);
+    if (e == NULL)
+        return -1;
+    int r = PyList_Append(list, e);
+    Py_DECREF(e);
+    return r;
+}
+
 /* BusSchedule._next_item. */
 static int next_item(BusCore *o, Py_ssize_t pos, int64_t g, int64_t end_ns)
 {
-    if (ST(o, pos, S_IRQ)) {
-        PyObject *e = Py_BuildValue("(Ln)", (long long)end_ns, pos);
-        if (e == NULL || PyList_Append(o->item_ends, e) < 0) {
-            Py_XDECREF(e);
-            return -1;
-        }
-        Py_DECREF(e);
-    }
+    if (ST(o, pos, S_IRQ) && append_ints(o->item_ends, 2, end_ns, pos, 0) < 0)
+        return -1;
     int64_t k = ST(o, pos, S_ITEM_K);
     if (k < 0 || k >= o->nitems[pos]) {
         PyErr_SetString(PyExc_IndexError, "tuple index out of range");
@@ -452,12 +472,8 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             int64_t bursts = CST(o, pos, C_BURSTS);
             if (nl >= bursts && CST(o, pos, C_ENDS)) {
                 heap_settle(o, hole);  /* (Python code may run: no hole) */
-                PyObject *e = Py_BuildValue("(LnL)", (long long)t, pos, (long long)o->seq);
-                if (e == NULL || PyList_Append(o->program_ends, e) < 0) {
-                    Py_XDECREF(e);
+                if (append_ints(o->program_ends, 3, t, pos, o->seq) < 0)
                     return -1;
-                }
-                Py_DECREF(e);
             }
             else if (nl < bursts) {
                 if (!CST(o, pos, C_PERIPH)) {
@@ -1118,6 +1134,22 @@ static int take(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *bursts, int64_t
     __int128 count = 0, nbytes = 0;
     while (si < sl->n) {
         Seg *s = &sl->v[si];
+        if (done == 0 && bursts == NULL) {  /* a run of lone bursts (what most segments are), in 64 bits */
+            const Seg *v = sl->v;
+            int64_t c1 = 0, b1 = 0, nb;
+            while (si < sl->n && v[si].count == 1 && v[si].grant + v[si].dur <= t
+                   && !__builtin_add_overflow(b1, v[si].bytes, &nb)) {  /* (grant, dur within +-2**62) */
+                b1 = nb;
+                last = v[si].grant + v[si].dur;
+                c1++;
+                si++;
+            }
+            if (c1) {
+                count += c1;
+                nbytes += b1;
+                continue;
+            }
+        }
         if (s->grant + done * s->stride + s->dur > t)
             break;
         int64_t k = s->count;
