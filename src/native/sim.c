@@ -218,9 +218,40 @@ static void heap_pop(BusCore *o)
         heap_sift_root(o, e);
 }
 
-/* A lane's segment list twice as long (64 to start with: most lanes of a schedule grant dozens of bursts). */
+/* The segment buffers of dead cores, kept for new ones (a busy SoC's relanes replay into a new core every few
+ * milliseconds: its lanes' lists would grow from nothing each time): at most SEG_POOL of them, of at most
+ * SEG_POOL_CAP segments each (a longer one is freed). Only touched with the GIL held. */
+#define SEG_POOL 32
+#define SEG_POOL_CAP 1024
+static struct {
+    Seg *v;
+    Py_ssize_t cap;
+} seg_pool[SEG_POOL];
+static int seg_npool;
+
+/* A dead core's segment list: into the pool, or freed. */
+static void seg_release(SegList *sl)
+{
+    if (sl->v != NULL && sl->cap <= SEG_POOL_CAP && seg_npool < SEG_POOL) {
+        seg_pool[seg_npool].v = sl->v;
+        seg_pool[seg_npool++].cap = sl->cap;
+    }
+    else
+        PyMem_Free(sl->v);
+    sl->v = NULL;
+    sl->cap = 0;
+}
+
+/* A lane's segment list longer: a buffer from the pool for an empty one, else twice as long (64 to start with:
+ * most lanes of a schedule grant dozens of bursts). */
 static __attribute__((noinline)) int seg_grow(SegList *sl)
 {
+    if (sl->cap == 0 && seg_npool > 0) {
+        seg_npool--;
+        sl->v = seg_pool[seg_npool].v;
+        sl->cap = seg_pool[seg_npool].cap;
+        return 0;
+    }
     Py_ssize_t cap = sl->cap ? 2 * sl->cap : 64;
     Seg *v = PyMem_Realloc(sl->v, (size_t)cap * sizeof(Seg));
     if (v == NULL) {
@@ -915,7 +946,7 @@ static void core_dealloc(BusCore *o)
         if (o->items != NULL)
             PyMem_Free(o->items[p]);
         if (o->segs != NULL)
-            PyMem_Free(o->segs[p].v);
+            seg_release(&o->segs[p]);
     }
     for (Py_ssize_t i = 0; i < o->nsnaps; i++)
         PyMem_Free(o->snaps[i]);
