@@ -194,7 +194,7 @@ static inline int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, in
 }
 
 /* Put e at the root of the heap's first nheap entries (the root's own entry is gone) and sift it down. */
-static inline void heap_sift_root(BusCore *o, HeapEnt e)
+static inline __attribute__((always_inline)) void heap_sift_root(BusCore *o, HeapEnt e)
 {
     Py_ssize_t n = o->nheap, i = 0;
     for (;;) {
@@ -276,7 +276,8 @@ static inline int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t cou
 /* The root's entry taken but not yet removed (run_loop's deferred pop): the next push fills the hole with one
  * sift down, in place of a pop's and a push's; heap_settle removes it when no push came. Nothing outside
  * run_loop ever sees a hole: it settles before every call that can run Python code and before it returns. */
-static inline int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+static inline __attribute__((always_inline)) int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq,
+                                                           int64_t kind, int64_t pos)
 {
     if (!*hole)
         return heap_push(o, t, seq, kind, pos);
@@ -452,7 +453,21 @@ static int jump(BusCore *o, int64_t t, Py_ssize_t pos, int *hole)
     return 1;
 }
 
-/* BusSchedule._loop (the body; run_loop below settles the heap after it). */
+/* 1 when an entry at t comes before every entry in the heap (under a hole: in the root's subtrees). */
+static inline int heap_before(const BusCore *o, int hole, int64_t t)
+{
+    const HeapEnt *h = o->heap;
+    Py_ssize_t n = o->nheap;
+    if (hole)
+        return (n < 2 || t < h[1].t) && (n < 3 || t < h[2].t);
+    return n < 1 || t < h[0].t;
+}
+
+/* BusSchedule._loop (the body; run_loop below settles the heap after it). A grant's landing that comes before
+ * every entry in the heap (what it nearly always is: a burst lasts nanoseconds, the other lanes' requests are
+ * microseconds apart) is kept out of it, in nx: the loop takes it next, with no sift in and none out. It goes
+ * into the heap (NX_FLUSH) wherever the heap must be whole: before a snapshot, a jump, a call that can run
+ * Python code (with heap_settle: SETTLE), a break, and an error. */
 static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hole)
 {
     Py_ssize_t n = o->n;
@@ -464,23 +479,36 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             periph |= (uint64_t)1 << p;
     }
     int64_t work = 0, next_snap = o->events, last_t = -1, computed = o->stop;
+    HeapEnt nx = {0, 0, 0, 0};
+    int nx_on = 0;
+#define NX_FLUSH() (nx_on ? (nx_on = 0, heap_put(o, hole, nx.t, nx.seq, nx.kind, nx.pos)) : 0)
+#define SETTLE() do { if (NX_FLUSH() < 0) goto fail; heap_settle(o, hole); } while (0)
     for (;;) {
-        heap_settle(o, hole);
-        if (!o->nheap)
-            break;
-        int64_t t = o->heap[0].t, kind = o->heap[0].kind;
-        Py_ssize_t pos = (Py_ssize_t)o->heap[0].pos;
-        if (t >= o->stop) {
-            computed = o->stop;
+        /* The next event: the entry kept out of the heap (it is not in it: nothing to pop), else the heap's root
+         * (popped when the next push fills its place, or settled). */
+        int kept = nx_on;
+        if (kept)
+            nx_on = 0;
+        else {
+            heap_settle(o, hole);
+            if (!o->nheap)
+                break;
+            nx = o->heap[0];
+        }
+        int64_t t = nx.t, kind = nx.kind;
+        Py_ssize_t pos = (Py_ssize_t)nx.pos;
+        if (t >= o->stop || (t > last_t && work >= max_events)) {
+            computed = t >= o->stop ? o->stop : t;
+            nx_on = kept;  /* (back into the heap) */
+            if (NX_FLUSH() < 0)
+                return -1;
             break;
         }
         if (t > last_t) {
-            if (work >= max_events) {
-                computed = t;
-                break;
-            }
             if (snapshots && o->events >= next_snap) {
-                if (snapshot(o, t) < 0)
+                nx_on = kept;  /* (into the heap first: its root now) */
+                kept = 0;
+                if (NX_FLUSH() < 0 || snapshot(o, t) < 0)
                     return -1;
                 next_snap = o->events + BUS_SNAPSHOT_EVENTS;
             }
@@ -488,6 +516,10 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
         }
         if (kind == 0) {
             if (!CST(o, pos, C_PERIPH) && o->busy <= t && CST(o, pos, C_BNS) < o->stop - t && !(o->waiting & periph)) {
+                nx_on = kept;  /* (into the heap first: its root now, as jump takes it) */
+                kept = 0;
+                if (NX_FLUSH() < 0)
+                    return -1;
                 int r = jump(o, t, pos, hole);
                 if (r < 0)
                     return -1;
@@ -496,15 +528,16 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                     continue;
                 }
             }
-            *hole = 1;  /* heap_pop(o), deferred */
+            if (!kept)
+                *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
             int64_t nl = ++ST(o, pos, S_LANDED);
             int64_t bursts = CST(o, pos, C_BURSTS);
             if (nl >= bursts && CST(o, pos, C_ENDS)) {
-                heap_settle(o, hole);  /* (Python code may run: no hole) */
+                SETTLE();  /* (Python code may run: no hole) */
                 if (append_ints(o->program_ends, 3, t, pos, o->seq) < 0)
-                    return -1;
+                    goto fail;
             }
             else if (nl < bursts) {
                 if (!CST(o, pos, C_PERIPH)) {
@@ -516,16 +549,16 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                     if (__builtin_add_overflow(ST(o, pos, S_REQUEST), b, &x)
                         || __builtin_add_overflow(ST(o, pos, S_LIMIT), b, &lim)) {
                         PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
-                        return -1;
+                        goto fail;
                     }
                     ST(o, pos, S_REQUEST) = x;
                     ST(o, pos, S_LIMIT) = lim;
                     int64_t r;
                     if (!CST(o, pos, C_ARITH))
-                        heap_settle(o, hole);  /* time_of is Python code: no hole */
+                        SETTLE();  /* time_of is Python code: no hole */
                     int rc = flow_time(o, pos, x, &r);
                     if (rc < 0)
-                        return -1;
+                        goto fail;
                     if (rc) {
                         if (r <= t) {
                             o->waiting |= (uint64_t)1 << pos;
@@ -533,8 +566,8 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                         }
                         else {
                             o->seq += 1;
-                            if (heap_put(o, hole, r, o->seq, 1, pos) < 0)
-                                return -1;
+                            if (heap_put(o, hole, r, o->seq, 1, pos) < 0)  /* (nothing kept: taken above) */
+                                goto fail;
                             ST(o, pos, S_SINCE) = r;
                         }
                     }
@@ -542,7 +575,8 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             }
         }
         else {
-            *hole = 1;  /* heap_pop(o), deferred */
+            if (!kept)
+                *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
             o->waiting |= (uint64_t)1 << pos;
@@ -570,22 +604,27 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             o->last_pos = p;
             o->last_grant_ns = t;
             o->seq += 1;
-            if (heap_put(o, hole, end, o->seq, 0, p) < 0
-                    || seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
-                return -1;
+            if (heap_before(o, *hole, end)) {  /* (nothing kept: taken above) */
+                nx = (HeapEnt){end, o->seq, 0, p};
+                nx_on = 1;
+            }
+            else if (heap_put(o, hole, end, o->seq, 0, p) < 0)
+                goto fail;
+            if (seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
+                goto fail;
             if (end < o->stop) {
                 if (end >= safe[p]) {
                     int64_t late;
                     int64_t x;
                     if (__builtin_add_overflow(ST(o, p, S_LIMIT), 1, &x)) {
                         PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
-                        return -1;
+                        goto fail;
                     }
                     if (!CST(o, p, C_ARITH))
-                        heap_settle(o, hole);
+                        SETTLE();
                     int rc = flow_time(o, p, x, &late);
                     if (rc < 0)
-                        return -1;
+                        goto fail;
                     safe[p] = rc ? late : BUS_NEVER;
                 }
                 if (end >= safe[p])
@@ -596,9 +635,9 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                             o->stop = end;
                     }
                     else {
-                        heap_settle(o, hole);  /* next_item may build a tuple: no hole */
+                        SETTLE();  /* next_item may build a tuple: no hole */
                         if (next_item(o, p, g, end) < 0)
-                            return -1;
+                            goto fail;
                     }
                 }
             }
@@ -610,6 +649,11 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
     if (o->last_pos >= 0)
         o->last_grant = CST(o, o->last_pos, C_IDX);
     return 0;
+fail:
+    (void)NX_FLUSH();  /* (the schedule is spent; its heap whole) */
+    return -1;
+#undef NX_FLUSH
+#undef SETTLE
 }
 
 static int run_loop(BusCore *o, int64_t max_events, int snapshots)
