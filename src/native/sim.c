@@ -296,6 +296,34 @@ static inline void heap_settle(BusCore *o, int *hole)
 
 /* --- snapshots ---------------------------------------------------------------------------------------------- */
 
+/* The snapshot buffers of dead cores, kept for new snapshots (as the segment buffers are): at most SNAP_POOL,
+ * each with the number of int64 it holds at least. Only touched with the GIL held. */
+#define SNAP_POOL 64
+static struct {
+    int64_t *v;
+    Py_ssize_t len;
+} snap_pool[SNAP_POOL];
+static int snap_npool;
+
+/* A buffer of len int64: the last pooled one when it is long enough, else a new one (NULL with no memory). */
+static int64_t *snap_alloc(Py_ssize_t len)
+{
+    if (snap_npool > 0 && snap_pool[snap_npool - 1].len >= len)
+        return snap_pool[--snap_npool].v;
+    return PyMem_Malloc((size_t)len * sizeof(int64_t));
+}
+
+/* A dead core's snapshot of n lanes: into the pool, or freed. */
+static void snap_release(int64_t *p, Py_ssize_t n)
+{
+    if (snap_npool < SNAP_POOL) {
+        snap_pool[snap_npool].v = p;
+        snap_pool[snap_npool++].len = NSNAP + 4 * p[P_NHEAP] + NSTATE * n;
+    }
+    else
+        PyMem_Free(p);
+}
+
 static int snapshot(BusCore *o, int64_t at_ns)
 {
     if (o->nsnaps == o->capsnaps) {
@@ -308,7 +336,7 @@ static int snapshot(BusCore *o, int64_t at_ns)
         o->snaps = v;
         o->capsnaps = cap;
     }
-    int64_t *p = PyMem_Malloc((size_t)(NSNAP + 4 * o->nheap + NSTATE * o->n) * sizeof(int64_t));
+    int64_t *p = snap_alloc(NSNAP + 4 * o->nheap + NSTATE * o->n);
     if (p == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -728,14 +756,19 @@ static BusCore *core_alloc(Py_ssize_t n)
     o->last_event = -1;
     o->waiting = 0;
     size_t k = n ? (size_t)n : 1;
-    o->c = PyMem_Calloc(k * NCONST, sizeof(int64_t));
-    o->time_of = PyMem_Calloc(k, sizeof(PyObject *));
-    o->items = PyMem_Calloc(k, sizeof(int64_t *));
-    o->nitems = PyMem_Calloc(k, sizeof(Py_ssize_t));
-    o->s = PyMem_Calloc(k * NSTATE, sizeof(int64_t));
-    o->segs = PyMem_Calloc(k, sizeof(SegList));
+    /* The per-lane arrays in one block (8-byte items each: aligned), which o->c starts. */
+    char *b = PyMem_Calloc(1, k * (NCONST * sizeof(int64_t) + sizeof(PyObject *) + sizeof(int64_t *)
+                                   + sizeof(Py_ssize_t) + NSTATE * sizeof(int64_t) + sizeof(SegList)));
+    if (b != NULL) {
+        o->c = (int64_t *)b;
+        o->time_of = (PyObject **)(o->c + k * NCONST);
+        o->items = (int64_t **)(o->time_of + k);
+        o->nitems = (Py_ssize_t *)(o->items + k);
+        o->s = (int64_t *)(o->nitems + k);
+        o->segs = (SegList *)(o->s + k * NSTATE);
+    }
     PyObject_GC_Track(o);
-    if (!o->c || !o->time_of || !o->items || !o->nitems || !o->s || !o->segs) {
+    if (b == NULL) {
         Py_DECREF(o);
         PyErr_NoMemory();
         return NULL;
@@ -993,15 +1026,10 @@ static void core_dealloc(BusCore *o)
             seg_release(&o->segs[p]);
     }
     for (Py_ssize_t i = 0; i < o->nsnaps; i++)
-        PyMem_Free(o->snaps[i]);
+        snap_release(o->snaps[i], o->n);
     PyMem_Free(o->snaps);
-    PyMem_Free(o->c);
-    PyMem_Free(o->time_of);
-    PyMem_Free(o->items);
-    PyMem_Free(o->nitems);
-    PyMem_Free(o->s);
+    PyMem_Free(o->c);  /* (the per-lane arrays' block: core_alloc) */
     PyMem_Free(o->heap);
-    PyMem_Free(o->segs);
     PyObject_GC_Del(o);
 }
 
