@@ -542,6 +542,7 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             }
             last_t = t;
         }
+        Py_ssize_t p = -1;  /* the lane granted at t, if any */
         if (kind == 0) {
             if (!CST(o, pos, C_PERIPH) && o->busy <= t && CST(o, pos, C_BNS) < o->stop - t && !(o->waiting & periph)) {
                 nx_on = kept;  /* (into the heap first: its root now, as jump takes it) */
@@ -607,15 +608,20 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                 *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
-            o->waiting |= (uint64_t)1 << pos;
+            if (!o->waiting && o->busy <= t)
+                p = pos;  /* the bus free and no lane waiting: the arbitration below grants this one */
+            else
+                o->waiting |= (uint64_t)1 << pos;
         }
         /* Arbitration: the bus is free, grant the waiting lane next after the last granted one. */
-        if (o->waiting && o->busy <= t) {
+        if (p < 0 && o->waiting && o->busy <= t) {
             uint64_t m = o->rr >= 64 ? 0 : (o->waiting >> o->rr << o->rr);
             if (!m)
                 m = o->waiting;
-            Py_ssize_t p = __builtin_ctzll(m);
+            p = __builtin_ctzll(m);
             o->waiting &= ~((uint64_t)1 << p);
+        }
+        if (p >= 0) {
             int64_t g = ++ST(o, p, S_GRANTED);
             int64_t nbytes, dur;
             if (g < CST(o, p, C_BURSTS)) {
