@@ -59,6 +59,7 @@ typedef struct {
     int64_t **snaps;
     Py_ssize_t nsnaps, capsnaps;
     PyObject *item_ends, *program_ends;  /* lists shared with the BusSchedule */
+    PyObject **movers_ok; /* n: the mover tuple check_mover last passed for each lane (a reference), or NULL */
     int64_t stop, rr, seq, busy, last_grant, last_grant_ns, events, jumps, last_pos, computed, last_event;
     uint64_t waiting;
 } BusCore;
@@ -753,6 +754,7 @@ static BusCore *core_alloc(Py_ssize_t n)
     o->heap = NULL;
     o->nheap = o->capheap = 0;
     o->segs = NULL;
+    o->movers_ok = NULL;
     o->snaps = NULL;
     o->nsnaps = o->capsnaps = 0;
     o->item_ends = o->program_ends = NULL;
@@ -764,7 +766,8 @@ static BusCore *core_alloc(Py_ssize_t n)
     size_t k = n ? (size_t)n : 1;
     /* The per-lane arrays in one block (8-byte items each: aligned), which o->c starts. */
     char *b = PyMem_Calloc(1, k * (NCONST * sizeof(int64_t) + sizeof(PyObject *) + sizeof(int64_t *)
-                                   + sizeof(Py_ssize_t) + NSTATE * sizeof(int64_t) + sizeof(SegList)));
+                                   + sizeof(Py_ssize_t) + NSTATE * sizeof(int64_t) + sizeof(SegList)
+                                   + sizeof(PyObject *)));
     if (b != NULL) {
         o->c = (int64_t *)b;
         o->time_of = (PyObject **)(o->c + k * NCONST);
@@ -772,6 +775,7 @@ static BusCore *core_alloc(Py_ssize_t n)
         o->nitems = (Py_ssize_t *)(o->items + k);
         o->s = (int64_t *)(o->nitems + k);
         o->segs = (SegList *)(o->s + k * NSTATE);
+        o->movers_ok = (PyObject **)(o->segs + k);
     }
     PyObject_GC_Track(o);
     if (b == NULL) {
@@ -1008,6 +1012,9 @@ static int core_traverse(BusCore *o, visitproc visit, void *arg)
     if (o->time_of != NULL)
         for (Py_ssize_t p = 0; p < o->n; p++)
             Py_VISIT(o->time_of[p]);
+    if (o->movers_ok != NULL)
+        for (Py_ssize_t p = 0; p < o->n; p++)
+            Py_VISIT(o->movers_ok[p]);
     return 0;
 }
 
@@ -1018,6 +1025,9 @@ static int core_clear(BusCore *o)
     if (o->time_of != NULL)
         for (Py_ssize_t p = 0; p < o->n; p++)
             Py_CLEAR(o->time_of[p]);
+    if (o->movers_ok != NULL)
+        for (Py_ssize_t p = 0; p < o->n; p++)
+            Py_CLEAR(o->movers_ok[p]);
     return 0;
 }
 
@@ -2171,11 +2181,26 @@ static int attr_is(PyObject *ch, int name, PyObject *want)
     return r;
 }
 
-static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
+/* check_mover of lane pos's mover, done once per mover tuple (held in o->movers_ok: a tuple and its items stay as
+ * they were checked; only its mvs list's length can change, checked each time). */
+static int mover_checked(BusCore *o, Py_ssize_t pos, PyObject *mover)
+{
+    if (mover != Py_None && mover == o->movers_ok[pos]
+            && PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) == PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3)))
+        return 0;
+    if (check_mover(mover) < 0)
+        return -1;
+    if (mover != Py_None)
+        Py_XSETREF(o->movers_ok[pos], Py_NewRef(mover));
+    return 0;
+}
+
+static int lane_move(BusCore *core, PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move,
+                     PyObject *store)
 {
     if (mover == Py_None)
         return call_fallback(move, pos, n, last);
-    if (check_mover(mover) < 0)
+    if (mover_checked(core, pos, mover) < 0)
         return -1;
     PyObject *ch = PyTuple_GET_ITEM(mover, 0), *prog = PyTuple_GET_ITEM(mover, 1);
     PyObject *mvs = PyTuple_GET_ITEM(mover, 2), *lengths = PyTuple_GET_ITEM(mover, 3);
@@ -2292,7 +2317,7 @@ static int check_movers(BusCore *o, PyObject *movers, PyObject *move, PyObject *
         return -1;
     }
     for (Py_ssize_t i = 0; i < o->n; i++)  /* refused before any burst is taken */
-        if (check_mover(PyList_GET_ITEM(movers, i)) < 0)
+        if (mover_checked(o, i, PyList_GET_ITEM(movers, i)) < 0)
             return -1;
     return 0;
 }
@@ -2335,7 +2360,7 @@ static PyObject *core_take_moves(BusCore *o, PyObject *const *args, Py_ssize_t n
         }
         PyObject *m = PyList_GET_ITEM(movers, which[j]);
         Py_INCREF(m);
-        int r = lane_move(m, which[j], nb[j], last[j], move, store);
+        int r = lane_move(o, m, which[j], nb[j], last[j], move, store);
         Py_DECREF(m);
         if (r < 0) {
             Py_DECREF(movers);
@@ -2366,7 +2391,7 @@ static PyObject *core_take_move(BusCore *o, PyObject *const *args, Py_ssize_t na
     if (count) {
         PyObject *m = PyList_GET_ITEM(movers, pos);
         Py_INCREF(m);
-        int r = lane_move(m, pos, nbytes, last, move, store);
+        int r = lane_move(o, m, pos, nbytes, last, move, store);
         Py_DECREF(m);
         if (r < 0)
             return NULL;

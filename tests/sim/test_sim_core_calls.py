@@ -185,3 +185,20 @@ def test_a_new_core_takes_a_dead_ones_segment_buffer_empty() -> None:
     pure, native = _both(lambda: _lone_flow_schedule(1000))
     assert _seen(native) == _seen(pure)
     assert _core_with_segments([]).segments(0) == []
+
+
+@needs_core
+def test_a_checked_mover_is_checked_again_where_it_can_change() -> None:
+    """A mover tuple passed once is not checked again in full, but its mvs list (which can change length) is."""
+    native, w, movers = _one_lane()
+    c = native.core
+    assert c.take_moves(50, movers, _never, Dmac._sched_store) == 4  # (landings 11 .. 41: checked, remembered)
+    mvs = movers[0][2]
+    mvs.append(memoryview(bytearray(16)))
+    with pytest.raises(TypeError, match=r"^take_moves: a mover must be None or \(ch, prog, mvs list"):
+        c.take_moves(100, movers, _never, Dmac._sched_store)
+    with pytest.raises(TypeError, match=r"^take_moves: a mover must be None or \(ch, prog, mvs list"):
+        c.take_move(0, 100, movers, _never, Dmac._sched_store)
+    mvs.pop()
+    assert c.take_moves(100, movers, _never, Dmac._sched_store) == 5
+    assert [e[:3] for e in w.log] == [("read", 41, 32), ("read", 91, 40)]
