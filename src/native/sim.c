@@ -1584,8 +1584,8 @@ static inline int aset(PyObject *o, int a, PyObject *v)
     return 0;
 }
 
-/* 1 when obj.name is an int within +-PORT_BOUND (into *out), 0 when not (nothing raised). */
-static int peek_i64(PyObject *obj, int a, int64_t *out)
+/* peek_i64 by a getattr (where obj.name is not a __slots__ member holding an exact int). */
+static __attribute__((noinline)) int peek_i64_slow(PyObject *obj, int a, int64_t *out)
 {
     PyObject *v = aget(obj, a);
     if (v == NULL) {
@@ -1599,6 +1599,22 @@ static int peek_i64(PyObject *obj, int a, int64_t *out)
         return 0;
     *out = (int64_t)x;
     return 1;
+}
+
+/* 1 when obj.name is an int within +-PORT_BOUND (into *out), 0 when not (nothing raised). Inline: a __slots__
+ * member holding an exact int read in place (borrowed: nothing runs before it is read), else peek_i64_slow. */
+static inline int peek_i64(PyObject *obj, int a, int64_t *out)
+{
+    PyObject **p = slot(obj, a);
+    if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (of || x < -PORT_BOUND || x > PORT_BOUND)
+            return 0;
+        *out = (int64_t)x;
+        return 1;
+    }
+    return peek_i64_slow(obj, a, out);
 }
 
 /* obj.name as a new reference if it is exactly of type tp, else NULL (nothing raised). */
@@ -1626,6 +1642,18 @@ static int method_is(PyObject *obj, int a, PyObject *f)
 /* obj.name += d (ints, or whatever the attribute holds: Python's +=); 0 or -1 with an exception. */
 static int attr_add(PyObject *obj, int a, int64_t d)
 {
+    PyObject **p = slot(obj, a);
+    if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {  /* a __slots__ member's int: replaced in place */
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (!of && x >= -PORT_BOUND && x <= PORT_BOUND) {
+            PyObject *r = PyLong_FromLongLong(x + (long long)d);  /* (|d| <= 2**62 here: no overflow) */
+            if (r == NULL)
+                return -1;
+            Py_SETREF(*p, r);
+            return 0;
+        }
+    }
     PyObject *v = aget(obj, a), *r;
     if (v == NULL)
         return -1;
@@ -2162,6 +2190,13 @@ static int get_attr_ssize(PyObject *ch, int name, Py_ssize_t *out)
 
 static int set_attr_ssize(PyObject *ch, int name, Py_ssize_t v)
 {
+    PyObject **p = slot(ch, name);
+    if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {  /* a __slots__ member that holds v already: kept */
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (!of && x == v)
+            return 0;
+    }
     PyObject *x = PyLong_FromSsize_t(v);
     if (x == NULL)
         return -1;
