@@ -2190,17 +2190,20 @@ static int get_attr_ssize(PyObject *ch, int name, Py_ssize_t *out)
 
 static int set_attr_ssize(PyObject *ch, int name, Py_ssize_t v)
 {
-    PyObject **p = slot(ch, name);
+    PyObject **p = slot(ch, name), *x;
     if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {  /* a __slots__ member that holds v already: kept */
         int of = 0;
-        long long x = PyLong_AsLongLongAndOverflow(*p, &of);
-        if (!of && x == v)
+        long long y = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (!of && y == v)
             return 0;
     }
-    PyObject *x = PyLong_FromSsize_t(v);
-    if (x == NULL)
+    if ((x = PyLong_FromSsize_t(v)) == NULL)
         return -1;
-    int r = aset(ch, name, x);
+    if (p != NULL) {  /* (an int's allocation runs no Python code: p still holds) */
+        Py_XSETREF(*p, x);
+        return 0;
+    }
+    int r = PyObject_SetAttr(ch, AN[name], x);
     Py_DECREF(x);
     return r;
 }
