@@ -1959,7 +1959,12 @@ static int capture_append(PyObject *cap, PyObject *chunk, int64_t k)
     if (limit == NULL)
         return -1;
     int fits = limit == Py_None;
-    if (!fits) {  /* cap._kept + k <= limit */
+    int64_t lim, kept_n;
+    int of = 0;
+    if (!fits && PyLong_CheckExact(limit) && (lim = PyLong_AsLongLongAndOverflow(limit, &of), !of)
+            && lim >= -PORT_BOUND && lim <= PORT_BOUND && peek_i64(cap, A_UKEPT, &kept_n))
+        fits = kept_n + k <= lim;  /* (ints within +-2**61, k <= 2**62: as Python compares them) */
+    else if (!fits) {  /* cap._kept + k <= limit */
         PyObject *kept = aget(cap, A_UKEPT), *kv = PyLong_FromLongLong((long long)k), *sum = NULL;
         if (kept != NULL && kv != NULL)
             sum = PyNumber_Add(kept, kv);
@@ -1978,7 +1983,10 @@ static int capture_append(PyObject *cap, PyObject *chunk, int64_t k)
     }
     PyObject *chunks = aget(cap, A_UCHUNKS);
     if (chunks != NULL) {
-        res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
+        if (PyList_CheckExact(chunks))  /* list.append, as the method does it */
+            res = PyList_Append(chunks, chunk) < 0 ? NULL : Py_NewRef(Py_None);
+        else
+            res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
         Py_DECREF(chunks);
     }
     if (res == NULL)
