@@ -522,10 +522,10 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             heap_settle(o, hole);
             if (!o->nheap)
                 break;
-            nx = o->heap[0];
         }
-        int64_t t = nx.t, kind = nx.kind;
-        Py_ssize_t pos = (Py_ssize_t)nx.pos;
+        const HeapEnt *cur = kept ? &nx : &o->heap[0];  /* (read here: the heap and nx change below) */
+        int64_t t = cur->t, kind = cur->kind;
+        Py_ssize_t pos = (Py_ssize_t)cur->pos;
         if (t >= o->stop || (t > last_t && work >= max_events)) {
             computed = t >= o->stop ? o->stop : t;
             nx_on = kept;  /* (back into the heap) */
@@ -1124,15 +1124,37 @@ static PyObject *int_same(PyObject *old, int64_t v)
     return PyLong_FromLongLong((long long)v);
 }
 
-/* A new list of lane state k (old: the list it replaces, whose ints are reused where equal, or NULL). */
+/* 1 when l is an exact list of n exact ints (whose items can be replaced with no code run by a release). */
+static int int_list(PyObject *l, Py_ssize_t n)
+{
+    if (l == NULL || !PyList_CheckExact(l) || PyList_GET_SIZE(l) != n)
+        return 0;
+    for (Py_ssize_t p = 0; p < n; p++)
+        if (!PyLong_CheckExact(PyList_GET_ITEM(l, p)))
+            return 0;
+    return 1;
+}
+
+/* Lane state k as a list: old itself updated in place where it is an exact list of n exact ints (what sync_into
+ * replaces: the list the pure-Python loop updates in place too), its ints reused where equal; else a new list. */
 static PyObject *lane_list(BusCore *o, int k, PyObject *old)
 {
+    if (int_list(old, o->n)) {
+        for (Py_ssize_t p = 0; p < o->n; p++) {
+            PyObject *was = PyList_GET_ITEM(old, p);
+            PyObject *v = int_same(was, ST(o, p, k));
+            if (v == NULL)
+                return NULL;
+            PyList_SET_ITEM(old, p, v);
+            Py_DECREF(was);
+        }
+        return Py_NewRef(old);
+    }
     PyObject *l = PyList_New(o->n);
     if (l == NULL)
         return NULL;
-    int same = old != NULL && PyList_CheckExact(old) && PyList_GET_SIZE(old) == o->n;
     for (Py_ssize_t p = 0; p < o->n; p++) {
-        PyObject *v = int_same(same ? PyList_GET_ITEM(old, p) : NULL, ST(o, p, k));
+        PyObject *v = PyLong_FromLongLong((long long)ST(o, p, k));
         if (v == NULL) {
             Py_DECREF(l);
             return NULL;

@@ -122,6 +122,12 @@ def test_arm_writes_the_state_into_the_schedule_as_state_gives_it() -> None:
     st = c.state()
     assert tuple(getattr(native, k) for k in STATE_NAMES) == st
     assert native.jumps is old_jumps and native.stop_ns is old_stop  # unchanged ints kept, not made again
+    granted = native.granted  # a list of ints: updated in place (as the pure-Python loop updates it)
+    assert arm(native) is not None and native.granted is granted and native.granted == c.state()[9]
+    native.landed = [*native.landed[:-1], "x"]  # not a list of ints: a new one
+    odd = native.landed
+    assert arm(native) is not None and native.landed is not odd and native.landed == c.state()[10]
+    assert odd[-1] == "x"
     # an object that is not a BusSchedule (no slots: setattr) gets the same values
     plain = types.SimpleNamespace()
     arm(plain)
