@@ -1403,9 +1403,25 @@ typedef struct {
     Py_ssize_t idx, off, k;
 } Piece;
 
+/* fn(a, b[, c]) with int64 arguments (k of them, 2 or 3), by vectorcall: a new reference or NULL. */
+static PyObject *call_ints(PyObject *fn, int k, int64_t a, int64_t b, int64_t c)
+{
+    int64_t v[3] = {a, b, c};
+    PyObject *args[3] = {NULL, NULL, NULL}, *r = NULL;
+    int i = 0;
+    for (; i < k; i++)
+        if ((args[i] = PyLong_FromLongLong((long long)v[i])) == NULL)
+            break;
+    if (i == k)
+        r = PyObject_Vectorcall(fn, args, (size_t)k, NULL);
+    for (int j = 0; j < i; j++)
+        Py_DECREF(args[j]);
+    return r;
+}
+
 static int call_fallback(PyObject *move, Py_ssize_t pos, int64_t n, int64_t last)
 {
-    PyObject *r = PyObject_CallFunction(move, "nLL", pos, (long long)n, (long long)last);
+    PyObject *r = call_ints(move, 3, pos, n, last);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
@@ -1736,7 +1752,7 @@ static PyObject *rx_pop(PyObject *port, int64_t n)
 /* A Python call of fn(a, b) with two int64 arguments. */
 static PyObject *call_ll(PyObject *fn, int64_t a, int64_t b)
 {
-    return PyObject_CallFunction(fn, "LL", (long long)a, (long long)b);
+    return call_ints(fn, 2, a, b, 0);
 }
 
 /* SampledRx.steady_read(t, n) of an exact SampledRx: 1 with the bytes in *out, 0 when not the plain case (nothing
