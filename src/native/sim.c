@@ -1728,6 +1728,23 @@ static int clock_due(PyObject *clock, int64_t t, int64_t done, int64_t *out)
     return 1;
 }
 
+/* del ba[:k] of an exact bytearray: what its slice deletion does for a slice from 0 (bytearray_setslice_linear:
+ * its logical start advanced, then PyByteArray_Resize, the start restored if that fails), without the slice
+ * object and its parsing; PySequence_DelSlice itself where the buffer is exported (which raises BufferError as
+ * the deletion does) or k is not within 1 .. len. 0 or -1 with an exception. */
+static int bytearray_del_front(PyObject *ba, Py_ssize_t k)
+{
+    PyByteArrayObject *b = (PyByteArrayObject *)ba;
+    if (!PyByteArray_CheckExact(ba) || k <= 0 || k > Py_SIZE(ba) || b->ob_exports > 0)
+        return PySequence_DelSlice(ba, 0, k);
+    b->ob_start += k;
+    if (PyByteArray_Resize(ba, Py_SIZE(ba) - k) < 0) {
+        b->ob_start -= k;
+        return -1;
+    }
+    return 0;
+}
+
 /* RxPort._pop(n): the bytes (a new reference) or NULL with an exception. */
 static PyObject *rx_pop(PyObject *port, int64_t n)
 {
@@ -1741,7 +1758,7 @@ static PyObject *rx_pop(PyObject *port, int64_t n)
         return r;
     }
     PyObject *data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)n);
-    if (data != NULL && (n < have ? PySequence_DelSlice(fifo, 0, (Py_ssize_t)n) : PyByteArray_Resize(fifo, 0)) < 0)
+    if (data != NULL && (n < have ? bytearray_del_front(fifo, (Py_ssize_t)n) : PyByteArray_Resize(fifo, 0)) < 0)
         Py_CLEAR(data);
     Py_DECREF(fifo);
     if (data != NULL && attr_add(port, A_POPPED, n) < 0)
@@ -1888,7 +1905,7 @@ static int uart_rx_read(PyObject *port, int64_t t, int64_t n, PyObject **out)
                 r = attr_add(port, A_ENTERED, k);
             }
             if (r == 0)
-                r = PySequence_DelSlice(pending, 0, k);
+                r = bytearray_del_front(pending, k);
             if (r == 0)
                 r = attr_add(port, A_TICKS_DONE, k);
         }
@@ -2062,7 +2079,7 @@ static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
         if ((chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)k)) == NULL
                 || capture_append(out, chunk, k) < 0)
             goto done;
-        if (PySequence_DelSlice(fifo, 0, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
+        if (bytearray_del_front(fifo, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
                 || attr_add(port, A_TICKS_DONE, k) < 0)
             goto done;
     }
@@ -2120,7 +2137,7 @@ static int i2s_tx_write(PyObject *port, int64_t t, PyObject *data)
             goto fail;
     } else {
         played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)ku);
-        if (played == NULL || PySequence_DelSlice(fifo, 0, (Py_ssize_t)ku) < 0)
+        if (played == NULL || bytearray_del_front(fifo, (Py_ssize_t)ku) < 0)
             goto fail;
     }
     Py_CLEAR(fifo);
