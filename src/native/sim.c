@@ -59,6 +59,7 @@ typedef struct {
     int64_t **snaps;
     Py_ssize_t nsnaps, capsnaps;
     PyObject *item_ends, *program_ends;  /* lists shared with the BusSchedule */
+    PyObject **movers_ok; /* n: the mover tuple check_mover last passed for each lane (a reference), or NULL */
     int64_t stop, rr, seq, busy, last_grant, last_grant_ns, events, jumps, last_pos, computed, last_event;
     uint64_t waiting;
 } BusCore;
@@ -104,18 +105,10 @@ static int fits(__int128 v, int64_t *out)
     return 0;
 }
 
-/* Lane pos's flow.time_of(x): 1 with *out, 0 for None, -1 with an exception. */
-static int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
+/* flow_time past its inline case: the arithmetic in 128 bits, or time_of called. */
+static __attribute__((noinline)) int flow_time_slow(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
 {
     if (CST(o, pos, C_ARITH)) {
-        if (x > CST(o, pos, C_LIMIT))
-            return 0;
-        int64_t unit = CST(o, pos, C_UNIT), den = CST(o, pos, C_DEN), d, t0, m;
-        if (unit > 0 && den > 0 && !__builtin_sub_overflow(CST(o, pos, C_REF), x, &d)
-                && !__builtin_sub_overflow(CST(o, pos, C_TICK0), floordiv64(d, unit), &t0)
-                && !__builtin_mul_overflow(t0, CST(o, pos, C_NUM), &m)
-                && !__builtin_add_overflow(floordiv64(m, den), CST(o, pos, C_EPOCH), out))
-            return 1;  /* the same arithmetic in 64 bits, when nothing overflows (else in 128, below) */
         __int128 q = fdiv128((__int128)CST(o, pos, C_REF) - x, CST(o, pos, C_UNIT));
         __int128 v = ((__int128)CST(o, pos, C_TICK0) - q);
         if (v > INT64_MAX || v < INT64_MIN)
@@ -145,6 +138,24 @@ static int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
     return 1;
 }
 
+/* Lane pos's flow.time_of(x): 1 with *out, 0 for None, -1 with an exception. Inline: the plain arithmetic form
+ * in 64 bits, when nothing overflows (else flow_time_slow: in 128 bits, or time_of called). */
+static inline int flow_time(BusCore *o, Py_ssize_t pos, int64_t x, int64_t *out)
+{
+    const int64_t *c = &CST(o, pos, 0);
+    if (c[C_ARITH]) {
+        if (x > c[C_LIMIT])
+            return 0;
+        int64_t unit = c[C_UNIT], den = c[C_DEN], d, t0, m;
+        if (unit > 0 && den > 0 && !__builtin_sub_overflow(c[C_REF], x, &d)
+                && !__builtin_sub_overflow(c[C_TICK0], floordiv64(d, unit), &t0)
+                && !__builtin_mul_overflow(t0, c[C_NUM], &m)
+                && !__builtin_add_overflow(floordiv64(m, den), c[C_EPOCH], out))
+            return 1;
+    }
+    return flow_time_slow(o, pos, x, out);
+}
+
 /* --- the heap: (t, seq, kind, pos) in tuple order ----------------------------------------------------------- */
 
 static inline int ent_lt(const HeapEnt *a, const HeapEnt *b)
@@ -158,7 +169,7 @@ static inline int ent_lt(const HeapEnt *a, const HeapEnt *b)
     return a->pos < b->pos;
 }
 
-static int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+static inline int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t pos)
 {
     if (o->nheap == o->capheap) {
         Py_ssize_t cap = o->capheap ? 2 * o->capheap : 8;
@@ -184,7 +195,7 @@ static int heap_push(BusCore *o, int64_t t, int64_t seq, int64_t kind, int64_t p
 }
 
 /* Put e at the root of the heap's first nheap entries (the root's own entry is gone) and sift it down. */
-static inline void heap_sift_root(BusCore *o, HeapEnt e)
+static inline __attribute__((always_inline)) void heap_sift_root(BusCore *o, HeapEnt e)
 {
     Py_ssize_t n = o->nheap, i = 0;
     for (;;) {
@@ -208,20 +219,57 @@ static void heap_pop(BusCore *o)
         heap_sift_root(o, e);
 }
 
-static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int64_t stride, int64_t dur,
-                   int64_t bytes, int64_t req)
+/* The segment buffers of dead cores, kept for new ones (a busy SoC's relanes replay into a new core every few
+ * milliseconds: its lanes' lists would grow from nothing each time): at most SEG_POOL of them, of at most
+ * SEG_POOL_CAP segments each (a longer one is freed). Only touched with the GIL held. */
+#define SEG_POOL 32
+#define SEG_POOL_CAP 1024
+static struct {
+    Seg *v;
+    Py_ssize_t cap;
+} seg_pool[SEG_POOL];
+static int seg_npool;
+
+/* A dead core's segment list: into the pool, or freed. */
+static void seg_release(SegList *sl)
+{
+    if (sl->v != NULL && sl->cap <= SEG_POOL_CAP && seg_npool < SEG_POOL) {
+        seg_pool[seg_npool].v = sl->v;
+        seg_pool[seg_npool++].cap = sl->cap;
+    }
+    else
+        PyMem_Free(sl->v);
+    sl->v = NULL;
+    sl->cap = 0;
+}
+
+/* A lane's segment list longer: a buffer from the pool for an empty one, else twice as long (64 to start with:
+ * most lanes of a schedule grant dozens of bursts). */
+static __attribute__((noinline)) int seg_grow(SegList *sl)
+{
+    if (sl->cap == 0 && seg_npool > 0) {
+        seg_npool--;
+        sl->v = seg_pool[seg_npool].v;
+        sl->cap = seg_pool[seg_npool].cap;
+        return 0;
+    }
+    Py_ssize_t cap = sl->cap ? 2 * sl->cap : 64;
+    Seg *v = PyMem_Realloc(sl->v, (size_t)cap * sizeof(Seg));
+    if (v == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    sl->v = v;
+    sl->cap = cap;
+    return 0;
+}
+
+static inline int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int64_t stride, int64_t dur,
+                          int64_t bytes, int64_t req)
 {
     SegList *sl = &o->segs[pos];
-    if (sl->n == sl->cap) {
-        Py_ssize_t cap = sl->cap ? 2 * sl->cap : 16;
-        Seg *v = PyMem_Realloc(sl->v, (size_t)cap * sizeof(Seg));
-        if (v == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        sl->v = v;
-        sl->cap = cap;
-    }
+    if (sl->n == sl->cap && seg_grow(sl) < 0)
+        return -1;
     sl->v[sl->n++] = (Seg){grant, count, stride, dur, bytes, req};
     return 0;
 }
@@ -229,7 +277,8 @@ static int seg_add(BusCore *o, Py_ssize_t pos, int64_t grant, int64_t count, int
 /* The root's entry taken but not yet removed (run_loop's deferred pop): the next push fills the hole with one
  * sift down, in place of a pop's and a push's; heap_settle removes it when no push came. Nothing outside
  * run_loop ever sees a hole: it settles before every call that can run Python code and before it returns. */
-static int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq, int64_t kind, int64_t pos)
+static inline __attribute__((always_inline)) int heap_put(BusCore *o, int *hole, int64_t t, int64_t seq,
+                                                           int64_t kind, int64_t pos)
 {
     if (!*hole)
         return heap_push(o, t, seq, kind, pos);
@@ -248,6 +297,34 @@ static inline void heap_settle(BusCore *o, int *hole)
 
 /* --- snapshots ---------------------------------------------------------------------------------------------- */
 
+/* The snapshot buffers of dead cores, kept for new snapshots (as the segment buffers are): at most SNAP_POOL,
+ * each with the number of int64 it holds at least. Only touched with the GIL held. */
+#define SNAP_POOL 64
+static struct {
+    int64_t *v;
+    Py_ssize_t len;
+} snap_pool[SNAP_POOL];
+static int snap_npool;
+
+/* A buffer of len int64: the last pooled one when it is long enough, else a new one (NULL with no memory). */
+static int64_t *snap_alloc(Py_ssize_t len)
+{
+    if (snap_npool > 0 && snap_pool[snap_npool - 1].len >= len)
+        return snap_pool[--snap_npool].v;
+    return PyMem_Malloc((size_t)len * sizeof(int64_t));
+}
+
+/* A dead core's snapshot of n lanes: into the pool, or freed. */
+static void snap_release(int64_t *p, Py_ssize_t n)
+{
+    if (snap_npool < SNAP_POOL) {
+        snap_pool[snap_npool].v = p;
+        snap_pool[snap_npool++].len = NSNAP + 4 * p[P_NHEAP] + NSTATE * n;
+    }
+    else
+        PyMem_Free(p);
+}
+
 static int snapshot(BusCore *o, int64_t at_ns)
 {
     if (o->nsnaps == o->capsnaps) {
@@ -260,7 +337,7 @@ static int snapshot(BusCore *o, int64_t at_ns)
         o->snaps = v;
         o->capsnaps = cap;
     }
-    int64_t *p = PyMem_Malloc((size_t)(NSNAP + 4 * o->nheap + NSTATE * o->n) * sizeof(int64_t));
+    int64_t *p = snap_alloc(NSNAP + 4 * o->nheap + NSTATE * o->n);
     if (p == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -285,17 +362,37 @@ static int snapshot(BusCore *o, int64_t at_ns)
 
 /* --- the loop ------------------------------------------------------------------------------------------------ */
 
+/* A new tuple of k ints (k <= 3): what Py_BuildValue("(L...)") builds, without parsing a format per call. */
+static PyObject *int_tuple(int k, int64_t a, int64_t b, int64_t c)
+{
+    int64_t v[3] = {a, b, c};
+    PyObject *r = PyTuple_New(k);
+    for (int i = 0; r != NULL && i < k; i++) {
+        PyObject *x = PyLong_FromLongLong((long long)v[i]);
+        if (x == NULL)
+            Py_CLEAR(r);
+        else
+            PyTuple_SET_ITEM(r, i, x);
+    }
+    return r;
+}
+
+/* list.append(int_tuple(k, a, b, c)): 0 or -1 with an exception. */
+static int append_ints(PyObject *list, int k, int64_t a, int64_t b, int64_t c)
+{
+    PyObject *e = int_tuple(k, a, b, c);
+    if (e == NULL)
+        return -1;
+    int r = PyList_Append(list, e);
+    Py_DECREF(e);
+    return r;
+}
+
 /* BusSchedule._next_item. */
 static int next_item(BusCore *o, Py_ssize_t pos, int64_t g, int64_t end_ns)
 {
-    if (ST(o, pos, S_IRQ)) {
-        PyObject *e = Py_BuildValue("(Ln)", (long long)end_ns, pos);
-        if (e == NULL || PyList_Append(o->item_ends, e) < 0) {
-            Py_XDECREF(e);
-            return -1;
-        }
-        Py_DECREF(e);
-    }
+    if (ST(o, pos, S_IRQ) && append_ints(o->item_ends, 2, end_ns, pos, 0) < 0)
+        return -1;
     int64_t k = ST(o, pos, S_ITEM_K);
     if (k < 0 || k >= o->nitems[pos]) {
         PyErr_SetString(PyExc_IndexError, "tuple index out of range");
@@ -385,7 +482,21 @@ static int jump(BusCore *o, int64_t t, Py_ssize_t pos, int *hole)
     return 1;
 }
 
-/* BusSchedule._loop (the body; run_loop below settles the heap after it). */
+/* 1 when an entry at t comes before every entry in the heap (under a hole: in the root's subtrees). */
+static inline int heap_before(const BusCore *o, int hole, int64_t t)
+{
+    const HeapEnt *h = o->heap;
+    Py_ssize_t n = o->nheap;
+    if (hole)
+        return (n < 2 || t < h[1].t) && (n < 3 || t < h[2].t);
+    return n < 1 || t < h[0].t;
+}
+
+/* BusSchedule._loop (the body; run_loop below settles the heap after it). A grant's landing that comes before
+ * every entry in the heap (what it nearly always is: a burst lasts nanoseconds, the other lanes' requests are
+ * microseconds apart) is kept out of it, in nx: the loop takes it next, with no sift in and none out. It goes
+ * into the heap (NX_FLUSH) wherever the heap must be whole: before a snapshot, a jump, a call that can run
+ * Python code (with heap_settle: SETTLE), a break, and an error. */
 static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hole)
 {
     Py_ssize_t n = o->n;
@@ -397,30 +508,48 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             periph |= (uint64_t)1 << p;
     }
     int64_t work = 0, next_snap = o->events, last_t = -1, computed = o->stop;
+    HeapEnt nx = {0, 0, 0, 0};
+    int nx_on = 0;
+#define NX_FLUSH() (nx_on ? (nx_on = 0, heap_put(o, hole, nx.t, nx.seq, nx.kind, nx.pos)) : 0)
+#define SETTLE() do { if (NX_FLUSH() < 0) goto fail; heap_settle(o, hole); } while (0)
     for (;;) {
-        heap_settle(o, hole);
-        if (!o->nheap)
-            break;
-        int64_t t = o->heap[0].t, kind = o->heap[0].kind;
-        Py_ssize_t pos = (Py_ssize_t)o->heap[0].pos;
-        if (t >= o->stop) {
-            computed = o->stop;
+        /* The next event: the entry kept out of the heap (it is not in it: nothing to pop), else the heap's root
+         * (popped when the next push fills its place, or settled). */
+        int kept = nx_on;
+        if (kept)
+            nx_on = 0;
+        else {
+            heap_settle(o, hole);
+            if (!o->nheap)
+                break;
+        }
+        const HeapEnt *cur = kept ? &nx : &o->heap[0];  /* (read here: the heap and nx change below) */
+        int64_t t = cur->t, kind = cur->kind;
+        Py_ssize_t pos = (Py_ssize_t)cur->pos;
+        if (t >= o->stop || (t > last_t && work >= max_events)) {
+            computed = t >= o->stop ? o->stop : t;
+            nx_on = kept;  /* (back into the heap) */
+            if (NX_FLUSH() < 0)
+                return -1;
             break;
         }
         if (t > last_t) {
-            if (work >= max_events) {
-                computed = t;
-                break;
-            }
             if (snapshots && o->events >= next_snap) {
-                if (snapshot(o, t) < 0)
+                nx_on = kept;  /* (into the heap first: its root now) */
+                kept = 0;
+                if (NX_FLUSH() < 0 || snapshot(o, t) < 0)
                     return -1;
                 next_snap = o->events + BUS_SNAPSHOT_EVENTS;
             }
             last_t = t;
         }
+        Py_ssize_t p = -1;  /* the lane granted at t, if any */
         if (kind == 0) {
             if (!CST(o, pos, C_PERIPH) && o->busy <= t && CST(o, pos, C_BNS) < o->stop - t && !(o->waiting & periph)) {
+                nx_on = kept;  /* (into the heap first: its root now, as jump takes it) */
+                kept = 0;
+                if (NX_FLUSH() < 0)
+                    return -1;
                 int r = jump(o, t, pos, hole);
                 if (r < 0)
                     return -1;
@@ -429,19 +558,16 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                     continue;
                 }
             }
-            *hole = 1;  /* heap_pop(o), deferred */
+            if (!kept)
+                *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
             int64_t nl = ++ST(o, pos, S_LANDED);
             int64_t bursts = CST(o, pos, C_BURSTS);
             if (nl >= bursts && CST(o, pos, C_ENDS)) {
-                heap_settle(o, hole);  /* (Python code may run: no hole) */
-                PyObject *e = Py_BuildValue("(LnL)", (long long)t, pos, (long long)o->seq);
-                if (e == NULL || PyList_Append(o->program_ends, e) < 0) {
-                    Py_XDECREF(e);
-                    return -1;
-                }
-                Py_DECREF(e);
+                SETTLE();  /* (Python code may run: no hole) */
+                if (append_ints(o->program_ends, 3, t, pos, o->seq) < 0)
+                    goto fail;
             }
             else if (nl < bursts) {
                 if (!CST(o, pos, C_PERIPH)) {
@@ -453,16 +579,16 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                     if (__builtin_add_overflow(ST(o, pos, S_REQUEST), b, &x)
                         || __builtin_add_overflow(ST(o, pos, S_LIMIT), b, &lim)) {
                         PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
-                        return -1;
+                        goto fail;
                     }
                     ST(o, pos, S_REQUEST) = x;
                     ST(o, pos, S_LIMIT) = lim;
                     int64_t r;
                     if (!CST(o, pos, C_ARITH))
-                        heap_settle(o, hole);  /* time_of is Python code: no hole */
+                        SETTLE();  /* time_of is Python code: no hole */
                     int rc = flow_time(o, pos, x, &r);
                     if (rc < 0)
-                        return -1;
+                        goto fail;
                     if (rc) {
                         if (r <= t) {
                             o->waiting |= (uint64_t)1 << pos;
@@ -470,8 +596,8 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                         }
                         else {
                             o->seq += 1;
-                            if (heap_put(o, hole, r, o->seq, 1, pos) < 0)
-                                return -1;
+                            if (heap_put(o, hole, r, o->seq, 1, pos) < 0)  /* (nothing kept: taken above) */
+                                goto fail;
                             ST(o, pos, S_SINCE) = r;
                         }
                     }
@@ -479,18 +605,24 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             }
         }
         else {
-            *hole = 1;  /* heap_pop(o), deferred */
+            if (!kept)
+                *hole = 1;  /* heap_pop(o), deferred */
             o->events++;
             work++;
-            o->waiting |= (uint64_t)1 << pos;
+            if (!o->waiting && o->busy <= t)
+                p = pos;  /* the bus free and no lane waiting: the arbitration below grants this one */
+            else
+                o->waiting |= (uint64_t)1 << pos;
         }
         /* Arbitration: the bus is free, grant the waiting lane next after the last granted one. */
-        if (o->waiting && o->busy <= t) {
+        if (p < 0 && o->waiting && o->busy <= t) {
             uint64_t m = o->rr >= 64 ? 0 : (o->waiting >> o->rr << o->rr);
             if (!m)
                 m = o->waiting;
-            Py_ssize_t p = __builtin_ctzll(m);
+            p = __builtin_ctzll(m);
             o->waiting &= ~((uint64_t)1 << p);
+        }
+        if (p >= 0) {
             int64_t g = ++ST(o, p, S_GRANTED);
             int64_t nbytes, dur;
             if (g < CST(o, p, C_BURSTS)) {
@@ -507,22 +639,27 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
             o->last_pos = p;
             o->last_grant_ns = t;
             o->seq += 1;
-            if (heap_put(o, hole, end, o->seq, 0, p) < 0
-                    || seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
-                return -1;
+            if (heap_before(o, *hole, end)) {  /* (nothing kept: taken above) */
+                nx = (HeapEnt){end, o->seq, 0, p};
+                nx_on = 1;
+            }
+            else if (heap_put(o, hole, end, o->seq, 0, p) < 0)
+                goto fail;
+            if (seg_add(o, p, t, 1, 0, dur, nbytes, ST(o, p, S_SINCE)) < 0)
+                goto fail;
             if (end < o->stop) {
                 if (end >= safe[p]) {
                     int64_t late;
                     int64_t x;
                     if (__builtin_add_overflow(ST(o, p, S_LIMIT), 1, &x)) {
                         PyErr_SetString(PyExc_OverflowError, "bus schedule: a byte count does not fit in 64 bits");
-                        return -1;
+                        goto fail;
                     }
                     if (!CST(o, p, C_ARITH))
-                        heap_settle(o, hole);
+                        SETTLE();
                     int rc = flow_time(o, p, x, &late);
                     if (rc < 0)
-                        return -1;
+                        goto fail;
                     safe[p] = rc ? late : BUS_NEVER;
                 }
                 if (end >= safe[p])
@@ -533,9 +670,9 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
                             o->stop = end;
                     }
                     else {
-                        heap_settle(o, hole);  /* next_item may build a tuple: no hole */
+                        SETTLE();  /* next_item may build a tuple: no hole */
                         if (next_item(o, p, g, end) < 0)
-                            return -1;
+                            goto fail;
                     }
                 }
             }
@@ -547,6 +684,11 @@ static int run_loop_body(BusCore *o, int64_t max_events, int snapshots, int *hol
     if (o->last_pos >= 0)
         o->last_grant = CST(o, o->last_pos, C_IDX);
     return 0;
+fail:
+    (void)NX_FLUSH();  /* (the schedule is spent; its heap whole) */
+    return -1;
+#undef NX_FLUSH
+#undef SETTLE
 }
 
 static int run_loop(BusCore *o, int64_t max_events, int snapshots)
@@ -612,6 +754,7 @@ static BusCore *core_alloc(Py_ssize_t n)
     o->heap = NULL;
     o->nheap = o->capheap = 0;
     o->segs = NULL;
+    o->movers_ok = NULL;
     o->snaps = NULL;
     o->nsnaps = o->capsnaps = 0;
     o->item_ends = o->program_ends = NULL;
@@ -621,14 +764,21 @@ static BusCore *core_alloc(Py_ssize_t n)
     o->last_event = -1;
     o->waiting = 0;
     size_t k = n ? (size_t)n : 1;
-    o->c = PyMem_Calloc(k * NCONST, sizeof(int64_t));
-    o->time_of = PyMem_Calloc(k, sizeof(PyObject *));
-    o->items = PyMem_Calloc(k, sizeof(int64_t *));
-    o->nitems = PyMem_Calloc(k, sizeof(Py_ssize_t));
-    o->s = PyMem_Calloc(k * NSTATE, sizeof(int64_t));
-    o->segs = PyMem_Calloc(k, sizeof(SegList));
+    /* The per-lane arrays in one block (8-byte items each: aligned), which o->c starts. */
+    char *b = PyMem_Calloc(1, k * (NCONST * sizeof(int64_t) + sizeof(PyObject *) + sizeof(int64_t *)
+                                   + sizeof(Py_ssize_t) + NSTATE * sizeof(int64_t) + sizeof(SegList)
+                                   + sizeof(PyObject *)));
+    if (b != NULL) {
+        o->c = (int64_t *)b;
+        o->time_of = (PyObject **)(o->c + k * NCONST);
+        o->items = (int64_t **)(o->time_of + k);
+        o->nitems = (Py_ssize_t *)(o->items + k);
+        o->s = (int64_t *)(o->nitems + k);
+        o->segs = (SegList *)(o->s + k * NSTATE);
+        o->movers_ok = (PyObject **)(o->segs + k);
+    }
     PyObject_GC_Track(o);
-    if (!o->c || !o->time_of || !o->items || !o->nitems || !o->s || !o->segs) {
+    if (b == NULL) {
         Py_DECREF(o);
         PyErr_NoMemory();
         return NULL;
@@ -862,6 +1012,9 @@ static int core_traverse(BusCore *o, visitproc visit, void *arg)
     if (o->time_of != NULL)
         for (Py_ssize_t p = 0; p < o->n; p++)
             Py_VISIT(o->time_of[p]);
+    if (o->movers_ok != NULL)
+        for (Py_ssize_t p = 0; p < o->n; p++)
+            Py_VISIT(o->movers_ok[p]);
     return 0;
 }
 
@@ -872,6 +1025,9 @@ static int core_clear(BusCore *o)
     if (o->time_of != NULL)
         for (Py_ssize_t p = 0; p < o->n; p++)
             Py_CLEAR(o->time_of[p]);
+    if (o->movers_ok != NULL)
+        for (Py_ssize_t p = 0; p < o->n; p++)
+            Py_CLEAR(o->movers_ok[p]);
     return 0;
 }
 
@@ -883,41 +1039,122 @@ static void core_dealloc(BusCore *o)
         if (o->items != NULL)
             PyMem_Free(o->items[p]);
         if (o->segs != NULL)
-            PyMem_Free(o->segs[p].v);
+            seg_release(&o->segs[p]);
     }
     for (Py_ssize_t i = 0; i < o->nsnaps; i++)
-        PyMem_Free(o->snaps[i]);
+        snap_release(o->snaps[i], o->n);
     PyMem_Free(o->snaps);
-    PyMem_Free(o->c);
-    PyMem_Free(o->time_of);
-    PyMem_Free(o->items);
-    PyMem_Free(o->nitems);
-    PyMem_Free(o->s);
+    PyMem_Free(o->c);  /* (the per-lane arrays' block: core_alloc) */
     PyMem_Free(o->heap);
-    PyMem_Free(o->segs);
     PyObject_GC_Del(o);
 }
 
 /* --- methods ------------------------------------------------------------------------------------------------- */
 
-static PyObject *core_loop(BusCore *o, PyObject *args)
+/* METH_FASTCALL's arguments, checked as PyArg_ParseTuple's "L", "n" and "p" check them (the hot methods below
+ * take them so: no argument tuple built, no format parsed per call). */
+static int fc_nargs(Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max, const char *fn)
+{
+    if (nargs >= min && nargs <= max)
+        return 0;
+    if (min == max)
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fn, min, nargs);
+    else
+        PyErr_Format(PyExc_TypeError, "%s() takes from %zd to %zd arguments (%zd given)", fn, min, max, nargs);
+    return -1;
+}
+
+static int fc_ll(PyObject *v, long long *out)  /* "L" */
+{
+    long long x = PyLong_AsLongLong(v);  /* (an int, or an object with __index__, as "L") */
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int fc_n(PyObject *v, Py_ssize_t *out)  /* "n" */
+{
+    Py_ssize_t x;
+    if (PyLong_Check(v))
+        x = PyLong_AsSsize_t(v);
+    else {
+        PyObject *i = PyNumber_Index(v);
+        if (i == NULL)
+            return -1;
+        x = PyLong_AsSsize_t(i);
+        Py_DECREF(i);
+    }
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int fc_p(PyObject *v, int *out)  /* "p" */
+{
+    int b = PyObject_IsTrue(v);
+    if (b < 0)
+        return -1;
+    *out = b;
+    return 0;
+}
+
+static PyObject *core_loop(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long max_events;
     int snapshots;
-    if (!PyArg_ParseTuple(args, "Lp:loop", &max_events, &snapshots))
+    if (fc_nargs(nargs, 2, 2, "loop") < 0 || fc_ll(args[0], &max_events) < 0 || fc_p(args[1], &snapshots) < 0)
         return NULL;
     if (run_loop(o, max_events, snapshots) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
-static PyObject *lane_list(BusCore *o, int k)
+/* An int of value v: old itself where it is an exact int of that value (what sync_into replaces: no new object
+ * for a value that did not change), else a new one. */
+static PyObject *int_same(PyObject *old, int64_t v)
 {
+    if (old != NULL && PyLong_CheckExact(old)) {
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(old, &of);
+        if (!of && x == v)
+            return Py_NewRef(old);
+    }
+    return PyLong_FromLongLong((long long)v);
+}
+
+/* 1 when l is an exact list of n exact ints (whose items can be replaced with no code run by a release). */
+static int int_list(PyObject *l, Py_ssize_t n)
+{
+    if (l == NULL || !PyList_CheckExact(l) || PyList_GET_SIZE(l) != n)
+        return 0;
+    for (Py_ssize_t p = 0; p < n; p++)
+        if (!PyLong_CheckExact(PyList_GET_ITEM(l, p)))
+            return 0;
+    return 1;
+}
+
+/* Lane state k as a list: old itself updated in place where it is an exact list of n exact ints (what sync_into
+ * replaces: the list the pure-Python loop updates in place too), its ints reused where equal; else a new list. */
+static PyObject *lane_list(BusCore *o, int k, PyObject *old)
+{
+    if (int_list(old, o->n)) {
+        for (Py_ssize_t p = 0; p < o->n; p++) {
+            PyObject *was = PyList_GET_ITEM(old, p);
+            PyObject *v = int_same(was, ST(o, p, k));
+            if (v == NULL)
+                return NULL;
+            PyList_SET_ITEM(old, p, v);
+            Py_DECREF(was);
+        }
+        return Py_NewRef(old);
+    }
     PyObject *l = PyList_New(o->n);
     if (l == NULL)
         return NULL;
     for (Py_ssize_t p = 0; p < o->n; p++) {
-        PyObject *v = PyLong_FromLongLong(ST(o, p, k));
+        PyObject *v = PyLong_FromLongLong((long long)ST(o, p, k));
         if (v == NULL) {
             Py_DECREF(l);
             return NULL;
@@ -927,43 +1164,55 @@ static PyObject *lane_list(BusCore *o, int k)
     return l;
 }
 
+#define NSTATE_ITEMS 13
+
+/* Item i of state() as a new reference (old: the value it replaces, as int_same and lane_list take it). */
+static PyObject *state_item(BusCore *o, int i, PyObject *old)
+{
+    switch (i) {
+    case 0:
+        return o->waiting >> 63 ? PyLong_FromUnsignedLongLong(o->waiting) : int_same(old, (int64_t)o->waiting);
+    case 1:
+        return int_same(old, o->busy);
+    case 2:
+        return int_same(old, o->stop);
+    case 3:
+        return int_same(old, o->computed);
+    case 4:
+        return int_same(old, o->events);
+    case 5:
+        return int_same(old, o->jumps);
+    case 6:
+        return int_same(old, o->last_grant);
+    case 7:
+        return int_same(old, o->last_grant_ns);
+    case 8:
+        return int_same(old, o->last_event);
+    case 9:
+        return lane_list(o, S_GRANTED, old);
+    case 10:
+        return lane_list(o, S_LANDED, old);
+    case 11:
+        return lane_list(o, S_SINCE, old);
+    default:
+        return int_same(old, o->nheap);
+    }
+}
+
 /* (waiting, busy_until_ns, stop_ns, computed_ns, events, jumps, last_grant, last_grant_ns, last_event_ns,
  * granted, landed, since_ns, heap size). */
 static PyObject *core_state(BusCore *o, PyObject *unused)
 {
     (void)unused;
-    /* (built item by item, not by Py_BuildValue: its format is parsed at every call, and this runs after every
-     * chunk of a schedule and every relane) */
-    PyObject *r = PyTuple_New(13);
-    if (r == NULL)
-        return NULL;
-    const int64_t v[9] = {0, o->busy, o->stop, o->computed, o->events, o->jumps, o->last_grant, o->last_grant_ns,
-                          o->last_event};
-    PyObject *w = PyLong_FromUnsignedLongLong((unsigned long long)o->waiting);
-    if (w == NULL)
-        goto fail;
-    PyTuple_SET_ITEM(r, 0, w);
-    for (int i = 1; i < 9; i++) {
-        PyObject *x = PyLong_FromLongLong((long long)v[i]);
-        if (x == NULL)
-            goto fail;
-        PyTuple_SET_ITEM(r, i, x);
+    PyObject *r = PyTuple_New(NSTATE_ITEMS);
+    for (int i = 0; r != NULL && i < NSTATE_ITEMS; i++) {
+        PyObject *v = state_item(o, i, NULL);
+        if (v == NULL)
+            Py_CLEAR(r);
+        else
+            PyTuple_SET_ITEM(r, i, v);
     }
-    static const int lists[3] = {S_GRANTED, S_LANDED, S_SINCE};
-    for (int i = 0; i < 3; i++) {
-        PyObject *x = lane_list(o, lists[i]);
-        if (x == NULL)
-            goto fail;
-        PyTuple_SET_ITEM(r, 9 + i, x);
-    }
-    PyObject *h = PyLong_FromSsize_t(o->nheap);
-    if (h == NULL)
-        goto fail;
-    PyTuple_SET_ITEM(r, 12, h);
     return r;
-fail:  /* (the items not set yet are NULL: the tuple's dealloc skips them) */
-    Py_DECREF(r);
-    return NULL;
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -1026,6 +1275,22 @@ static int take(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *bursts, int64_t
     __int128 count = 0, nbytes = 0;
     while (si < sl->n) {
         Seg *s = &sl->v[si];
+        if (done == 0 && bursts == NULL) {  /* a run of lone bursts (what most segments are), in 64 bits */
+            const Seg *v = sl->v;
+            int64_t c1 = 0, b1 = 0, nb;
+            while (si < sl->n && v[si].count == 1 && v[si].grant + v[si].dur <= t
+                   && !__builtin_add_overflow(b1, v[si].bytes, &nb)) {  /* (grant, dur within +-2**62) */
+                b1 = nb;
+                last = v[si].grant + v[si].dur;
+                c1++;
+                si++;
+            }
+            if (c1) {
+                count += c1;
+                nbytes += b1;
+                continue;
+            }
+        }
         if (s->grant + done * s->stride + s->dur > t)
             break;
         int64_t k = s->count;
@@ -1138,9 +1403,25 @@ typedef struct {
     Py_ssize_t idx, off, k;
 } Piece;
 
+/* fn(a, b[, c]) with int64 arguments (k of them, 2 or 3), by vectorcall: a new reference or NULL. */
+static PyObject *call_ints(PyObject *fn, int k, int64_t a, int64_t b, int64_t c)
+{
+    int64_t v[3] = {a, b, c};
+    PyObject *args[3] = {NULL, NULL, NULL}, *r = NULL;
+    int i = 0;
+    for (; i < k; i++)
+        if ((args[i] = PyLong_FromLongLong((long long)v[i])) == NULL)
+            break;
+    if (i == k)
+        r = PyObject_Vectorcall(fn, args, (size_t)k, NULL);
+    for (int j = 0; j < i; j++)
+        Py_DECREF(args[j]);
+    return r;
+}
+
 static int call_fallback(PyObject *move, Py_ssize_t pos, int64_t n, int64_t last)
 {
-    PyObject *r = PyObject_CallFunction(move, "nLL", pos, (long long)n, (long long)last);
+    PyObject *r = call_ints(move, 3, pos, n, last);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
@@ -1264,13 +1545,18 @@ enum {
     A_CLOCK, A_FIFO, A_TICKS_DONE, A_SOURCE, A_UBLOCK, A_UFIRST, A_USTOP, A_FRAME_BYTES, A_UNIT, A_ENTERED,
     A_POPPED, A_PENDING, A_WRITTEN, A_DRAINED, A_OWNER, A_UPLAYED, A_LIMIT, A_UKEPT, A_TOTAL, A_UCHUNKS, A_APPEND,
     A_UPOP, A_UTICKS, A_EPOCH_NS, A_NUM, A_DEN, A_OFFSET, A_PROG, A_CHECKED, A_MVS, A_ITEM_IDX, A_ITEM_OFF, A_DONE,
-    A_UOUT, A_UOUT_NS, A_URUNS, NA
+    A_UOUT, A_UOUT_NS, A_URUNS,
+    /* a BusSchedule's, in the order of BusCore.state() (sync_into) */
+    A_WAITING, A_BUSY_UNTIL_NS, A_STOP_NS, A_COMPUTED_NS, A_EVENTS, A_JUMPS, A_LAST_GRANT, A_LAST_GRANT_NS,
+    A_LAST_EVENT_NS, A_GRANTED, A_LANDED, A_SINCE_NS, A_UNHEAP, NA
 };
 static const char *const a_names[NA] = {
     "clock", "fifo", "ticks_done", "source", "_block", "_first", "_stop", "frame_bytes", "unit", "entered",
     "popped", "pending", "written", "drained", "owner", "_played", "limit", "_kept", "total", "_chunks", "append",
     "_pop", "_ticks", "epoch_ns", "num", "den", "offset", "prog", "checked", "mvs", "item_idx", "item_off", "done",
     "_out", "_out_ns", "_runs",
+    "waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps", "last_grant", "last_grant_ns",
+    "last_event_ns", "granted", "landed", "since_ns", "_nheap",
 };
 static PyObject *AN[NA];
 typedef struct {
@@ -1280,16 +1566,11 @@ typedef struct {
 } SlotAt;
 static SlotAt AC[NA][4];
 
-/* The address of o's __slots__ member AN[a] (what o.<name> reads and writes: its class has the generic getattr
- * and setattr, and the member is a writable object slot), or NULL where o.<name> is anything else. */
-static PyObject **slot(PyObject *o, int a)
+/* slot() where AC does not have it: the member looked up (and remembered in AC[a]). */
+static __attribute__((noinline)) PyObject **slot_find(PyObject *o, int a)
 {
     PyTypeObject *tp = Py_TYPE(o);
-    int valid = PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG);
     SlotAt *w = AC[a];
-    for (int i = 0; i < 4; i++)
-        if (w[i].tp == tp && valid && w[i].version == tp->tp_version_tag)
-            return (PyObject **)((char *)o + w[i].off);
     if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
         return NULL;
     PyObject *d = _PyType_Lookup(tp, AN[a]);
@@ -1307,8 +1588,23 @@ static PyObject **slot(PyObject *o, int a)
     return (PyObject **)((char *)o + m->offset);
 }
 
+/* The address of o's __slots__ member AN[a] (what o.<name> reads and writes: its class has the generic getattr
+ * and setattr, and the member is a writable object slot), or NULL where o.<name> is anything else. Inline: the
+ * ways of AC[a] met (a is a constant at every call), slot_find otherwise. */
+static inline PyObject **slot(PyObject *o, int a)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        SlotAt *w = AC[a];
+        for (int i = 0; i < 4; i++)
+            if (w[i].tp == tp && w[i].version == tp->tp_version_tag)
+                return (PyObject **)((char *)o + w[i].off);
+    }
+    return slot_find(o, a);
+}
+
 /* o.<name>: a new reference, or NULL with an exception. */
-static PyObject *aget(PyObject *o, int a)
+static inline PyObject *aget(PyObject *o, int a)
 {
     PyObject **p = slot(o, a);
     if (p != NULL && *p != NULL)
@@ -1317,7 +1613,7 @@ static PyObject *aget(PyObject *o, int a)
 }
 
 /* o.<name> = v: 0 or -1 with an exception. */
-static int aset(PyObject *o, int a, PyObject *v)
+static inline int aset(PyObject *o, int a, PyObject *v)
 {
     PyObject **p = slot(o, a);
     if (p == NULL)
@@ -1326,8 +1622,8 @@ static int aset(PyObject *o, int a, PyObject *v)
     return 0;
 }
 
-/* 1 when obj.name is an int within +-PORT_BOUND (into *out), 0 when not (nothing raised). */
-static int peek_i64(PyObject *obj, int a, int64_t *out)
+/* peek_i64 by a getattr (where obj.name is not a __slots__ member holding an exact int). */
+static __attribute__((noinline)) int peek_i64_slow(PyObject *obj, int a, int64_t *out)
 {
     PyObject *v = aget(obj, a);
     if (v == NULL) {
@@ -1341,6 +1637,22 @@ static int peek_i64(PyObject *obj, int a, int64_t *out)
         return 0;
     *out = (int64_t)x;
     return 1;
+}
+
+/* 1 when obj.name is an int within +-PORT_BOUND (into *out), 0 when not (nothing raised). Inline: a __slots__
+ * member holding an exact int read in place (borrowed: nothing runs before it is read), else peek_i64_slow. */
+static inline int peek_i64(PyObject *obj, int a, int64_t *out)
+{
+    PyObject **p = slot(obj, a);
+    if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (of || x < -PORT_BOUND || x > PORT_BOUND)
+            return 0;
+        *out = (int64_t)x;
+        return 1;
+    }
+    return peek_i64_slow(obj, a, out);
 }
 
 /* obj.name as a new reference if it is exactly of type tp, else NULL (nothing raised). */
@@ -1368,6 +1680,18 @@ static int method_is(PyObject *obj, int a, PyObject *f)
 /* obj.name += d (ints, or whatever the attribute holds: Python's +=); 0 or -1 with an exception. */
 static int attr_add(PyObject *obj, int a, int64_t d)
 {
+    PyObject **p = slot(obj, a);
+    if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {  /* a __slots__ member's int: replaced in place */
+        int of = 0;
+        long long x = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (!of && x >= -PORT_BOUND && x <= PORT_BOUND) {
+            PyObject *r = PyLong_FromLongLong(x + (long long)d);  /* (|d| <= 2**62 here: no overflow) */
+            if (r == NULL)
+                return -1;
+            Py_SETREF(*p, r);
+            return 0;
+        }
+    }
     PyObject *v = aget(obj, a), *r;
     if (v == NULL)
         return -1;
@@ -1404,6 +1728,23 @@ static int clock_due(PyObject *clock, int64_t t, int64_t done, int64_t *out)
     return 1;
 }
 
+/* del ba[:k] of an exact bytearray: what its slice deletion does for a slice from 0 (bytearray_setslice_linear:
+ * its logical start advanced, then PyByteArray_Resize, the start restored if that fails), without the slice
+ * object and its parsing; PySequence_DelSlice itself where the buffer is exported (which raises BufferError as
+ * the deletion does) or k is not within 1 .. len. 0 or -1 with an exception. */
+static int bytearray_del_front(PyObject *ba, Py_ssize_t k)
+{
+    PyByteArrayObject *b = (PyByteArrayObject *)ba;
+    if (!PyByteArray_CheckExact(ba) || k <= 0 || k > Py_SIZE(ba) || b->ob_exports > 0)
+        return PySequence_DelSlice(ba, 0, k);
+    b->ob_start += k;
+    if (PyByteArray_Resize(ba, Py_SIZE(ba) - k) < 0) {
+        b->ob_start -= k;
+        return -1;
+    }
+    return 0;
+}
+
 /* RxPort._pop(n): the bytes (a new reference) or NULL with an exception. */
 static PyObject *rx_pop(PyObject *port, int64_t n)
 {
@@ -1417,7 +1758,7 @@ static PyObject *rx_pop(PyObject *port, int64_t n)
         return r;
     }
     PyObject *data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)n);
-    if (data != NULL && (n < have ? PySequence_DelSlice(fifo, 0, (Py_ssize_t)n) : PyByteArray_Resize(fifo, 0)) < 0)
+    if (data != NULL && (n < have ? bytearray_del_front(fifo, (Py_ssize_t)n) : PyByteArray_Resize(fifo, 0)) < 0)
         Py_CLEAR(data);
     Py_DECREF(fifo);
     if (data != NULL && attr_add(port, A_POPPED, n) < 0)
@@ -1428,7 +1769,7 @@ static PyObject *rx_pop(PyObject *port, int64_t n)
 /* A Python call of fn(a, b) with two int64 arguments. */
 static PyObject *call_ll(PyObject *fn, int64_t a, int64_t b)
 {
-    return PyObject_CallFunction(fn, "LL", (long long)a, (long long)b);
+    return call_ints(fn, 2, a, b, 0);
 }
 
 /* SampledRx.steady_read(t, n) of an exact SampledRx: 1 with the bytes in *out, 0 when not the plain case (nothing
@@ -1564,7 +1905,7 @@ static int uart_rx_read(PyObject *port, int64_t t, int64_t n, PyObject **out)
                 r = attr_add(port, A_ENTERED, k);
             }
             if (r == 0)
-                r = PySequence_DelSlice(pending, 0, k);
+                r = bytearray_del_front(pending, k);
             if (r == 0)
                 r = attr_add(port, A_TICKS_DONE, k);
         }
@@ -1673,7 +2014,12 @@ static int capture_append(PyObject *cap, PyObject *chunk, int64_t k)
     if (limit == NULL)
         return -1;
     int fits = limit == Py_None;
-    if (!fits) {  /* cap._kept + k <= limit */
+    int64_t lim, kept_n;
+    int of = 0;
+    if (!fits && PyLong_CheckExact(limit) && (lim = PyLong_AsLongLongAndOverflow(limit, &of), !of)
+            && lim >= -PORT_BOUND && lim <= PORT_BOUND && peek_i64(cap, A_UKEPT, &kept_n))
+        fits = kept_n + k <= lim;  /* (ints within +-2**61, k <= 2**62: as Python compares them) */
+    else if (!fits) {  /* cap._kept + k <= limit */
         PyObject *kept = aget(cap, A_UKEPT), *kv = PyLong_FromLongLong((long long)k), *sum = NULL;
         if (kept != NULL && kv != NULL)
             sum = PyNumber_Add(kept, kv);
@@ -1692,7 +2038,10 @@ static int capture_append(PyObject *cap, PyObject *chunk, int64_t k)
     }
     PyObject *chunks = aget(cap, A_UCHUNKS);
     if (chunks != NULL) {
-        res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
+        if (PyList_CheckExact(chunks))  /* list.append, as the method does it */
+            res = PyList_Append(chunks, chunk) < 0 ? NULL : Py_NewRef(Py_None);
+        else
+            res = PyObject_CallMethodOneArg(chunks, AN[A_APPEND], chunk);
         Py_DECREF(chunks);
     }
     if (res == NULL)
@@ -1730,7 +2079,7 @@ static int uart_tx_ticks(PyObject *port, PyObject *fifo, int64_t n)
         if ((chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)k)) == NULL
                 || capture_append(out, chunk, k) < 0)
             goto done;
-        if (PySequence_DelSlice(fifo, 0, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
+        if (bytearray_del_front(fifo, (Py_ssize_t)k) < 0 || attr_add(port, A_DRAINED, k) < 0
                 || attr_add(port, A_TICKS_DONE, k) < 0)
             goto done;
     }
@@ -1788,7 +2137,7 @@ static int i2s_tx_write(PyObject *port, int64_t t, PyObject *data)
             goto fail;
     } else {
         played = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(fifo), (Py_ssize_t)ku);
-        if (played == NULL || PySequence_DelSlice(fifo, 0, (Py_ssize_t)ku) < 0)
+        if (played == NULL || bytearray_del_front(fifo, (Py_ssize_t)ku) < 0)
             goto fail;
     }
     Py_CLEAR(fifo);
@@ -1904,10 +2253,20 @@ static int get_attr_ssize(PyObject *ch, int name, Py_ssize_t *out)
 
 static int set_attr_ssize(PyObject *ch, int name, Py_ssize_t v)
 {
-    PyObject *x = PyLong_FromSsize_t(v);
-    if (x == NULL)
+    PyObject **p = slot(ch, name), *x;
+    if (p != NULL && *p != NULL && PyLong_CheckExact(*p)) {  /* a __slots__ member that holds v already: kept */
+        int of = 0;
+        long long y = PyLong_AsLongLongAndOverflow(*p, &of);
+        if (!of && y == v)
+            return 0;
+    }
+    if ((x = PyLong_FromSsize_t(v)) == NULL)
         return -1;
-    int r = aset(ch, name, x);
+    if (p != NULL) {  /* (an int's allocation runs no Python code: p still holds) */
+        Py_XSETREF(*p, x);
+        return 0;
+    }
+    int r = PyObject_SetAttr(ch, AN[name], x);
     Py_DECREF(x);
     return r;
 }
@@ -1923,11 +2282,26 @@ static int attr_is(PyObject *ch, int name, PyObject *want)
     return r;
 }
 
-static int lane_move(PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move, PyObject *store)
+/* check_mover of lane pos's mover, done once per mover tuple (held in o->movers_ok: a tuple and its items stay as
+ * they were checked; only its mvs list's length can change, checked each time). */
+static int mover_checked(BusCore *o, Py_ssize_t pos, PyObject *mover)
+{
+    if (mover != Py_None && mover == o->movers_ok[pos]
+            && PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) == PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3)))
+        return 0;
+    if (check_mover(mover) < 0)
+        return -1;
+    if (mover != Py_None)
+        Py_XSETREF(o->movers_ok[pos], Py_NewRef(mover));
+    return 0;
+}
+
+static int lane_move(BusCore *core, PyObject *mover, Py_ssize_t pos, int64_t n, int64_t last, PyObject *move,
+                     PyObject *store)
 {
     if (mover == Py_None)
         return call_fallback(move, pos, n, last);
-    if (check_mover(mover) < 0)
+    if (mover_checked(core, pos, mover) < 0)
         return -1;
     PyObject *ch = PyTuple_GET_ITEM(mover, 0), *prog = PyTuple_GET_ITEM(mover, 1);
     PyObject *mvs = PyTuple_GET_ITEM(mover, 2), *lengths = PyTuple_GET_ITEM(mover, 3);
@@ -2044,19 +2418,19 @@ static int check_movers(BusCore *o, PyObject *movers, PyObject *move, PyObject *
         return -1;
     }
     for (Py_ssize_t i = 0; i < o->n; i++)  /* refused before any burst is taken */
-        if (check_mover(PyList_GET_ITEM(movers, i)) < 0)
+        if (mover_checked(o, i, PyList_GET_ITEM(movers, i)) < 0)
             return -1;
     return 0;
 }
 
 /* take_moves(t, movers, move, store): take_all(t) and move every lane's bytes (in lane order, after every lane
  * is taken, as Dmac._sched_take does); the number of bursts taken. */
-static PyObject *core_take_moves(BusCore *o, PyObject *args)
+static PyObject *core_take_moves(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long t;
-    PyObject *movers, *move, *store;
-    if (!PyArg_ParseTuple(args, "LOOO:take_moves", &t, &movers, &move, &store))
+    if (fc_nargs(nargs, 4, 4, "take_moves") < 0 || fc_ll(args[0], &t) < 0)
         return NULL;
+    PyObject *movers = args[1], *move = args[2], *store = args[3];
     if (check_movers(o, movers, move, store, "take_moves") < 0)
         return NULL;
     int64_t nb[BUS_MAX_LANES], last[BUS_MAX_LANES];
@@ -2087,7 +2461,7 @@ static PyObject *core_take_moves(BusCore *o, PyObject *args)
         }
         PyObject *m = PyList_GET_ITEM(movers, which[j]);
         Py_INCREF(m);
-        int r = lane_move(m, which[j], nb[j], last[j], move, store);
+        int r = lane_move(o, m, which[j], nb[j], last[j], move, store);
         Py_DECREF(m);
         if (r < 0) {
             Py_DECREF(movers);
@@ -2099,13 +2473,13 @@ static PyObject *core_take_moves(BusCore *o, PyObject *args)
 }
 
 /* take_move(pos, t, movers, move, store): take(pos, t) and move lane pos's bytes; the number of bursts taken. */
-static PyObject *core_take_move(BusCore *o, PyObject *args)
+static PyObject *core_take_move(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t pos;
     long long t;
-    PyObject *movers, *move, *store;
-    if (!PyArg_ParseTuple(args, "nLOOO:take_move", &pos, &t, &movers, &move, &store))
+    if (fc_nargs(nargs, 5, 5, "take_move") < 0 || fc_n(args[0], &pos) < 0 || fc_ll(args[1], &t) < 0)
         return NULL;
+    PyObject *movers = args[2], *move = args[3], *store = args[4];
     if (pos < 0 || pos >= o->n) {
         PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
         return NULL;
@@ -2118,7 +2492,7 @@ static PyObject *core_take_move(BusCore *o, PyObject *args)
     if (count) {
         PyObject *m = PyList_GET_ITEM(movers, pos);
         Py_INCREF(m);
-        int r = lane_move(m, pos, nbytes, last, move, store);
+        int r = lane_move(o, m, pos, nbytes, last, move, store);
         Py_DECREF(m);
         if (r < 0)
             return NULL;
@@ -2128,71 +2502,25 @@ static PyObject *core_take_move(BusCore *o, PyObject *args)
 
 /* --- a schedule's wake: Dmac._sched_wake's and Dmac._sched_arm's arithmetic (due, arm) ------------------------ */
 
-static PyObject *s_state_names[13];
-static const char *state_names[13] = {"waiting", "busy_until_ns", "stop_ns", "computed_ns", "events", "jumps",
-                                      "last_grant", "last_grant_ns", "last_event_ns", "granted", "landed",
-                                      "since_ns", "_nheap"};
-
-/* Where sched's class keeps each of the 13 state attributes: the __slots__ member offsets, found once per (class,
- * version) as slot() finds them (its class has the generic getattr and setattr, each name a writable object
- * member); NULL where any of them is anything else (a subclass's property, an instance dict): then setattr. */
-static PyTypeObject *st_tp = NULL;  /* borrowed: only compared */
-static unsigned int st_version;
-static Py_ssize_t st_off[13];
-
-static const Py_ssize_t *state_slots(PyObject *sched)
-{
-    PyTypeObject *tp = Py_TYPE(sched);
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
-        return NULL;
-    if (tp == st_tp && tp->tp_version_tag == st_version)
-        return st_off;
-    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
-        return NULL;
-    Py_ssize_t off[13];
-    for (int i = 0; i < 13; i++) {
-        PyObject *d = _PyType_Lookup(tp, s_state_names[i]);
-        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
-            return NULL;
-        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
-        if (m->type != T_OBJECT_EX || (m->flags & READONLY) || !PyObject_TypeCheck(sched, PyDescr_TYPE(d)))
-            return NULL;
-        off[i] = m->offset;
-    }
-    memcpy(st_off, off, sizeof off);
-    st_tp = tp;
-    st_version = tp->tp_version_tag;
-    return st_off;
-}
-
-/* BusSchedule._sync, done here: core_state()'s values into sched's attributes (straight into its slots, without
- * the tuple: once per computed chunk). */
+/* BusSchedule._sync, done here: core_state() into sched's attributes (its __slots__ members written in place,
+ * an int that did not change kept). */
 static int sync_into(BusCore *o, PyObject *sched)
 {
-    PyObject *v[13] = {
-        PyLong_FromUnsignedLongLong((unsigned long long)o->waiting), PyLong_FromLongLong((long long)o->busy),
-        PyLong_FromLongLong((long long)o->stop), PyLong_FromLongLong((long long)o->computed),
-        PyLong_FromLongLong((long long)o->events), PyLong_FromLongLong((long long)o->jumps),
-        PyLong_FromLongLong((long long)o->last_grant), PyLong_FromLongLong((long long)o->last_grant_ns),
-        PyLong_FromLongLong((long long)o->last_event), lane_list(o, S_GRANTED), lane_list(o, S_LANDED),
-        lane_list(o, S_SINCE), PyLong_FromSsize_t(o->nheap),
-    };
-    int r = 0;
-    for (int i = 0; i < 13; i++)
-        if (v[i] == NULL)
-            r = -1;
-    const Py_ssize_t *off = r == 0 ? state_slots(sched) : NULL;
-    for (int i = 0; i < 13; i++) {
-        if (r < 0) {
-            Py_XDECREF(v[i]);
-        } else if (off != NULL) {
-            Py_XSETREF(*(PyObject **)((char *)sched + off[i]), v[i]);  /* (the reference moves in) */
-        } else {
-            r = PyObject_SetAttr(sched, s_state_names[i], v[i]);
-            Py_DECREF(v[i]);
+    for (int i = 0; i < NSTATE_ITEMS; i++) {
+        PyObject **p = slot(sched, A_WAITING + i);
+        PyObject *v = state_item(o, i, p != NULL ? *p : NULL);
+        if (v == NULL)
+            return -1;
+        if (p != NULL)
+            Py_XSETREF(*p, v);
+        else {
+            int r = PyObject_SetAttr(sched, AN[A_WAITING + i], v);
+            Py_DECREF(v);
+            if (r < 0)
+                return -1;
         }
     }
-    return r;
+    return 0;
 }
 
 /* The instant of entry k of a list of (time_ns, ...) tuples: 1 with *t set, 0 past its end, -1 with an exception. */
@@ -2228,40 +2556,6 @@ static int check_ends(BusCore *o, Py_ssize_t irqs, Py_ssize_t dones, const char 
     return 0;
 }
 
-/* The int arguments of due and arm, read as PyArg_ParseTuple's "L" and "n" read them (an __index__ is taken; too
- * large: OverflowError), without its format parsing and argument tuple: they run once per wake. */
-static int fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, int first,
-                     const char *kinds, long long *ll, Py_ssize_t *ss)
-{
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fn, want, nargs);
-        return -1;
-    }
-    for (Py_ssize_t i = first; i < want; i++) {
-        const char k = kinds[i - first];
-        PyObject *v = args[i];
-        if (!PyLong_Check(v)) {
-            if (PyFloat_Check(v) || !PyIndex_Check(v)) {
-                PyErr_Format(PyExc_TypeError, "%s() argument %zd must be int, not %.50s", fn, i + 1,
-                             Py_TYPE(v)->tp_name);
-                return -1;
-            }
-        }
-        if (k == 'L') {
-            *ll = PyLong_AsLongLong(v);
-            if (*ll == -1 && PyErr_Occurred())
-                return -1;
-            ll++;
-        } else {
-            *ss = PyNumber_AsSsize_t(v, PyExc_OverflowError);
-            if (*ss == -1 && PyErr_Occurred())
-                return -1;
-            ss++;
-        }
-    }
-    return 0;
-}
-
 /* How many interrupts are due at now from item end irqs on, * 2, + (program end dones is at now): 0 with *due
  * set, or -1 with an exception. */
 static int due_at(BusCore *o, long long now, Py_ssize_t irqs, Py_ssize_t dones, const char *what, Py_ssize_t *due)
@@ -2285,8 +2579,9 @@ static int due_at(BusCore *o, long long now, Py_ssize_t irqs, Py_ssize_t dones, 
 static PyObject *core_due(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
     long long now;
-    Py_ssize_t ss[2], due;
-    if (fast_args("due", args, nargs, 3, 0, "Lnn", &now, ss) < 0 || due_at(o, now, ss[0], ss[1], "due", &due) < 0)
+    Py_ssize_t irqs, dones, due;
+    if (fc_nargs(nargs, 3, 3, "due") < 0 || fc_ll(args[0], &now) < 0 || fc_n(args[1], &irqs) < 0
+            || fc_n(args[2], &dones) < 0 || due_at(o, now, irqs, dones, "due", &due) < 0)
         return NULL;
     return PyLong_FromSsize_t(due);
 }
@@ -2301,12 +2596,13 @@ static int arm_next(BusCore *o, PyObject *sched, long long now, Py_ssize_t irqs,
 
 static PyObject *core_arm(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
-    long long ll[3];
-    Py_ssize_t ss[2];
-    if (fast_args("arm", args, nargs, 6, 1, "LnnLL", ll, ss) < 0)
+    long long now, ahead, chunk;
+    Py_ssize_t irqs, dones;
+    if (fc_nargs(nargs, 6, 6, "arm") < 0 || fc_ll(args[1], &now) < 0 || fc_n(args[2], &irqs) < 0
+            || fc_n(args[3], &dones) < 0 || fc_ll(args[4], &ahead) < 0 || fc_ll(args[5], &chunk) < 0)
         return NULL;
     int64_t next;
-    int r = arm_next(o, args[0], ll[0], ss[0], ss[1], ll[1], ll[2], "arm", &next);
+    int r = arm_next(o, args[0], now, irqs, dones, ahead, chunk, "arm", &next);
     if (r < 0)
         return NULL;
     if (r == 0)
@@ -2534,7 +2830,7 @@ static int w_take_lane(BusCore *o, PyObject *dmac, PyObject *sched, PyObject *no
     if (count) {
         PyObject *m = PyList_GET_ITEM(movers, pos);
         Py_INCREF(m);
-        int mr = lane_move(m, pos, nbytes, last, move, store);
+        int mr = lane_move(o, m, pos, nbytes, last, move, store);
         Py_DECREF(m);
         if (mr < 0)
             goto done;
@@ -2702,12 +2998,10 @@ static PyObject *core_wake(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
     if (wake_ready() < 0)
         return NULL;
     PyObject *dmac = args[0], *sched = args[1], *now_obj = args[2], *c = args[3];
-    long long ll[3];
-    Py_ssize_t unused;
-    PyObject *cv[3] = {now_obj, PyTuple_GET_ITEM(c, 3), PyTuple_GET_ITEM(c, 4)};
-    if (fast_args("wake", cv, 3, 3, 0, "LLL", ll, &unused) < 0)
+    long long now, ahead, chunk;
+    if (fc_ll(now_obj, &now) < 0 || fc_ll(PyTuple_GET_ITEM(c, 3), &ahead) < 0
+            || fc_ll(PyTuple_GET_ITEM(c, 4), &chunk) < 0)
         return NULL;
-    long long now = ll[0], ahead = ll[1], chunk = ll[2];
     Py_ssize_t irqs, dones, due;
     if (w_ssize(dmac, W_IRQS, &irqs) < 0 || w_ssize(dmac, W_DONES, &dones) < 0
             || due_at(o, now, irqs, dones, "wake", &due) < 0)
@@ -3285,7 +3579,7 @@ static PyMethodDef sim_functions[] = {
 };
 
 static PyMethodDef core_methods[] = {
-    {"loop", (PyCFunction)core_loop, METH_VARARGS, "loop(max_events, snapshots): BusSchedule._loop."},
+    {"loop", (PyCFunction)(void (*)(void))core_loop, METH_FASTCALL, "loop(max_events, snapshots): BusSchedule._loop."},
     {"state", (PyCFunction)core_state, METH_NOARGS,
      "(waiting, busy_until_ns, stop_ns, computed_ns, events, jumps, last_grant, last_grant_ns, last_event_ns, "
      "granted, landed, since_ns, heap size)."},
@@ -3293,10 +3587,10 @@ static PyMethodDef core_methods[] = {
     {"segments", (PyCFunction)core_segments, METH_O, "segments(pos): lane pos's segments, as a list."},
     {"take", (PyCFunction)core_take, METH_VARARGS, "take(pos, t, bursts=None): BusSchedule.take."},
     {"take_all", (PyCFunction)core_take_all, METH_VARARGS, "take_all(t, probe=False): BusSchedule.take_all."},
-    {"take_moves", (PyCFunction)core_take_moves, METH_VARARGS,
+    {"take_moves", (PyCFunction)(void (*)(void))core_take_moves, METH_FASTCALL,
      "take_moves(t, movers, move, store): take_all(t) with every lane's bytes moved (Dmac._sched_take); the "
      "bursts taken."},
-    {"take_move", (PyCFunction)core_take_move, METH_VARARGS,
+    {"take_move", (PyCFunction)(void (*)(void))core_take_move, METH_FASTCALL,
      "take_move(pos, t, movers, move, store): take(pos, t) with lane pos's bytes moved (Dmac._sched_take_lane); "
      "the bursts taken."},
     {"set_ports", (PyCFunction)(void (*)(void))core_set_ports, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
@@ -3340,9 +3634,6 @@ int dmaengine_sim_init(PyObject *module)
         return -1;
     for (int i = 0; i < NA; i++)
         if ((AN[i] = PyUnicode_InternFromString(a_names[i])) == NULL)
-            return -1;
-    for (int i = 0; i < 13; i++)
-        if ((s_state_names[i] = PyUnicode_InternFromString(state_names[i])) == NULL)
             return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
         return -1;

@@ -103,9 +103,9 @@ def test_due_and_arm_read_their_ints_as_the_argument_parser_did() -> None:
     assert c.due(np.int64(0), np.int64(0), True) == c.due(0, 0, 1) == 0  # (an __index__ is an int here)
     with pytest.raises(TypeError, match=r"^due\(\) takes exactly 3 arguments \(2 given\)$"):
         c.due(0, 0)
-    with pytest.raises(TypeError, match=r"^due\(\) argument 1 must be int, not float$"):
+    with pytest.raises(TypeError, match=r"^'float' object cannot be interpreted as an integer$"):
         c.due(0.0, 0, 0)
-    with pytest.raises(TypeError, match=r"^arm\(\) argument 3 must be int, not str$"):
+    with pytest.raises(TypeError, match=r"^'str' object cannot be interpreted as an integer$"):
         c.arm(s, -1, "0", 0, 1, 1)
     with pytest.raises(OverflowError):
         c.due(0, 1 << 70, 0)
@@ -470,7 +470,7 @@ def test_the_compiled_wake_refuses_hostile_input() -> None:
         sched.core.wake(hw, sched, soc.now_ns, ())
     consts = list(_dmac._WAKE_CONSTS)
     consts[3] = "four"
-    with pytest.raises(TypeError, match=r"^wake\(\) argument 2 must be int, not str$"):
+    with pytest.raises(TypeError, match=r"^'str' object cannot be interpreted as an integer$"):
         sched.core.wake(hw, sched, soc.now_ns, tuple(consts))
     with pytest.raises(OverflowError):
         sched.core.wake(hw, sched, 1 << 70, _dmac._WAKE_CONSTS)

@@ -160,6 +160,9 @@ def _slow_clock(port: Port) -> None:
     port.clock = _Clock(c.epoch_ns, c.num, c.den, c.offset)
 
 
+_HELD: list[memoryview] = []  # buffers exported for a test's lifetime
+
+
 # (kind, mutation, whether the compiled core still does the call itself)
 NOT_PLAIN: list[tuple[str, str, Callable[[Port], None], bool]] = [
     ("i2s_rx", "a subclass", _sub, False),
@@ -200,6 +203,7 @@ NOT_PLAIN: list[tuple[str, str, Callable[[Port], None], bool]] = [
     ("i2s_tx", "a list FIFO", lambda p: setattr(p, "fifo", []), False),
     ("uart_rx", "pending that is the FIFO", lambda p: setattr(p, "pending", p.fifo), False),
     ("uart_rx", "pending as bytes", lambda p: setattr(p, "pending", bytes(p.pending)), False),
+    ("uart_rx", "pending exported (its front not deleted)", lambda p: _HELD.append(memoryview(p.pending)), True),
     ("i2s_tx", "a unit that is no int", lambda p: setattr(p, "unit", 4.0), False),
     ("adc", "counters that are floats", lambda p: (setattr(p, "entered", 0.5), setattr(p, "popped", 1.5)), True),
     ("uart_rx", "counters past 64 bits", lambda p: setattr(p, "entered", 1 << 70), True),
