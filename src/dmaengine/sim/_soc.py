@@ -47,8 +47,8 @@ _get_ident = threading.get_ident
 #: ``_bh_local.depth`` itself, without the context manager's two calls (once per bottom half).
 _BH_MARK = bottom_half()
 _bh_local = _context._local
-_BottomHalf = _context.BottomHalf
-_BH_RUN = _BottomHalf.run
+BottomHalf = _context.BottomHalf
+_BH_RUN = BottomHalf.run
 _bh_log = _context.log
 _new_event = object.__new__
 _heappush = heapq.heappush
@@ -104,9 +104,8 @@ class SimTasklet:
         self._fn = fn
         #: The device's BottomHalf when ``fn`` is its own ``run`` (the class's, not a subclass's): :meth:`_run`
         #: serves its queue itself, without the call (once per bottom half); None: ``fn`` is called.
-        owner = getattr(fn, "__self__", None)
-        self._bh: _BottomHalf | None = \
-            owner if type(owner) is _BottomHalf and getattr(fn, "__func__", None) is _BH_RUN else None
+        self._bh: BottomHalf | None = getattr(fn, "__self__", None) \
+            if getattr(fn, "__func__", None) is _BH_RUN and type(getattr(fn, "__self__", None)) is BottomHalf else None
         self.name = name
         self.latency_ns = latency_ns
         self._ev: Event | None = None
