@@ -38,6 +38,8 @@ PRIVATE_IMPORTS_ALLOWED: dict[str, str] = {
     "dmaengine._files": "the demos check their output files with the command line's helper (not provider API)",
     "dmaengine._check": "the one argument-check module (issue 7): the SoC and its peripherals check their "
                         "constructor arguments exactly as the API checks its own",
+    "dmaengine._context": "the simulated SoC's tasklet marks the bottom-half context itself (the thread's depth, "
+                          "what ``with bottom_half():`` does, without its two calls: once per bottom half, issue 14)",
     "dmaengine._trace": "the simulator's interrupt handler reads the installed recorder (what provider.tracing() "
                         "answers) without a call, once per interrupt (issue 14)",
 }

@@ -47,9 +47,6 @@ _get_ident = threading.get_ident
 #: ``_bh_local.depth`` itself, without the context manager's two calls (once per bottom half).
 _BH_MARK = bottom_half()
 _bh_local = _context._local
-BottomHalf = _context.BottomHalf
-_BH_RUN = BottomHalf.run
-_bh_log = _context.log
 _new_event = object.__new__
 _heappush = heapq.heappush
 
@@ -96,16 +93,12 @@ class SimTasklet:
     sequence number is kept in ``held_seq`` and the lane runs it in line (:meth:`run_now`) or queues it
     (:meth:`queue_held`)."""
 
-    __slots__ = ("_bh", "_done", "_ev", "_fn", "_running", "_scheduled", "_soc", "held_seq", "hold", "killed",
+    __slots__ = ("_done", "_ev", "_fn", "_running", "_scheduled", "_soc", "held_seq", "hold", "killed",
                  "latency_ns", "name")
 
     def __init__(self, soc: Soc, fn: Callable[[], None], name: str, latency_ns: int) -> None:
         self._soc = soc
         self._fn = fn
-        #: The device's BottomHalf when ``fn`` is its own ``run`` (the class's, not a subclass's): :meth:`_run`
-        #: serves its queue itself, without the call (once per bottom half); None: ``fn`` is called.
-        self._bh: BottomHalf | None = getattr(fn, "__self__", None) \
-            if getattr(fn, "__func__", None) is _BH_RUN and type(getattr(fn, "__self__", None)) is BottomHalf else None
         self.name = name
         self.latency_ns = latency_ns
         self._ev: Event | None = None
@@ -168,25 +161,7 @@ class SimTasklet:
         try:
             _bh_local.depth += 1  # ``with bottom_half():``, inlined
             try:
-                bh = self._bh
-                if bh is None:
-                    self._fn()
-                else:  # BottomHalf.run(bh), inlined
-                    lock, q, queued = bh._lock, bh._queue, bh._queued
-                    while q:  # (read without the lock: a channel queued after this test schedules the tasklet again)
-                        lock.acquire()
-                        try:
-                            if not q:
-                                break
-                            chan = q.popleft()
-                            queued.discard(id(chan))
-                        finally:
-                            lock.release()
-                        try:
-                            chan.bottom_half()
-                        except BaseException:  # a bottom half never dies, and the next channel still runs
-                            bh.failures += 1
-                            _bh_log.exception("bottom half of %s failed", chan.name)
+                self._fn()
             finally:
                 _bh_local.depth -= 1
         except Exception:  # a bottom half never stops the simulation
