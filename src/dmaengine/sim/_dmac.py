@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dmaengine import ConfigError, Result, TransferDirection
-from dmaengine.provider import DmaFault
+from dmaengine.provider import AddressSpace, DmaFault
 
 from .. import _native
 from ._bus import BusSchedule, Lane
@@ -38,6 +38,8 @@ from ._periph import Flow, Port, RxPort, TxPort
 from ._plan import ItemPlan
 
 if TYPE_CHECKING:
+    from dmaengine import Mapping
+
     from ._lane import PeriodLane
     from ._soc import Soc
 
@@ -123,6 +125,11 @@ _spans_replace_core: Callable[[list[tuple[int, int, bool, int]], int, list[tuple
     None if _native.core is None else _native.core.spans_replace
 
 
+#: A copy lane's bytes move in the compiled core (src/native/copy.c) where the address space's ``copy`` is this one.
+_copy_core = _native.core is not None
+_space_copy = AddressSpace.copy
+
+
 class Irq(enum.Enum):
     """What a channel interrupt says."""
 
@@ -183,7 +190,7 @@ _BURST, _WAITBUS, _SCHED, _IDLE = _State.BURST, _State.WAITBUS, _State.SCHED, _S
 
 
 class _HwChannel:
-    __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "fetch_ns", "idx", "item_idx",
+    __slots__ = ("abort_pending", "burst_bytes", "checked", "copy_maps", "done", "ev", "fetch_ns", "idx", "item_idx",
                  "item_label", "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
                  "rest_spans", "skels", "state", "steady_end", "views")
 
@@ -200,6 +207,9 @@ class _HwChannel:
         #: the spans of a checked ring's other items per ``(item_idx, pos)`` of one program (Dmac._lane_memory).
         self.skels: tuple[Program, dict[int, Any]] | None = None
         self.rest_spans: tuple[Program, dict[tuple[int, int], list[tuple[int, int, bool, int]]]] | None = None
+        #: A copy item's memory as Dmac._lane_memory found it for a schedule: ``(prog, item index, dst mapping,
+        #: item.dst - its addr, src mapping, item.src - its addr)``, for the compiled move (:meth:`Dmac._sched_mover`).
+        self.copy_maps: tuple[Program, int, Mapping, int, Mapping, int] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
         #: The end of a lone cyclic flow's period planned as the continuation of the one before (set by the
@@ -1259,6 +1269,14 @@ class Dmac:
             if src is None:
                 if not space.can_copy(dst, None, size):
                     return False
+            elif _copy_core and type(space).copy is _space_copy and "copy" not in space.__dict__:
+                # can_copy, and where: the compiled core moves the bytes (its copy is AddressSpace's own).
+                maps = space.copy_maps(dst, src + off, size)
+                if maps is None:
+                    return False
+                dm, sm = maps
+                ch.copy_maps = (prog, idx, dm, it.dst - dm.addr, sm, src - sm.addr)
+                spans.append((src + off, size, False, pos))
             else:
                 src += off
                 if not space.can_copy(dst, src, size):
@@ -1685,11 +1703,19 @@ class Dmac:
         memory resolved once): ``(ch, prog, mvs, item lengths, port.steady_write or port.steady_read, tx)``, valid
         while ``ch`` holds that program and memory; None where :meth:`_sched_move` does it."""
         prog = ch.prog
+        if prog is None:
+            return None
+        d = prog.direction
+        if d is M2M:  # a copy item whose memory a schedule found, moved by the compiled core (src/native/copy.c)
+            cm = ch.copy_maps
+            if cm is None or cm[0] is not prog:
+                return None
+            _, idx, dm, dst_off, sm, src_off = cm
+            return ch, prog, idx, dm, dst_off, sm, src_off, prog.items[idx].length
         mvs = ch.mvs
-        if prog is None or ch.checked is not prog or mvs is None:
+        if ch.checked is not prog or mvs is None:
             return None
         port = prog.port
-        d = prog.direction
         lengths = tuple(it.length for it in prog.items)
         if d is M2D and isinstance(port, TxPort):
             return ch, prog, mvs, lengths, port.steady_write, True
