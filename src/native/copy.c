@@ -15,6 +15,8 @@
 
 #include <string.h>
 
+#include "structmember.h"
+
 static PyObject *s_prog, *s_item_idx, *s_item_off, *s_done, *s_live, *s_mv;
 
 /* 1 when mover is a well-formed copy mover, -1 with a TypeError naming it when it is an 8-tuple that is not one. */
@@ -140,9 +142,217 @@ int dmaengine_copy_move(PyObject *mover, int64_t n)
     return r < 0 ? -1 : 1;
 }
 
+/* --- a plain memcpy's descriptor: SimDmaDevice.device_prep_dma_memcpy's body (sim/_driver.py) -----------------
+ *
+ * prep_memcpy(chan, dst, src, length, flags) builds what the Python builds, slot by slot: an Item (src, dst,
+ * length, irq True, value 0), its Program ([item], MEM_TO_MEM, the bus word, the memory burst, no port, not
+ * cyclic, total length) and the SimDescriptor holding it (the fields of VirtDescriptor.__init__ and
+ * SimDescriptor.__init__), each made as object.__new__ makes it (the classes' own allocation, no __init__), and
+ * the same values stored in the same slots. prep_setup(Item, Program, SimDescriptor, consts) names the classes
+ * and the constants (each class must make its instances with object.__new__ and hold each field in a writable
+ * slot: a TypeError names what is not so). The callers test what the Python tests first (flags a PrepFlags). */
+
+enum { I_SRC, I_DST, I_LENGTH, I_IRQ, I_VALUE, NI };
+enum { P_ITEMS, P_DIRECTION, P_WIDTH, P_BURST, P_PORT, P_CYCLIC, P_TOTAL, NP };
+enum { D_CHAN, D_COOKIE, D_FLAGS, D_CALLBACK, D_CALLBACK_PARAM, D_CALLBACK_RESULT, D_STATE, D_LENGTH, D_RESULT,
+       D_RESIDUE, D_DONE_COOKIE, D_PROGRAM, D_JOB, D_MD_CLIENT, D_MD_BUF, D_MD_LEN, D_METADATA_MODE, ND };
+static const char *const item_fields[NI] = {"src", "dst", "length", "irq", "value"};
+static const char *const prog_fields[NP] = {"items", "direction", "width", "burst", "port", "cyclic", "total"};
+static const char *const desc_fields[ND] = {"chan", "cookie", "flags", "callback", "callback_param",
+                                            "callback_result", "state", "length", "result", "residue", "done_cookie",
+                                            "program", "job", "md_client", "md_buf", "md_len", "_metadata_mode"};
+static PyTypeObject *t_item, *t_prog, *t_desc;
+static Py_ssize_t o_item[NI], o_prog[NP], o_desc[ND];
+/* M2M, WORD, MEM_BURST, PREPARED, NOERROR, MD_NONE (prep_setup's consts, in this order), and the int 0. */
+static PyObject *c_m2m, *c_word, *c_burst, *c_prepared, *c_noerror, *c_md_none, *c_zero;
+
+/* The slot offsets of names in tp (writable object slots), or -1 with a TypeError. */
+static int slot_offsets(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out)
+{
+    if (tp->tp_new != PyBaseObject_Type.tp_new) {
+        PyErr_Format(PyExc_TypeError, "prep_setup: %s does not make its instances with object.__new__", tp->tp_name);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        PyObject *name = PyUnicode_InternFromString(names[i]);
+        if (name == NULL)
+            return -1;
+        PyObject *d = _PyType_Lookup(tp, name);  /* (borrowed) */
+        Py_DECREF(name);
+        PyMemberDef *m = d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) ? ((PyMemberDescrObject *)d)->d_member : NULL;
+        if (m == NULL || m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+            PyErr_Format(PyExc_TypeError, "prep_setup: %s.%s is not a writable slot", tp->tp_name, names[i]);
+            return -1;
+        }
+        out[i] = m->offset;
+    }
+    return 0;
+}
+
+static PyObject *prep_setup(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *item, *prog, *desc, *consts;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:prep_setup", &PyType_Type, &item, &PyType_Type, &prog, &PyType_Type, &desc,
+                          &PyTuple_Type, &consts))
+        return NULL;
+    if (PyTuple_GET_SIZE(consts) != 6) {
+        PyErr_Format(PyExc_TypeError, "prep_setup: consts must be (M2M, WORD, MEM_BURST, PREPARED, NOERROR, "
+                     "MD_NONE), not %R", consts);
+        return NULL;
+    }
+    Py_ssize_t oi[NI], op[NP], od[ND];
+    if (slot_offsets((PyTypeObject *)item, item_fields, NI, oi) < 0
+            || slot_offsets((PyTypeObject *)prog, prog_fields, NP, op) < 0
+            || slot_offsets((PyTypeObject *)desc, desc_fields, ND, od) < 0)
+        return NULL;
+    PyObject **cs[6] = {&c_m2m, &c_word, &c_burst, &c_prepared, &c_noerror, &c_md_none};
+    for (int i = 0; i < 6; i++)
+        Py_XSETREF(*cs[i], Py_NewRef(PyTuple_GET_ITEM(consts, i)));
+    Py_XSETREF(t_item, (PyTypeObject *)Py_NewRef(item));
+    Py_XSETREF(t_prog, (PyTypeObject *)Py_NewRef(prog));
+    Py_XSETREF(t_desc, (PyTypeObject *)Py_NewRef(desc));
+    memcpy(o_item, oi, sizeof oi);
+    memcpy(o_prog, op, sizeof op);
+    memcpy(o_desc, od, sizeof od);
+    Py_RETURN_NONE;
+}
+
+/* Store v (a new reference taken) in the slot at off of the new object o (the slot is empty). */
+static inline void put(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    *(PyObject **)((char *)o + off) = Py_NewRef(v);
+}
+
+static PyObject *prep_memcpy(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "prep_memcpy takes (chan, dst, src, length, flags), not %zd arguments", nargs);
+        return NULL;
+    }
+    if (t_desc == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "prep_memcpy: prep_setup was not called");
+        return NULL;
+    }
+    PyObject *chan = args[0], *dst = args[1], *src = args[2], *length = args[3], *flags = args[4];
+    PyObject *item = t_item->tp_alloc(t_item, 0);
+    if (item == NULL)
+        return NULL;
+    put(item, o_item[I_SRC], src);
+    put(item, o_item[I_DST], dst);
+    put(item, o_item[I_LENGTH], length);
+    put(item, o_item[I_IRQ], Py_True);
+    put(item, o_item[I_VALUE], c_zero);
+    PyObject *items = PyList_New(1);
+    if (items == NULL) {
+        Py_DECREF(item);
+        return NULL;
+    }
+    PyList_SET_ITEM(items, 0, item);
+    PyObject *prog = t_prog->tp_alloc(t_prog, 0);
+    if (prog == NULL) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    put(prog, o_prog[P_ITEMS], items);
+    Py_DECREF(items);
+    put(prog, o_prog[P_DIRECTION], c_m2m);
+    put(prog, o_prog[P_WIDTH], c_word);
+    put(prog, o_prog[P_BURST], c_burst);
+    put(prog, o_prog[P_PORT], Py_None);
+    put(prog, o_prog[P_CYCLIC], Py_False);
+    put(prog, o_prog[P_TOTAL], length);
+    PyObject *vd = t_desc->tp_alloc(t_desc, 0);
+    if (vd == NULL) {
+        Py_DECREF(prog);
+        return NULL;
+    }
+    put(vd, o_desc[D_CHAN], chan);
+    put(vd, o_desc[D_COOKIE], c_zero);
+    put(vd, o_desc[D_FLAGS], flags);
+    put(vd, o_desc[D_CALLBACK], Py_None);
+    put(vd, o_desc[D_CALLBACK_PARAM], Py_None);
+    put(vd, o_desc[D_CALLBACK_RESULT], Py_None);
+    put(vd, o_desc[D_STATE], c_prepared);
+    put(vd, o_desc[D_LENGTH], length);
+    put(vd, o_desc[D_RESULT], c_noerror);
+    put(vd, o_desc[D_RESIDUE], c_zero);
+    put(vd, o_desc[D_DONE_COOKIE], c_zero);
+    put(vd, o_desc[D_PROGRAM], prog);
+    Py_DECREF(prog);
+    put(vd, o_desc[D_JOB], Py_None);
+    put(vd, o_desc[D_MD_CLIENT], Py_None);
+    put(vd, o_desc[D_MD_BUF], Py_None);
+    put(vd, o_desc[D_MD_LEN], c_zero);
+    put(vd, o_desc[D_METADATA_MODE], c_md_none);
+    return vd;
+}
+
+/* --- a program the controller can fetch: sim/_driver.py _program_fault's None, for the plain case ----------------
+ *
+ * program_ok(prog): True when prog is exactly a Program (prep_setup's) whose items are exactly a non-empty list
+ * of exactly Items, its width and burst exact ints >= 1, and each item's length an exact int >= 1, dst an exact int
+ * >= 0, src None or an exact int >= 0, irq a bool and value an exact int 0..255: what _program_fault accepts (it
+ * returns None then). False for anything else, whatever _program_fault would say: the caller asks it. */
+
+/* -1, 0 or 1 as the exact int v is below lo, within [lo, hi], above hi (hi < 0: no bound above); 2 if not one. */
+static int int_range(PyObject *v, long long lo, long long hi)
+{
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 2;
+    int of;
+    long long x = PyLong_AsLongLongAndOverflow(v, &of);
+    if (of)
+        return of < 0 ? -1 : hi < 0 ? 0 : 1;
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 2;
+    }
+    return x < lo ? -1 : (hi >= 0 && x > hi) ? 1 : 0;
+}
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+static PyObject *program_ok(PyObject *self, PyObject *prog)
+{
+    (void)self;
+    if (t_prog == NULL || !Py_IS_TYPE(prog, t_prog))
+        Py_RETURN_FALSE;
+    PyObject *items = SLOT(prog, o_prog[P_ITEMS]);
+    if (items == NULL || !PyList_CheckExact(items) || PyList_GET_SIZE(items) == 0
+            || int_range(SLOT(prog, o_prog[P_WIDTH]), 1, -1) != 0 || int_range(SLOT(prog, o_prog[P_BURST]), 1, -1) != 0)
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *it = PyList_GET_ITEM(items, i);
+        if (!Py_IS_TYPE(it, t_item))
+            Py_RETURN_FALSE;
+        PyObject *src = SLOT(it, o_item[I_SRC]), *irq = SLOT(it, o_item[I_IRQ]);
+        if (int_range(SLOT(it, o_item[I_LENGTH]), 1, -1) != 0 || int_range(SLOT(it, o_item[I_DST]), 0, -1) != 0
+                || src == NULL || (src != Py_None && int_range(src, 0, -1) != 0)
+                || (irq != Py_True && irq != Py_False) || int_range(SLOT(it, o_item[I_VALUE]), 0, 255) != 0)
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef copy_methods[] = {
+    {"program_ok", program_ok, METH_O,
+     "program_ok(prog): True where sim/_driver.py _program_fault(prog) is None for its plain case; False: ask it."},
+    {"prep_setup", prep_setup, METH_VARARGS,
+     "prep_setup(Item, Program, SimDescriptor, (M2M, WORD, MEM_BURST, PREPARED, NOERROR, MD_NONE)): name what "
+     "prep_memcpy builds."},
+    {"prep_memcpy", (PyCFunction)(void (*)(void))prep_memcpy, METH_FASTCALL,
+     "prep_memcpy(chan, dst, src, length, flags): SimDmaDevice.device_prep_dma_memcpy's descriptor, compiled."},
+    {NULL, NULL, 0, NULL},
+};
+
 int dmaengine_copy_init(PyObject *module)
 {
-    (void)module;
+    if (PyModule_AddFunctions(module, copy_methods) < 0)
+        return -1;
+    if (c_zero == NULL && (c_zero = PyLong_FromLong(0)) == NULL)
+        return -1;
     struct {
         PyObject **s;
         const char *name;

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from dmaengine import Cap, DataDirection
 from dmaengine._native import core
 from dmaengine.sim import Soc
+from dmaengine.sim._dmac import M2M as M2M_
 from dmaengine.sim._dmac import Dmac
 
 needs_core = pytest.mark.skipif(core is None, reason="the compiled core is not built (or is switched off)")
@@ -188,3 +189,122 @@ def test_pure_python_keeps_no_maps(in_pure_python: Callable[[Callable[[], Any]],
     got, maps = in_pure_python(run)
     assert got == _copies(False)
     assert maps == [None] * 8
+
+
+def _slots(obj: Any) -> dict[str, Any]:
+    names = [n for cls in type(obj).__mro__ for n in getattr(cls, "__slots__", ()) if n not in ("__dict__",
+                                                                                                 "__weakref__")]
+    return {n: getattr(obj, n, "<unset>") for n in names}
+
+
+@needs_core
+@settings(max_examples=100, deadline=None)
+@given(dst=st.integers(0, 1 << 70), src=st.integers(0, 1 << 40), length=st.integers(1, 1 << 30),
+       flags=st.sampled_from([0, 1, 3, 6]))
+def test_the_compiled_memcpy_prep_is_the_python_one(dst: int, src: int, length: int, flags: int) -> None:
+    """``prep_memcpy`` (src/native/copy.c) against the Python body it stands for: the same classes, fields and
+    values (the very objects where the Python stores a given one), and a descriptor that runs."""
+    from dmaengine import PrepFlags
+    from dmaengine.sim import _driver
+
+    soc = Soc()
+    chan = soc.request_channel(Cap.MEMCPY)
+    pf = PrepFlags(flags)
+    dev = chan.device
+    got = dev.device_prep_dma_memcpy(chan, dst, src, length, pf)
+    saved = _driver._prep_memcpy
+    _driver._prep_memcpy = None
+    try:
+        want = dev.device_prep_dma_memcpy(chan, dst, src, length, pf)
+    finally:
+        _driver._prep_memcpy = saved
+    assert type(got) is type(want)
+    gs, ws = _slots(got), _slots(want)
+    gp, wp = gs.pop("program"), ws.pop("program")
+    assert gs == ws and gs["chan"] is chan and gs["flags"] is pf and gs["length"] is length
+    assert type(gp) is type(wp) and type(gp.items) is list and len(gp.items) == 1
+    assert {**_slots(gp), "items": None} == {**_slots(wp), "items": None}
+    assert type(gp.items[0]) is type(wp.items[0]) and _slots(gp.items[0]) == _slots(wp.items[0])
+    assert gp.items[0].dst is dst and gp.items[0].src is src
+
+
+@needs_core
+def test_prep_setup_refuses_what_is_not_a_slot() -> None:
+    from dmaengine.sim._dmac import Item, Program
+    from dmaengine.sim._driver import SimDescriptor
+
+    class NoSlots:
+        pass
+
+    class OwnNew(Item):
+        __slots__ = ()
+
+        def __new__(cls) -> OwnNew:
+            return super().__new__(cls)
+
+    consts = (0, 4, 16, 0, 0, 0)
+    assert core is not None
+    with pytest.raises(TypeError, match=r"^prep_setup: NoSlots.src is not a writable slot$"):
+        core.prep_setup(NoSlots, Program, SimDescriptor, consts)
+    with pytest.raises(TypeError, match=r"^prep_setup: OwnNew does not make its instances with object.__new__$"):
+        core.prep_setup(OwnNew, Program, SimDescriptor, consts)
+    with pytest.raises(TypeError, match=r"^prep_setup: consts must be"):
+        core.prep_setup(Item, Program, SimDescriptor, (1, 2))
+    with pytest.raises(TypeError, match=r"^prep_memcpy takes \(chan, dst, src, length, flags\), not 2 arguments$"):
+        core.prep_memcpy(1, 2)
+    # (nothing was changed by the refusals: the descriptors are still the driver's)
+    soc = Soc()
+    chan = soc.request_channel(Cap.MEMCPY)
+    tx = chan.prep_dma_memcpy(0x1000, 0x2000, 64)
+    assert type(tx) is SimDescriptor and type(tx.program) is Program and type(tx.program.items[0]) is Item
+
+
+_FIELD = st.one_of(st.integers(-3, 300), st.integers(-(1 << 70), 1 << 70), st.none(), st.booleans(),
+                   st.just(1.0), st.just("1"))
+
+
+@needs_core
+@settings(max_examples=400, deadline=None)
+@given(fields=st.lists(st.tuples(_FIELD, _FIELD, _FIELD, _FIELD, _FIELD), min_size=0, max_size=3),
+       width=_FIELD, burst=_FIELD, kind=st.sampled_from(["plain", "sub_prog", "sub_item", "tuple_items", "other"]))
+def test_program_ok_is_program_fault_none(fields: list[tuple[Any, ...]], width: Any, burst: Any, kind: str) -> None:
+    """``program_ok`` (src/native/copy.c) True only where ``_program_fault`` says None, and True there for the
+    plain case (exactly a Program of a list of Items)."""
+    from dmaengine.sim._dmac import Item, Program
+    from dmaengine.sim._driver import _program_fault
+
+    class SubProgram(Program):
+        __slots__ = ()
+
+    class SubItem(Item):
+        __slots__ = ()
+
+    item_cls = SubItem if kind == "sub_item" else Item
+    items: Any = []
+    for src, dst, length, irq, value in fields:
+        it = object.__new__(item_cls)
+        it.src, it.dst, it.length, it.irq, it.value = src, dst, length, irq, value
+        items.append(it)
+    prog = object.__new__(SubProgram if kind == "sub_prog" else Program)
+    prog.items = tuple(items) if kind == "tuple_items" else items
+    prog.direction, prog.width, prog.burst, prog.port, prog.cyclic, prog.total = M2M_, width, burst, None, False, 0
+    subject = prog if kind != "other" else items
+    assert core is not None
+    ok = core.program_ok(subject)
+    fault = _program_fault(subject)
+    if ok:
+        assert fault is None
+    elif kind == "plain":
+        assert fault is not None
+
+
+@needs_core
+def test_program_ok_of_a_program_with_unset_fields() -> None:
+    from dmaengine.sim._dmac import Item, Program
+
+    assert core is not None
+    assert core.program_ok(object.__new__(Program)) is False
+    prog = Program([Item(0, 4096, 64, True)], M2M_)
+    assert core.program_ok(prog) is True
+    prog.items.append(object.__new__(Item))
+    assert core.program_ok(prog) is False
