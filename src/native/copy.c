@@ -164,7 +164,7 @@ static const char *const desc_fields[ND] = {"chan", "cookie", "flags", "callback
 static PyTypeObject *t_item, *t_prog, *t_desc;
 static Py_ssize_t o_item[NI], o_prog[NP], o_desc[ND];
 /* M2M, WORD, MEM_BURST, PREPARED, NOERROR, MD_NONE (prep_setup's consts, in this order), and the int 0. */
-static PyObject *c_m2m, *c_word, *c_burst, *c_prepared, *c_noerror, *c_md_none, *c_zero;
+static PyObject *c_m2m, *c_word, *c_burst, *c_prepared, *c_noerror, *c_md_none, *c_zero, *c_empty;
 
 /* The slot offsets of names in tp (writable object slots), or -1 with a TypeError. */
 static int slot_offsets(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out)
@@ -336,7 +336,152 @@ static PyObject *program_ok(PyObject *self, PyObject *prog)
     Py_RETURN_TRUE;
 }
 
+/* --- a copy's lane: Dmac._lane's memory-to-memory case (sim/_dmac.py) -------------------------------------------
+ *
+ * copy_lane(dmac, ch): the Lane (lane_setup's class, made as object.__new__ makes it, every slot stored as
+ * Lane.__init__ stores it) of channel ch's copy item: the rest of item ch.item_idx from ch.item_off in the
+ * controller's memory bursts, ends_program when it is the last item of a program that is not cyclic; None when
+ * its source and destination overlap (burst by burst, as Dmac._lane says). NotImplemented where this is not the
+ * plain case (not exactly a Program of a list of Items, a field not an exact int within [0, 2**62) or a bool, a
+ * width, burst or rate below 1, an offset past the item): the caller runs Dmac._lane's Python. */
+
+enum { L_IDX, L_BURSTS, L_BURST_BYTES, L_BURST_NS, L_LAST_BYTES, L_LAST_BURST_NS, L_FLOW, L_REQUEST_BYTES,
+       L_LIMIT_BYTES, L_ITEM_BURSTS, L_ITEM_IRQ, L_NEXT_ITEMS, L_ENDS_PROGRAM, NL };
+static const char *const lane_fields[NL] = {"idx", "bursts", "burst_bytes", "burst_ns", "last_bytes",
+                                            "last_burst_ns", "flow", "request_bytes", "limit_bytes", "item_bursts",
+                                            "item_irq", "next_items", "ends_program"};
+static PyTypeObject *t_lane;
+static Py_ssize_t o_lane[NL];
+static PyObject *s_idx, *s_bus_width_bytes, *s_mem_burst, *s_bus_bytes_per_s;
+#define VAL_MAX ((int64_t)1 << 62)
+
+static PyObject *lane_setup(PyObject *self, PyObject *lane)
+{
+    (void)self;
+    if (!PyType_Check(lane)) {
+        PyErr_Format(PyExc_TypeError, "lane_setup: Lane must be a class, not %R", lane);
+        return NULL;
+    }
+    Py_ssize_t ol[NL];
+    if (slot_offsets((PyTypeObject *)lane, lane_fields, NL, ol) < 0)
+        return NULL;
+    Py_XSETREF(t_lane, (PyTypeObject *)Py_NewRef(lane));
+    memcpy(o_lane, ol, sizeof ol);
+    Py_RETURN_NONE;
+}
+
+/* The exact int v within [0, VAL_MAX) into out: 1; 0 when it is not one. */
+static int small_int(PyObject *v, int64_t *out)
+{
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+    int of;
+    long long x = PyLong_AsLongLongAndOverflow(v, &of);
+    if (of || x < 0 || x >= VAL_MAX) {
+        if (x == -1 && PyErr_Occurred())
+            PyErr_Clear();
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+/* The attribute name of o as a small int (small_int): 1, 0 when it is not one, -1 on an error. */
+static int attr_small(PyObject *o, PyObject *name, int64_t *out)
+{
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL)
+        return -1;
+    int r = small_int(v, out);
+    Py_DECREF(v);
+    return r;
+}
+
+/* Store the int v in the slot at off of the new object o: 0, or -1 on an error. */
+static int put_int(PyObject *o, Py_ssize_t off, int64_t v)
+{
+    PyObject *x = PyLong_FromLongLong((long long)v);
+    if (x == NULL)
+        return -1;
+    *(PyObject **)((char *)o + off) = x;
+    return 0;
+}
+
+static inline int64_t ceil_div(__int128 a, __int128 b)  /* a >= 0, b >= 1, the quotient below 2**63 */
+{
+    return (int64_t)((a + b - 1) / b);
+}
+
+static PyObject *copy_lane(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "copy_lane takes (dmac, ch), not %zd arguments", nargs);
+        return NULL;
+    }
+    if (t_lane == NULL || t_prog == NULL)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *dmac = args[0], *ch = args[1];
+    int64_t width, burst, bps, idx, item_idx, off, dst, src = -1, length;
+    int r;
+    if ((r = attr_small(dmac, s_bus_width_bytes, &width)) <= 0 || (r = attr_small(dmac, s_mem_burst, &burst)) <= 0
+            || (r = attr_small(dmac, s_bus_bytes_per_s, &bps)) <= 0 || (r = attr_small(ch, s_idx, &idx)) <= 0
+            || (r = attr_small(ch, s_item_idx, &item_idx)) <= 0 || (r = attr_small(ch, s_item_off, &off)) <= 0) {
+        if (r < 0)
+            return NULL;
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (width < 1 || burst < 1 || bps < 1 || width > INT32_MAX || burst > INT32_MAX)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *prog = PyObject_GetAttr(ch, s_prog);
+    if (prog == NULL)
+        return NULL;
+    PyObject *items = Py_IS_TYPE(prog, t_prog) ? SLOT(prog, o_prog[P_ITEMS]) : NULL;
+    PyObject *cyclic = items != NULL ? SLOT(prog, o_prog[P_CYCLIC]) : NULL;
+    int plain = items != NULL && PyList_CheckExact(items) && item_idx < PyList_GET_SIZE(items)
+        && SLOT(prog, o_prog[P_DIRECTION]) == c_m2m && (cyclic == Py_True || cyclic == Py_False);
+    PyObject *item = plain ? PyList_GET_ITEM(items, item_idx) : NULL;
+    plain = plain && Py_IS_TYPE(item, t_item) && small_int(SLOT(item, o_item[I_DST]), &dst)
+        && small_int(SLOT(item, o_item[I_LENGTH]), &length) && SLOT(item, o_item[I_SRC]) != NULL
+        && (SLOT(item, o_item[I_SRC]) == Py_None || small_int(SLOT(item, o_item[I_SRC]), &src)) && off <= length;
+    int ends = plain && cyclic == Py_False && item_idx + 1 == PyList_GET_SIZE(items);
+    Py_DECREF(prog);
+    if (!plain)
+        Py_RETURN_NOTIMPLEMENTED;
+    if (src >= 0 && src < dst + length && dst < src + length)
+        Py_RETURN_NONE;  /* overlapping: copied burst by burst, as the hardware would */
+    int64_t bb = width * burst;  /* (both below 2**31) */
+    int64_t burst_ns = ceil_div((__int128)burst * width * 1000000000, bps);
+    int64_t rem = length - off;
+    int64_t bursts = ceil_div(rem, bb);
+    int64_t last = rem - (bursts - 1) * bb;
+    int64_t last_ns = burst_ns;
+    if (last != bb)
+        last_ns = ceil_div((__int128)ceil_div(last, width) * width * 1000000000, bps);
+    if (burst_ns >= VAL_MAX || last_ns >= VAL_MAX)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *lane = t_lane->tp_alloc(t_lane, 0);
+    if (lane == NULL)
+        return NULL;
+    if (put_int(lane, o_lane[L_IDX], idx) < 0 || put_int(lane, o_lane[L_BURSTS], bursts) < 0
+            || put_int(lane, o_lane[L_BURST_BYTES], bb) < 0 || put_int(lane, o_lane[L_BURST_NS], burst_ns) < 0
+            || put_int(lane, o_lane[L_LAST_BYTES], last) < 0 || put_int(lane, o_lane[L_LAST_BURST_NS], last_ns) < 0
+            || put_int(lane, o_lane[L_REQUEST_BYTES], 0) < 0 || put_int(lane, o_lane[L_LIMIT_BYTES], 0) < 0
+            || put_int(lane, o_lane[L_ITEM_BURSTS], bursts) < 0) {
+        Py_DECREF(lane);
+        return NULL;
+    }
+    put(lane, o_lane[L_FLOW], Py_None);
+    put(lane, o_lane[L_ITEM_IRQ], Py_False);
+    put(lane, o_lane[L_NEXT_ITEMS], c_empty);
+    put(lane, o_lane[L_ENDS_PROGRAM], ends ? Py_True : Py_False);
+    return lane;
+}
+
 static PyMethodDef copy_methods[] = {
+    {"lane_setup", lane_setup, METH_O, "lane_setup(Lane): name the class copy_lane builds (prep_setup first)."},
+    {"copy_lane", (PyCFunction)(void (*)(void))copy_lane, METH_FASTCALL,
+     "copy_lane(dmac, ch): Dmac._lane's memory-to-memory case, compiled (NotImplemented: not its plain case)."},
     {"program_ok", program_ok, METH_O,
      "program_ok(prog): True where sim/_driver.py _program_fault(prog) is None for its plain case; False: ask it."},
     {"prep_setup", prep_setup, METH_VARARGS,
@@ -351,13 +496,15 @@ int dmaengine_copy_init(PyObject *module)
 {
     if (PyModule_AddFunctions(module, copy_methods) < 0)
         return -1;
-    if (c_zero == NULL && (c_zero = PyLong_FromLong(0)) == NULL)
+    if ((c_zero == NULL && (c_zero = PyLong_FromLong(0)) == NULL)
+            || (c_empty == NULL && (c_empty = PyTuple_New(0)) == NULL))
         return -1;
     struct {
         PyObject **s;
         const char *name;
     } names[] = {{&s_prog, "prog"}, {&s_item_idx, "item_idx"}, {&s_item_off, "item_off"}, {&s_done, "done"},
-                 {&s_live, "_live"}, {&s_mv, "_mv"}};
+                 {&s_live, "_live"}, {&s_mv, "_mv"}, {&s_idx, "idx"}, {&s_bus_width_bytes, "bus_width_bytes"},
+                 {&s_mem_burst, "mem_burst"}, {&s_bus_bytes_per_s, "bus_bytes_per_s"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (*names[i].s == NULL && (*names[i].s = PyUnicode_InternFromString(names[i].name)) == NULL)
             return -1;

@@ -308,3 +308,55 @@ def test_program_ok_of_a_program_with_unset_fields() -> None:
     assert core.program_ok(prog) is True
     prog.items.append(object.__new__(Item))
     assert core.program_ok(prog) is False
+
+
+@needs_core
+@settings(max_examples=300, deadline=None)
+@given(length=st.integers(1, 5000), off=st.integers(0, 5001), width=st.sampled_from([1, 2, 4, 8]),
+       burst=st.integers(1, 32), bps=st.integers(1, 2_000_000_000), src_at=st.integers(-6000, 6000),
+       items=st.integers(1, 3), cyclic=st.booleans(), memset=st.booleans(),
+       odd=st.sampled_from(["none", "tuple_items", "big_dst", "float_width", "neg_off"]))
+def test_the_compiled_copy_lane_is_dmac_lane(length: int, off: int, width: int, burst: int, bps: int, src_at: int,
+                                              items: int, cyclic: bool, memset: bool, odd: str) -> None:
+    """``copy_lane`` (src/native/copy.c) against ``Dmac._lane``'s Python: the same lane (every slot), or None; and
+    NotImplemented (the Python answers) where it is not the plain case."""
+    import dmaengine.sim._dmac as dmac
+    from dmaengine.sim._bus import Lane
+    from dmaengine.sim._dmac import Item, Program, _HwChannel
+
+    soc = Soc()
+    hw = soc.dmac.hw
+    hw.bus_width_bytes, hw.mem_burst, hw.bus_bytes_per_s = (float(width) if odd == "float_width" else width), \
+        burst, bps
+    dst = (1 << 62) if odd == "big_dst" else 100_000
+    prog = Program([Item(None if memset else dst + src_at, dst, length, True) for _ in range(items)], M2M_,
+                   cyclic=cyclic)
+    if odd == "tuple_items":
+        prog.items = tuple(prog.items)  # type: ignore[assignment]
+    ch = _HwChannel(5)
+    ch.prog, ch.item_idx, ch.item_off = prog, items - 1, (-1 if odd == "neg_off" else off)
+    assert core is not None
+    got = core.copy_lane(hw, ch)
+    saved = dmac._copy_lane
+    dmac._copy_lane = None
+    try:
+        want = hw._lane(ch, 0) if odd in ("none", "big_dst") and off <= length else None
+    finally:
+        dmac._copy_lane = saved
+    if odd != "none" or off > length:
+        assert got is NotImplemented
+        return
+    if want is None:
+        assert got is None
+        return
+    assert type(got) is Lane
+    assert [getattr(got, f) for f in Lane.__slots__] == [getattr(want, f) for f in Lane.__slots__]
+
+
+@needs_core
+def test_copy_lane_refuses_wrong_arguments() -> None:
+    assert core is not None
+    with pytest.raises(TypeError, match=r"^copy_lane takes \(dmac, ch\), not 1 arguments$"):
+        core.copy_lane(1)
+    with pytest.raises(TypeError, match=r"^lane_setup: Lane must be a class, not 1$"):
+        core.lane_setup(1)

@@ -128,6 +128,9 @@ _spans_replace_core: Callable[[list[tuple[int, int, bool, int]], int, list[tuple
 #: A copy lane's bytes move in the compiled core (src/native/copy.c) where the address space's ``copy`` is this one.
 _copy_core = _native.core is not None
 _space_copy = AddressSpace.copy
+#: :meth:`Dmac._lane`'s memory-to-memory case compiled (src/native/copy.c), or None; NotImplemented where it is not
+#: the plain case (the Python answers).
+_copy_lane: Callable[[Dmac, _HwChannel], Any] | None = None
 
 
 class Irq(enum.Enum):
@@ -1166,6 +1169,10 @@ class Dmac:
         assert prog is not None
         idx = ch.item_idx
         if prog.direction is M2M:  # _skeleton's memory-to-memory case and burst_ns, inlined (nothing to keep)
+            if _copy_lane is not None:  # the same, compiled (src/native/copy.c), where it is the plain case
+                made = _copy_lane(self, ch)
+                if made is not NotImplemented:
+                    return made  # type: ignore[no-any-return]
             item = prog.items[idx]
             src, dst, length = item.src, item.dst, item.length
             if src is not None and src < dst + length and dst < src + length:
@@ -1908,3 +1915,8 @@ class Dmac:
             return "idle"
         kind = "cyclic" if ch.prog.cyclic else ch.prog.direction.name
         return f"{ch.state.name.lower()} {kind} {self.progress(idx)}/{ch.prog.total} B"
+
+
+if _native.core is not None:
+    _native.core.lane_setup(Lane)
+    _copy_lane = _native.core.copy_lane
