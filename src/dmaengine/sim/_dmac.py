@@ -1172,7 +1172,7 @@ class Dmac:
             if _copy_lane is not None:  # the same, compiled (src/native/copy.c), where it is the plain case
                 made = _copy_lane(self, ch)
                 if made is not NotImplemented:
-                    return made  # type: ignore[no-any-return]
+                    return made
             item = prog.items[idx]
             src, dst, length = item.src, item.dst, item.length
             if src is not None and src < dst + length and dst < src + length:
