@@ -167,10 +167,11 @@ static Py_ssize_t o_item[NI], o_prog[NP], o_desc[ND];
 static PyObject *c_m2m, *c_word, *c_burst, *c_prepared, *c_noerror, *c_md_none, *c_zero, *c_empty;
 
 /* The slot offsets of names in tp (writable object slots), or -1 with a TypeError. */
-static int slot_offsets(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out)
+static int slot_offsets(const char *what, PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out)
 {
     if (tp->tp_new != PyBaseObject_Type.tp_new) {
-        PyErr_Format(PyExc_TypeError, "prep_setup: %s does not make its instances with object.__new__", tp->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s: %s does not make its instances with object.__new__", what,
+                     tp->tp_name);
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -181,7 +182,7 @@ static int slot_offsets(PyTypeObject *tp, const char *const *names, int n, Py_ss
         Py_DECREF(name);
         PyMemberDef *m = d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) ? ((PyMemberDescrObject *)d)->d_member : NULL;
         if (m == NULL || m->type != T_OBJECT_EX || (m->flags & READONLY)) {
-            PyErr_Format(PyExc_TypeError, "prep_setup: %s.%s is not a writable slot", tp->tp_name, names[i]);
+            PyErr_Format(PyExc_TypeError, "%s: %s.%s is not a writable slot", what, tp->tp_name, names[i]);
             return -1;
         }
         out[i] = m->offset;
@@ -202,9 +203,9 @@ static PyObject *prep_setup(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t oi[NI], op[NP], od[ND];
-    if (slot_offsets((PyTypeObject *)item, item_fields, NI, oi) < 0
-            || slot_offsets((PyTypeObject *)prog, prog_fields, NP, op) < 0
-            || slot_offsets((PyTypeObject *)desc, desc_fields, ND, od) < 0)
+    if (slot_offsets("prep_setup", (PyTypeObject *)item, item_fields, NI, oi) < 0
+            || slot_offsets("prep_setup", (PyTypeObject *)prog, prog_fields, NP, op) < 0
+            || slot_offsets("prep_setup", (PyTypeObject *)desc, desc_fields, ND, od) < 0)
         return NULL;
     PyObject **cs[6] = {&c_m2m, &c_word, &c_burst, &c_prepared, &c_noerror, &c_md_none};
     for (int i = 0; i < 6; i++)
@@ -363,7 +364,7 @@ static PyObject *lane_setup(PyObject *self, PyObject *lane)
         return NULL;
     }
     Py_ssize_t ol[NL];
-    if (slot_offsets((PyTypeObject *)lane, lane_fields, NL, ol) < 0)
+    if (slot_offsets("lane_setup", (PyTypeObject *)lane, lane_fields, NL, ol) < 0)
         return NULL;
     Py_XSETREF(t_lane, (PyTypeObject *)Py_NewRef(lane));
     memcpy(o_lane, ol, sizeof ol);
@@ -478,7 +479,190 @@ static PyObject *copy_lane(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return lane;
 }
 
+/* --- a copy's memory: Dmac._lane_memory's one-copy case (sim/_dmac.py) --------------------------------------------
+ *
+ * copy_memory(dmac, ch, spans, pos): for channel ch's copy item (src an int), what Dmac._lane_memory does with
+ * AddressSpace.copy_maps of the controller's address space (dmac.soc.address_space): the mapping lookups under the
+ * space's lock (a bisection of its sorted starts, each span within its mapping's end, readable / writable), then
+ * False where they fail, else ch.copy_maps set and the source's then the destination's span appended to spans:
+ * True. NotImplemented (nothing changed) where this is not the plain case: not exactly a Program of a list of
+ * Items, not a copy of a program that is not cyclic, a fill, a field not an exact int within [0, 2**62), a space
+ * whose copy or copy_maps is not AddressSpace's own (memory_setup's) or a mapping not exactly a Mapping. */
+
+enum { M_ADDR, M_END, M_READABLE, M_WRITABLE, NM };
+static const char *const map_fields[NM] = {"addr", "_end", "_readable", "_writable"};
+static PyTypeObject *t_map;
+static Py_ssize_t o_map[NM];
+static PyObject *f_copy, *f_copy_maps;  /* AddressSpace.copy and .copy_maps */
+static PyObject *s_soc, *s_address_space, *s_lock, *s_starts, *s_maps, *s_copy, *s_copy_maps;
+static PyObject *s_acquire, *s_release;
+
+static PyObject *memory_setup(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *copy, *copy_maps, *mapping;
+    if (!PyArg_ParseTuple(args, "OOO!:memory_setup", &copy, &copy_maps, &PyType_Type, &mapping))
+        return NULL;
+    Py_ssize_t om[NM];
+    if (slot_offsets("memory_setup", (PyTypeObject *)mapping, map_fields, NM, om) < 0)
+        return NULL;
+    Py_XSETREF(f_copy, Py_NewRef(copy));
+    Py_XSETREF(f_copy_maps, Py_NewRef(copy_maps));
+    Py_XSETREF(t_map, (PyTypeObject *)Py_NewRef(mapping));
+    memcpy(o_map, om, sizeof om);
+    Py_RETURN_NONE;
+}
+
+/* 1 when the space's attribute name is the method fn bound to it (its class's own, not replaced on the instance), 0
+ * if not, -1 on an error. */
+static int own_method(PyObject *space, PyObject *name, PyObject *fn)
+{
+    PyObject *bm = PyObject_GetAttr(space, name);
+    if (bm == NULL)
+        return -1;
+    int r = PyMethod_Check(bm) && PyMethod_GET_FUNCTION(bm) == fn && PyMethod_GET_SELF(bm) == space;
+    Py_DECREF(bm);
+    return r;
+}
+
+/* The mapping that holds [addr, addr + size) with the right (write: _writable, else _readable), looked up as
+ * AddressSpace.copy_maps does (caller holds the lock): 1 with *out (borrowed), 0 when there is none, 2 when it is
+ * not the plain case. */
+static int find_map(PyObject *starts, PyObject *maps, int64_t addr, int64_t size, int write, PyObject **out)
+{
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(starts);
+    while (lo < hi) {  /* bisect_right */
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        int64_t v;
+        if (!small_int(PyList_GET_ITEM(starts, mid), &v))
+            return 2;
+        if (addr < v)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo - 1 < 0)
+        return 0;
+    if (lo - 1 >= PyList_GET_SIZE(maps))
+        return 2;
+    PyObject *m = PyList_GET_ITEM(maps, lo - 1);
+    int64_t end;
+    PyObject *right = Py_IS_TYPE(m, t_map) ? SLOT(m, o_map[write ? M_WRITABLE : M_READABLE]) : NULL;
+    if (right == NULL || (right != Py_True && right != Py_False) || !small_int(SLOT(m, o_map[M_END]), &end))
+        return 2;
+    if (addr + size > end || right == Py_False)
+        return 0;
+    *out = m;
+    return 1;
+}
+
+static PyObject *copy_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "copy_memory takes (dmac, ch, spans, pos), not %zd arguments", nargs);
+        return NULL;
+    }
+    PyObject *dmac = args[0], *ch = args[1], *spans = args[2], *pos = args[3];
+    if (t_map == NULL || t_prog == NULL || !PyList_CheckExact(spans))
+        Py_RETURN_NOTIMPLEMENTED;
+    int64_t idx, off, src, dst, length;
+    int r;
+    if ((r = attr_small(ch, s_item_idx, &idx)) <= 0 || (r = attr_small(ch, s_item_off, &off)) <= 0) {
+        if (r < 0)
+            return NULL;
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *prog = PyObject_GetAttr(ch, s_prog);
+    if (prog == NULL)
+        return NULL;
+    PyObject *items = Py_IS_TYPE(prog, t_prog) ? SLOT(prog, o_prog[P_ITEMS]) : NULL;
+    int plain = items != NULL && PyList_CheckExact(items) && idx < PyList_GET_SIZE(items)
+        && SLOT(prog, o_prog[P_DIRECTION]) == c_m2m && SLOT(prog, o_prog[P_CYCLIC]) == Py_False;
+    PyObject *item = plain ? PyList_GET_ITEM(items, idx) : NULL;
+    plain = plain && Py_IS_TYPE(item, t_item) && small_int(SLOT(item, o_item[I_SRC]), &src)
+        && small_int(SLOT(item, o_item[I_DST]), &dst) && small_int(SLOT(item, o_item[I_LENGTH]), &length)
+        && off <= length && src + length < VAL_MAX && dst + length < VAL_MAX;
+    if (!plain) {
+        Py_DECREF(prog);
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int64_t size = length - off;
+    PyObject *soc = PyObject_GetAttr(dmac, s_soc);
+    PyObject *space = soc != NULL ? PyObject_GetAttr(soc, s_address_space) : NULL;
+    Py_XDECREF(soc);
+    if (space == NULL) {
+        Py_DECREF(prog);
+        return NULL;
+    }
+    PyObject *res = NULL, *dm = NULL, *sm = NULL;
+    int got_d = 2, got_s = 2;
+    if ((r = own_method(space, s_copy, f_copy)) > 0)
+        r = own_method(space, s_copy_maps, f_copy_maps);
+    PyObject *lock = r > 0 ? PyObject_GetAttr(space, s_lock) : NULL;
+    PyObject *starts = lock != NULL ? PyObject_GetAttr(space, s_starts) : NULL;
+    PyObject *maps = starts != NULL ? PyObject_GetAttr(space, s_maps) : NULL;
+    if (r < 0 || (r > 0 && maps == NULL))
+        goto done;  /* (an error) */
+    res = Py_NewRef(Py_NotImplemented);
+    if (r == 0 || !PyList_CheckExact(starts) || !PyList_CheckExact(maps))
+        goto done;
+    PyObject *t = PyObject_CallMethodNoArgs(lock, s_acquire);  /* with self._lock: */
+    if (t == NULL) {
+        Py_CLEAR(res);
+        goto done;
+    }
+    Py_DECREF(t);
+    got_s = find_map(starts, maps, src + off, size, 0, &sm);
+    if (got_s == 1)
+        got_d = find_map(starts, maps, dst + off, size, 1, &dm);
+    Py_XINCREF(sm);
+    Py_XINCREF(dm);
+    t = PyObject_CallMethodNoArgs(lock, s_release);
+    if (t == NULL) {
+        Py_CLEAR(res);
+        goto done;
+    }
+    Py_DECREF(t);
+    if (got_s == 2 || (got_s == 1 && got_d == 2))
+        goto done;  /* NotImplemented */
+    Py_SETREF(res, Py_NewRef(got_s == 1 && got_d == 1 ? Py_True : Py_False));
+    if (res == Py_True) {
+        int64_t da, sa;
+        if (!small_int(SLOT(dm, o_map[M_ADDR]), &da) || !small_int(SLOT(sm, o_map[M_ADDR]), &sa)) {
+            Py_SETREF(res, Py_NewRef(Py_NotImplemented));
+            goto done;
+        }
+        PyObject *cm = Py_BuildValue("(OLOLOL)", prog, (long long)idx, dm, (long long)(dst - da), sm,
+                                     (long long)(src - sa));
+        PyObject *s1 = cm != NULL ? Py_BuildValue("(LLOO)", (long long)(src + off), (long long)size, Py_False, pos)
+                                  : NULL;
+        PyObject *s2 = s1 != NULL ? Py_BuildValue("(LLOO)", (long long)(dst + off), (long long)size, Py_True, pos)
+                                  : NULL;
+        if (s2 == NULL || PyObject_SetAttr(ch, s_copy_maps, cm) < 0 || PyList_Append(spans, s1) < 0
+                || PyList_Append(spans, s2) < 0)
+            Py_CLEAR(res);
+        Py_XDECREF(cm);
+        Py_XDECREF(s1);
+        Py_XDECREF(s2);
+    }
+done:
+    Py_XDECREF(dm);
+    Py_XDECREF(sm);
+    Py_XDECREF(maps);
+    Py_XDECREF(starts);
+    Py_XDECREF(lock);
+    Py_DECREF(space);
+    Py_DECREF(prog);
+    return res;
+}
+
 static PyMethodDef copy_methods[] = {
+    {"memory_setup", memory_setup, METH_VARARGS,
+     "memory_setup(AddressSpace.copy, AddressSpace.copy_maps, Mapping): name what copy_memory follows."},
+    {"copy_memory", (PyCFunction)(void (*)(void))copy_memory, METH_FASTCALL,
+     "copy_memory(dmac, ch, spans, pos): Dmac._lane_memory's one-copy case, compiled (NotImplemented: not its "
+     "plain case)."},
     {"lane_setup", lane_setup, METH_O, "lane_setup(Lane): name the class copy_lane builds (prep_setup first)."},
     {"copy_lane", (PyCFunction)(void (*)(void))copy_lane, METH_FASTCALL,
      "copy_lane(dmac, ch): Dmac._lane's memory-to-memory case, compiled (NotImplemented: not its plain case)."},
@@ -504,7 +688,10 @@ int dmaengine_copy_init(PyObject *module)
         const char *name;
     } names[] = {{&s_prog, "prog"}, {&s_item_idx, "item_idx"}, {&s_item_off, "item_off"}, {&s_done, "done"},
                  {&s_live, "_live"}, {&s_mv, "_mv"}, {&s_idx, "idx"}, {&s_bus_width_bytes, "bus_width_bytes"},
-                 {&s_mem_burst, "mem_burst"}, {&s_bus_bytes_per_s, "bus_bytes_per_s"}};
+                 {&s_mem_burst, "mem_burst"}, {&s_bus_bytes_per_s, "bus_bytes_per_s"}, {&s_soc, "soc"},
+                 {&s_address_space, "address_space"}, {&s_lock, "_lock"}, {&s_starts, "_starts"},
+                 {&s_maps, "_maps"}, {&s_copy, "copy"}, {&s_copy_maps, "copy_maps"}, {&s_acquire, "acquire"},
+                 {&s_release, "release"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (*names[i].s == NULL && (*names[i].s = PyUnicode_InternFromString(names[i].name)) == NULL)
             return -1;

@@ -177,14 +177,14 @@ def test_pure_python_keeps_no_maps(in_pure_python: Callable[[Callable[[], Any]],
     import dmaengine.sim._dmac as dmac
 
     def run() -> Any:
-        saved = dmac._copy_core
-        dmac._copy_core = False
+        saved = dmac._copy_core, dmac._copy_memory, dmac._copy_lane
+        dmac._copy_core, dmac._copy_memory, dmac._copy_lane = False, None, None
         try:
             hws: list[Any] = []
             got = _copies(True, lambda soc, maps: hws.append(soc.dmac.hw))
             return got, [ch.copy_maps for ch in hws[0].chans]
         finally:
-            dmac._copy_core = saved
+            dmac._copy_core, dmac._copy_memory, dmac._copy_lane = saved
 
     got, maps = in_pure_python(run)
     assert got == _copies(False)
@@ -360,3 +360,98 @@ def test_copy_lane_refuses_wrong_arguments() -> None:
         core.copy_lane(1)
     with pytest.raises(TypeError, match=r"^lane_setup: Lane must be a class, not 1$"):
         core.lane_setup(1)
+
+
+def _memory_soc() -> tuple[Soc, list[Any]]:
+    soc = Soc()
+    bufs = [np.zeros(n, dtype=np.uint8) for n in (100, 5000, 20_000, 64)]
+    dirs = [DataDirection.BIDIRECTIONAL, DataDirection.TO_DEVICE, DataDirection.FROM_DEVICE,
+            DataDirection.BIDIRECTIONAL]
+    return soc, [soc.map(b, d) for b, d in zip(bufs, dirs)]
+
+
+MSOC, MMAPS = _memory_soc()
+maddrs = st.integers(MMAPS[0].addr - 64, MMAPS[-1].addr + MMAPS[-1].length + 4096)
+
+
+def _lane_memory_both(ch: Any, pos: int) -> tuple[Any, Any]:
+    """(compiled, Python) of ``Dmac._lane_memory``: each its answer, spans and ``ch.copy_maps`` after."""
+    import dmaengine.sim._dmac as dmac
+
+    hw = MSOC.dmac.hw
+    out = []
+    for compiled in (True, False):
+        saved = dmac._copy_memory
+        if not compiled:
+            dmac._copy_memory = None
+        ch.copy_maps = None
+        spans: list[Any] = [(1, 2, False, 9)]
+        try:
+            ok = hw._lane_memory(ch, spans, pos)
+        finally:
+            dmac._copy_memory = saved
+        out.append((ok, spans, ch.copy_maps))
+    return out[0], out[1]
+
+
+@needs_core
+@settings(max_examples=400, deadline=None)
+@given(dst=maddrs, src=maddrs, length=st.integers(1, 24_000), off=st.integers(0, 24_000), pos=st.integers(0, 7),
+       items=st.integers(1, 3))
+def test_the_compiled_copy_memory_is_lane_memory(dst: int, src: int, length: int, off: int, pos: int,
+                                                 items: int) -> None:
+    """``copy_memory`` (src/native/copy.c) against ``Dmac._lane_memory``'s Python: the same answer, spans and
+    ``copy_maps`` (the same mappings), and it is the compiled answer (not NotImplemented) for a plain copy."""
+    from dmaengine.sim._dmac import Item, Program, _HwChannel
+
+    off %= length + 1
+    ch = _HwChannel(2)
+    ch.prog = Program([Item(src, dst, length, True) for _ in range(items)], M2M_)
+    ch.item_idx, ch.item_off = items - 1, off
+    got, want = _lane_memory_both(ch, pos)
+    assert got == want
+    assert core is not None
+    assert core.copy_memory(MSOC.dmac.hw, ch, [], pos) is got[0]
+
+
+@needs_core
+def test_copy_memory_leaves_what_is_not_its_case_to_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NotImplemented (nothing changed) for a fill, a cyclic copy, a space whose copy or copy_maps is not its own,
+    a program not exactly a Program; the Python then answers (the same answer)."""
+    from dmaengine._memory import AddressSpace
+    from dmaengine.sim._dmac import Item, Program, _HwChannel
+
+    assert core is not None
+    hw = MSOC.dmac.hw
+    m = MMAPS[0]
+
+    def chan(prog: Any) -> Any:
+        ch = _HwChannel(1)
+        ch.prog, ch.item_idx, ch.item_off = prog, 0, 0
+        return ch
+
+    plain = chan(Program([Item(m.addr, m.addr + 50, 40, True)], M2M_))
+    assert core.copy_memory(hw, plain, [], 0) is True
+    for odd in (chan(Program([Item(None, m.addr, 40, True)], M2M_)),
+                chan(Program([Item(m.addr, m.addr + 50, 40, True)], M2M_, cyclic=True))):
+        spans: list[Any] = []
+        assert core.copy_memory(hw, odd, spans, 0) is NotImplemented and spans == [] and odd.copy_maps is None
+    space = MSOC.address_space
+    monkeypatch.setattr(space, "copy", lambda *a: None, raising=False)
+    assert core.copy_memory(hw, plain, [], 0) is NotImplemented
+    monkeypatch.undo()
+    assert core.copy_memory(hw, plain, [], 0) is True
+    monkeypatch.setattr(type(space), "copy_maps", lambda self, *a: AddressSpace.copy_maps(self, *a))
+    assert core.copy_memory(hw, plain, [], 0) is NotImplemented
+    got, want = _lane_memory_both(plain, 0)
+    assert got == want and got[0] is True
+    monkeypatch.undo()
+    with pytest.raises(TypeError, match=r"^copy_memory takes \(dmac, ch, spans, pos\), not 1 arguments$"):
+        core.copy_memory(1)
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match=r"^memory_setup: Plain.addr is not a writable slot$"):
+        core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, Plain)
+    with pytest.raises(TypeError, match=r"^memory_setup: int does not make its instances with object.__new__$"):
+        core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, int)

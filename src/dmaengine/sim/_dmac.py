@@ -131,6 +131,9 @@ _space_copy = AddressSpace.copy
 #: :meth:`Dmac._lane`'s memory-to-memory case compiled (src/native/copy.c), or None; NotImplemented where it is not
 #: the plain case (the Python answers).
 _copy_lane: Callable[[Dmac, _HwChannel], Any] | None = None
+#: :meth:`Dmac._lane_memory`'s one-copy case compiled (src/native/copy.c), or None; NotImplemented where it is not the
+#: plain case.
+_copy_memory: Callable[[Dmac, _HwChannel, list[tuple[int, int, bool, int]], int], Any] | None = None
 
 
 class Irq(enum.Enum):
@@ -1241,6 +1244,10 @@ class Dmac:
     def _lane_memory(self, ch: _HwChannel, spans: list[tuple[int, int, bool, int]], pos: int) -> bool:
         """Is the memory lane ``pos`` (channel ``ch``) may touch in the schedule mapped, in the right direction?
         Notes it in ``spans`` (``(addr, size, write, pos)``)."""
+        if _copy_memory is not None:  # the one-copy case below, compiled (src/native/copy.c), where it is plain
+            done = _copy_memory(self, ch, spans, pos)
+            if done is not NotImplemented:
+                return done
         prog = ch.prog
         assert prog is not None
         space = self.soc.address_space
@@ -1918,5 +1925,9 @@ class Dmac:
 
 
 if _native.core is not None:
+    from dmaengine import Mapping as _Mapping
+
     _native.core.lane_setup(Lane)
+    _native.core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, _Mapping)
     _copy_lane = _native.core.copy_lane
+    _copy_memory = _native.core.copy_memory
