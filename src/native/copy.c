@@ -166,9 +166,44 @@ static Py_ssize_t o_item[NI], o_prog[NP], o_desc[ND];
 /* M2M, WORD, MEM_BURST, PREPARED, NOERROR, MD_NONE (prep_setup's consts, in this order), and the int 0. */
 static PyObject *c_m2m, *c_word, *c_burst, *c_prepared, *c_noerror, *c_md_none, *c_zero, *c_empty;
 
-/* The slot offsets of names in tp (writable object slots), or -1 with a TypeError. */
-static int slot_offsets(const char *what, PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out)
+/* 0 when every slot of tp (its classes' __slots__ but __dict__ and __weakref__) is one of names, else -1 with a
+ * TypeError naming the first other (a slot added later: an instance built here would leave it unset). */
+static int only_slots(const char *what, PyTypeObject *tp, const char *const *names, int n)
 {
+    PyObject *mro = tp->tp_mro;
+    for (Py_ssize_t k = 0; mro != NULL && k < PyTuple_GET_SIZE(mro); k++) {
+        PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, k))->tp_dict;
+        PyObject *sl = dict != NULL ? PyDict_GetItemString(dict, "__slots__") : NULL;  /* (borrowed) */
+        if (sl == NULL)
+            continue;
+        PyObject *seq = PyUnicode_Check(sl) ? PyTuple_Pack(1, sl) : PySequence_Tuple(sl);
+        if (seq == NULL)
+            return -1;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
+            PyObject *name = PyTuple_GET_ITEM(seq, i);
+            int known = !PyUnicode_Check(name) ? 0 : PyUnicode_CompareWithASCIIString(name, "__dict__") == 0
+                                                      || PyUnicode_CompareWithASCIIString(name, "__weakref__") == 0;
+            for (int j = 0; !known && j < n && PyUnicode_Check(name); j++)
+                known = PyUnicode_CompareWithASCIIString(name, names[j]) == 0;
+            if (!known) {
+                PyErr_Format(PyExc_TypeError, "%s: %s has the slot %R, which this code does not fill", what,
+                             tp->tp_name, name);
+                Py_DECREF(seq);
+                return -1;
+            }
+        }
+        Py_DECREF(seq);
+    }
+    return 0;
+}
+
+/* The slot offsets of names in tp (writable object slots; with fill, every slot of tp is one of them), or -1 with a
+ * TypeError. */
+static int slot_offsets(const char *what, PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out,
+                        int fill)
+{
+    if (fill && only_slots(what, tp, names, n) < 0)
+        return -1;
     if (tp->tp_new != PyBaseObject_Type.tp_new) {
         PyErr_Format(PyExc_TypeError, "%s: %s does not make its instances with object.__new__", what,
                      tp->tp_name);
@@ -203,9 +238,9 @@ static PyObject *prep_setup(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t oi[NI], op[NP], od[ND];
-    if (slot_offsets("prep_setup", (PyTypeObject *)item, item_fields, NI, oi) < 0
-            || slot_offsets("prep_setup", (PyTypeObject *)prog, prog_fields, NP, op) < 0
-            || slot_offsets("prep_setup", (PyTypeObject *)desc, desc_fields, ND, od) < 0)
+    if (slot_offsets("prep_setup", (PyTypeObject *)item, item_fields, NI, oi, 1) < 0
+            || slot_offsets("prep_setup", (PyTypeObject *)prog, prog_fields, NP, op, 1) < 0
+            || slot_offsets("prep_setup", (PyTypeObject *)desc, desc_fields, ND, od, 1) < 0)
         return NULL;
     PyObject **cs[6] = {&c_m2m, &c_word, &c_burst, &c_prepared, &c_noerror, &c_md_none};
     for (int i = 0; i < 6; i++)
@@ -339,20 +374,14 @@ static PyObject *program_ok(PyObject *self, PyObject *prog)
 
 /* --- a copy's lane: Dmac._lane's memory-to-memory case (sim/_dmac.py) -------------------------------------------
  *
- * copy_lane(dmac, ch): the Lane (lane_setup's class, made as object.__new__ makes it, every slot stored as
- * Lane.__init__ stores it) of channel ch's copy item: the rest of item ch.item_idx from ch.item_off in the
+ * copy_lane(dmac, ch): the Lane (lane_setup's class, called with the arguments Dmac._lane gives it) of channel
+ * ch's copy item: the rest of item ch.item_idx from ch.item_off in the
  * controller's memory bursts, ends_program when it is the last item of a program that is not cyclic; None when
  * its source and destination overlap (burst by burst, as Dmac._lane says). NotImplemented where this is not the
  * plain case (not exactly a Program of a list of Items, a field not an exact int within [0, 2**62) or a bool, a
  * width, burst or rate below 1, an offset past the item): the caller runs Dmac._lane's Python. */
 
-enum { L_IDX, L_BURSTS, L_BURST_BYTES, L_BURST_NS, L_LAST_BYTES, L_LAST_BURST_NS, L_FLOW, L_REQUEST_BYTES,
-       L_LIMIT_BYTES, L_ITEM_BURSTS, L_ITEM_IRQ, L_NEXT_ITEMS, L_ENDS_PROGRAM, NL };
-static const char *const lane_fields[NL] = {"idx", "bursts", "burst_bytes", "burst_ns", "last_bytes",
-                                            "last_burst_ns", "flow", "request_bytes", "limit_bytes", "item_bursts",
-                                            "item_irq", "next_items", "ends_program"};
 static PyTypeObject *t_lane;
-static Py_ssize_t o_lane[NL];
 static PyObject *s_idx, *s_bus_width_bytes, *s_mem_burst, *s_bus_bytes_per_s;
 #define VAL_MAX ((int64_t)1 << 62)
 
@@ -363,11 +392,7 @@ static PyObject *lane_setup(PyObject *self, PyObject *lane)
         PyErr_Format(PyExc_TypeError, "lane_setup: Lane must be a class, not %R", lane);
         return NULL;
     }
-    Py_ssize_t ol[NL];
-    if (slot_offsets("lane_setup", (PyTypeObject *)lane, lane_fields, NL, ol) < 0)
-        return NULL;
     Py_XSETREF(t_lane, (PyTypeObject *)Py_NewRef(lane));
-    memcpy(o_lane, ol, sizeof ol);
     Py_RETURN_NONE;
 }
 
@@ -396,16 +421,6 @@ static int attr_small(PyObject *o, PyObject *name, int64_t *out)
     int r = small_int(v, out);
     Py_DECREF(v);
     return r;
-}
-
-/* Store the int v in the slot at off of the new object o: 0, or -1 on an error. */
-static int put_int(PyObject *o, Py_ssize_t off, int64_t v)
-{
-    PyObject *x = PyLong_FromLongLong((long long)v);
-    if (x == NULL)
-        return -1;
-    *(PyObject **)((char *)o + off) = x;
-    return 0;
 }
 
 static inline int64_t ceil_div(__int128 a, __int128 b)  /* a >= 0, b >= 1, the quotient below 2**63 */
@@ -461,21 +476,25 @@ static PyObject *copy_lane(PyObject *self, PyObject *const *args, Py_ssize_t nar
         last_ns = ceil_div((__int128)ceil_div(last, width) * width * 1000000000, bps);
     if (burst_ns >= VAL_MAX || last_ns >= VAL_MAX)
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *lane = t_lane->tp_alloc(t_lane, 0);
-    if (lane == NULL)
-        return NULL;
-    if (put_int(lane, o_lane[L_IDX], idx) < 0 || put_int(lane, o_lane[L_BURSTS], bursts) < 0
-            || put_int(lane, o_lane[L_BURST_BYTES], bb) < 0 || put_int(lane, o_lane[L_BURST_NS], burst_ns) < 0
-            || put_int(lane, o_lane[L_LAST_BYTES], last) < 0 || put_int(lane, o_lane[L_LAST_BURST_NS], last_ns) < 0
-            || put_int(lane, o_lane[L_REQUEST_BYTES], 0) < 0 || put_int(lane, o_lane[L_LIMIT_BYTES], 0) < 0
-            || put_int(lane, o_lane[L_ITEM_BURSTS], bursts) < 0) {
-        Py_DECREF(lane);
-        return NULL;
-    }
-    put(lane, o_lane[L_FLOW], Py_None);
-    put(lane, o_lane[L_ITEM_IRQ], Py_False);
-    put(lane, o_lane[L_NEXT_ITEMS], c_empty);
-    put(lane, o_lane[L_ENDS_PROGRAM], ends ? Py_True : Py_False);
+    /* Lane(idx, bursts, burst_bytes, burst_ns, last_bytes, last_burst_ns, None, 0, 0, 0, False, (), ends_program),
+     * as Dmac._lane calls it: its own __init__ fills whatever slots it has. */
+    PyObject *a[13] = {NULL};
+    int64_t ints[6] = {idx, bursts, bb, burst_ns, last, last_ns};
+    PyObject *lane = NULL;
+    for (int i = 0; i < 6; i++)
+        if ((a[i] = PyLong_FromLongLong((long long)ints[i])) == NULL)
+            goto out;
+    a[6] = Py_NewRef(Py_None);
+    a[7] = Py_NewRef(c_zero);
+    a[8] = Py_NewRef(c_zero);
+    a[9] = Py_NewRef(c_zero);
+    a[10] = Py_NewRef(Py_False);
+    a[11] = Py_NewRef(c_empty);
+    a[12] = Py_NewRef(ends ? Py_True : Py_False);
+    lane = PyObject_Vectorcall((PyObject *)t_lane, a, 13, NULL);
+out:
+    for (int i = 0; i < 13; i++)
+        Py_XDECREF(a[i]);
     return lane;
 }
 
@@ -504,7 +523,7 @@ static PyObject *memory_setup(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO!:memory_setup", &copy, &copy_maps, &PyType_Type, &mapping))
         return NULL;
     Py_ssize_t om[NM];
-    if (slot_offsets("memory_setup", (PyTypeObject *)mapping, map_fields, NM, om) < 0)
+    if (slot_offsets("memory_setup", (PyTypeObject *)mapping, map_fields, NM, om, 0) < 0)
         return NULL;
     Py_XSETREF(f_copy, Py_NewRef(copy));
     Py_XSETREF(f_copy_maps, Py_NewRef(copy_maps));

@@ -248,6 +248,11 @@ def test_prep_setup_refuses_what_is_not_a_slot() -> None:
         core.prep_setup(NoSlots, Program, SimDescriptor, consts)
     with pytest.raises(TypeError, match=r"^prep_setup: OwnNew does not make its instances with object.__new__$"):
         core.prep_setup(OwnNew, Program, SimDescriptor, consts)
+    class Extra(SimDescriptor):
+        __slots__ = ("later",)
+
+    with pytest.raises(TypeError, match=r"^prep_setup: Extra has the slot 'later', which this code does not fill$"):
+        core.prep_setup(Item, Program, Extra, consts)
     with pytest.raises(TypeError, match=r"^prep_setup: consts must be"):
         core.prep_setup(Item, Program, SimDescriptor, (1, 2))
     with pytest.raises(TypeError, match=r"^prep_memcpy takes \(chan, dst, src, length, flags\), not 2 arguments$"):

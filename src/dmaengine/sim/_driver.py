@@ -209,8 +209,12 @@ class SimChannel(VirtChannel):
 #: SimDmaDevice.device_prep_dma_memcpy's descriptor built by the compiled core (src/native/copy.c), or None.
 _prep_memcpy: Callable[..., Any] | None = None
 if core is not None:
-    core.prep_setup(Item, Program, SimDescriptor, (M2M, _WORD, _MEM_BURST, _PREPARED, _NOERROR, _MD_NONE))
-    _prep_memcpy = core.prep_memcpy
+    try:
+        core.prep_setup(Item, Program, SimDescriptor, (M2M, _WORD, _MEM_BURST, _PREPARED, _NOERROR, _MD_NONE))
+    except TypeError:  # a class with a slot the compiled body does not fill (added since): the Python builds them
+        pass
+    else:
+        _prep_memcpy = core.prep_memcpy
 #: True where :func:`_program_fault` is None for a plain program (compiled: src/native/copy.c), or None.
 _program_ok: Callable[[Any], bool] | None = None if core is None else core.program_ok
 
