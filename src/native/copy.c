@@ -575,6 +575,41 @@ static int find_map(PyObject *starts, PyObject *maps, int64_t addr, int64_t size
     return 1;
 }
 
+/* (prog, idx, dm, dst_off, sm, src_off), the three ints new references it takes (NULL: an error, all dropped). */
+static PyObject *tuple6(PyObject *prog, PyObject *idx, PyObject *dm, PyObject *dst_off, PyObject *sm,
+                        PyObject *src_off)
+{
+    PyObject *t = idx != NULL && dst_off != NULL && src_off != NULL ? PyTuple_New(6) : NULL;
+    if (t == NULL) {
+        Py_XDECREF(idx);
+        Py_XDECREF(dst_off);
+        Py_XDECREF(src_off);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, Py_NewRef(prog));
+    PyTuple_SET_ITEM(t, 1, idx);
+    PyTuple_SET_ITEM(t, 2, Py_NewRef(dm));
+    PyTuple_SET_ITEM(t, 3, dst_off);
+    PyTuple_SET_ITEM(t, 4, Py_NewRef(sm));
+    PyTuple_SET_ITEM(t, 5, src_off);
+    return t;
+}
+
+/* A span (addr, size, write, pos), addr a new reference it takes (NULL: an error, dropped). */
+static PyObject *span(PyObject *addr, PyObject *size, PyObject *write, PyObject *pos)
+{
+    PyObject *t = addr != NULL ? PyTuple_New(4) : NULL;
+    if (t == NULL) {
+        Py_XDECREF(addr);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, addr);
+    PyTuple_SET_ITEM(t, 1, Py_NewRef(size));
+    PyTuple_SET_ITEM(t, 2, Py_NewRef(write));
+    PyTuple_SET_ITEM(t, 3, Py_NewRef(pos));
+    return t;
+}
+
 static PyObject *copy_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -652,12 +687,12 @@ static PyObject *copy_memory(PyObject *self, PyObject *const *args, Py_ssize_t n
             Py_SETREF(res, Py_NewRef(Py_NotImplemented));
             goto done;
         }
-        PyObject *cm = Py_BuildValue("(OLOLOL)", prog, (long long)idx, dm, (long long)(dst - da), sm,
-                                     (long long)(src - sa));
-        PyObject *s1 = cm != NULL ? Py_BuildValue("(LLOO)", (long long)(src + off), (long long)size, Py_False, pos)
-                                  : NULL;
-        PyObject *s2 = s1 != NULL ? Py_BuildValue("(LLOO)", (long long)(dst + off), (long long)size, Py_True, pos)
-                                  : NULL;
+        PyObject *cm = tuple6(prog, PyLong_FromLongLong((long long)idx), dm,
+                              PyLong_FromLongLong((long long)(dst - da)), sm, PyLong_FromLongLong((long long)(src - sa)));
+        PyObject *n = cm != NULL ? PyLong_FromLongLong((long long)size) : NULL;
+        PyObject *s1 = n != NULL ? span(PyLong_FromLongLong((long long)(src + off)), n, Py_False, pos) : NULL;
+        PyObject *s2 = s1 != NULL ? span(PyLong_FromLongLong((long long)(dst + off)), n, Py_True, pos) : NULL;
+        Py_XDECREF(n);
         if (s2 == NULL || PyObject_SetAttr(ch, s_copy_maps, cm) < 0 || PyList_Append(spans, s1) < 0
                 || PyList_Append(spans, s2) < 0)
             Py_CLEAR(res);
