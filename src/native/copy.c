@@ -4,10 +4,11 @@
  * A copy mover is Dmac._sched_mover's tuple (ch, prog, idx, dst_mapping, dst_off, src_mapping, src_off, length)
  * for a channel whose copy item idx found its memory when its lane was planned (Dmac._lane_memory): the mappings
  * that hold the item's destination and source, the item's offsets in them (dst - mapping.addr, may be below 0
- * when the lane began past the item's start) and its length. The move is AddressSpace.copy(item.dst + off, item.src + off, n) of the
- * specification, line by line: the same bytes (a memmove: the two spans may lie in one buffer), then item_off and
- * done advance by n. It is done only while the channel still holds that program at item idx, both mappings are live
- * (an unmap settles the schedule first: this is the guard, not the rule) and the spans lie inside their buffers;
+ * when the lane began past the item's start) and its length. The move is the specification's
+ * AddressSpace.copy(item.dst + off, item.src + off, n), line by line: the same bytes (a memmove: the two spans may
+ * lie in one buffer), then item_off and done advance by n. It is done only while the channel still holds that
+ * program at item idx, both mappings are live (an unmap settles the schedule first: this is the guard, not the
+ * rule) and the spans lie inside their buffers;
  * otherwise 0 says "not mine" and the caller runs the Python move (which raises what it raises). The GIL is held
  * throughout (AddressSpace.copy lets it go for long copies and pins the mappings meanwhile: an unmap from another
  * thread then waits; here it cannot run at all). */
@@ -687,8 +688,8 @@ static PyObject *copy_memory(PyObject *self, PyObject *const *args, Py_ssize_t n
             Py_SETREF(res, Py_NewRef(Py_NotImplemented));
             goto done;
         }
-        PyObject *cm = tuple6(prog, PyLong_FromLongLong((long long)idx), dm,
-                              PyLong_FromLongLong((long long)(dst - da)), sm, PyLong_FromLongLong((long long)(src - sa)));
+        PyObject *cm = tuple6(prog, PyLong_FromLongLong((long long)idx), dm, PyLong_FromLongLong((long long)(dst - da)),
+                              sm, PyLong_FromLongLong((long long)(src - sa)));
         PyObject *n = cm != NULL ? PyLong_FromLongLong((long long)size) : NULL;
         PyObject *s1 = n != NULL ? span(PyLong_FromLongLong((long long)(src + off)), n, Py_False, pos) : NULL;
         PyObject *s2 = s1 != NULL ? span(PyLong_FromLongLong((long long)(dst + off)), n, Py_True, pos) : NULL;
