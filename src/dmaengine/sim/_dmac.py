@@ -196,9 +196,9 @@ _BURST, _WAITBUS, _SCHED, _IDLE = _State.BURST, _State.WAITBUS, _State.SCHED, _S
 
 
 class _HwChannel:
-    __slots__ = ("abort_pending", "burst_bytes", "checked", "copy_maps", "done", "ev", "fetch_ns", "idx", "item_idx",
-                 "item_label", "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
-                 "rest_spans", "skels", "state", "steady_end", "views")
+    __slots__ = ("abort_pending", "burst_bytes", "checked", "copy_maps", "done", "ev", "fetch_label", "fetch_ns",
+                 "fetched", "idx", "item_idx", "item_label", "item_off", "mvs", "next_prog", "paused", "period_end",
+                 "plan", "prog", "request_ns", "rest_spans", "skels", "state", "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -222,6 +222,9 @@ class _HwChannel:
         #: controller: :meth:`Dmac._period_end`).
         self.period_end: Callable[[], None] = lambda: None
         self.item_label = f"item{idx}"
+        #: Its descriptor fetch's event (set by the controller: :meth:`Dmac._fetched`) and label.
+        self.fetched: Callable[[], None] = lambda: None
+        self.fetch_label = f"fetch{idx}"
         self.prog: Program | None = None
         self.next_prog: Program | None = None
         self.item_idx = 0
@@ -277,6 +280,7 @@ class Dmac:
         for c in self.chans:
             c.steady_end = functools.partial(self._steady_end, c)
             c.period_end = functools.partial(self._period_end, c)
+            c.fetched = functools.partial(self._fetched, c)
         self.irq: IrqHandler | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
@@ -374,7 +378,7 @@ class Dmac:
             if not on_bus and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
                 on_bus = True
         k = self.kernel
-        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
+        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, ch.fetched, ch.fetch_label, PRIO_HW)
         if on_bus is not False and prog.direction is M2M and self.fast and self.fetch_latency_ns \
                 and not self._raising and k.trace is None and k.probe is None \
                 and (self._busy_until > k.now_ns or not self._waiting) \
