@@ -460,3 +460,29 @@ def test_copy_memory_leaves_what_is_not_its_case_to_python(monkeypatch: pytest.M
         core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, Plain)
     with pytest.raises(TypeError, match=r"^memory_setup: int does not make its instances with object.__new__$"):
         core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, int)
+
+
+@needs_core
+@pytest.mark.parametrize("where", ["instance", "class"])
+def test_a_replaced_lane_or_lane_memory_is_called(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """``_try_schedule`` calls the compiled copy cases itself only while ``_lane`` and ``_lane_memory`` are the
+    controller's own: replaced (on the instance or the class), the replacement is called for every lane."""
+    ref = _copies(False)
+    calls: list[str] = []
+
+    def tweak(soc: Soc, maps: list[Any]) -> None:
+        hw = soc.dmac.hw
+        for name in ("_lane", "_lane_memory"):
+            orig = getattr(Dmac, name)
+
+            def wrapped(self: Any, *args: Any, _orig: Any = orig, _name: str = name) -> Any:
+                calls.append(_name)
+                return _orig(self, *args)
+
+            if where == "instance":
+                monkeypatch.setattr(hw, name, lambda *args, _w=wrapped: _w(hw, *args), raising=False)
+            else:
+                monkeypatch.setattr(Dmac, name, wrapped)
+
+    assert _copies(True, tweak) == ref
+    assert calls.count("_lane") >= 8 and calls.count("_lane_memory") >= 8

@@ -1087,6 +1087,11 @@ class Dmac:
         ports: list[Port] = []  # the lanes' ports
         holder = -1
         holder_end = holder_seq = 0
+        # _lane's and _lane_memory's compiled copy cases called here, without their frames, while neither method is
+        # replaced (on the class or the instance): they are what those methods would call first.
+        direct = _copy_lane is not None and _copy_memory is not None and type(self)._lane is _dmac_lane \
+            and type(self)._lane_memory is _dmac_lane_memory and "_lane" not in self.__dict__ \
+            and "_lane_memory" not in self.__dict__
         for ch in self.chans:
             prog = ch.prog
             if prog is None:
@@ -1100,7 +1105,12 @@ class Dmac:
                 continue
             if ch.abort_pending or ch.paused or st is _STEADY:
                 return
-            lane = self._lane(ch, now)
+            if direct and prog.direction is M2M:
+                lane = _copy_lane(self, ch)  # type: ignore[misc]
+                if lane is NotImplemented:
+                    lane = self._lane(ch, now)
+            else:
+                lane = self._lane(ch, now)
             if lane is None:
                 self._plan_failed(now)
                 return
@@ -1135,7 +1145,10 @@ class Dmac:
             return  # an item end or a fetch is near: the next hardware event tries again
         spans: list[tuple[int, int, bool, int]] = []
         for pos, ch in enumerate(chans):
-            if not self._lane_memory(ch, spans, pos):
+            ok = _copy_memory(self, ch, spans, pos) if direct else NotImplemented  # type: ignore[misc]
+            if ok is NotImplemented:
+                ok = self._lane_memory(ch, spans, pos)
+            if not ok:
                 self._plan_failed(now)
                 return
         if _spans_replace_core is None:
@@ -1935,3 +1948,5 @@ if _native.core is not None:
     _native.core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, _Mapping)
     _copy_lane = _native.core.copy_lane
     _copy_memory = _native.core.copy_memory
+_dmac_lane = Dmac._lane
+_dmac_lane_memory = Dmac._lane_memory
