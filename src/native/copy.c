@@ -504,8 +504,8 @@ out:
  * copy_memory(dmac, ch, spans, pos): for channel ch's copy item (src an int), what Dmac._lane_memory does with
  * AddressSpace.copy_maps of the controller's address space (dmac.soc.address_space): the mapping lookups under the
  * space's lock (a bisection of its sorted starts, each span within its mapping's end, readable / writable), then
- * False where they fail, else ch.copy_maps set and the source's then the destination's span appended to spans:
- * True. NotImplemented (nothing changed) where this is not the plain case: not exactly a Program of a list of
+ * False where they fail, else ch.copy_maps set (the lane's copy mover) and the source's then the destination's span
+ * appended to spans: True. NotImplemented (nothing changed) where this is not the plain case: not exactly a Program of a list of
  * Items, not a copy of a program that is not cyclic, a fill, a field not an exact int within [0, 2**62), a space
  * whose copy or copy_maps is not AddressSpace's own (memory_setup's) or a mapping not exactly a Mapping. */
 
@@ -576,23 +576,27 @@ static int find_map(PyObject *starts, PyObject *maps, int64_t addr, int64_t size
     return 1;
 }
 
-/* (prog, idx, dm, dst_off, sm, src_off), the three ints new references it takes (NULL: an error, all dropped). */
-static PyObject *tuple6(PyObject *prog, PyObject *idx, PyObject *dm, PyObject *dst_off, PyObject *sm,
-                        PyObject *src_off)
+/* The copy mover (ch, prog, idx, dm, dst_off, sm, src_off, length), the four ints new references it takes (NULL: an
+ * error, all dropped). */
+static PyObject *mover8(PyObject *ch, PyObject *prog, PyObject *idx, PyObject *dm, PyObject *dst_off, PyObject *sm,
+                        PyObject *src_off, PyObject *length)
 {
-    PyObject *t = idx != NULL && dst_off != NULL && src_off != NULL ? PyTuple_New(6) : NULL;
+    PyObject *t = idx != NULL && dst_off != NULL && src_off != NULL && length != NULL ? PyTuple_New(8) : NULL;
     if (t == NULL) {
         Py_XDECREF(idx);
         Py_XDECREF(dst_off);
         Py_XDECREF(src_off);
+        Py_XDECREF(length);
         return NULL;
     }
-    PyTuple_SET_ITEM(t, 0, Py_NewRef(prog));
-    PyTuple_SET_ITEM(t, 1, idx);
-    PyTuple_SET_ITEM(t, 2, Py_NewRef(dm));
-    PyTuple_SET_ITEM(t, 3, dst_off);
-    PyTuple_SET_ITEM(t, 4, Py_NewRef(sm));
-    PyTuple_SET_ITEM(t, 5, src_off);
+    PyTuple_SET_ITEM(t, 0, Py_NewRef(ch));
+    PyTuple_SET_ITEM(t, 1, Py_NewRef(prog));
+    PyTuple_SET_ITEM(t, 2, idx);
+    PyTuple_SET_ITEM(t, 3, Py_NewRef(dm));
+    PyTuple_SET_ITEM(t, 4, dst_off);
+    PyTuple_SET_ITEM(t, 5, Py_NewRef(sm));
+    PyTuple_SET_ITEM(t, 6, src_off);
+    PyTuple_SET_ITEM(t, 7, length);
     return t;
 }
 
@@ -688,8 +692,9 @@ static PyObject *copy_memory(PyObject *self, PyObject *const *args, Py_ssize_t n
             Py_SETREF(res, Py_NewRef(Py_NotImplemented));
             goto done;
         }
-        PyObject *cm = tuple6(prog, PyLong_FromLongLong((long long)idx), dm, PyLong_FromLongLong((long long)(dst - da)),
-                              sm, PyLong_FromLongLong((long long)(src - sa)));
+        PyObject *cm = mover8(ch, prog, PyLong_FromLongLong((long long)idx), dm,
+                              PyLong_FromLongLong((long long)(dst - da)), sm,
+                              PyLong_FromLongLong((long long)(src - sa)), PyLong_FromLongLong((long long)length));
         PyObject *n = cm != NULL ? PyLong_FromLongLong((long long)size) : NULL;
         PyObject *s1 = n != NULL ? span(PyLong_FromLongLong((long long)(src + off)), n, Py_False, pos) : NULL;
         PyObject *s2 = s1 != NULL ? span(PyLong_FromLongLong((long long)(dst + off)), n, Py_True, pos) : NULL;

@@ -104,6 +104,9 @@ def test_a_copy_lanes_mover() -> None:
         hw = soc.dmac.hw
         assert hw._sched is not None
         out.extend((ch, Dmac._sched_mover(ch)) for ch in hw._sched_chans)
+        # made with the schedule (every lane a copy): what _sched_mover_list would make
+        assert hw._sched_movers_of is hw._sched_chans and hw._sched_ports == [None] * 8
+        assert hw._sched_movers == [m for _, m in out]
 
     _copies(True, at_first_event=look)
     assert len(out) == 8
@@ -111,7 +114,7 @@ def test_a_copy_lanes_mover() -> None:
         assert mover is not None and len(mover) == 8
         c, prog, idx, dm, dst_off, sm, src_off, length = mover
         item = prog.items[idx]
-        assert c is ch and idx == 0 and length == item.length
+        assert c is ch and idx == 0 and length == item.length and mover is ch.copy_maps
         assert dm.addr + dst_off == item.dst and sm.addr + src_off == item.src
     ch = out[0][0]
     assert ch.prog is None and Dmac._sched_mover(ch) is None  # (ended: no program)

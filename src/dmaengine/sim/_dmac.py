@@ -213,9 +213,10 @@ class _HwChannel:
         #: the spans of a checked ring's other items per ``(item_idx, pos)`` of one program (Dmac._lane_memory).
         self.skels: tuple[Program, dict[int, Any]] | None = None
         self.rest_spans: tuple[Program, dict[tuple[int, int], list[tuple[int, int, bool, int]]]] | None = None
-        #: A copy item's memory as Dmac._lane_memory found it for a schedule: ``(prog, item index, dst mapping,
-        #: item.dst - its addr, src mapping, item.src - its addr)``, for the compiled move (:meth:`Dmac._sched_mover`).
-        self.copy_maps: tuple[Program, int, Mapping, int, Mapping, int] | None = None
+        #: A copy item's memory as Dmac._lane_memory found it for a schedule, as the compiled move takes it (its
+        #: mover, :meth:`Dmac._sched_mover`): ``(self, prog, item index, dst mapping, item.dst - its addr, src
+        #: mapping, item.src - its addr, item length)``.
+        self.copy_maps: tuple[_HwChannel, Program, int, Mapping, int, Mapping, int, int] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
         #: The end of a lone cyclic flow's period planned as the continuation of the one before (set by the
@@ -1092,6 +1093,7 @@ class Dmac:
         direct = _copy_lane is not None and _copy_memory is not None and type(self)._lane is _dmac_lane \
             and type(self)._lane_memory is _dmac_lane_memory and "_lane" not in self.__dict__ \
             and "_lane_memory" not in self.__dict__
+        copies = direct  # every lane a copy whose memory copy_memory finds (its mover then made with it)
         for ch in self.chans:
             prog = ch.prog
             if prog is None:
@@ -1111,6 +1113,7 @@ class Dmac:
                     lane = self._lane(ch, now)
             else:
                 lane = self._lane(ch, now)
+                copies = False
             if lane is None:
                 self._plan_failed(now)
                 return
@@ -1148,6 +1151,7 @@ class Dmac:
             ok = _copy_memory(self, ch, spans, pos) if direct else NotImplemented  # type: ignore[misc]
             if ok is NotImplemented:
                 ok = self._lane_memory(ch, spans, pos)
+                copies = False
             if not ok:
                 self._plan_failed(now)
                 return
@@ -1175,6 +1179,10 @@ class Dmac:
         self._sched = sched
         self._sched_chans = chans
         self._sched_spans = spans
+        if copies and not ports:  # _sched_mover_list's answer, made now: each lane's copy mover, no port
+            self._sched_movers = [ch.copy_maps for ch in chans]
+            self._sched_ports = [None] * len(chans)
+            self._sched_movers_of = chans
         self._sched_lone_ports = not ports or len({id(p) for p in ports}) == len(ports)
         self._sched_irqs = 0
         self._sched_dones = 0
@@ -1306,7 +1314,7 @@ class Dmac:
                 if maps is None:
                     return False
                 dm, sm = maps
-                ch.copy_maps = (prog, idx, dm, it.dst - dm.addr, sm, src - sm.addr)
+                ch.copy_maps = (ch, prog, idx, dm, it.dst - dm.addr, sm, src - sm.addr, it.length)
                 spans.append((src + off, size, False, pos))
             else:
                 src += off
@@ -1739,10 +1747,7 @@ class Dmac:
         d = prog.direction
         if d is M2M:  # a copy item whose memory a schedule found, moved by the compiled core (src/native/copy.c)
             cm = ch.copy_maps
-            if cm is None or cm[0] is not prog:
-                return None
-            _, idx, dm, dst_off, sm, src_off = cm
-            return ch, prog, idx, dm, dst_off, sm, src_off, prog.items[idx].length
+            return cm if cm is not None and cm[1] is prog else None
         mvs = ch.mvs
         if ch.checked is not prog or mvs is None:
             return None
