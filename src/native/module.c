@@ -40,7 +40,8 @@ PyMODINIT_FUNC PyInit__cnative(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddIntConstant(m, "ABI", 1) < 0 || dmaengine_sim_init(m) < 0 || dmaengine_memcpy_init(m) < 0
-        || dmaengine_raid6_init(m) < 0 || dmaengine_period_init(m) < 0 || dmaengine_wake_init(m) < 0) {
+        || dmaengine_raid6_init(m) < 0 || dmaengine_period_init(m) < 0 || dmaengine_wake_init(m) < 0
+        || dmaengine_copy_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

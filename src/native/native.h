@@ -17,6 +17,13 @@ int dmaengine_memcpy_init(PyObject *module);  /* memcpy.c: the memory engine's d
 int dmaengine_raid6_init(PyObject *module);   /* raid6.c: RAID-6 P+Q and xor without the GIL */
 int dmaengine_period_init(PyObject *module);  /* period.c: a lone cyclic flow's periods (period_run) */
 int dmaengine_wake_init(PyObject *module);    /* wake.c: the simulator kernel's event loop (kernel_run_until) */
+int dmaengine_copy_init(PyObject *module);    /* copy.c: a copy lane's bytes (for sim.c's movers) */
+
+/* copy.c: a schedule's copy lane moved without Python frames (see copy.c). dmaengine_copy_mover_check: 1 for a
+ * well-formed copy mover, -1 with a TypeError otherwise; dmaengine_copy_move: 1 moved, 0 not its case (nothing
+ * changed: the Python move runs), -1 on an error. */
+int dmaengine_copy_mover_check(PyObject *mover);
+int dmaengine_copy_move(PyObject *mover, int64_t n);
 
 /* CPython's _thread.lock as _threadmodule.c lays it out in 3.11 and 3.12 (not a public API): its ``locked``
  * field is what lock.locked() returns. dmaengine_lock_type_checked (module.c) checks the layout on a real lock

@@ -1386,14 +1386,14 @@ static PyObject *core_take_all(BusCore *o, PyObject *args)
 
 /* --- the lanes' bytes: Dmac._sched_move in one pass (take_moves, take_move) ----------------------------------
  *
- * A mover is Dmac._sched_mover's tuple (ch, prog, mvs, lengths, port_fn, tx) for a peripheral lane whose items'
- * memory was resolved once (ch.mvs, valid while ch.checked is ch.prog), or None. A lane whose mover is None, or
- * whose channel no longer holds that program and memory, or in any state this code does not take (an item index
- * or offset out of range, a buffer shorter than the item), is moved by the Python fallback move(pos, n, last)
- * (Dmac._sched_move_at: the specification does it, and raises what it raises). Otherwise this is Dmac._sched_move
- * and Dmac._take_items line by line: the same port calls with the same instant and bytes, the same item index,
- * offset and done after, in the same order (within an item the state changes after the port call, across items
- * before it). Bytes that a port's steady_read gives other than as bytes of the length asked go to the Python
+ * A mover is Dmac._sched_mover's tuple (ch, prog, mvs, lengths, port_fn, tx) for a peripheral lane whose items' memory
+ * was resolved once (ch.mvs, valid while ch.checked is ch.prog), a copy lane's 8-tuple (moved by copy.c), or None. A
+ * lane whose mover is None, or whose channel no longer holds that program and memory, or in any state this code does
+ * not take (an item index or offset out of range, a buffer shorter than the item), is moved by the Python fallback
+ * move(pos, n, last) (Dmac._sched_move_at: the specification does it, and raises what it raises). Otherwise this is
+ * Dmac._sched_move and Dmac._take_items line by line: the same port calls with the same instant and bytes, the same
+ * item index, offset and done after, in the same order (within an item the state changes after the port call, across
+ * items before it). Bytes that a port's steady_read gives other than as bytes of the length asked go to the Python
  * store(mvs, pieces, data, single) (Dmac._sched_store), which does what the specification does with them. */
 
 
@@ -1497,6 +1497,8 @@ static int check_mover(PyObject *mover)
 {
     if (mover == Py_None)
         return 0;
+    if (PyTuple_CheckExact(mover) && PyTuple_GET_SIZE(mover) == 8)  /* a copy lane's (copy.c) */
+        return dmaengine_copy_mover_check(mover) < 0 ? -1 : 0;
     if (!PyTuple_CheckExact(mover) || PyTuple_GET_SIZE(mover) != 6 || !PyList_CheckExact(PyTuple_GET_ITEM(mover, 2))
             || !PyTuple_CheckExact(PyTuple_GET_ITEM(mover, 3)) || !PyBool_Check(PyTuple_GET_ITEM(mover, 5))
             || PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) != PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3))) {
@@ -2287,7 +2289,8 @@ static int attr_is(PyObject *ch, int name, PyObject *want)
 static int mover_checked(BusCore *o, Py_ssize_t pos, PyObject *mover)
 {
     if (mover != Py_None && mover == o->movers_ok[pos]
-            && PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) == PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3)))
+            && (PyTuple_GET_SIZE(mover) == 8  /* (a copy lane's: copy.c reads its fields each move) */
+                || PyList_GET_SIZE(PyTuple_GET_ITEM(mover, 2)) == PyTuple_GET_SIZE(PyTuple_GET_ITEM(mover, 3))))
         return 0;
     if (check_mover(mover) < 0)
         return -1;
@@ -2303,6 +2306,10 @@ static int lane_move(BusCore *core, PyObject *mover, Py_ssize_t pos, int64_t n, 
         return call_fallback(move, pos, n, last);
     if (mover_checked(core, pos, mover) < 0)
         return -1;
+    if (PyTuple_GET_SIZE(mover) == 8) {  /* a copy lane's (copy.c), or the Python move where it is not its case */
+        int r = dmaengine_copy_move(mover, n);
+        return r < 0 ? -1 : r ? 0 : call_fallback(move, pos, n, last);
+    }
     PyObject *ch = PyTuple_GET_ITEM(mover, 0), *prog = PyTuple_GET_ITEM(mover, 1);
     PyObject *mvs = PyTuple_GET_ITEM(mover, 2), *lengths = PyTuple_GET_ITEM(mover, 3);
     PyObject *port_fn = PyTuple_GET_ITEM(mover, 4);

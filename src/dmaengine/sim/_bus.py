@@ -195,7 +195,9 @@ class BusSchedule:
         if core is not None and n <= core.BUS_MAX_LANES:
             try:
                 self.core = core.BusCore(
-                    [_spec(ln) for ln in lanes],
+                    [(ln.idx, ln.bursts, ln.burst_bytes, ln.burst_ns, ln.last_bytes, ln.last_burst_ns,
+                      ln.ends_program, None, None, ln.next_items) if ln.flow is None else _spec(ln)
+                     for ln in lanes],  # (_spec inlined for a copy's lane: no flow, no arithmetic)
                     (self.computed_ns, self.stop_ns, self._heap, self._last_pos, self._rr, self._seq,
                      self.busy_until_ns, self.last_grant, self.last_grant_ns, self.waiting, self.events, self.jumps,
                      self.granted, self.landed, self.request, self.limit, self.since_ns, self._next_end, self._irq,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dmaengine import ConfigError, Result, TransferDirection
-from dmaengine.provider import DmaFault
+from dmaengine.provider import AddressSpace, DmaFault
 
 from .. import _native
 from ._bus import BusSchedule, Lane
@@ -39,6 +39,8 @@ from ._periph import Flow, Port, RxPort, TxPort
 from ._plan import ItemPlan
 
 if TYPE_CHECKING:
+    from dmaengine import Mapping
+
     from ._lane import PeriodLane
     from ._soc import Soc
 
@@ -124,6 +126,17 @@ _spans_replace_core: Callable[[list[tuple[int, int, bool, int]], int, list[tuple
     None if _native.core is None else _native.core.spans_replace
 
 
+#: A copy lane's bytes move in the compiled core (src/native/copy.c) where the address space's ``copy`` is this one.
+_copy_core = _native.core is not None
+_space_copy = AddressSpace.copy
+#: :meth:`Dmac._lane`'s memory-to-memory case compiled (src/native/copy.c), or None; NotImplemented where it is not
+#: the plain case (the Python answers).
+_copy_lane: Callable[[Dmac, _HwChannel], Any] | None = None
+#: :meth:`Dmac._lane_memory`'s one-copy case compiled (src/native/copy.c), or None; NotImplemented where it is not the
+#: plain case.
+_copy_memory: Callable[[Dmac, _HwChannel, list[tuple[int, int, bool, int]], int], Any] | None = None
+
+
 class Irq(enum.Enum):
     """What a channel interrupt says."""
 
@@ -190,9 +203,9 @@ _BURST, _WAITBUS, _SCHED, _IDLE = _State.BURST, _State.WAITBUS, _State.SCHED, _S
 
 
 class _HwChannel:
-    __slots__ = ("abort_pending", "burst_bytes", "checked", "done", "ev", "fetch_ns", "idx", "item_idx",
-                 "item_label", "item_off", "mvs", "next_prog", "paused", "period_end", "plan", "prog", "request_ns",
-                 "rest_spans", "skels", "state", "steady_end", "views")
+    __slots__ = ("abort_pending", "burst_bytes", "checked", "copy_maps", "done", "ev", "fetch_label", "fetch_ns",
+                 "fetched", "idx", "item_idx", "item_label", "item_off", "mvs", "next_prog", "paused", "period_end",
+                 "plan", "prog", "request_ns", "rest_spans", "skels", "state", "steady_end", "views")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -207,12 +220,19 @@ class _HwChannel:
         #: the spans of a checked ring's other items per ``(item_idx, pos)`` of one program (Dmac._lane_memory).
         self.skels: tuple[Program, dict[int, Any]] | None = None
         self.rest_spans: tuple[Program, dict[tuple[int, int], list[tuple[int, int, bool, int]]]] | None = None
+        #: A copy item's memory as Dmac._lane_memory found it for a schedule, as the compiled move takes it (its
+        #: mover, :meth:`Dmac._sched_mover`): ``(self, prog, item index, dst mapping, item.dst - its addr, src
+        #: mapping, item.src - its addr, item length)``.
+        self.copy_maps: tuple[_HwChannel, Program, int, Mapping, int, Mapping, int, int] | None = None
         #: The end of a plan (set by the controller), and its event label.
         self.steady_end: Callable[[], None] = lambda: None
         #: The end of a lone cyclic flow's period planned as the continuation of the one before (set by the
         #: controller: :meth:`Dmac._period_end`).
         self.period_end: Callable[[], None] = lambda: None
         self.item_label = f"item{idx}"
+        #: Its descriptor fetch's event (set by the controller: :meth:`Dmac._fetched`) and label.
+        self.fetched: Callable[[], None] = lambda: None
+        self.fetch_label = f"fetch{idx}"
         self.prog: Program | None = None
         self.next_prog: Program | None = None
         self.item_idx = 0
@@ -268,6 +288,7 @@ class Dmac:
         for c in self.chans:
             c.steady_end = functools.partial(self._steady_end, c)
             c.period_end = functools.partial(self._period_end, c)
+            c.fetched = functools.partial(self._fetched, c)
         self.irq: IrqHandler | None = None
         self._busy_until = 0
         self._waiting: list[_HwChannel] = []
@@ -365,7 +386,7 @@ class Dmac:
             if not on_bus and st is not _HALTED and (st is not _WAITREQ or o.ev is not None):
                 on_bus = True
         k = self.kernel
-        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, functools.partial(self._fetched, ch), f"fetch{idx}", PRIO_HW)
+        ch.ev = k.at(k.now_ns + self.fetch_latency_ns, ch.fetched, ch.fetch_label, PRIO_HW)
         if on_bus is not False and prog.direction is M2M and self.fast and self.fetch_latency_ns \
                 and not self._raising and k.trace is None and k.probe is None \
                 and (self._busy_until > k.now_ns or not self._waiting) \
@@ -1081,6 +1102,12 @@ class Dmac:
         ports: list[Port] = []  # the lanes' ports
         holder = -1
         holder_end = holder_seq = 0
+        # _lane's and _lane_memory's compiled copy cases called here, without their frames, while neither method is
+        # replaced (on the class or the instance): they are what those methods would call first.
+        direct = _copy_lane is not None and _copy_memory is not None and type(self)._lane is _dmac_lane \
+            and type(self)._lane_memory is _dmac_lane_memory and "_lane" not in self.__dict__ \
+            and "_lane_memory" not in self.__dict__
+        copies = direct  # every lane a copy whose memory copy_memory finds (its mover then made with it)
         for ch in self.chans:
             prog = ch.prog
             if prog is None:
@@ -1094,7 +1121,13 @@ class Dmac:
                 continue
             if ch.abort_pending or ch.paused or st is _STEADY:
                 return
-            lane = self._lane(ch, now)
+            if direct and prog.direction is M2M:
+                lane = _copy_lane(self, ch)  # type: ignore[misc]
+                if lane is NotImplemented:
+                    lane = self._lane(ch, now)
+            else:
+                lane = self._lane(ch, now)
+                copies = False
             if lane is None:
                 self._plan_failed(now)
                 return
@@ -1129,7 +1162,11 @@ class Dmac:
             return  # an item end or a fetch is near: the next hardware event tries again
         spans: list[tuple[int, int, bool, int]] = []
         for pos, ch in enumerate(chans):
-            if not self._lane_memory(ch, spans, pos):
+            ok = _copy_memory(self, ch, spans, pos) if direct else NotImplemented  # type: ignore[misc]
+            if ok is NotImplemented:
+                ok = self._lane_memory(ch, spans, pos)
+                copies = False
+            if not ok:
                 self._plan_failed(now)
                 return
         if _spans_replace_core is None:
@@ -1156,6 +1193,10 @@ class Dmac:
         self._sched = sched
         self._sched_chans = chans
         self._sched_spans = spans
+        if copies and not ports:  # _sched_mover_list's answer, made now: each lane's copy mover, no port
+            self._sched_movers = [ch.copy_maps for ch in chans]
+            self._sched_ports = [None] * len(chans)
+            self._sched_movers_of = chans
         self._sched_lone_ports = not ports or len({id(p) for p in ports}) == len(ports)
         self._sched_irqs = 0
         self._sched_dones = 0
@@ -1170,6 +1211,10 @@ class Dmac:
         assert prog is not None
         idx = ch.item_idx
         if prog.direction is M2M:  # _skeleton's memory-to-memory case and burst_ns, inlined (nothing to keep)
+            if _copy_lane is not None:  # the same, compiled (src/native/copy.c), where it is the plain case
+                made = _copy_lane(self, ch)
+                if made is not NotImplemented:
+                    return made
             item = prog.items[idx]
             src, dst, length = item.src, item.dst, item.length
             if src is not None and src < dst + length and dst < src + length:
@@ -1238,6 +1283,10 @@ class Dmac:
     def _lane_memory(self, ch: _HwChannel, spans: list[tuple[int, int, bool, int]], pos: int) -> bool:
         """Is the memory lane ``pos`` (channel ``ch``) may touch in the schedule mapped, in the right direction?
         Notes it in ``spans`` (``(addr, size, write, pos)``)."""
+        if _copy_memory is not None:  # the one-copy case below, compiled (src/native/copy.c), where it is plain
+            done = _copy_memory(self, ch, spans, pos)
+            if done is not NotImplemented:
+                return done
         prog = ch.prog
         assert prog is not None
         space = self.soc.address_space
@@ -1273,6 +1322,14 @@ class Dmac:
             if src is None:
                 if not space.can_copy(dst, None, size):
                     return False
+            elif _copy_core and type(space).copy is _space_copy and "copy" not in space.__dict__:
+                # can_copy, and where: the compiled core moves the bytes (its copy is AddressSpace's own).
+                maps = space.copy_maps(dst, src + off, size)
+                if maps is None:
+                    return False
+                dm, sm = maps
+                ch.copy_maps = (ch, prog, idx, dm, it.dst - dm.addr, sm, src - sm.addr, it.length)
+                spans.append((src + off, size, False, pos))
             else:
                 src += off
                 if not space.can_copy(dst, src, size):
@@ -1709,11 +1766,16 @@ class Dmac:
         memory resolved once): ``(ch, prog, mvs, item lengths, port.steady_write or port.steady_read, tx)``, valid
         while ``ch`` holds that program and memory; None where :meth:`_sched_move` does it."""
         prog = ch.prog
+        if prog is None:
+            return None
+        d = prog.direction
+        if d is M2M:  # a copy item whose memory a schedule found, moved by the compiled core (src/native/copy.c)
+            cm = ch.copy_maps
+            return cm if cm is not None and cm[1] is prog else None
         mvs = ch.mvs
-        if prog is None or ch.checked is not prog or mvs is None:
+        if ch.checked is not prog or mvs is None:
             return None
         port = prog.port
-        d = prog.direction
         lengths = tuple(it.length for it in prog.items)
         if d is M2D and isinstance(port, TxPort):
             return ch, prog, mvs, lengths, port.steady_write, True
@@ -1906,3 +1968,14 @@ class Dmac:
             return "idle"
         kind = "cyclic" if ch.prog.cyclic else ch.prog.direction.name
         return f"{ch.state.name.lower()} {kind} {self.progress(idx)}/{ch.prog.total} B"
+
+
+if _native.core is not None:
+    from dmaengine import Mapping as _Mapping
+
+    _native.core.lane_setup(Lane)
+    _native.core.memory_setup(AddressSpace.copy, AddressSpace.copy_maps, _Mapping)
+    _copy_lane = _native.core.copy_lane
+    _copy_memory = _native.core.copy_memory
+_dmac_lane = Dmac._lane
+_dmac_lane_memory = Dmac._lane_memory

@@ -210,6 +210,19 @@ class SimChannel(VirtChannel):
         return vd.length
 
 
+#: SimDmaDevice.device_prep_dma_memcpy's descriptor built by the compiled core (src/native/copy.c), or None.
+_prep_memcpy: Callable[..., Any] | None = None
+if core is not None:
+    try:
+        core.prep_setup(Item, Program, SimDescriptor, (M2M, _WORD, _MEM_BURST, _PREPARED, _NOERROR, _MD_NONE))
+    except TypeError:  # a class with a slot the compiled body does not fill (added since): the Python builds them
+        pass
+    else:
+        _prep_memcpy = core.prep_memcpy
+#: True where :func:`_program_fault` is None for a plain program (compiled: src/native/copy.c), or None.
+_program_ok: Callable[[Any], bool] | None = None if core is None else core.program_ok
+
+
 def _program_fault(prog: Any) -> str | None:
     """Why the controller cannot fetch ``prog`` (a field that is not what the hardware holds), or None. The
     descriptor fetch of real hardware reads plain integers; here a descriptor's program is a Python object that
@@ -404,6 +417,8 @@ class SimDmaDevice(DmaDevice):
         # __init__ frames: the same slots (tests/sim/test_sim_m8e_path.py compares them).
         if flags.__class__ is not PrepFlags:
             return SimDescriptor(chan, Program([Item(src, dst, length, True)], M2M), None, flags)  # type: ignore[arg-type]
+        if _prep_memcpy is not None:  # the same objects and slots, built in one compiled call (src/native/copy.c)
+            return _prep_memcpy(chan, dst, src, length, flags)
         item = _new(Item)
         item.src = src
         item.dst = dst
@@ -489,7 +504,8 @@ class SimDmaDevice(DmaDevice):
         issued = chan.desc_issued
         while issued:
             vd: SimDescriptor = issued[0]  # type: ignore[assignment]  # vchan_next_desc(), inlined
-            why = _program_fault(vd.program)
+            prog = vd.program
+            why = None if _program_ok is not None and _program_ok(prog) else _program_fault(prog)
             if why is None:
                 chan.running = vd
                 try:
