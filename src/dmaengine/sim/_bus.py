@@ -317,10 +317,10 @@ class BusSchedule:
         when lane ``pos`` has a burst on the bus or waits for the bus at ``now_ns``, when ``request_ns`` is not
         after ``now_ns``, when the schedule is not computed past ``now_ns``, or (compiled) when a value does not fit in
         64 bits: then nothing changed, and the caller settles as before."""
-        lanes = list(self.lanes)
-        lanes[pos] = lane
         if pos < 0 or now_ns + 1 > self.computed_ns or (request_ns is not None and request_ns <= now_ns):
             return None
+        lanes = list(self.lanes)
+        lanes[pos] = lane
         if self.core is not None:
             item_ends: list[tuple[int, int]] = []
             program_ends: list[tuple[int, int, int]] = []
@@ -333,8 +333,15 @@ class BusSchedule:
                          lane.ends_program, None, None, lane.next_items),
                         (lane.request_bytes, lane.limit_bytes, lane.item_bursts, lane.item_irq))
                 else:  # (not kept: a flow's lane is made afresh for each relane)
+                    clock = flow.clock  # _arith(flow), inlined
+                    if type(flow) is Flow and type(clock) is TickClock:
+                        ar: tuple[int, int, int, int, int, int, int] | None = (
+                            NEVER if flow.limit is None else flow.limit, flow.ref_count, flow.unit,
+                            flow.ref_tick - 1 + clock.offset, clock.epoch_ns, clock.num, clock.den)
+                    else:
+                        ar = None
                     args = ((lane.idx, lane.bursts, lane.burst_bytes, lane.burst_ns, lane.last_bytes,
-                             lane.last_burst_ns, lane.ends_program, _arith(flow), flow.time_of, lane.next_items),
+                             lane.last_burst_ns, lane.ends_program, ar, flow.time_of, lane.next_items),
                             (lane.request_bytes, lane.limit_bytes, lane.item_bursts, lane.item_irq))
             try:
                 c = self.core.relane(now_ns, pos, args[0], args[1], request_ns, stop_ns, item_ends, program_ends)

@@ -267,7 +267,8 @@ class Dmac:
                  "_sched_ev", "_sched_irqs", "_sched_lone_ports", "_sched_movers", "_sched_movers_of",
                  "_sched_ports", "_sched_spans", "_sync_ns", "_took", "_took_ns",
                  "_waiting", "burst_probe", "bursts", "bus_bytes_per_s", "bus_width_bytes", "chans", "fast",
-                 "fetch_latency_ns", "irq", "kernel", "lane", "mem_burst", "plans", "relanes", "runs", "soc")
+                 "fetch_latency_ns", "irq", "kernel", "lane", "mem_burst", "plans", "relanes", "runs", "soc",
+                 "wakes_kept")
 
     def __init__(self, soc: Soc, channels: int = 8, bus_bytes_per_s: int = 400_000_000,
                  fetch_latency_ns: int = 100, fast: bool = True, bus_width_bytes: int = WORD,
@@ -328,6 +329,8 @@ class Dmac:
         #: replaced in place (:meth:`_sched_relane`) (for tests and curiosity).
         self.runs = 0
         self.relanes = 0
+        #: Relanes that kept the wake a relane at the same instant scheduled (:meth:`_sched_relane`).
+        self.wakes_kept = 0
         #: None, or a callable ``(idx, request_ns, grant_ns, end_ns)`` called for each burst of channel ``idx`` when
         #: its bytes move: at its end burst by burst, later for the planned ones (a schedule's or a lone flow's
         #: plan; sim/_wave.py draws them). None (the default): nothing is called.
@@ -1513,9 +1516,17 @@ class Dmac:
         elif memo is not None and memo[0][0] != pos:
             new.copy_memo = memo  # (another lane's: its spans are still the schedule's)
         new.ring_memo = ring  # (another lane's, or this ring's: the spans hold its memory as it says)
-        if self._sched_ev is not None:
-            self._sched_ev.cancelled = True  # .cancel(), inlined
-            self._sched_ev = None
+        # A wake at this instant already (another relane at it: new RX data, then a copy's start) stays when no
+        # event was scheduled since it was (the next sequence number is its own plus one) and no watcher would be
+        # told of a new one: the one this would schedule would run exactly where it runs, as the same call.
+        k = self.kernel
+        ev = self._sched_ev
+        if ev is not None:
+            if ev.time_ns == now and now > k.watch_ns and k.reserve_seq() == ev.seq + 1:
+                self.wakes_kept += 1
+            else:
+                ev.cancelled = True  # .cancel(), inlined
+                ev = self._sched_ev = None
         self._sched = new
         self._sched_spans = spans
         self._sched_irqs = 0
@@ -1536,7 +1547,8 @@ class Dmac:
         self.relanes += 1
         # Computed ahead from a wake at this instant, once client code is done, not here: another change at this
         # instant (new RX data, then a copy's start) would throw away what this computed.
-        self._sched_ev = self.kernel.at(now, self._sched_wake, "bus", PRIO_HW)
+        if ev is None:
+            self._sched_ev = k.at(now, self._sched_wake, "bus", PRIO_HW)
         return True
 
     def _sched_arm(self) -> None:

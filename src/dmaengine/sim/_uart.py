@@ -115,6 +115,8 @@ class Uart(Peripheral):
         self._out_ns = TickRuns()
         self.tx = _UartTx(self, fifo_depth, threshold, 1)
         self.rx = _UartRx(self, fifo_depth, threshold)
+        #: What :meth:`feed` names when another thread holds the SoC (made once, not at every feed).
+        self._feed_what = f"{self.name}: reading the model"
 
     @property
     def byte_ns(self) -> float:
@@ -198,7 +200,7 @@ class Uart(Peripheral):
             return
         # self.sync(), then the feed, in one hold (soc.exclusive's, without its context manager: the claim and
         # release it makes, as the driver's hot paths do)
-        took = soc._claim(f"{self.name}: reading the model")
+        took = soc._claim(self._feed_what)
         try:
             soc._sync_held()  # (soc.sync() for the thread that holds it)
             now = soc.kernel.now_ns
