@@ -30,7 +30,7 @@ from dmaengine import (
     _trace,
 )
 from dmaengine._native import core
-from dmaengine.provider import Channel, DescState, DmaDevice, pair_sg, trace_event, tracing
+from dmaengine.provider import Channel, DescState, DmaDevice, pair_sg, trace_event
 from dmaengine.virt import VirtChannel, VirtDescriptor
 
 from ._dmac import MEM_BURST as _MEM_BURST
@@ -509,7 +509,7 @@ class SimDmaDevice(DmaDevice):
             if why is None:
                 chan.running = vd
                 try:
-                    if vd.program.direction is M2D and vd.metadata_mode:
+                    if prog.direction is M2D and vd.metadata_mode:  # (prog is vd.program: nothing ran since)
                         self._send_metadata(vd)
                     if vd.job is not None:
                         vd.job.map()  # xor / pq scratch: mapped while the program runs (sim/_raid.py)
@@ -521,7 +521,7 @@ class SimDmaDevice(DmaDevice):
                         vd.job.release()
                     why = f"{type(e).__name__}: {e}"
                 else:
-                    if tracing():
+                    if _trace.recorder is not None:  # tracing(), inlined
                         trace_event("start", chan, vd.cookie)
                     return
             log.warning("%s: descriptor cookie %d ends with READ_FAILED: %s", chan.name, vd.cookie, why)
