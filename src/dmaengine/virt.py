@@ -378,7 +378,11 @@ class VirtChannel(Channel):
             except BaseException:  # even SystemExit or KeyboardInterrupt: the rest of the batch is still called
                 self.n_callback_errors += 1
                 log.exception("%s: callback of %r raised", self.name, vd)
-        self.waitq.wake()  # a waiter may test what the callbacks did
+        wq = self.waitq  # a waiter may test what the callbacks did: wake it
+        if wq.waiters:
+            wq.wake()
+        else:
+            wq._seq += 1  # WaitQueue.wake with nobody to wake, inlined (once per completion's bottom half)
 
     def _call_back(self, vd: VirtDescriptor) -> None:
         cbr = vd.callback_result

@@ -2676,6 +2676,8 @@ static const char *const w_names[NW] = {
 static PyObject *WN[NW];
 static PyObject *w_heappush = NULL, *w_empty = NULL;
 
+/* The wake's interned names and heapq.heappush, made once, at import (dmaengine_sim_init; the test in core_wake
+ * then finds them made): 0, or -1 with an exception. */
 static int wake_ready(void)
 {
     if (w_heappush != NULL)
@@ -3642,6 +3644,8 @@ int dmaengine_sim_init(PyObject *module)
     for (int i = 0; i < NA; i++)
         if ((AN[i] = PyUnicode_InternFromString(a_names[i])) == NULL)
             return -1;
+    if (wake_ready() < 0)  /* (at import, as AN: not in a process's first wake) */
+        return -1;
     if (PyModule_AddIntConstant(module, "BUS_MAX_LANES", BUS_MAX_LANES) < 0)
         return -1;
     if (PyModule_AddFunctions(module, sim_functions) < 0)

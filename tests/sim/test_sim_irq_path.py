@@ -378,3 +378,34 @@ def test_sine_frames_block_source_is_what_steady_read_sees() -> None:
     assert isinstance(src, _BlockSource)
     whole = src.compute(0, 9_000)
     assert src(10, 5) == whole[40:60] and src(4_090, 20) == whole[4_090 * 4 : 4_110 * 4]
+
+
+def test_a_completion_bottom_half_wakes_the_wait_queue_with_and_without_waiters() -> None:
+    """A memcpy's end wakes its channel's queue twice, at the completion and after its bottom half's callbacks
+    (the bottom half's wake inlined where nobody waits: one more ``_seq``, as ``WaitQueue.wake`` would)."""
+    soc = Soc()
+    chan = soc.request_channel(Cap.MEMCPY)
+    src, dst = soc.map(np.arange(64, dtype=np.uint8)), soc.map(np.zeros(64, dtype=np.uint8))
+    wq = chan.waitq
+    called: list[int] = []
+    for waiting in (False, True):
+        woken: list[int] = []
+
+        def waker(woken: list[int] = woken) -> None:
+            woken.append(soc.now_ns)
+
+        if waiting:
+            wq.add_async(waker)
+        try:
+            seq = wq._seq
+            tx = chan.prep_dma_memcpy(dst.addr, src.addr, 64)
+            tx.callback = lambda _p: called.append(soc.now_ns)
+            cookie = tx.submit()
+            chan.issue_pending()
+            soc.run_until_idle()
+        finally:
+            if waiting:
+                wq.remove_async(waker)
+        assert chan.cookie_status(cookie) is Status.COMPLETE
+        assert wq._seq - seq == 2  # (the completion's wake, then the bottom half's)
+        assert woken == ([called[-1] - soc.bh_latency_ns, called[-1]] if waiting else [])
