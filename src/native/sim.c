@@ -2479,6 +2479,32 @@ static PyObject *core_take_moves(BusCore *o, PyObject *const *args, Py_ssize_t n
     return PyLong_FromLongLong((long long)out);
 }
 
+/* take(pos, t) and lane pos's bytes moved (take_move, and wake's lone lane): 0 with *count_out the bursts taken, or
+ * -1 with an exception (no such lane, malformed movers, or what the move raised). */
+static int take_lane_move(BusCore *o, Py_ssize_t pos, int64_t t, PyObject *movers, PyObject *move, PyObject *store,
+                          const char *what, int64_t *count_out)
+{
+    if (pos < 0 || pos >= o->n) {
+        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+        return -1;
+    }
+    if (check_movers(o, movers, move, store, what) < 0)
+        return -1;
+    int64_t count, nbytes, last;
+    if (take(o, pos, t, NULL, &count, &nbytes, &last) < 0)
+        return -1;
+    if (count) {
+        PyObject *m = PyList_GET_ITEM(movers, pos);
+        Py_INCREF(m);
+        int r = lane_move(o, m, pos, nbytes, last, move, store);
+        Py_DECREF(m);
+        if (r < 0)
+            return -1;
+    }
+    *count_out = count;
+    return 0;
+}
+
 /* take_move(pos, t, movers, move, store): take(pos, t) and move lane pos's bytes; the number of bursts taken. */
 static PyObject *core_take_move(BusCore *o, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2486,24 +2512,9 @@ static PyObject *core_take_move(BusCore *o, PyObject *const *args, Py_ssize_t na
     long long t;
     if (fc_nargs(nargs, 5, 5, "take_move") < 0 || fc_n(args[0], &pos) < 0 || fc_ll(args[1], &t) < 0)
         return NULL;
-    PyObject *movers = args[2], *move = args[3], *store = args[4];
-    if (pos < 0 || pos >= o->n) {
-        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+    int64_t count;
+    if (take_lane_move(o, pos, t, args[2], args[3], args[4], "take_move", &count) < 0)
         return NULL;
-    }
-    if (check_movers(o, movers, move, store, "take_move") < 0)
-        return NULL;
-    int64_t count, nbytes, last;
-    if (take(o, pos, t, NULL, &count, &nbytes, &last) < 0)
-        return NULL;
-    if (count) {
-        PyObject *m = PyList_GET_ITEM(movers, pos);
-        Py_INCREF(m);
-        int r = lane_move(o, m, pos, nbytes, last, move, store);
-        Py_DECREF(m);
-        if (r < 0)
-            return NULL;
-    }
     return PyLong_FromLongLong((long long)count);
 }
 
@@ -2827,23 +2838,9 @@ static int w_take_lane(BusCore *o, PyObject *dmac, PyObject *sched, PyObject *no
             || (move = PyObject_GetAttr(dmac, WN[W_MOVE_AT])) == NULL
             || (store = PyObject_GetAttr(dmac, WN[W_STORE])) == NULL)
         goto done;
-    if (pos < 0 || pos >= o->n) {
-        PyErr_Format(PyExc_IndexError, "BusCore: no lane %zd", pos);
+    int64_t count;
+    if (take_lane_move(o, pos, now, movers, move, store, "wake", &count) < 0)
         goto done;
-    }
-    if (check_movers(o, movers, move, store, "wake") < 0)
-        goto done;
-    int64_t count, nbytes, last;
-    if (take(o, pos, now, NULL, &count, &nbytes, &last) < 0)
-        goto done;
-    if (count) {
-        PyObject *m = PyList_GET_ITEM(movers, pos);
-        Py_INCREF(m);
-        int mr = lane_move(o, m, pos, nbytes, last, move, store);
-        Py_DECREF(m);
-        if (mr < 0)
-            goto done;
-    }
     PyObject *cv = PyLong_FromLongLong((long long)count);
     PyObject *nv = cv == NULL ? NULL : PyNumber_InPlaceAdd(bursts, cv);
     Py_XDECREF(cv);
