@@ -405,19 +405,12 @@ class AddressSpace:
         """:meth:`can_copy` of a copy (``src`` an int) that says where: the mappings that hold the destination and
         the source span, or None where :meth:`can_copy` says False. The simulator's controller keeps them for the
         compiled move of a planned copy (valid while both are live)."""
-        starts, maps = self._starts, self._maps
         with self._lock:
-            i = _bisect_right(starts, src) - 1
-            if i < 0:
+            sm = self._holder(src, src + length, False)
+            if sm is None:
                 return None
-            sm = maps[i]
-            if src + length > sm._end or not sm._readable:
-                return None
-            i = _bisect_right(starts, dst) - 1
-            if i < 0:
-                return None
-            dm = maps[i]
-            return (dm, sm) if dst + length <= dm._end and dm._writable else None
+            dm = self._holder(dst, dst + length, True)
+            return None if dm is None else (dm, sm)
 
     def copy_small(self, ops: list[Any]) -> tuple[list[Exception | None] | None] | None:
         """:meth:`copy_many` for a run that the compiled core takes whole (every op one of the memory engine's
