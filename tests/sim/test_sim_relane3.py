@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
+from _sim_scenes import adc_rx_copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection, _native
+from dmaengine import TransferDirection, _native
 from dmaengine.sim import Soc
 from dmaengine.sim._dmac import Dmac, _spans_replace
 
 needs_core = pytest.mark.skipif(_native.core is None, reason="the compiled core is not loaded")
 
-D2M = TransferDirection.DEV_TO_MEM
 BOUND = 1 << 62
 
 Span = tuple[int, int, bool, int]
@@ -197,31 +196,10 @@ def busy_mix(fast: bool, sim_ms: int, mode: str = "vary") -> tuple[list[object],
       settles the schedule, and what was kept of the copy goes with it);
     - "remap": the same, its destination mapped again at once (the copies after it go to the new mapping)."""
     soc = Soc(fast=fast)
-    adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
     seen: list[object] = []
-
-    def cb(name: str):  # type: ignore[no-untyped-def]
-        return lambda _: seen.append((name, soc.now_ns))
-
-    ad = soc.request_chan("adc0", "rx")
-    ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
-    ring_adc = np.zeros(80 * 2 * 4, dtype=np.uint8)
-    d = ad.prep_dma_cyclic(soc.map(ring_adc).addr, ring_adc.nbytes, ring_adc.nbytes // 4, D2M)
-    d.callback = cb("adc")
-    d.submit()
-    rx = soc.request_chan("uart0", "rx")
-    rx.slave_config(SlaveConfig(src_addr=uart0.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
-    ring_rx = np.zeros(256, dtype=np.uint8)
-    rx_map = soc.map(ring_rx)
-    d = rx.prep_dma_cyclic(rx_map.addr, ring_rx.nbytes, 64, D2M)
-    d.callback = cb("rx")
-    d.submit()
-    mc = soc.request_channel(Cap.MEMCPY)
-    src = (np.arange(4096) * 7 % 251).astype(np.uint8)
-    dst = np.zeros(4096, dtype=np.uint8)
-    ms, md = soc.map(src), soc.map(dst)
-    for c in (ad, rx):
-        c.issue_pending()
+    s = adc_rx_copy(soc, seen, adc_ring=80 * 2 * 4, adc_period=80 * 2, rx_ring=256, rx_period=64, copy_bytes=4096)
+    uart0, ad, rx, d, mc = s.uart0, s.ad, s.rx, s.rd, s.mc
+    ring_adc, ring_rx, rx_map, dst, ms, md = s.ring_adc, s.ring_rx, s.rx_map, s.dst, s.ms, s.md
     cookies = []
     dst_addr = md.addr
     for k in range(sim_ms):

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _sim_scenes import adc_rx_copy
 
-from dmaengine import BusWidth, Cap, SlaveConfig, StateError, TransferDirection, _native
+from dmaengine import StateError, TransferDirection, _native
 from dmaengine.sim import Soc
 from dmaengine.sim._bus import NEVER, BusSchedule, Lane
 from dmaengine.sim._dmac import Dmac
@@ -25,31 +26,10 @@ def fed_ring(fast: bool, sim_ms: int, mode: str) -> tuple[list[object], Soc]:
     at each step, copy results and the bytes at the end. ``mode``: "apart" (the copies far from the ring),
     "behind" (each copy writes the first bytes of the RX ring, which the ring has passed or not yet reached)."""
     soc = Soc(fast=fast)
-    adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
     seen: list[object] = []
-
-    def cb(name: str):  # type: ignore[no-untyped-def]
-        return lambda _: seen.append((name, soc.now_ns))
-
-    ad = soc.request_chan("adc0", "rx")
-    ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
-    ring_adc = np.zeros(80 * 2 * 4, dtype=np.uint8)
-    d = ad.prep_dma_cyclic(soc.map(ring_adc).addr, ring_adc.nbytes, ring_adc.nbytes // 4, D2M)
-    d.callback = cb("adc")
-    d.submit()
-    rx = soc.request_chan("uart0", "rx")
-    rx.slave_config(SlaveConfig(src_addr=uart0.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
-    ring_rx = np.zeros(128, dtype=np.uint8)
-    rx_map = soc.map(ring_rx)
-    rd = rx.prep_dma_cyclic(rx_map.addr, ring_rx.nbytes, 32, D2M)
-    rd.callback = cb("rx")
-    rd.submit()
-    mc = soc.request_channel(Cap.MEMCPY)
-    src = (np.arange(2048) * 7 % 251).astype(np.uint8)
-    dst = np.zeros(2048, dtype=np.uint8)
-    ms, md = soc.map(src), soc.map(dst)
-    for c in (ad, rx):
-        c.issue_pending()
+    s = adc_rx_copy(soc, seen, adc_ring=80 * 2 * 4, adc_period=80 * 2, rx_ring=128, rx_period=32, copy_bytes=2048)
+    uart0, rx, rd, mc = s.uart0, s.rx, s.rd, s.mc
+    ring_adc, ring_rx, rx_map, dst, ms, md = s.ring_adc, s.ring_rx, s.rx_map, s.dst, s.ms, s.md
     cookies = []
     for k in range(sim_ms):
         soc.run(until=k / 1000)
@@ -201,26 +181,10 @@ def one_burst_periods(fast: bool, sim_ms: int, period: int) -> list[object]:
     and a copy started at odd instants every ms (two relanes at one instant, often while an ADC burst that ends a
     period is on the bus): callback instants, copy results and the bytes at the end."""
     soc = Soc(fast=fast)
-    adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
     seen: list[object] = []
-    ad = soc.request_chan("adc0", "rx")
-    ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
-    ring_adc = np.zeros(period * 4, dtype=np.uint8)
-    d = ad.prep_dma_cyclic(soc.map(ring_adc).addr, ring_adc.nbytes, period, D2M)
-    d.callback = lambda _: seen.append(("adc", soc.now_ns))
-    d.submit()
-    rx = soc.request_chan("uart0", "rx")
-    rx.slave_config(SlaveConfig(src_addr=uart0.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
-    ring_rx = np.zeros(128, dtype=np.uint8)
-    rd = rx.prep_dma_cyclic(soc.map(ring_rx).addr, ring_rx.nbytes, 32, D2M)
-    rd.callback = lambda _: seen.append(("rx", soc.now_ns))
-    rd.submit()
-    mc = soc.request_channel(Cap.MEMCPY)
-    src = np.arange(2048, dtype=np.uint8)
-    dst = np.zeros(2048, dtype=np.uint8)
-    ms, md = soc.map(src), soc.map(dst)
-    ad.issue_pending()
-    rx.issue_pending()
+    s = adc_rx_copy(soc, seen, adc_ring=period * 4, adc_period=period, rx_ring=128, rx_period=32, copy_bytes=2048,
+                    src=np.arange(2048, dtype=np.uint8))
+    uart0, mc, ring_adc, ring_rx, dst, ms, md = s.uart0, s.mc, s.ring_adc, s.ring_rx, s.dst, s.ms, s.md
     for k in range(sim_ms):
         soc.run(until=k / 1000 + (k % 13) * 1e-6 + (k % 7) * 37e-9)
         uart0.feed(bytes([65 + k % 26]) * (1 + k % 7))  # type: ignore[attr-defined]

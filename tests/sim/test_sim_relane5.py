@@ -6,40 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
+from _sim_scenes import adc_rx_copy
 
-from dmaengine import BusWidth, Cap, SlaveConfig, TransferDirection
 from dmaengine.sim import Soc
 from dmaengine.sim._bus import NEVER
 from dmaengine.sim._kernel import PRIO_HW
-
-D2M = TransferDirection.DEV_TO_MEM
 
 
 def fed_and_copied(fast: bool, sim_ms: int, between: Callable[[Soc], None] | None = None) -> tuple[list[object], Soc]:
     """The ADC and the UART RX in cyclic DMA, UART RX fed then a copy started at one instant every ms (``between``
     called in between): callback instants, residues, copy results and the bytes at the end."""
     soc = Soc(fast=fast)
-    adc, uart0 = soc.peripheral("adc0"), soc.peripheral("uart0")
     seen: list[object] = []
-    ad = soc.request_chan("adc0", "rx")
-    ad.slave_config(SlaveConfig(src_addr=adc.rx_fifo_addr, src_addr_width=BusWidth.BYTES_2, src_maxburst=4))
-    ring_adc = np.zeros(16 * 4, dtype=np.uint8)
-    d = ad.prep_dma_cyclic(soc.map(ring_adc).addr, ring_adc.nbytes, 16, D2M)
-    d.callback = lambda _: seen.append(("adc", soc.now_ns))
-    d.submit()
-    rx = soc.request_chan("uart0", "rx")
-    rx.slave_config(SlaveConfig(src_addr=uart0.rx_fifo_addr, src_addr_width=BusWidth.BYTES_1, src_maxburst=1))
-    ring_rx = np.zeros(128, dtype=np.uint8)
-    rd = rx.prep_dma_cyclic(soc.map(ring_rx).addr, ring_rx.nbytes, 32, D2M)
-    rd.callback = lambda _: seen.append(("rx", soc.now_ns))
-    rd.submit()
-    mc = soc.request_channel(Cap.MEMCPY)
-    src = (np.arange(2048) * 7 % 251).astype(np.uint8)
-    dst = np.zeros(2048, dtype=np.uint8)
-    ms, md = soc.map(src), soc.map(dst)
-    ad.issue_pending()
-    rx.issue_pending()
+    s = adc_rx_copy(soc, seen, adc_ring=16 * 4, adc_period=16, rx_ring=128, rx_period=32, copy_bytes=2048)
+    uart0, rx, rd, mc = s.uart0, s.rx, s.rd, s.mc
+    ring_adc, ring_rx, dst, ms, md = s.ring_adc, s.ring_rx, s.dst, s.ms, s.md
     for k in range(sim_ms):
         soc.run(until=k / 1000 + (k % 13) * 1e-6 + (k % 7) * 37e-9)
         uart0.feed(bytes([65 + k % 26]) * (1 + k % 7))  # type: ignore[attr-defined]
